@@ -1,0 +1,361 @@
+"""Audio in, mel out: loading, resampling, the model's mel, mu-law and the 16-bit coarse/fine split.
+
+Everything here works on numpy arrays; the models turn them into tensors. Every problem with an input file
+is raised as an `InputError` that names the file, what was found, what was expected and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile
+
+from engine.errors import InputError
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif")
+MEL_SUFFIXES = (".npy", ".pt")
+
+
+@dataclass(frozen=True)
+class MelConfig:
+    """How a model's mel spectrogram is made from audio; stored in every checkpoint.
+
+    `normalisation` is ``"db_minmax"``: magnitude mel → ``20·log10(max(m, 1e-5)) − ref_db`` → scaled from
+    ``[min_db, 0]`` dB to ``[0, 1]`` and clipped. A model trained on that range expects values in ``[0, 1]``.
+    """
+
+    sample_rate: int = 16000
+    n_fft: int = 1024
+    hop_length: int = 200
+    win_length: int = 800
+    window: str = "hann"
+    n_mels: int = 80
+    fmin: float = 40.0
+    fmax: float = 8000.0
+    normalisation: str = "db_minmax"
+    min_db: float = -100.0
+    ref_db: float = 20.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "MelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def frames_for(self, num_samples: int) -> int:
+        """Mel frames librosa makes (centred frames) from `num_samples` samples."""
+        return 1 + num_samples // self.hop_length
+
+
+@dataclass
+class Conditioning:
+    """What a model is conditioned on: the mel, how it was made, and the audio it came from if any.
+
+    mel: (n_mels, T) float32, normalised as `mel_config` says.
+    audio: (num_samples,) float32 at `mel_config.sample_rate`, or None for a mel file.
+    """
+
+    mel: np.ndarray
+    mel_config: MelConfig
+    source: Path | None = None
+    audio: np.ndarray | None = None
+    source_rate: int | None = None
+    transposed: bool = False
+
+    @property
+    def frames(self) -> int:
+        return int(self.mel.shape[1])
+
+    @property
+    def num_samples(self) -> int:
+        """Samples to generate: the source's length when there is one, else frames × hop."""
+        if self.audio is not None:
+            return int(len(self.audio))
+        return self.frames * self.mel_config.hop_length
+
+
+# --- audio files -------------------------------------------------------------------------------------------
+
+
+def _check_wav_header(path: Path) -> None:
+    """Refuse a RIFF/WAVE file whose header announces more data than the file holds.
+
+    libsndfile quietly reads what is there from a truncated or lying header; a person should hear about it.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return
+        offset = 12
+        while offset + 8 <= size:
+            f.seek(offset)
+            chunk_id, chunk_size = struct.unpack("<4sI", f.read(8))
+            if chunk_id == b"data":
+                available = size - offset - 8
+                if chunk_size > available and chunk_size != 0xFFFFFFFF:
+                    raise InputError(
+                        path,
+                        f"a WAV header announcing {chunk_size} bytes of samples but only {available} bytes in the file",
+                        "a complete WAV file",
+                        "The file is truncated or its header is wrong; export or copy it again.",
+                    )
+                return
+            offset += 8 + chunk_size + (chunk_size & 1)
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Read any file libsndfile reads (wav, flac, ogg, mp3, ...; any bit depth, rate and channel count).
+
+    Returns (samples (num_samples, channels) float32, sample rate).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "no such file", "an audio or mel file", "Check the path.")
+    if path.is_dir():
+        raise InputError(path, "a folder", "an audio or mel file", "Choose a file inside the folder.")
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError(path, "an empty file (0 bytes)", "audio samples", "Choose a file that holds a recording.")
+    _check_wav_header(path)
+    try:
+        with soundfile.SoundFile(str(path)) as f:
+            rate = f.samplerate
+            samples = f.read(dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+        raise InputError(
+            path,
+            f"data that is not a readable audio file ({_first_line(error)})",
+            "WAV, FLAC, Ogg or MP3 audio",
+            "Convert the file to WAV or FLAC, for example with `sox in.xxx out.wav`.",
+        ) from None
+    if samples.shape[0] == 0:
+        raise InputError(path, "an audio file with no samples", "at least one sample", "Choose a file that holds sound.")
+    if not np.isfinite(samples).all():
+        raise InputError(path, "NaN or infinite samples", "finite samples", "Re-export the recording.")
+    return samples, rate
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """(num_samples, channels) → (num_samples,) by averaging the channels."""
+    if samples.ndim == 1:
+        return samples.astype(np.float32, copy=False)
+    return samples.mean(axis=1, dtype=np.float64).astype(np.float32)
+
+
+def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """(num_samples,) at `source_rate` → (round(num_samples · target/source),) at `target_rate`."""
+    if source_rate == target_rate:
+        return audio.astype(np.float32, copy=False)
+    import librosa
+
+    return librosa.resample(audio, orig_sr=source_rate, target_sr=target_rate, res_type="soxr_hq").astype(np.float32)
+
+
+def load_audio(path: str | Path, sample_rate: int) -> tuple[np.ndarray, int]:
+    """Read a file as mono float32 at `sample_rate`. Returns (audio (num_samples,), the file's own rate)."""
+    samples, rate = read_audio(path)
+    return resample(to_mono(samples), rate, sample_rate), rate
+
+
+# --- mel ---------------------------------------------------------------------------------------------------
+
+
+def normalise(mel_magnitude: np.ndarray, config: MelConfig) -> np.ndarray:
+    """Magnitude mel → values in [0, 1] (``db_minmax``)."""
+    db = 20.0 * np.log10(np.maximum(mel_magnitude, 1e-5)) - config.ref_db
+    return np.clip((db - config.min_db) / -config.min_db, 0.0, 1.0).astype(np.float32)
+
+
+def denormalise(mel: np.ndarray, config: MelConfig) -> np.ndarray:
+    """Inverse of `normalise` (exact inside the clipping range)."""
+    db = np.asarray(mel, dtype=np.float64) * -config.min_db + config.min_db + config.ref_db
+    return np.power(10.0, db / 20.0).astype(np.float32)
+
+
+def mel_spectrogram(audio: np.ndarray, config: MelConfig) -> np.ndarray:
+    """(num_samples,) float at config.sample_rate → normalised mel (n_mels, 1 + num_samples // hop) float32."""
+    import librosa
+
+    magnitude = librosa.feature.melspectrogram(
+        y=np.asarray(audio, dtype=np.float32),
+        sr=config.sample_rate,
+        n_fft=config.n_fft,
+        hop_length=config.hop_length,
+        win_length=config.win_length,
+        window=config.window,
+        center=True,
+        pad_mode="reflect" if len(audio) > config.n_fft // 2 else "constant",
+        power=1.0,
+        n_mels=config.n_mels,
+        fmin=config.fmin,
+        fmax=config.fmax,
+    )
+    return normalise(magnitude, config)
+
+
+def griffin_lim(mel: np.ndarray, config: MelConfig, n_iter: int = 32) -> np.ndarray:
+    """Normalised mel (n_mels, T) → audio (T · hop,) by Griffin-Lim: the baseline neural vocoders must beat."""
+    import librosa
+
+    audio = librosa.feature.inverse.mel_to_audio(
+        denormalise(mel, config),
+        sr=config.sample_rate,
+        n_fft=config.n_fft,
+        hop_length=config.hop_length,
+        win_length=config.win_length,
+        window=config.window,
+        center=True,
+        power=1.0,
+        n_iter=n_iter,
+        fmin=config.fmin,
+        fmax=config.fmax,
+        length=mel.shape[1] * config.hop_length,
+    )
+    return audio.astype(np.float32)
+
+
+# --- mel files ---------------------------------------------------------------------------------------------
+
+
+def read_mel_file(path: str | Path) -> np.ndarray:
+    """Read a .npy or .pt file as an array without judging its shape or values. Never runs pickled code."""
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "no such file", "a .npy or .pt mel file", "Check the path.")
+    if path.stat().st_size == 0:
+        raise InputError(path, "an empty file (0 bytes)", "a saved mel array", "Save the mel again.")
+    try:
+        if path.suffix.lower() == ".npy":
+            return np.load(path, allow_pickle=False)
+        value = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # numpy and torch raise many types for a file that is not theirs
+        raise InputError(
+            path,
+            f"a file that is not a saved array ({_first_line(error)})",
+            f"a {path.suffix.lower()} file holding one 2-D float array",
+            "Save it with numpy.save(path, mel) or torch.save(mel_tensor, path).",
+        ) from None
+    if not hasattr(value, "detach"):
+        raise InputError(
+            path, f"a {type(value).__name__}", "one tensor", "Save the mel tensor itself: torch.save(mel, path)."
+        )
+    tensor = value.detach().cpu()
+    if tensor.dtype == torch.bfloat16:  # numpy has no bfloat16
+        tensor = tensor.float()
+    return tensor.numpy()
+
+
+def mel_problems(array: np.ndarray, config: MelConfig, min_frames: int, source: str | Path | None) -> list[InputError]:
+    """Every reason `array` cannot be used as a mel for a model with `config` (empty when it can).
+
+    Accepts (n_mels, T) or, when unambiguous, time-major (T, n_mels).
+    """
+    problems: list[InputError] = []
+    if array.ndim != 2:
+        fix = "Squeeze the batch axis: mel[0]." if array.ndim == 3 and array.shape[0] == 1 else "Save one 2-D mel."
+        problems.append(InputError(source, f"a {array.ndim}-D array of shape {tuple(array.shape)}",
+                                   f"a 2-D array (n_mels={config.n_mels}, frames)", fix))
+        return problems
+    if not np.issubdtype(array.dtype, np.floating):
+        problems.append(InputError(source, f"dtype {array.dtype}", "a floating-point mel (float32)",
+                                   "Convert it: mel.astype(numpy.float32); an integer mel is usually a mistake upstream."))
+    bands = config.n_mels
+    if bands not in array.shape:
+        problems.append(InputError(source, f"a mel of shape {tuple(array.shape)}, with no axis of {bands} bands",
+                                   f"{bands} mel bands (shape ({bands}, frames))",
+                                   f"Recompute the mel with n_mels={bands}, or choose a model trained on {min(array.shape)} bands."))
+    else:
+        frames = array.shape[1] if array.shape[0] == bands else array.shape[0]
+        if frames < min_frames:
+            problems.append(InputError(source, f"{frames} frame{'s' if frames != 1 else ''}",
+                                       f"at least {min_frames} frames (the conditioning network's padding)",
+                                       "Use a longer input."))
+    if np.issubdtype(array.dtype, np.floating) and array.size and not np.isfinite(array).all():
+        bad = int(np.size(array) - np.isfinite(array).sum())
+        problems.append(InputError(source, f"{bad} NaN or infinite value{'s' if bad != 1 else ''}", "finite values",
+                                   "Recompute the mel; check for log(0) upstream."))
+    return problems
+
+
+def validate_mel(array: np.ndarray, config: MelConfig, min_frames: int, source: str | Path | None = None) -> tuple[np.ndarray, bool]:
+    """Check a mel and bring it to (n_mels, T) float32. Returns (mel, whether it was transposed).
+
+    Raises the first of `mel_problems`.
+    """
+    problems = mel_problems(array, config, min_frames, source)
+    if problems:
+        raise problems[0]
+    transposed = array.shape[0] != config.n_mels and array.shape[1] == config.n_mels
+    mel = array.T if transposed else array
+    return np.ascontiguousarray(mel, dtype=np.float32), transposed
+
+
+def load_input(path: str | Path, config: MelConfig, min_frames: int = 1) -> Conditioning:
+    """Any supported file → the model's conditioning.
+
+    Audio is made mono at the model's rate and turned into its mel; a mel file is validated against it.
+    """
+    path = Path(path)
+    if path.suffix.lower() in MEL_SUFFIXES:
+        mel, transposed = validate_mel(read_mel_file(path), config, min_frames, path)
+        return Conditioning(mel=mel, mel_config=config, source=path, transposed=transposed)
+    audio, rate = load_audio(path, config.sample_rate)
+    if config.frames_for(len(audio)) < min_frames:
+        raise InputError(path, f"{len(audio)} samples ({config.frames_for(len(audio))} mel frames)",
+                         f"at least {min_frames} frames ({(min_frames - 1) * config.hop_length} samples)",
+                         "Use a longer recording.")
+    return Conditioning(mel=mel_spectrogram(audio, config), mel_config=config, source=path, audio=audio, source_rate=rate)
+
+
+# --- sample coding -----------------------------------------------------------------------------------------
+
+
+def mulaw_encode(x: np.ndarray, bits: int) -> np.ndarray:
+    """Float samples in [-1, 1] → mu-law class indices in [0, 2^bits − 1] (int64), mu = 2^bits − 1."""
+    mu = float(2**bits - 1)
+    x = np.clip(np.asarray(x, dtype=np.float64), -1.0, 1.0)
+    y = np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
+    return np.rint((y + 1.0) / 2.0 * mu).astype(np.int64)
+
+
+def mulaw_decode(classes: np.ndarray, bits: int) -> np.ndarray:
+    """Inverse of `mulaw_encode`: class indices → float32 samples in [-1, 1]."""
+    mu = float(2**bits - 1)
+    y = 2.0 * np.asarray(classes, dtype=np.float64) / mu - 1.0
+    return (np.sign(y) * np.expm1(np.abs(y) * np.log1p(mu)) / mu).astype(np.float32)
+
+
+def float_to_int16(x: np.ndarray) -> np.ndarray:
+    """Float samples in [-1, 1] → int16 (× 32768, rounded, clipped)."""
+    return np.clip(np.rint(np.asarray(x, dtype=np.float64) * 32768.0), -32768, 32767).astype(np.int16)
+
+
+def int16_to_float(samples: np.ndarray) -> np.ndarray:
+    """int16 → float32 in [-1, 1) (÷ 32768)."""
+    return (np.asarray(samples, dtype=np.float32) / 32768.0).astype(np.float32)
+
+
+def split_coarse_fine(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int16 samples → (coarse, fine), each int64 in [0, 255]: the high and low bytes of sample + 32768."""
+    unsigned = np.asarray(samples, dtype=np.int64) + 32768
+    return unsigned // 256, unsigned % 256
+
+
+def combine_coarse_fine(coarse: np.ndarray, fine: np.ndarray) -> np.ndarray:
+    """Inverse of `split_coarse_fine`: (coarse, fine) → int16 samples."""
+    return (np.asarray(coarse, dtype=np.int64) * 256 + np.asarray(fine, dtype=np.int64) - 32768).astype(np.int16)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:160] if text else type(error).__name__

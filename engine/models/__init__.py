@@ -1,0 +1,1 @@
+"""Vocoder model families: WaveRNN (dual-softmax and single-output) and WaveNet."""

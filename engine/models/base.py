@@ -1,0 +1,96 @@
+"""What every vocoder offers the rest of the engine.
+
+A vocoder is an autoregressive model of audio samples conditioned on a mel spectrogram. Every family has:
+- a teacher-forced `forward` for training: column t of the output predicts sample t from samples < t and the mel;
+- `loss(output, audio)` on that output;
+- `stream(mel, ...)`: generation as an iterator of `StreamBlock`s, one block of samples at a time;
+- its `MelConfig`, its `receptive_field` and `min_frames`, and a JSON-able `config_dict()` for checkpoints.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterator
+
+import torch
+from torch import nn
+
+from engine.features import MelConfig
+
+
+@dataclass
+class StreamBlock:
+    """One block of generated samples.
+
+    samples: (N, n) float32 in [-1, 1].
+    logits: (N, C, n), the output that each sample was drawn from (or computed on the teacher's samples),
+        present only when `stream(..., return_logits=True)`.
+    """
+
+    samples: torch.Tensor
+    logits: torch.Tensor | None = None
+
+
+class Vocoder(nn.Module, abc.ABC):
+    """Base of the model families. Subclasses set `family` and build their layers from (config, mel_config)."""
+
+    family: ClassVar[str]
+
+    def __init__(self, config: Any, mel_config: MelConfig):
+        super().__init__()
+        self.config = config
+        self.mel_config = mel_config
+
+    @property
+    def hop_length(self) -> int:
+        return self.mel_config.hop_length
+
+    @property
+    @abc.abstractmethod
+    def receptive_field(self) -> int:
+        """Past samples that can influence one output sample (for a recurrent network: unbounded, shown as 0)."""
+
+    @property
+    @abc.abstractmethod
+    def min_frames(self) -> int:
+        """The fewest mel frames the conditioning network accepts."""
+
+    @abc.abstractmethod
+    def forward(self, mel: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced pass.
+
+        mel: (N, n_mels, F) float32; audio: (N, F · hop) float32 in [-1, 1].
+        Returns the output (N, C, F · hop): column t is computed from audio[:, :t] and the mel only.
+        """
+
+    @abc.abstractmethod
+    def loss(self, output: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """Scalar training loss of `forward`'s output against the audio it was given, (N, F · hop)."""
+
+    @abc.abstractmethod
+    def stream(
+        self,
+        mel: torch.Tensor,
+        *,
+        block_frames: int = 2,
+        teacher: torch.Tensor | None = None,
+        return_logits: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> Iterator[StreamBlock]:
+        """Generate sample by sample, yielding every `block_frames · hop` samples.
+
+        mel: (N, n_mels, F). The conditioning is upsampled one block at a time, so memory stays flat.
+        teacher: (N, F · hop) samples to feed back instead of the sampled ones (teacher forcing), so the
+            logits can be compared with `forward`'s.
+        generator: the source of randomness for sampling, for reproducible output.
+        Yields blocks whose samples add up to F · hop per batch row.
+        """
+
+    def config_dict(self) -> dict[str, Any]:
+        """Everything needed to rebuild the model: {"family", "model", "mel"}."""
+        return {"family": self.family, "model": dataclasses.asdict(self.config), "mel": self.mel_config.to_dict()}
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
