@@ -217,9 +217,11 @@ def griffin_lim(mel: np.ndarray, config: MelConfig, n_iter: int = 32) -> np.ndar
         n_iter=n_iter,
         fmin=config.fmin,
         fmax=config.fmax,
-        length=mel.shape[1] * config.hop_length,
+        # T centred frames span (T − 1) · hop samples (librosa re-analyses that length on every iteration);
+        # the last hop, past the last frame's centre, is silence.
+        length=(mel.shape[1] - 1) * config.hop_length,
     )
-    return audio.astype(np.float32)
+    return np.pad(audio, (0, config.hop_length)).astype(np.float32)
 
 
 # --- mel files ---------------------------------------------------------------------------------------------
@@ -273,7 +275,7 @@ def mel_problems(array: np.ndarray, config: MelConfig, min_frames: int, source: 
     if bands not in array.shape:
         problems.append(InputError(source, f"a mel of shape {tuple(array.shape)}, with no axis of {bands} bands",
                                    f"{bands} mel bands (shape ({bands}, frames))",
-                                   f"Recompute the mel with n_mels={bands}, or choose a model trained on {min(array.shape)} bands."))
+                                   f"Recompute the mel with n_mels={bands}, or choose a model trained on {array.shape[0]} bands."))
     else:
         frames = array.shape[1] if array.shape[0] == bands else array.shape[0]
         if frames < min_frames:

@@ -1,0 +1,70 @@
+"""Samples per second of WaveRNN streaming (generation, no teacher) on the CPU, one torch thread.
+
+    python3 benchmarks/wavernn_stream.py [--seconds 1.0] [--threads 1]
+
+Prints one row per (model, size, batch N): samples/s per batch row, all rows together, and the real-time
+factor at 16 kHz (audio seconds per wall second, per row), and samples per CPU second per row (the number to
+compare across a loaded machine). Each model's N = 1 row is the reference for its N = 8 row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import torch
+
+from engine.features import MelConfig
+from engine.models.wavernn import WaveRNN, WaveRNNConfig
+from engine.models.wavernn_dual import PAPER_HIDDEN_SIZE, DualSoftmaxConfig, DualSoftmaxWaveRNN
+
+
+def measure(model: torch.nn.Module, batch: int, seconds: float) -> tuple[float, float]:
+    """Samples per wall second and per CPU second, per batch row, streaming about `seconds` of 16 kHz audio
+    after a warm-up block. On a shared machine the CPU-second rate is the one that does not depend on the load."""
+    hop = model.hop_length
+    frames = max(model.min_frames, int(seconds * model.mel_config.sample_rate / hop))
+    mel = torch.rand(batch, model.mel_config.n_mels, frames)
+    generator = torch.Generator().manual_seed(0)
+    next(iter(model.stream(mel[:, :, : model.min_frames], generator=generator)))
+    begin, begin_cpu = time.perf_counter(), time.process_time()
+    produced = sum(block.samples.shape[1] for block in model.stream(mel, generator=generator))
+    return produced / (time.perf_counter() - begin), produced / (time.process_time() - begin_cpu)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    mel_config = MelConfig()
+    models = [
+        ("wavernn mulaw", "rnn 256", WaveRNN(WaveRNNConfig(rnn_dims=256, fc_dims=256), mel_config)),
+        ("wavernn mulaw", "rnn 384", WaveRNN(WaveRNNConfig(rnn_dims=384, fc_dims=384), mel_config)),
+        ("wavernn mol", "rnn 384", WaveRNN(WaveRNNConfig(rnn_dims=384, fc_dims=384, mode="mol"), mel_config)),
+        ("wavernn-dual", "H 256", DualSoftmaxWaveRNN(DualSoftmaxConfig(hidden_size=256), mel_config)),
+        ("wavernn-dual", "H 512", DualSoftmaxWaveRNN(DualSoftmaxConfig(hidden_size=512), mel_config)),
+        ("wavernn-dual", "H 896", DualSoftmaxWaveRNN(DualSoftmaxConfig(hidden_size=PAPER_HIDDEN_SIZE), mel_config)),
+    ]
+    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} thread(s)")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"{'model':<14} {'size':<8} {'N':>2} {'MB':>5} {'samples/s/row':>14} {'samples/s all':>14} "
+        f"{'RTF/row':>8} {'per CPU s/row':>14}"
+    )
+    for name, size, model in models:
+        model.eval()
+        megabytes = model.parameter_count() * 4 / 1e6
+        for batch in (1, 8):
+            rate, cpu_rate = measure(model, batch, args.seconds)
+            print(
+                f"{name:<14} {size:<8} {batch:>2} {megabytes:>5.1f} {rate:>14.0f} {rate * batch:>14.0f} "
+                f"{rate / mel_config.sample_rate:>8.2f} {cpu_rate:>14.0f}"
+            )
+
+
+if __name__ == "__main__":
+    main()

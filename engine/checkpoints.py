@@ -1,0 +1,181 @@
+"""Checkpoints: one safetensors file with the weights and everything needed to rebuild the model.
+
+The file's metadata (string → string, as safetensors allows) holds ``format`` and ``vocoscope``, a JSON
+object: {"family", "model" (config), "mel" (MelConfig), "training_note", "licence", "steps", ...caller's meta}.
+Tensors are the model's state dict under its own keys, plus optional extra tensors (optimizer state for an
+exact resume) under ``extra/<name>``.
+
+Loading never executes pickled code: safetensors holds no code, and a plain PyTorch state dict (.pt/.pth)
+from another project is read with ``torch.load(weights_only=True)`` and only when its family is given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.errors import CheckpointError, ConfigError
+from engine.models.base import Vocoder
+
+FORMAT = "vocoscope-checkpoint-1"
+EXTRA_PREFIX = "extra/"
+PLAIN_STATE_SUFFIXES = (".pt", ".pth")
+RESERVED_KEYS = ("family", "model", "mel")
+
+
+@dataclass
+class LoadedCheckpoint:
+    """model: in eval mode on the requested device. meta: the stored JSON object. extra_tensors: by name."""
+
+    model: Vocoder
+    meta: dict[str, Any]
+    extra_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def save(model: Vocoder, path: str | Path, *, meta: dict[str, Any] | None = None,
+         extra_tensors: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write `model` (and `extra_tensors`) to `path` atomically: a temporary file beside it, then a rename.
+
+    meta: JSON-able values; "training_note", "licence" and "steps" are shown by the model list.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    meta = dict(meta or {})
+    clash = [key for key in RESERVED_KEYS if key in meta]
+    if clash:
+        raise ValueError(f"meta keys {clash} are written from the model itself; leave them out")
+    header = {"training_note": "", "licence": "", "steps": 0, **meta, **model.config_dict()}
+    # clone() separates tensors that share storage (tied weights), which safetensors refuses to write.
+    tensors = {key: value.detach().to("cpu").contiguous().clone() for key, value in model.state_dict().items()}
+    for name, value in (extra_tensors or {}).items():
+        tensors[EXTRA_PREFIX + name] = value.detach().to("cpu").contiguous().clone()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        save_file(tensors, temporary, metadata={"format": FORMAT, "vocoscope": json.dumps(header)})
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path: str | Path, device: str | torch.device = "cpu", *, family: str | None = None) -> LoadedCheckpoint:
+    """Read a checkpoint written by `save` (or, with `family`, a plain .pt/.pth state dict) onto `device`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, "no such file" if not path.exists() else "a folder",
+                              "a .safetensors checkpoint", "Check the path, or run `vocoscope models`.")
+    if path.suffix.lower() in PLAIN_STATE_SUFFIXES:
+        return _import_state_dict(path, device, family)
+    header, tensors = _read_safetensors(path)
+    model = _rebuild(path, header)
+    weights = {key: value for key, value in tensors.items() if not key.startswith(EXTRA_PREFIX)}
+    extra = {key[len(EXTRA_PREFIX):]: value for key, value in tensors.items() if key.startswith(EXTRA_PREFIX)}
+    _load_weights(path, model, weights)
+    model.to(device).eval()
+    return LoadedCheckpoint(model=model, meta=header, extra_tensors={k: v.to(device) for k, v in extra.items()})
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        raise CheckpointError(path, f"a file that is not a safetensors checkpoint ({_first_line(error)})",
+                              "a .safetensors file written by Vocoscope",
+                              "Choose a .safetensors checkpoint; a plain PyTorch state dict can be imported "
+                              "with its family (checkpoints.load(path, family=...)).") from None
+    if metadata.get("format") != FORMAT or "vocoscope" not in metadata:
+        raise CheckpointError(path, f"a safetensors file without Vocoscope metadata (format={metadata.get('format')!r})",
+                              f"format {FORMAT!r} with the model's family and config",
+                              "Save the model with engine.checkpoints.save, or import its state dict with its family.")
+    try:
+        header = json.loads(metadata["vocoscope"])
+    except json.JSONDecodeError as error:
+        raise CheckpointError(path, f"metadata that is not JSON ({error})", "a JSON object",
+                              "The file is damaged; save the model again.") from None
+    return header, tensors
+
+
+def _rebuild(path: Path, header: dict[str, Any]) -> Vocoder:
+    from engine.models.registry import FAMILIES, build
+
+    family = header.get("family")
+    if family not in FAMILIES:
+        raise CheckpointError(path, f"model family {family!r}", f"one of {', '.join(FAMILIES)}",
+                              "This checkpoint is for another program or a newer Vocoscope.")
+    try:
+        return build(family, header.get("model") or {}, header.get("mel") or {})
+    except ConfigError as error:
+        raise CheckpointError(path, f"a {family} config that does not hold together ({error})",
+                              "a consistent model config", "Save the model again from a working set-up.") from None
+    except (TypeError, ValueError, KeyError) as error:
+        raise CheckpointError(path, f"a {family} config this version cannot read ({_first_line(error)})",
+                              f"a {family} config of this Vocoscope version",
+                              "Save it again with this version, or update Vocoscope.") from None
+
+
+def _load_weights(path: Path, model: Vocoder, weights: dict[str, torch.Tensor]) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(weights) if tuple(expected[k].shape) != tuple(weights[k].shape))
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (first {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (first {unexpected[0]})")
+        if wrong:
+            key = wrong[0]
+            parts.append(f"{len(wrong)} of another shape (first {key}: {tuple(weights[key].shape)} "
+                         f"instead of {tuple(expected[key].shape)})")
+        raise CheckpointError(path, "weights that do not fit the model: " + ", ".join(parts),
+                              f"the weights of a {model.family} model with the stored config",
+                              "The file's config and weights disagree; save or export the model again.")
+    model.load_state_dict(weights)
+
+
+def _import_state_dict(path: Path, device: str | torch.device, family: str | None) -> LoadedCheckpoint:
+    """A plain state dict (optionally under "state_dict" or "model") into the family's default config."""
+    from engine.models.registry import FAMILIES, build
+
+    if family not in FAMILIES:
+        raise CheckpointError(path, "a plain PyTorch file with no model family" if family is None else f"family {family!r}",
+                              f"a .safetensors checkpoint, or a state dict with its family ({', '.join(FAMILIES)})",
+                              "Pass the family to import it, or convert it to a Vocoscope checkpoint.")
+    try:
+        value = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for files that are not its own or hold code
+        raise CheckpointError(path, f"a file torch cannot read as plain tensors ({_first_line(error)})",
+                              "a state dict of tensors", "Export the weights with torch.save(model.state_dict(), path).") from None
+    if isinstance(value, dict):
+        for key in ("state_dict", "model"):
+            if isinstance(value.get(key), dict):
+                value = value[key]
+    if not isinstance(value, dict) or not all(isinstance(v, torch.Tensor) for v in value.values()):
+        raise CheckpointError(path, f"a {type(value).__name__} that is not a state dict", "a dict of tensors",
+                              "Export the weights with torch.save(model.state_dict(), path).")
+    model = build(family)
+    _load_weights(path, model, value)
+    model.to(device).eval()
+    meta = {"training_note": f"imported from {path.name}", "licence": "", "steps": 0, **model.config_dict()}
+    return LoadedCheckpoint(model=model, meta=meta)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:160] if text else type(error).__name__

@@ -1,0 +1,284 @@
+"""Streaming generation: a model and its conditioning in, chunks of audio out.
+
+`generate` is a Python generator of `Chunk`s: float32 samples in [-1, 1] with their absolute start sample
+and running statistics. Chunks hold 20–50 ms of audio and at least one hop (the last one may be shorter:
+it is trimmed to the conditioning's length). Cancellation is checked after every hop-sized block the model
+yields, so stopping costs at most one block of compute.
+
+Fold mode (`fold=Fold(...)` or `fold=True`) splits the mel into overlapping segments and generates them as ONE
+batch through `model.stream`, which is how batched WaveRNN inference makes long files fast. Segment i covers
+frames ``[i·T, i·T + T + P)``: T frames of its own and P frames shared with the next segment. The next
+segment's cold start (it begins from silence) lies inside that shared part and is faded in with a linear
+crossfade. Linear, not equal-power: the two segments are conditioned on the same mel and largely
+correlated, and only a linear fade (weights summing to one) has unity gain for correlated signals;
+equal-power would swell by up to 3 dB in the middle of every overlap.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from engine.errors import VocoscopeError
+from engine.features import Conditioning, mel_spectrogram, resample, validate_mel
+from engine.models.base import Vocoder
+
+CHUNK_SECONDS = (0.020, 0.050)
+CHUNK_TARGET_SECONDS = 0.030
+
+
+@dataclass
+class Stats:
+    """Running statistics; real_time_factor is audio seconds per wall second (> 1 is faster than real time)."""
+
+    samples_done: int
+    total_samples: int
+    elapsed: float
+    samples_per_second: float
+    real_time_factor: float
+    eta_seconds: float
+
+
+@dataclass
+class Chunk:
+    """samples: (n,) float32 in [-1, 1], starting at absolute sample `start` of the output."""
+
+    samples: np.ndarray
+    start: int
+    stats: Stats
+    trace: dict | None = None
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Fold-mode segment sizes in samples; both are rounded to whole hops (target down, overlap up)."""
+
+    target_samples: int = 16000
+    overlap_samples: int = 800
+
+
+def choose_device(name: str | torch.device = "auto") -> torch.device:
+    """"auto" → CUDA when available, else CPU. Asking for CUDA without one is a `VocoscopeError`."""
+    if isinstance(name, torch.device):
+        name = str(name)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise VocoscopeError(
+                f"device {name!r} was requested but this machine has no usable CUDA GPU "
+                f"(torch {torch.__version__}, cuda={torch.version.cuda}). Use --device cpu or --device auto."
+            )
+        return torch.device(name)
+    raise VocoscopeError(f"unknown device {name!r}; expected auto, cpu or cuda (cuda:N). Pick one of those.")
+
+
+def block_frames_for(hop_length: int, sample_rate: int) -> int:
+    """Frames per chunk: about 30 ms of audio, never less than one hop."""
+    return max(1, round(CHUNK_TARGET_SECONDS * sample_rate / hop_length))
+
+
+def conform(conditioning: Conditioning, model: Vocoder) -> Conditioning:
+    """The conditioning as `model` needs it: the same conditioning when its mel was made the model's way,
+    else the mel remade from the source audio, or a mel file re-validated against the model's bands."""
+    config = model.mel_config
+    if conditioning.mel_config == config:
+        return conditioning
+    if conditioning.audio is not None:
+        audio = conditioning.audio
+        if conditioning.mel_config.sample_rate != config.sample_rate:
+            audio = resample(audio, conditioning.mel_config.sample_rate, config.sample_rate)
+        return Conditioning(mel=mel_spectrogram(audio, config), mel_config=config, source=conditioning.source,
+                            audio=audio, source_rate=conditioning.source_rate)
+    mel, transposed = validate_mel(conditioning.mel, config, model.min_frames, conditioning.source)
+    return Conditioning(mel=mel, mel_config=config, source=conditioning.source,
+                        transposed=conditioning.transposed or transposed)
+
+
+def generate(
+    model: Vocoder,
+    conditioning: Conditioning,
+    *,
+    num_samples: int | None = None,
+    device: str | torch.device = "auto",
+    seed: int | None = None,
+    fold: Fold | bool | None = None,
+    cancel: threading.Event | None = None,
+) -> Iterator[Chunk]:
+    """Generate audio for `conditioning` with `model`, chunk by chunk.
+
+    num_samples: how many samples to make (default and maximum: conditioning.num_samples).
+    seed: seeds the sampling generator; the same seed, model and device give the same samples.
+    fold: None/False streams in order; True or a `Fold` generates overlapping segments as one batch.
+    cancel: when set, the generator stops after the current block.
+    Raises `VocoscopeError` when the GPU runs out of memory or fails.
+    """
+    torch_device = choose_device(device)
+    total = conditioning.num_samples if num_samples is None else min(int(num_samples), conditioning.num_samples)
+    if total <= 0:
+        return
+    hop = model.hop_length
+    frames = min(conditioning.frames, max(model.min_frames, math.ceil(total / hop)))
+    mel = torch.from_numpy(np.ascontiguousarray(conditioning.mel[:, :frames], dtype=np.float32))
+    generator = torch.Generator(device=torch_device)
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(int(seed))
+    if fold is True:
+        fold = Fold()
+    clock = _Clock(total, model.mel_config.sample_rate)
+    try:
+        model.to(torch_device)
+        mel = mel.to(torch_device)
+        if fold:
+            yield from _generate_folded(model, mel, total, fold, generator, cancel, clock)
+        else:
+            yield from _generate_in_order(model, mel, total, generator, cancel, clock)
+    except torch.cuda.OutOfMemoryError:
+        raise VocoscopeError(
+            f"the GPU ran out of memory generating {total} samples"
+            f"{' in fold mode' if fold else ''}. Use --device cpu, a shorter input"
+            f"{', or turn fold mode off' if fold else ''}."
+        ) from None
+    except RuntimeError as error:
+        if torch_device.type == "cuda" and "CUDA" in str(error):
+            raise VocoscopeError(f"the GPU failed: {str(error).splitlines()[0]}. Try --device cpu.") from None
+        raise
+
+
+class _Clock:
+    """Counts final samples and turns them into `Stats`."""
+
+    def __init__(self, total: int, sample_rate: int):
+        self.total = total
+        self.sample_rate = sample_rate
+        self.done = 0
+        self.began = time.perf_counter()
+
+    def chunk(self, samples: torch.Tensor | np.ndarray, start: int) -> Chunk:
+        if isinstance(samples, torch.Tensor):
+            samples = samples.detach().to("cpu", torch.float32).numpy()
+        samples = np.clip(samples, -1.0, 1.0).astype(np.float32, copy=False)
+        self.done += len(samples)
+        elapsed = max(time.perf_counter() - self.began, 1e-9)
+        rate = self.done / elapsed
+        stats = Stats(self.done, self.total, elapsed, rate, rate / self.sample_rate,
+                      (self.total - self.done) / rate if rate > 0 else float("inf"))
+        return Chunk(samples=samples, start=start, stats=stats)
+
+
+@torch.no_grad()
+def _generate_in_order(model, mel, total, generator, cancel, clock) -> Iterator[Chunk]:
+    """mel: (n_mels, F). The model streams one hop at a time; hops are gathered into ~30 ms chunks."""
+    chunk_length = block_frames_for(model.hop_length, model.mel_config.sample_rate) * model.hop_length
+    pending: list[torch.Tensor] = []
+    pending_length = 0
+    start = 0
+    stream = model.stream(mel.unsqueeze(0), block_frames=1, generator=generator)
+    try:
+        for block in stream:
+            if cancel is not None and cancel.is_set():
+                return
+            samples = block.samples[0, : total - start - pending_length]
+            pending.append(samples)
+            pending_length += len(samples)
+            finished = start + pending_length >= total
+            if pending_length >= chunk_length or finished:
+                yield clock.chunk(torch.cat(pending), start)
+                start += pending_length
+                pending, pending_length = [], 0
+            if finished:
+                return
+    finally:
+        stream.close()
+
+
+def fold_layout(frames: int, fold: Fold, hop: int, min_frames: int) -> tuple[int, int, int]:
+    """(segments, target frames T, overlap frames P) covering `frames` mel frames with segments of T + P frames.
+
+    T is at most the fold's target; one segment (P = 0) when the mel is no longer than that.
+    """
+    longest = max(fold.target_samples // hop, 2 * min_frames, 2)
+    overlap = min(max(math.ceil(fold.overlap_samples / hop), 1), longest // 2)
+    segments = math.ceil((frames - overlap) / longest)
+    if segments <= 1:
+        return 1, frames, 0
+    # Share the frames out evenly, so the padding at the end is less than one frame per segment.
+    return segments, math.ceil((frames - overlap) / segments), overlap
+
+
+def fold_mel(mel: torch.Tensor, segments: int, target: int, overlap: int) -> torch.Tensor:
+    """mel (n_mels, F) → (segments, n_mels, T + P): segment i is frames [i·T, i·T + T + P), the end edge-padded."""
+    needed = segments * target + overlap
+    if needed > mel.shape[1]:
+        mel = torch.cat([mel, mel[:, -1:].expand(-1, needed - mel.shape[1])], dim=1)
+    return torch.stack([mel[:, i * target : i * target + target + overlap] for i in range(segments)])
+
+
+def crossfade(outgoing: np.ndarray, incoming: np.ndarray, position: np.ndarray, length: int) -> np.ndarray:
+    """Linear crossfade at `position` (sample indices in [0, length)) of an overlap of `length` samples.
+
+    The weights sum to one at every sample, so fading a signal into itself returns the signal (unity gain).
+    """
+    weight = (position.astype(np.float64) + 0.5) / length
+    return (outgoing * (1.0 - weight) + incoming * weight).astype(np.float32)
+
+
+@torch.no_grad()
+def _generate_folded(model, mel, total, fold, generator, cancel, clock) -> Iterator[Chunk]:
+    """Generate all segments as one batch; emit each span of output as soon as it is final, with its absolute start.
+
+    Segment i's samples [0, P·hop) overlap segment i − 1's [T·hop, (T + P)·hop); the first is buffered while the
+    batch makes it and crossfaded when the second arrives. Everything else is final when generated.
+    """
+    hop = model.hop_length
+    segments, target, overlap = fold_layout(mel.shape[1], fold, hop, model.min_frames)
+    batch = fold_mel(mel, segments, target, overlap)
+    own, shared = target * hop, overlap * hop
+    heads = np.zeros((segments, shared), dtype=np.float32)
+    block_frames = block_frames_for(hop, model.mel_config.sample_rate)
+    position = 0
+    stream = model.stream(batch, block_frames=block_frames, generator=generator)
+    try:
+        for block in stream:
+            if cancel is not None and cancel.is_set():
+                return
+            samples = block.samples.detach().to("cpu", torch.float32).numpy()
+            begin, end = position, position + samples.shape[1]
+            position = end
+            if begin < shared:
+                heads[:, begin : min(end, shared)] = samples[:, : min(end, shared) - begin]
+            for i in range(segments):
+                yield from _final_spans(clock, samples[i], begin, end, i, segments, own, shared, heads, total)
+    finally:
+        stream.close()
+
+
+def _final_spans(clock, samples, begin, end, i, segments, own, shared, heads, total) -> Iterator[Chunk]:
+    """The final parts of segment i's local samples [begin, end) as chunks, trimmed to `total`."""
+    origin = i * own
+    exclusive_from = 0 if i == 0 else shared
+    low, high = max(begin, exclusive_from), min(end, own)
+    if low < high:
+        yield from _trimmed(clock, samples[low - begin : high - begin], origin + low, total)
+    low, high = max(begin, own), end
+    if low < high:
+        tail = samples[low - begin : high - begin]
+        if i + 1 < segments:
+            local = np.arange(low - own, high - own)
+            tail = crossfade(tail, heads[i + 1, low - own : high - own], local, shared)
+        yield from _trimmed(clock, tail, origin + low, total)
+
+
+def _trimmed(clock, samples: np.ndarray, start: int, total: int) -> Iterator[Chunk]:
+    if start < total:
+        yield clock.chunk(samples[: total - start], start)

@@ -1,0 +1,141 @@
+"""Which model families exist, the built-in models, and loading a model by name or path.
+
+A built-in model is resources/models/<name>.safetensors when that file exists (trained=True, its own config),
+else the family's default config with weights drawn from a fixed seed (trained=False): the same random model
+in every run, useful for trying the program and for tests, silly to listen to.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.errors import ConfigError, InputError
+from engine.features import MelConfig
+from engine.models.base import Vocoder
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "models"
+RANDOM_INIT_SEED = 20240601
+
+# family → (module, model class name, config class name); imported on first use.
+_FAMILY_SOURCES = {
+    "wavernn": ("engine.models.wavernn", "WaveRNN", "WaveRNNConfig"),
+    "wavernn-dual": ("engine.models.wavernn_dual", "DualSoftmaxWaveRNN", "DualSoftmaxConfig"),
+    "wavenet": ("engine.models.wavenet", "WaveNet", "WaveNetConfig"),
+}
+
+
+class _Families(Mapping):
+    """{family: (ModelCls, ConfigCls)}, importing each family's module only when it is asked for."""
+
+    def __getitem__(self, family: str) -> tuple[type[Vocoder], type]:
+        module_name, model_name, config_name = _FAMILY_SOURCES[family]
+        module = importlib.import_module(module_name)
+        return getattr(module, model_name), getattr(module, config_name)
+
+    def __contains__(self, family: object) -> bool:
+        return family in _FAMILY_SOURCES
+
+    def __iter__(self):
+        return iter(_FAMILY_SOURCES)
+
+    def __len__(self) -> int:
+        return len(_FAMILY_SOURCES)
+
+
+FAMILIES = _Families()
+
+
+@dataclass(frozen=True)
+class BuiltinSpec:
+    """A built-in model: its family and the overrides of the family's default config (none by default)."""
+
+    family: str
+    model: dict[str, Any]
+
+
+BUILTINS: dict[str, BuiltinSpec] = {
+    "wavernn": BuiltinSpec("wavernn", {"mode": "mulaw"}),
+    "wavernn-dual": BuiltinSpec("wavernn-dual", {}),
+    "wavenet": BuiltinSpec("wavenet", {}),
+}
+
+
+@dataclass
+class ModelInfo:
+    """What the model list shows. receptive_field is 0 for recurrent models (unbounded)."""
+
+    name: str
+    family: str
+    sample_rate: int
+    hop_length: int
+    n_mels: int
+    receptive_field: int
+    parameters: int
+    trained: bool
+    path: Path | None
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["path"] = str(self.path) if self.path is not None else None
+        return values
+
+
+def build(family: str, model_cfg: dict[str, Any] | Any | None = None, mel_cfg: dict[str, Any] | MelConfig | None = None) -> Vocoder:
+    """A freshly initialised model of `family` from config dicts (or config objects); missing keys take defaults."""
+    if family not in FAMILIES:
+        raise ConfigError(f"unknown model family {family!r}; known families are {', '.join(FAMILIES)}.")
+    model_cls, config_cls = FAMILIES[family]
+    if model_cfg is None or isinstance(model_cfg, dict):
+        model_cfg = config_cls.from_dict(model_cfg or {})
+    if mel_cfg is None or isinstance(mel_cfg, dict):
+        mel_cfg = MelConfig.from_dict(mel_cfg or {})
+    return model_cls(model_cfg, mel_cfg)
+
+
+def info_for(model: Vocoder, name: str, trained: bool, path: Path | None) -> ModelInfo:
+    mel = model.mel_config
+    return ModelInfo(name=name, family=model.family, sample_rate=mel.sample_rate, hop_length=mel.hop_length,
+                     n_mels=mel.n_mels, receptive_field=int(model.receptive_field),
+                     parameters=model.parameter_count(), trained=trained, path=path)
+
+
+def _builtin(name: str, device: str | torch.device) -> tuple[Vocoder, ModelInfo]:
+    from engine import checkpoints
+
+    path = RESOURCES / f"{name}.safetensors"
+    if path.exists():
+        loaded = checkpoints.load(path, device=device)
+        return loaded.model, info_for(loaded.model, name, True, path)
+    spec = BUILTINS[name]
+    # The fixed seed makes the untrained built-in the same model in every run, without touching global RNG state.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_INIT_SEED)
+        model = build(spec.family, spec.model)
+    model.to(device).eval()
+    return model, info_for(model, name, False, None)
+
+
+def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> tuple[Vocoder, ModelInfo]:
+    """A built-in name or a checkpoint path → (model in eval mode on `device`, its ModelInfo)."""
+    from engine import checkpoints
+
+    if isinstance(name_or_path, str) and name_or_path in BUILTINS:
+        return _builtin(name_or_path, device)
+    path = Path(name_or_path)
+    if not path.exists():
+        raise InputError(path, "no built-in model of that name and no such file",
+                         f"one of {', '.join(BUILTINS)} or a .safetensors checkpoint",
+                         "Run `vocoscope models` for the names, or check the path.")
+    loaded = checkpoints.load(path, device=device)
+    return loaded.model, info_for(loaded.model, path.stem, True, path)
+
+
+def list_models() -> list[ModelInfo]:
+    """The built-in models, each built (or loaded) once on the CPU to report its size."""
+    return [_builtin(name, "cpu")[1] for name in BUILTINS]

@@ -1,0 +1,245 @@
+"""The paper's WaveRNN with a dual softmax (Kalchbrenner et al., 2018, "Efficient Neural Audio Synthesis").
+
+A 16-bit sample is split into a coarse byte c_t and a fine byte f_t (both scaled to [-1, 1] as inputs).
+One GRU-like cell of H units, its state split into a coarse half and a fine half, predicts both:
+
+    x_t = [c_{t−1}, f_{t−1}, c_t]
+    u_t = σ(R_u h_{t−1} + I_u* x_t + b_u)
+    r_t = σ(R_r h_{t−1} + I_r* x_t + b_r)
+    e_t = tanh(r_t ∘ (R_e h_{t−1}) + I_e* x_t + b_e)
+    h_t = u_t ∘ h_{t−1} + (1 − u_t) ∘ e_t
+    y_c, y_f = split(h_t)
+    P(c_t) = softmax(O_2 relu(O_1 y_c)),   P(f_t) = softmax(O_4 relu(O_3 y_f))
+
+R is one (3H × H) matrix, so R·h_{t−1} is computed once per step and split into its u, r, e parts. I* is
+masked: the coarse half sees only [c_{t−1}, f_{t−1}] (`I_coarse`, 2 → 3·H/2), the fine half also sees c_t
+(`I_fine`, 3 → 3·H/2); their outputs are interleaved into the u, r, e parts of each half, and hold the biases.
+Both halves' gates read the whole h_{t−1}. The upsampled mel and aux features are projected to 3H and added
+to I*·x_t.
+
+Layout of every 3H vector in `forward` (gate-major, as the equations): [u_c u_f | r_c r_f | e_c e_f].
+Streaming reorders R's rows once to half-major, [u_c r_c e_c | u_f r_f e_f], so that the coarse half can be
+updated, c_t drawn, and then the fine half updated with c_t, from one R·h_{t−1}.
+
+Output column t holds the logits of c_t and f_t: it sees audio[:, :t] and, for the fine logits, the coarse
+byte of audio[:, t] (teacher forcing of c_t, as in the paper). The receptive field is unbounded (reported 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from engine.errors import ConfigError
+from engine.features import MelConfig
+from engine.models.base import StreamBlock, Vocoder
+from engine.models.upsample import UpsampleConfig, UpsampleNetwork, check_factors
+from engine.models.wavernn import block_ranges, check_model_input, config_from_dict, gumbel_noise
+
+BYTE_VALUES = 256
+PAPER_HIDDEN_SIZE = 896  # chosen in the paper to fit a GPU's registers
+SILENCE_COARSE, SILENCE_FINE = 128, 0  # the bytes of int16 sample 0: the "previous sample" at t = 0
+
+
+def coarse_fine_bytes(audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Float audio (N, T) → (coarse, fine) int64 bytes (N, T); equal to features.split_coarse_fine(float_to_int16)."""
+    unsigned = torch.round(audio * 32768.0).clamp(-32768, 32767).long() + 32768
+    return unsigned // BYTE_VALUES, unsigned % BYTE_VALUES
+
+
+def bytes_to_audio(coarse: torch.Tensor, fine: torch.Tensor) -> torch.Tensor:
+    """(coarse, fine) int64 bytes → float32 samples in [-1, 1)."""
+    return ((coarse * BYTE_VALUES + fine - 32768).float() / 32768.0).float()
+
+
+def byte_input(byte: torch.Tensor | int) -> torch.Tensor | float:
+    """Bytes 0..255 (a tensor or an int) → network inputs in [-1, 1]."""
+    return byte / 127.5 - 1.0
+
+
+def gates(R_h: torch.Tensor, I_x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """One GRU step of the paper. R_h = R·h_{t−1}, I_x = I*·x_t + b (+ conditioning): (N, 3K) as [u | r | e];
+    h = h_{t−1} (N, K). Returns h_t (N, K)."""
+    R_u_h, R_r_h, R_e_h = R_h.chunk(3, dim=1)
+    I_u_x, I_r_x, I_e_x = I_x.chunk(3, dim=1)
+    u_t = torch.sigmoid(R_u_h + I_u_x)
+    r_t = torch.sigmoid(R_r_h + I_r_x)
+    e_t = torch.tanh(torch.addcmul(I_e_x, r_t, R_e_h))
+    return torch.lerp(e_t, h, u_t)  # u_t ∘ h_{t−1} + (1 − u_t) ∘ e_t
+
+
+@dataclass
+class DualSoftmaxConfig:
+    """hidden_size: H, the whole state (even). The default is sized for CPU streaming; the paper's model is
+    `DualSoftmaxConfig(hidden_size=PAPER_HIDDEN_SIZE)` (see benchmarks/wavernn_stream.py for the speed of each)."""
+
+    hidden_size: int = 256
+    upsample: UpsampleConfig = field(default_factory=UpsampleConfig)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "DualSoftmaxConfig":
+        return config_from_dict(cls, values)
+
+
+class DualSoftmaxWaveRNN(Vocoder):
+    """forward: mel (N, n_mels, F), audio (N, F·hop) → logits (N, 512, F·hop): coarse [:, :256], fine [:, 256:]."""
+
+    family = "wavernn-dual"
+
+    def __init__(self, config: DualSoftmaxConfig, mel_config: MelConfig):
+        super().__init__(config, mel_config)
+        check_factors(config.upsample.factors, mel_config.hop_length)
+        H = config.hidden_size
+        if H < 2 or H % 2:
+            raise ConfigError(f"hidden_size is {H}; it must be even (a coarse half and a fine half).")
+        self.half = H // 2
+        self.upsample = UpsampleNetwork(mel_config.n_mels, mel_config.hop_length, config.upsample)
+        self.R = nn.Linear(H, 3 * H, bias=False)
+        self.I_coarse = nn.Linear(2, 3 * self.half)
+        self.I_fine = nn.Linear(3, 3 * self.half)
+        self.conditioning = nn.Linear(mel_config.n_mels + config.upsample.aux_channels, 3 * H, bias=False)
+        self.O1 = nn.Linear(self.half, self.half)
+        self.O2 = nn.Linear(self.half, BYTE_VALUES)
+        self.O3 = nn.Linear(self.half, self.half)
+        self.O4 = nn.Linear(self.half, BYTE_VALUES)
+
+    @property
+    def receptive_field(self) -> int:
+        """0: the recurrent state carries every past sample (unbounded)."""
+        return 0
+
+    @property
+    def min_frames(self) -> int:
+        return self.upsample.min_frames
+
+    def _projected_conditioning(self, mel_up: torch.Tensor, aux: torch.Tensor) -> torch.Tensor:
+        """mel_up (N, L, n_mels), aux (N, L, aux) → (N, L, 3H), gate-major."""
+        return self.conditioning(torch.cat([mel_up, aux], dim=-1))
+
+    def forward(self, mel: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """mel (N, n_mels, F), audio (N, F·hop) → logits (N, 512, F·hop), teacher-forced with audio's bytes."""
+        check_model_input(self, mel, audio)
+        N, T = audio.shape
+        coarse, fine = coarse_fine_bytes(audio)
+        c_t, f_t = byte_input(coarse), byte_input(fine)
+        c_prev = F.pad(c_t, (1, -1), value=byte_input(SILENCE_COARSE))
+        f_prev = F.pad(f_t, (1, -1), value=byte_input(SILENCE_FINE))
+        I_c_x = self.I_coarse(torch.stack([c_prev, f_prev], dim=-1)).view(N, T, 3, self.half)
+        I_f_x = self.I_fine(torch.stack([c_prev, f_prev, c_t], dim=-1)).view(N, T, 3, self.half)
+        I_x = torch.cat([I_c_x, I_f_x], dim=-1).view(N, T, 3 * self.config.hidden_size)
+        I_x = I_x + self._projected_conditioning(*self.upsample(mel))
+        h = audio.new_zeros(N, self.config.hidden_size)
+        states = []
+        for I_x_t in I_x.unbind(1):
+            h = gates(self.R(h), I_x_t, h)
+            states.append(h)
+        y_c, y_f = torch.stack(states, dim=1).split(self.half, dim=-1)
+        P_c = self.O2(F.relu(self.O1(y_c)))
+        P_f = self.O4(F.relu(self.O3(y_f)))
+        return torch.cat([P_c, P_f], dim=-1).transpose(1, 2)
+
+    def loss(self, output: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """output (N, 512, T), audio (N, T) → CE(coarse) + CE(fine) against audio's 16-bit bytes."""
+        coarse, fine = coarse_fine_bytes(audio)
+        return F.cross_entropy(output[:, :BYTE_VALUES], coarse) + F.cross_entropy(output[:, BYTE_VALUES:], fine)
+
+    def stream(
+        self,
+        mel: torch.Tensor,
+        *,
+        block_frames: int = 2,
+        teacher: torch.Tensor | None = None,
+        return_logits: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> Iterator[StreamBlock]:
+        """See `Vocoder.stream`. mel (N, n_mels, F) → blocks of (N, block_frames·hop) samples. Call in eval mode.
+
+        Per sample: R·h_{t−1} once; the coarse half's gates; draw c_t; the fine half's gates with c_t; draw f_t.
+        """
+        check_model_input(self, mel, teacher)
+        hop, N = self.hop_length, mel.shape[0]
+        blocks = block_ranges(mel.shape[-1], block_frames)
+        with torch.inference_mode():
+            padded = self.upsample.pad_mel(mel)
+            silence = torch.tensor([[byte_input(SILENCE_COARSE), byte_input(SILENCE_FINE)]], device=mel.device)
+            state = _DualStreamState(
+                h=torch.zeros(N, self.config.hidden_size, device=mel.device),
+                x_prev=silence.expand(N, 2),
+                R_t=self.R.weight[self._half_major_rows()].t(),
+            )
+            teacher_bytes = None if teacher is None else coarse_fine_bytes(teacher)
+        for start, stop in blocks:
+            fed = None if teacher_bytes is None else [b[:, start * hop : stop * hop] for b in teacher_bytes]
+            yield self._stream_block(padded, start, stop, state, fed, return_logits, generator)
+
+    def _half_major_rows(self) -> torch.Tensor:
+        """Row order taking a gate-major 3H vector [u_c u_f | r_c r_f | e_c e_f] to [u_c r_c e_c | u_f r_f e_f]."""
+        rows = torch.arange(3 * self.config.hidden_size, device=self.R.weight.device).view(3, 2, self.half)
+        return rows.transpose(0, 1).reshape(-1)
+
+    @torch.inference_mode()
+    def _stream_block(
+        self,
+        padded: torch.Tensor,
+        start: int,
+        stop: int,
+        state: "_DualStreamState",
+        fed: list[torch.Tensor] | None,
+        return_logits: bool,
+        generator: torch.Generator | None,
+    ) -> StreamBlock:
+        """Run the cell over frames [start, stop), updating `state`. fed: teacher (coarse, fine) bytes (N, L)."""
+        half = self.half
+        rows = self._half_major_rows()
+        biases = torch.cat([self.I_coarse.bias, self.I_fine.bias])
+        # Both halves' I*·[c_{t−1}, f_{t−1}] in one product; the fine half's c_t column is added after drawing c_t.
+        W_prev_t = torch.cat([self.I_coarse.weight, self.I_fine.weight[:, :2]]).t()
+        w_c_t = self.I_fine.weight[:, 2]
+        conditioning = self._projected_conditioning(*self.upsample.upsample_range(padded, start, stop))
+        I_cond = (conditioning[..., rows] + biases).transpose(0, 1)  # (L, N, 3H), half-major
+        L, N = I_cond.shape[:2]
+        noise = gumbel_noise((L, N, 2 * BYTE_VALUES), generator, padded.device).unbind(0)
+        if fed is not None:
+            teacher_inputs = byte_input(torch.stack(fed, dim=-1))  # (N, L, 2)
+            teacher_x_prev = torch.cat([state.x_prev.unsqueeze(1), teacher_inputs[:, :-1]], dim=1).unbind(1)
+            teacher_c_t = teacher_inputs[:, :, :1].unbind(1)
+        inputs = byte_input(torch.arange(BYTE_VALUES, device=padded.device))
+        O1_t, O2_t, O3_t, O4_t = (layer.weight.t() for layer in (self.O1, self.O2, self.O3, self.O4))
+        b1, b2, b3, b4 = (layer.bias for layer in (self.O1, self.O2, self.O3, self.O4))
+        h, x_prev, R_t = state.h, state.x_prev, state.R_t
+        drawn, outputs = [], []
+        for t, (I_cond_t, noise_t) in enumerate(zip(I_cond.unbind(0), noise)):
+            if fed is not None:
+                x_prev = teacher_x_prev[t]
+            R_h_c, R_h_f = torch.mm(h, R_t).split(3 * half, dim=1)
+            I_x_c, I_x_f = torch.addmm(I_cond_t, x_prev, W_prev_t).split(3 * half, dim=1)
+            h_c, h_f = h.split(half, dim=1)
+            y_c = gates(R_h_c, I_x_c, h_c)
+            P_c = torch.addmm(b2, torch.relu(torch.addmm(b1, y_c, O1_t)), O2_t)
+            coarse = torch.argmax(P_c + noise_t[:, :BYTE_VALUES], dim=1, keepdim=True)
+            c_t = torch.take(inputs, coarse) if fed is None else teacher_c_t[t]
+            y_f = gates(R_h_f, torch.addcmul(I_x_f, c_t, w_c_t), h_f)
+            P_f = torch.addmm(b4, torch.relu(torch.addmm(b3, y_f, O3_t)), O4_t)
+            fine = torch.argmax(P_f + noise_t[:, BYTE_VALUES:], dim=1, keepdim=True)
+            x_prev = torch.cat([c_t, torch.take(inputs, fine)], dim=1)
+            h = torch.cat([y_c, y_f], dim=1)
+            drawn.append(torch.cat([coarse, fine], dim=1))
+            if return_logits:
+                outputs.append(torch.cat([P_c, P_f], dim=1))
+        state.h, state.x_prev = h, (x_prev if fed is None else teacher_inputs[:, -1])
+        drawn_bytes = torch.stack(drawn, dim=2)  # (N, 2, L)
+        samples = bytes_to_audio(drawn_bytes[:, 0], drawn_bytes[:, 1])
+        return StreamBlock(samples, torch.stack(outputs, dim=2) if return_logits else None)
+
+
+@dataclass
+class _DualStreamState:
+    """Carried between blocks: h_{t−1} (N, H), [c_{t−1}, f_{t−1}] (N, 2), and R's rows reordered, transposed."""
+
+    h: torch.Tensor
+    x_prev: torch.Tensor
+    R_t: torch.Tensor

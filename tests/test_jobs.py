@@ -1,0 +1,145 @@
+"""The Engine: jobs deliver contiguous chunks, cancel fast, fail without dying, and shut down cleanly."""
+
+import queue
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from engine.features import Conditioning, MelConfig
+from engine.jobs import ChunkReady, Engine, JobFailed, JobFinished, JobStarted
+from tests.helpers import EchoConfig, MelEcho
+
+
+class Events:
+    """Collects engine events (delivered on the worker thread) with the time each arrived."""
+
+    def __init__(self):
+        self.queue = queue.Queue()
+
+    def __call__(self, event):
+        self.queue.put((time.perf_counter(), event))
+
+    def until_done(self, job_id, timeout=120.0):
+        """Every event of `job_id` up to its JobFinished or JobFailed, as (arrival time, event)."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while True:
+            arrived, event = self.queue.get(timeout=max(0.01, deadline - time.monotonic()))
+            if event.job_id == job_id:
+                seen.append((arrived, event))
+                if isinstance(event, (JobFinished, JobFailed)):
+                    return seen
+
+
+@pytest.fixture
+def engine():
+    events = Events()
+    engine = Engine(events)
+    engine.events = events
+    yield engine
+    engine.shutdown()
+
+
+def mel_file(tmp_path, frames=4):
+    path = tmp_path / f"mel{frames}.npy"
+    np.save(path, np.random.default_rng(frames).random((80, frames), dtype=np.float32))
+    return path
+
+
+def test_job_delivers_contiguous_chunks_that_add_up_to_the_length(engine, tmp_path):
+    job = engine.submit_generate("wavernn", mel_file(tmp_path), device="cpu", seed=1)
+    events = [event for _, event in engine.events.until_done(job)]
+    started, chunks, finished = events[0], [e.chunk for e in events[1:-1]], events[-1]
+    assert isinstance(started, JobStarted) and started.total_samples == 4 * 200 and started.sample_rate == 16000
+    assert all(isinstance(e, ChunkReady) for e in events[1:-1])
+    starts = [c.start for c in chunks]
+    assert starts == list(np.cumsum([0] + [len(c.samples) for c in chunks[:-1]]))
+    assert sum(len(c.samples) for c in chunks) == 800
+    assert isinstance(finished, JobFinished) and not finished.cancelled
+    np.testing.assert_array_equal(finished.audio, np.concatenate([c.samples for c in chunks]))
+
+
+def test_cancel_ends_the_job_within_100_ms(engine):
+    slow = MelEcho(EchoConfig(block_seconds=0.01))  # 2 s of wall time for 200 frames
+    conditioning = Conditioning(mel=np.zeros((80, 200), np.float32), mel_config=MelConfig())
+    job = engine.submit_generate(slow, conditioning, device="cpu")
+    while True:
+        _, event = engine.events.queue.get(timeout=30)
+        if isinstance(event, ChunkReady):
+            break
+    cancelled_at = time.perf_counter()
+    engine.cancel()
+    arrived, finished = engine.events.until_done(job)[-1]
+    assert isinstance(finished, JobFinished) and finished.cancelled
+    assert arrived - cancelled_at < 0.1
+    assert 0 < len(finished.audio) < 200 * 200
+
+
+def test_a_failing_job_reports_and_the_next_job_succeeds(engine, tmp_path):
+    bad = tmp_path / "broken.wav"
+    bad.write_text("not audio at all")
+    failed = engine.submit_generate("wavernn", bad, device="cpu")
+    good = engine.submit_generate("wavernn", mel_file(tmp_path), device="cpu")
+    (_, failure), = engine.events.until_done(failed)
+    assert isinstance(failure, JobFailed) and "broken.wav" in failure.message and "expected" in failure.message
+    assert "Traceback" not in failure.message
+    assert isinstance(engine.events.until_done(good)[-1][1], JobFinished)
+
+
+class Broken(MelEcho):
+    def stream(self, mel, **kwargs):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (1x80 and 64x128)")
+        yield
+
+
+def test_torch_errors_are_explained_by_engine_shapes(engine):
+    from engine.shapes import explain
+
+    model = Broken()
+    job = engine.submit_generate(model, Conditioning(mel=np.zeros((80, 3), np.float32), mel_config=MelConfig()),
+                                 device="cpu")
+    failure = engine.events.until_done(job)[-1][1]
+    expected = explain(RuntimeError("mat1 and mat2 shapes cannot be multiplied (1x80 and 64x128)"), model)
+    # explain names the module it finds failing (which depends on how far the model ran); the rest must match
+    assert isinstance(failure, JobFailed) and failure.message.startswith("In Broken")
+    assert failure.message.split(":", 1)[1] == expected.split(":", 1)[1]
+
+
+def test_the_loaded_model_is_kept_between_jobs(engine, tmp_path):
+    first = engine.submit_generate("wavernn", mel_file(tmp_path), device="cpu")
+    second = engine.submit_generate("wavernn", mel_file(tmp_path, 3), device="cpu")
+    info_first = engine.events.until_done(first)[0][1].model_info
+    info_second = engine.events.until_done(second)[0][1].model_info
+    assert info_first is info_second
+
+
+def test_shutdown_leaves_no_thread_alive():
+    before = set(threading.enumerate())
+    engine = Engine(lambda event: None)
+    engine.submit_generate(MelEcho(EchoConfig(block_seconds=0.01)),
+                           Conditioning(mel=np.zeros((80, 500), np.float32), mel_config=MelConfig()), device="cpu")
+    time.sleep(0.05)
+    began = time.perf_counter()
+    engine.shutdown()
+    assert time.perf_counter() - began < 0.5
+    assert not engine.alive
+    assert set(threading.enumerate()) - before == set()
+
+
+def test_a_failing_listener_does_not_stop_the_engine():
+    calls = []
+
+    def listener(event):
+        calls.append(event)
+        raise ValueError("listener bug")
+
+    engine = Engine(listener)
+    job = engine.submit_generate(MelEcho(), Conditioning(mel=np.zeros((80, 3), np.float32), mel_config=MelConfig()),
+                                 device="cpu")
+    deadline = time.monotonic() + 10
+    while not any(isinstance(e, JobFinished) and e.job_id == job for e in calls) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert engine.alive and isinstance(calls[-1], JobFinished)
+    engine.shutdown()

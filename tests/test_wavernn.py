@@ -1,0 +1,229 @@
+"""Both WaveRNN variants: training output and loss, causality, streaming against forward, sampling, configs."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from engine.errors import ConfigError, InputError
+from engine.features import (
+    MelConfig,
+    combine_coarse_fine,
+    float_to_int16,
+    int16_to_float,
+    mulaw_decode,
+    mulaw_encode,
+    split_coarse_fine,
+)
+from engine.models.upsample import UpsampleConfig
+from engine.models.wavernn import (
+    WaveRNN,
+    WaveRNNConfig,
+    MixtureSampler,
+    gumbel_noise,
+    mixture_nll,
+    mulaw_classes,
+    mulaw_expand,
+)
+from engine.models.wavernn_dual import DualSoftmaxConfig, DualSoftmaxWaveRNN, bytes_to_audio, coarse_fine_bytes
+
+MEL = MelConfig(hop_length=16, n_mels=20)
+UPSAMPLE = UpsampleConfig(factors=(4, 4), resnet_blocks=1, resnet_channels=16, aux_channels=16)
+FRAMES, BATCH = 5, 2
+VARIANTS = ["mulaw", "mol", "dual"]
+
+
+def build(variant: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    if variant == "dual":
+        model = DualSoftmaxWaveRNN(DualSoftmaxConfig(hidden_size=32, upsample=UPSAMPLE), MEL)
+    else:
+        model = WaveRNN(WaveRNNConfig(rnn_dims=32, fc_dims=24, mode=variant, n_mixtures=4, upsample=UPSAMPLE), MEL)
+    return model.eval()
+
+
+def batch(frames: int = FRAMES, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """mel (N, n_mels, F) in [0, 1] and a smooth audio batch (N, F·hop) in [-1, 1]."""
+    generator = torch.Generator().manual_seed(seed)
+    mel = torch.rand(BATCH, MEL.n_mels, frames, generator=generator)
+    t = torch.arange(frames * MEL.hop_length, dtype=torch.float32)
+    tone = 0.6 * torch.sin(t / 3.0 + torch.arange(BATCH).unsqueeze(1))
+    audio = tone + 0.1 * torch.rand(BATCH, t.numel(), generator=generator)
+    return mel, audio
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_teacher_forced_output_is_n_c_t_and_one_adam_step_lowers_the_loss(variant):
+    model = build(variant)
+    mel, audio = batch()
+    output = model(mel, audio)
+    channels = {"mulaw": 512, "mol": 12, "dual": 512}[variant]
+    assert output.shape == (BATCH, channels, FRAMES * MEL.hop_length)
+    if variant != "mol":
+        target = torch.randint(0, 256, audio.shape)
+        assert torch.isfinite(F.cross_entropy(output[:, :256], target))
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+    before = model.loss(output, audio)
+    assert torch.isfinite(before)
+    before.backward()
+    optimiser.step()
+    with torch.no_grad():
+        after = model.loss(model(mel, audio), audio)
+    assert after < before - 1e-4
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_output_at_t_never_depends_on_audio_from_t_on(variant):
+    """Column t sees audio[:, :t]; the dual model's fine logits at t also see c_t (the paper's teacher forcing)."""
+    model = build(variant)
+    mel, audio = batch()
+    with torch.no_grad():
+        reference = model(mel, audio)
+        for t in (0, 17, 50):
+            changed = audio.clone()
+            changed[:, t:] = torch.rand_like(changed[:, t:]) * 2 - 1
+            output = model(mel, changed)
+            seen_at_t = slice(0, 256) if variant == "dual" else slice(None)
+            torch.testing.assert_close(output[..., :t], reference[..., :t], atol=1e-6, rtol=0)
+            torch.testing.assert_close(output[:, seen_at_t, t], reference[:, seen_at_t, t], atol=1e-6, rtol=0)
+            assert (output[..., t + 1] - reference[..., t + 1]).abs().max() > 1e-4
+
+
+def test_dual_coarse_half_never_sees_the_current_coarse_byte():
+    model = build("dual")
+    mel, audio = batch()
+    t = 20
+    changed = audio.clone()
+    changed[:, t] = -audio[:, t]  # flips the coarse byte of sample t
+    with torch.no_grad():
+        reference, output = model(mel, audio), model(mel, changed)
+    torch.testing.assert_close(output[:, :256, : t + 1], reference[:, :256, : t + 1], atol=1e-6, rtol=0)
+    assert (output[:, 256:, t] - reference[:, 256:, t]).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_teacher_forced_stream_reproduces_forward_logits(variant):
+    model = build(variant)
+    mel, audio = batch()
+    with torch.no_grad():
+        reference = model(mel, audio)
+    blocks = list(model.stream(mel, block_frames=2, teacher=audio, return_logits=True))
+    assert [b.samples.shape[1] for b in blocks] == [32, 32, 16]
+    logits = torch.cat([b.logits for b in blocks], dim=2)
+    torch.testing.assert_close(logits, reference, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_sampling_is_reproducible_with_a_seeded_generator(variant):
+    model = build(variant)
+    mel, _ = batch()
+
+    def sample(seed: int) -> torch.Tensor:
+        blocks = model.stream(mel, block_frames=3, generator=torch.Generator().manual_seed(seed))
+        return torch.cat([b.samples for b in blocks], dim=1)
+
+    first, again, other = sample(7), sample(7), sample(8)
+    assert first.shape == (BATCH, FRAMES * MEL.hop_length)
+    assert first.dtype == torch.float32
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+    assert first.abs().max() <= 1.0
+    assert first.std() > 0
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_wrong_upsampling_product_is_a_config_error_naming_both_numbers(variant):
+    upsample = UpsampleConfig(factors=(4, 5), aux_channels=16)
+    with pytest.raises(ConfigError, match=r"20.*16"):
+        if variant == "dual":
+            DualSoftmaxWaveRNN(DualSoftmaxConfig(hidden_size=32, upsample=upsample), MEL)
+        else:
+            WaveRNN(WaveRNNConfig(rnn_dims=32, mode=variant, upsample=upsample), MEL)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_mel_and_audio_of_the_wrong_shape_are_input_errors(variant):
+    model = build(variant)
+    mel, audio = batch()
+    with pytest.raises(InputError, match=r"\(2, 10, 5\).*\(N, 20, frames\)"):
+        model(mel[:, :10], audio)
+    with pytest.raises(InputError, match=r"\(2, 79\).*\(2, 80\)"):
+        model(mel, audio[:, :-1])
+    with pytest.raises(InputError, match="found 2 frames; expected at least 3 frames"):
+        next(model.stream(mel[:, :, :2]))
+
+
+def test_other_contradictory_settings_are_config_errors():
+    with pytest.raises(ConfigError, match="multiple of 4"):
+        WaveRNN(WaveRNNConfig(upsample=UpsampleConfig(factors=(4, 4), aux_channels=18)), MEL)
+    with pytest.raises(ConfigError, match='"gauss"'):
+        WaveRNN(WaveRNNConfig(mode="gauss", upsample=UPSAMPLE), MEL)
+    with pytest.raises(ConfigError, match="even"):
+        DualSoftmaxWaveRNN(DualSoftmaxConfig(hidden_size=33, upsample=UPSAMPLE), MEL)
+    with pytest.raises(ConfigError, match="rnn_dim"):
+        WaveRNNConfig.from_dict({"rnn_dim": 32})
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_config_survives_a_json_round_trip(variant):
+    model = build(variant)
+    stored = json.loads(json.dumps(model.config_dict()))
+    config_class = DualSoftmaxConfig if variant == "dual" else WaveRNNConfig
+    assert config_class.from_dict(stored["model"]) == model.config
+    assert model.receptive_field == 0
+    assert model.min_frames == UPSAMPLE.pad + 1
+
+
+def test_mixture_loss_is_a_normalised_distribution_over_the_bins():
+    levels = 256
+    # Two logistics: weights (logits), means, log scales.
+    params = torch.tensor([0.3, -0.2, 0.1, 0.6, -2.0, -3.0]).view(1, 6, 1).expand(1, 6, levels)
+    centres = torch.linspace(-1.0, 1.0, levels).view(1, levels)
+    per_bin = torch.stack(
+        [-mixture_nll(params[..., i : i + 1], centres[:, i : i + 1], -7.0, levels) for i in range(levels)]
+    )
+    assert per_bin.exp().sum().item() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_mol_samples_lie_in_range_and_its_loss_is_finite():
+    model = build("mol")
+    mel, audio = batch()
+    samples = torch.cat([b.samples for b in model.stream(mel, generator=torch.Generator().manual_seed(3))], dim=1)
+    assert samples.abs().max() <= 1.0 and samples.std() > 0
+    assert torch.isfinite(model.loss(model(mel, audio), audio))
+
+
+def test_mixture_draws_have_the_chosen_logistic_s_mean_and_spread():
+    config = WaveRNNConfig(mode="mol", n_mixtures=2)
+    sampler = MixtureSampler(config)
+    # Component 0 (weight logit 8 against −8) is a logistic at 0.3 with scale e^−3.
+    params = torch.tensor([[8.0, -8.0, 0.3, -0.6, -3.0, -1.0]]).expand(20000, 6)
+    noise = sampler.noise(1, 20000, torch.Generator().manual_seed(0), torch.device("cpu"))[0]
+    drawn, fed_back = sampler.draw(params, noise)
+    assert torch.equal(drawn, fed_back)
+    assert drawn.mean().item() == pytest.approx(0.3, abs=0.003)
+    assert drawn.std().item() == pytest.approx(math.exp(-3.0) * math.pi / math.sqrt(3.0), rel=0.03)
+
+
+def test_gumbel_max_draws_follow_the_softmax():
+    logits = torch.tensor([0.0, 1.0, -1.0, 2.0])
+    noise = gumbel_noise((40000, 4), torch.Generator().manual_seed(0), torch.device("cpu"))
+    counts = torch.bincount(torch.argmax(logits + noise, dim=1), minlength=4).float() / 40000
+    torch.testing.assert_close(counts, torch.softmax(logits, 0), atol=0.01, rtol=0)
+
+
+def test_sample_coding_matches_the_numpy_reference():
+    audio = torch.cat([torch.linspace(-1.0, 1.0, 2001), torch.tensor([-1.2, 1.2, 0.0, 1 / 32768])]).unsqueeze(0)
+    as_numpy = audio.numpy()
+    np.testing.assert_array_equal(mulaw_classes(audio, 9).numpy(), mulaw_encode(as_numpy, 9))
+    classes = np.arange(512)
+    np.testing.assert_allclose(mulaw_expand(torch.from_numpy(classes), 9).numpy(), mulaw_decode(classes, 9), atol=1e-7)
+    coarse, fine = coarse_fine_bytes(audio)
+    reference_coarse, reference_fine = split_coarse_fine(float_to_int16(as_numpy))
+    np.testing.assert_array_equal(coarse.numpy(), reference_coarse)
+    np.testing.assert_array_equal(fine.numpy(), reference_fine)
+    expected = int16_to_float(combine_coarse_fine(reference_coarse, reference_fine))
+    np.testing.assert_array_equal(bytes_to_audio(coarse, fine).numpy(), expected)
