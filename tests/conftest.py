@@ -18,3 +18,7 @@ def warm_librosa():
 
     mel_spectrogram(np.zeros(4096, dtype=np.float32), MelConfig())
     return True
+
+
+# One real PulseAudio daemon with the null sink "vsink" for the whole session.
+from tests.sound_server import sound_server  # noqa: E402,F401  (a fixture: importing it here shares one daemon)

@@ -1,0 +1,270 @@
+"""The `vocoscope` command.
+
+`vocoscope` alone, or `vocoscope FILE`, opens the window; subcommands run headless. Exit status: 0 done;
+2 the input or the arguments are wrong (one message on stderr naming the file, what was found, what was
+expected and the fix; never a traceback); 1 an internal error. Qt is imported only when the window opens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from engine.errors import AudioDeviceError, InputError, VocoscopeError
+
+OUTPUT_SUFFIXES = (".wav", ".flac")
+
+_VOCODE_EPILOG = """\
+OUT defaults to INPUT's name with ".vocoded.wav" in place of its suffix, in the folder INPUT is in
+(song.flac -> song.vocoded.wav). The suffix of OUT picks the format: .wav or .flac (16-bit).
+An existing OUT is never overwritten unless --force is given.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vocoscope",
+        description="A studio for neural vocoders. Without a command (or with a FILE) it opens the window.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    vocode = commands.add_parser("vocode", help="turn audio or a mel file into audio with a vocoder",
+                                 epilog=_VOCODE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    vocode.add_argument("input", metavar="INPUT", help="audio (wav, flac, ogg, mp3) or a mel (.npy, .pt)")
+    vocode.add_argument("-o", "--output", metavar="OUT", help="where to write the audio (.wav or .flac)")
+    vocode.add_argument("--model", default="wavernn", metavar="NAME|PATH",
+                        help="a built-in model (see `vocoscope models`) or a .safetensors checkpoint")
+    vocode.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    vocode.add_argument("--seed", type=int, default=None, help="seed for sampling: the same seed, the same audio")
+    vocode.add_argument("--fold", action="store_true", help="generate overlapping segments as one batch (faster)")
+    vocode.add_argument("--play", action="store_true", help="play the audio while it is generated")
+    vocode.add_argument("--output-device", default=None, metavar="NAME",
+                        help="sound output for --play (name, part of one, or index; see `vocoscope devices`)")
+    vocode.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    vocode.set_defaults(run=_vocode)
+
+    inspect = commands.add_parser("inspect", help="check an input against a model and show every module's shapes")
+    inspect.add_argument("input", metavar="INPUT")
+    inspect.add_argument("--model", default="wavernn", metavar="NAME|PATH")
+    inspect.set_defaults(run=_inspect)
+
+    models = commands.add_parser("models", help="list the built-in models")
+    models.add_argument("--json", action="store_true", help="print a JSON list")
+    models.set_defaults(run=_models)
+
+    devices = commands.add_parser("devices", help="list compute devices and sound outputs")
+    devices.set_defaults(run=_devices)
+
+    train = _train_module()
+    if train is not None:
+        train.add_cli(commands)
+    return parser
+
+
+def _train_module():
+    """engine.train when it exists; an error inside it is not hidden."""
+    try:
+        from engine import train
+    except ModuleNotFoundError as error:
+        if error.name != "engine.train":
+            raise
+        return None
+    return train
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    commands = _subcommands(parser)
+    # Anything but a subcommand or a request for help is the window's: `vocoscope FILE --generate ...`.
+    if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help")):
+        from app.__main__ import main as app_main
+
+        return app_main(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    if getattr(args, "run", None) is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.run(args) or 0)
+    except VocoscopeError as error:
+        print(f"vocoscope: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vocoscope: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # the last line of defence: a short message, the traceback only on request
+        if os.environ.get("VOCOSCOPE_DEBUG"):
+            raise
+        print(f"vocoscope: internal error: {type(error).__name__}: {error}. "
+              "Run again with VOCOSCOPE_DEBUG=1 for the traceback, and report it.", file=sys.stderr)
+        return 1
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> set[str]:
+    """The subcommand names, train's included (argparse keeps them on its private subparsers action)."""
+    actions = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    return set(actions[0].choices)
+
+
+# --- vocode ------------------------------------------------------------------------------------------------
+
+
+def default_output(input_path: Path) -> Path:
+    return input_path.with_name(input_path.stem + ".vocoded.wav")
+
+
+def _vocode(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from engine.features import load_input
+    from engine.generate import generate
+    from engine.models.registry import load_model
+
+    source = Path(args.input)
+    output = Path(args.output) if args.output else default_output(source)
+    _check_output(output, args.force)
+    model, info = load_model(args.model, device="cpu")
+    conditioning = load_input(source, model.mel_config, model.min_frames)
+    rate = model.mel_config.sample_rate
+    total = conditioning.num_samples
+    audio = np.zeros(total, dtype=np.float32)
+    player = _open_player(rate, args.output_device) if args.play else None
+    played_until = 0
+    final = np.zeros(total, dtype=bool)
+    stats = None
+    try:
+        if player is not None:
+            player.expect(total)
+        for chunk in generate(model, conditioning, device=args.device, seed=args.seed, fold=args.fold or None):
+            end = chunk.start + len(chunk.samples)
+            audio[chunk.start : end] = chunk.samples
+            final[chunk.start : end] = True
+            stats = chunk.stats
+            if player is not None:
+                ready = _finished_prefix(final, played_until)
+                if ready > played_until:
+                    player.feed(audio[played_until:ready], stats.samples_per_second)
+                    played_until = ready
+        _write_audio(output, audio, rate, args.force)
+        if player is not None:
+            player.finish()
+            player.wait()
+            summary = player.summary()
+    finally:
+        if player is not None:
+            player.close()
+    speed = f", {stats.real_time_factor:.2f}x real time" if stats is not None else ""
+    print(f"wrote {output}: {total} samples, {total / rate:.2f} s at {rate} Hz with {info.name}{speed}")
+    if player is not None:
+        print(summary.line())
+    return 0
+
+
+def _finished_prefix(final, start: int) -> int:
+    """The end of the run of final samples from `start`: fold mode makes spans out of order, play plays in order."""
+    unfinished = (~final[start:]).nonzero()[0]
+    return start + int(unfinished[0]) if len(unfinished) else len(final)
+
+
+def _check_output(output: Path, force: bool) -> None:
+    if output.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise InputError(output, f"the output suffix {output.suffix or '(none)'!r}", "a .wav or .flac output",
+                         "Name the output file something.wav or something.flac.")
+    if output.exists() and not force:
+        raise InputError(output, "an existing file", "a new output file",
+                         "Choose another name with -o, or add --force to overwrite it.")
+    if not output.parent.is_dir():
+        raise InputError(output, f"no folder {output.parent}", "an existing folder for the output",
+                         "Create the folder or choose another output path.")
+
+
+def _write_audio(output: Path, audio, rate: int, force: bool) -> None:
+    """Write 16-bit WAV or FLAC by suffix, atomically: a temporary file beside OUT, then a rename."""
+    import soundfile
+
+    _check_output(output, force)
+    handle, temporary = tempfile.mkstemp(prefix=f".{output.stem}.", suffix=output.suffix, dir=output.parent)
+    os.close(handle)
+    try:
+        soundfile.write(temporary, audio, rate, subtype="PCM_16")
+        os.replace(temporary, output)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _open_player(rate: int, device: str | None):
+    """A Player, or None (after a plain message on stderr) when there is no sound output."""
+    try:
+        from engine.playback import Player
+
+        return Player(rate, _device_argument(device))
+    except AudioDeviceError as error:
+        print(f"vocoscope: {error}. Writing the file without playing it.", file=sys.stderr)
+        return None
+
+
+def _device_argument(device: str | None) -> str | int | None:
+    return int(device) if device is not None and device.isdigit() else device
+
+
+# --- inspect, models, devices ------------------------------------------------------------------------------
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    """Print the preflight verdict and the module table; exit 2 when the verdict finds a problem."""
+    from engine.models.registry import load_model
+    from engine.shapes import inspect, render_report
+
+    model, _ = load_model(args.model, device="cpu")
+    inspection = inspect(model, Path(args.input))
+    print(render_report(inspection.verdict, inspection.trace))
+    return 0 if inspection.verdict.ok else 2
+
+
+def _models(args: argparse.Namespace) -> int:
+    from engine.models.registry import list_models
+
+    infos = list_models()
+    if args.json:
+        print(json.dumps([info.to_dict() for info in infos], indent=2))
+        return 0
+    print(f"{'name':<14}{'family':<14}{'rate':>7}{'hop':>5}{'mels':>6}{'receptive':>11}{'parameters':>12}  trained")
+    for info in infos:
+        receptive = str(info.receptive_field) if info.receptive_field else "unbounded"
+        print(f"{info.name:<14}{info.family:<14}{info.sample_rate:>7}{info.hop_length:>5}{info.n_mels:>6}"
+              f"{receptive:>11}{info.parameters:>12,}  {'yes' if info.trained else 'no (random weights)'}")
+    return 0
+
+
+def _devices(args: argparse.Namespace) -> int:
+    from engine.devices import compute_devices
+
+    print("compute devices:")
+    for device in compute_devices():
+        print(f"  {device.name:<8}{device.label}")
+    print("sound outputs:")
+    try:
+        from engine.playback import list_output_devices
+
+        outputs = list_output_devices()
+    except AudioDeviceError as error:
+        print(f"  none: {error}")
+        return 0
+    if not outputs:
+        print("  none: no sound server is running (or it has no outputs); generation and export still work.")
+    for output in outputs:
+        print(f"  {output.line()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

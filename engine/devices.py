@@ -1,0 +1,25 @@
+"""The compute devices generation can run on: the CPU and each CUDA device torch finds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class ComputeDevice:
+    """name: what `engine.generate.choose_device` takes ("cpu", "cuda:0", ...); label: what a person reads."""
+
+    name: str
+    label: str
+
+
+def compute_devices() -> list[ComputeDevice]:
+    """CPU first, then every visible CUDA device with its name and memory."""
+    devices = [ComputeDevice("cpu", "CPU")]
+    for index in range(torch.cuda.device_count() if torch.cuda.is_available() else 0):
+        properties = torch.cuda.get_device_properties(index)
+        devices.append(ComputeDevice(f"cuda:{index}",
+                                     f"CUDA {index}: {properties.name} ({properties.total_memory / 2**30:.0f} GiB)"))
+    return devices
