@@ -1,0 +1,169 @@
+"""The window's one door into the engine: a QObject that owns `engine.jobs.Engine` and a loader thread.
+
+Engine events arrive on the engine's worker thread; they are re-emitted here as Qt signals, which Qt queues
+to the GUI thread because the receivers live there. Reading a file (librosa) and listing the models (torch
+model construction) run on two more threads of their own, so the GUI thread only paints and handles input.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from engine.errors import VocoscopeError
+from engine.features import Conditioning, MelConfig
+
+
+@dataclass
+class LoadedInput:
+    """A file read for a model: its conditioning and the model it was made for."""
+
+    request: int
+    path: Path
+    model: str
+    model_info: object
+    conditioning: Conditioning
+
+
+@dataclass
+class LoadFailed:
+    request: int
+    path: Path
+    message: str
+    user_error: bool
+
+
+def plain_message(error: BaseException) -> str:
+    """The person-facing message of an engine error; an unexpected one gets its type and first line."""
+    if isinstance(error, VocoscopeError):
+        return str(error)
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else 'no message'}"
+
+
+class EngineBridge(QObject):
+    """Qt signals for engine events; every slot argument is an engine dataclass (see engine.jobs)."""
+
+    job_started = Signal(object)
+    chunk_ready = Signal(object)
+    job_finished = Signal(object)
+    job_failed = Signal(object)
+    input_loaded = Signal(object)
+    input_failed = Signal(object)
+    models_listed = Signal(object, object, object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        from engine import jobs
+
+        self._events = {
+            jobs.JobStarted: self.job_started,
+            jobs.ChunkReady: self.chunk_ready,
+            jobs.JobFinished: self.job_finished,
+            jobs.JobFailed: self.job_failed,
+        }
+        self.engine = jobs.Engine(on_event=self._on_event)
+        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vocoscope-loader")
+        # Listing builds every built-in model (seconds); it must not hold up the first file being read.
+        self._lister = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vocoscope-lister")
+        self._requests = itertools.count(1)
+        self._mel_configs: dict[str, tuple[MelConfig, int, object]] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _on_event(self, event) -> None:
+        """Worker thread: hand the event to the GUI thread."""
+        if self._closed:
+            return
+        signal = self._events.get(type(event))
+        if signal is not None:
+            signal.emit(event)
+
+    # --- jobs (engine worker thread) ---------------------------------------------------------------------
+
+    def generate(self, model: str, source: Conditioning | str | Path, device: str, seed: int | None = None) -> int:
+        """Queue a generation job; returns its id."""
+        return self.engine.submit_generate(model, source, device=device, seed=seed)
+
+    def cancel(self) -> None:
+        self.engine.cancel()
+
+    # --- loading (loader thread) -------------------------------------------------------------------------
+
+    def list_models(self) -> None:
+        """Emit `models_listed(model infos, compute devices, problem or None)` from the loader thread."""
+        self._lister.submit(self._list_models)
+
+    def _list_models(self) -> None:
+        from engine.devices import ComputeDevice, compute_devices
+        from engine.models import registry
+
+        problems = []
+        try:
+            devices = compute_devices()
+        except Exception as error:  # a broken CUDA install must not stop the window from opening
+            devices = [ComputeDevice("cpu", "CPU")]
+            problems.append(f"could not list the CUDA devices: {plain_message(error)}")
+        try:
+            models = registry.list_models()
+        except Exception as error:
+            models = []
+            problems.append(f"could not list the built-in models: {plain_message(error)}")
+        self._emit_listing(models, devices, "; ".join(problems) or None)
+
+    def _emit_listing(self, models: list, devices: list, problem: str | None) -> None:
+        if not self._closed:
+            self.models_listed.emit(models, devices, problem)
+
+    def load_input(self, path: str | Path, model: str) -> int:
+        """Read `path` for `model` on the loader thread; emits `input_loaded` or `input_failed`. Returns the request id."""
+        request = next(self._requests)
+        self._loader.submit(self._load_input, request, Path(path), model)
+        return request
+
+    def _model_needs(self, model: str) -> tuple[MelConfig, int, object]:
+        with self._lock:
+            if model not in self._mel_configs:
+                from engine.models import registry
+
+                vocoder, info = registry.load_model(model, device="cpu")
+                self._mel_configs[model] = (vocoder.mel_config, int(vocoder.min_frames), info)
+            return self._mel_configs[model]
+
+    def _load_input(self, request: int, path: Path, model: str) -> None:
+        from engine.features import load_input
+
+        try:
+            mel_config, min_frames, info = self._model_needs(model)
+            conditioning = load_input(path, mel_config, min_frames)
+        except VocoscopeError as error:
+            self._emit_failure(LoadFailed(request, path, str(error), True))
+            return
+        except Exception as error:
+            traceback.print_exc()
+            self._emit_failure(LoadFailed(request, path, plain_message(error), False))
+            return
+        if not self._closed:
+            self.input_loaded.emit(LoadedInput(request, path, model, info, conditioning))
+
+    def _emit_failure(self, failure: LoadFailed) -> None:
+        if not self._closed:
+            self.input_failed.emit(failure)
+
+    # --- end -----------------------------------------------------------------------------------------------
+
+    def shutdown(self, timeout: float = 2.0) -> None:
+        """Stop the job, join the worker, the loader and the lister. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self.engine.cancel()
+        self.engine.shutdown(timeout=timeout)
+        self._loader.shutdown(wait=True, cancel_futures=True)
+        self._lister.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,729 @@
+"""The main window: four plots on one time axis, the controls around them, and the job's life cycle.
+
+Input waveform and mel on top, generated waveform and mel below, zoom and pan linked, one playhead. Chunks
+are appended to the views' buffers when they arrive; a frame clock (about 30 per second) repaints, moves the
+playhead and updates the figures. Every error is shown in the banner above the plots and kept in the
+messages panel; nothing else changes, and the next job runs.
+"""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence, QPalette
+from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter,
+                               QToolBar, QVBoxLayout, QWidget)
+
+from app.engine_bridge import EngineBridge, plain_message
+from app.export import export_audio
+from app.settings import Settings
+from app.views import theme
+from app.views.messages import Banner, MessagesPanel
+from app.views.model_chooser import ModelChooser
+from app.views.shape_inspector import ShapeInspectorDock
+from app.views.spectrogram import SpectrogramView
+from app.views.status_panel import StatusPanel
+from app.views.waveform import WaveformView
+from engine.errors import AudioDeviceError, VocoscopeError
+
+FRAME_INTERVAL_MS = 33
+DEFAULT_MODEL = "wavernn"
+EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
+OPEN_FILTER = "Audio or mel (*.wav *.flac *.ogg *.oga *.mp3 *.aiff *.aif *.npy *.pt);;All files (*)"
+EXPORT_FILTERS = {"WAV audio (*.wav)": ".wav", "FLAC audio (*.flac)": ".flac"}
+
+STYLE_SHEET = f"""
+QMainWindow, QWidget#central {{ background: {theme.BACKGROUND}; }}
+QToolBar {{ background: {theme.PANEL}; border: none; spacing: 4px; padding: 3px; }}
+QToolBar::separator {{ background: #323a46; width: 1px; margin: 4px 6px; }}
+QToolBar QToolButton {{ color: #d8dce3; padding: 3px 8px; border-radius: 3px; }}
+QToolBar QToolButton:hover {{ background: #2a303a; }}
+QToolBar QToolButton:disabled {{ color: #59606b; }}
+QToolBar QLabel {{ color: {theme.GRID_TEXT}; padding: 0 4px 0 10px; }}
+QComboBox {{ background: #242a33; color: #d8dce3; border: 1px solid #323a46; border-radius: 3px; padding: 2px 8px; }}
+QStatusBar {{ background: {theme.PANEL}; color: #c8ccd4; }}
+QStatusBar QLabel {{ color: #c8ccd4; }}
+QProgressBar {{ background: #242a33; color: #e8e8e8; border: 1px solid #323a46; border-radius: 3px;
+               text-align: center; height: 14px; }}
+QProgressBar::chunk {{ background: {theme.OUTPUT_COLOUR}; border-radius: 2px; }}
+QDockWidget {{ color: #c8ccd4; }}
+QDockWidget::title {{ background: {theme.PANEL}; padding: 4px; }}
+QListWidget {{ background: {theme.BACKGROUND}; border: none; font-family: monospace; }}
+QSplitter::handle {{ background: {theme.PANEL}; }}
+QTabWidget::pane {{ border: 1px solid #323a46; }}
+QTabBar::tab {{ background: {theme.PANEL}; color: #aab1bd; padding: 4px 10px; border: 1px solid #323a46; }}
+QTabBar::tab:selected {{ background: #2a303a; color: #e8e8e8; }}
+QHeaderView::section {{ background: {theme.PANEL}; color: #aab1bd; border: none; padding: 3px 6px; }}
+QTreeWidget {{ border: none; background: {theme.BACKGROUND}; alternate-background-color: {theme.PANEL};
+               color: #d8dce3; }}
+QDockWidget QLabel {{ color: #c8ccd4; }}
+QMenuBar {{ background: {theme.PANEL}; color: #d8dce3; }}
+QMenuBar::item:selected {{ background: #2a303a; }}
+"""
+
+
+def dark_palette() -> QPalette:
+    """The window's colours, so docks and dialogs from other views match the plots."""
+    palette = QPalette()
+    for role, colour in ((QPalette.ColorRole.Window, theme.BACKGROUND), (QPalette.ColorRole.Base, theme.BACKGROUND),
+                         (QPalette.ColorRole.AlternateBase, theme.PANEL), (QPalette.ColorRole.Button, theme.PANEL),
+                         (QPalette.ColorRole.WindowText, "#d8dce3"), (QPalette.ColorRole.Text, "#d8dce3"),
+                         (QPalette.ColorRole.ButtonText, "#d8dce3"), (QPalette.ColorRole.ToolTipBase, theme.PANEL),
+                         (QPalette.ColorRole.ToolTipText, "#d8dce3"), (QPalette.ColorRole.Highlight, "#3d5a80"),
+                         (QPalette.ColorRole.HighlightedText, "#ffffff")):
+        palette.setColor(role, QColor(colour))
+    return palette
+
+
+class MainWindow(QMainWindow):
+    """The Vocoscope window. `bridge` is made here unless a test passes its own."""
+
+    input_ready = Signal(object)        # LoadedInput, after the input views show it
+    generation_done = Signal(object)    # JobFinished, after the last chunk is painted
+    error_shown = Signal(str, str)      # (level, text) of every message shown in the banner
+
+    def __init__(self, settings: Settings | None = None, bridge: EngineBridge | None = None):
+        super().__init__()
+        self.settings = settings or Settings()
+        self.bridge = bridge or EngineBridge(self)
+        self.model: str = self.settings.model or DEFAULT_MODEL
+        self.device: str = self.settings.device or "auto"
+        self.loaded = None
+        self.output_audio: np.ndarray | None = None
+        self.output_rate = 16000
+        self.output_total = 0
+        self.job_id: int | None = None
+        self.job_stats = None
+        self.player = None
+        self.playing_source: str | None = None
+        self._live_playback = False
+        self._pending_load: int | None = None
+        self._remember_load = True
+        self._generate_after_load = False
+        self._closed = False
+
+        self.setWindowTitle("Vocoscope")
+        self.setPalette(dark_palette())
+        self.setStyleSheet(STYLE_SHEET)
+        self.setAcceptDrops(True)
+        self._build_views()
+        self._build_actions()
+        self._build_toolbar()
+        self._build_menus()
+        self._build_docks()
+        self._build_status()
+        self._connect_bridge()
+        self._restore_geometry()
+        self._update_actions()
+
+        self.frame_clock = QTimer(self)
+        self.frame_clock.setInterval(FRAME_INTERVAL_MS)
+        self.frame_clock.timeout.connect(self._on_frame)
+        self.frame_clock.start()
+        self.bridge.list_models()
+        self._check_sound_output()
+
+    # --- construction ----------------------------------------------------------------------------------
+
+    def _build_views(self) -> None:
+        self.input_waveform = WaveformView("Input waveform", theme.INPUT_COLOUR)
+        self.input_mel = SpectrogramView("Input mel spectrogram")
+        self.output_waveform = WaveformView("Generated waveform", theme.OUTPUT_COLOUR)
+        self.output_mel = SpectrogramView("Generated mel spectrogram (computed as chunks arrive)")
+        self.plots = [self.input_waveform, self.input_mel, self.output_waveform, self.output_mel]
+        for plot in self.plots[1:]:
+            plot.plot_item.setXLink(self.input_waveform.plot_item)
+        for plot in self.plots[:-1]:
+            plot.plot_item.getAxis("bottom").setStyle(showValues=False)
+        self.output_mel.plot_item.setLabel("bottom", "time (s)", color=theme.GRID_TEXT)
+        self.input_waveform.plot_item.setXRange(0.0, 1.0, padding=0)
+        self.input_waveform.plot_item.vb.setLimits(xMin=-0.05)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.setHandleWidth(3)
+        for plot, stretch in zip(self.plots, (2, 3, 2, 3)):
+            splitter.addWidget(plot)
+            splitter.setStretchFactor(splitter.count() - 1, stretch)
+
+        self.banner = Banner()
+        central = QWidget()
+        central.setObjectName("central")
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(6, 6, 6, 0)
+        layout.setSpacing(6)
+        layout.addWidget(self.banner)
+        layout.addWidget(splitter, 1)
+        self.setCentralWidget(central)
+
+    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.setToolTip(f"{tip or text} ({QKeySequence(shortcut).toString()})" if shortcut else tip or text)
+        action.triggered.connect(slot)
+        return action
+
+    def _build_actions(self) -> None:
+        self.open_action = self._action("Open…", self.choose_file, QKeySequence.StandardKey.Open,
+                                        "Open an audio or mel file")
+        self.open_checkpoint_action = self._action("Open checkpoint…", self.choose_checkpoint,
+                                                   tip="Use a model from a .safetensors checkpoint")
+        self.generate_action = self._action("▶ Generate", self.generate, "Ctrl+Return",
+                                            "Generate audio from the input's mel")
+        self.stop_action = self._action("■ Stop", self.stop, "Esc", "Stop generation and playback")
+        self.play_input_action = self._action("Play input", lambda: self.play("input"),
+                                              tip="Play the input recording")
+        self.play_output_action = self._action("Play output", lambda: self.play("output"),
+                                               tip="Play the generated audio, also while it is being generated")
+        self.stop_playback_action = self._action("Stop playback", self.stop_playback, tip="Stop playback")
+        self.play_toggle_action = self._action("Play / stop", self.toggle_playback, "Space",
+                                               "Play the output (or the input), or stop playing")
+        self.export_action = self._action("Export…", self.choose_export, "Ctrl+E",
+                                          "Save the generated audio as WAV or FLAC")
+        self.quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.fit_action = self._action("Zoom to fit", self.zoom_to_fit, "Ctrl+0", "Show the whole signal")
+        # Window-wide shortcuts work whatever has focus; the play toggle is not on the toolbar.
+        self.addAction(self.play_toggle_action)
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Main")
+        bar.setObjectName("main_toolbar")
+        bar.setMovable(False)
+        bar.addAction(self.open_action)
+        bar.addSeparator()
+        bar.addWidget(QLabel("Model"))
+        self.model_chooser = ModelChooser()
+        self.model_chooser.addItem(Path(self.model).name, self.model)
+        self.model_chooser.model_chosen.connect(self.set_model)
+        self.model_chooser.open_checkpoint_requested.connect(self.choose_checkpoint)
+        bar.addWidget(self.model_chooser)
+        bar.addWidget(QLabel("Device"))
+        self.device_chooser = QComboBox()
+        self.device_chooser.addItem("Auto", "auto")
+        self.device_chooser.addItem("CPU", "cpu")
+        self.device_chooser.activated.connect(lambda i: self.set_device(self.device_chooser.itemData(i)))
+        bar.addWidget(self.device_chooser)
+        bar.addSeparator()
+        for action in (self.generate_action, self.stop_action):
+            bar.addAction(action)
+        bar.addSeparator()
+        for action in (self.play_input_action, self.play_output_action, self.stop_playback_action):
+            bar.addAction(action)
+        bar.addSeparator()
+        bar.addAction(self.export_action)
+        self.addToolBar(bar)
+        self._select_device(self.device)
+
+    def _build_menus(self) -> None:
+        menus = self.menuBar()
+        file_menu = menus.addMenu("&File")
+        file_menu.addAction(self.open_action)
+        self.recent_menu = file_menu.addMenu("Open recent")
+        file_menu.addAction(self.export_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        self._rebuild_recent_menu()
+
+        model_menu = menus.addMenu("&Model")
+        model_menu.addAction(self.open_checkpoint_action)
+        model_menu.addSeparator()
+        model_menu.addAction(self.generate_action)
+        model_menu.addAction(self.stop_action)
+
+        playback_menu = menus.addMenu("&Playback")
+        for action in (self.play_input_action, self.play_output_action, self.stop_playback_action,
+                       self.play_toggle_action):
+            playback_menu.addAction(action)
+        self.output_menu = playback_menu.addMenu("Output device")
+        self.output_menu.aboutToShow.connect(self._rebuild_output_menu)
+
+        self.view_menu = menus.addMenu("&View")
+        self.view_menu.addAction(self.fit_action)
+
+    def _build_docks(self) -> None:
+        self.messages = MessagesPanel()
+        self.messages_dock = QDockWidget("Messages", self)
+        self.messages_dock.setObjectName("messages_dock")
+        self.messages_dock.setWidget(self.messages)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.messages_dock)
+        self.view_menu.addAction(self.messages_dock.toggleViewAction())
+        self.resizeDocks([self.messages_dock], [96], Qt.Orientation.Vertical)
+        self.shape_inspector = ShapeInspectorDock(self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.shape_inspector)
+        self.resizeDocks([self.shape_inspector], [380], Qt.Orientation.Horizontal)
+        self.view_menu.addAction(self.shape_inspector.toggleViewAction())
+
+    def _build_status(self) -> None:
+        self.status_panel = StatusPanel()
+        self.sound_label = QLabel()
+        bar = self.statusBar()
+        bar.setSizeGripEnabled(False)
+        self.activity = QLabel("Ready")
+        bar.addWidget(self.activity, 1)
+        bar.addPermanentWidget(self.status_panel)
+        bar.addPermanentWidget(self.sound_label)
+
+    def _connect_bridge(self) -> None:
+        queued = Qt.ConnectionType.QueuedConnection
+        self.bridge.models_listed.connect(self._on_models_listed, queued)
+        self.bridge.input_loaded.connect(self._on_input_loaded, queued)
+        self.bridge.input_failed.connect(self._on_input_failed, queued)
+        self.bridge.job_started.connect(self._on_job_started, queued)
+        self.bridge.chunk_ready.connect(self._on_chunk, queued)
+        self.bridge.job_finished.connect(self._on_job_finished, queued)
+        self.bridge.job_failed.connect(self._on_job_failed, queued)
+
+    def _restore_geometry(self) -> None:
+        geometry, state = self.settings.geometry, self.settings.window_state
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1280, 820)
+        if state is not None:
+            self.restoreState(state)
+
+    # --- messages --------------------------------------------------------------------------------------
+
+    def show_error(self, text: str, level: str = "error") -> None:
+        """Show `text` in place (the banner) and keep it in the messages panel."""
+        self.messages.add(level, text)
+        self.banner.show_message(level, text)
+        self.activity.setText(text.splitlines()[0][:120])
+        self.error_shown.emit(level, text)
+
+    def note(self, text: str) -> None:
+        """A line in the messages panel and the status bar, for things worth knowing but not wrong."""
+        self.messages.add("info", text)
+        self.activity.setText(text)
+
+    # --- models and devices ----------------------------------------------------------------------------
+
+    def _on_models_listed(self, models: list, devices: list, problem: str | None) -> None:
+        # Keep the remembered model choosable when it is a checkpoint, or when the built-ins could not be listed.
+        known = {m.name for m in models}
+        checkpoints = [self.model] if self.model not in known and (not models or Path(self.model).exists()) else []
+        self.model_chooser.populate(models, checkpoints)
+        if not self.model_chooser.select(self.model):
+            if self.model != DEFAULT_MODEL:
+                self.show_error(f"The model remembered from last time ({self.model}) is gone; using {DEFAULT_MODEL}.",
+                                "warning")
+            self.model = DEFAULT_MODEL
+            self.model_chooser.select(self.model)
+        self.device_chooser.clear()
+        self.device_chooser.addItem("Auto", "auto")
+        for device in devices:
+            self.device_chooser.addItem(device.label, device.name)
+        if not self._select_device(self.device):
+            self.device = "auto"
+            self._select_device(self.device)
+        if problem:
+            self.show_error(problem, "warning")
+
+    def _select_device(self, name: str) -> bool:
+        index = self.device_chooser.findData(name)
+        if index >= 0:
+            self.device_chooser.setCurrentIndex(index)
+        return index >= 0
+
+    def set_model(self, name_or_path: str) -> None:
+        """Use another model; a loaded input is read again for its mel settings."""
+        self.model = str(name_or_path)
+        self.settings.model = self.model
+        self.model_chooser.select(self.model)
+        self.note(f"Model: {self.model_chooser.currentText()}")
+        if self.loaded is not None:
+            self.open_file(self.loaded.path, remember=False)
+
+    def set_device(self, name: str) -> None:
+        self.device = name
+        self.settings.device = name
+        self._select_device(name)
+
+    def choose_checkpoint(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", "", "Checkpoints (*.safetensors);;All files (*)")
+        if path:
+            self.model_chooser.add_checkpoint(path, select=False)
+            self.set_model(path)
+
+    # --- input -----------------------------------------------------------------------------------------
+
+    def choose_file(self) -> None:
+        start = str(Path(self.settings.recent_files[0]).parent) if self.settings.recent_files else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open audio or mel", start, OPEN_FILTER)
+        if path:
+            self.open_file(path)
+
+    def open_file(self, path: str | Path, remember: bool = True) -> None:
+        """Read `path` for the current model (on the loader thread); the views change only if it works."""
+        self._pending_load = self.bridge.load_input(path, self.model)
+        self._remember_load = remember
+        self.activity.setText(f"Reading {Path(path).name}…")
+        self._update_actions()
+
+    def open_example_if_first_run(self) -> None:
+        """On the very first run, open the first example input bundled in resources/examples."""
+        if not self.settings.first_run:
+            return
+        self.settings.mark_first_run_done()
+        examples = sorted(p for p in EXAMPLES.glob("*") if p.suffix.lower() in (".wav", ".flac"))
+        if examples:
+            self.open_file(examples[0], remember=False)
+
+    def _on_input_loaded(self, loaded) -> None:
+        if loaded.request != self._pending_load or self._closed:
+            return
+        self._pending_load = None
+        previous = self.loaded
+        self.loaded = loaded
+        conditioning = loaded.conditioning
+        config = conditioning.mel_config
+        self.input_waveform.set_audio(conditioning.audio, config.sample_rate)
+        self.input_mel.set_mel(conditioning.mel, config)
+        if previous is None or previous.path != loaded.path:
+            self._clear_output()
+        if self._remember_load:
+            self.settings.add_recent_file(loaded.path)
+            self._rebuild_recent_menu()
+        seconds = conditioning.num_samples / config.sample_rate
+        self.setWindowTitle(f"{loaded.path.name} — Vocoscope")
+        source = (f"{conditioning.source_rate} Hz audio" if conditioning.audio is not None
+                  else "mel file (no waveform)")
+        self.input_waveform.plot_item.setTitle(
+            f"<span style='color:{theme.GRID_TEXT};font-size:9pt'>Input waveform · {loaded.path.name} · "
+            f"{source} · {seconds:.2f} s</span>", justify="left")
+        self.zoom_to_fit()
+        self.banner.hide()
+        self.activity.setText(f"Loaded {loaded.path.name}: {conditioning.frames} mel frames, {seconds:.2f} s")
+        self._update_actions()
+        self.input_ready.emit(loaded)
+        if self._generate_after_load:
+            self._generate_after_load = False
+            self.generate()
+
+    def _on_input_failed(self, failure) -> None:
+        if failure.request != self._pending_load or self._closed:
+            return
+        self._pending_load = None
+        self._generate_after_load = False
+        self.show_error(failure.message)
+        self._update_actions()
+
+    def _clear_output(self) -> None:
+        self.output_audio = None
+        self.output_waveform.reset(self.output_rate, 0)
+        self.output_mel.set_mel(None, self.output_mel.mel_config)
+        self.status_panel.reset()
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self.settings.recent_files:
+            action = self.recent_menu.addAction(Path(path).name)
+            action.setToolTip(path)
+            action.triggered.connect(lambda checked=False, p=path: self.open_file(p))
+        self.recent_menu.setEnabled(bool(self.settings.recent_files))
+
+    # --- drag and drop ---------------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event) -> None:
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        files = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if files:
+            event.acceptProposedAction()
+            self.open_file(files[0])
+
+    # --- generation ------------------------------------------------------------------------------------
+
+    @property
+    def generating(self) -> bool:
+        return self.job_id is not None
+
+    def generate(self) -> None:
+        """Generate from the loaded input with the chosen model and device (queued after a pending read)."""
+        if self.generating:
+            return
+        if self._pending_load is not None:
+            self._generate_after_load = True
+            return
+        if self.loaded is None:
+            self.show_error("Nothing to generate from: open an audio or mel file first (Ctrl+O, or drop it here).",
+                            "warning")
+            return
+        self.banner.hide()
+        self._clear_output()
+        self.job_stats = None
+        # A full cyclic collection walks every object (torch, librosa, Qt: hundreds of thousands) while holding
+        # the GIL, which stalls the GUI thread for 100-300 ms. What is alive now lives on; freezing it leaves
+        # the collector only what generation makes.
+        gc.freeze()
+        self.job_id = self.bridge.generate(self.model, self.loaded.conditioning, self.device)
+        self.activity.setText(f"Generating with {self.model_chooser.currentText()} on {self.device_chooser.currentText()}…")
+        self._update_actions()
+
+    def stop(self) -> None:
+        """Esc: stop generation and playback."""
+        if self.generating:
+            self.bridge.cancel()
+        self.stop_playback()
+
+    def _on_job_started(self, event) -> None:
+        if event.job_id != self.job_id:
+            return
+        self.shape_inspector.on_engine_event(event)
+        self.output_rate = event.sample_rate
+        self.output_total = event.total_samples
+        self.output_waveform.reset(event.sample_rate, event.total_samples)
+        self.output_mel.start_live(event.conditioning.mel_config, event.total_samples)
+        if self._live_playback and self.player is not None:
+            self.player.expect(event.total_samples)
+
+    def _on_chunk(self, event) -> None:
+        if event.job_id != self.job_id:
+            return
+        self.shape_inspector.on_engine_event(event)
+        chunk = event.chunk
+        self.output_waveform.append(chunk.samples, chunk.start)
+        self.output_mel.append(chunk.samples)
+        self.job_stats = chunk.stats
+        if self._live_playback and self.player is not None:
+            self.player.feed(chunk.samples, chunk.stats.samples_per_second)
+
+    def _on_job_finished(self, event) -> None:
+        if event.job_id != self.job_id:
+            return
+        self.job_id = None
+        self.shape_inspector.on_engine_event(event)
+        self.output_audio = np.ascontiguousarray(event.audio, dtype=np.float32)
+        if not event.cancelled:
+            self.output_mel.finish()
+        if self._live_playback and self.player is not None:
+            self.player.finish()
+        self._live_playback = False
+        if self.job_stats is not None:
+            self.status_panel.show_stats(self.job_stats)
+        self.status_panel.show_finished(event.cancelled)
+        seconds = len(self.output_audio) / self.output_rate
+        summary = (("Stopped after " if event.cancelled else "Generated ") + f"{seconds:.2f} s of audio with "
+                   f"{self.model_chooser.currentText()}")
+        if self.job_stats is not None:
+            summary += (f" in {self.job_stats.elapsed:.1f} s ({self.job_stats.samples_per_second:,.0f} samples/s, "
+                        f"{self.job_stats.real_time_factor:.2f}× real time)")
+        self.note(summary)
+        self.paint_now()
+        self._update_actions()
+        self.generation_done.emit(event)
+
+    def _on_job_failed(self, event) -> None:
+        if event.job_id != self.job_id:
+            return
+        self.job_id = None
+        self.shape_inspector.on_engine_event(event)
+        self.shape_inspector.show()
+        if self._live_playback:
+            self.stop_playback()
+        self.status_panel.show_finished(cancelled=True)
+        self.show_error(event.message)
+        self._update_actions()
+
+    # --- playback --------------------------------------------------------------------------------------
+
+    def play(self, source: str) -> None:
+        """Play the input, or the output (from its start, following generation if it is still running)."""
+        self.stop_playback()
+        if source == "input":
+            if self.loaded is None or self.loaded.conditioning.audio is None:
+                return
+            audio, rate = self.loaded.conditioning.audio, self.loaded.conditioning.mel_config.sample_rate
+        else:
+            audio, rate = self.output_waveform.samples, self.output_rate
+            if self.output_audio is not None:
+                audio = self.output_audio
+            elif not self.generating:
+                return
+        live = source == "output" and self.generating
+        seconds = (self.output_total if live else len(audio)) / rate
+        try:
+            from engine.playback import Player
+
+            # The ring holds the whole clip, so feeding it from the GUI thread never blocks.
+            player = Player(rate, self.settings.audio_device, capacity_seconds=max(60.0, seconds + 2.0))
+            if live:
+                if self.output_total:
+                    player.expect(self.output_total)
+                player.feed(np.array(audio, dtype=np.float32))
+                self._live_playback = True
+            else:
+                player.play_clip(audio)
+        except AudioDeviceError as error:
+            self._show_no_sound(str(error))
+            self.show_error(str(error))
+            return
+        except Exception as error:  # PortAudio can fail in ways it does not name; playback is optional
+            self.show_error(f"Playback failed: {plain_message(error)}")
+            return
+        self.player = player
+        self.playing_source = source
+        self._update_actions()
+
+    def stop_playback(self) -> None:
+        player, self.player = self.player, None
+        self._live_playback = False
+        self.playing_source = None
+        if player is not None:
+            player.stop()
+        for plot in self.plots:
+            plot.set_playhead(None)
+        self.status_panel.show_playback(None, None)
+        self._update_actions()
+
+    def toggle_playback(self) -> None:
+        """Space: stop if playing, else play the output if there is one, else the input."""
+        if self.player is not None and not self.player.finished:
+            self.stop_playback()
+        elif self.output_audio is not None or self.generating:
+            self.play("output")
+        else:
+            self.play("input")
+
+    def _check_sound_output(self) -> None:
+        try:
+            from engine.playback import list_output_devices
+
+            outputs = list_output_devices()
+        except AudioDeviceError as error:
+            self._show_no_sound(str(error))
+            return
+        if not outputs:
+            self._show_no_sound("No sound server or output device found: playback is off; generation and export "
+                                "still work. Start a sound server (PulseAudio or PipeWire) and restart Vocoscope.")
+        else:
+            self.sound_label.setText("sound on")
+            self.sound_label.setToolTip(", ".join(o.name for o in outputs))
+
+    def _show_no_sound(self, reason: str) -> None:
+        self.sound_label.setText("no sound server")
+        self.sound_label.setStyleSheet(f"color: {theme.WARNING_COLOUR}")
+        self.sound_label.setToolTip(reason)
+
+    def _rebuild_output_menu(self) -> None:
+        self.output_menu.clear()
+        try:
+            from engine.playback import list_output_devices
+
+            outputs = list_output_devices()
+        except AudioDeviceError as error:
+            outputs = []
+            self._show_no_sound(str(error))
+        group = QActionGroup(self.output_menu)
+        for name, label in [(None, "System default")] + [(o.name, o.name) for o in outputs]:
+            action = self.output_menu.addAction(label)
+            action.setCheckable(True)
+            action.setChecked(name == self.settings.audio_device)
+            action.triggered.connect(lambda checked=False, n=name: self._set_audio_device(n))
+            group.addAction(action)
+        if not outputs:
+            self.output_menu.addAction("No sound outputs found").setEnabled(False)
+
+    def _set_audio_device(self, name: str | None) -> None:
+        self.settings.audio_device = name
+        self.note(f"Audio output: {name or 'system default'}")
+
+    # --- export ----------------------------------------------------------------------------------------
+
+    def choose_export(self) -> None:
+        if self.output_audio is None or not len(self.output_audio):
+            self.show_error("Nothing to export yet: generate first (Ctrl+Return).", "warning")
+            return
+        default = (self.loaded.path.with_name(self.loaded.path.stem + "_vocoded.wav")
+                   if self.loaded is not None else Path("vocoded.wav"))
+        path, chosen_filter = QFileDialog.getSaveFileName(self, "Export generated audio", str(default),
+                                                          ";;".join(EXPORT_FILTERS))
+        if not path:
+            return
+        path = Path(path)
+        confirmed = path.exists()  # the dialog asked before returning an existing name
+        if path.suffix.lower() not in EXPORT_FILTERS.values():
+            path = path.with_name(path.name + EXPORT_FILTERS.get(chosen_filter, ".wav"))
+            confirmed = False
+        if path.exists() and not confirmed:
+            answer = QMessageBox.question(self, "Replace file?", f"{path} exists. Replace it?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.export_to(path, overwrite=True)
+
+    def export_to(self, path: str | Path, overwrite: bool = False) -> Path | None:
+        """Write the generated audio; an existing file is replaced only with `overwrite`."""
+        try:
+            written = export_audio(path, self.output_audio, self.output_rate, overwrite=overwrite)
+        except VocoscopeError as error:
+            self.show_error(str(error))
+            return None
+        except OSError as error:
+            self.show_error(f"{path}: could not write the file ({error.strerror or error}). "
+                            "Choose a folder you can write to.")
+            return None
+        self.note(f"Exported {len(self.output_audio) / self.output_rate:.2f} s to {written}")
+        return written
+
+    # --- painting --------------------------------------------------------------------------------------
+
+    def _on_frame(self) -> None:
+        """About 30 times a second: paint what arrived, move the playhead, update the figures."""
+        if self.isMinimized() or not self.isVisible():
+            return
+        for plot in self.plots:
+            plot.refresh()
+        if self.generating and self.job_stats is not None:
+            self.status_panel.show_stats(self.job_stats)
+        player = self.player
+        if player is not None:
+            self.status_panel.show_playback(player.buffered / player.sample_rate, player.underruns)
+            if player.finished:
+                self.stop_playback()
+            elif player.started:
+                for plot in self.plots:
+                    plot.set_playhead(player.playhead_seconds)
+
+    def paint_now(self) -> None:
+        """Paint everything pending at once (end of a job, before a screenshot)."""
+        for plot in self.plots:
+            plot.refresh()
+
+    def zoom_to_fit(self) -> None:
+        seconds = 0.0
+        if self.loaded is not None:
+            seconds = self.loaded.conditioning.num_samples / self.loaded.conditioning.mel_config.sample_rate
+        seconds = max(seconds, self.output_waveform.num_samples / self.output_rate, 0.1)
+        self.input_waveform.plot_item.setXRange(0.0, seconds, padding=0.01)
+        for plot in (self.input_mel, self.output_mel):
+            plot.plot_item.setYRange(0, plot.mel_config.n_mels, padding=0)
+
+    def _update_actions(self) -> None:
+        has_input = self.loaded is not None
+        has_audio_input = has_input and self.loaded.conditioning.audio is not None
+        has_output = self.output_audio is not None and len(self.output_audio) > 0
+        self.generate_action.setEnabled(has_input and not self.generating)
+        self.stop_action.setEnabled(self.generating or self.player is not None)
+        self.play_input_action.setEnabled(has_audio_input)
+        self.play_output_action.setEnabled(has_output or self.generating)
+        self.stop_playback_action.setEnabled(self.player is not None)
+        self.export_action.setEnabled(has_output and not self.generating)
+
+    # --- closing ---------------------------------------------------------------------------------------
+
+    def closeEvent(self, event) -> None:
+        """Save the layout, stop sound and the job, join the worker threads."""
+        self._closed = True
+        self.frame_clock.stop()
+        self.settings.geometry = self.saveGeometry()
+        self.settings.window_state = self.saveState()
+        self.settings.sync()
+        if self.player is not None:
+            self.player.stop()
+            self.player = None
+        self.bridge.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,101 @@
+"""What the window remembers between runs: model, compute device, audio output, geometry, recent files.
+
+Backed by QSettings (organisation "Vocoscope"). Tests and scripts pass their own ini file so they never touch
+the user's settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+ORGANISATION = "Vocoscope"
+APPLICATION = "Vocoscope"
+MAX_RECENT_FILES = 10
+
+
+class Settings:
+    """Typed access to the few values the window persists."""
+
+    def __init__(self, store: QSettings | None = None):
+        self.store = store if store is not None else QSettings(ORGANISATION, APPLICATION)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "Settings":
+        """Settings kept in one ini file (for tests and scripted runs)."""
+        return cls(QSettings(str(path), QSettings.Format.IniFormat))
+
+    def _text(self, key: str) -> str | None:
+        value = self.store.value(key)
+        return str(value) if value not in (None, "") else None
+
+    @property
+    def model(self) -> str | None:
+        return self._text("model")
+
+    @model.setter
+    def model(self, name_or_path: str) -> None:
+        self.store.setValue("model", name_or_path)
+
+    @property
+    def device(self) -> str | None:
+        return self._text("device")
+
+    @device.setter
+    def device(self, name: str) -> None:
+        self.store.setValue("device", name)
+
+    @property
+    def audio_device(self) -> str | None:
+        """The audio output device's name, or None for the system default."""
+        return self._text("audio_device")
+
+    @audio_device.setter
+    def audio_device(self, name: str | None) -> None:
+        self.store.setValue("audio_device", name or "")
+
+    @property
+    def geometry(self) -> QByteArray | None:
+        value = self.store.value("geometry")
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    @geometry.setter
+    def geometry(self, value: QByteArray) -> None:
+        self.store.setValue("geometry", value)
+
+    @property
+    def window_state(self) -> QByteArray | None:
+        value = self.store.value("window_state")
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    @window_state.setter
+    def window_state(self, value: QByteArray) -> None:
+        self.store.setValue("window_state", value)
+
+    @property
+    def first_run(self) -> bool:
+        return self.store.value("first_run_done") is None
+
+    def mark_first_run_done(self) -> None:
+        self.store.setValue("first_run_done", True)
+
+    @property
+    def recent_files(self) -> list[str]:
+        value = self.store.value("recent_files")
+        if value is None or value == "":
+            return []
+        if isinstance(value, str):
+            return [value]
+        return [str(v) for v in value]
+
+    def add_recent_file(self, path: str | Path) -> list[str]:
+        """Put `path` first, drop duplicates, keep at most MAX_RECENT_FILES. Returns the new list."""
+        path = str(Path(path).resolve())
+        files = [path] + [p for p in self.recent_files if p != path]
+        files = files[:MAX_RECENT_FILES]
+        self.store.setValue("recent_files", files)
+        return files
+
+    def sync(self) -> None:
+        self.store.sync()

@@ -1,0 +1,79 @@
+"""The model chooser: the registry's built-ins, checkpoints opened before, and "Open checkpoint…".
+
+Each entry's data is what `engine.jobs.Engine.submit_generate` takes as `model` (a built-in's name or a path).
+Choosing "Open checkpoint…" asks the window for a file and puts the previous choice back meanwhile.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox
+
+OPEN_CHECKPOINT = "Open checkpoint…"
+
+
+def describe(info) -> str:
+    """One line for a registry `ModelInfo`: family, rate, hop, mel bands, size, trained or not."""
+    trained = "" if info.trained else " · untrained (random weights)"
+    return (f"{info.family} · {info.sample_rate} Hz · hop {info.hop_length} · {info.n_mels} mels · "
+            f"{info.parameters / 1e6:.2f} M parameters · receptive field {info.receptive_field}{trained}")
+
+
+class ModelChooser(QComboBox):
+    """Emits `model_chosen(name_or_path)` on a real choice and `open_checkpoint_requested` for the last entry."""
+
+    model_chosen = Signal(str)
+    open_checkpoint_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setMinimumContentsLength(18)
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self._previous = -1
+        self.activated.connect(self._on_activated)
+
+    def populate(self, models: list, checkpoints: list[str]) -> None:
+        """Built-ins from `engine.models.registry.list_models()`, then checkpoint paths, then the opener."""
+        self.blockSignals(True)
+        self.clear()
+        for info in models:
+            label = info.name if info.trained else f"{info.name} (untrained)"
+            self.addItem(label, info.name)
+            self.setItemData(self.count() - 1, describe(info), 3)  # 3 = Qt.ToolTipRole
+        for path in checkpoints:
+            self.add_checkpoint(path, select=False)
+        self.addItem(OPEN_CHECKPOINT, None)
+        self.blockSignals(False)
+
+    def add_checkpoint(self, path: str, select: bool = True) -> None:
+        index = self.findData(path)
+        if index < 0:
+            index = max(0, self.count() - 1) if self.findText(OPEN_CHECKPOINT) >= 0 else self.count()
+            self.insertItem(index, Path(path).name, path)
+            self.setItemData(index, path, 3)
+        if select:
+            self.select(path)
+
+    def select(self, name_or_path: str) -> bool:
+        """Select an entry by its data without emitting `model_chosen`. Returns whether it exists."""
+        index = self.findData(name_or_path)
+        if index < 0:
+            return False
+        self.setCurrentIndex(index)
+        self._previous = index
+        return True
+
+    @property
+    def current(self) -> str | None:
+        return self.currentData()
+
+    def _on_activated(self, index: int) -> None:
+        if self.itemData(index) is None:
+            self.setCurrentIndex(self._previous)
+            self.open_checkpoint_requested.emit()
+            return
+        if index != self._previous:
+            self._previous = index
+            self.model_chosen.emit(self.itemData(index))

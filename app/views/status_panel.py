@@ -1,0 +1,74 @@
+"""Generation and playback figures along the bottom of the window.
+
+samples/s, real-time factor, elapsed, ETA and a progress bar from each chunk's `Stats`; audio buffered ahead
+of the sound card and underruns from the player.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
+
+
+def clock(seconds: float) -> str:
+    """Seconds → m:ss.s."""
+    seconds = max(0.0, seconds)
+    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
+
+
+class StatusPanel(QWidget):
+    """A row of labelled figures and a progress bar."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 0, 6, 0)
+        layout.setSpacing(14)
+        self.speed = self._figure(layout, "Samples/s — speed of generation")
+        self.real_time = self._figure(layout, "Real-time factor — audio seconds made per wall-clock second")
+        self.elapsed = self._figure(layout, "Elapsed time of the current job")
+        self.eta = self._figure(layout, "Estimated time left")
+        self.progress = QProgressBar(self)
+        self.progress.setRange(0, 1000)
+        self.progress.setFixedWidth(180)
+        self.progress.setTextVisible(True)
+        layout.addWidget(self.progress)
+        self.buffered = self._figure(layout, "Audio buffered ahead of the sound card")
+        self.underruns = self._figure(layout, "Times the sound card ran out of audio")
+        self.reset()
+        self.show_playback(None, None)
+
+    @staticmethod
+    def _figure(layout: QHBoxLayout, tip: str) -> QLabel:
+        label = QLabel()
+        label.setToolTip(tip)
+        layout.addWidget(label)
+        return label
+
+    def reset(self) -> None:
+        self.speed.setText("— samples/s")
+        self.real_time.setText("RTF —")
+        self.elapsed.setText("elapsed 0:00.0")
+        self.eta.setText("ETA —")
+        self.progress.setValue(0)
+        self.progress.setFormat("idle")
+
+    def show_stats(self, stats) -> None:
+        """Show an `engine.generate.Stats`."""
+        self.speed.setText(f"{stats.samples_per_second:,.0f} samples/s")
+        self.real_time.setText(f"RTF {stats.real_time_factor:.2f}×")
+        self.elapsed.setText(f"elapsed {clock(stats.elapsed)}")
+        self.eta.setText(f"ETA {clock(stats.eta_seconds)}")
+        fraction = stats.samples_done / stats.total_samples if stats.total_samples else 0.0
+        self.progress.setValue(round(1000 * min(1.0, fraction)))
+        self.progress.setFormat(f"{100 * fraction:.0f} %")
+
+    def show_finished(self, cancelled: bool) -> None:
+        self.eta.setText("ETA —")
+        self.progress.setFormat("stopped" if cancelled else "done")
+        if not cancelled:
+            self.progress.setValue(1000)
+
+    def show_playback(self, buffered_seconds: float | None, underruns: int | None) -> None:
+        """Playback figures, or dashes when nothing is playing (None)."""
+        self.buffered.setText("buffered —" if buffered_seconds is None else f"buffered {1000 * buffered_seconds:.0f} ms")
+        self.underruns.setText("underruns —" if underruns is None else f"underruns {underruns}")

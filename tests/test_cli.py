@@ -1,0 +1,160 @@
+"""The `vocoscope` command: every built-in model through the real CLI, awkward but valid inputs, outputs,
+the model and device lists, and --play with and without a sound server."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile
+
+from engine.cli import default_output, main
+from engine.models.registry import BUILTINS
+from tests.helpers import run_cli, tone, write_wav
+from tests.sound_server import sound_server  # noqa: F401  (the session's PulseAudio daemon)
+
+FRAMES = 4
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    np.save(folder / "mel.npy", np.random.default_rng(0).random((80, FRAMES), dtype=np.float32))
+    write_wav(folder / "speech.wav", tone(0.06, 22050), 22050)  # 1323 samples → 960 at 16 kHz
+    return folder
+
+
+@pytest.mark.parametrize("model", list(BUILTINS))
+def test_vocode_mel_gives_frames_times_hop_samples_at_the_model_rate(model, inputs):
+    output = inputs / f"mel-{model}.wav"
+    result = run_cli("vocode", str(inputs / "mel.npy"), "-o", str(output), "--model", model, "--seed", "1")
+    assert result.returncode == 0, result.stderr
+    audio, rate = soundfile.read(output, dtype="float32")
+    assert rate == 16000 and audio.shape == (FRAMES * 200,)
+    assert f"wrote {output}" in result.stdout
+
+
+@pytest.mark.parametrize("model", list(BUILTINS))
+def test_vocode_audio_keeps_the_resampled_length(model, inputs):
+    output = inputs / f"speech-{model}.flac"
+    result = run_cli("vocode", str(inputs / "speech.wav"), "-o", str(output), "--model", model, "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    info = soundfile.info(str(output))
+    assert info.format == "FLAC" and info.samplerate == 16000
+    assert abs(info.frames - 960) <= 200
+
+
+def test_models_json_lists_every_builtin():
+    result = run_cli("models", "--json")
+    assert result.returncode == 0, result.stderr
+    models = {m["name"]: m for m in json.loads(result.stdout)}
+    assert set(models) == set(BUILTINS)
+    for info in models.values():
+        assert info["sample_rate"] == 16000 and info["hop_length"] == 200 and info["n_mels"] == 80
+        assert info["parameters"] > 0 and info["trained"] in (True, False) and info["receptive_field"] >= 0
+    assert models["wavenet"]["receptive_field"] > 1 and models["wavernn"]["receptive_field"] == 0
+
+
+# --- in-process runs of the same entry point (fast): awkward inputs, outputs, messages ----------------------
+
+
+def awkward_inputs(folder):
+    """name → (path, samples expected at 16 kHz)."""
+    stereo = np.stack([tone(0.03, 96000, 300), tone(0.03, 96000, 500)], axis=1)
+    rng = np.random.default_rng(1)
+    return {
+        "stereo 96 kHz FLAC": (write_wav(folder / "stereo96k.flac", stereo, 96000), 480),
+        "8-bit unsigned WAV": (write_wav(folder / "u8.wav", tone(0.03, 8000), 8000, "PCM_U8"), 480),
+        "24-bit 48 kHz WAV": (write_wav(folder / "pcm24.wav", tone(0.03, 48000), 48000, "PCM_24"), 480),
+        "Ogg Vorbis": (write_wav(folder / "clip.ogg", tone(0.05, 16000), 16000), 800),
+        "float64 mel": (np.save(folder / "mel64.npy", rng.random((80, 3))) or folder / "mel64.npy", 600),
+        "time-major mel": (np.save(folder / "melT.npy", rng.random((3, 80), dtype=np.float32)) or folder / "melT.npy", 600),
+    }
+
+
+@pytest.mark.parametrize("kind", ["stereo 96 kHz FLAC", "8-bit unsigned WAV", "24-bit 48 kHz WAV", "Ogg Vorbis",
+                                  "float64 mel", "time-major mel"])
+def test_awkward_but_valid_inputs_are_vocoded(kind, tmp_path, capsys, warm_librosa):
+    path, expected = awkward_inputs(tmp_path)[kind]
+    output = tmp_path / "out.wav"
+    assert main(["vocode", str(path), "-o", str(output), "--device", "cpu"]) == 0, capsys.readouterr().err
+    audio, rate = soundfile.read(output)
+    assert rate == 16000 and abs(len(audio) - expected) <= 2
+
+
+def test_default_output_sits_beside_the_input_and_is_never_overwritten(tmp_path, capsys):
+    mel = tmp_path / "take1.npy"
+    np.save(mel, np.random.default_rng(2).random((80, 3), dtype=np.float32))
+    assert default_output(mel) == tmp_path / "take1.vocoded.wav"
+    assert main(["vocode", str(mel)]) == 0
+    first = (tmp_path / "take1.vocoded.wav").read_bytes()
+    assert main(["vocode", str(mel), "--seed", "5"]) == 2
+    error = capsys.readouterr().err
+    assert "take1.vocoded.wav" in error and "--force" in error and "Traceback" not in error
+    assert (tmp_path / "take1.vocoded.wav").read_bytes() == first
+    assert main(["vocode", str(mel), "--seed", "5", "--force"]) == 0
+    assert (tmp_path / "take1.vocoded.wav").read_bytes() != first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["take1.npy", "take1.vocoded.wav"], "no temporary files left"
+
+
+def test_unknown_model_and_output_format_exit_2(tmp_path, capsys):
+    mel = tmp_path / "m.npy"
+    np.save(mel, np.zeros((80, 3), np.float32))
+    assert main(["vocode", str(mel), "--model", "melgan"]) == 2
+    assert "melgan" in capsys.readouterr().err
+    assert main(["vocode", str(mel), "-o", str(tmp_path / "out.mp3")]) == 2
+    assert ".wav or .flac" in capsys.readouterr().err
+    assert main(["vocode", str(mel), "--device", "tpu"]) == 2
+    assert "tpu" in capsys.readouterr().err
+
+
+def test_same_seed_writes_the_same_file(tmp_path):
+    mel = tmp_path / "m.npy"
+    np.save(mel, np.random.default_rng(3).random((80, 3), dtype=np.float32))
+    assert main(["vocode", str(mel), "-o", str(tmp_path / "a.wav"), "--seed", "9", "--fold"]) == 0
+    assert main(["vocode", str(mel), "-o", str(tmp_path / "b.wav"), "--seed", "9", "--fold"]) == 0
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
+
+
+def test_devices_lists_the_cpu(capsys):
+    assert main(["devices"]) == 0
+    out = capsys.readouterr().out
+    assert "compute devices:" in out and "cpu" in out and "sound outputs:" in out
+
+
+def test_help_names_the_default_output(capsys):
+    assert main(["vocode", "--help"]) == 0
+    assert ".vocoded.wav" in capsys.readouterr().out
+
+
+# --- --play ------------------------------------------------------------------------------------------------
+
+
+def test_play_without_a_sound_server_still_writes_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("PULSE_SERVER", f"unix:{tmp_path}/no-such-socket")
+    mel = tmp_path / "m.npy"
+    np.save(mel, np.zeros((80, 3), np.float32))
+    result = run_cli("vocode", str(mel), "--play")
+    assert result.returncode == 0, result.stderr
+    assert "no sound output" in result.stderr and "Traceback" not in result.stderr
+    assert soundfile.info(str(tmp_path / "m.vocoded.wav")).frames == 600
+
+
+def test_play_plays_while_generating_and_reports_underruns(tmp_path, sound_server):  # noqa: F811
+    mel = tmp_path / "m.npy"
+    np.save(mel, np.random.default_rng(4).random((80, 8), dtype=np.float32))
+    result = run_cli("vocode", str(mel), "--play", "--seed", "2")
+    assert result.returncode == 0, result.stderr
+    summary = result.stdout.strip().splitlines()[-1]
+    assert summary.startswith("played ") and "start delay" in summary and "underruns" in summary
+    seconds = float(summary.split()[1])
+    assert seconds == pytest.approx(8 * 200 / 16000, abs=0.02)
+    assert soundfile.info(str(tmp_path / "m.vocoded.wav")).frames == 1600
+
+
+@pytest.mark.parametrize("argv", [[], ["song.wav"], ["song.wav", "--generate", "--exit-when-done"]])
+def test_no_subcommand_opens_the_window_through_app_main(argv, monkeypatch):
+    import app.__main__
+
+    calls = []
+    monkeypatch.setattr(app.__main__, "main", lambda args: calls.append(args) or 0)
+    assert main(argv) == 0 and calls == [argv]

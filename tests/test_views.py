@@ -1,0 +1,91 @@
+"""The views on their own: the incremental spectrogram, the growing waveform, repaint only when dirty and shown."""
+
+import numpy as np
+import pytest
+
+from app.views.incremental_mel import IncrementalMel
+from engine.features import MelConfig, mel_spectrogram
+
+SMALL_MEL = MelConfig(sample_rate=8000, n_fft=256, hop_length=40, win_length=160, n_mels=20, fmax=4000.0)
+
+
+@pytest.mark.parametrize("num_samples", [60, 128, 129, 1000, 4001])
+def test_incremental_mel_matches_librosa_for_any_chunking(num_samples, warm_librosa):
+    rng = np.random.default_rng(num_samples)
+    audio = (0.3 * rng.standard_normal(num_samples)).astype(np.float32)
+    live = IncrementalMel(SMALL_MEL, expected_samples=num_samples // 2)
+    start = 0
+    while start < num_samples:
+        size = int(rng.integers(1, 300))
+        live.append(audio[start:start + size])
+        start += size
+    live.finish()
+    reference = mel_spectrogram(audio, SMALL_MEL)
+    assert live.mel.shape == reference.shape == (20, 1 + num_samples // 40)
+    np.testing.assert_allclose(live.mel, reference, atol=1e-5)
+
+
+def test_incremental_mel_computes_each_frame_once_as_its_window_completes():
+    live = IncrementalMel(SMALL_MEL, expected_samples=1000)
+    assert live.append(np.zeros(128, np.float32)) == 0          # the reflect padding needs pad + 1 samples
+    added = live.append(np.zeros(1, np.float32))                # frame 0 spans samples [-128, 128)
+    assert added == 1 and live.frames_done == 1
+    assert live.append(np.zeros(39, np.float32)) == 1           # each hop completes one more frame
+    assert live.frames_done == 2
+    assert live.append(np.zeros(832, np.float32)) == 20          # 1000 samples: frames t with 40·t + 256 ≤ 1000 + 128
+    assert live.finish() == 26 - 22                              # the end padding completes the last four
+    assert live.frames_done == 1 + 1000 // 40
+
+
+def test_waveform_view_paints_the_received_samples_only_when_dirty_and_visible(qtbot):
+    from app.views.waveform import WaveformView
+
+    view = WaveformView("generated", "#ffffff")
+    qtbot.addWidget(view)
+    view.reset(8000, 800)
+    view.append(np.full(240, 0.5, np.float32), 0)
+    assert not view.refresh()                                   # hidden: nothing painted
+    view.show()
+    qtbot.waitExposed(view)
+    assert view.refresh() and view.painted_samples == 240
+    assert not view.refresh()                                   # nothing new since
+    view.append(np.full(240, -0.5, np.float32), 240)
+    assert view.refresh() and view.painted_samples == 480
+    x, y = view.curve.getOriginalDataset()
+    np.testing.assert_allclose(x[[0, 479]], [0.0, 479 / 8000])
+    np.testing.assert_array_equal(y[238:242], [0.5, 0.5, -0.5, -0.5])
+
+
+def test_spectrogram_view_shows_live_frames_with_fixed_levels(qtbot, warm_librosa):
+    from app.views.spectrogram import LEVELS, SpectrogramView
+
+    view = SpectrogramView("generated")
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    view.start_live(SMALL_MEL, 4000)
+    view.append(np.zeros(2000, np.float32))
+    assert view.refresh() and view.painted_frames == (2000 + 128 - 256) // 40 + 1
+    assert view.image.image.shape == (20, 101) and view.image.image.flags["C_CONTIGUOUS"]
+    assert tuple(view.image.getLevels()) == LEVELS
+    view.append(np.zeros(2000, np.float32))
+    view.finish()
+    assert view.refresh() and view.painted_frames == 101
+    rect = view.image.mapRectToParent(view.image.boundingRect())
+    assert rect.width() == pytest.approx(101 * 40 / 8000)
+
+
+def test_status_panel_shows_rate_rtf_eta_and_progress(qtbot):
+    from app.views.status_panel import StatusPanel
+    from engine.generate import Stats
+
+    panel = StatusPanel()
+    qtbot.addWidget(panel)
+    panel.show_stats(Stats(samples_done=4000, total_samples=16000, elapsed=2.0, samples_per_second=2000.0,
+                           real_time_factor=0.25, eta_seconds=6.0))
+    assert panel.speed.text() == "2,000 samples/s"
+    assert panel.real_time.text() == "RTF 0.25×"
+    assert panel.eta.text() == "ETA 0:06.0"
+    assert panel.progress.value() == 250
+    panel.show_playback(0.125, 3)
+    assert (panel.buffered.text(), panel.underruns.text()) == ("buffered 125 ms", "underruns 3")

@@ -1,0 +1,227 @@
+"""The real window, offscreen, driving a real engine thread with a tiny WaveRNN checkpoint."""
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+import soundfile
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDropEvent
+
+from engine.features import mel_spectrogram
+from tests.test_window_fixtures import inputs, make_window, open_and_wait, tiny_checkpoint  # noqa: F401 (fixtures)
+
+
+def generate_and_wait(qtbot, window, timeout=60000):
+    with qtbot.waitSignal(window.generation_done, timeout=timeout) as blocker:
+        qtbot.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    return blocker.args[0]
+
+
+def test_generate_fills_views_with_exact_samples_and_frames(qtbot, make_window, inputs, tmp_path):
+    window = make_window()
+    loaded = open_and_wait(qtbot, window, inputs["short"])
+    conditioning = loaded.conditioning
+    config = conditioning.mel_config
+    assert window.input_waveform.num_samples == len(conditioning.audio) == 4000
+    window.paint_now()
+    assert window.input_mel.painted_frames == conditioning.frames == 1 + 4000 // config.hop_length
+
+    finished = generate_and_wait(qtbot, window)
+
+    assert not finished.cancelled
+    assert window.output_waveform.painted_samples == conditioning.num_samples
+    np.testing.assert_array_equal(window.output_waveform.samples, finished.audio)
+    assert window.output_mel.painted_frames == config.frames_for(conditioning.num_samples) == 101
+    # The incremental spectrogram equals librosa's over the whole output, column for column.
+    np.testing.assert_allclose(window.output_mel.live.mel, mel_spectrogram(finished.audio, config), atol=1e-4)
+    assert window.status_panel.progress.value() == 1000
+
+
+def test_gui_thread_never_stalls_over_100ms_during_generation(qtbot, make_window, inputs):
+    window = make_window()
+    # Start-up work (listing the built-in models builds each once) is over before the measurement starts.
+    qtbot.waitUntil(lambda: window.model_chooser.count() > 1, timeout=60000)
+    open_and_wait(qtbot, window, inputs["long"])
+    ticks = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    chunks = []
+    chunk_times = []
+    window.bridge.chunk_ready.connect(lambda event: (chunks.append(event), chunk_times.append(time.perf_counter())))
+    timer.start()
+    with qtbot.waitSignal(window.generation_done, timeout=90000):
+        window.generate()
+    timer.stop()
+    assert len(chunks) > 20
+    gaps = np.diff(ticks)
+    assert gaps.max() < 0.100, (f"largest gap between 10 ms ticks: {1000 * gaps.max():.0f} ms, "
+                                f"{ticks[gaps.argmax()] - ticks[0]:.2f} s after Generate; first chunk after "
+                                f"{chunk_times[0] - ticks[0]:.2f} s")
+    # Painting follows the frame clock, not the chunks: never more repaints than 33 ms frames elapsed.
+    elapsed = ticks[-1] - ticks[0]
+    assert window.output_waveform.paints <= elapsed / 0.033 + 3
+
+
+def test_stop_ends_job_within_200ms_and_next_job_runs(qtbot, make_window, inputs):
+    window = make_window()
+    open_and_wait(qtbot, window, inputs["long"])
+    with qtbot.waitSignal(window.bridge.chunk_ready, timeout=30000):
+        window.generate()
+    with qtbot.waitSignal(window.generation_done, timeout=2000) as blocker:
+        pressed = time.perf_counter()
+        qtbot.keyClick(window, Qt.Key.Key_Escape)
+    stopped_after = time.perf_counter() - pressed
+    assert blocker.args[0].cancelled
+    assert stopped_after < 0.200, f"stop took {1000 * stopped_after:.0f} ms"
+    assert window.generate_action.isEnabled()
+
+    open_and_wait(qtbot, window, inputs["short"])
+    finished = generate_and_wait(qtbot, window)
+    assert not finished.cancelled and len(finished.audio) == 4000
+
+
+def test_closing_during_generation_exits_cleanly(qtbot, make_window, inputs):
+    threads_before = set(threading.enumerate())
+    window = make_window()
+    open_and_wait(qtbot, window, inputs["long"])
+    with qtbot.waitSignal(window.bridge.chunk_ready, timeout=30000):
+        window.generate()
+    started = time.perf_counter()
+    window.close()
+    assert time.perf_counter() - started < 2.0
+    assert not window.bridge.engine.alive
+    assert set(threading.enumerate()) <= threads_before
+
+
+def drop_file(window, path):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    return event.isAccepted()
+
+
+def test_corrupt_file_dropped_shows_one_message_and_changes_nothing(qtbot, make_window, inputs):
+    window = make_window()
+    assert drop_file(window, inputs["short"])
+    qtbot.waitUntil(lambda: window.loaded is not None, timeout=20000)
+    before = (window.loaded, window.windowTitle(), window.settings.recent_files, window.input_waveform.samples.copy(),
+              window.input_mel.frames)
+
+    with qtbot.waitSignal(window.error_shown, timeout=20000) as blocker:
+        assert drop_file(window, inputs["corrupt"])
+    qtbot.wait(100)
+
+    level, message = blocker.args
+    assert level == "error"
+    assert str(inputs["corrupt"]) in message and "expected" in message
+    assert [m.text for m in window.messages.messages if m.level == "error"] == [message]
+    assert window.banner.text == message
+    after = (window.loaded, window.windowTitle(), window.settings.recent_files, window.input_waveform.samples,
+             window.input_mel.frames)
+    assert after[:3] == before[:3] and after[4] == before[4]
+    np.testing.assert_array_equal(after[3], before[3])
+    assert window.generate_action.isEnabled()
+
+
+def test_export_is_atomic_and_never_overwrites_unasked(qtbot, make_window, inputs, tmp_path):
+    window = make_window()
+    open_and_wait(qtbot, window, inputs["short"])
+    finished = generate_and_wait(qtbot, window)
+
+    target = tmp_path / "out.flac"
+    assert window.export_to(target) == target
+    written, rate = soundfile.read(str(target), dtype="float32")
+    assert rate == 8000
+    np.testing.assert_allclose(written, finished.audio, atol=1 / 32768 + 1e-7)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+    target.write_bytes(b"keep me")
+    assert window.export_to(target) is None
+    assert target.read_bytes() == b"keep me"
+    assert "existing file" in window.banner.text
+    assert window.export_to(target, overwrite=True) == target
+    assert soundfile.info(str(target)).frames == 4000
+
+
+def test_settings_persist_model_device_geometry_and_recent_files(qtbot, make_window, inputs, tmp_path,
+                                                                 tiny_checkpoint):
+    first = make_window()
+    qtbot.waitUntil(lambda: first.model_chooser.count() > 1, timeout=60000)
+    open_and_wait(qtbot, first, inputs["short"])
+    first.set_device("cpu")
+    first.resize(720, 520)
+    first.close()
+
+    second = make_window()
+    assert second.settings.recent_files == [str(inputs["short"].resolve())]
+    assert [a.text() for a in second.recent_menu.actions()] == ["short.wav"]
+    assert (second.model, second.device) == (str(tiny_checkpoint), "cpu")
+    assert (second.width(), second.height()) == (720, 520)
+    qtbot.waitUntil(lambda: second.model_chooser.count() > 1, timeout=60000)
+    assert second.model_chooser.current == str(tiny_checkpoint)
+    assert second.device_chooser.currentData() == "cpu"
+
+
+def test_without_sound_server_playback_says_so_and_window_keeps_working(qtbot, make_window, inputs):
+    window = make_window()
+    open_and_wait(qtbot, window, inputs["short"])
+    no_server = "PULSE_SERVER" not in os.environ and not window.sound_label.text() == "sound on"
+    if not no_server:
+        pytest.skip("a sound server is running here")
+    assert window.sound_label.text() == "no sound server"
+    window.play("input")
+    assert "no sound output" in window.banner.text
+    assert window.player is None and window.play_input_action.isEnabled()
+    finished = generate_and_wait(qtbot, window)
+    assert len(finished.audio) == 4000
+
+
+def test_playback_of_input_and_of_output_while_generating_moves_the_playhead(qtbot, make_window, inputs,
+                                                                                  sound_server):
+    window = make_window()
+    assert window.sound_label.text() == "sound on"
+    open_and_wait(qtbot, window, inputs["long"])
+    mark = sound_server.monitor.mark()
+    qtbot.keyClick(window, Qt.Key.Key_Space)                       # no output yet: Space plays the input
+    assert window.playing_source == "input"
+    qtbot.waitUntil(lambda: window.input_waveform.playhead.isVisible()
+                    and window.input_waveform.playhead.value() > 0.3, timeout=5000)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert window.player is None and not window.input_waveform.playhead.isVisible()
+    heard = sound_server.monitor.since(mark)
+    assert np.abs(heard).max() > 0.3                               # the 0.5-amplitude tone reached the sink
+
+    with qtbot.waitSignal(window.bridge.chunk_ready, timeout=30000):
+        window.generate()
+    window.play("output")                                          # follows the generation as it grows
+    player = window.player
+    assert window._live_playback
+    qtbot.waitUntil(lambda: player.started, timeout=30000)
+    qtbot.waitUntil(lambda: window.output_mel.playhead.value() > 0.2, timeout=30000)
+    assert window.status_panel.underruns.text().startswith("underruns ")
+    with qtbot.waitSignal(window.generation_done, timeout=2000, raising=window.generating):
+        window.stop()                                              # Esc's action: generation and sound stop
+    assert window.player is None and not window.generating
+
+
+def test_first_run_opens_the_bundled_example_once(qtbot, make_window):
+    from app.main_window import EXAMPLES
+
+    examples = sorted(p for p in EXAMPLES.glob("*") if p.suffix.lower() in (".wav", ".flac"))
+    if not examples:
+        pytest.skip("resources/examples holds no example input yet")
+    window = make_window()
+    assert window.settings.first_run
+    with qtbot.waitSignal(window.input_ready, timeout=30000) as blocker:
+        window.open_example_if_first_run()
+    assert blocker.args[0].path == examples[0]
+    assert window.settings.recent_files == []                     # the example is not one of the user's files
+    assert not window.settings.first_run
+    window.open_example_if_first_run()
+    assert window._pending_load is None
