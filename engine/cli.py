@@ -140,6 +140,7 @@ def _vocode(args: argparse.Namespace) -> int:
     played_until = 0
     final = np.zeros(total, dtype=bool)
     stats = None
+    show_progress = sys.stderr.isatty()
     try:
         if player is not None:
             player.expect(total)
@@ -148,11 +149,15 @@ def _vocode(args: argparse.Namespace) -> int:
             audio[chunk.start : end] = chunk.samples
             final[chunk.start : end] = True
             stats = chunk.stats
+            if show_progress:
+                print(_progress_line(stats, rate), end="", file=sys.stderr, flush=True)
             if player is not None:
                 ready = _finished_prefix(final, played_until)
                 if ready > played_until:
                     player.feed(audio[played_until:ready], stats.samples_per_second)
                     played_until = ready
+        if show_progress:
+            print(file=sys.stderr)
         _write_audio(output, audio, rate, args.force)
         if player is not None:
             player.finish()
@@ -166,6 +171,13 @@ def _vocode(args: argparse.Namespace) -> int:
     if player is not None:
         print(summary.line())
     return 0
+
+
+def _progress_line(stats, rate: int) -> str:
+    """One carriage-returned terminal line: percent done, audio made, speed and ETA."""
+    eta = "--:--" if stats.eta_seconds == float("inf") else f"{int(stats.eta_seconds) // 60}:{int(stats.eta_seconds) % 60:02d}"
+    return (f"\r{100 * stats.samples_done / stats.total_samples:5.1f}%  {stats.samples_done / rate:7.2f} s of "
+            f"{stats.total_samples / rate:.2f} s  {stats.real_time_factor:5.2f}x real time  ETA {eta} ")
 
 
 def _finished_prefix(final, start: int) -> int:

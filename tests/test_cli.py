@@ -158,3 +158,13 @@ def test_no_subcommand_opens_the_window_through_app_main(argv, monkeypatch):
     calls = []
     monkeypatch.setattr(app.__main__, "main", lambda args: calls.append(args) or 0)
     assert main(argv) == 0 and calls == [argv]
+
+
+def test_progress_line_shows_percent_audio_made_speed_and_eta():
+    from engine.cli import _progress_line
+    from engine.generate import Stats
+
+    line = _progress_line(Stats(8000, 73800, 2.0, 4000.0, 0.25, 76.5), 16000)
+    assert line.startswith("\r") and " 10.8%" in line and "0.50 s of 4.61 s" in line
+    assert "0.25x real time" in line and "ETA 1:16" in line
+    assert "ETA --:--" in _progress_line(Stats(0, 100, 0.0, 0.0, 0.0, float("inf")), 16000)
