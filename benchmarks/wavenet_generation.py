@@ -28,8 +28,9 @@ import numpy as np
 import torch
 
 from engine.features import MelConfig, mulaw_decode
+from engine.models.coding import sample_classes
 from engine.models.upsample import UpsampleConfig
-from engine.models.wavenet import WaveNet, WaveNetConfig, previous_classes, sample_classes
+from engine.models.wavenet import WaveNet, WaveNetConfig, previous_classes
 
 MEMORY_MODEL = WaveNetConfig(
     blocks=1, layers=4, residual_channels=16, skip_channels=32,

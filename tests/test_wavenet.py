@@ -3,7 +3,6 @@
 import dataclasses
 import json
 
-import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
@@ -11,8 +10,9 @@ from torch.nn import functional as F
 from engine.errors import ConfigError, InputError
 from engine.features import MelConfig, mulaw_encode
 from engine.models.dilated import CausalConv1d, FoldedCausalConv1d, fold_time, unfold_time
+from engine.models.mixture import mixture_log_prob
 from engine.models.upsample import UpsampleConfig
-from engine.models.wavenet import WaveNet, WaveNetConfig, mol_log_prob, mulaw_classes, previous_classes
+from engine.models.wavenet import WaveNet, WaveNetConfig, previous_classes
 
 MEL = MelConfig(hop_length=16)
 UPSAMPLE = UpsampleConfig(factors=(4, 4), resnet_blocks=1, resnet_channels=16, aux_channels=8)
@@ -165,14 +165,9 @@ def test_mixture_of_logistics_is_a_distribution_over_the_sample_grid():
     with torch.no_grad():
         params = model(mel, audio)[:, :, 5:6]  # (1, 9, 1): one column's mixture
         grid = torch.arange(256, dtype=torch.float32) * 2 / 255 - 1
-        log_probs = mol_log_prob(params.expand(256, -1, -1), grid.unsqueeze(1), 8)
+        log_probs = mixture_log_prob(params.expand(256, -1, -1), grid.unsqueeze(1), 8)
     assert abs(torch.logsumexp(log_probs.flatten(), dim=0).item()) < 1e-4
     assert model.loss(model(mel, audio), audio).item() > 0
-
-
-def test_mulaw_classes_match_the_numpy_encoder():
-    x = torch.linspace(-1.2, 1.2, 2001)
-    assert np.array_equal(mulaw_classes(x, 8).numpy(), mulaw_encode(x.numpy(), 8))
 
 
 def test_factors_that_do_not_multiply_to_the_hop_raise_config_error():
@@ -196,6 +191,8 @@ def test_config_from_dict_restores_nested_upsample_and_tuples():
     restored = WaveNetConfig.from_dict(json.loads(json.dumps(dataclasses.asdict(config))))
     assert restored == config
     assert restored.upsample.factors == (4, 4)
+    with pytest.raises(ConfigError, match="dilation'.*dilation_base"):
+        WaveNetConfig.from_dict({"dilation": 2})
 
 
 @pytest.mark.parametrize("output", ["mulaw", "mol"])
@@ -212,6 +209,19 @@ def test_stream_is_reproducible_batched_and_leaves_grad_mode_alone(output):
     assert torch.equal(runs[0], runs[1])
     assert runs[0].abs().max() <= 1.0
     assert not torch.equal(runs[0][0], runs[0][1])
+
+
+@pytest.mark.parametrize("output", ["mulaw", "mol"])
+def test_free_running_stream_feeds_back_the_samples_it_draws(output):
+    """The logits of a free-running stream equal forward's on the samples it drew: each draw is fed back as the
+    mu-law class of that sample."""
+    model = small_wavenet(kernel_size=3, output=output)
+    mel, _ = mel_and_audio()
+    blocks = list(model.stream(mel, block_frames=2, return_logits=True, generator=torch.Generator().manual_seed(5)))
+    samples = torch.cat([block.samples for block in blocks], dim=1)
+    with torch.no_grad():
+        reference = model(mel, samples)
+    torch.testing.assert_close(torch.cat([block.logits for block in blocks], dim=-1), reference, atol=1e-4, rtol=0)
 
 
 def test_global_conditioning_changes_the_output_per_speaker():

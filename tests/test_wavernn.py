@@ -1,7 +1,6 @@
 """Both WaveRNN variants: training output and loss, causality, streaming against forward, sampling, configs."""
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -9,25 +8,9 @@ import torch
 from torch.nn import functional as F
 
 from engine.errors import ConfigError, InputError
-from engine.features import (
-    MelConfig,
-    combine_coarse_fine,
-    float_to_int16,
-    int16_to_float,
-    mulaw_decode,
-    mulaw_encode,
-    split_coarse_fine,
-)
+from engine.features import MelConfig, combine_coarse_fine, float_to_int16, int16_to_float, split_coarse_fine
 from engine.models.upsample import UpsampleConfig
-from engine.models.wavernn import (
-    WaveRNN,
-    WaveRNNConfig,
-    MixtureSampler,
-    gumbel_noise,
-    mixture_nll,
-    mulaw_classes,
-    mulaw_expand,
-)
+from engine.models.wavernn import WaveRNN, WaveRNNConfig
 from engine.models.wavernn_dual import DualSoftmaxConfig, DualSoftmaxWaveRNN, bytes_to_audio, coarse_fine_bytes
 
 MEL = MelConfig(hop_length=16, n_mels=20)
@@ -135,6 +118,19 @@ def test_sampling_is_reproducible_with_a_seeded_generator(variant):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
+def test_free_running_stream_feeds_back_the_samples_it_draws(variant):
+    """The logits of a free-running stream equal forward's on the samples it drew: every draw is fed back as itself
+    (a mu-law class as its compressed value, a mixture draw as it is, the dual model's bytes as c_t and f_t)."""
+    model = build(variant)
+    mel, _ = batch()
+    blocks = list(model.stream(mel, block_frames=2, return_logits=True, generator=torch.Generator().manual_seed(5)))
+    samples = torch.cat([b.samples for b in blocks], dim=1)
+    with torch.no_grad():
+        reference = model(mel, samples)
+    torch.testing.assert_close(torch.cat([b.logits for b in blocks], dim=2), reference, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_wrong_upsampling_product_is_a_config_error_naming_both_numbers(variant):
     upsample = UpsampleConfig(factors=(4, 5), aux_channels=16)
     with pytest.raises(ConfigError, match=r"20.*16"):
@@ -177,17 +173,6 @@ def test_config_survives_a_json_round_trip(variant):
     assert model.min_frames == UPSAMPLE.pad + 1
 
 
-def test_mixture_loss_is_a_normalised_distribution_over_the_bins():
-    levels = 256
-    # Two logistics: weights (logits), means, log scales.
-    params = torch.tensor([0.3, -0.2, 0.1, 0.6, -2.0, -3.0]).view(1, 6, 1).expand(1, 6, levels)
-    centres = torch.linspace(-1.0, 1.0, levels).view(1, levels)
-    per_bin = torch.stack(
-        [-mixture_nll(params[..., i : i + 1], centres[:, i : i + 1], -7.0, levels) for i in range(levels)]
-    )
-    assert per_bin.exp().sum().item() == pytest.approx(1.0, abs=1e-4)
-
-
 def test_mol_samples_lie_in_range_and_its_loss_is_finite():
     model = build("mol")
     mel, audio = batch()
@@ -196,31 +181,9 @@ def test_mol_samples_lie_in_range_and_its_loss_is_finite():
     assert torch.isfinite(model.loss(model(mel, audio), audio))
 
 
-def test_mixture_draws_have_the_chosen_logistic_s_mean_and_spread():
-    config = WaveRNNConfig(mode="mol", n_mixtures=2)
-    sampler = MixtureSampler(config)
-    # Component 0 (weight logit 8 against −8) is a logistic at 0.3 with scale e^−3.
-    params = torch.tensor([[8.0, -8.0, 0.3, -0.6, -3.0, -1.0]]).expand(20000, 6)
-    noise = sampler.noise(1, 20000, torch.Generator().manual_seed(0), torch.device("cpu"))[0]
-    drawn, fed_back = sampler.draw(params, noise)
-    assert torch.equal(drawn, fed_back)
-    assert drawn.mean().item() == pytest.approx(0.3, abs=0.003)
-    assert drawn.std().item() == pytest.approx(math.exp(-3.0) * math.pi / math.sqrt(3.0), rel=0.03)
-
-
-def test_gumbel_max_draws_follow_the_softmax():
-    logits = torch.tensor([0.0, 1.0, -1.0, 2.0])
-    noise = gumbel_noise((40000, 4), torch.Generator().manual_seed(0), torch.device("cpu"))
-    counts = torch.bincount(torch.argmax(logits + noise, dim=1), minlength=4).float() / 40000
-    torch.testing.assert_close(counts, torch.softmax(logits, 0), atol=0.01, rtol=0)
-
-
-def test_sample_coding_matches_the_numpy_reference():
+def test_coarse_fine_bytes_match_the_numpy_reference():
     audio = torch.cat([torch.linspace(-1.0, 1.0, 2001), torch.tensor([-1.2, 1.2, 0.0, 1 / 32768])]).unsqueeze(0)
     as_numpy = audio.numpy()
-    np.testing.assert_array_equal(mulaw_classes(audio, 9).numpy(), mulaw_encode(as_numpy, 9))
-    classes = np.arange(512)
-    np.testing.assert_allclose(mulaw_expand(torch.from_numpy(classes), 9).numpy(), mulaw_decode(classes, 9), atol=1e-7)
     coarse, fine = coarse_fine_bytes(audio)
     reference_coarse, reference_fine = split_coarse_fine(float_to_int16(as_numpy))
     np.testing.assert_array_equal(coarse.numpy(), reference_coarse)

@@ -11,13 +11,35 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import typing
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator, TypeVar
 
 import torch
 from torch import nn
 
+from engine.errors import ConfigError
 from engine.features import MelConfig
+
+ConfigT = TypeVar("ConfigT")
+
+
+def config_from_dict(cls: type[ConfigT], values: dict[str, Any]) -> ConfigT:
+    """Build a config dataclass from JSON, the inverse of `dataclasses.asdict`: a dict for a field whose type is a
+    dataclass (`upsample`) becomes that dataclass, lists become tuples. An unknown setting is a `ConfigError`."""
+    known = sorted(f.name for f in dataclasses.fields(cls))
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"{cls.__name__} has no setting {unknown}; known settings are {known}.")
+    types = typing.get_type_hints(cls)
+    settings = {}
+    for name, value in values.items():
+        if isinstance(value, dict) and dataclasses.is_dataclass(types[name]):
+            value = config_from_dict(types[name], value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        settings[name] = value
+    return cls(**settings)
 
 
 @dataclass

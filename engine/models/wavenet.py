@@ -18,20 +18,20 @@ so one sample costs O(layers) small matrix products instead of a pass over the r
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from engine.errors import ConfigError, InputError
-from engine.features import MelConfig, mulaw_decode
-from engine.models.base import StreamBlock, Vocoder
+from engine.features import MelConfig
+from engine.models.base import StreamBlock, Vocoder, config_from_dict
+from engine.models.coding import MulawSampler, mulaw_classes
 from engine.models.dilated import IMPLEMENTATIONS, CausalConv1d, make_causal_conv
+from engine.models.mixture import MixtureSampler, mixture_log_prob
 from engine.models.upsample import UpsampleConfig, UpsampleNetwork
 
 SQRT_HALF = math.sqrt(0.5)
@@ -65,14 +65,7 @@ class WaveNetConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "WaveNetConfig":
-        """Inverse of `dataclasses.asdict`, from JSON: nested dict → UpsampleConfig, lists → tuples."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in values.items() if k in known}
-        if isinstance(kwargs.get("upsample"), dict):
-            upsample = dict(kwargs["upsample"])
-            upsample["factors"] = tuple(upsample.get("factors", UpsampleConfig.factors))
-            kwargs["upsample"] = UpsampleConfig(**upsample)
-        return cls(**kwargs)
+        return config_from_dict(cls, values)
 
     @property
     def dilations(self) -> tuple[int, ...]:
@@ -98,65 +91,11 @@ def check_config(config: WaveNetConfig) -> None:
         raise ConfigError("WaveNet configuration: " + "; ".join(problems) + ".")
 
 
-def mulaw_classes(audio: torch.Tensor, bits: int) -> torch.Tensor:
-    """Float samples in [-1, 1] (any shape) → mu-law classes (int64), exactly as `features.mulaw_encode`."""
-    mu = float(2**bits - 1)
-    x = audio.double().clamp(-1.0, 1.0)
-    y = torch.sign(x) * torch.log1p(mu * x.abs()) / math.log1p(mu)
-    return torch.round((y + 1.0) / 2.0 * mu).long()
-
-
 def previous_classes(audio: torch.Tensor, bits: int) -> torch.Tensor:
     """audio (N, T) → the network's input (N, T): the mu-law class of audio[:, t − 1], silence at t = 0."""
     classes = mulaw_classes(audio, bits)
     silence = classes.new_full((audio.shape[0], 1), int(mulaw_classes(torch.zeros(()), bits)))
     return torch.cat([silence, classes[:, :-1]], dim=1)
-
-
-def mol_log_prob(params: torch.Tensor, audio: torch.Tensor, mol_bits: int) -> torch.Tensor:
-    """Log-probability of each sample's bin under a discretized mixture of logistics (PixelCNN++, r9y9).
-
-    params: (N, 3·M, T) = mixture logits, means, log scales; audio: (N, T) in [-1, 1] on a 2^mol_bits grid.
-    Returns (N, T); over the 2^mol_bits levels the probabilities sum to 1.
-    """
-    logit_probs, means, log_scales = params.chunk(3, dim=1)
-    log_scales = log_scales.clamp(min=-7.0)
-    centered = audio.unsqueeze(1) - means
-    inv_scale = torch.exp(-log_scales)
-    half_bin = 1.0 / (2**mol_bits - 1)
-    plus_in = inv_scale * (centered + half_bin)
-    min_in = inv_scale * (centered - half_bin)
-    cdf_delta = torch.sigmoid(plus_in) - torch.sigmoid(min_in)
-    log_cdf_plus = plus_in - F.softplus(plus_in)  # log P(x ≤ −1 + bin): the lowest level takes the left tail
-    log_one_minus_cdf_min = -F.softplus(min_in)  # the highest level takes the right tail
-    mid_in = inv_scale * centered
-    # where a bin is too thin for float32, use the density at its centre times the bin width
-    log_pdf_mid = mid_in - log_scales - 2.0 * F.softplus(mid_in) - math.log((2**mol_bits - 1) / 2)
-    inner = torch.where(cdf_delta > 1e-5, torch.log(cdf_delta.clamp(min=1e-12)), log_pdf_mid)
-    x = audio.unsqueeze(1)
-    log_probs = torch.where(x < -0.999, log_cdf_plus, torch.where(x > 0.999, log_one_minus_cdf_min, inner))
-    log_probs = log_probs + F.log_softmax(logit_probs, dim=1)
-    return torch.logsumexp(log_probs, dim=1)
-
-
-def mol_sample(params: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """params (N, 3·M) → samples (N,) in [-1, 1]: pick a component (Gumbel-max), then a logistic sample."""
-    logit_probs, means, log_scales = params.chunk(3, dim=1)
-    uniform = torch.rand(logit_probs.shape, generator=generator, dtype=params.dtype).clamp_(1e-5, 1.0 - 1e-5)
-    component = torch.argmax(logit_probs - torch.log(-torch.log(uniform)), dim=1, keepdim=True)
-    mean = means.gather(1, component)
-    scale = torch.exp(log_scales.gather(1, component).clamp(min=-7.0))
-    u = torch.rand(mean.shape, generator=generator, dtype=params.dtype).clamp_(1e-5, 1.0 - 1e-5)
-    return (mean + scale * (torch.log(u) - torch.log1p(-u))).clamp_(-1.0, 1.0).squeeze(1)
-
-
-def sample_classes(logits: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
-    """logits (N, C), uniform (N, 1) in [0, 1) → classes (N,) from softmax(logits), by inverting the CDF.
-
-    Cheaper per step than torch.multinomial; the uniforms are drawn a block at a time by the caller.
-    """
-    cdf = torch.softmax(logits, dim=1).cumsum_(dim=1)
-    return torch.searchsorted(cdf, uniform * cdf[:, -1:]).squeeze_(1).clamp_(max=logits.shape[1] - 1)
 
 
 class ResidualLayer(nn.Module):
@@ -245,7 +184,7 @@ class WaveNet(Vocoder):
         """output (N, C, T) from `forward`, audio (N, T) → scalar: cross-entropy on mu-law classes, or MoL NLL."""
         if self.config.output == "mulaw":
             return F.cross_entropy(output, mulaw_classes(audio, self.config.bits))
-        return -mol_log_prob(output, audio, self.config.mol_bits).mean()
+        return -mixture_log_prob(output, audio, self.config.mol_bits).mean()
 
     def stream(
         self,
@@ -307,7 +246,7 @@ class IncrementalGeneration:
         dtype = self.embed.dtype
         self.rings = [torch.zeros((self.kernel_size - 1) * d, self.batch, r, dtype=dtype) for d in self.dilations]
         self.previous = previous_classes(torch.zeros(self.batch, 1), config.bits)[:, 0]
-        self.decode_table = torch.from_numpy(mulaw_decode(np.arange(2**config.bits), config.bits))
+        self.sampler = MulawSampler(config.bits) if config.output == "mulaw" else MixtureSampler()
 
     def block(
         self, start: int, stop: int, teacher: torch.Tensor | None, return_logits: bool, generator: torch.Generator | None
@@ -325,29 +264,24 @@ class IncrementalGeneration:
         if teacher is not None:
             teacher_classes = mulaw_classes(teacher[:, first : first + n], config.bits).t().contiguous()
         logits = torch.empty(n, self.batch, config.output_channels) if return_logits else None
-        mulaw = config.output == "mulaw"
-        if mulaw:
-            uniforms = torch.rand(n, self.batch, 1, generator=generator)
-            classes = torch.empty(n, self.batch, dtype=torch.long)
-        else:
-            samples = torch.empty(n, self.batch)
+        noise = self.sampler.noise(n, self.batch, generator, cond.device)
+        drawn = []
         for i in range(n):
             output = self._step(cond[i])
             if logits is not None:
                 logits[i] = output
-            if mulaw:
-                drawn = sample_classes(output, uniforms[i])
-                classes[i] = drawn
-            else:
-                samples[i] = mol_sample(output, generator)
-                drawn = mulaw_classes(samples[i], config.bits)
-            self.previous = teacher_classes[i] if teacher_classes is not None else drawn
-        if mulaw:
-            samples = self.decode_table[classes]
+            drawn.append(self.sampler.draw(output, noise[i]))
+            self.previous = teacher_classes[i] if teacher_classes is not None else self._input_classes(drawn[-1])
         return StreamBlock(
-            samples=samples.t().contiguous(),
+            samples=self.sampler.to_audio(torch.cat(drawn, dim=1)),
             logits=logits.permute(1, 2, 0).contiguous() if logits is not None else None,
         )
+
+    def _input_classes(self, drawn: torch.Tensor) -> torch.Tensor:
+        """A step's draw (N, 1), a class or (mixture output) a sample → the next step's input classes (N,)."""
+        if self.model.config.output == "mulaw":
+            return drawn[:, 0]
+        return mulaw_classes(drawn[:, 0], self.model.config.bits)
 
     def _step(self, cond: torch.Tensor) -> torch.Tensor:
         """One sample through every layer. cond (layers, N, 2R) → output (N, C)."""

@@ -20,10 +20,8 @@ the per-sample loop is a few dozen small ops.
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from dataclasses import dataclass, field
-from typing import Any, Iterator, TypeVar
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -31,29 +29,12 @@ from torch.nn import functional as F
 
 from engine.errors import ConfigError, InputError
 from engine.features import MelConfig
-from engine.models.base import StreamBlock, Vocoder
+from engine.models.base import StreamBlock, Vocoder, config_from_dict
+from engine.models.coding import MulawSampler, mulaw_classes, mulaw_compress
+from engine.models.mixture import LOG_SCALE_MIN, MixtureSampler, mixture_log_prob
 from engine.models.upsample import UpsampleConfig, UpsampleNetwork, check_factors
 
-ConfigT = TypeVar("ConfigT")
-
-
-def config_from_dict(cls: type[ConfigT], values: dict[str, Any]) -> ConfigT:
-    """Build a model config dataclass from JSON: a nested `upsample` dict, lists back to tuples."""
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"{cls.__name__} has no setting {unknown}; known settings are {sorted(known)}.")
-    values = dict(values)
-    if isinstance(values.get("upsample"), dict):
-        upsample = {k: tuple(v) if isinstance(v, list) else v for k, v in values["upsample"].items()}
-        upsample_known = {f.name for f in dataclasses.fields(UpsampleConfig)}
-        if set(upsample) - upsample_known:
-            raise ConfigError(
-                f"UpsampleConfig has no setting {sorted(set(upsample) - upsample_known)}; "
-                f"known settings are {sorted(upsample_known)}."
-            )
-        values["upsample"] = UpsampleConfig(**upsample)
-    return cls(**values)
+MIXTURE_BITS = 16  # "mol" mode models 16-bit samples
 
 
 def block_ranges(frames: int, block_frames: int) -> Iterator[tuple[int, int]]:
@@ -81,30 +62,42 @@ def check_model_input(model: Vocoder, mel: torch.Tensor, audio: torch.Tensor | N
         )
 
 
-def gumbel_noise(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    """Gumbel(0, 1) noise: argmax(logits + noise) is a draw from softmax(logits), one op per sample."""
-    uniform = torch.rand(shape, generator=generator, device=device).clamp_(1e-10, 1.0 - 1e-7)
-    return -torch.log(-torch.log(uniform))
+class RecurrentVocoder(Vocoder):
+    """What both WaveRNNs share: an unbounded receptive field, the `upsample` network, and streaming block by block.
 
+    A subclass sets `self.upsample` and provides `_stream_start(mel, teacher) -> (state, fed)`, where fed holds the
+    teacher's input for every sample (N, T, …) or is None, and `_stream_block(padded, start, stop, state, fed,
+    return_logits, generator) -> StreamBlock`, which runs frames [start, stop) with fed cut to those samples.
+    """
 
-def mulaw_compress(audio: torch.Tensor, bits: int) -> torch.Tensor:
-    """Float samples in [-1, 1] → mu-law compressed floats in [-1, 1] (continuous, before quantising)."""
-    mu = float(2**bits - 1)
-    audio = audio.clamp(-1.0, 1.0)
-    return torch.sign(audio) * torch.log1p(mu * audio.abs()) / math.log1p(mu)
+    @property
+    def receptive_field(self) -> int:
+        """0: the recurrent state carries every past sample (unbounded)."""
+        return 0
 
+    @property
+    def min_frames(self) -> int:
+        return self.upsample.min_frames
 
-def mulaw_classes(audio: torch.Tensor, bits: int) -> torch.Tensor:
-    """Float samples (N, T) → class indices (N, T) int64; equal to `engine.features.mulaw_encode`."""
-    mu = float(2**bits - 1)
-    return torch.round((mulaw_compress(audio.double(), bits) + 1.0) / 2.0 * mu).long()
-
-
-def mulaw_expand(classes: torch.Tensor, bits: int) -> torch.Tensor:
-    """Class indices → float32 samples in [-1, 1]; equal to `engine.features.mulaw_decode`."""
-    mu = float(2**bits - 1)
-    compressed = 2.0 * classes.double() / mu - 1.0
-    return (torch.sign(compressed) * torch.expm1(compressed.abs() * math.log1p(mu)) / mu).float()
+    def stream(
+        self,
+        mel: torch.Tensor,
+        *,
+        block_frames: int = 2,
+        teacher: torch.Tensor | None = None,
+        return_logits: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> Iterator[StreamBlock]:
+        """See `Vocoder.stream`. mel (N, n_mels, F) → blocks of (N, block_frames·hop) samples. Call in eval mode."""
+        check_model_input(self, mel, teacher)
+        hop = self.hop_length
+        blocks = block_ranges(mel.shape[-1], block_frames)
+        with torch.inference_mode():
+            padded = self.upsample.pad_mel(mel)
+            state, fed = self._stream_start(mel, teacher)
+        for start, stop in blocks:
+            fed_block = None if fed is None else fed[:, start * hop : stop * hop]
+            yield self._stream_block(padded, start, stop, state, fed_block, return_logits, generator)
 
 
 def gru_step(
@@ -145,7 +138,7 @@ class WaveRNNConfig:
     mode: str = "mulaw"
     bits: int = 9
     n_mixtures: int = 10
-    log_scale_min: float = -7.0
+    log_scale_min: float = LOG_SCALE_MIN
     upsample: UpsampleConfig = field(default_factory=UpsampleConfig)
 
     @classmethod
@@ -153,7 +146,7 @@ class WaveRNNConfig:
         return config_from_dict(cls, values)
 
 
-class WaveRNN(Vocoder):
+class WaveRNN(RecurrentVocoder):
     """Single-output WaveRNN. forward: mel (N, n_mels, F), audio (N, F·hop) → output (N, C, F·hop) where
     C = 2^bits logits (mulaw) or 3·n_mixtures mixture parameters (mol: logit weights, means, log scales)."""
 
@@ -182,15 +175,6 @@ class WaveRNN(Vocoder):
         self.fc2 = nn.Linear(fc + self.aux_part, fc)
         self.fc3 = nn.Linear(fc, self.n_classes)
 
-    @property
-    def receptive_field(self) -> int:
-        """0: the recurrent state carries every past sample (unbounded)."""
-        return 0
-
-    @property
-    def min_frames(self) -> int:
-        return self.upsample.min_frames
-
     def previous_sample_input(self, audio: torch.Tensor) -> torch.Tensor:
         """audio (N, T) → the value fed back for each sample (N, T): mu-law compressed in "mulaw" mode."""
         return mulaw_compress(audio, self.config.bits) if self.config.mode == "mulaw" else audio
@@ -212,29 +196,16 @@ class WaveRNN(Vocoder):
         """output (N, C, T), audio (N, T) → cross-entropy over mu-law classes, or the mixture's NLL."""
         if self.config.mode == "mulaw":
             return F.cross_entropy(output, mulaw_classes(audio, self.config.bits))
-        return mixture_nll(output, audio, self.config.log_scale_min)
+        return -mixture_log_prob(output, audio, MIXTURE_BITS, self.config.log_scale_min).mean()
 
-    def stream(
-        self,
-        mel: torch.Tensor,
-        *,
-        block_frames: int = 2,
-        teacher: torch.Tensor | None = None,
-        return_logits: bool = False,
-        generator: torch.Generator | None = None,
-    ) -> Iterator[StreamBlock]:
-        """See `Vocoder.stream`. mel (N, n_mels, F) → blocks of (N, block_frames·hop) samples. Call in eval mode."""
-        check_model_input(self, mel, teacher)
-        hop, batch = self.hop_length, mel.shape[0]
-        blocks = block_ranges(mel.shape[-1], block_frames)
-        with torch.inference_mode():
-            padded = self.upsample.pad_mel(mel)
-            fed = None if teacher is None else self.previous_sample_input(F.pad(teacher, (1, -1)))
-            zeros = torch.zeros(batch, self.config.rnn_dims, device=mel.device)
-            state = _StreamState(self.previous_sample_input(torch.zeros(batch, 1, device=mel.device)), zeros, zeros)
-        for start, stop in blocks:
-            fed_block = None if fed is None else fed[:, start * hop : stop * hop]
-            yield self._stream_block(padded, start, stop, state, fed_block, return_logits, generator)
+    def _stream_start(
+        self, mel: torch.Tensor, teacher: torch.Tensor | None
+    ) -> tuple["_StreamState", torch.Tensor | None]:
+        """The state before the first sample, and the teacher's previous-sample inputs (N, T) or None."""
+        batch = mel.shape[0]
+        zeros = torch.zeros(batch, self.config.rnn_dims, device=mel.device)
+        state = _StreamState(self.previous_sample_input(torch.zeros(batch, 1, device=mel.device)), zeros, zeros)
+        return state, None if teacher is None else self.previous_sample_input(F.pad(teacher, (1, -1)))
 
     @torch.inference_mode()
     def _block_conditioning(self, padded: torch.Tensor, start: int, stop: int) -> tuple[torch.Tensor, ...]:
@@ -272,8 +243,11 @@ class WaveRNN(Vocoder):
         rnn = self.config.rnn_dims
         input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond = self._block_conditioning(padded, start, stop)
         length, batch = input_gi1.shape[:2]
-        sampler = MulawSampler(self.config.bits) if self.config.mode == "mulaw" else MixtureSampler(self.config)
+        mulaw = self.config.mode == "mulaw"
+        sampler = MulawSampler(self.config.bits) if mulaw else MixtureSampler(self.config.log_scale_min)
         noise = sampler.noise(length, batch, generator, padded.device)
+        # A drawn class is fed back as its compressed value, 2·class / (2^bits − 1) − 1; a mixture draw as itself.
+        compressed_levels = torch.linspace(-1.0, 1.0, self.n_classes, device=padded.device) if mulaw else None
         fed_steps = None if fed is None else fed.t().unsqueeze(-1).unbind(0)
         drawn, outputs = [], []
         # The previous sample's column of I, and of W_ih1·I, so that one addcmul gives x_in and GRU₁'s input.
@@ -295,7 +269,8 @@ class WaveRNN(Vocoder):
             z2 = z1 + h2
             y = torch.relu(torch.addmm(fc2_pre, torch.relu(torch.addmm(fc1_pre, z2, fc1_t)), fc2_t))
             out = torch.addmm(b_fc3, y, fc3_t)
-            sample, previous = sampler.draw(out, noise_t)
+            sample = sampler.draw(out, noise_t)
+            previous = sample if compressed_levels is None else torch.take(compressed_levels, sample)
             drawn.append(sample)
             if return_logits:
                 outputs.append(out)
@@ -311,78 +286,3 @@ class _StreamState:
     previous: torch.Tensor
     h1: torch.Tensor
     h2: torch.Tensor
-
-
-class MulawSampler:
-    """Draws a mu-law class per step by the Gumbel-max trick; feeds back its compressed value."""
-
-    def __init__(self, bits: int):
-        self.bits = bits
-        self.classes = 2**bits
-
-    def noise(self, length: int, batch: int, generator: torch.Generator | None, device: torch.device):
-        """(L, N, classes) Gumbel noise, one slice per step."""
-        self.fed_back = torch.linspace(-1.0, 1.0, self.classes, device=device)
-        return gumbel_noise((length, batch, self.classes), generator, device).unbind(0)
-
-    def draw(self, logits: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """logits (N, classes) → (class index (N, 1), the next step's input (N, 1))."""
-        index = torch.argmax(logits + noise, dim=1, keepdim=True)
-        return index, torch.take(self.fed_back, index)
-
-    def to_audio(self, drawn: torch.Tensor) -> torch.Tensor:
-        """(N, L) class indices → float32 samples."""
-        return mulaw_expand(drawn.long(), self.bits)
-
-
-class MixtureSampler:
-    """Draws from a mixture of logistics: a component by Gumbel-max, then a logistic sample from it."""
-
-    def __init__(self, config: WaveRNNConfig):
-        self.mixtures = config.n_mixtures
-        self.log_scale_min = config.log_scale_min
-
-    def noise(self, length: int, batch: int, generator: torch.Generator | None, device: torch.device):
-        """(L, N, mixtures + 1): Gumbel noise for the component choice and logistic noise for the value."""
-        gumbel = gumbel_noise((length, batch, self.mixtures), generator, device)
-        uniform = torch.rand((length, batch, 1), generator=generator, device=device).clamp_(1e-5, 1.0 - 1e-5)
-        return torch.cat([gumbel, torch.log(uniform) - torch.log1p(-uniform)], -1).unbind(0)
-
-    def draw(self, params: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """params (N, 3·mixtures) → (sample (N, 1), the same sample as the next step's input)."""
-        m = self.mixtures
-        component = torch.argmax(params[:, :m] + noise[:, :m], dim=1, keepdim=True)
-        mean = params[:, m : 2 * m].gather(1, component)
-        log_scale = params[:, 2 * m :].gather(1, component).clamp_(min=self.log_scale_min)
-        sample = torch.addcmul(mean, torch.exp(log_scale), noise[:, m:]).clamp_(-1.0, 1.0)
-        return sample, sample
-
-    def to_audio(self, drawn: torch.Tensor) -> torch.Tensor:
-        return drawn
-
-
-def mixture_nll(params: torch.Tensor, audio: torch.Tensor, log_scale_min: float, levels: int = 65536) -> torch.Tensor:
-    """Mean negative log-likelihood of audio (N, T) under a discretised mixture of logistics (N, 3·M, T).
-
-    Each logistic is integrated over the audio's quantisation bin (width 2 / (levels − 1)); the bins at ±1
-    take the tails. Where a bin's mass underflows, the density at the centre times the bin width is used.
-    """
-    m = params.shape[1] // 3
-    logit_weights, means = params[:, :m], params[:, m : 2 * m]
-    log_scales = params[:, 2 * m :].clamp(min=log_scale_min)
-    centred = audio.unsqueeze(1) - means
-    inverse_scale = torch.exp(-log_scales)
-    half_bin = 1.0 / (levels - 1)
-    plus_in = inverse_scale * (centred + half_bin)
-    minus_in = inverse_scale * (centred - half_bin)
-    bin_mass = torch.sigmoid(plus_in) - torch.sigmoid(minus_in)
-    log_cdf_plus = plus_in - F.softplus(plus_in)
-    log_one_minus_cdf_minus = -F.softplus(minus_in)
-    mid_in = inverse_scale * centred
-    log_pdf_mid = mid_in - log_scales - 2.0 * F.softplus(mid_in)
-    log_bin = torch.where(
-        bin_mass > 1e-5, torch.log(bin_mass.clamp(min=1e-12)), log_pdf_mid - math.log((levels - 1) / 2)
-    )
-    x = audio.unsqueeze(1).expand_as(centred)
-    log_prob = torch.where(x < -0.999, log_cdf_plus, torch.where(x > 0.999, log_one_minus_cdf_minus, log_bin))
-    return -torch.logsumexp(log_prob + F.log_softmax(logit_weights, dim=1), dim=1).mean()

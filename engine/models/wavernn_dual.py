@@ -28,7 +28,7 @@ byte of audio[:, t] (teacher forcing of c_t, as in the paper). The receptive fie
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -36,9 +36,10 @@ from torch.nn import functional as F
 
 from engine.errors import ConfigError
 from engine.features import MelConfig
-from engine.models.base import StreamBlock, Vocoder
+from engine.models.base import StreamBlock, config_from_dict
+from engine.models.coding import sample_classes
 from engine.models.upsample import UpsampleConfig, UpsampleNetwork, check_factors
-from engine.models.wavernn import block_ranges, check_model_input, config_from_dict, gumbel_noise
+from engine.models.wavernn import RecurrentVocoder, check_model_input
 
 BYTE_VALUES = 256
 PAPER_HIDDEN_SIZE = 896  # chosen in the paper to fit a GPU's registers
@@ -85,7 +86,7 @@ class DualSoftmaxConfig:
         return config_from_dict(cls, values)
 
 
-class DualSoftmaxWaveRNN(Vocoder):
+class DualSoftmaxWaveRNN(RecurrentVocoder):
     """forward: mel (N, n_mels, F), audio (N, F·hop) → logits (N, 512, F·hop): coarse [:, :256], fine [:, 256:]."""
 
     family = "wavernn-dual"
@@ -106,15 +107,6 @@ class DualSoftmaxWaveRNN(Vocoder):
         self.O2 = nn.Linear(self.half, BYTE_VALUES)
         self.O3 = nn.Linear(self.half, self.half)
         self.O4 = nn.Linear(self.half, BYTE_VALUES)
-
-    @property
-    def receptive_field(self) -> int:
-        """0: the recurrent state carries every past sample (unbounded)."""
-        return 0
-
-    @property
-    def min_frames(self) -> int:
-        return self.upsample.min_frames
 
     def _projected_conditioning(self, mel_up: torch.Tensor, aux: torch.Tensor) -> torch.Tensor:
         """mel_up (N, L, n_mels), aux (N, L, aux) → (N, L, 3H), gate-major."""
@@ -147,34 +139,18 @@ class DualSoftmaxWaveRNN(Vocoder):
         coarse, fine = coarse_fine_bytes(audio)
         return F.cross_entropy(output[:, :BYTE_VALUES], coarse) + F.cross_entropy(output[:, BYTE_VALUES:], fine)
 
-    def stream(
-        self,
-        mel: torch.Tensor,
-        *,
-        block_frames: int = 2,
-        teacher: torch.Tensor | None = None,
-        return_logits: bool = False,
-        generator: torch.Generator | None = None,
-    ) -> Iterator[StreamBlock]:
-        """See `Vocoder.stream`. mel (N, n_mels, F) → blocks of (N, block_frames·hop) samples. Call in eval mode.
-
-        Per sample: R·h_{t−1} once; the coarse half's gates; draw c_t; the fine half's gates with c_t; draw f_t.
-        """
-        check_model_input(self, mel, teacher)
-        hop, N = self.hop_length, mel.shape[0]
-        blocks = block_ranges(mel.shape[-1], block_frames)
-        with torch.inference_mode():
-            padded = self.upsample.pad_mel(mel)
-            silence = torch.tensor([[byte_input(SILENCE_COARSE), byte_input(SILENCE_FINE)]], device=mel.device)
-            state = _DualStreamState(
-                h=torch.zeros(N, self.config.hidden_size, device=mel.device),
-                x_prev=silence.expand(N, 2),
-                R_t=self.R.weight[self._half_major_rows()].t(),
-            )
-            teacher_bytes = None if teacher is None else coarse_fine_bytes(teacher)
-        for start, stop in blocks:
-            fed = None if teacher_bytes is None else [b[:, start * hop : stop * hop] for b in teacher_bytes]
-            yield self._stream_block(padded, start, stop, state, fed, return_logits, generator)
+    def _stream_start(
+        self, mel: torch.Tensor, teacher: torch.Tensor | None
+    ) -> tuple["_DualStreamState", torch.Tensor | None]:
+        """The state before the first sample, and the teacher's (coarse, fine) bytes (N, T, 2) or None."""
+        N = mel.shape[0]
+        silence = torch.tensor([[byte_input(SILENCE_COARSE), byte_input(SILENCE_FINE)]], device=mel.device)
+        state = _DualStreamState(
+            h=torch.zeros(N, self.config.hidden_size, device=mel.device),
+            x_prev=silence.expand(N, 2),
+            R_t=self.R.weight[self._half_major_rows()].t(),
+        )
+        return state, None if teacher is None else torch.stack(coarse_fine_bytes(teacher), dim=-1)
 
     def _half_major_rows(self) -> torch.Tensor:
         """Row order taking a gate-major 3H vector [u_c u_f | r_c r_f | e_c e_f] to [u_c r_c e_c | u_f r_f e_f]."""
@@ -188,11 +164,14 @@ class DualSoftmaxWaveRNN(Vocoder):
         start: int,
         stop: int,
         state: "_DualStreamState",
-        fed: list[torch.Tensor] | None,
+        fed: torch.Tensor | None,
         return_logits: bool,
         generator: torch.Generator | None,
     ) -> StreamBlock:
-        """Run the cell over frames [start, stop), updating `state`. fed: teacher (coarse, fine) bytes (N, L)."""
+        """Run the cell over frames [start, stop), updating `state`. fed: the teacher's (coarse, fine) bytes (N, L, 2).
+
+        Per sample: R·h_{t−1} once; the coarse half's gates; draw c_t; the fine half's gates with c_t; draw f_t.
+        """
         half = self.half
         rows = self._half_major_rows()
         biases = torch.cat([self.I_coarse.bias, self.I_fine.bias])
@@ -202,9 +181,10 @@ class DualSoftmaxWaveRNN(Vocoder):
         conditioning = self._projected_conditioning(*self.upsample.upsample_range(padded, start, stop))
         I_cond = (conditioning[..., rows] + biases).transpose(0, 1)  # (L, N, 3H), half-major
         L, N = I_cond.shape[:2]
-        noise = gumbel_noise((L, N, 2 * BYTE_VALUES), generator, padded.device).unbind(0)
+        # One uniform per step for drawing c_t and one for f_t, each (L, N, 1).
+        coarse_uniforms, fine_uniforms = torch.rand(2, L, N, 1, generator=generator, device=padded.device)
         if fed is not None:
-            teacher_inputs = byte_input(torch.stack(fed, dim=-1))  # (N, L, 2)
+            teacher_inputs = byte_input(fed)  # (N, L, 2)
             teacher_x_prev = torch.cat([state.x_prev.unsqueeze(1), teacher_inputs[:, :-1]], dim=1).unbind(1)
             teacher_c_t = teacher_inputs[:, :, :1].unbind(1)
         inputs = byte_input(torch.arange(BYTE_VALUES, device=padded.device))
@@ -212,7 +192,8 @@ class DualSoftmaxWaveRNN(Vocoder):
         b1, b2, b3, b4 = (layer.bias for layer in (self.O1, self.O2, self.O3, self.O4))
         h, x_prev, R_t = state.h, state.x_prev, state.R_t
         drawn, outputs = [], []
-        for t, (I_cond_t, noise_t) in enumerate(zip(I_cond.unbind(0), noise)):
+        steps = zip(I_cond.unbind(0), coarse_uniforms.unbind(0), fine_uniforms.unbind(0))
+        for t, (I_cond_t, coarse_uniform, fine_uniform) in enumerate(steps):
             if fed is not None:
                 x_prev = teacher_x_prev[t]
             R_h_c, R_h_f = torch.mm(h, R_t).split(3 * half, dim=1)
@@ -220,11 +201,11 @@ class DualSoftmaxWaveRNN(Vocoder):
             h_c, h_f = h.split(half, dim=1)
             y_c = gates(R_h_c, I_x_c, h_c)
             P_c = torch.addmm(b2, torch.relu(torch.addmm(b1, y_c, O1_t)), O2_t)
-            coarse = torch.argmax(P_c + noise_t[:, :BYTE_VALUES], dim=1, keepdim=True)
+            coarse = sample_classes(P_c, coarse_uniform)
             c_t = torch.take(inputs, coarse) if fed is None else teacher_c_t[t]
             y_f = gates(R_h_f, torch.addcmul(I_x_f, c_t, w_c_t), h_f)
             P_f = torch.addmm(b4, torch.relu(torch.addmm(b3, y_f, O3_t)), O4_t)
-            fine = torch.argmax(P_f + noise_t[:, BYTE_VALUES:], dim=1, keepdim=True)
+            fine = sample_classes(P_f, fine_uniform)
             x_prev = torch.cat([c_t, torch.take(inputs, fine)], dim=1)
             h = torch.cat([y_c, y_f], dim=1)
             drawn.append(torch.cat([coarse, fine], dim=1))
