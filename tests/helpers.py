@@ -35,24 +35,9 @@ def tone(seconds: float, rate: int, frequency: float = 220.0, channels: int = 1)
     return wave if channels == 1 else np.repeat(wave[:, None], channels, axis=1)
 
 
-@dataclass
-class EchoConfig:
-    """warmup_samples: the first samples of every stream are faded in (like a cold-started recurrent state).
-    block_seconds: wall time each streamed hop takes, to make generation slow on purpose."""
-
-    warmup_samples: int = 0
-    block_seconds: float = 0.0
-
-
-class MelEcho(Vocoder):
-    """A deterministic stand-in vocoder: sample t = 0.5 · tanh(mel[0, t // hop]) · min(1, (k + 1) / warmup),
-    k being t counted from the start of the stream. Its output is a known function of the mel."""
-
-    family = "test-echo"
-
-    def __init__(self, config: EchoConfig | None = None, mel_config: MelConfig | None = None):
-        super().__init__(config or EchoConfig(), mel_config or MelConfig())
-        self.scale = torch.nn.Parameter(torch.tensor(0.5))
+class ClosedFormVocoder(Vocoder):
+    """A real `Vocoder` whose samples are a closed-form function of the mel, `expected(mel)`: deterministic,
+    cheap to stream unless its config's `seconds_per_frame` slows each streamed frame down on purpose."""
 
     @property
     def receptive_field(self) -> int:
@@ -64,11 +49,7 @@ class MelEcho(Vocoder):
 
     def expected(self, mel: torch.Tensor) -> torch.Tensor:
         """mel (N, n_mels, F) → samples (N, F · hop)."""
-        values = self.scale * torch.tanh(mel[:, 0, :].repeat_interleave(self.hop_length, dim=1))
-        if self.config.warmup_samples:
-            k = torch.arange(values.shape[1], dtype=values.dtype)
-            values = values * torch.clamp((k + 1) / self.config.warmup_samples, max=1.0)
-        return values
+        raise NotImplementedError
 
     def forward(self, mel: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
         return self.expected(mel).unsqueeze(1)
@@ -80,9 +61,37 @@ class MelEcho(Vocoder):
         samples = self.expected(mel)
         step = block_frames * self.hop_length
         for start in range(0, samples.shape[1], step):
-            if self.config.block_seconds:
-                time.sleep(self.config.block_seconds * block_frames)
+            if self.config.seconds_per_frame:
+                time.sleep(self.config.seconds_per_frame * block_frames)
             yield StreamBlock(samples=samples[:, start : start + step])
+
+
+@dataclass
+class EchoConfig:
+    """warmup_samples: the first samples of every stream are faded in (like a cold-started recurrent state).
+    seconds_per_frame: wall time each streamed frame takes, to make generation slow on purpose."""
+
+    warmup_samples: int = 0
+    seconds_per_frame: float = 0.0
+
+
+class MelEcho(ClosedFormVocoder):
+    """A deterministic stand-in vocoder: sample t = 0.5 · tanh(mel[0, t // hop]) · min(1, (k + 1) / warmup),
+    k being t counted from the start of the stream. Its output is a known function of the mel."""
+
+    family = "test-echo"
+
+    def __init__(self, config: EchoConfig | None = None, mel_config: MelConfig | None = None):
+        super().__init__(config or EchoConfig(), mel_config or MelConfig())
+        self.scale = torch.nn.Parameter(torch.tensor(0.5))
+
+    def expected(self, mel: torch.Tensor) -> torch.Tensor:
+        """mel (N, n_mels, F) → samples (N, F · hop)."""
+        values = self.scale * torch.tanh(mel[:, 0, :].repeat_interleave(self.hop_length, dim=1))
+        if self.config.warmup_samples:
+            k = torch.arange(values.shape[1], dtype=values.dtype)
+            values = values * torch.clamp((k + 1) / self.config.warmup_samples, max=1.0)
+        return values
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 240) -> subprocess.CompletedProcess:

@@ -79,7 +79,7 @@ def test_same_seed_same_audio_other_seed_other_audio():
 
 def test_cancel_stops_the_generator_within_100_ms():
     cancel = threading.Event()
-    model = MelEcho(EchoConfig(block_seconds=0.005))  # 1 s of wall time for 200 frames
+    model = MelEcho(EchoConfig(seconds_per_frame=0.005))  # 1 s of wall time for 200 frames
     chunks = generate(model, mel_conditioning(200), device="cpu", cancel=cancel)
     next(chunks)
     cancel.set()

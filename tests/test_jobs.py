@@ -62,7 +62,7 @@ def test_job_delivers_contiguous_chunks_that_add_up_to_the_length(engine, tmp_pa
 
 
 def test_cancel_ends_the_job_within_100_ms(engine):
-    slow = MelEcho(EchoConfig(block_seconds=0.01))  # 2 s of wall time for 200 frames
+    slow = MelEcho(EchoConfig(seconds_per_frame=0.01))  # 2 s of wall time for 200 frames
     conditioning = Conditioning(mel=np.zeros((80, 200), np.float32), mel_config=MelConfig())
     job = engine.submit_generate(slow, conditioning, device="cpu")
     while True:
@@ -118,7 +118,7 @@ def test_the_loaded_model_is_kept_between_jobs(engine, tmp_path):
 def test_shutdown_leaves_no_thread_alive():
     before = set(threading.enumerate())
     engine = Engine(lambda event: None)
-    engine.submit_generate(MelEcho(EchoConfig(block_seconds=0.01)),
+    engine.submit_generate(MelEcho(EchoConfig(seconds_per_frame=0.01)),
                            Conditioning(mel=np.zeros((80, 500), np.float32), mel_config=MelConfig()), device="cpu")
     time.sleep(0.05)
     began = time.perf_counter()

@@ -12,15 +12,14 @@ The phase is continuous, so the output is a gliding tone: easy to align by cross
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from engine.features import MelConfig
-from engine.models.base import StreamBlock, Vocoder
+from engine.models.base import config_from_dict
+from tests.helpers import ClosedFormVocoder
 
 FAMILY = "test-tone"
 
@@ -34,24 +33,15 @@ class ToneConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "ToneConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        return config_from_dict(cls, values)
 
 
-class MelTone(Vocoder):
+class MelTone(ClosedFormVocoder):
     family = FAMILY
 
     def __init__(self, config: ToneConfig | None = None, mel_config: MelConfig | None = None):
         super().__init__(config or ToneConfig(), mel_config or MelConfig())
         self.amplitude = torch.nn.Parameter(torch.tensor(float(self.config.amplitude)))
-
-    @property
-    def receptive_field(self) -> int:
-        return 1
-
-    @property
-    def min_frames(self) -> int:
-        return 1
 
     def expected(self, mel: torch.Tensor) -> torch.Tensor:
         """mel (N, n_mels, F) in [0, 1] → samples (N, F · hop) in [-amplitude, amplitude]."""
@@ -62,20 +52,6 @@ class MelTone(Vocoder):
         phase = torch.cumsum(2 * torch.pi * frequency.double() / self.mel_config.sample_rate, dim=1)
         loudness = (0.5 + 0.5 * mel.mean(1).clamp(0, 1)).repeat_interleave(self.hop_length, dim=1)
         return (self.amplitude * loudness * torch.sin(phase).to(mel.dtype)).detach()
-
-    def forward(self, mel: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        return self.expected(mel).unsqueeze(1)
-
-    def loss(self, output: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        return torch.mean((output[:, 0] - audio) ** 2)
-
-    def stream(self, mel, *, block_frames=2, teacher=None, return_logits=False, generator=None):
-        samples = self.expected(mel)
-        step = block_frames * self.hop_length
-        for start in range(0, samples.shape[1], step):
-            if self.config.seconds_per_frame:
-                time.sleep(self.config.seconds_per_frame * block_frames)
-            yield StreamBlock(samples=samples[:, start:start + step])
 
 
 def gliding_mel(frames: int, n_mels: int = 80) -> torch.Tensor:

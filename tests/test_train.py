@@ -1,0 +1,154 @@
+"""Training: the loss falls, checkpoints resume exactly, the saved model is the trained one, the CLI and data."""
+
+import json
+import signal
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from engine import checkpoints
+from engine.cli import main
+from engine.datasets import SegmentDataset
+from engine.features import MelConfig, mel_spectrogram
+from engine.train import Trainer, run_training
+
+RATE = 16000
+HOP = MelConfig().hop_length
+
+TINY_MODELS = {
+    "wavernn": {"rnn_dims": 16, "fc_dims": 16, "bits": 6,
+                "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 8}},
+    "wavenet": {"blocks": 1, "layers": 4, "residual_channels": 8, "skip_channels": 16, "bits": 6,
+                "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 8}},
+}
+TINY_TRAINING = {"batch_size": 4, "segment_frames": 5, "context_frames": 1, "learning_rate": 0.01,
+                 "checkpoint_every": 20, "log_every": 5, "seed": 7}
+
+
+@pytest.fixture(scope="module")
+def tone_set(tmp_path_factory, warm_librosa):
+    """Three half-second recordings of steady tones (different pitches and levels), written as real WAV files."""
+    folder = tmp_path_factory.mktemp("tones")
+    t = np.arange(RATE // 2) / RATE
+    for index, (frequency, level) in enumerate([(220.0, 0.5), (330.0, 0.3), (495.0, 0.4)]):
+        soundfile.write(str(folder / f"tone{index}.wav"), level * np.sin(2 * np.pi * frequency * t), RATE)
+    return folder
+
+
+def sections(family):
+    return {"model": TINY_MODELS[family], "mel": {}, "train": dict(TINY_TRAINING)}
+
+
+def generated(model, mel, seed):
+    """The model's sampled output for `mel` (1, n_mels, F) with a generator seeded by `seed`: (F · hop,)."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.cat([block.samples for block in model.eval().stream(mel, generator=generator)], dim=1)[0]
+
+
+@pytest.mark.parametrize("family", ["wavernn", "wavenet"])
+def test_fifty_steps_lower_the_loss_and_the_checkpoint_resumes_exactly(family, tone_set, tmp_path):
+    straight = Trainer.new(family, tone_set, sections=sections(family), device="cpu")
+    result = run_training(straight, tmp_path / "straight.safetensors", 50, log_path=tmp_path / "straight.csv")
+    first, last = result.losses[0][1], result.losses[-1][1]
+    assert result.steps == 50 and not result.interrupted
+    assert last < 0.8 * first, f"loss went from {first:.3f} to {last:.3f} in 50 steps"
+
+    halves = Trainer.new(family, tone_set, sections=sections(family), device="cpu")
+    run_training(halves, tmp_path / "halves.safetensors", 23, log_path=None)
+    resumed = Trainer.resume(tmp_path / "halves.safetensors", tone_set, family=family, device="cpu")
+    assert resumed.step_count == 23
+    run_training(resumed, tmp_path / "halves.safetensors", 50, log_path=None)
+    for name, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), f"{name} differs after resuming"
+
+    loaded = checkpoints.load(tmp_path / "straight.safetensors")
+    assert loaded.meta["steps"] == 50
+    mel = torch.from_numpy(straight.dataset.recordings[0].mel[None, :, :6])
+    assert torch.equal(generated(loaded.model, mel, seed=3), generated(straight.model, mel, seed=3))
+
+
+def test_ctrl_c_saves_after_the_step_in_progress(tone_set, tmp_path):
+    trainer = Trainer.new("wavernn", tone_set, sections=sections("wavernn"), device="cpu")
+
+    def press_ctrl_c_at_step_7():
+        if trainer.step_count == 7:
+            signal.raise_signal(signal.SIGINT)
+        return False
+
+    out = tmp_path / "interrupted.safetensors"
+    handler_before = signal.getsignal(signal.SIGINT)
+    result = run_training(trainer, out, 50, log_path=None, should_stop=press_ctrl_c_at_step_7)
+    assert result.interrupted and result.steps == 7
+    assert checkpoints.load(out).meta["steps"] == 7
+    assert signal.getsignal(signal.SIGINT) is handler_before
+
+
+def test_checkpoint_records_config_data_licence_and_steps(tone_set, tmp_path):
+    (tone_set / "manifest.json").write_text(json.dumps(
+        {"source": "tones", "speaker": "none", "licence": "CC0-1.0", "attribution": "made in the test"}))
+    try:
+        trainer = Trainer.new("wavenet", tone_set, sections=sections("wavenet"), device="cpu")
+        run_training(trainer, tmp_path / "m.safetensors", 3, log_path=None)
+    finally:
+        (tone_set / "manifest.json").unlink()
+    meta = checkpoints.load(tmp_path / "m.safetensors").meta
+    assert meta["steps"] == 3
+    assert meta["licence"].startswith("CC0-1.0")
+    assert meta["training_note"].startswith("tones") and "3 files" in meta["training_note"]
+    assert meta["training"]["config"]["batch_size"] == 4
+    assert meta["model"]["residual_channels"] == 8 and meta["mel"]["n_mels"] == 80
+
+
+def test_segments_are_aligned_to_hops_and_mels_are_cached(tmp_path, warm_librosa):
+    audio = np.random.default_rng(0).uniform(-0.5, 0.5, 37 * HOP + 77).astype(np.float32)
+    soundfile.write(str(tmp_path / "noise.wav"), audio, RATE, subtype="FLOAT")
+    dataset = SegmentDataset(tmp_path, MelConfig(), frames=6)
+    full_mel = mel_spectrogram(audio[: 37 * HOP], MelConfig())
+    mels, audios = dataset.sample(np.random.default_rng(1), batch_size=5)
+    assert mels.shape == (5, 80, 6) and audios.shape == (5, 6 * HOP)
+    for mel, segment in zip(mels.numpy(), audios.numpy()):
+        start = int(np.flatnonzero(audio == segment[0])[0])
+        assert start % HOP == 0
+        np.testing.assert_array_equal(segment, audio[start : start + 6 * HOP])
+        np.testing.assert_allclose(mel, full_mel[:, start // HOP : start // HOP + 6], atol=1e-5)
+    cached = list((tmp_path / ".vocoscope-cache").rglob("noise.wav.npz"))
+    assert len(cached) == 1
+    again = SegmentDataset(tmp_path, MelConfig(), frames=6)
+    np.testing.assert_array_equal(again.recordings[0].mel, dataset.recordings[0].mel)
+
+
+def test_train_command_writes_a_checkpoint_and_refuses_to_overwrite_it(tone_set, tmp_path, capsys):
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({"model": TINY_MODELS["wavernn"], "train": TINY_TRAINING}))
+    out = tmp_path / "cli.safetensors"
+    args = ["train", "--data", str(tone_set), "--model", "wavernn", "--config", str(config), "--out", str(out)]
+    assert main(args + ["--steps", "5"]) == 0
+    assert checkpoints.load(out).meta["steps"] == 5
+    assert [row.split(",")[0] for row in (tmp_path / "cli.csv").read_text().splitlines()] == ["step", "5"]
+    assert main(args + ["--steps", "10"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["train", "--data", str(tone_set), "--model", "wavernn", "--out", str(out), "--steps", "10", "--resume"]) == 0
+    assert checkpoints.load(out).meta["steps"] == 10
+
+
+def test_train_command_names_a_folder_without_audio(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path), "--model", "wavenet", "--out", str(tmp_path / "m.safetensors")]) == 2
+    message = capsys.readouterr().err
+    assert str(tmp_path) in message and "no audio files" in message and "vocoscope trainset" in message
+
+
+def test_trainset_holds_recordings_out_of_training(tmp_path):
+    pytest.importorskip("G722", reason="the g722 decoder (pip install g722) builds the speech set")
+    from engine.trainset import SOURCES, build_trainset
+
+    if not SOURCES["asterisk-en"].folder.is_dir():
+        pytest.skip("apt-get install asterisk-core-sounds-en-g722 to build the speech set")
+    manifest = build_trainset(tmp_path)
+    train, held_out = set(manifest["files"]["train"]), set(manifest["files"]["heldout"])
+    assert len(held_out) >= 8 and len(train) > 500 and not train & held_out
+    assert manifest["licence"] == "CC-BY-SA-3.0"
+    assert sorted(p.name for p in (tmp_path / "heldout").iterdir()) == sorted(held_out)
+    info = soundfile.info(str(tmp_path / "heldout" / sorted(held_out)[0]))
+    assert info.samplerate == 16000 and 2.5 <= info.duration <= 8.0
