@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence, QPalette
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter,
                                QToolBar, QVBoxLayout, QWidget)
 
-from app.engine_bridge import EngineBridge, plain_message
+from app.engine_bridge import EngineBridge
 from app.export import export_audio
+from app.playback_control import PlaybackControl
 from app.settings import Settings
 from app.views import theme
 from app.views.messages import Banner, MessagesPanel
@@ -27,56 +28,14 @@ from app.views.shape_inspector import ShapeInspectorDock
 from app.views.spectrogram import SpectrogramView
 from app.views.status_panel import StatusPanel
 from app.views.waveform import WaveformView
-from engine.errors import AudioDeviceError, VocoscopeError
+from app.window_style import STYLE_SHEET, dark_palette
+from engine.errors import VocoscopeError
 
 FRAME_INTERVAL_MS = 33
 DEFAULT_MODEL = "wavernn"
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
 OPEN_FILTER = "Audio or mel (*.wav *.flac *.ogg *.oga *.mp3 *.aiff *.aif *.npy *.pt);;All files (*)"
 EXPORT_FILTERS = {"WAV audio (*.wav)": ".wav", "FLAC audio (*.flac)": ".flac"}
-
-STYLE_SHEET = f"""
-QMainWindow, QWidget#central {{ background: {theme.BACKGROUND}; }}
-QToolBar {{ background: {theme.PANEL}; border: none; spacing: 4px; padding: 3px; }}
-QToolBar::separator {{ background: #323a46; width: 1px; margin: 4px 6px; }}
-QToolBar QToolButton {{ color: #d8dce3; padding: 3px 8px; border-radius: 3px; }}
-QToolBar QToolButton:hover {{ background: #2a303a; }}
-QToolBar QToolButton:disabled {{ color: #59606b; }}
-QToolBar QLabel {{ color: {theme.GRID_TEXT}; padding: 0 4px 0 10px; }}
-QComboBox {{ background: #242a33; color: #d8dce3; border: 1px solid #323a46; border-radius: 3px; padding: 2px 8px; }}
-QStatusBar {{ background: {theme.PANEL}; color: #c8ccd4; }}
-QStatusBar QLabel {{ color: #c8ccd4; }}
-QProgressBar {{ background: #242a33; color: #e8e8e8; border: 1px solid #323a46; border-radius: 3px;
-               text-align: center; height: 14px; }}
-QProgressBar::chunk {{ background: {theme.OUTPUT_COLOUR}; border-radius: 2px; }}
-QDockWidget {{ color: #c8ccd4; }}
-QDockWidget::title {{ background: {theme.PANEL}; padding: 4px; }}
-QListWidget {{ background: {theme.BACKGROUND}; border: none; font-family: monospace; }}
-QSplitter::handle {{ background: {theme.PANEL}; }}
-QTabWidget::pane {{ border: 1px solid #323a46; }}
-QTabBar::tab {{ background: {theme.PANEL}; color: #aab1bd; padding: 4px 10px; border: 1px solid #323a46; }}
-QTabBar::tab:selected {{ background: #2a303a; color: #e8e8e8; }}
-QHeaderView::section {{ background: {theme.PANEL}; color: #aab1bd; border: none; padding: 3px 6px; }}
-QTreeWidget {{ border: none; background: {theme.BACKGROUND}; alternate-background-color: {theme.PANEL};
-               color: #d8dce3; }}
-QDockWidget QLabel {{ color: #c8ccd4; }}
-QMenuBar {{ background: {theme.PANEL}; color: #d8dce3; }}
-QMenuBar::item:selected {{ background: #2a303a; }}
-"""
-
-
-def dark_palette() -> QPalette:
-    """The window's colours, so docks and dialogs from other views match the plots."""
-    palette = QPalette()
-    for role, colour in ((QPalette.ColorRole.Window, theme.BACKGROUND), (QPalette.ColorRole.Base, theme.BACKGROUND),
-                         (QPalette.ColorRole.AlternateBase, theme.PANEL), (QPalette.ColorRole.Button, theme.PANEL),
-                         (QPalette.ColorRole.WindowText, "#d8dce3"), (QPalette.ColorRole.Text, "#d8dce3"),
-                         (QPalette.ColorRole.ButtonText, "#d8dce3"), (QPalette.ColorRole.ToolTipBase, theme.PANEL),
-                         (QPalette.ColorRole.ToolTipText, "#d8dce3"), (QPalette.ColorRole.Highlight, "#3d5a80"),
-                         (QPalette.ColorRole.HighlightedText, "#ffffff")):
-        palette.setColor(role, QColor(colour))
-    return palette
-
 
 class MainWindow(QMainWindow):
     """The Vocoscope window. `bridge` is made here unless a test passes its own."""
@@ -97,9 +56,6 @@ class MainWindow(QMainWindow):
         self.output_total = 0
         self.job_id: int | None = None
         self.job_stats = None
-        self.player = None
-        self.playing_source: str | None = None
-        self._live_playback = False
         self._pending_load: int | None = None
         self._remember_load = True
         self._generate_after_load = False
@@ -109,6 +65,7 @@ class MainWindow(QMainWindow):
         self.setPalette(dark_palette())
         self.setStyleSheet(STYLE_SHEET)
         self.setAcceptDrops(True)
+        self.playback = PlaybackControl(self.settings, self)
         self._build_views()
         self._build_actions()
         self._build_toolbar()
@@ -116,6 +73,7 @@ class MainWindow(QMainWindow):
         self._build_docks()
         self._build_status()
         self._connect_bridge()
+        self._connect_playback()
         self._restore_geometry()
         self._update_actions()
 
@@ -124,7 +82,7 @@ class MainWindow(QMainWindow):
         self.frame_clock.timeout.connect(self._on_frame)
         self.frame_clock.start()
         self.bridge.list_models()
-        self._check_sound_output()
+        self.playback.check_sound_output()
 
     # --- construction ----------------------------------------------------------------------------------
 
@@ -179,7 +137,7 @@ class MainWindow(QMainWindow):
                                               tip="Play the input recording")
         self.play_output_action = self._action("Play output", lambda: self.play("output"),
                                                tip="Play the generated audio, also while it is being generated")
-        self.stop_playback_action = self._action("Stop playback", self.stop_playback, tip="Stop playback")
+        self.stop_playback_action = self._action("Stop playback", self.playback.stop, tip="Stop playback")
         self.play_toggle_action = self._action("Play / stop", self.toggle_playback, "Space",
                                                "Play the output (or the input), or stop playing")
         self.export_action = self._action("Export…", self.choose_export, "Ctrl+E",
@@ -238,8 +196,7 @@ class MainWindow(QMainWindow):
         for action in (self.play_input_action, self.play_output_action, self.stop_playback_action,
                        self.play_toggle_action):
             playback_menu.addAction(action)
-        self.output_menu = playback_menu.addMenu("Output device")
-        self.output_menu.aboutToShow.connect(self._rebuild_output_menu)
+        self.playback.attach_output_menu(playback_menu.addMenu("Output device"))
 
         self.view_menu = menus.addMenu("&View")
         self.view_menu.addAction(self.fit_action)
@@ -259,13 +216,12 @@ class MainWindow(QMainWindow):
 
     def _build_status(self) -> None:
         self.status_panel = StatusPanel()
-        self.sound_label = QLabel()
         bar = self.statusBar()
         bar.setSizeGripEnabled(False)
         self.activity = QLabel("Ready")
         bar.addWidget(self.activity, 1)
         bar.addPermanentWidget(self.status_panel)
-        bar.addPermanentWidget(self.sound_label)
+        bar.addPermanentWidget(self.playback.sound_label)
 
     def _connect_bridge(self) -> None:
         queued = Qt.ConnectionType.QueuedConnection
@@ -276,6 +232,13 @@ class MainWindow(QMainWindow):
         self.bridge.chunk_ready.connect(self._on_chunk, queued)
         self.bridge.job_finished.connect(self._on_job_finished, queued)
         self.bridge.job_failed.connect(self._on_job_failed, queued)
+
+    def _connect_playback(self) -> None:
+        self.playback.changed.connect(self._update_actions)
+        self.playback.playhead_moved.connect(self._move_playhead)
+        self.playback.progress.connect(self.status_panel.show_playback)
+        self.playback.failed.connect(self.show_error)
+        self.playback.noted.connect(self.note)
 
     def _restore_geometry(self) -> None:
         geometry, state = self.settings.geometry, self.settings.window_state
@@ -468,7 +431,7 @@ class MainWindow(QMainWindow):
         """Esc: stop generation and playback."""
         if self.generating:
             self.bridge.cancel()
-        self.stop_playback()
+        self.playback.stop()
 
     def _on_job_started(self, event) -> None:
         if event.job_id != self.job_id:
@@ -478,8 +441,7 @@ class MainWindow(QMainWindow):
         self.output_total = event.total_samples
         self.output_waveform.reset(event.sample_rate, event.total_samples)
         self.output_mel.start_live(event.conditioning.mel_config, event.total_samples)
-        if self._live_playback and self.player is not None:
-            self.player.expect(event.total_samples)
+        self.playback.expect(event.total_samples)
 
     def _on_chunk(self, event) -> None:
         if event.job_id != self.job_id:
@@ -489,8 +451,7 @@ class MainWindow(QMainWindow):
         self.output_waveform.append(chunk.samples, chunk.start)
         self.output_mel.append(chunk.samples)
         self.job_stats = chunk.stats
-        if self._live_playback and self.player is not None:
-            self.player.feed(chunk.samples, chunk.stats.samples_per_second)
+        self.playback.feed(chunk.samples, chunk.stats.samples_per_second)
 
     def _on_job_finished(self, event) -> None:
         if event.job_id != self.job_id:
@@ -500,9 +461,7 @@ class MainWindow(QMainWindow):
         self.output_audio = np.ascontiguousarray(event.audio, dtype=np.float32)
         if not event.cancelled:
             self.output_mel.finish()
-        if self._live_playback and self.player is not None:
-            self.player.finish()
-        self._live_playback = False
+        self.playback.end_of_output()
         if self.job_stats is not None:
             self.status_panel.show_stats(self.job_stats)
         self.status_panel.show_finished(event.cancelled)
@@ -523,8 +482,8 @@ class MainWindow(QMainWindow):
         self.job_id = None
         self.shape_inspector.on_engine_event(event)
         self.shape_inspector.show()
-        if self._live_playback:
-            self.stop_playback()
+        if self.playback.live:
+            self.playback.stop()
         self.status_panel.show_finished(cancelled=True)
         self.show_error(event.message)
         self._update_actions()
@@ -533,104 +492,33 @@ class MainWindow(QMainWindow):
 
     def play(self, source: str) -> None:
         """Play the input, or the output (from its start, following generation if it is still running)."""
-        self.stop_playback()
         if source == "input":
             if self.loaded is None or self.loaded.conditioning.audio is None:
+                self.playback.stop()
                 return
-            audio, rate = self.loaded.conditioning.audio, self.loaded.conditioning.mel_config.sample_rate
+            conditioning = self.loaded.conditioning
+            self.playback.start(source, conditioning.audio, conditioning.mel_config.sample_rate)
+        elif self.output_audio is not None:
+            self.playback.start(source, self.output_audio, self.output_rate)
+        elif self.generating:
+            self.playback.start(source, self.output_waveform.samples, self.output_rate,
+                                follow_total=self.output_total)
         else:
-            audio, rate = self.output_waveform.samples, self.output_rate
-            if self.output_audio is not None:
-                audio = self.output_audio
-            elif not self.generating:
-                return
-        live = source == "output" and self.generating
-        seconds = (self.output_total if live else len(audio)) / rate
-        try:
-            from engine.playback import Player
-
-            # The ring holds the whole clip, so feeding it from the GUI thread never blocks.
-            player = Player(rate, self.settings.audio_device, capacity_seconds=max(60.0, seconds + 2.0))
-            if live:
-                if self.output_total:
-                    player.expect(self.output_total)
-                player.feed(np.array(audio, dtype=np.float32))
-                self._live_playback = True
-            else:
-                player.play_clip(audio)
-        except AudioDeviceError as error:
-            self._show_no_sound(str(error))
-            self.show_error(str(error))
-            return
-        except Exception as error:  # PortAudio can fail in ways it does not name; playback is optional
-            self.show_error(f"Playback failed: {plain_message(error)}")
-            return
-        self.player = player
-        self.playing_source = source
-        self._update_actions()
-
-    def stop_playback(self) -> None:
-        player, self.player = self.player, None
-        self._live_playback = False
-        self.playing_source = None
-        if player is not None:
-            player.stop()
-        for plot in self.plots:
-            plot.set_playhead(None)
-        self.status_panel.show_playback(None, None)
-        self._update_actions()
+            self.playback.stop()
 
     def toggle_playback(self) -> None:
         """Space: stop if playing, else play the output if there is one, else the input."""
-        if self.player is not None and not self.player.finished:
-            self.stop_playback()
+        player = self.playback.player
+        if player is not None and not player.finished:
+            self.playback.stop()
         elif self.output_audio is not None or self.generating:
             self.play("output")
         else:
             self.play("input")
 
-    def _check_sound_output(self) -> None:
-        try:
-            from engine.playback import list_output_devices
-
-            outputs = list_output_devices()
-        except AudioDeviceError as error:
-            self._show_no_sound(str(error))
-            return
-        if not outputs:
-            self._show_no_sound("No sound server or output device found: playback is off; generation and export "
-                                "still work. Start a sound server (PulseAudio or PipeWire) and restart Vocoscope.")
-        else:
-            self.sound_label.setText("sound on")
-            self.sound_label.setToolTip(", ".join(o.name for o in outputs))
-
-    def _show_no_sound(self, reason: str) -> None:
-        self.sound_label.setText("no sound server")
-        self.sound_label.setStyleSheet(f"color: {theme.WARNING_COLOUR}")
-        self.sound_label.setToolTip(reason)
-
-    def _rebuild_output_menu(self) -> None:
-        self.output_menu.clear()
-        try:
-            from engine.playback import list_output_devices
-
-            outputs = list_output_devices()
-        except AudioDeviceError as error:
-            outputs = []
-            self._show_no_sound(str(error))
-        group = QActionGroup(self.output_menu)
-        for name, label in [(None, "System default")] + [(o.name, o.name) for o in outputs]:
-            action = self.output_menu.addAction(label)
-            action.setCheckable(True)
-            action.setChecked(name == self.settings.audio_device)
-            action.triggered.connect(lambda checked=False, n=name: self._set_audio_device(n))
-            group.addAction(action)
-        if not outputs:
-            self.output_menu.addAction("No sound outputs found").setEnabled(False)
-
-    def _set_audio_device(self, name: str | None) -> None:
-        self.settings.audio_device = name
-        self.note(f"Audio output: {name or 'system default'}")
+    def _move_playhead(self, seconds: float | None) -> None:
+        for plot in self.plots:
+            plot.set_playhead(seconds)
 
     # --- export ----------------------------------------------------------------------------------------
 
@@ -679,14 +567,7 @@ class MainWindow(QMainWindow):
             plot.refresh()
         if self.generating and self.job_stats is not None:
             self.status_panel.show_stats(self.job_stats)
-        player = self.player
-        if player is not None:
-            self.status_panel.show_playback(player.buffered / player.sample_rate, player.underruns)
-            if player.finished:
-                self.stop_playback()
-            elif player.started:
-                for plot in self.plots:
-                    plot.set_playhead(player.playhead_seconds)
+        self.playback.on_frame()
 
     def paint_now(self) -> None:
         """Paint everything pending at once (end of a job, before a screenshot)."""
@@ -707,10 +588,10 @@ class MainWindow(QMainWindow):
         has_audio_input = has_input and self.loaded.conditioning.audio is not None
         has_output = self.output_audio is not None and len(self.output_audio) > 0
         self.generate_action.setEnabled(has_input and not self.generating)
-        self.stop_action.setEnabled(self.generating or self.player is not None)
+        self.stop_action.setEnabled(self.generating or self.playback.player is not None)
         self.play_input_action.setEnabled(has_audio_input)
         self.play_output_action.setEnabled(has_output or self.generating)
-        self.stop_playback_action.setEnabled(self.player is not None)
+        self.stop_playback_action.setEnabled(self.playback.player is not None)
         self.export_action.setEnabled(has_output and not self.generating)
 
     # --- closing ---------------------------------------------------------------------------------------
@@ -722,8 +603,6 @@ class MainWindow(QMainWindow):
         self.settings.geometry = self.saveGeometry()
         self.settings.window_state = self.saveState()
         self.settings.sync()
-        if self.player is not None:
-            self.player.stop()
-            self.player = None
+        self.playback.close()
         self.bridge.shutdown()
         super().closeEvent(event)

@@ -183,10 +183,10 @@ def test_without_sound_server_playback_says_so_and_window_keeps_working(qtbot, m
                                                                           no_sound_server):
     window = make_window()
     open_and_wait(qtbot, window, inputs["short"])
-    assert window.sound_label.text() == "no sound server"
+    assert window.playback.sound_label.text() == "no sound server"
     window.play("input")
     assert "no sound output" in window.banner.text
-    assert window.player is None and window.play_input_action.isEnabled()
+    assert window.playback.player is None and window.play_input_action.isEnabled()
     finished = generate_and_wait(qtbot, window)
     assert len(finished.audio) == 4000
 
@@ -194,29 +194,29 @@ def test_without_sound_server_playback_says_so_and_window_keeps_working(qtbot, m
 def test_playback_of_input_and_of_output_while_generating_moves_the_playhead(qtbot, make_window, inputs,
                                                                                   sound_server):
     window = make_window()
-    assert window.sound_label.text() == "sound on"
+    assert window.playback.sound_label.text() == "sound on"
     open_and_wait(qtbot, window, inputs["long"])
     mark = sound_server.monitor.mark()
     qtbot.keyClick(window, Qt.Key.Key_Space)                       # no output yet: Space plays the input
-    assert window.playing_source == "input"
+    assert window.playback.playing_source == "input"
     qtbot.waitUntil(lambda: window.input_waveform.playhead.isVisible()
                     and window.input_waveform.playhead.value() > 0.3, timeout=5000)
     qtbot.keyClick(window, Qt.Key.Key_Space)
-    assert window.player is None and not window.input_waveform.playhead.isVisible()
+    assert window.playback.player is None and not window.input_waveform.playhead.isVisible()
     heard = sound_server.monitor.since(mark)
     assert np.abs(heard).max() > 0.3                               # the 0.5-amplitude tone reached the sink
 
     with qtbot.waitSignal(window.bridge.chunk_ready, timeout=30000):
         window.generate()
     window.play("output")                                          # follows the generation as it grows
-    player = window.player
-    assert window._live_playback
+    player = window.playback.player
+    assert window.playback.live
     qtbot.waitUntil(lambda: player.started, timeout=30000)
     qtbot.waitUntil(lambda: window.output_mel.playhead.value() > 0.2, timeout=30000)
     assert window.status_panel.underruns.text().startswith("underruns ")
     with qtbot.waitSignal(window.generation_done, timeout=2000, raising=window.generating):
         window.stop()                                              # Esc's action: generation and sound stop
-    assert window.player is None and not window.generating
+    assert window.playback.player is None and not window.generating
 
 
 def test_first_run_opens_the_bundled_example_once(qtbot, make_window):
