@@ -59,21 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     devices = commands.add_parser("devices", help="list compute devices and sound outputs")
     devices.set_defaults(run=_devices)
 
-    train = _train_module()
-    if train is not None:
-        train.add_cli(commands)
+    from engine import train
+
+    train.add_cli(commands)
     return parser
-
-
-def _train_module():
-    """engine.train when it exists; an error inside it is not hidden."""
-    try:
-        from engine import train
-    except ModuleNotFoundError as error:
-        if error.name != "engine.train":
-            raise
-        return None
-    return train
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,171 @@
+"""Resynthesis quality of the default models against Griffin-Lim, on held-out recordings.
+
+Every recording under --data (by default the held-out part of `vocoscope trainset`, never trained on) is
+turned into the model's mel; each model resynthesises it by sampling (seeded), and Griffin-Lim (librosa,
+32 iterations) inverts the very same mel. Printed per method, averaged over the recordings:
+- PESQ, wide band at 16 kHz (ITU-T P.862.2, package `pesq`), MOS-LQO 1.0–4.6, higher is better;
+- STOI (package `pystoi`), 0–1, higher is better;
+- log-mel distance: mean |difference| of the two mels in dB (the model's mel settings), lower is better.
+
+    python benchmarks/quality.py [--data data/asterisk-en/heldout] [--models wavernn wavenet] [--seed 1]
+
+pesq and pystoi are benchmark-only dependencies: pip install pesq pystoi.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.datasets import audio_files  # noqa: E402
+from engine.features import MelConfig, griffin_lim, load_audio, mel_spectrogram, resample  # noqa: E402
+from engine.models.registry import load_model  # noqa: E402
+
+METRIC_RATE = 16000  # PESQ wide band is defined at 16 kHz
+
+
+@dataclass
+class Scores:
+    pesq: list[float] = field(default_factory=list)
+    stoi: list[float] = field(default_factory=list)
+    log_mel_db: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def row(self, name: str, audio_seconds: float) -> str:
+        speed = audio_seconds / self.seconds if self.seconds else float("nan")
+        return (f"{name:<28}{np.mean(self.pesq):>8.3f}{np.mean(self.stoi):>8.3f}{np.mean(self.log_mel_db):>12.2f}"
+                f"{self.seconds:>9.1f}{speed:>9.2f}")
+
+
+def log_mel_distance(reference: np.ndarray, estimate: np.ndarray, config: MelConfig) -> float:
+    """Mean absolute difference in dB between the normalised mels of two equally long signals."""
+    return float(np.mean(np.abs(mel_spectrogram(reference, config) - mel_spectrogram(estimate, config)))
+                 * -config.min_db)
+
+
+def score(scores: Scores, reference: np.ndarray, estimate: np.ndarray, config: MelConfig) -> None:
+    from pesq import pesq
+    from pystoi import stoi
+
+    ref16 = resample(reference, config.sample_rate, METRIC_RATE)
+    est16 = resample(estimate, config.sample_rate, METRIC_RATE)
+    scores.pesq.append(float(pesq(METRIC_RATE, ref16, est16, "wb")))
+    scores.stoi.append(float(stoi(ref16, est16, METRIC_RATE, extended=False)))
+    scores.log_mel_db.append(log_mel_distance(reference, estimate, config))
+
+
+def load_recordings(files: list[Path], config: MelConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each file → (audio (F · hop,), mel (n_mels, F)): frame f conditions samples [f · hop, (f + 1) · hop)."""
+    recordings = []
+    for path in files:
+        audio, _ = load_audio(path, config.sample_rate)
+        frames = len(audio) // config.hop_length
+        audio = audio[: frames * config.hop_length]
+        recordings.append((audio, mel_spectrogram(audio, config)[:, :frames]))
+    return recordings
+
+
+def resynthesise(model, mels: list[np.ndarray], seed: int, block_frames: int = 40) -> list[np.ndarray]:
+    """All mels as one batch (padded to the longest by repeating each last frame, which changes only the
+    conditioning of each recording's last `pad` frames); returns each recording's samples."""
+    longest = max(mel.shape[1] for mel in mels)
+    batch = np.stack([np.pad(mel, ((0, 0), (0, longest - mel.shape[1])), mode="edge") for mel in mels])
+    generator = torch.Generator().manual_seed(seed)
+    blocks = [block.samples for block in model.stream(torch.from_numpy(batch), block_frames=block_frames,
+                                                       generator=generator)]
+    samples = torch.cat(blocks, dim=1).numpy()
+    return [samples[i, : mel.shape[1] * model.hop_length] for i, mel in enumerate(mels)]
+
+
+def check_held_out(folder: Path, files: list[Path]) -> None:
+    """Refuse recordings that a trainset manifest beside them lists as training data."""
+    for manifest in (folder / "manifest.json", folder.parent / "manifest.json"):
+        if manifest.is_file():
+            trained_on = set(json.loads(manifest.read_text())["files"]["train"])
+            overlap = sorted(path.name for path in files if path.name in trained_on)
+            if overlap:
+                sys.exit(f"{folder}: {len(overlap)} recordings are training data (e.g. {overlap[0]}); "
+                         "benchmark on the held-out part.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="data/asterisk-en/heldout", help="folder of held-out recordings")
+    parser.add_argument("--models", nargs="+", default=["wavernn", "wavenet"], help="built-in names or checkpoints")
+    parser.add_argument("--seed", type=int, default=1, help="sampling seed")
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N recordings")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads")
+    parser.add_argument("--save", metavar="DIR", help="write every resynthesis as WAV for listening")
+    parser.add_argument("--json", metavar="FILE", help="also write the per-recording figures as JSON")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    folder = Path(args.data)
+    files = audio_files(folder) if folder.is_dir() else []
+    if not files:
+        sys.exit(f"{folder}: no recordings. Build them with `vocoscope trainset --out data/asterisk-en`.")
+    files = files[: args.limit] if args.limit else files
+    check_held_out(folder, files)
+
+    # a checkpoint path is labelled by its file name without the suffix
+    models = [(Path(name).stem, *load_model(name)) for name in args.models]
+    print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, torch "
+          f"{torch.__version__} ({torch.get_num_threads()} threads); seed {args.seed}")
+    print(f"held-out recordings: {len(files)} from {folder}")
+    for name, model, info in models:
+        training = f"{info.path}" if info.trained else "random weights (not trained)"
+        print(f"  {name}: {info.family}, {info.parameters:,} parameters, {training}")
+
+    results: dict[str, Scores] = {}
+    per_file: dict[str, dict[str, dict[str, float]]] = {}
+    audio_seconds = 0.0
+    for config in {model.mel_config for _, model, _ in models}:
+        recordings = load_recordings(files, config)
+        audio_seconds = sum(len(audio) for audio, _ in recordings) / config.sample_rate
+        label = "Griffin-Lim (32 iter.)"
+        gl = results.setdefault(label, Scores())
+        outputs: dict[str, list[np.ndarray]] = {}
+        started = time.perf_counter()
+        outputs[label] = [griffin_lim(mel, config, n_iter=32) for _, mel in recordings]
+        gl.seconds += time.perf_counter() - started
+        for name, model, _ in models:
+            if model.mel_config != config:
+                continue
+            started = time.perf_counter()
+            outputs[name] = resynthesise(model, [mel for _, mel in recordings], args.seed)
+            results.setdefault(name, Scores()).seconds = time.perf_counter() - started
+        for label, estimates in outputs.items():
+            for path, (audio, _), estimate in zip(files, recordings, estimates):
+                score(results[label], audio, estimate, config)
+                per_file.setdefault(label, {})[path.name] = {
+                    "pesq": results[label].pesq[-1], "stoi": results[label].stoi[-1],
+                    "log_mel_db": results[label].log_mel_db[-1]}
+                if args.save:
+                    import soundfile
+
+                    out = Path(args.save) / label.split(" ")[0].lower()  # "griffin-lim" or the model's label
+                    out.mkdir(parents=True, exist_ok=True)
+                    soundfile.write(str(out / path.name), estimate, config.sample_rate, subtype="PCM_16")
+
+    print(f"\n{'method':<28}{'PESQ-WB':>8}{'STOI':>8}{'log-mel dB':>12}{'time s':>9}{'x real':>9}")
+    for label, scores in results.items():
+        print(scores.row(label, audio_seconds))
+    print(f"({audio_seconds:.1f} s of audio; PESQ and STOI: higher is better; log-mel distance: lower is better)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(per_file, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

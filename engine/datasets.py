@@ -1,0 +1,114 @@
+"""A training set: the audio files under a folder, their mels computed once and cached, random aligned segments.
+
+Every recording is loaded mono at the model's rate and cut to F · hop samples, where F = num_samples // hop,
+so that mel frame f and samples [f · hop, (f + 1) · hop) belong together (as at generation time, where sample t
+is conditioned on frame t // hop). A segment is `frames` consecutive frames and the samples they cover.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.errors import InputError
+from engine.features import AUDIO_SUFFIXES, MelConfig, load_audio, mel_spectrogram
+
+CACHE_FOLDER = ".vocoscope-cache"
+
+
+@dataclass
+class Recording:
+    """One file of the set. mel: (n_mels, F) float32; audio: (F · hop,) float32 in [-1, 1]."""
+
+    name: str
+    mel: np.ndarray
+    audio: np.ndarray
+
+    @property
+    def frames(self) -> int:
+        return int(self.mel.shape[1])
+
+
+def audio_files(root: Path) -> list[Path]:
+    """Audio files under `root` (any depth), sorted, skipping hidden folders such as the mel cache."""
+    return sorted(
+        path for path in root.rglob("*")
+        if path.suffix.lower() in AUDIO_SUFFIXES and path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    )
+
+
+def _cache_key(config: MelConfig) -> str:
+    return hashlib.sha1(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def load_recording(path: Path, root: Path, config: MelConfig, cache_root: Path) -> Recording:
+    """Read one file and its mel, from the cache when the file has not changed since it was cached."""
+    name = str(path.relative_to(root))
+    cached = cache_root / _cache_key(config) / (name + ".npz")
+    stat = path.stat()
+    stamp = np.array([stat.st_size, stat.st_mtime_ns], dtype=np.int64)
+    if cached.exists():
+        with np.load(cached, allow_pickle=False) as stored:
+            if np.array_equal(stored["stamp"], stamp):
+                return Recording(name, stored["mel"], stored["audio"])
+    audio, _ = load_audio(path, config.sample_rate)
+    frames = len(audio) // config.hop_length
+    audio = np.clip(audio[: frames * config.hop_length], -1.0, 1.0)
+    mel = mel_spectrogram(audio, config)[:, :frames]
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_name(cached.name + ".partial.npz")
+    np.savez(partial, mel=mel, audio=audio, stamp=stamp)
+    partial.replace(cached)
+    return Recording(name, mel, audio)
+
+
+class SegmentDataset:
+    """The recordings under `root` and a sampler of random segments aligned to hops.
+
+    Recordings shorter than `frames` are left out; each segment is drawn uniformly over all the audio.
+    """
+
+    def __init__(self, root: str | Path, mel_config: MelConfig, frames: int, cache_root: str | Path | None = None):
+        self.root = Path(root)
+        self.mel_config = mel_config
+        self.frames = frames
+        if not self.root.is_dir():
+            raise InputError(self.root, "no such folder", "a folder of audio files",
+                             "Check --data, or build a set with `vocoscope trainset --out DIR`.")
+        files = audio_files(self.root)
+        if not files:
+            raise InputError(self.root, "a folder with no audio files", f"audio files ({', '.join(AUDIO_SUFFIXES)})",
+                             "Point --data at a folder of recordings, e.g. one made by `vocoscope trainset --out DIR`.")
+        cache = Path(cache_root) if cache_root is not None else self.root / CACHE_FOLDER
+        recordings = [load_recording(path, self.root, mel_config, cache) for path in files]
+        self.recordings = [r for r in recordings if r.frames >= frames]
+        self.skipped = len(recordings) - len(self.recordings)
+        if not self.recordings:
+            longest = max(r.frames for r in recordings)
+            raise InputError(self.root, f"recordings of at most {longest} mel frames",
+                             f"at least one recording of {frames} frames ({frames * mel_config.hop_length} samples)",
+                             "Add longer recordings or train on shorter segments (segment_frames in --config).")
+        starts = np.array([r.frames - frames + 1 for r in self.recordings], dtype=np.float64)
+        self._weights = starts / starts.sum()
+
+    @property
+    def seconds(self) -> float:
+        return sum(len(r.audio) for r in self.recordings) / self.mel_config.sample_rate
+
+    def sample(self, rng: np.random.Generator, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch of random segments: (mel (N, n_mels, frames), audio (N, frames · hop)), float32."""
+        hop = self.mel_config.hop_length
+        picks = rng.choice(len(self.recordings), size=batch_size, p=self._weights)
+        mels, audios = [], []
+        for index in picks:
+            recording = self.recordings[index]
+            start = int(rng.integers(0, recording.frames - self.frames + 1))
+            mels.append(recording.mel[:, start : start + self.frames])
+            audios.append(recording.audio[start * hop : (start + self.frames) * hop])
+        return torch.from_numpy(np.stack(mels)), torch.from_numpy(np.stack(audios))

@@ -1,0 +1,424 @@
+"""Training for both model families: `vocoscope train --data DIR --model FAMILY --out CKPT [--steps N] [--resume]`.
+
+Each step draws a batch of random segments (aligned to hops) from the recordings under DIR, runs the model's
+teacher-forced `forward` and its `loss` on the (N, C, T) output, and takes an Adam step with the gradient norm
+clipped. The checkpoint (one safetensors file) is written every `checkpoint_every` steps, at the end and on
+Ctrl+C (or SIGTERM) after the step in progress; it holds, besides the model, everything an exact resume needs:
+the step, Adam's state, and the states of the random generators that draw the batches.
+
+--config FILE is JSON with any of {"model": {...}, "mel": {...}, "train": {...}}; missing keys take defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import shlex
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+import numpy as np
+import torch
+
+from engine import checkpoints
+from engine.datasets import SegmentDataset
+from engine.errors import ConfigError, InputError
+from engine.features import MelConfig
+from engine.models.base import Vocoder
+
+TRAINABLE_FAMILIES = ("wavernn", "wavernn-dual", "wavenet")
+
+
+@dataclass
+class TrainConfig:
+    """How a model is trained.
+
+    segment_frames: mel frames per training segment (segment_frames · hop samples).
+    context_frames: frames at each end of a segment that are run but left out of the loss: there the
+        conditioning network sees reflect padding instead of the real neighbours, and a recurrent state starts
+        cold, neither of which happens inside a whole recording at generation time.
+    grad_clip: the largest gradient norm (L2 over all parameters) an update may use.
+    """
+
+    batch_size: int = 16
+    segment_frames: int = 12
+    context_frames: int = 2
+    learning_rate: float = 1e-3
+    grad_clip: float = 4.0
+    checkpoint_every: int = 500
+    log_every: int = 50
+    seed: int = 1234
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str | Path = "train config") -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown training setting {unknown[0]!r}; known settings are {', '.join(sorted(known))}.")
+        config = cls(**values)
+        if config.segment_frames - 2 * config.context_frames < 1:
+            raise ConfigError(f"{source}: segment_frames={config.segment_frames} leaves no frame for the loss after "
+                              f"{config.context_frames} context frames at each end; make segment_frames at least "
+                              f"{2 * config.context_frames + 1}.")
+        if config.batch_size < 1 or config.checkpoint_every < 1 or config.log_every < 1:
+            raise ConfigError(f"{source}: batch_size, checkpoint_every and log_every must be 1 or more.")
+        return config
+
+
+def read_config_file(path: str | Path | None) -> dict[str, dict[str, Any]]:
+    """--config FILE → {"model": {...}, "mel": {...}, "train": {...}} (each possibly empty)."""
+    sections: dict[str, dict[str, Any]] = {"model": {}, "mel": {}, "train": {}}
+    if path is None:
+        return sections
+    path = Path(path)
+    try:
+        values = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(path, "no such file", "a JSON training config", "Check --config.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InputError(path, f"text that is not JSON ({error})", 'a JSON object such as {"train": {"batch_size": 16}}',
+                         "Fix the JSON syntax.") from None
+    if not isinstance(values, dict) or set(values) - set(sections):
+        found = sorted(set(values) - set(sections)) if isinstance(values, dict) else type(values).__name__
+        raise InputError(path, f"top-level keys {found}", 'a JSON object with "model", "mel" and/or "train"',
+                         "Put model settings under \"model\", mel settings under \"mel\", training under \"train\".")
+    for key, value in values.items():
+        if not isinstance(value, dict):
+            raise InputError(path, f'"{key}" holding a {type(value).__name__}', f'"{key}" holding an object',
+                             f'Write "{key}": {{...}}.')
+        sections[key] = value
+    return sections
+
+
+def data_description(root: Path) -> dict[str, Any]:
+    """What the training data is and its licence: from a manifest.json written by `vocoscope trainset`, if any."""
+    for folder in (root, root.parent):
+        manifest = folder / "manifest.json"
+        if manifest.is_file():
+            values = json.loads(manifest.read_text())
+            return {"source": values.get("source", ""), "speaker": values.get("speaker", ""),
+                    "licence": values.get("licence", ""), "attribution": values.get("attribution", ""),
+                    "part": root.name}
+    return {"source": str(root), "speaker": "", "licence": "unknown (no manifest.json beside the data)",
+            "attribution": "", "part": root.name}
+
+
+def choose_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device", "cuda, but no CUDA device is available", "auto or cpu", "Use --device cpu.")
+    return torch.device(name)
+
+
+class Trainer:
+    """A model, its optimizer and the random state of its batches; `step()` trains on one batch."""
+
+    def __init__(self, model: Vocoder, train_config: TrainConfig, dataset: SegmentDataset, device: torch.device,
+                 data: dict[str, Any]):
+        self.model = model.to(device).train()
+        self.config = train_config
+        self.dataset = dataset
+        self.device = device
+        self.data = data
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_config.learning_rate)
+        self.batch_rng = np.random.default_rng(train_config.seed)
+        self.step_count = 0
+        self.seconds = 0.0
+        self.skipped_steps = 0
+        self.commands: list[str] = []
+
+    @classmethod
+    def new(cls, family: str, data_root: str | Path, *, sections: dict[str, dict[str, Any]] | None = None,
+            device: str = "auto", cache_root: str | Path | None = None) -> "Trainer":
+        """A freshly initialised model of `family` (torch seeded from the training seed)."""
+        from engine.models.registry import build
+
+        sections = sections or {"model": {}, "mel": {}, "train": {}}
+        train_config = TrainConfig.from_dict(sections["train"])
+        torch.manual_seed(train_config.seed)
+        model = build(family, sections["model"], sections["mel"])
+        dataset = SegmentDataset(data_root, model.mel_config, train_config.segment_frames, cache_root)
+        return cls(model, train_config, dataset, choose_device(device), data_description(Path(data_root)))
+
+    @classmethod
+    def resume(cls, path: str | Path, data_root: str | Path, *, family: str | None = None,
+               train_overrides: dict[str, Any] | None = None, device: str = "auto",
+               cache_root: str | Path | None = None) -> "Trainer":
+        """Continue the run saved in `path` exactly where it stopped. `train_overrides` (e.g. a lower learning
+        rate) change the run from here on; without them the continuation equals an uninterrupted run."""
+        loaded = checkpoints.load(path)
+        if family is not None and loaded.model.family != family:
+            raise InputError(path, f"a {loaded.model.family} checkpoint", f"a {family} checkpoint (--model {family})",
+                             f"Resume with --model {loaded.model.family}, or choose another --out.")
+        training = loaded.meta.get("training", {})
+        state = training.get("resume")
+        if state is None:
+            raise InputError(path, "a checkpoint without training state", "a checkpoint written by `vocoscope train`",
+                             "Start a new run with another --out.")
+        train_config = TrainConfig.from_dict({**training["config"], **(train_overrides or {})})
+        dataset = SegmentDataset(data_root, loaded.model.mel_config, train_config.segment_frames, cache_root)
+        trainer = cls(loaded.model, train_config, dataset, choose_device(device), data_description(Path(data_root)))
+        trainer._restore(loaded.meta, loaded.extra_tensors)
+        if train_overrides and "learning_rate" in train_overrides:
+            for group in trainer.optimizer.param_groups:
+                group["lr"] = train_config.learning_rate
+        return trainer
+
+    # --- one step ------------------------------------------------------------------------------------------
+
+    def step(self) -> float:
+        """Train on one batch; return its loss. A non-finite loss or gradient skips the update (and is counted)."""
+        mel, audio = self.dataset.sample(self.batch_rng, self.config.batch_size)
+        mel, audio = mel.to(self.device), audio.to(self.device)
+        output = self.model(mel, audio)
+        context = self.config.context_frames * self.model.hop_length
+        if context:
+            output, audio = output[..., context:-context], audio[:, context:-context]
+        loss = self.model.loss(output, audio)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        if torch.isfinite(loss) and torch.isfinite(norm):
+            self.optimizer.step()
+        else:
+            self.skipped_steps += 1
+        self.step_count += 1
+        return float(loss.detach())
+
+    # --- checkpoints ---------------------------------------------------------------------------------------
+
+    def save(self, path: str | Path, *, command: str = "", loss: float | None = None) -> Path:
+        """Write the model, Adam's state and the random states to `path` (atomically)."""
+        optimizer_state = self.optimizer.state_dict()
+        extra = {"rng/torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            extra["rng/cuda"] = torch.cuda.get_rng_state(self.device)
+        for index, values in optimizer_state["state"].items():
+            for name, value in values.items():
+                extra[f"adam/{index}/{name}"] = value if torch.is_tensor(value) else torch.tensor(value)
+        numpy_state = self.batch_rng.bit_generator.state
+        data = self.data
+        meta = {
+            "training_note": (f"{data['source']} ({data['part']}): {data['speaker']}; "
+                              f"{self.dataset.seconds / 60:.1f} min of audio, {len(self.dataset.recordings)} files"),
+            "licence": f"{data['licence']}: {data['attribution']}" if data["attribution"] else data["licence"],
+            "steps": self.step_count,
+            "training": {
+                "config": dataclasses.asdict(self.config),
+                "data": {**data, "files": len(self.dataset.recordings), "seconds": round(self.dataset.seconds, 2)},
+                "seconds_trained": round(self.seconds, 1),
+                "loss": loss,
+                "skipped_steps": self.skipped_steps,
+                "commands": self.commands + ([command] if command else []),
+                "resume": {
+                    "param_groups": optimizer_state["param_groups"],
+                    # JSON keeps Python's big integers exactly; the PCG64 state is 128-bit
+                    "batch_rng": json.loads(json.dumps(numpy_state)),
+                },
+            },
+        }
+        return checkpoints.save(self.model, path, meta=meta, extra_tensors=extra)
+
+    def _restore(self, meta: dict[str, Any], extra: dict[str, torch.Tensor]) -> None:
+        training = meta["training"]
+        state = training["resume"]
+        self.step_count = int(meta["steps"])
+        adam: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in extra.items():
+            if key.startswith("adam/"):
+                _, index, name = key.split("/")
+                adam.setdefault(int(index), {})[name] = value  # load_state_dict puts each on its parameter's device
+        self.optimizer.load_state_dict({"state": adam, "param_groups": state["param_groups"]})
+        self.batch_rng.bit_generator.state = state["batch_rng"]
+        torch.set_rng_state(extra["rng/torch"].cpu())
+        if self.device.type == "cuda" and "rng/cuda" in extra:
+            torch.cuda.set_rng_state(extra["rng/cuda"].cpu(), self.device)
+        self.seconds = float(training.get("seconds_trained", 0.0))
+        self.commands = list(training.get("commands", [training["command"]] if training.get("command") else []))
+        self.skipped_steps = int(training.get("skipped_steps", 0))
+
+
+# --- the run: progress, log, interruption ---------------------------------------------------------------------
+
+
+class Progress:
+    """A one-line progress bar (step, loss, steps/s, time left) on a terminal; a line per interval otherwise."""
+
+    def __init__(self, total: int, stream: TextIO, every: int, width: int = 24):
+        self.total = total
+        self.stream = stream
+        self.every = every
+        self.width = width
+        self.interactive = hasattr(stream, "isatty") and stream.isatty()
+        self.last_draw = 0.0
+        self.last_step = -1
+
+    def update(self, step: int, loss: float, steps_per_second: float, *, final: bool = False) -> None:
+        """Redraw at most 10 times a second on a terminal; elsewhere print every `every` steps and the last."""
+        now = time.monotonic()
+        if self.interactive:
+            if not final and now - self.last_draw < 0.1:
+                return
+        elif step == self.last_step or not (final or step % self.every == 0):
+            return
+        self.last_draw, self.last_step = now, step
+        done = min(1.0, step / self.total) if self.total else 1.0
+        filled = int(done * self.width)
+        remaining = (self.total - step) / steps_per_second if steps_per_second > 0 else math.inf
+        eta = f"{remaining / 60:5.1f} min left" if math.isfinite(remaining) else "      "
+        line = (f"step {step:>7d}/{self.total} |{'█' * filled}{'·' * (self.width - filled)}| "
+                f"loss {loss:7.4f}  {steps_per_second:6.2f} steps/s  {eta}")
+        if self.interactive:
+            self.stream.write("\r" + line + ("\n" if final else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+class StopRequest:
+    """Turns Ctrl+C (SIGINT) and SIGTERM into a flag read between steps, so a step is never cut in half."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "StopRequest":
+        try:
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._previous[number] = signal.signal(number, self._handle)
+        except ValueError:  # not the main thread: signals stay with their owner
+            self._previous.clear()
+        return self
+
+    def _handle(self, number: int, frame: Any) -> None:
+        self.requested = True
+
+    def __exit__(self, *exc: Any) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+
+@dataclass
+class RunResult:
+    steps: int
+    interrupted: bool
+    losses: list[tuple[int, float, float]]  # (step, mean loss over the interval, steps/s)
+
+
+def run_training(trainer: Trainer, out: str | Path, steps: int, *, log_path: str | Path | None = None,
+                 stream: TextIO = sys.stderr, command: str = "",
+                 should_stop: Callable[[], bool] | None = None) -> RunResult:
+    """Train until `steps` steps in all (counting those of a resumed run), saving to `out` as it goes."""
+    config = trainer.config
+    progress = Progress(steps, stream, config.log_every)
+    log_file = None
+    writer = None
+    if log_path is not None:
+        log_path = Path(log_path)
+        new_log = not log_path.exists() or trainer.step_count == 0
+        log_file = log_path.open("w" if new_log else "a", newline="")
+        writer = csv.writer(log_file)
+        if new_log:
+            writer.writerow(["step", "loss", "steps_per_second", "seconds_trained"])
+    losses: list[tuple[int, float, float]] = []
+    interval_losses: list[float] = []
+    interval_start = time.monotonic()
+    last_loss = float("nan")
+    interrupted = False
+    with StopRequest() as stop:
+        try:
+            while trainer.step_count < steps:
+                started = time.monotonic()
+                last_loss = trainer.step()
+                trainer.seconds += time.monotonic() - started
+                interval_losses.append(last_loss)
+                elapsed = time.monotonic() - interval_start
+                rate = len(interval_losses) / elapsed if elapsed > 0 else 0.0
+                progress.update(trainer.step_count, float(np.mean(interval_losses)), rate)
+                if trainer.step_count % config.log_every == 0 or trainer.step_count == steps:
+                    mean = float(np.mean(interval_losses))
+                    losses.append((trainer.step_count, mean, rate))
+                    if writer is not None:
+                        writer.writerow([trainer.step_count, f"{mean:.5f}", f"{rate:.3f}", f"{trainer.seconds:.1f}"])
+                        log_file.flush()
+                    interval_losses, interval_start = [], time.monotonic()
+                if trainer.step_count % config.checkpoint_every == 0:
+                    trainer.save(out, command=command, loss=losses[-1][1] if losses else last_loss)
+                if (should_stop is not None and should_stop()) or stop.requested:
+                    interrupted = trainer.step_count < steps
+                    break
+        finally:
+            recent = losses[-1][1] if losses else last_loss
+            trainer.save(out, command=command, loss=None if math.isnan(recent) else recent)
+            if log_file is not None:
+                log_file.close()
+    progress.update(trainer.step_count, losses[-1][1] if losses else last_loss,
+                    losses[-1][2] if losses else 0.0, final=True)
+    return RunResult(trainer.step_count, interrupted, losses)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    sections = read_config_file(args.config)
+    command = shlex.join(["vocoscope", "train", "--data", str(args.data), "--model", args.model, "--out", str(out),
+                          "--steps", str(args.steps)] + (["--config", str(args.config)] if args.config else [])
+                         + (["--resume"] if args.resume else []))
+    if args.resume:
+        if not out.exists():
+            raise InputError(out, "no such checkpoint to resume", "a checkpoint written by an earlier run",
+                             "Leave out --resume to start a new run.")
+        if sections["model"] or sections["mel"]:
+            raise InputError(args.config, "model or mel settings while resuming", "only \"train\" settings",
+                             "The model and its mel are fixed by the checkpoint; remove them from the config.")
+        trainer = Trainer.resume(out, args.data, family=args.model, train_overrides=sections["train"],
+                                 device=args.device, cache_root=args.cache)
+    else:
+        if out.exists():
+            raise InputError(out, "a checkpoint that already exists", "a new file, or --resume",
+                             "Add --resume to continue that run, or choose another --out.")
+        trainer = Trainer.new(args.model, args.data, sections=sections, device=args.device, cache_root=args.cache)
+    model = trainer.model
+    print(f"{model.family}: {model.parameter_count():,} parameters on {trainer.device}; "
+          f"{len(trainer.dataset.recordings)} recordings, {trainer.dataset.seconds / 60:.1f} min "
+          f"({trainer.dataset.skipped} shorter than a segment left out); from step {trainer.step_count} to {args.steps}",
+          file=sys.stderr)
+    log_path = args.log if args.log else out.with_suffix(".csv")
+    result = run_training(trainer, out, args.steps, log_path=log_path, command=command)
+    if result.interrupted:
+        print(f"stopped at step {result.steps}; saved {out}. Continue with the same command and --resume.",
+              file=sys.stderr)
+        return 130
+    print(f"done: {result.steps} steps; saved {out}; loss log {log_path}", file=sys.stderr)
+    return 0
+
+
+def add_cli(subparsers: argparse._SubParsersAction) -> None:
+    """Register `train` (and `trainset`, which builds a training set from offline sources)."""
+    from engine import trainset
+
+    parser = subparsers.add_parser(
+        "train", help="train a vocoder on a folder of recordings",
+        description="Train a WaveRNN or WaveNet on the audio files under DIR (mels are computed once and cached "
+                    "in DIR/.vocoscope-cache). Ctrl+C saves the checkpoint; --resume continues exactly.")
+    parser.add_argument("--data", required=True, metavar="DIR", help="folder of audio files (any depth)")
+    parser.add_argument("--model", required=True, choices=TRAINABLE_FAMILIES, help="model family")
+    parser.add_argument("--config", metavar="FILE", help='JSON: {"model": {...}, "mel": {...}, "train": {...}}')
+    parser.add_argument("--out", required=True, metavar="CKPT", help="checkpoint to write (.safetensors)")
+    parser.add_argument("--steps", type=int, default=10000, metavar="N", help="train until N steps in all (10000)")
+    parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads for torch (default: torch's)")
+    parser.add_argument("--log", metavar="CSV", help="loss log (default: CKPT with .csv)")
+    parser.add_argument("--cache", metavar="DIR", help="mel cache folder (default: DIR/.vocoscope-cache)")
+    parser.set_defaults(run=run)
+    trainset.add_cli(subparsers)
