@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QMai
                                QToolBar, QVBoxLayout, QWidget)
 
 from app.engine_bridge import EngineBridge
-from app.export import export_audio
 from app.playback_control import PlaybackControl
 from app.settings import Settings
 from app.views import theme
@@ -30,6 +29,7 @@ from app.views.status_panel import StatusPanel
 from app.views.waveform import WaveformView
 from app.window_style import STYLE_SHEET, dark_palette
 from engine.errors import VocoscopeError
+from engine.export import write_audio
 
 FRAME_INTERVAL_MS = 33
 DEFAULT_MODEL = "wavernn"
@@ -546,7 +546,7 @@ class MainWindow(QMainWindow):
     def export_to(self, path: str | Path, overwrite: bool = False) -> Path | None:
         """Write the generated audio; an existing file is replaced only with `overwrite`."""
         try:
-            written = export_audio(path, self.output_audio, self.output_rate, overwrite=overwrite)
+            written = write_audio(path, self.output_audio, self.output_rate, overwrite=overwrite)
         except VocoscopeError as error:
             self.show_error(str(error))
             return None

@@ -12,8 +12,6 @@ from another project is read with ``torch.load(weights_only=True)`` and only whe
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from typing import Any
 import torch
 
 from engine.errors import CheckpointError, ConfigError
+from engine.export import atomic_path
 from engine.models.base import Vocoder
 
 FORMAT = "vocoscope-checkpoint-1"
@@ -57,14 +56,8 @@ def save(model: Vocoder, path: str | Path, *, meta: dict[str, Any] | None = None
     for name, value in (extra_tensors or {}).items():
         tensors[EXTRA_PREFIX + name] = value.detach().to("cpu").contiguous().clone()
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        save_file(tensors, temporary, metadata={"format": FORMAT, "vocoscope": json.dumps(header)})
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:
+        save_file(tensors, str(temporary), metadata={"format": FORMAT, "vocoscope": json.dumps(header)})
     return path
 
 

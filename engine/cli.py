@@ -11,12 +11,9 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
-from engine.errors import AudioDeviceError, InputError, VocoscopeError
-
-OUTPUT_SUFFIXES = (".wav", ".flac")
+from engine.errors import AudioDeviceError, VocoscopeError
 
 _VOCODE_EPILOG = """\
 OUT defaults to INPUT's name with ".vocoded.wav" in place of its suffix, in the folder INPUT is in
@@ -113,13 +110,14 @@ def default_output(input_path: Path) -> Path:
 def _vocode(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from engine.export import check_audio_output, write_audio
     from engine.features import load_input
     from engine.generate import generate
     from engine.models.registry import load_model
 
     source = Path(args.input)
     output = Path(args.output) if args.output else default_output(source)
-    _check_output(output, args.force)
+    check_audio_output(output, args.force)
     model, info = load_model(args.model, device="cpu")
     conditioning = load_input(source, model.mel_config, model.min_frames)
     rate = model.mel_config.sample_rate
@@ -147,7 +145,7 @@ def _vocode(args: argparse.Namespace) -> int:
                     played_until = ready
         if show_progress:
             print(file=sys.stderr)
-        _write_audio(output, audio, rate, args.force)
+        write_audio(output, audio, rate, overwrite=args.force)
         if player is not None:
             player.finish()
             player.wait()
@@ -173,33 +171,6 @@ def _finished_prefix(final, start: int) -> int:
     """The end of the run of final samples from `start`: fold mode makes spans out of order, play plays in order."""
     unfinished = (~final[start:]).nonzero()[0]
     return start + int(unfinished[0]) if len(unfinished) else len(final)
-
-
-def _check_output(output: Path, force: bool) -> None:
-    if output.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise InputError(output, f"the output suffix {output.suffix or '(none)'!r}", "a .wav or .flac output",
-                         "Name the output file something.wav or something.flac.")
-    if output.exists() and not force:
-        raise InputError(output, "an existing file", "a new output file",
-                         "Choose another name with -o, or add --force to overwrite it.")
-    if not output.parent.is_dir():
-        raise InputError(output, f"no folder {output.parent}", "an existing folder for the output",
-                         "Create the folder or choose another output path.")
-
-
-def _write_audio(output: Path, audio, rate: int, force: bool) -> None:
-    """Write 16-bit WAV or FLAC by suffix, atomically: a temporary file beside OUT, then a rename."""
-    import soundfile
-
-    _check_output(output, force)
-    handle, temporary = tempfile.mkstemp(prefix=f".{output.stem}.", suffix=output.suffix, dir=output.parent)
-    os.close(handle)
-    try:
-        soundfile.write(temporary, audio, rate, subtype="PCM_16")
-        os.replace(temporary, output)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _open_player(rate: int, device: str | None):

@@ -30,7 +30,6 @@ import torch
 from engine import checkpoints
 from engine.datasets import SegmentDataset
 from engine.errors import ConfigError, InputError
-from engine.features import MelConfig
 from engine.models.base import Vocoder
 
 TRAINABLE_FAMILIES = ("wavernn", "wavernn-dual", "wavenet")

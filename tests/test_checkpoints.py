@@ -144,9 +144,11 @@ def test_a_trained_builtin_file_replaces_the_random_model(tmp_path, monkeypatch)
     assert not dual_info.trained and dual_info.path is None
 
 
-def test_untrained_builtins_are_the_same_model_every_time():
+def test_untrained_builtins_are_the_same_model_every_time(monkeypatch, tmp_path):
+    from engine.models import registry
     from engine.models.registry import load_model
 
+    monkeypatch.setattr(registry, "RESOURCES", tmp_path)  # no trained file: the random-init built-in
     first, info = load_model("wavenet")
     torch.manual_seed(123)  # the global seed must not matter
     second, _ = load_model("wavenet")

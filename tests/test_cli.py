@@ -10,7 +10,6 @@ import soundfile
 from engine.cli import default_output, main
 from engine.models.registry import BUILTINS
 from tests.helpers import run_cli, tone, write_wav
-from tests.sound_server import sound_server  # noqa: F401  (the session's PulseAudio daemon)
 
 FRAMES = 4
 

@@ -1,0 +1,68 @@
+"""Writing files so that nothing is lost: a temporary file beside the target, then a rename.
+
+A crash or a full disk leaves the old file (or nothing), never half a file. Overwriting needs `overwrite=True`,
+which the window passes only after the person has said yes and the CLI only with --force.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from engine.errors import InputError
+
+AUDIO_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16")}
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path` to write; when the block ends without an error it replaces `path`.
+
+    The file gets the permissions of any newly created file (0666 less the umask), not mkstemp's private 0600.
+    """
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        yield Path(temporary)
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def check_audio_output(path: Path, overwrite: bool) -> None:
+    """Raise `InputError` unless `path` can receive exported audio: a .wav/.flac name, new (or `overwrite`), in a folder."""
+    suffix = path.suffix.lower()
+    if suffix not in AUDIO_FORMATS:
+        raise InputError(path, f"the file type {suffix or '(none)'!r}", "a .wav or .flac file name",
+                         "Name the file with .wav or .flac at the end.")
+    if path.exists() and not overwrite:
+        raise InputError(path, "an existing file", "a new file name, or permission to replace the file",
+                         "Choose another name (-o), or confirm that it may be replaced (--force on the command line).")
+    if not path.parent.is_dir():
+        raise InputError(path, f"no folder {path.parent}", "an existing folder for the output",
+                         "Create the folder or choose another output path.")
+
+
+def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, *, overwrite: bool = False) -> Path:
+    """Write mono audio (n,) float32 in [-1, 1] as 16-bit WAV or FLAC (chosen by the suffix), atomically."""
+    import soundfile
+
+    path = Path(path)
+    check_audio_output(path, overwrite)
+    file_format, subtype = AUDIO_FORMATS[path.suffix.lower()]
+    with atomic_path(path) as temporary:
+        soundfile.write(temporary, np.clip(audio, -1.0, 1.0), sample_rate, format=file_format, subtype=subtype)
+    return path
