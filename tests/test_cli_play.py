@@ -1,9 +1,9 @@
 """`vocoscope vocode --play` and `vocoscope devices`, run as separate processes against a real PulseAudio daemon.
 
-Two models: the built-in "wavernn" through the real console script, far slower than real time here (so the
-adaptive start has to hold playback back), and `MelTone` (tests/tone_vocoder.py), a cheap real Vocoder saved
-as a checkpoint, for a model faster than real time. The CLI cannot load a family it does not know, so that
-run goes through `engine.cli.main` in a child process that first adds the test family to the registry.
+The model is `MelTone` (tests/tone_vocoder.py), a cheap real Vocoder saved as a checkpoint, slowed on purpose
+to a known speed: twice real time (playback overlaps generation) or 0.4× real time (the adaptive start has to
+hold playback back). The CLI cannot load a family it does not know, so these runs go through `engine.cli.main`
+in a child process that first adds the test family to the registry.
 """
 
 import os
@@ -76,9 +76,11 @@ def test_vocode_play_plays_while_generating_and_the_recording_matches_the_file(s
 
 
 def test_vocode_play_with_a_model_slower_than_real_time_waits_then_plays_without_underruns(sound_server, tmp_path):
-    source, output = mel_file(tmp_path, 6), tmp_path / "out.wav"
+    slow = tmp_path / "slow-tone.safetensors"
+    checkpoints.save(MelTone(ToneConfig(seconds_per_frame=HOP / RATE / 0.4)), slow)  # 0.4x real time
+    source, output = mel_file(tmp_path, 40), tmp_path / "out.wav"
     mark = sound_server.monitor.mark()
-    result = run_cli("vocode", str(source), "-o", str(output), "--model", "wavernn", "--seed", "1", "--play")
+    result = run_cli_with_tone_family("vocode", str(source), "-o", str(output), "--model", str(slow), "--play")
     recording = sound_server.monitor.since(mark)
     assert result.returncode == 0, result.stderr
     audio, rate = soundfile.read(output, dtype="float32")
@@ -87,7 +89,7 @@ def test_vocode_play_with_a_model_slower_than_real_time_waits_then_plays_without
     summary = SUMMARY.search(result.stdout)
     assert summary, result.stdout
     assert int(summary[3]) == 0
-    # Held back by about the generation time minus the play time: longer than the clip itself here.
+    # Held back by about the generation time minus the play time (2.5 clips − 1 clip): longer than the clip.
     assert float(summary[2]) > len(audio) / rate
     ncc, duration_error = match(at_monitor_rate(audio, rate), recording)
     assert ncc >= 0.98
