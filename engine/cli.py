@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vocoscope: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`vocoscope inspect x.wav | head`): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush stays quiet
+        return 0
     except Exception as error:  # the last line of defence: a short message, the traceback only on request
         if os.environ.get("VOCOSCOPE_DEBUG"):
             raise

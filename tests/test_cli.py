@@ -2,6 +2,9 @@
 the model and device lists, and --play with and without a sound server."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,7 +12,7 @@ import soundfile
 
 from engine.cli import default_output, main
 from engine.models.registry import BUILTINS
-from tests.helpers import run_cli, tone, write_wav
+from tests.helpers import NUMBA_CACHE, REPO, run_cli, tone, write_wav
 
 FRAMES = 4
 
@@ -167,3 +170,13 @@ def test_progress_line_shows_percent_audio_made_speed_and_eta():
     assert line.startswith("\r") and " 10.8%" in line and "0.50 s of 4.61 s" in line
     assert "0.25x real time" in line and "ETA 1:16" in line
     assert "ETA --:--" in _progress_line(Stats(0, 100, 0.0, 0.0, 0.0, float("inf")), 16000)
+
+
+def test_inspect_piped_into_a_reader_that_has_gone_exits_quietly(tmp_path):
+    mel = tmp_path / "mel.npy"
+    np.save(mel, np.random.default_rng(0).uniform(0, 1, (80, 20)).astype(np.float32))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(NUMBA_CACHE), PYTHONPATH=str(REPO))
+    # `true` exits long before Python has imported torch, so the report meets a closed pipe every time.
+    shell = f"{sys.executable} -m engine.cli inspect {mel} --model wavenet | true; exit ${{PIPESTATUS[0]}}"
+    result = subprocess.run(["bash", "-c", shell], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stderr) == (0, "")
