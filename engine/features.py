@@ -180,23 +180,23 @@ def denormalise(mel: np.ndarray, config: MelConfig) -> np.ndarray:
     return np.power(10.0, db / 20.0).astype(np.float32)
 
 
+def _librosa_mel_settings(config: MelConfig) -> dict:
+    """The STFT and mel-filter settings `config` fixes, as librosa's keyword arguments: one place, so the mel
+    that is analysed and the mel that Griffin-Lim inverts can never drift apart."""
+    return dict(sr=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length,
+                win_length=config.win_length, window=config.window, center=True, power=1.0,
+                fmin=config.fmin, fmax=config.fmax)
+
+
 def mel_spectrogram(audio: np.ndarray, config: MelConfig) -> np.ndarray:
     """(num_samples,) float at config.sample_rate → normalised mel (n_mels, 1 + num_samples // hop) float32."""
     import librosa
 
     magnitude = librosa.feature.melspectrogram(
         y=np.asarray(audio, dtype=np.float32),
-        sr=config.sample_rate,
-        n_fft=config.n_fft,
-        hop_length=config.hop_length,
-        win_length=config.win_length,
-        window=config.window,
-        center=True,
         pad_mode="reflect" if len(audio) > config.n_fft // 2 else "constant",
-        power=1.0,
         n_mels=config.n_mels,
-        fmin=config.fmin,
-        fmax=config.fmax,
+        **_librosa_mel_settings(config),
     )
     return normalise(magnitude, config)
 
@@ -207,16 +207,8 @@ def griffin_lim(mel: np.ndarray, config: MelConfig, n_iter: int = 32) -> np.ndar
 
     audio = librosa.feature.inverse.mel_to_audio(
         denormalise(mel, config),
-        sr=config.sample_rate,
-        n_fft=config.n_fft,
-        hop_length=config.hop_length,
-        win_length=config.win_length,
-        window=config.window,
-        center=True,
-        power=1.0,
         n_iter=n_iter,
-        fmin=config.fmin,
-        fmax=config.fmax,
+        **_librosa_mel_settings(config),
         # T centred frames span (T − 1) · hop samples (librosa re-analyses that length on every iteration);
         # the last hop, past the last frame's centre, is silence.
         length=(mel.shape[1] - 1) * config.hop_length,

@@ -54,7 +54,7 @@ def coarse_fine_bytes(audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def bytes_to_audio(coarse: torch.Tensor, fine: torch.Tensor) -> torch.Tensor:
     """(coarse, fine) int64 bytes → float32 samples in [-1, 1)."""
-    return ((coarse * BYTE_VALUES + fine - 32768).float() / 32768.0).float()
+    return (coarse * BYTE_VALUES + fine - 32768).float() / 32768.0
 
 
 def byte_input(byte: torch.Tensor | int) -> torch.Tensor | float:
