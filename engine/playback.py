@@ -30,8 +30,9 @@ from now and generated R/r seconds from now. Playback starts at the first chunk 
 
 k = RATE_MARGIN (0.9) plans for a rate 10% below the one measured: the rate wanders (a busy machine, a model
 whose steps vary), and a plan made at exactly the measured rate runs dry at the end whenever it dips.
-`preroll` = max(output latency, MIN_PREROLL_SECONDS) + the duration of the largest chunk fed so far: the device
-reads one latency ahead of what it plays, and samples arrive one chunk at a time. When generation is fast
+`preroll` = max(output latency, MIN_PREROLL_SECONDS) + START_HEADROOM_SECONDS + the duration of the largest chunk
+fed so far: the device reads one latency ahead of what it plays (and at its start takes more, see
+START_HEADROOM_SECONDS), and samples arrive one chunk at a time. When generation is fast
 enough (k·r ≥ s) the first term is 0 and playback starts after one short pre-roll: a start delay of
 preroll · s/r. At a constant slower rate (B = r·t), the start delay t from `expect` is
 T/r − k·T/s + k·preroll: the generation time minus (nearly) the play time, plus the pre-roll. Without
@@ -56,6 +57,12 @@ from engine.errors import AudioDeviceError
 from engine.ringbuffer import RingBuffer
 
 MIN_PREROLL_SECONDS = 0.1
+# A starting stream fills the device's whole buffer at once, and that buffer is the latency rounded up to whole
+# blocks plus one more: measured through PulseAudio's ALSA plugin at 16 kHz with a 0.25 s latency, five blocks of
+# 1000 frames (0.31 s) in the first 5 ms. A pre-roll of only the latency left 40 frames in the ring, and a
+# producer slowed by a busy machine then missed the next block (1 run in 8 with two cores kept busy). The
+# headroom covers the extra block and such a stall.
+START_HEADROOM_SECONDS = 0.15
 RATE_MARGIN = 0.9
 # Measured on a busy 2-core machine through PulseAudio's ALSA plugin: a fresh stream with 0.1 s of device
 # buffer often falls into an underflow at its start that it never leaves (every block dropped, 5 runs in 8);
@@ -329,7 +336,7 @@ class Player:
     @property
     def preroll(self) -> float:
         """Seconds of audio buffered beyond the rate rule before starting (module docstring)."""
-        return max(self.latency, MIN_PREROLL_SECONDS) + self._largest_chunk / self.sample_rate
+        return max(self.latency, MIN_PREROLL_SECONDS) + START_HEADROOM_SECONDS + self._largest_chunk / self.sample_rate
 
     def generation_rate(self) -> float | None:
         """Samples fed per second after the first feed, or the producer's figure if that is lower.
