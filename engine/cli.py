@@ -170,10 +170,17 @@ def _progress_line(stats, rate: int) -> str:
             f"{stats.total_samples / rate:.2f} s  {stats.real_time_factor:5.2f}x real time  ETA {eta} ")
 
 
-def _finished_prefix(final, start: int) -> int:
-    """The end of the run of final samples from `start`: fold mode makes spans out of order, play plays in order."""
-    unfinished = (~final[start:]).nonzero()[0]
-    return start + int(unfinished[0]) if len(unfinished) else len(final)
+def _finished_prefix(final, start: int, window: int = 4096) -> int:
+    """The end of the run of final samples (True in `final`, (T,) bool) from `start`: fold mode makes spans out
+    of order, play plays in order. Looks at doubling windows, so a call costs about the run's length, not T."""
+    end = start
+    while end < len(final):
+        piece = final[end:end + window]
+        if not piece.all():
+            return end + int(piece.argmin())
+        end += len(piece)
+        window *= 2
+    return len(final)
 
 
 def _open_player(rate: int, device: str | None):

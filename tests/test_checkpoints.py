@@ -10,9 +10,10 @@ import torch
 from safetensors.torch import save_file
 
 from engine import checkpoints
-from engine.errors import CheckpointError
+from engine.errors import CheckpointError, ConfigError
 from engine.features import Conditioning, MelConfig
 from engine.generate import generate
+from engine.models import registry
 from engine.models.registry import build
 
 TINY = {"wavernn": {"rnn_dims": 16, "fc_dims": 16, "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 4}},
@@ -154,3 +155,18 @@ def test_untrained_builtins_are_the_same_model_every_time(monkeypatch, tmp_path)
     second, _ = load_model("wavenet")
     assert not info.trained
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+
+
+def test_a_family_of_ones_own_loads_once_registered(tmp_path, monkeypatch):
+    from tests.tone_vocoder import MelTone, ToneConfig
+
+    monkeypatch.setattr(registry, "_FAMILY_SOURCES", dict(registry._FAMILY_SOURCES))  # undone after the test
+    path = checkpoints.save(MelTone(ToneConfig(amplitude=0.3)), tmp_path / "tone.safetensors")
+    with pytest.raises(CheckpointError, match="model family 'test-tone'.*one of wavernn, wavernn-dual, wavenet"):
+        checkpoints.load(path)
+    registry.register_family("test-tone", "tests.tone_vocoder", "MelTone", "ToneConfig")
+    loaded = checkpoints.load(path)
+    assert isinstance(loaded.model, MelTone) and float(loaded.model.amplitude) == pytest.approx(0.3)
+    with pytest.raises(ConfigError, match="'wavenet' is already registered"):
+        registry.register_family("wavenet", "tests.tone_vocoder", "MelTone", "ToneConfig")
+    assert registry.FAMILIES["wavenet"][0].__name__ == "WaveNet"

@@ -29,7 +29,7 @@ SUMMARY = re.compile(r"played (\d+\.\d+) s, start delay (\d+\.\d+) s, (\d+) unde
 _MAIN_WITH_TONE_FAMILY = (
     "import sys\n"
     "from engine.models import registry\n"
-    f"registry._FAMILY_SOURCES[{FAMILY!r}] = ('tests.tone_vocoder', 'MelTone', 'ToneConfig')\n"
+    f"registry.register_family({FAMILY!r}, 'tests.tone_vocoder', 'MelTone', 'ToneConfig')\n"
     "from engine.cli import main\n"
     "sys.exit(main(sys.argv[1:]))\n"
 )

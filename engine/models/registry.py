@@ -51,6 +51,15 @@ class _Families(Mapping):
 FAMILIES = _Families()
 
 
+def register_family(family: str, module: str, model_class: str, config_class: str) -> None:
+    """Make checkpoints of `family` loadable: its model and config classes are `module`.`model_class` and
+    `module`.`config_class`, imported when first needed. For a vocoder of one's own (a `Vocoder` subclass);
+    a built-in family cannot be replaced."""
+    if family in _FAMILY_SOURCES and _FAMILY_SOURCES[family] != (module, model_class, config_class):
+        raise ConfigError(f"model family {family!r} is already registered; choose another family name.")
+    _FAMILY_SOURCES[family] = (module, model_class, config_class)
+
+
 @dataclass(frozen=True)
 class BuiltinSpec:
     """A built-in model: its family and the overrides of the family's default config (none by default)."""
