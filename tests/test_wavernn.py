@@ -118,10 +118,12 @@ def test_sampling_is_reproducible_with_a_seeded_generator(variant):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_free_running_stream_feeds_back_the_samples_it_draws(variant):
+def test_free_running_stream_feeds_back_the_samples_it_draws(variant, monkeypatch):
     """The logits of a free-running stream equal forward's on the samples it drew: every draw is fed back as itself
-    (a mu-law class as its compressed value, a mixture draw as it is, the dual model's bytes as c_t and f_t)."""
+    (a mu-law class as its compressed value, a mixture draw as it is, the dual model's bytes as c_t and f_t).
+    forward starts cold, so the warm-up is left out here."""
     model = build(variant)
+    monkeypatch.setattr(model, "WARMUP_FRAMES", 0)
     mel, _ = batch()
     blocks = list(model.stream(mel, block_frames=2, return_logits=True, generator=torch.Generator().manual_seed(5)))
     samples = torch.cat([b.samples for b in blocks], dim=1)
@@ -190,3 +192,40 @@ def test_coarse_fine_bytes_match_the_numpy_reference():
     np.testing.assert_array_equal(fine.numpy(), reference_fine)
     expected = int16_to_float(combine_coarse_fine(reference_coarse, reference_fine))
     np.testing.assert_array_equal(bytes_to_audio(coarse, fine).numpy(), expected)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_sampling_starts_from_a_state_warmed_on_silence_and_a_teacher_starts_cold(variant, monkeypatch):
+    model = build(variant)
+    mel, audio = batch()
+
+    def first_logits(**kwargs):
+        block = next(model.stream(mel, block_frames=1, return_logits=True, generator=torch.Generator().manual_seed(3),
+                                  **kwargs))
+        return block.logits[..., 0]
+
+    warm = first_logits()
+    taught = first_logits(teacher=audio)
+    monkeypatch.setattr(model, "WARMUP_FRAMES", 0)
+    cold = first_logits()
+    before_the_draw = slice(0, 256) if variant == "dual" else slice(None)  # the dual's fine logits also see c_t
+    torch.testing.assert_close(taught[:, before_the_draw], cold[:, before_the_draw])  # silence before, both cold
+    assert (warm - cold)[:, before_the_draw].abs().max() > 1e-3  # the warmed state changes the first distribution
+
+
+def test_the_default_wavernn_does_not_start_with_a_dc_step():
+    """Cold, the default WaveRNN drew a far-off first sample and held it (a DC step up to 0.6 for ~0.1 s, in 10 of 24
+    seeds); warmed on silence, its first 0.2 s stays near zero on average in 25 ms windows, as the recording does."""
+    from engine.features import load_audio, mel_spectrogram
+    from engine.models.registry import RESOURCES, load_model
+
+    model, info = load_model("wavernn")
+    assert info.trained, f"the default WaveRNN is missing from {RESOURCES}"
+    audio, _ = load_audio(RESOURCES.parent / "examples" / "allison-auth-incorrect.flac", model.mel_config.sample_rate)
+    mel = torch.from_numpy(mel_spectrogram(audio, model.mel_config)[:, :16]).unsqueeze(0)  # 0.2 s
+    assert np.abs(audio[:3200].reshape(-1, 400).mean(axis=1)).max() < 0.02  # the recording itself has no DC
+    for seed in range(12):
+        blocks = model.stream(mel, block_frames=16, generator=torch.Generator().manual_seed(seed))
+        samples = torch.cat([block.samples for block in blocks], dim=1)[0]
+        window_means = samples.reshape(-1, 400).mean(dim=1).abs()  # 25 ms windows
+        assert window_means.max() < 0.1, f"seed {seed}: a DC step of {window_means.max():.2f}"

@@ -66,9 +66,17 @@ class RecurrentVocoder(Vocoder):
     """What both WaveRNNs share: an unbounded receptive field, the `upsample` network, and streaming block by block.
 
     A subclass sets `self.upsample` and provides `_stream_start(mel, teacher) -> (state, fed)`, where fed holds the
-    teacher's input for every sample (N, T, …) or is None, and `_stream_block(padded, start, stop, state, fed,
-    return_logits, generator) -> StreamBlock`, which runs frames [start, stop) with fed cut to those samples.
+    teacher's samples as the network's inputs (N, T, …) or is None, and `_stream_block(padded, start, stop, state,
+    fed, return_logits, generator) -> StreamBlock`, which runs frames [start, stop) with fed cut to those samples,
+    feeds step t the sample t − 1 (the state's previous sample at t = 0) and leaves the last one in the state.
+
+    Warm-up. Sampling (no teacher) first runs the recurrence over WARMUP_FRAMES frames of silence, under the first
+    frame's conditioning, and keeps only the state. Training never scores a cold state (a segment's first
+    context frame warms it), and from one the default WaveRNN drew a far-off sample that its own feedback then
+    held: a DC step of up to 0.6 for the first 0.1 s in 10 of 24 seeds; after this warm-up, in none.
     """
+
+    WARMUP_FRAMES = 4
 
     @property
     def receptive_field(self) -> int:
@@ -95,9 +103,19 @@ class RecurrentVocoder(Vocoder):
         with torch.inference_mode():
             padded = self.upsample.pad_mel(mel)
             state, fed = self._stream_start(mel, teacher)
+            if teacher is None:
+                self._warm_up(mel, padded, state, generator)
         for start, stop in blocks:
             fed_block = None if fed is None else fed[:, start * hop : stop * hop]
             yield self._stream_block(padded, start, stop, state, fed_block, return_logits, generator)
+
+
+    def _warm_up(self, mel: torch.Tensor, padded: torch.Tensor, state: Any, generator: torch.Generator | None) -> None:
+        """Run WARMUP_FRAMES frames of silence (teacher-forced) under frame 0's conditioning, updating `state`."""
+        silence = torch.zeros(mel.shape[0], self.hop_length, device=mel.device)
+        _, fed_silence = self._stream_start(mel, silence)
+        for _ in range(self.WARMUP_FRAMES):
+            self._stream_block(padded, 0, 1, state, fed_silence, False, generator)
 
 
 def gru_step(
@@ -201,11 +219,11 @@ class WaveRNN(RecurrentVocoder):
     def _stream_start(
         self, mel: torch.Tensor, teacher: torch.Tensor | None
     ) -> tuple["_StreamState", torch.Tensor | None]:
-        """The state before the first sample, and the teacher's previous-sample inputs (N, T) or None."""
+        """The state before the first sample (silence before it), and the teacher's samples as inputs (N, T) or None."""
         batch = mel.shape[0]
         zeros = torch.zeros(batch, self.config.rnn_dims, device=mel.device)
         state = _StreamState(self.previous_sample_input(torch.zeros(batch, 1, device=mel.device)), zeros, zeros)
-        return state, None if teacher is None else self.previous_sample_input(F.pad(teacher, (1, -1)))
+        return state, None if teacher is None else self.previous_sample_input(teacher)
 
     @torch.inference_mode()
     def _block_conditioning(self, padded: torch.Tensor, start: int, stop: int) -> tuple[torch.Tensor, ...]:
@@ -238,7 +256,8 @@ class WaveRNN(RecurrentVocoder):
     ) -> StreamBlock:
         """Run the recurrence over frames [start, stop), updating `state`.
 
-        fed: (N, L) teacher inputs for each step (teacher forcing), or None to feed back the drawn samples.
+        fed: (N, L) the teacher's samples as inputs (teacher forcing): step t is fed sample t − 1 (the state's
+            previous sample at t = 0); or None to feed back the drawn samples.
         """
         rnn = self.config.rnn_dims
         input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond = self._block_conditioning(padded, start, stop)
@@ -260,8 +279,6 @@ class WaveRNN(RecurrentVocoder):
         previous, h1, h2 = state.previous, state.h1, state.h2
         steps = zip(*(part.unbind(0) for part in (input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond)), noise)
         for t, (input_gi1_t, gi2_rz_t, gi2_n_t, fc1_pre, fc2_pre, noise_t) in enumerate(steps):
-            if fed_steps is not None:
-                previous = fed_steps[t]
             x_in, gi1_rz, gi1_n = torch.addcmul(input_gi1_t, previous, previous_weights).split((rnn, 2 * rnn, rnn), 1)
             h1 = gru_step(gi1_rz, gi1_n, h1, gru1)
             z1 = x_in + h1
@@ -270,7 +287,10 @@ class WaveRNN(RecurrentVocoder):
             y = torch.relu(torch.addmm(fc2_pre, torch.relu(torch.addmm(fc1_pre, z2, fc1_t)), fc2_t))
             out = torch.addmm(b_fc3, y, fc3_t)
             sample = sampler.draw(out, noise_t)
-            previous = sample if compressed_levels is None else torch.take(compressed_levels, sample)
+            if fed_steps is not None:
+                previous = fed_steps[t]
+            else:
+                previous = sample if compressed_levels is None else torch.take(compressed_levels, sample)
             drawn.append(sample)
             if return_logits:
                 outputs.append(out)
