@@ -421,7 +421,9 @@ class MainWindow(QMainWindow):
         self.job_stats = None
         # A full cyclic collection walks every object (torch, librosa, Qt: hundreds of thousands) while holding
         # the GIL, which stalls the GUI thread for 100-300 ms. What is alive now lives on; freezing it leaves
-        # the collector only what generation makes.
+        # the collector only what generation makes. The young generations are collected first (a few ms), so
+        # the last job's garbage cycles are freed rather than frozen with it.
+        gc.collect(1)
         gc.freeze()
         self.job_id = self.bridge.generate(self.model, self.loaded.conditioning, self.device)
         self.activity.setText(f"Generating with {self.model_chooser.currentText()} on {self.device_chooser.currentText()}…")

@@ -1,7 +1,9 @@
 """The real window, offscreen, driving a real engine thread with a tiny WaveRNN checkpoint."""
 
+import gc
 import threading
 import time
+import weakref
 
 import numpy as np
 import pytest
@@ -63,6 +65,28 @@ def test_gui_thread_never_stalls_over_100ms_during_generation(qtbot, make_window
     # Painting follows the frame clock, not the chunks: never more repaints than 33 ms frames elapsed.
     elapsed = ticks[-1] - ticks[0]
     assert window.output_waveform.paints <= elapsed / 0.033 + 3
+
+
+def test_generate_frees_the_garbage_cycles_it_would_otherwise_freeze(qtbot, make_window, inputs):
+    """Generate freezes what is alive (so a full collection does not stall the GUI); garbage is collected first."""
+    window = make_window()
+    open_and_wait(qtbot, window, inputs["short"])
+
+    class Node:
+        pass
+
+    gc.disable()  # no automatic collection between making the garbage and Generate
+    try:
+        node = Node()
+        node.itself = node
+        garbage = weakref.ref(node)
+        del node
+        assert garbage() is not None
+        with qtbot.waitSignal(window.generation_done, timeout=60000):
+            window.generate()
+    finally:
+        gc.enable()
+    assert garbage() is None
 
 
 def test_stop_ends_job_within_200ms_and_next_job_runs(qtbot, make_window, inputs):
