@@ -1,8 +1,9 @@
 """Resynthesis quality of the default models against Griffin-Lim, on held-out recordings.
 
 Every recording under --data (by default the held-out part of `vocoscope trainset`, never trained on) is
-turned into the model's mel; each model resynthesises it by sampling (seeded), and Griffin-Lim (librosa,
-32 iterations) inverts the very same mel. Printed per method, averaged over the recordings:
+turned into the model's mel; each model resynthesises it by sampling, and Griffin-Lim (librosa, 32 iterations)
+inverts the very same mel, its random initial phases drawn from the same seed. Printed per method, averaged
+over the recordings:
 - PESQ, wide band at 16 kHz (ITU-T P.862.2, package `pesq`), MOS-LQO 1.0–4.6, higher is better;
 - STOI (package `pystoi`), 0–1, higher is better;
 - log-mel distance: mean |difference| of the two mels in dB (the model's mel settings), lower is better.
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         gl = results.setdefault(label, Scores())
         outputs: dict[str, list[np.ndarray]] = {}
         started = time.perf_counter()
-        outputs[label] = [griffin_lim(mel, config, n_iter=32) for _, mel in recordings]
+        outputs[label] = [griffin_lim(mel, config, n_iter=32, seed=args.seed) for _, mel in recordings]
         gl.seconds += time.perf_counter() - started
         for name, model, _ in models:
             if model.mel_config != config:

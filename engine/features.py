@@ -201,17 +201,25 @@ def mel_spectrogram(audio: np.ndarray, config: MelConfig) -> np.ndarray:
     return normalise(magnitude, config)
 
 
-def griffin_lim(mel: np.ndarray, config: MelConfig, n_iter: int = 32) -> np.ndarray:
-    """Normalised mel (n_mels, T) → audio (T · hop,) by Griffin-Lim: the baseline neural vocoders must beat."""
+def griffin_lim(mel: np.ndarray, config: MelConfig, n_iter: int = 32, seed: int = 0) -> np.ndarray:
+    """Normalised mel (n_mels, T) → audio (T · hop,) by Griffin-Lim: the baseline neural vocoders must beat.
+
+    The initial phases are random, drawn from `seed`: the same mel and seed give the same audio.
+    """
     import librosa
 
-    audio = librosa.feature.inverse.mel_to_audio(
-        denormalise(mel, config),
+    settings = _librosa_mel_settings(config)
+    stft_settings = {key: settings.pop(key) for key in ("hop_length", "win_length", "window", "center")}
+    magnitude = librosa.feature.inverse.mel_to_stft(denormalise(mel, config), **settings)
+    audio = librosa.griffinlim(
+        magnitude,
         n_iter=n_iter,
-        **_librosa_mel_settings(config),
+        n_fft=config.n_fft,
+        **stft_settings,
         # T centred frames span (T − 1) · hop samples (librosa re-analyses that length on every iteration);
         # the last hop, past the last frame's centre, is silence.
         length=(mel.shape[1] - 1) * config.hop_length,
+        random_state=seed,
     )
     return np.pad(audio, (0, config.hop_length)).astype(np.float32)
 
