@@ -116,6 +116,12 @@ class EngineBridge(QObject):
             models = []
             problems.append(f"could not list the built-in models: {plain_message(error)}")
         self._emit_listing(models, devices, "; ".join(problems) or None)
+        try:
+            from engine.models import wavernn_kernel
+
+            wavernn_kernel.warm()  # so the first WaveRNN generation does not wait for numba
+        except Exception:  # the generation that needs it will report the problem
+            traceback.print_exc()
 
     def _emit_listing(self, models: list, devices: list, problem: str | None) -> None:
         if not self._closed:

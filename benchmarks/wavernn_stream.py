@@ -2,9 +2,12 @@
 
     python3 benchmarks/wavernn_stream.py [--seconds 1.0] [--threads 1]
 
-Prints one row per (model, size, batch N): samples/s per batch row, all rows together, and the real-time
-factor at 16 kHz (audio seconds per wall second, per row), and samples per CPU second per row (the number to
-compare across a loaded machine). Each model's N = 1 row is the reference for its N = 8 row.
+Prints one row per (model, size, sampling loop, batch N): samples/s per batch row, all rows together, and the
+real-time factor at 16 kHz (audio seconds per wall second, per row), and samples per CPU second per row (the
+number to compare across a loaded machine). Each model's N = 1 row is the reference for its N = 8 row. The
+mu-law WaveRNN samples on the CPU in a compiled loop (engine/models/wavernn_kernel.py); its "torch" rows run the
+torch loop (the one CUDA runs) on the same model, the reference for the "compiled" rows. The first row is the
+size of the bundled default WaveRNN.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     mel_config = MelConfig()
     models = [
+        ("wavernn mulaw", "rnn 96", WaveRNN(WaveRNNConfig(rnn_dims=96, fc_dims=96), mel_config)),
         ("wavernn mulaw", "rnn 256", WaveRNN(WaveRNNConfig(rnn_dims=256, fc_dims=256), mel_config)),
         ("wavernn mulaw", "rnn 384", WaveRNN(WaveRNNConfig(rnn_dims=384, fc_dims=384), mel_config)),
         ("wavernn mol", "rnn 384", WaveRNN(WaveRNNConfig(rnn_dims=384, fc_dims=384, mode="mol"), mel_config)),
@@ -52,18 +56,22 @@ def main() -> None:
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} thread(s)")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(
-        f"{'model':<14} {'size':<8} {'N':>2} {'MB':>5} {'samples/s/row':>14} {'samples/s all':>14} "
+        f"{'model':<14} {'size':<8} {'loop':<9} {'N':>2} {'MB':>5} {'samples/s/row':>14} {'samples/s all':>14} "
         f"{'RTF/row':>8} {'per CPU s/row':>14}"
     )
     for name, size, model in models:
         model.eval()
         megabytes = model.parameter_count() * 4 / 1e6
-        for batch in (1, 8):
-            rate, cpu_rate = measure(model, batch, args.seconds)
-            print(
-                f"{name:<14} {size:<8} {batch:>2} {megabytes:>5.1f} {rate:>14.0f} {rate * batch:>14.0f} "
-                f"{rate / mel_config.sample_rate:>8.2f} {cpu_rate:>14.0f}"
-            )
+        compiled = getattr(model, "compiled_cpu_loop", False) and model.config.mode == "mulaw"
+        for loop in ("torch", "compiled") if compiled else ("torch",):
+            if compiled:
+                model.compiled_cpu_loop = loop == "compiled"
+            for batch in (1, 8):
+                rate, cpu_rate = measure(model, batch, args.seconds)
+                print(
+                    f"{name:<14} {size:<8} {loop:<9} {batch:>2} {megabytes:>5.1f} {rate:>14.0f} {rate * batch:>14.0f} "
+                    f"{rate / mel_config.sample_rate:>8.2f} {cpu_rate:>14.0f}"
+                )
 
 
 if __name__ == "__main__":

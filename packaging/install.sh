@@ -19,3 +19,4 @@ if [ "${1:-}" = "--test" ]; then
 else
   python3 -m pip install -q -e .
 fi
+python3 packaging/warm_caches.py

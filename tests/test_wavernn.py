@@ -17,6 +17,9 @@ MEL = MelConfig(hop_length=16, n_mels=20)
 UPSAMPLE = UpsampleConfig(factors=(4, 4), resnet_blocks=1, resnet_channels=16, aux_channels=16)
 FRAMES, BATCH = 5, 2
 VARIANTS = ["mulaw", "mol", "dual"]
+# "mulaw" samples on the CPU in the compiled loop (engine/models/wavernn_kernel.py); "mulaw-torch" in the torch
+# loop that CUDA runs.
+STREAM_VARIANTS = VARIANTS + ["mulaw-torch"]
 
 
 def build(variant: str) -> torch.nn.Module:
@@ -24,7 +27,9 @@ def build(variant: str) -> torch.nn.Module:
     if variant == "dual":
         model = DualSoftmaxWaveRNN(DualSoftmaxConfig(hidden_size=32, upsample=UPSAMPLE), MEL)
     else:
-        model = WaveRNN(WaveRNNConfig(rnn_dims=32, fc_dims=24, mode=variant, n_mixtures=4, upsample=UPSAMPLE), MEL)
+        mode = variant.removesuffix("-torch")
+        model = WaveRNN(WaveRNNConfig(rnn_dims=32, fc_dims=24, mode=mode, n_mixtures=4, upsample=UPSAMPLE), MEL)
+        model.compiled_cpu_loop = not variant.endswith("-torch")
     return model.eval()
 
 
@@ -87,7 +92,7 @@ def test_dual_coarse_half_never_sees_the_current_coarse_byte():
     assert (output[:, 256:, t] - reference[:, 256:, t]).abs().max() > 1e-4
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", STREAM_VARIANTS)
 def test_teacher_forced_stream_reproduces_forward_logits(variant):
     model = build(variant)
     mel, audio = batch()
@@ -99,7 +104,7 @@ def test_teacher_forced_stream_reproduces_forward_logits(variant):
     torch.testing.assert_close(logits, reference, atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", STREAM_VARIANTS)
 def test_sampling_is_reproducible_with_a_seeded_generator(variant):
     model = build(variant)
     mel, _ = batch()
@@ -117,7 +122,7 @@ def test_sampling_is_reproducible_with_a_seeded_generator(variant):
     assert first.std() > 0
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", STREAM_VARIANTS)
 def test_free_running_stream_feeds_back_the_samples_it_draws(variant, monkeypatch):
     """The logits of a free-running stream equal forward's on the samples it drew: every draw is fed back as itself
     (a mu-law class as its compressed value, a mixture draw as it is, the dual model's bytes as c_t and f_t).
@@ -194,7 +199,7 @@ def test_coarse_fine_bytes_match_the_numpy_reference():
     np.testing.assert_array_equal(bytes_to_audio(coarse, fine).numpy(), expected)
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", STREAM_VARIANTS)
 def test_sampling_starts_from_a_state_warmed_on_silence_and_a_teacher_starts_cold(variant, monkeypatch):
     model = build(variant)
     mel, audio = batch()
@@ -229,3 +234,20 @@ def test_the_default_wavernn_does_not_start_with_a_dc_step():
         samples = torch.cat([block.samples for block in blocks], dim=1)[0]
         window_means = samples.reshape(-1, 400).mean(dim=1).abs()  # 25 ms windows
         assert window_means.max() < 0.1, f"seed {seed}: a DC step of {window_means.max():.2f}"
+
+
+def test_the_compiled_cpu_loop_draws_what_the_torch_loop_draws():
+    compiled, looped = build("mulaw"), build("mulaw-torch")
+    mel, audio = batch(frames=8)
+
+    def run(model, **kwargs):
+        blocks = list(model.stream(mel, block_frames=3, return_logits=True, generator=torch.Generator().manual_seed(7),
+                                   **kwargs))
+        return torch.cat([b.samples for b in blocks], dim=1), torch.cat([b.logits for b in blocks], dim=2)
+
+    for kwargs in ({}, {"teacher": audio}):
+        samples, logits = run(compiled, **kwargs)
+        reference_samples, reference_logits = run(looped, **kwargs)
+        assert samples.shape == reference_samples.shape == (BATCH, 8 * MEL.hop_length)
+        torch.testing.assert_close(samples, reference_samples, atol=0, rtol=0)
+        torch.testing.assert_close(logits, reference_logits, atol=2e-5, rtol=0)

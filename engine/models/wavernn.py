@@ -15,7 +15,8 @@ Streaming runs the GRUs one sample at a time as cells (`gru_step`) on the GRUs' 
 `nn.GRUCell`s sharing them would store every GRU weight twice in a checkpoint, which safetensors refuses.
 Everything that does not depend on the previous sample (the conditioning's share of I and of both GRUs'
 inputs, of fc₁ and fc₂, and the sampling noise) is computed for a whole block in a few matrix products, so
-the per-sample loop is a few dozen small ops.
+the per-sample loop is a few dozen small ops. On the CPU in "mulaw" mode that loop runs compiled instead
+(engine/models/wavernn_kernel.py: the same arithmetic and draws, about 4× faster for the default model).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -169,6 +171,9 @@ class WaveRNN(RecurrentVocoder):
     C = 2^bits logits (mulaw) or 3·n_mixtures mixture parameters (mol: logit weights, means, log scales)."""
 
     family = "wavernn"
+    # Sampling in mu-law mode on the CPU runs the compiled loop of engine/models/wavernn_kernel.py; False runs the
+    # torch loop there too (the one CUDA runs), for comparing the two.
+    compiled_cpu_loop = True
 
     def __init__(self, config: WaveRNNConfig, mel_config: MelConfig):
         super().__init__(config, mel_config)
@@ -265,6 +270,8 @@ class WaveRNN(RecurrentVocoder):
         mulaw = self.config.mode == "mulaw"
         sampler = MulawSampler(self.config.bits) if mulaw else MixtureSampler(self.config.log_scale_min)
         noise = sampler.noise(length, batch, generator, padded.device)
+        if mulaw and padded.device.type == "cpu" and self.compiled_cpu_loop:
+            return self._compiled_block(input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond, noise, state, fed, return_logits)
         # A drawn class is fed back as its compressed value, 2·class / (2^bits − 1) − 1; a mixture draw as itself.
         compressed_levels = torch.linspace(-1.0, 1.0, self.n_classes, device=padded.device) if mulaw else None
         fed_steps = None if fed is None else fed.t().unsqueeze(-1).unbind(0)
@@ -297,6 +304,24 @@ class WaveRNN(RecurrentVocoder):
         state.previous, state.h1, state.h2 = previous, h1, h2
         samples = sampler.to_audio(torch.cat(drawn, dim=1))
         return StreamBlock(samples, torch.stack(outputs, dim=2) if return_logits else None)
+
+    def _compiled_block(self, input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond, noise, state, fed, return_logits):
+        """`_stream_block`'s loop on the CPU in mu-law mode, by `wavernn_kernel.run_block` (same inputs, same draws)."""
+        from engine.models import wavernn_kernel
+
+        length, batch = input_gi1.shape[:2]
+        previous = state.previous[:, 0].float().numpy().copy()
+        h1, h2 = state.h1.numpy().copy(), state.h2.numpy().copy()
+        classes = np.empty((length, batch), dtype=np.int64)
+        logits = np.empty((length, batch, self.n_classes) if return_logits else (0, 0, 0), dtype=np.float32)
+        taught = np.empty((0, 0), dtype=np.float32) if fed is None else fed.t().float().contiguous().numpy()
+        conditioning = (part.contiguous().numpy() for part in (input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond))
+        uniforms = torch.stack(noise).reshape(length, batch).numpy()
+        wavernn_kernel.run_block(*conditioning, uniforms, taught, *wavernn_kernel.as_kernel_weights(self),
+                                 previous, h1, h2, classes, logits)
+        state.previous, state.h1, state.h2 = torch.from_numpy(previous)[:, None], torch.from_numpy(h1), torch.from_numpy(h2)
+        samples = MulawSampler(self.config.bits).to_audio(torch.from_numpy(classes).t())
+        return StreamBlock(samples, torch.from_numpy(logits).permute(1, 2, 0) if return_logits else None)
 
 
 @dataclass

@@ -1,0 +1,148 @@
+"""The single-output WaveRNN's per-sample loop in mu-law mode, compiled with numba for the CPU.
+
+`WaveRNN._stream_block` runs the same recurrence as a few dozen torch ops per sample; on a CPU most of each
+step's time is the dispatch of those small ops, not arithmetic. Here one compiled function runs a whole block:
+the same equations (see engine/models/wavernn.py), the same uniforms, the same inverse-CDF draw, in float32. It
+releases the GIL while it runs, so the window's thread is never held up by it.
+
+benchmarks/wavernn_stream.py measures both on the default model.
+
+Shapes (L steps, N batch rows, H = rnn_dims, F = fc_dims, C = 2^bits classes):
+    conditioning  input_gi1 (L, N, 4H) = [x_in | gi1_rz | gi1_n] without the previous sample,
+                  gi2_rz (L, N, 2H), gi2_n (L, N, H), fc1 (L, N, F), fc2 (L, N, F)
+    uniforms      (L, N) in [0, 1)
+    fed           (L, N) the teacher's samples as inputs (step t + 1 is fed fed[t]), or (0, 0) to feed back draws
+    state         previous (N,), h1 (N, H), h2 (N, H): updated in place
+    out           classes (L, N) int64; logits (L, N, C) when asked for, else (0, 0, 0)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import torch
+
+
+@numba.njit(cache=True, fastmath=True, nogil=True)
+def _add_matmul(x: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
+    """out (N, M) += x (N, K) @ w (K, M); each row of w is read once for all N rows of x."""
+    for k in range(w.shape[0]):
+        for n in range(x.shape[0]):
+            xk = x[n, k]
+            for m in range(w.shape[1]):
+                out[n, m] += xk * w[k, m]
+
+
+@numba.njit(cache=True, fastmath=True, nogil=True)
+def _gru_update(gi_rz, gi_n, gh_rz, gh_n, h) -> None:
+    """h (N, H) ← GRU update from the input's and the state's gate pre-activations (gh_n includes b_hn)."""
+    hidden = h.shape[1]
+    for n in range(h.shape[0]):
+        for i in range(hidden):
+            r = 1.0 / (1.0 + math.exp(-(gi_rz[n, i] + gh_rz[n, i])))
+            z = 1.0 / (1.0 + math.exp(-(gi_rz[n, hidden + i] + gh_rz[n, hidden + i])))
+            candidate = math.tanh(gi_n[n, i] + r * gh_n[n, i])
+            h[n, i] = candidate + z * (h[n, i] - candidate)
+
+
+@numba.njit(cache=True, fastmath=True, nogil=True)
+def run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, previous_weights, w_hh1_rz, w_hh1_n, b_hh1_n,
+              w_ih2_rz, w_ih2_n, w_hh2_rz, w_hh2_n, b_hh2_n, fc1_w, fc2_w, fc3_w, fc3_b, previous, h1, h2, classes,
+              logits) -> None:
+    """Run L steps for N rows; the shapes are in the module docstring. Weights are (in, out), contiguous."""
+    steps, rows, four_h = input_gi1.shape
+    hidden = four_h // 4
+    n_classes = fc3_b.shape[0]
+    teach = fed.shape[0] > 0
+    keep_logits = logits.shape[0] > 0
+    level_step = 2.0 / (n_classes - 1)  # class k is fed back as its compressed value 2k / (C − 1) − 1
+    x = np.empty((rows, four_h), np.float32)
+    gh_rz, gh_n = np.empty((rows, 2 * hidden), np.float32), np.empty((rows, hidden), np.float32)
+    gi_rz, gi_n = np.empty((rows, 2 * hidden), np.float32), np.empty((rows, hidden), np.float32)
+    z1, z2 = np.empty((rows, hidden), np.float32), np.empty((rows, hidden), np.float32)
+    y1, y2 = np.empty((rows, fc1.shape[2]), np.float32), np.empty((rows, fc2.shape[2]), np.float32)
+    out = np.empty((rows, n_classes), np.float32)
+    for t in range(steps):
+        # x_in and GRU₁'s input gates: the conditioning's share plus the previous sample's column
+        for n in range(rows):
+            for i in range(four_h):
+                x[n, i] = input_gi1[t, n, i] + previous[n] * previous_weights[i]
+        gh_rz[:] = 0.0
+        _add_matmul(h1, w_hh1_rz, gh_rz)
+        gh_n[:] = b_hh1_n
+        _add_matmul(h1, w_hh1_n, gh_n)
+        _gru_update(x[:, hidden:3 * hidden], x[:, 3 * hidden:], gh_rz, gh_n, h1)
+        for n in range(rows):
+            for i in range(hidden):
+                z1[n, i] = x[n, i] + h1[n, i]
+        gi_rz[:] = gi2_rz[t]
+        _add_matmul(z1, w_ih2_rz, gi_rz)
+        gi_n[:] = gi2_n[t]
+        _add_matmul(z1, w_ih2_n, gi_n)
+        gh_rz[:] = 0.0
+        _add_matmul(h2, w_hh2_rz, gh_rz)
+        gh_n[:] = b_hh2_n
+        _add_matmul(h2, w_hh2_n, gh_n)
+        _gru_update(gi_rz, gi_n, gh_rz, gh_n, h2)
+        for n in range(rows):
+            for i in range(hidden):
+                z2[n, i] = z1[n, i] + h2[n, i]
+        y1[:] = fc1[t]
+        _add_matmul(z2, fc1_w, y1)
+        np.maximum(y1, 0.0, y1)
+        y2[:] = fc2[t]
+        _add_matmul(y1, fc2_w, y2)
+        np.maximum(y2, 0.0, y2)
+        out[:] = fc3_b
+        _add_matmul(y2, fc3_w, out)
+        if keep_logits:
+            logits[t] = out
+        for n in range(rows):
+            # inverse CDF of softmax(out): the first class whose cumulative weight exceeds u · total
+            top = out[n].max()
+            total = 0.0
+            for c in range(n_classes):
+                out[n, c] = math.exp(out[n, c] - top)
+                total += out[n, c]
+            target = uniforms[t, n] * total
+            drawn = n_classes - 1
+            cumulative = 0.0
+            for c in range(n_classes):
+                cumulative += out[n, c]
+                if cumulative > target:
+                    drawn = c
+                    break
+            classes[t, n] = drawn
+            previous[n] = fed[t, n] if teach else drawn * level_step - 1.0
+
+
+def as_kernel_weights(model) -> tuple[np.ndarray, ...]:
+    """The weights `run_block` takes, from a WaveRNN on the CPU: (in, out) float32 contiguous copies."""
+    rnn, fc = model.config.rnn_dims, model.config.fc_dims
+
+    def columns(weight: torch.Tensor) -> np.ndarray:  # an nn.Linear-style (out, in) weight → (in, out)
+        return np.ascontiguousarray(weight.detach().t().float().numpy())
+
+    w_x = model.input_layer.weight[:, 0]
+    w_hh1, w_hh2, w_ih2 = model.rnn1.weight_hh_l0, model.rnn2.weight_hh_l0, model.rnn2.weight_ih_l0
+    return (
+        torch.cat([w_x, model.rnn1.weight_ih_l0 @ w_x]).detach().float().numpy(),
+        columns(w_hh1[: 2 * rnn]), columns(w_hh1[2 * rnn :]), model.rnn1.bias_hh_l0[2 * rnn :].detach().numpy(),
+        columns(w_ih2[: 2 * rnn, :rnn]), columns(w_ih2[2 * rnn :, :rnn]),
+        columns(w_hh2[: 2 * rnn]), columns(w_hh2[2 * rnn :]), model.rnn2.bias_hh_l0[2 * rnn :].detach().numpy(),
+        columns(model.fc1.weight[:, :rnn]), columns(model.fc2.weight[:, :fc]), columns(model.fc3.weight),
+        model.fc3.bias.detach().numpy(),
+    )
+
+
+def warm() -> None:
+    """Compile `run_block` (or load it from numba's disk cache) now, on a tiny model, rather than at the first
+    generation: compiling takes 5–15 s once per machine, loading the cache a fraction of a second."""
+    from engine.features import MelConfig
+    from engine.models.wavernn import WaveRNN, WaveRNNConfig
+
+    model = WaveRNN(WaveRNNConfig(rnn_dims=4, fc_dims=4), MelConfig()).eval()
+    for _ in model.stream(torch.zeros(1, model.mel_config.n_mels, model.min_frames)):
+        pass
