@@ -1,6 +1,6 @@
-"""Compile the numba code Vocoscope uses once, at install time: librosa's mel (about 14 s) and the WaveRNN
-sampling loop (engine/models/wavernn_kernel.py, 5–15 s). numba keeps the compiled code on disk, so the first
-input the app opens and the first WaveRNN generation do not wait for it.
+"""Compile the numba code Vocoscope uses once, at install time: librosa's mel (about 14 s) and the WaveRNN and
+WaveNet sampling loops (engine/models/wavernn_kernel.py, wavenet_kernel.py: 5–15 s each). numba keeps the
+compiled code on disk, so the first input the app opens and the first generation do not wait for it.
 
     python3 packaging/warm_caches.py
 """
@@ -14,9 +14,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.features import MelConfig, mel_spectrogram  # noqa: E402
-from engine.models import wavernn_kernel  # noqa: E402
+from engine.models import wavenet_kernel, wavernn_kernel  # noqa: E402
 
 started = time.perf_counter()
 mel_spectrogram(np.zeros(MelConfig().sample_rate, dtype=np.float32), MelConfig())
 wavernn_kernel.warm()
+wavenet_kernel.warm()
 print(f"numba caches ready in {time.perf_counter() - started:.1f} s")

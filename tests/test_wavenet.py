@@ -18,12 +18,20 @@ MEL = MelConfig(hop_length=16)
 UPSAMPLE = UpsampleConfig(factors=(4, 4), resnet_blocks=1, resnet_channels=16, aux_channels=8)
 
 
-def small_wavenet(seed: int = 0, **overrides) -> WaveNet:
-    """A few-layer WaveNet for hop 16, in eval mode (the upsampler's batch norm uses its running statistics)."""
+def small_wavenet(seed: int = 0, compiled_cpu_loop: bool = True, **overrides) -> WaveNet:
+    """A few-layer WaveNet for hop 16, in eval mode (the upsampler's batch norm uses its running statistics).
+
+    compiled_cpu_loop=False samples in the torch loop (the one CUDA runs) instead of engine/models/wavenet_kernel.py.
+    """
     torch.manual_seed(seed)
     values = dict(blocks=2, layers=3, kernel_size=2, residual_channels=8, skip_channels=16, upsample=UPSAMPLE)
     values.update(overrides)
-    return WaveNet(WaveNetConfig(**values), MEL).eval()
+    model = WaveNet(WaveNetConfig(**values), MEL).eval()
+    model.compiled_cpu_loop = compiled_cpu_loop
+    return model
+
+
+LOOPS = [pytest.param(True, id="compiled"), pytest.param(False, id="torch-loop")]
 
 
 def strengthen(model: WaveNet) -> WaveNet:
@@ -47,8 +55,10 @@ def mel_and_audio(batch: int = 2, frames: int = 6, seed: int = 1) -> tuple[torch
     "kernel_size, dilation_base, layers, output",
     [(2, 2, 4, "mulaw"), (3, 2, 3, "mulaw"), (2, 3, 3, "mulaw"), (3, 3, 2, "mulaw"), (3, 2, 3, "mol")],
 )
-def test_incremental_wavenet_matches_full_forward(kernel_size, dilation_base, layers, output):
-    model = small_wavenet(kernel_size=kernel_size, dilation_base=dilation_base, layers=layers, output=output)
+@pytest.mark.parametrize("compiled", LOOPS)
+def test_incremental_wavenet_matches_full_forward(kernel_size, dilation_base, layers, output, compiled):
+    model = small_wavenet(kernel_size=kernel_size, dilation_base=dilation_base, layers=layers, output=output,
+                          compiled_cpu_loop=compiled)
     mel, audio = mel_and_audio()
     with torch.no_grad():
         full = model(mel, audio)
@@ -196,8 +206,9 @@ def test_config_from_dict_restores_nested_upsample_and_tuples():
 
 
 @pytest.mark.parametrize("output", ["mulaw", "mol"])
-def test_stream_is_reproducible_batched_and_leaves_grad_mode_alone(output):
-    model = small_wavenet(kernel_size=3, output=output)
+@pytest.mark.parametrize("compiled", LOOPS)
+def test_stream_is_reproducible_batched_and_leaves_grad_mode_alone(output, compiled):
+    model = small_wavenet(kernel_size=3, output=output, compiled_cpu_loop=compiled)
     mel, _ = mel_and_audio(batch=3, frames=5)
     runs = []
     for _ in range(2):
@@ -212,10 +223,11 @@ def test_stream_is_reproducible_batched_and_leaves_grad_mode_alone(output):
 
 
 @pytest.mark.parametrize("output", ["mulaw", "mol"])
-def test_free_running_stream_feeds_back_the_samples_it_draws(output):
+@pytest.mark.parametrize("compiled", LOOPS)
+def test_free_running_stream_feeds_back_the_samples_it_draws(output, compiled):
     """The logits of a free-running stream equal forward's on the samples it drew: each draw is fed back as the
     mu-law class of that sample."""
-    model = small_wavenet(kernel_size=3, output=output)
+    model = small_wavenet(kernel_size=3, output=output, compiled_cpu_loop=compiled)
     mel, _ = mel_and_audio()
     blocks = list(model.stream(mel, block_frames=2, return_logits=True, generator=torch.Generator().manual_seed(5)))
     samples = torch.cat([block.samples for block in blocks], dim=1)
@@ -237,3 +249,20 @@ def test_global_conditioning_changes_the_output_per_speaker():
     torch.testing.assert_close(torch.cat([b.logits for b in blocks], dim=-1), other, atol=1e-4, rtol=0)
     with pytest.raises(ConfigError, match="speaker"):
         model(mel, audio)
+
+
+def test_the_compiled_cpu_loop_draws_what_the_torch_loop_draws():
+    mel, audio = mel_and_audio(batch=2, frames=6)
+
+    def run(compiled: bool, **kwargs):
+        model = small_wavenet(kernel_size=3, layers=4, compiled_cpu_loop=compiled)
+        blocks = list(model.stream(mel, block_frames=4, return_logits=True, generator=torch.Generator().manual_seed(3),
+                                   **kwargs))
+        return torch.cat([b.samples for b in blocks], dim=1), torch.cat([b.logits for b in blocks], dim=2)
+
+    for kwargs in ({}, {"teacher": audio}):
+        samples, logits = run(True, **kwargs)
+        reference_samples, reference_logits = run(False, **kwargs)
+        assert samples.shape == reference_samples.shape == (2, 6 * MEL.hop_length)
+        torch.testing.assert_close(samples, reference_samples, atol=0, rtol=0)
+        torch.testing.assert_close(logits, reference_logits, atol=2e-5, rtol=0)
