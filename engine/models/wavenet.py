@@ -288,10 +288,10 @@ class IncrementalGeneration:
         teacher_classes = None
         if teacher is not None:
             teacher_classes = mulaw_classes(teacher[:, first : first + n], config.bits).t().contiguous()
-        logits = torch.empty(n, self.batch, config.output_channels) if return_logits else None
         noise = self.sampler.noise(n, self.batch, generator, cond.device)
         if self.compiled:
             return self._compiled_block(cond, noise, teacher_classes, return_logits)
+        logits = torch.empty(n, self.batch, config.output_channels) if return_logits else None
         drawn = []
         for i in range(n):
             output = self._step(cond[i])

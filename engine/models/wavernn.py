@@ -111,7 +111,6 @@ class RecurrentVocoder(Vocoder):
             fed_block = None if fed is None else fed[:, start * hop : stop * hop]
             yield self._stream_block(padded, start, stop, state, fed_block, return_logits, generator)
 
-
     def _warm_up(self, mel: torch.Tensor, padded: torch.Tensor, state: Any, generator: torch.Generator | None) -> None:
         """Run WARMUP_FRAMES frames of silence (teacher-forced) under frame 0's conditioning, updating `state`."""
         silence = torch.zeros(mel.shape[0], self.hop_length, device=mel.device)
