@@ -21,17 +21,9 @@ import math
 import numba
 import numpy as np
 
+from engine.models.compiled_ops import add_matmul, draw_class
+
 SQRT_HALF = math.sqrt(0.5)
-
-
-@numba.njit(cache=True, fastmath=True, nogil=True)
-def _add_matmul(x: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
-    """out (N, M) += x (N, K) @ w (K, M); each row of w is read once for all N rows of x."""
-    for k in range(w.shape[0]):
-        for n in range(x.shape[0]):
-            xk = x[n, k]
-            for m in range(w.shape[1]):
-                out[n, m] += xk * w[k, m]
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
@@ -69,7 +61,7 @@ def run_block(cond, uniforms, teacher, embed, filter_gate, residual, residual_bi
             for n in range(rows):
                 stacked[n, (taps - 1) * r:] = x[n]
             filt_gate[:] = cond[i, layer]
-            _add_matmul(stacked, filter_gate[layer], filt_gate)
+            add_matmul(stacked, filter_gate[layer], filt_gate)
             for n in range(rows):
                 for c in range(r):
                     z[n, c] = math.tanh(filt_gate[n, c]) / (1.0 + math.exp(-filt_gate[n, r + c]))
@@ -77,35 +69,22 @@ def run_block(cond, uniforms, teacher, embed, filter_gate, residual, residual_bi
             ring[base + t % size] = x
             if layer != layers - 1:  # the last layer's residual output feeds nothing
                 residual_out[:] = residual_bias[layer]
-                _add_matmul(z, residual[layer], residual_out)
+                add_matmul(z, residual[layer], residual_out)
                 for n in range(rows):
                     for c in range(r):
                         x[n, c] = SQRT_HALF * (residual_out[n, c] + x[n, c])
         hidden_skip[:] = skip_bias
-        _add_matmul(gated, skip, hidden_skip)
+        add_matmul(gated, skip, hidden_skip)
         np.maximum(hidden_skip, 0.0, hidden_skip)
         hidden_post[:] = post_bias
-        _add_matmul(hidden_skip, post, hidden_post)
+        add_matmul(hidden_skip, post, hidden_post)
         np.maximum(hidden_post, 0.0, hidden_post)
         out[:] = out_bias
-        _add_matmul(hidden_post, out_w, out)
+        add_matmul(hidden_post, out_w, out)
         if keep_logits:
             logits[i] = out
         for n in range(rows):
-            # inverse CDF of softmax(out): the first class whose cumulative weight exceeds u · total
-            top = out[n].max()
-            total = 0.0
-            for c in range(n_classes):
-                out[n, c] = math.exp(out[n, c] - top)
-                total += out[n, c]
-            target = uniforms[i, n] * total
-            drawn = n_classes - 1
-            cumulative = 0.0
-            for c in range(n_classes):
-                cumulative += out[n, c]
-                if cumulative > target:
-                    drawn = c
-                    break
+            drawn = draw_class(out[n], uniforms[i, n])
             classes[i, n] = drawn
             previous[n] = teacher[i, n] if teach else drawn
         step[0] = t + 1

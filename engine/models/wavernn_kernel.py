@@ -24,15 +24,7 @@ import numba
 import numpy as np
 import torch
 
-
-@numba.njit(cache=True, fastmath=True, nogil=True)
-def _add_matmul(x: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
-    """out (N, M) += x (N, K) @ w (K, M); each row of w is read once for all N rows of x."""
-    for k in range(w.shape[0]):
-        for n in range(x.shape[0]):
-            xk = x[n, k]
-            for m in range(w.shape[1]):
-                out[n, m] += xk * w[k, m]
+from engine.models.compiled_ops import add_matmul, draw_class
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
@@ -70,50 +62,37 @@ def run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, previous_weight
             for i in range(four_h):
                 x[n, i] = input_gi1[t, n, i] + previous[n] * previous_weights[i]
         gh_rz[:] = 0.0
-        _add_matmul(h1, w_hh1_rz, gh_rz)
+        add_matmul(h1, w_hh1_rz, gh_rz)
         gh_n[:] = b_hh1_n
-        _add_matmul(h1, w_hh1_n, gh_n)
+        add_matmul(h1, w_hh1_n, gh_n)
         _gru_update(x[:, hidden:3 * hidden], x[:, 3 * hidden:], gh_rz, gh_n, h1)
         for n in range(rows):
             for i in range(hidden):
                 z1[n, i] = x[n, i] + h1[n, i]
         gi_rz[:] = gi2_rz[t]
-        _add_matmul(z1, w_ih2_rz, gi_rz)
+        add_matmul(z1, w_ih2_rz, gi_rz)
         gi_n[:] = gi2_n[t]
-        _add_matmul(z1, w_ih2_n, gi_n)
+        add_matmul(z1, w_ih2_n, gi_n)
         gh_rz[:] = 0.0
-        _add_matmul(h2, w_hh2_rz, gh_rz)
+        add_matmul(h2, w_hh2_rz, gh_rz)
         gh_n[:] = b_hh2_n
-        _add_matmul(h2, w_hh2_n, gh_n)
+        add_matmul(h2, w_hh2_n, gh_n)
         _gru_update(gi_rz, gi_n, gh_rz, gh_n, h2)
         for n in range(rows):
             for i in range(hidden):
                 z2[n, i] = z1[n, i] + h2[n, i]
         y1[:] = fc1[t]
-        _add_matmul(z2, fc1_w, y1)
+        add_matmul(z2, fc1_w, y1)
         np.maximum(y1, 0.0, y1)
         y2[:] = fc2[t]
-        _add_matmul(y1, fc2_w, y2)
+        add_matmul(y1, fc2_w, y2)
         np.maximum(y2, 0.0, y2)
         out[:] = fc3_b
-        _add_matmul(y2, fc3_w, out)
+        add_matmul(y2, fc3_w, out)
         if keep_logits:
             logits[t] = out
         for n in range(rows):
-            # inverse CDF of softmax(out): the first class whose cumulative weight exceeds u · total
-            top = out[n].max()
-            total = 0.0
-            for c in range(n_classes):
-                out[n, c] = math.exp(out[n, c] - top)
-                total += out[n, c]
-            target = uniforms[t, n] * total
-            drawn = n_classes - 1
-            cumulative = 0.0
-            for c in range(n_classes):
-                cumulative += out[n, c]
-                if cumulative > target:
-                    drawn = c
-                    break
+            drawn = draw_class(out[n], uniforms[t, n])
             classes[t, n] = drawn
             previous[n] = fed[t, n] if teach else drawn * level_step - 1.0
 
