@@ -345,7 +345,11 @@ def _hidden_check(model: nn.Module, batch: int, hidden) -> Check:
     shapes = hidden_shapes(model, batch)
     expected = ", ".join(f"{name} {shape}" for name, shape in shapes.items()) or "no recurrent state"
     if hidden is None:
-        return Check("hidden", True, f"batch {batch}; the model starts its state from zeros", expected)
+        if not shapes:
+            return Check("hidden", True, f"batch {batch}; no recurrent state", expected)
+        warmup = getattr(model, "WARMUP_FRAMES", 0)
+        start = f"zeros, warmed on {warmup} frames of silence when sampling" if warmup else "zeros"
+        return Check("hidden", True, f"batch {batch}; the state starts from {start}", expected)
     if not shapes:
         return Check("hidden", False, "an initial hidden state", expected,
                      f"{getattr(model, 'family', type(model).__name__)} keeps no recurrent state; pass none.")

@@ -314,3 +314,10 @@ def test_inspect_reads_a_mel_file_raw(tmp_path, wavenet):
     inspection = inspect(wavenet, path)
     assert not inspection.verdict.check("bands").ok and inspection.verdict.source == str(path)
     assert inspection.trace.failed_module == "upsample.resnet.conv_in"
+
+
+def test_the_hidden_check_says_how_the_state_starts(wavernn, wavenet):
+    recurrent = preflight(wavernn, good_mel()).check("hidden")
+    assert recurrent.ok and recurrent.found == "batch 1; the state starts from zeros, warmed on 4 frames of silence when sampling"
+    convolutional = preflight(wavenet, good_mel()).check("hidden")
+    assert convolutional.ok and convolutional.found == "batch 1; no recurrent state"
