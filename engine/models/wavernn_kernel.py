@@ -5,7 +5,7 @@ step's time is the dispatch of those small ops, not arithmetic. Here one compile
 the same equations (see engine/models/wavernn.py), the same uniforms, the same inverse-CDF draw, in float32. It
 releases the GIL while it runs, so the window's thread is never held up by it.
 
-benchmarks/wavernn_stream.py measures both on the default model.
+benchmarks/wavernn_stream.py measures both loops, at the default model's size among others.
 
 Shapes (L steps, N batch rows, H = rnn_dims, F = fc_dims, C = 2^bits classes):
     conditioning  input_gi1 (L, N, 4H) = [x_in | gi1_rz | gi1_n] without the previous sample,
