@@ -11,6 +11,7 @@ import soundfile
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
 
+from app.main_window import FRAME_INTERVAL_MS
 from engine.features import mel_spectrogram
 from tests.test_window_fixtures import inputs, make_window, open_and_wait, tiny_checkpoint  # noqa: F401 (fixtures)
 
@@ -62,9 +63,10 @@ def test_gui_thread_never_stalls_over_100ms_during_generation(qtbot, make_window
     assert gaps.max() < 0.100, (f"largest gap between 10 ms ticks: {1000 * gaps.max():.0f} ms, "
                                 f"{ticks[gaps.argmax()] - ticks[0]:.2f} s after Generate; first chunk after "
                                 f"{chunk_times[0] - ticks[0]:.2f} s")
-    # Painting follows the frame clock, not the chunks: never more repaints than 33 ms frames elapsed.
+    # Painting follows the frame clock, not the chunks: no more repaints than 33 ms frames elapsed, with a margin.
+    # Qt's default (coarse) timers may fire up to 5% early: CI once counted 77 paints in 2.44 s, 31.5 a second.
     elapsed = ticks[-1] - ticks[0]
-    assert window.output_waveform.paints <= elapsed / 0.033 + 3
+    assert window.output_waveform.paints <= elapsed / (0.9 * FRAME_INTERVAL_MS / 1000) + 3
 
 
 def test_generate_frees_the_garbage_cycles_it_would_otherwise_freeze(qtbot, make_window, inputs):
