@@ -30,6 +30,7 @@ import torch
 from engine import checkpoints
 from engine.datasets import SegmentDataset
 from engine.errors import ConfigError, InputError
+from engine.generate import choose_device
 from engine.models.base import Vocoder
 
 TRAINABLE_FAMILIES = ("wavernn", "wavernn-dual", "wavenet")
@@ -107,14 +108,6 @@ def data_description(root: Path) -> dict[str, Any]:
                     "part": root.name}
     return {"source": str(root), "speaker": "", "licence": "unknown (no manifest.json beside the data)",
             "attribution": "", "part": root.name}
-
-
-def choose_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device", "cuda, but no CUDA device is available", "auto or cpu", "Use --device cpu.")
-    return torch.device(name)
 
 
 class Trainer:
@@ -241,7 +234,7 @@ class Trainer:
         if self.device.type == "cuda" and "rng/cuda" in extra:
             torch.cuda.set_rng_state(extra["rng/cuda"].cpu(), self.device)
         self.seconds = float(training.get("seconds_trained", 0.0))
-        self.commands = list(training.get("commands", [training["command"]] if training.get("command") else []))
+        self.commands = list(training.get("commands", []))
         self.skipped_steps = int(training.get("skipped_steps", 0))
 
 
