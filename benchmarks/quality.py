@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.datasets import audio_files  # noqa: E402
+from engine.datasets import aligned_audio_and_mel, audio_files  # noqa: E402
 from engine.features import MelConfig, griffin_lim, load_audio, mel_spectrogram, resample  # noqa: E402
 from engine.models.registry import load_model  # noqa: E402
 
@@ -68,13 +68,7 @@ def score(scores: Scores, reference: np.ndarray, estimate: np.ndarray, config: M
 
 def load_recordings(files: list[Path], config: MelConfig) -> list[tuple[np.ndarray, np.ndarray]]:
     """Each file → (audio (F · hop,), mel (n_mels, F)): frame f conditions samples [f · hop, (f + 1) · hop)."""
-    recordings = []
-    for path in files:
-        audio, _ = load_audio(path, config.sample_rate)
-        frames = len(audio) // config.hop_length
-        audio = audio[: frames * config.hop_length]
-        recordings.append((audio, mel_spectrogram(audio, config)[:, :frames]))
-    return recordings
+    return [aligned_audio_and_mel(load_audio(path, config.sample_rate)[0], config) for path in files]
 
 
 def resynthesise(model, mels: list[np.ndarray], seed: int, block_frames: int = 40) -> list[np.ndarray]:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from engine.errors import InputError
+from engine.export import atomic_path
 from engine.features import AUDIO_SUFFIXES, MelConfig, load_audio, mel_spectrogram
 
 CACHE_FOLDER = ".vocoscope-cache"
@@ -47,6 +48,14 @@ def _cache_key(config: MelConfig) -> str:
     return hashlib.sha1(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
 
+def aligned_audio_and_mel(audio: np.ndarray, config: MelConfig) -> tuple[np.ndarray, np.ndarray]:
+    """audio (n,) → (audio cut to F · hop samples, its mel (n_mels, F)), F = n // hop: frame f goes with samples
+    [f · hop, (f + 1) · hop), as at generation time."""
+    frames = len(audio) // config.hop_length
+    audio = audio[: frames * config.hop_length]
+    return audio, mel_spectrogram(audio, config)[:, :frames]
+
+
 def load_recording(path: Path, root: Path, config: MelConfig, cache_root: Path) -> Recording:
     """Read one file and its mel, from the cache when the file has not changed since it was cached."""
     name = str(path.relative_to(root))
@@ -58,13 +67,10 @@ def load_recording(path: Path, root: Path, config: MelConfig, cache_root: Path) 
             if np.array_equal(stored["stamp"], stamp):
                 return Recording(name, stored["mel"], stored["audio"])
     audio, _ = load_audio(path, config.sample_rate)
-    frames = len(audio) // config.hop_length
-    audio = np.clip(audio[: frames * config.hop_length], -1.0, 1.0)
-    mel = mel_spectrogram(audio, config)[:, :frames]
+    audio, mel = aligned_audio_and_mel(np.clip(audio, -1.0, 1.0), config)
     cached.parent.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_name(cached.name + ".partial.npz")
-    np.savez(partial, mel=mel, audio=audio, stamp=stamp)
-    partial.replace(cached)
+    with atomic_path(cached) as temporary:
+        np.savez(temporary, mel=mel, audio=audio, stamp=stamp)
     return Recording(name, mel, audio)
 
 
