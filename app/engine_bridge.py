@@ -117,10 +117,9 @@ class EngineBridge(QObject):
             problems.append(f"could not list the built-in models: {plain_message(error)}")
         self._emit_listing(models, devices, "; ".join(problems) or None)
         try:
-            from engine.models import wavenet_kernel, wavernn_kernel
+            from engine.models import compiled_ops
 
-            wavernn_kernel.warm()  # so the first generation does not wait for numba
-            wavenet_kernel.warm()
+            compiled_ops.warm_all()  # so the first generation does not wait for numba
         except Exception:  # the generation that needs it will report the problem
             traceback.print_exc()
 

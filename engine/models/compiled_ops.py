@@ -9,13 +9,17 @@ import numpy as np
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
-def add_matmul(x: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
-    """out (N, M) += x (N, K) @ w (K, M); each row of w is read once for all N rows of x."""
+def affine(x: np.ndarray, w: np.ndarray, start, out: np.ndarray, relu: bool = False) -> None:
+    """out (N, M) ← start + x (N, K) @ w (K, M), then max(·, 0) when `relu`. start: a bias (M,), a per-row
+    share (N, M) or a scalar. Each row of w is read once for all N rows of x."""
+    out[:] = start
     for k in range(w.shape[0]):
         for n in range(x.shape[0]):
             xk = x[n, k]
             for m in range(w.shape[1]):
                 out[n, m] += xk * w[k, m]
+    if relu:
+        np.maximum(out, 0.0, out)
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
@@ -34,3 +38,11 @@ def draw_class(logits: np.ndarray, uniform: float) -> int:
         if cumulative > target:
             return c
     return logits.shape[0] - 1
+
+
+def warm_all() -> None:
+    """Compile every compiled sampling loop now (or load it from numba's disk cache), not at a first generation."""
+    from engine.models import wavenet_kernel, wavernn_kernel
+
+    wavernn_kernel.warm()
+    wavenet_kernel.warm()

@@ -224,6 +224,7 @@ class IncrementalGeneration:
 
     Layer l keeps its last (k − 1) · d_l inputs in ring[l] ((k − 1) · d_l, N, R); the input of step t goes to
     slot t mod (k − 1) · d_l after the taps t − d_l, …, t − (k − 1) · d_l were read (the oldest slot is free).
+    The torch loop keeps one tensor per layer (`rings`); the compiled loop all of them in one array (`ring`).
     """
 
     def __init__(self, model: WaveNet, mel: torch.Tensor, speaker: torch.Tensor | None):
@@ -249,20 +250,21 @@ class IncrementalGeneration:
         self.post_bias = model.post.bias
         self.out = model.out.weight.squeeze(-1).t().contiguous()
         self.out_bias = model.out.bias
-        dtype = self.embed.dtype
-        self.rings = [torch.zeros((self.kernel_size - 1) * d, self.batch, r, dtype=dtype) for d in self.dilations]
+        self.queue_sizes = [(self.kernel_size - 1) * d for d in self.dilations]
         self.previous = previous_classes(torch.zeros(self.batch, 1), config.bits)[:, 0]
         self.sampler = MulawSampler(config.bits) if config.output == "mulaw" else MixtureSampler()
         self.compiled = model.compiled_cpu_loop and config.output == "mulaw" and mel.device.type == "cpu"
         if self.compiled:
             self._compiled_state()
+        else:
+            self.rings = [torch.zeros(size, self.batch, r, dtype=self.embed.dtype) for size in self.queue_sizes]
 
     def _compiled_state(self) -> None:
         """The weights and queues as `wavenet_kernel.run_block` takes them: float32 numpy, one ring for all layers."""
         def array(tensor: torch.Tensor) -> np.ndarray:
             return np.ascontiguousarray(tensor.detach().float().numpy())
 
-        sizes = [ring.shape[0] for ring in self.rings]
+        sizes = self.queue_sizes
         self.kernel_weights = (
             array(self.embed), array(torch.stack(self.filter_gate)), array(torch.stack(self.residual)),
             array(torch.stack(self.residual_bias)), array(self.skip), array(self.skip_bias), array(self.post),

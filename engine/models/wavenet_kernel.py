@@ -21,7 +21,7 @@ import math
 import numba
 import numpy as np
 
-from engine.models.compiled_ops import add_matmul, draw_class
+from engine.models.compiled_ops import affine, draw_class
 
 SQRT_HALF = math.sqrt(0.5)
 
@@ -60,27 +60,20 @@ def run_block(cond, uniforms, teacher, embed, filter_gate, residual, residual_bi
                     stacked[n, j * r:(j + 1) * r] = ring[slot, n]
             for n in range(rows):
                 stacked[n, (taps - 1) * r:] = x[n]
-            filt_gate[:] = cond[i, layer]
-            add_matmul(stacked, filter_gate[layer], filt_gate)
+            affine(stacked, filter_gate[layer], cond[i, layer], filt_gate)
             for n in range(rows):
                 for c in range(r):
                     z[n, c] = math.tanh(filt_gate[n, c]) / (1.0 + math.exp(-filt_gate[n, r + c]))
                     gated[n, layer * r + c] = z[n, c]
             ring[base + t % size] = x
             if layer != layers - 1:  # the last layer's residual output feeds nothing
-                residual_out[:] = residual_bias[layer]
-                add_matmul(z, residual[layer], residual_out)
+                affine(z, residual[layer], residual_bias[layer], residual_out)
                 for n in range(rows):
                     for c in range(r):
                         x[n, c] = SQRT_HALF * (residual_out[n, c] + x[n, c])
-        hidden_skip[:] = skip_bias
-        add_matmul(gated, skip, hidden_skip)
-        np.maximum(hidden_skip, 0.0, hidden_skip)
-        hidden_post[:] = post_bias
-        add_matmul(hidden_skip, post, hidden_post)
-        np.maximum(hidden_post, 0.0, hidden_post)
-        out[:] = out_bias
-        add_matmul(hidden_post, out_w, out)
+        affine(gated, skip, skip_bias, hidden_skip, True)
+        affine(hidden_skip, post, post_bias, hidden_post, True)
+        affine(hidden_post, out_w, out_bias, out)
         if keep_logits:
             logits[i] = out
         for n in range(rows):

@@ -24,7 +24,7 @@ import numba
 import numpy as np
 import torch
 
-from engine.models.compiled_ops import add_matmul, draw_class
+from engine.models.compiled_ops import affine, draw_class
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
@@ -61,34 +61,23 @@ def run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, previous_weight
         for n in range(rows):
             for i in range(four_h):
                 x[n, i] = input_gi1[t, n, i] + previous[n] * previous_weights[i]
-        gh_rz[:] = 0.0
-        add_matmul(h1, w_hh1_rz, gh_rz)
-        gh_n[:] = b_hh1_n
-        add_matmul(h1, w_hh1_n, gh_n)
+        affine(h1, w_hh1_rz, 0.0, gh_rz)
+        affine(h1, w_hh1_n, b_hh1_n, gh_n)
         _gru_update(x[:, hidden:3 * hidden], x[:, 3 * hidden:], gh_rz, gh_n, h1)
         for n in range(rows):
             for i in range(hidden):
                 z1[n, i] = x[n, i] + h1[n, i]
-        gi_rz[:] = gi2_rz[t]
-        add_matmul(z1, w_ih2_rz, gi_rz)
-        gi_n[:] = gi2_n[t]
-        add_matmul(z1, w_ih2_n, gi_n)
-        gh_rz[:] = 0.0
-        add_matmul(h2, w_hh2_rz, gh_rz)
-        gh_n[:] = b_hh2_n
-        add_matmul(h2, w_hh2_n, gh_n)
+        affine(z1, w_ih2_rz, gi2_rz[t], gi_rz)
+        affine(z1, w_ih2_n, gi2_n[t], gi_n)
+        affine(h2, w_hh2_rz, 0.0, gh_rz)
+        affine(h2, w_hh2_n, b_hh2_n, gh_n)
         _gru_update(gi_rz, gi_n, gh_rz, gh_n, h2)
         for n in range(rows):
             for i in range(hidden):
                 z2[n, i] = z1[n, i] + h2[n, i]
-        y1[:] = fc1[t]
-        add_matmul(z2, fc1_w, y1)
-        np.maximum(y1, 0.0, y1)
-        y2[:] = fc2[t]
-        add_matmul(y1, fc2_w, y2)
-        np.maximum(y2, 0.0, y2)
-        out[:] = fc3_b
-        add_matmul(y2, fc3_w, out)
+        affine(z2, fc1_w, fc1[t], y1, True)
+        affine(y1, fc2_w, fc2[t], y2, True)
+        affine(y2, fc3_w, fc3_b, out)
         if keep_logits:
             logits[t] = out
         for n in range(rows):
