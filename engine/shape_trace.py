@@ -124,7 +124,7 @@ def trace(model: nn.Module, raw: Any, *, frames: int | None = None) -> Trace:
     try:
         output = _hooked_forward(model, mel, audio, records, result)
         if output is not None:
-            result.training = _training_view(model, output, audio)
+            result.training = _training_view(model, output, model.training_target(mel, audio))
             step_tracer = STEP_TRACERS.get(result.family)
             if step_tracer is not None:
                 with torch.no_grad():
@@ -240,12 +240,12 @@ def _loss_record(name: str, given: torch.Tensor, target: torch.Tensor) -> LossRe
     return LossRecord(name, tuple(given.shape), tuple(target.shape), _first_dtype(given), _first_dtype(target))
 
 
-def _training_view(model: nn.Module, output: torch.Tensor, audio: torch.Tensor) -> list[LossRecord]:
-    """model.loss(output, audio) and the loss functions inside it, as the training loop calls them."""
+def _training_view(model: nn.Module, output: torch.Tensor, target: torch.Tensor) -> list[LossRecord]:
+    """model.loss(output, target) and the loss functions inside it, as the training loop calls them."""
     mode = _LossCalls()
     with torch.no_grad(), mode:
-        model.loss(output, audio)
-    return [_loss_record(f"{type(model).__name__}.loss", output, audio)] + mode.calls
+        model.loss(output, target)
+    return [_loss_record(f"{type(model).__name__}.loss", output, target)] + mode.calls
 
 
 # --- one step of each family's cell ---------------------------------------------------------------------------
@@ -262,7 +262,7 @@ def _wavernn_step(model, mel, audio) -> tuple[str, list[StepRecord], torch.Tenso
     t = 0
     mel_up, aux = model.upsample(mel)
     a1, a2, a3, a4 = (part[:, t] for part in aux.split(model.aux_part, dim=-1))
-    previous = model.previous_sample_input(torch.zeros_like(audio[:, :1]))
+    previous = model.sample_inputs(mel, audio)[:, t]
     x_in = model.input_layer(torch.cat([previous, mel_up[:, t], a1], dim=-1))
     h1 = model.rnn1(x_in.unsqueeze(1))[0][:, 0]
     z1 = x_in + h1
@@ -273,17 +273,20 @@ def _wavernn_step(model, mel, audio) -> tuple[str, list[StepRecord], torch.Tenso
     out = model.fc3(y2)
     mulaw = model.config.mode == "mulaw"
     steps = [
-        _record("x_{t-1}", previous, "previous sample" + (" (mu-law compressed)" if mulaw else "")),
+        _record("x_{t-1}", previous, "previous sample" + (" (mu-law compressed)" if mulaw else ""))
+        if model.predictor is None
+        else _record("[x_{t-1}, e_{t-1}, p_t]", previous, "previous sample, its excitation, the prediction (mu-law)"),
         _record("mel_t", mel_up[:, t], "upsampled mel at t"),
         _record("aux¹_t", a1, "aux features, first quarter"),
-        _record("x_in", x_in, "I([x_{t-1}, mel_t, aux¹_t])"),
+        _record("x_in", x_in, "I([sample inputs, mel_t, aux¹_t])"),
         _record("h¹_t", h1, "GRU₁(x_in, h¹_{t-1})"),
         _record("z¹", z1, "x_in + h¹_t (residual)"),
         _record("h²_t", h2, "GRU₂([z¹, aux²_t], h²_{t-1})"),
         _record("z²", z2, "z¹ + h²_t (residual)"),
         _record("fc₁", y1, "relu(fc₁([z², aux³_t]))"),
         _record("fc₂", y2, "relu(fc₂([fc₁, aux⁴_t]))"),
-        _record("out_t", out, f"fc₃: {'logits over 2^bits mu-law classes' if mulaw else 'mixture parameters'}"),
+        _record("out_t", out, f"fc₃: {'logits over 2^bits mu-law classes' if mulaw else 'mixture parameters'}"
+                + (" of the excitation e_t = x_t − p_t" if model.predictor is not None else "")),
     ]
     if mulaw:
         steps.append(_record("P(x_t)", torch.softmax(out, dim=-1), "softmax(out_t)"))

@@ -170,11 +170,11 @@ class Trainer:
         """Train on one batch; return its loss. A non-finite loss or gradient skips the update (and is counted)."""
         mel, audio = self.dataset.sample(self.batch_rng, self.config.batch_size)
         mel, audio = mel.to(self.device), audio.to(self.device)
-        output = self.model(mel, audio)
+        output, target = self.model(mel, audio), self.model.training_target(mel, audio)
         context = self.config.context_frames * self.model.hop_length
         if context:
-            output, audio = output[..., context:-context], audio[:, context:-context]
-        loss = self.model.loss(output, audio)
+            output, target = output[..., context:-context], target[:, context:-context]
+        loss = self.model.loss(output, target)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)

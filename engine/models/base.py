@@ -2,7 +2,8 @@
 
 A vocoder is an autoregressive model of audio samples conditioned on a mel spectrogram. Every family has:
 - a teacher-forced `forward` for training: column t of the output predicts sample t from samples < t and the mel;
-- `loss(output, audio)` on that output;
+- `loss(output, target)` on that output, against `training_target(mel, audio)` (the audio itself, unless the
+  family models something derived from it);
 - `stream(mel, ...)`: generation as an iterator of `StreamBlock`s, one block of samples at a time;
 - its `MelConfig`, its `receptive_field` and `min_frames`, and a JSON-able `config_dict()` for checkpoints.
 """
@@ -87,9 +88,13 @@ class Vocoder(nn.Module, abc.ABC):
         Returns the output (N, C, F · hop): column t is computed from audio[:, :t] and the mel only.
         """
 
+    def training_target(self, mel: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """What `loss` scores forward's output against, (N, F · hop): here the audio itself."""
+        return audio
+
     @abc.abstractmethod
-    def loss(self, output: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        """Scalar training loss of `forward`'s output against the audio it was given, (N, F · hop)."""
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Scalar training loss of `forward`'s output against `training_target(mel, audio)`, (N, F · hop)."""
 
     @abc.abstractmethod
     def stream(

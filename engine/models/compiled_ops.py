@@ -40,6 +40,20 @@ def draw_class(logits: np.ndarray, uniform: float) -> int:
     return logits.shape[0] - 1
 
 
+@numba.njit(cache=True, fastmath=True, nogil=True)
+def mulaw_compress(x: float, mu: float) -> float:
+    """A sample in [-1, 1] (clipped) → its mu-law compressed value, as `engine.models.coding.mulaw_compress`."""
+    magnitude = min(abs(x), 1.0)
+    return math.copysign(math.log1p(mu * magnitude) / math.log1p(mu), x) if magnitude > 0.0 else 0.0
+
+
+@numba.njit(cache=True, fastmath=True, nogil=True)
+def mulaw_expand(k: int, mu: float) -> float:
+    """Class k of mu + 1 → its sample value, as `engine.models.coding.mulaw_expand` (in float64)."""
+    compressed = 2.0 * k / mu - 1.0
+    return math.copysign(math.expm1(abs(compressed) * math.log1p(mu)) / mu, compressed)
+
+
 def warm_all() -> None:
     """Compile every compiled sampling loop now (or load it from numba's disk cache), not at a first generation."""
     from engine.models import wavenet_kernel, wavernn_kernel

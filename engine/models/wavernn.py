@@ -9,6 +9,11 @@
 logistics over 16-bit values (mode "mol"). aux¹..aux⁴ are four equal slices of the upsampling network's aux
 features. In "mulaw" mode the previous sample enters mu-law compressed (the domain the classes live in).
 
+With linear prediction (`lpc_order` p > 0, "mulaw" mode; engine/models/linear_prediction.py, as in LPCNet) the
+mel's all-pole envelope predicts each sample from the p before it, p_t = −Σ a_k x_{t−k}; the softmax is over
+the excitation e_t = x_t − p_t, the sample is x_t = p_t + e_t, and I is fed [x_{t−1}, e_{t−1}, p_t] (each mu-law
+compressed) instead of x_{t−1}. The sampling noise then follows the speech's envelope instead of being white.
+
 The model is recurrent, so its receptive field is unbounded; `receptive_field` reports 0 for that.
 
 Streaming runs the GRUs one sample at a time as cells (`gru_step`) on the GRUs' own parameters; separate
@@ -32,7 +37,8 @@ from torch.nn import functional as F
 from engine.errors import ConfigError, InputError
 from engine.features import MelConfig
 from engine.models.base import StreamBlock, Vocoder, config_from_dict
-from engine.models.coding import MulawSampler, mulaw_classes, mulaw_compress
+from engine.models.coding import MulawSampler, mulaw_classes, mulaw_compress, mulaw_expand
+from engine.models.linear_prediction import LinearPredictor
 from engine.models.mixture import LOG_SCALE_MIN, MixtureSampler, mixture_log_prob
 from engine.models.upsample import UpsampleConfig, UpsampleNetwork, check_factors
 
@@ -149,8 +155,9 @@ def gru_input_split(gi: torch.Tensor, gru: nn.GRU) -> tuple[torch.Tensor, torch.
 @dataclass
 class WaveRNNConfig:
     """rnn_dims: GRU width; fc_dims: output layers' width; mode "mulaw" (2^bits classes) or "mol"
-    (n_mixtures logistics, scales floored at exp(log_scale_min)). Sizes default to a CPU-friendly model
-    (fatchord used 512 / 512; see benchmarks/wavernn_stream.py for the speed of each)."""
+    (n_mixtures logistics, scales floored at exp(log_scale_min)); lpc_order: 0, or the order of the linear
+    prediction from the mel ("mulaw" only). Sizes default to a CPU-friendly model (fatchord used 512 / 512; see
+    benchmarks/wavernn_stream.py for the speed of each)."""
 
     rnn_dims: int = 256
     fc_dims: int = 256
@@ -158,6 +165,7 @@ class WaveRNNConfig:
     bits: int = 9
     n_mixtures: int = 10
     log_scale_min: float = LOG_SCALE_MIN
+    lpc_order: int = 0
     upsample: UpsampleConfig = field(default_factory=UpsampleConfig)
 
     @classmethod
@@ -181,6 +189,9 @@ class WaveRNN(RecurrentVocoder):
             raise ConfigError(f'WaveRNN mode is "{config.mode}"; it must be "mulaw" or "mol".')
         if not 2 <= config.bits <= 16:
             raise ConfigError(f"WaveRNN bits is {config.bits}; it must be between 2 and 16.")
+        if config.lpc_order < 0 or (config.lpc_order and config.mode != "mulaw"):
+            raise ConfigError(f'WaveRNN lpc_order is {config.lpc_order} in "{config.mode}" mode; it must be 0, or '
+                              'more than 0 in "mulaw" mode (linear prediction draws a mu-law excitation).')
         aux_channels = config.upsample.aux_channels
         if aux_channels % 4 != 0:
             raise ConfigError(
@@ -190,7 +201,9 @@ class WaveRNN(RecurrentVocoder):
         rnn, fc, self.aux_part = config.rnn_dims, config.fc_dims, aux_channels // 4
         self.n_classes = 2**config.bits if config.mode == "mulaw" else 3 * config.n_mixtures
         self.upsample = UpsampleNetwork(mel_config.n_mels, mel_config.hop_length, config.upsample)
-        self.input_layer = nn.Linear(1 + mel_config.n_mels + self.aux_part, rnn)
+        self.predictor = LinearPredictor(mel_config, config.lpc_order) if config.lpc_order else None
+        self.n_fed = 3 if self.predictor else 1  # the sample inputs of each step: see `sample_inputs`
+        self.input_layer = nn.Linear(self.n_fed + mel_config.n_mels + self.aux_part, rnn)
         self.rnn1 = nn.GRU(rnn, rnn, batch_first=True)
         self.rnn2 = nn.GRU(rnn + self.aux_part, rnn, batch_first=True)
         self.fc1 = nn.Linear(rnn + self.aux_part, fc)
@@ -201,51 +214,84 @@ class WaveRNN(RecurrentVocoder):
         """audio (N, T) → the value fed back for each sample (N, T): mu-law compressed in "mulaw" mode."""
         return mulaw_compress(audio, self.config.bits) if self.config.mode == "mulaw" else audio
 
+    def sample_inputs(self, mel: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """mel (N, n_mels, F), audio (N, F·hop) → what each step is fed of the samples before it (N, F·hop, n_fed):
+        [x_{t−1}], or with linear prediction [x_{t−1}, e_{t−1}, p_t] mu-law compressed (silence before t = 0)."""
+        previous = F.pad(self.previous_sample_input(audio), (1, -1))
+        if self.predictor is None:
+            return previous.unsqueeze(-1)
+        prediction = self.predictor.predict(audio, self.predictor.coefficients(mel))
+        excitation = F.pad(audio.double() - prediction, (1, -1))
+        bits = self.config.bits
+        return torch.stack([previous, mulaw_compress(excitation, bits).float(),
+                            mulaw_compress(prediction, bits).float()], dim=-1)
+
+    def training_target(self, mel: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """The values the output is scored against (N, F·hop): the audio, or with linear prediction its excitation."""
+        if self.predictor is None:
+            return audio
+        return (audio.double() - self.predictor.predict(audio, self.predictor.coefficients(mel))).float()
+
     def forward(self, mel: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
         """mel (N, n_mels, F), audio (N, F·hop) → output (N, C, F·hop); column t sees audio[:, :t] only."""
         check_model_input(self, mel, audio)
         mel_up, aux = self.upsample(mel)
         a1, a2, a3, a4 = aux.split(self.aux_part, dim=-1)
-        previous = F.pad(self.previous_sample_input(audio), (1, -1)).unsqueeze(-1)
-        x = self.input_layer(torch.cat([previous, mel_up, a1], dim=-1))
+        x = self.input_layer(torch.cat([self.sample_inputs(mel, audio), mel_up, a1], dim=-1))
         x = x + self.rnn1(x)[0]
         x = x + self.rnn2(torch.cat([x, a2], dim=-1))[0]
         x = F.relu(self.fc1(torch.cat([x, a3], dim=-1)))
         x = F.relu(self.fc2(torch.cat([x, a4], dim=-1)))
         return self.fc3(x).transpose(1, 2)
 
-    def loss(self, output: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        """output (N, C, T), audio (N, T) → cross-entropy over mu-law classes, or the mixture's NLL."""
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """output (N, C, T), `training_target` (N, T) → cross-entropy over mu-law classes, or the mixture's NLL."""
         if self.config.mode == "mulaw":
-            return F.cross_entropy(output, mulaw_classes(audio, self.config.bits))
-        return -mixture_log_prob(output, audio, MIXTURE_BITS, self.config.log_scale_min).mean()
+            return F.cross_entropy(output, mulaw_classes(target, self.config.bits))
+        return -mixture_log_prob(output, target, MIXTURE_BITS, self.config.log_scale_min).mean()
 
     def _stream_start(
         self, mel: torch.Tensor, teacher: torch.Tensor | None
     ) -> tuple["_StreamState", torch.Tensor | None]:
-        """The state before the first sample (silence before it), and the teacher's samples as inputs (N, T) or None."""
-        batch = mel.shape[0]
-        zeros = torch.zeros(batch, self.config.rnn_dims, device=mel.device)
-        state = _StreamState(self.previous_sample_input(torch.zeros(batch, 1, device=mel.device)), zeros, zeros)
-        return state, None if teacher is None else self.previous_sample_input(teacher)
+        """The state before the first sample (silence before it), and the teacher's samples as the loop takes them
+        (N, T): compressed as inputs, or as they are with linear prediction (the loop derives e and p); or None."""
+        batch, device = mel.shape[0], mel.device
+        zeros = torch.zeros(batch, self.config.rnn_dims, device=device)
+        if self.predictor is None:
+            state = _StreamState(torch.zeros(batch, 1, device=device), zeros, zeros)
+            return state, None if teacher is None else self.previous_sample_input(teacher)
+        history = torch.zeros(batch, self.config.lpc_order, dtype=torch.float64, device=device)
+        return _StreamState(torch.zeros(batch, 2, device=device), zeros, zeros, history), teacher
+
+    def _previous_weights(self) -> torch.Tensor:
+        """The sample inputs' columns of I and of W_ih1·I, (n_fed, 4·rnn): one addmm adds them to x_in and GRU₁'s input."""
+        w_x = self.input_layer.weight[:, : self.n_fed]
+        return torch.cat([w_x, self.rnn1.weight_ih_l0 @ w_x]).t()
 
     @torch.inference_mode()
     def _block_conditioning(self, padded: torch.Tensor, start: int, stop: int) -> tuple[torch.Tensor, ...]:
         """The shares of I, GRU₁, GRU₂, fc₁, fc₂ that come from the conditioning, for frames [start, stop).
 
-        Returns time-major (L, N, ·) tensors: [x_in | gi1_rz | gi1_n] without the previous sample (4·rnn);
+        Returns time-major (L, N, ·) tensors: [x_in | gi1_rz | gi1_n] without the sample inputs (4·rnn);
         gi2_rz (2·rnn) and gi2_n (rnn) without z¹; fc₁ and fc₂ pre-activations without z² / fc₁'s output.
         """
         rnn, fc = self.config.rnn_dims, self.config.fc_dims
         mel_up, aux = self.upsample.upsample_range(padded, start, stop)
         a1, a2, a3, a4 = aux.transpose(0, 1).split(self.aux_part, dim=-1)
         conditioning = torch.cat([mel_up.transpose(0, 1), a1], -1)
-        x_in = F.linear(conditioning, self.input_layer.weight[:, 1:], self.input_layer.bias)
+        x_in = F.linear(conditioning, self.input_layer.weight[:, self.n_fed :], self.input_layer.bias)
         gi1 = gru_input_split(F.linear(x_in, self.rnn1.weight_ih_l0, self.rnn1.bias_ih_l0), self.rnn1)
         gi2 = gru_input_split(F.linear(a2, self.rnn2.weight_ih_l0[:, rnn:], self.rnn2.bias_ih_l0), self.rnn2)
         fc1 = F.linear(a3, self.fc1.weight[:, rnn:], self.fc1.bias)
         fc2 = F.linear(a4, self.fc2.weight[:, fc:], self.fc2.bias)
         return torch.cat([x_in, *gi1], -1), *gi2, fc1, fc2
+
+    def _step_lpc_weights(self, padded: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Each step's prediction weights for frames [start, stop) of the padded mel, (L, N, p) float64: p_t is
+        Σ_j history_j · weights_j over the last p samples, oldest first, so weights = −(a_p, …, a₁)."""
+        pad = self.upsample.pad
+        coefficients = self.predictor.coefficients(padded[:, :, start + pad : stop + pad])  # (N, frames, p)
+        return -coefficients.flip(2).double().repeat_interleave(self.hop_length, dim=1).transpose(0, 1)
 
     @torch.inference_mode()
     def _stream_block(
@@ -260,24 +306,24 @@ class WaveRNN(RecurrentVocoder):
     ) -> StreamBlock:
         """Run the recurrence over frames [start, stop), updating `state`.
 
-        fed: (N, L) the teacher's samples as inputs (teacher forcing): step t is fed sample t − 1 (the state's
-            previous sample at t = 0); or None to feed back the drawn samples.
+        fed: (N, L) the teacher's samples as `_stream_start` gives them (teacher forcing): step t is fed sample
+            t − 1 (the state's previous sample at t = 0); or None to feed back the drawn samples.
         """
-        rnn = self.config.rnn_dims
+        rnn, bits = self.config.rnn_dims, self.config.bits
         input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond = self._block_conditioning(padded, start, stop)
         length, batch = input_gi1.shape[:2]
-        mulaw = self.config.mode == "mulaw"
-        sampler = MulawSampler(self.config.bits) if mulaw else MixtureSampler(self.config.log_scale_min)
+        mulaw, lpc = self.config.mode == "mulaw", self.predictor is not None
+        sampler = MulawSampler(bits) if mulaw else MixtureSampler(self.config.log_scale_min)
         noise = sampler.noise(length, batch, generator, padded.device)
+        lpc_weights = self._step_lpc_weights(padded, start, stop) if lpc else None
         if mulaw and padded.device.type == "cpu" and self.compiled_cpu_loop:
-            return self._compiled_block(input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond, noise, state, fed, return_logits)
+            return self._compiled_block(input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond, noise, lpc_weights, state, fed,
+                                        return_logits)
         # A drawn class is fed back as its compressed value, 2·class / (2^bits − 1) − 1; a mixture draw as itself.
         compressed_levels = torch.linspace(-1.0, 1.0, self.n_classes, device=padded.device) if mulaw else None
         fed_steps = None if fed is None else fed.t().unsqueeze(-1).unbind(0)
         drawn, outputs = [], []
-        # The previous sample's column of I, and of W_ih1·I, so that one addcmul gives x_in and GRU₁'s input.
-        w_x = self.input_layer.weight[:, 0]
-        previous_weights = torch.cat([w_x, self.rnn1.weight_ih_l0 @ w_x])
+        previous_weights = self._previous_weights()
         gru1, gru2 = gru_step_weights(self.rnn1), gru_step_weights(self.rnn2)
         w_ih2_rz_t, w_ih2_n_t = self.rnn2.weight_ih_l0[: 2 * rnn, :rnn].t(), self.rnn2.weight_ih_l0[2 * rnn :, :rnn].t()
         fc1_t, fc2_t = self.fc1.weight[:, :rnn].t(), self.fc2.weight[:, : self.config.fc_dims].t()
@@ -285,7 +331,11 @@ class WaveRNN(RecurrentVocoder):
         previous, h1, h2 = state.previous, state.h1, state.h2
         steps = zip(*(part.unbind(0) for part in (input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond)), noise)
         for t, (input_gi1_t, gi2_rz_t, gi2_n_t, fc1_pre, fc2_pre, noise_t) in enumerate(steps):
-            x_in, gi1_rz, gi1_n = torch.addcmul(input_gi1_t, previous, previous_weights).split((rnn, 2 * rnn, rnn), 1)
+            inputs = previous
+            if lpc:
+                prediction = (state.history * lpc_weights[t]).sum(1, keepdim=True)  # (N, 1) float64
+                inputs = torch.cat([previous, mulaw_compress(prediction, bits).float()], 1)
+            x_in, gi1_rz, gi1_n = torch.addmm(input_gi1_t, inputs, previous_weights).split((rnn, 2 * rnn, rnn), 1)
             h1 = gru_step(gi1_rz, gi1_n, h1, gru1)
             z1 = x_in + h1
             h2 = gru_step(torch.addmm(gi2_rz_t, z1, w_ih2_rz_t), torch.addmm(gi2_n_t, z1, w_ih2_n_t), h2, gru2)
@@ -293,7 +343,13 @@ class WaveRNN(RecurrentVocoder):
             y = torch.relu(torch.addmm(fc2_pre, torch.relu(torch.addmm(fc1_pre, z2, fc1_t)), fc2_t))
             out = torch.addmm(b_fc3, y, fc3_t)
             sample = sampler.draw(out, noise_t)
-            if fed_steps is not None:
+            if lpc:
+                # x_t = p_t + e_t in float64, kept as the float32 sample it is output as
+                sample = fed_steps[t] if fed_steps is not None else (prediction + mulaw_expand(sample, bits)).clamp(-1, 1)
+                sample = sample.float().double()
+                previous = mulaw_compress(torch.cat([sample, sample - prediction], 1), bits).float()
+                state.history = torch.cat([state.history[:, 1:], sample], 1)
+            elif fed_steps is not None:
                 previous = fed_steps[t]
             else:
                 previous = sample if compressed_levels is None else torch.take(compressed_levels, sample)
@@ -301,32 +357,42 @@ class WaveRNN(RecurrentVocoder):
             if return_logits:
                 outputs.append(out)
         state.previous, state.h1, state.h2 = previous, h1, h2
-        samples = sampler.to_audio(torch.cat(drawn, dim=1))
+        samples = torch.cat(drawn, dim=1)
+        samples = samples.float() if lpc else sampler.to_audio(samples)
         return StreamBlock(samples, torch.stack(outputs, dim=2) if return_logits else None)
 
-    def _compiled_block(self, input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond, noise, state, fed, return_logits):
+    def _compiled_block(self, input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond, noise, lpc_weights, state, fed,
+                        return_logits):
         """`_stream_block`'s loop on the CPU in mu-law mode, by `wavernn_kernel.run_block` (same inputs, same draws)."""
         from engine.models import wavernn_kernel
 
         length, batch = input_gi1.shape[:2]
-        previous = state.previous[:, 0].float().numpy().copy()
+        previous = state.previous.float().numpy().copy()
         h1, h2 = state.h1.numpy().copy(), state.h2.numpy().copy()
-        classes = np.empty((length, batch), dtype=np.int64)
+        lpc = lpc_weights is not None
+        history = state.history.numpy().copy() if lpc else np.empty((batch, 0))
+        samples = np.empty((length, batch), dtype=np.float32)
         logits = np.empty((length, batch, self.n_classes) if return_logits else (0, 0, 0), dtype=np.float32)
         taught = np.empty((0, 0), dtype=np.float32) if fed is None else fed.t().float().contiguous().numpy()
         conditioning = (part.contiguous().numpy() for part in (input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond))
         uniforms = torch.stack(noise).reshape(length, batch).numpy()
-        wavernn_kernel.run_block(*conditioning, uniforms, taught, *wavernn_kernel.as_kernel_weights(self),
-                                 previous, h1, h2, classes, logits)
-        state.previous, state.h1, state.h2 = torch.from_numpy(previous)[:, None], torch.from_numpy(h1), torch.from_numpy(h2)
-        samples = MulawSampler(self.config.bits).to_audio(torch.from_numpy(classes).t())
-        return StreamBlock(samples, torch.from_numpy(logits).permute(1, 2, 0) if return_logits else None)
+        step_weights = lpc_weights.contiguous().numpy() if lpc else np.empty((0, 0, 0))
+        wavernn_kernel.run_block(*conditioning, uniforms, taught, step_weights, self.config.bits,
+                                 *wavernn_kernel.as_kernel_weights(self), previous, history, h1, h2, samples, logits)
+        state.previous, state.h1, state.h2 = torch.from_numpy(previous), torch.from_numpy(h1), torch.from_numpy(h2)
+        if lpc:
+            state.history = torch.from_numpy(history)
+        return StreamBlock(torch.from_numpy(samples).t().contiguous(),
+                           torch.from_numpy(logits).permute(1, 2, 0) if return_logits else None)
 
 
 @dataclass
 class _StreamState:
-    """What carries from one streamed block to the next: the last input sample (N, 1) and both GRU states."""
+    """What carries from one streamed block to the next: the last step's sample inputs (N, 1), or (N, 2) with linear
+    prediction (x_{t−1}, e_{t−1}); both GRU states (N, rnn); with linear prediction the last p samples (N, p)
+    float64, oldest first."""
 
     previous: torch.Tensor
     h1: torch.Tensor
     h2: torch.Tensor
+    history: torch.Tensor | None = None

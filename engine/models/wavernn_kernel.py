@@ -2,18 +2,23 @@
 
 `WaveRNN._stream_block` runs the same recurrence as a few dozen torch ops per sample; on a CPU most of each
 step's time is the dispatch of those small ops, not arithmetic. Here one compiled function runs a whole block:
-the same equations (see engine/models/wavernn.py), the same uniforms, the same inverse-CDF draw, in float32. It
-releases the GIL while it runs, so the window's thread is never held up by it.
+the same equations (see engine/models/wavernn.py), the same uniforms, the same inverse-CDF draw, in float32, and
+with linear prediction the same float64 prediction. It releases the GIL while it runs, so the window's thread is
+never held up by it.
 
 benchmarks/wavernn_stream.py measures both loops, at the default model's size among others.
 
-Shapes (L steps, N batch rows, H = rnn_dims, F = fc_dims, C = 2^bits classes):
-    conditioning  input_gi1 (L, N, 4H) = [x_in | gi1_rz | gi1_n] without the previous sample,
+Shapes (L steps, N batch rows, H = rnn_dims, F = fc_dims, C = 2^bits classes, K = 1 sample input, or 3 with
+linear prediction of order p):
+    conditioning  input_gi1 (L, N, 4H) = [x_in | gi1_rz | gi1_n] without the sample inputs,
                   gi2_rz (L, N, 2H), gi2_n (L, N, H), fc1 (L, N, F), fc2 (L, N, F)
     uniforms      (L, N) in [0, 1)
-    fed           (L, N) the teacher's samples as inputs (step t + 1 is fed fed[t]), or (0, 0) to feed back draws
-    state         previous (N,), h1 (N, H), h2 (N, H): updated in place
-    out           classes (L, N) int64; logits (L, N, C) when asked for, else (0, 0, 0)
+    fed           (L, N) the teacher's samples (step t + 1 is fed fed[t]): compressed, or as they are with linear
+                  prediction; or (0, 0) to feed back draws
+    lpc_weights   (L, N, p) float64, each step's prediction weights over the last p samples, or (0, 0, 0)
+    state         previous (N, K − 1 or 1): the last step's sample inputs; history (N, p) float64 the last p
+                  samples, oldest first (N, 0 without prediction); h1 (N, H), h2 (N, H): updated in place
+    out           samples (L, N) float32; logits (L, N, C) when asked for, else (0, 0, 0)
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import numba
 import numpy as np
 import torch
 
-from engine.models.compiled_ops import affine, draw_class
+from engine.models.compiled_ops import affine, draw_class, mulaw_compress, mulaw_expand
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
@@ -40,16 +45,21 @@ def _gru_update(gi_rz, gi_n, gh_rz, gh_n, h) -> None:
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
-def run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, previous_weights, w_hh1_rz, w_hh1_n, b_hh1_n,
-              w_ih2_rz, w_ih2_n, w_hh2_rz, w_hh2_n, b_hh2_n, fc1_w, fc2_w, fc3_w, fc3_b, previous, h1, h2, classes,
-              logits) -> None:
+def run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights, bits, previous_weights, w_hh1_rz,
+              w_hh1_n, b_hh1_n, w_ih2_rz, w_ih2_n, w_hh2_rz, w_hh2_n, b_hh2_n, fc1_w, fc2_w, fc3_w, fc3_b, previous,
+              history, h1, h2, samples, logits) -> None:
     """Run L steps for N rows; the shapes are in the module docstring. Weights are (in, out), contiguous."""
     steps, rows, four_h = input_gi1.shape
     hidden = four_h // 4
     n_classes = fc3_b.shape[0]
+    mu = float(2**bits - 1)
     teach = fed.shape[0] > 0
+    lpc = lpc_weights.shape[0] > 0
+    order = history.shape[1]
     keep_logits = logits.shape[0] > 0
     level_step = 2.0 / (n_classes - 1)  # class k is fed back as its compressed value 2k / (C − 1) − 1
+    inputs = np.zeros((rows, previous_weights.shape[0]), np.float32)
+    prediction = np.zeros(rows)
     x = np.empty((rows, four_h), np.float32)
     gh_rz, gh_n = np.empty((rows, 2 * hidden), np.float32), np.empty((rows, hidden), np.float32)
     gi_rz, gi_n = np.empty((rows, 2 * hidden), np.float32), np.empty((rows, hidden), np.float32)
@@ -57,10 +67,16 @@ def run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, previous_weight
     y1, y2 = np.empty((rows, fc1.shape[2]), np.float32), np.empty((rows, fc2.shape[2]), np.float32)
     out = np.empty((rows, n_classes), np.float32)
     for t in range(steps):
-        # x_in and GRU₁'s input gates: the conditioning's share plus the previous sample's column
+        # x_in and GRU₁'s input gates: the conditioning's share plus the sample inputs' columns
         for n in range(rows):
-            for i in range(four_h):
-                x[n, i] = input_gi1[t, n, i] + previous[n] * previous_weights[i]
+            inputs[n, : previous.shape[1]] = previous[n]
+            if lpc:
+                predicted = 0.0
+                for j in range(order):
+                    predicted += history[n, j] * lpc_weights[t, n, j]
+                prediction[n] = predicted
+                inputs[n, 2] = mulaw_compress(predicted, mu)
+        affine(inputs, previous_weights, input_gi1[t], x)
         affine(h1, w_hh1_rz, 0.0, gh_rz)
         affine(h1, w_hh1_n, b_hh1_n, gh_n)
         _gru_update(x[:, hidden:3 * hidden], x[:, 3 * hidden:], gh_rz, gh_n, h1)
@@ -82,8 +98,19 @@ def run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, previous_weight
             logits[t] = out
         for n in range(rows):
             drawn = draw_class(out[n], uniforms[t, n])
-            classes[t, n] = drawn
-            previous[n] = fed[t, n] if teach else drawn * level_step - 1.0
+            if lpc:  # x_t = p_t + e_t, kept as the float32 sample it is output as
+                excitation = float(np.float32(mulaw_expand(drawn, mu)))  # float32, as `coding.mulaw_expand` gives it
+                sample = fed[t, n] if teach else min(max(prediction[n] + excitation, -1.0), 1.0)
+                sample = float(np.float32(sample))
+                previous[n, 0] = mulaw_compress(sample, mu)
+                previous[n, 1] = mulaw_compress(sample - prediction[n], mu)
+                for j in range(order - 1):
+                    history[n, j] = history[n, j + 1]
+                history[n, order - 1] = sample
+                samples[t, n] = sample
+            else:
+                previous[n, 0] = fed[t, n] if teach else drawn * level_step - 1.0
+                samples[t, n] = mulaw_expand(drawn, mu)
 
 
 def as_kernel_weights(model) -> tuple[np.ndarray, ...]:
@@ -93,10 +120,9 @@ def as_kernel_weights(model) -> tuple[np.ndarray, ...]:
     def columns(weight: torch.Tensor) -> np.ndarray:  # an nn.Linear-style (out, in) weight → (in, out)
         return np.ascontiguousarray(weight.detach().t().float().numpy())
 
-    w_x = model.input_layer.weight[:, 0]
     w_hh1, w_hh2, w_ih2 = model.rnn1.weight_hh_l0, model.rnn2.weight_hh_l0, model.rnn2.weight_ih_l0
     return (
-        torch.cat([w_x, model.rnn1.weight_ih_l0 @ w_x]).detach().float().numpy(),
+        np.ascontiguousarray(model._previous_weights().detach().float().numpy()),
         columns(w_hh1[: 2 * rnn]), columns(w_hh1[2 * rnn :]), model.rnn1.bias_hh_l0[2 * rnn :].detach().numpy(),
         columns(w_ih2[: 2 * rnn, :rnn]), columns(w_ih2[2 * rnn :, :rnn]),
         columns(w_hh2[: 2 * rnn]), columns(w_hh2[2 * rnn :]), model.rnn2.bias_hh_l0[2 * rnn :].detach().numpy(),
@@ -106,11 +132,12 @@ def as_kernel_weights(model) -> tuple[np.ndarray, ...]:
 
 
 def warm() -> None:
-    """Compile `run_block` (or load it from numba's disk cache) now, on a tiny model, rather than at the first
-    generation: compiling takes 5–15 s once per machine, loading the cache a fraction of a second."""
+    """Compile `run_block` (or load it from numba's disk cache) now, for both kinds of model, rather than at the
+    first generation: compiling takes 5–15 s once per machine, loading the cache a fraction of a second."""
     from engine.features import MelConfig
     from engine.models.wavernn import WaveRNN, WaveRNNConfig
 
-    model = WaveRNN(WaveRNNConfig(rnn_dims=4, fc_dims=4), MelConfig()).eval()
-    for _ in model.stream(torch.zeros(1, model.mel_config.n_mels, model.min_frames)):
-        pass
+    for order in (0, 2):
+        model = WaveRNN(WaveRNNConfig(rnn_dims=4, fc_dims=4, lpc_order=order), MelConfig()).eval()
+        for _ in model.stream(torch.zeros(1, model.mel_config.n_mels, model.min_frames)):
+            pass
