@@ -6,8 +6,8 @@ Prints one row per (model, size, sampling loop, batch N): samples/s per batch ro
 real-time factor at 16 kHz (audio seconds per wall second, per row), and samples per CPU second per row (the
 number to compare across a loaded machine). Each model's N = 1 row is the reference for its N = 8 row. The
 mu-law WaveRNN samples on the CPU in a compiled loop (engine/models/wavernn_kernel.py); its "torch" rows run the
-torch loop (the one CUDA runs) on the same model, the reference for the "compiled" rows. The first row is the
-size of the bundled default WaveRNN.
+torch loop (the one CUDA runs) on the same model, the reference for the "compiled" rows. The first two models
+are the size of the bundled default WaveRNN, without and with linear prediction of order 16 (8-bit excitation).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def main() -> None:
     mel_config = MelConfig()
     models = [
         ("wavernn mulaw", "rnn 96", WaveRNN(WaveRNNConfig(rnn_dims=96, fc_dims=96), mel_config)),
+        ("wavernn lpc16", "rnn 96", WaveRNN(WaveRNNConfig(rnn_dims=96, fc_dims=96, bits=8, lpc_order=16), mel_config)),
         ("wavernn mulaw", "rnn 256", WaveRNN(WaveRNNConfig(rnn_dims=256, fc_dims=256), mel_config)),
         ("wavernn mulaw", "rnn 384", WaveRNN(WaveRNNConfig(rnn_dims=384, fc_dims=384), mel_config)),
         ("wavernn mol", "rnn 384", WaveRNN(WaveRNNConfig(rnn_dims=384, fc_dims=384, mode="mol"), mel_config)),

@@ -126,19 +126,24 @@ class Trainer:
         self.seconds = 0.0
         self.skipped_steps = 0
         self.commands: list[str] = []
+        self.initialised_from: dict[str, Any] | None = None
 
     @classmethod
     def new(cls, family: str, data_root: str | Path, *, sections: dict[str, dict[str, Any]] | None = None,
-            device: str = "auto", cache_root: str | Path | None = None) -> "Trainer":
-        """A freshly initialised model of `family` (torch seeded from the training seed)."""
+            device: str = "auto", cache_root: str | Path | None = None, init: str | Path | None = None) -> "Trainer":
+        """A freshly initialised model of `family` (torch seeded from the training seed); with `init`, a checkpoint
+        whose weights it starts from where they fit (see `initialise_from`)."""
         from engine.models.registry import build
 
         sections = sections or {"model": {}, "mel": {}, "train": {}}
         train_config = TrainConfig.from_dict(sections["train"])
         torch.manual_seed(train_config.seed)
         model = build(family, sections["model"], sections["mel"])
+        initialised_from = None if init is None else initialise_from(model, init)
         dataset = SegmentDataset(data_root, model.mel_config, train_config.segment_frames, cache_root)
-        return cls(model, train_config, dataset, choose_device(device), data_description(Path(data_root)))
+        trainer = cls(model, train_config, dataset, choose_device(device), data_description(Path(data_root)))
+        trainer.initialised_from = initialised_from
+        return trainer
 
     @classmethod
     def resume(cls, path: str | Path, data_root: str | Path, *, family: str | None = None,
@@ -210,6 +215,7 @@ class Trainer:
                 "loss": loss,
                 "skipped_steps": self.skipped_steps,
                 "commands": self.commands + ([command] if command else []),
+                "initialised_from": self.initialised_from,
                 "resume": {
                     "param_groups": optimizer_state["param_groups"],
                     # JSON keeps Python's big integers exactly; the PCG64 state is 128-bit
@@ -236,6 +242,27 @@ class Trainer:
         self.seconds = float(training.get("seconds_trained", 0.0))
         self.commands = list(training.get("commands", []))
         self.skipped_steps = int(training.get("skipped_steps", 0))
+        self.initialised_from = training.get("initialised_from")
+
+
+def initialise_from(model: Vocoder, path: str | Path) -> dict[str, Any]:
+    """Start `model` from the checkpoint at `path` (fine-tuning): copy every weight of the same name and shape; the
+    others (e.g. the layers a changed config adds) keep their fresh initialisation. Returns the record of it that
+    the new checkpoints keep. The mel settings must be the same, since the copied weights were trained on them."""
+    loaded = checkpoints.load(path)
+    if loaded.model.mel_config != model.mel_config:
+        raise InputError(path, f"a model of mel settings {loaded.model.mel_config.to_dict()}",
+                         f"the new model's mel settings {model.mel_config.to_dict()}",
+                         'Give the config file the checkpoint\'s "mel" settings, or leave out --init.')
+    source, fresh = loaded.model.state_dict(), model.state_dict()
+    copied = [name for name, value in fresh.items() if name in source and source[name].shape == value.shape]
+    if not copied:
+        raise InputError(path, f"a {loaded.model.family} model with no weight of the new model's names and shapes",
+                         f"a checkpoint of a {model.family} like the one being trained",
+                         "Initialise from a checkpoint of the same family, or leave out --init.")
+    model.load_state_dict({**fresh, **{name: source[name] for name in copied}})
+    return {"path": str(path), "family": loaded.model.family, "steps": int(loaded.meta.get("steps", 0)),
+            "copied": copied, "fresh": [name for name in fresh if name not in copied]}
 
 
 # --- the run: progress, log, interruption ---------------------------------------------------------------------
@@ -364,7 +391,10 @@ def run(args: argparse.Namespace) -> int:
     sections = read_config_file(args.config)
     command = shlex.join(["vocoscope", "train", "--data", str(args.data), "--model", args.model, "--out", str(out),
                           "--steps", str(args.steps)] + (["--config", str(args.config)] if args.config else [])
-                         + (["--resume"] if args.resume else []))
+                         + (["--resume"] if args.resume else []) + (["--init", str(args.init)] if args.init else []))
+    if args.resume and args.init:
+        raise InputError(args.init, "--init together with --resume", "one of them",
+                         "--resume continues the run in --out; --init starts a new run from another checkpoint.")
     if args.resume:
         if not out.exists():
             raise InputError(out, "no such checkpoint to resume", "a checkpoint written by an earlier run",
@@ -378,8 +408,13 @@ def run(args: argparse.Namespace) -> int:
         if out.exists():
             raise InputError(out, "a checkpoint that already exists", "a new file, or --resume",
                              "Add --resume to continue that run, or choose another --out.")
-        trainer = Trainer.new(args.model, args.data, sections=sections, device=args.device, cache_root=args.cache)
+        trainer = Trainer.new(args.model, args.data, sections=sections, device=args.device, cache_root=args.cache,
+                              init=args.init)
     model = trainer.model
+    if trainer.initialised_from:
+        started = trainer.initialised_from
+        print(f"from {started['path']} ({started['steps']} steps): {len(started['copied'])} weights copied, "
+              f"{len(started['fresh'])} fresh: {', '.join(started['fresh']) or 'none'}", file=sys.stderr)
     print(f"{model.family}: {model.parameter_count():,} parameters on {trainer.device}; "
           f"{len(trainer.dataset.recordings)} recordings, {trainer.dataset.seconds / 60:.1f} min "
           f"({trainer.dataset.skipped} shorter than a segment left out); from step {trainer.step_count} to {args.steps}",
@@ -408,6 +443,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, metavar="CKPT", help="checkpoint to write (.safetensors)")
     parser.add_argument("--steps", type=int, default=10000, metavar="N", help="train until N steps in all (10000)")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    parser.add_argument("--init", metavar="CKPT", help="start a new run from this checkpoint's weights (fine-tuning): "
+                        "those of the same name and shape are copied, the rest start fresh")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads for torch (default: torch's)")
     parser.add_argument("--log", metavar="CSV", help="loss log (default: CKPT with .csv)")

@@ -133,6 +133,35 @@ def test_train_command_writes_a_checkpoint_and_refuses_to_overwrite_it(tone_set,
     assert checkpoints.load(out).meta["steps"] == 10
 
 
+def test_init_starts_a_new_run_from_another_checkpoints_weights_where_they_fit(tone_set, tmp_path, capsys):
+    """Fine-tuning a WaveNet into one with linear prediction: every weight but the new input layer is copied."""
+    source = Trainer.new("wavenet", tone_set, sections=sections("wavenet"), device="cpu")
+    run_training(source, tmp_path / "plain.safetensors", 5, log_path=None)
+    with_lpc = sections("wavenet")
+    with_lpc["model"] = {**with_lpc["model"], "lpc_order": 8}
+    config = tmp_path / "lpc.json"
+    config.write_text(json.dumps(with_lpc))
+    out = tmp_path / "lpc.safetensors"
+    args = ["train", "--data", str(tone_set), "--model", "wavenet", "--config", str(config), "--out", str(out)]
+    assert main(args + ["--steps", "1", "--init", str(tmp_path / "plain.safetensors")]) == 0
+    assert "2 fresh: lpc_input.weight, lpc_input.bias" in capsys.readouterr().err
+    record = checkpoints.load(out).meta["training"]["initialised_from"]
+    assert record["steps"] == 5 and record["fresh"] == ["lpc_input.weight", "lpc_input.bias"]
+    assert len(record["copied"]) == len(source.model.state_dict())
+
+    fine_tuned = Trainer.new("wavenet", tone_set, sections=with_lpc, device="cpu", init=tmp_path / "plain.safetensors")
+    for name, value in source.model.state_dict().items():
+        assert torch.equal(fine_tuned.model.state_dict()[name], value), f"{name} was not copied"
+
+    assert main(args + ["--steps", "2", "--resume", "--init", str(tmp_path / "plain.safetensors")]) == 2
+    assert "--init together with --resume" in capsys.readouterr().err
+    other_mel = {**with_lpc, "mel": {"n_mels": 40}}
+    config.write_text(json.dumps(other_mel))
+    assert main(args[:-1] + [str(tmp_path / "m40.safetensors"), "--init", str(tmp_path / "plain.safetensors")]) == 2
+    message = capsys.readouterr().err
+    assert "plain.safetensors" in message and "'n_mels': 80" in message and "'n_mels': 40" in message
+
+
 def test_train_command_names_a_folder_without_audio(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path), "--model", "wavenet", "--out", str(tmp_path / "m.safetensors")]) == 2
     message = capsys.readouterr().err

@@ -54,6 +54,12 @@ def mulaw_expand(k: int, mu: float) -> float:
     return math.copysign(math.expm1(abs(compressed) * math.log1p(mu)) / mu, compressed)
 
 
+@numba.njit(cache=True, fastmath=True, nogil=True)
+def mulaw_class(x: float, mu: float) -> int:
+    """A sample → its mu-law class of mu + 1, as `engine.models.coding.mulaw_classes`."""
+    return round((mulaw_compress(x, mu) + 1.0) / 2.0 * mu)
+
+
 def warm_all() -> None:
     """Compile every compiled sampling loop now (or load it from numba's disk cache), not at a first generation."""
     from engine.models import wavenet_kernel, wavernn_kernel

@@ -41,7 +41,8 @@ def _levinson(autocorrelation: torch.Tensor) -> torch.Tensor:
 
 
 class LinearPredictor(nn.Module):
-    """Coefficients from the mel, and the predictions they make. No trainable parameters."""
+    """Coefficients from the mel (`forward`, so the shape inspector sees them), and the predictions they make.
+    No trainable parameters."""
 
     def __init__(self, mel_config: MelConfig, order: int):
         super().__init__()
@@ -59,8 +60,8 @@ class LinearPredictor(nn.Module):
         lags = np.arange(order + 1) * 2.0 * np.pi * LAG_WINDOW_HZ / mel_config.sample_rate
         self.register_buffer("lag_window", torch.from_numpy(np.exp(-0.5 * lags**2)), persistent=False)
 
-    def coefficients(self, mel: torch.Tensor) -> torch.Tensor:
-        """mel (N, n_mels, F) normalised → a₁..a_p per frame (N, F, p) float32; computed in float64."""
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """The coefficients: mel (N, n_mels, F) normalised → a₁..a_p per frame (N, F, p) float32; computed in float64."""
         config = self.mel_config
         db = mel.double() * -config.min_db + config.min_db + config.ref_db
         magnitude = self.spread @ torch.pow(10.0, db / 20.0)  # (N, n_bins, F)
@@ -69,6 +70,18 @@ class LinearPredictor(nn.Module):
         autocorrelation[..., 0] *= 1.0 + WHITE_NOISE
         batch, frames = autocorrelation.shape[:2]
         return _levinson(autocorrelation.reshape(batch * frames, -1)).reshape(batch, frames, -1).float()
+
+    def split(self, mel: torch.Tensor, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """mel (N, n_mels, F), audio (N, F · hop) → (predictions p_t, excitation e_t = x_t − p_t), (N, F · hop) float64."""
+        prediction = self.predict(audio, self(mel))
+        return prediction, audio.double() - prediction
+
+    def step_weights(self, mel: torch.Tensor) -> torch.Tensor:
+        """mel (N, n_mels, F) → each of its F · hop samples' prediction weights (F · hop, N, p) float64, for a
+        sampling loop that keeps the last p samples oldest first: p_t = Σ_j history_j · weights_j, so the weights
+        are −(a_p, …, a₁)."""
+        weights = -self(mel).flip(2).double()
+        return weights.repeat_interleave(self.mel_config.hop_length, dim=1).transpose(0, 1)
 
     def predict(self, audio: torch.Tensor, coefficients: torch.Tensor) -> torch.Tensor:
         """audio (N, F · hop), coefficients (N, F, p) → predictions p_t (N, F · hop) float64 from the samples

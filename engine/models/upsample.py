@@ -120,6 +120,10 @@ class UpsampleNetwork(nn.Module):
         """(N, n_mels, F) → (N, n_mels, F + 2·pad), reflected at both ends."""
         return F.pad(mel, (self.pad, self.pad), mode="reflect")
 
+    def unpadded(self, padded_mel: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Frames [start, stop) of the mel that `pad_mel` padded, as they were before padding: (N, n_mels, stop − start)."""
+        return padded_mel[:, :, start + self.pad : stop + self.pad]
+
     def upsample_range(self, padded_mel: torch.Tensor, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Conditioning for frames [start, stop) of the mel that `pad_mel` padded.
 

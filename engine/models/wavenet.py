@@ -12,6 +12,12 @@ Input coding: column t is fed the mu-law class (2^bits classes) of the previous 
 (silence at t = 0), through an embedding table (a one-hot input times a 1×1 convolution). So column t depends
 only on audio[:, :t], and on audio[:, t − receptive_field : t] only.
 
+With linear prediction (`lpc_order` p > 0, "mulaw" output; engine/models/linear_prediction.py, as in LPCNet)
+the mel's all-pole envelope predicts each sample, p_t = −Σ a_k x_{t−k}; the softmax is over the excitation
+e_t = x_t − p_t, the sample is x_t = p_t + e_t, and column t's input adds a linear map of [e_{t−1}, p_t] (mu-law
+compressed) to the embedding. The sampling noise then follows the speech's envelope instead of being white.
+Through p_t and e_{t−1}, column t also sees the p samples before that span; `receptive_field` counts them.
+
 Generation keeps, per layer, a ring buffer of its last (k − 1) · d inputs (Paine et al. 2016, "Fast WaveNet"),
 so one sample costs O(layers) small matrix products instead of a pass over the receptive field. On the CPU in
 "mulaw" mode those steps run compiled (engine/models/wavenet_kernel.py: the same arithmetic and draws, about 14×
@@ -32,8 +38,9 @@ from torch.nn import functional as F
 from engine.errors import ConfigError, InputError
 from engine.features import MelConfig
 from engine.models.base import StreamBlock, Vocoder, config_from_dict
-from engine.models.coding import MulawSampler, mulaw_classes
+from engine.models.coding import MulawSampler, mulaw_classes, mulaw_compress, mulaw_expand
 from engine.models.dilated import IMPLEMENTATIONS, CausalConv1d, make_causal_conv
+from engine.models.linear_prediction import LinearPredictor
 from engine.models.mixture import MixtureSampler, mixture_log_prob
 from engine.models.upsample import UpsampleConfig, UpsampleNetwork
 
@@ -48,6 +55,7 @@ class WaveNetConfig:
     bits: mu-law classes 2^bits of the input coding, and of the output when output == "mulaw".
     mixtures, mol_bits: the logistic mixture size and the sample grid (2^mol_bits levels) when output == "mol".
     speakers: size of the global-conditioning table (0: no speaker conditioning).
+    lpc_order: 0, or the order of the linear prediction from the mel (output "mulaw" only).
     dilated_conv: "conv1d" or "fold" (engine/models/dilated.py). Default "conv1d": benchmarks/dilated_conv.py
         measured its forward + backward over all 20 layers about 1.6× faster than folding (CPU, 1 thread).
     """
@@ -64,6 +72,7 @@ class WaveNetConfig:
     mol_bits: int = 16
     speakers: int = 0
     dilated_conv: str = "conv1d"
+    lpc_order: int = 0
     upsample: UpsampleConfig = field(default_factory=lambda: UpsampleConfig(resnet_channels=64, aux_channels=32))
 
     @classmethod
@@ -90,6 +99,9 @@ def check_config(config: WaveNetConfig) -> None:
         problems.append(f"output is {config.output!r}; expected one of {OUTPUTS}")
     if config.dilated_conv not in IMPLEMENTATIONS:
         problems.append(f"dilated_conv is {config.dilated_conv!r}; expected one of {IMPLEMENTATIONS}")
+    if config.lpc_order < 0 or (config.lpc_order and config.output != "mulaw"):
+        problems.append(f"lpc_order is {config.lpc_order} with output {config.output!r}; it must be 0, or more than 0 "
+                        'with output "mulaw" (linear prediction draws a mu-law excitation)')
     if problems:
         raise ConfigError("WaveNet configuration: " + "; ".join(problems) + ".")
 
@@ -134,6 +146,8 @@ class WaveNet(Vocoder):
         n_layers = len(config.dilations)
         self.upsample = UpsampleNetwork(mel_config.n_mels, mel_config.hop_length, config.upsample)
         self.embed = nn.Embedding(2**config.bits, r)
+        self.predictor = LinearPredictor(mel_config, config.lpc_order) if config.lpc_order else None
+        self.lpc_input = nn.Linear(2, r) if config.lpc_order else None  # [e_{t−1}, p_t] → added to the embedding
         # every layer's V_l c in one 1×1 convolution: (N, n_mels + aux, T) → (N, layers · 2R, T)
         self.condition = nn.Conv1d(mel_config.n_mels + config.upsample.aux_channels, n_layers * 2 * r, 1)
         self.speaker = nn.Embedding(config.speakers, n_layers * 2 * r) if config.speakers > 0 else None
@@ -145,7 +159,7 @@ class WaveNet(Vocoder):
 
     @property
     def receptive_field(self) -> int:
-        return (self.config.kernel_size - 1) * sum(self.config.dilations) + 1
+        return (self.config.kernel_size - 1) * sum(self.config.dilations) + 1 + self.config.lpc_order
 
     @property
     def min_frames(self) -> int:
@@ -160,9 +174,19 @@ class WaveNet(Vocoder):
             cond = cond + self.speaker(speaker).unsqueeze(-1)
         return cond
 
-    def stack(self, inputs: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """The network on given input classes. inputs (N, T) long, cond (N, layers · 2R, T) → (N, C, T)."""
-        x = self.embed(inputs).transpose(1, 2)
+    def lpc_features(self, mel: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """With linear prediction: column t's [e_{t−1}, p_t], mu-law compressed (N, T, 2) (silence before t = 0)."""
+        prediction, excitation = self.predictor.split(mel, audio)
+        compressed = mulaw_compress(torch.stack([F.pad(excitation, (1, -1)), prediction], dim=-1), self.config.bits)
+        return compressed.float()
+
+    def stack(self, inputs: torch.Tensor, cond: torch.Tensor, lpc_features: torch.Tensor | None = None) -> torch.Tensor:
+        """The network on given input classes. inputs (N, T) long, cond (N, layers · 2R, T), and with linear
+        prediction `lpc_features` (N, T, 2) → (N, C, T)."""
+        x = self.embed(inputs)
+        if lpc_features is not None:
+            x = x + self.lpc_input(lpc_features)
+        x = x.transpose(1, 2)
         layer_conds = cond.chunk(len(self.layers), dim=1)
         gated = []
         for layer, layer_cond in zip(self.layers, layer_conds):
@@ -184,13 +208,18 @@ class WaveNet(Vocoder):
                 f"frames · hop_length = {expected} samples", "Trim or pad the audio to a whole number of hops.",
             )
         mel_up, aux = self.upsample(mel)
-        return self.stack(previous_classes(audio, self.config.bits), self.conditioning(mel_up, aux, speaker))
+        lpc_features = None if self.predictor is None else self.lpc_features(mel, audio)
+        return self.stack(previous_classes(audio, self.config.bits), self.conditioning(mel_up, aux, speaker), lpc_features)
 
-    def loss(self, output: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        """output (N, C, T) from `forward`, audio (N, T) → scalar: cross-entropy on mu-law classes, or MoL NLL."""
+    def training_target(self, mel: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """The values the output is scored against (N, F·hop): the audio, or with linear prediction its excitation."""
+        return audio if self.predictor is None else self.predictor.split(mel, audio)[1].float()
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """output (N, C, T) from `forward`, `training_target` (N, T) → cross-entropy on mu-law classes, or MoL NLL."""
         if self.config.output == "mulaw":
-            return F.cross_entropy(output, mulaw_classes(audio, self.config.bits))
-        return -mixture_log_prob(output, audio, self.config.mol_bits).mean()
+            return F.cross_entropy(output, mulaw_classes(target, self.config.bits))
+        return -mixture_log_prob(output, target, self.config.mol_bits).mean()
 
     def stream(
         self,
@@ -252,6 +281,12 @@ class IncrementalGeneration:
         self.out_bias = model.out.bias
         self.queue_sizes = [(self.kernel_size - 1) * d for d in self.dilations]
         self.previous = previous_classes(torch.zeros(self.batch, 1), config.bits)[:, 0]
+        self.predictor = model.predictor
+        if self.predictor is not None:  # the last p samples, oldest first, and e_{t−1} mu-law compressed
+            self.history = torch.zeros(self.batch, config.lpc_order, dtype=torch.float64)
+            self.previous_excitation = torch.zeros(self.batch, 1)
+            self.lpc_input = model.lpc_input.weight.t().contiguous()
+            self.lpc_input_bias = model.lpc_input.bias
         self.sampler = MulawSampler(config.bits) if config.output == "mulaw" else MixtureSampler()
         self.compiled = model.compiled_cpu_loop and config.output == "mulaw" and mel.device.type == "cpu"
         if self.compiled:
@@ -271,9 +306,14 @@ class IncrementalGeneration:
             array(self.post_bias), array(self.out), array(self.out_bias), np.array(self.dilations, dtype=np.int64),
             np.cumsum([0] + sizes[:-1]).astype(np.int64),
         )
+        lpc = self.predictor is not None
+        no_lpc_input = (np.zeros((0, 0), np.float32), np.zeros(0, np.float32))
+        self.kernel_lpc_input = (array(self.lpc_input), array(self.lpc_input_bias)) if lpc else no_lpc_input
         self.ring = np.zeros((sum(sizes), self.batch, self.model.config.residual_channels), dtype=np.float32)
         self.kernel_step = np.zeros(1, dtype=np.int64)
         self.kernel_previous = self.previous.numpy().astype(np.int64)
+        self.kernel_history = self.history.numpy().copy() if lpc else np.zeros((self.batch, 0))
+        self.kernel_excitation = self.previous_excitation[:, 0].numpy().copy() if lpc else np.zeros(0, np.float32)
 
     def block(
         self, start: int, stop: int, teacher: torch.Tensor | None, return_logits: bool, generator: torch.Generator | None
@@ -287,40 +327,65 @@ class IncrementalGeneration:
         cond = cond.view(self.batch, n_layers, -1, cond.shape[-1]).permute(3, 1, 0, 2).contiguous()
         n = cond.shape[0]
         first = self.step
-        teacher_classes = None
+        teacher_classes = teacher_samples = None
         if teacher is not None:
-            teacher_classes = mulaw_classes(teacher[:, first : first + n], config.bits).t().contiguous()
+            teacher_samples = teacher[:, first : first + n].t().contiguous()
+            teacher_classes = mulaw_classes(teacher_samples, config.bits)
         noise = self.sampler.noise(n, self.batch, generator, cond.device)
+        lpc_weights = None
+        if self.predictor is not None:
+            lpc_weights = self.predictor.step_weights(model.upsample.unpadded(self.padded_mel, start, stop))
         if self.compiled:
-            return self._compiled_block(cond, noise, teacher_classes, return_logits)
+            return self._compiled_block(cond, noise, teacher_classes, teacher_samples, lpc_weights, return_logits)
         logits = torch.empty(n, self.batch, config.output_channels) if return_logits else None
         drawn = []
         for i in range(n):
-            output = self._step(cond[i])
+            if lpc_weights is None:
+                output = self._step(cond[i], self.embed[self.previous])
+                drawn.append(self.sampler.draw(output, noise[i]))
+                self.previous = teacher_classes[i] if teacher_classes is not None else self._input_classes(drawn[-1])
+            else:
+                prediction = (self.history * lpc_weights[i]).sum(1, keepdim=True)  # (N, 1) float64
+                features = torch.cat([self.previous_excitation, mulaw_compress(prediction, config.bits).float()], 1)
+                output = self._step(cond[i], torch.addmm(self.lpc_input_bias, features, self.lpc_input)
+                                    .add_(self.embed[self.previous]))
+                drawn.append(self._lpc_sample(output, noise[i], prediction, teacher_samples, i))
             if logits is not None:
                 logits[i] = output
-            drawn.append(self.sampler.draw(output, noise[i]))
-            self.previous = teacher_classes[i] if teacher_classes is not None else self._input_classes(drawn[-1])
+        samples = torch.cat(drawn, dim=1)
         return StreamBlock(
-            samples=self.sampler.to_audio(torch.cat(drawn, dim=1)),
+            samples=samples if lpc_weights is not None else self.sampler.to_audio(samples),
             logits=logits.permute(1, 2, 0).contiguous() if logits is not None else None,
         )
 
-    def _compiled_block(self, cond, noise, teacher_classes, return_logits: bool) -> StreamBlock:
+    def _lpc_sample(self, output, uniform, prediction, teacher_samples, i) -> torch.Tensor:
+        """Draw e_t and return x_t = p_t + e_t (N, 1) float32; feed it back (or the teacher's x_t) as the next inputs."""
+        bits = self.model.config.bits
+        sample = (prediction + mulaw_expand(self.sampler.draw(output, uniform), bits)).clamp(-1, 1).float()
+        fed = (sample if teacher_samples is None else teacher_samples[i].unsqueeze(1)).double()
+        self.previous = mulaw_classes(fed[:, 0], bits)
+        self.previous_excitation = mulaw_compress(fed - prediction, bits).float()
+        self.history = torch.cat([self.history[:, 1:], fed], 1)
+        return sample
+
+    def _compiled_block(self, cond, noise, teacher_classes, teacher_samples, lpc_weights, return_logits) -> StreamBlock:
         """`block`'s loop on the CPU in mu-law mode, by `wavenet_kernel.run_block` (same inputs, same draws)."""
         from engine.models import wavenet_kernel
 
         n = cond.shape[0]
-        classes = np.empty((n, self.batch), dtype=np.int64)
+        samples = np.empty((n, self.batch), dtype=np.float32)
         logits = np.empty((n, self.batch, self.model.config.output_channels) if return_logits else (0, 0, 0),
                           dtype=np.float32)
         teacher = np.empty((0, 0), np.int64) if teacher_classes is None else teacher_classes.numpy()
+        taught = np.empty((0, 0), np.float32) if teacher_samples is None else teacher_samples.float().numpy()
+        step_weights = np.empty((0, 0, 0)) if lpc_weights is None else lpc_weights.contiguous().numpy()
         uniforms = torch.stack(noise).reshape(n, self.batch).numpy()
-        wavenet_kernel.run_block(cond.float().numpy(), uniforms, teacher, *self.kernel_weights, self.ring,
-                                 self.kernel_step, self.kernel_previous, classes, logits)
+        wavenet_kernel.run_block(cond.float().numpy(), uniforms, teacher, taught, step_weights, self.model.config.bits,
+                                 *self.kernel_weights, *self.kernel_lpc_input, self.ring, self.kernel_step,
+                                 self.kernel_previous, self.kernel_history, self.kernel_excitation, samples, logits)
         self.step += n
         return StreamBlock(
-            samples=self.sampler.to_audio(torch.from_numpy(classes).t()),
+            samples=torch.from_numpy(samples).t().contiguous(),
             logits=torch.from_numpy(logits).permute(1, 2, 0).contiguous() if return_logits else None,
         )
 
@@ -330,10 +395,9 @@ class IncrementalGeneration:
             return drawn[:, 0]
         return mulaw_classes(drawn[:, 0], self.model.config.bits)
 
-    def _step(self, cond: torch.Tensor) -> torch.Tensor:
-        """One sample through every layer. cond (layers, N, 2R) → output (N, C)."""
+    def _step(self, cond: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """One sample through every layer. cond (layers, N, 2R), x the input column (N, R) → output (N, C)."""
         t = self.step
-        x = self.embed[self.previous]
         gated = []
         last = len(self.rings) - 1
         for l, (ring, d) in enumerate(zip(self.rings, self.dilations)):

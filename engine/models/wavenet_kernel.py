@@ -2,16 +2,23 @@
 
 `IncrementalGeneration._step` runs every layer as a few torch ops per sample; on a CPU most of a step's time is
 the dispatch of those small ops. Here one compiled function runs a whole block: the same queues, the same
-equations (see engine/models/wavenet.py), the same uniforms and inverse-CDF draw, in float32, without the GIL.
+equations (see engine/models/wavenet.py), the same uniforms and inverse-CDF draw, in float32, and with linear
+prediction the same float64 prediction, without the GIL.
 
-Shapes (L steps, N batch rows, layers, R residual channels, S skip channels, P post channels, C classes, k taps):
+Shapes (L steps, N batch rows, layers, R residual channels, S skip channels, P post channels, C classes, k taps,
+p the prediction order):
     cond          (L, layers, N, 2R) the conditioning's share of each layer's filter and gate, biases folded in
-    uniforms      (L, N) in [0, 1);  teacher (L, N) int64 classes fed back instead of the draws, or (0, 0)
+    uniforms      (L, N) in [0, 1)
+    teacher       (L, N) int64 classes fed back instead of the draws, or (0, 0); with linear prediction also
+                  taught (L, N) float32, the teacher's samples, else (0, 0)
+    lpc_weights   (L, N, p) float64, each step's prediction weights over the last p samples, or (0, 0, 0)
     weights       embed (C, R); filter_gate (layers, k·R, 2R), rows of tap j for the input at t − (k − 1 − j)·d;
-                  residual (layers, R, R) and its bias (layers, R); skip (layers·R, S); post (S, P); out (P, C)
+                  residual (layers, R, R) and its bias (layers, R); skip (layers·R, S); post (S, P); out (P, C);
+                  lpc_input (2, R) and its bias (R,) with linear prediction, else (0, 0) each
     queues        ring (slots, N, R): layer l's (k − 1)·d_l slots start at offsets[l]; step (1,) int64;
-                  previous (N,) int64 input classes: all updated in place
-    out           classes (L, N) int64; logits (L, N, C) when asked for, else (0, 0, 0)
+                  previous (N,) int64 input classes; history (N, p) float64 the last p samples, oldest first;
+                  excitation (N,) float32 e_{t−1} compressed (p = 0: (N, 0) and (0,)): all updated in place
+    out           samples (L, N) float32; logits (L, N, C) when asked for, else (0, 0, 0)
 """
 
 from __future__ import annotations
@@ -21,22 +28,27 @@ import math
 import numba
 import numpy as np
 
-from engine.models.compiled_ops import affine, draw_class
+from engine.models.compiled_ops import affine, draw_class, mulaw_class, mulaw_compress, mulaw_expand
 
 SQRT_HALF = math.sqrt(0.5)
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
-def run_block(cond, uniforms, teacher, embed, filter_gate, residual, residual_bias, skip, skip_bias, post, post_bias,
-              out_w, out_bias, dilations, offsets, ring, step, previous, classes, logits) -> None:
+def run_block(cond, uniforms, teacher, taught, lpc_weights, bits, embed, filter_gate, residual, residual_bias, skip,
+              skip_bias, post, post_bias, out_w, out_bias, dilations, offsets, lpc_input, lpc_input_bias, ring, step,
+              previous, history, excitation, samples, logits) -> None:
     """Run L steps for N rows; the shapes are in the module docstring."""
     steps, layers, rows, two_r = cond.shape
     r = two_r // 2
     taps = filter_gate.shape[1] // r
     n_classes = out_bias.shape[0]
+    mu = float(2**bits - 1)
     teach = teacher.shape[0] > 0
+    lpc = lpc_weights.shape[0] > 0
+    order = history.shape[1]
     keep_logits = logits.shape[0] > 0
     x = np.empty((rows, r), np.float32)
+    features, prediction = np.empty((rows, 2), np.float32), np.empty(rows)
     stacked = np.empty((rows, taps * r), np.float32)
     filt_gate = np.empty((rows, two_r), np.float32)
     z = np.empty((rows, r), np.float32)
@@ -47,8 +59,20 @@ def run_block(cond, uniforms, teacher, embed, filter_gate, residual, residual_bi
     out = np.empty((rows, n_classes), np.float32)
     for i in range(steps):
         t = step[0]
-        for n in range(rows):
-            x[n] = embed[previous[n]]
+        if lpc:  # x = W [e_{t−1}, p_t] + b + the embedding
+            for n in range(rows):
+                predicted = 0.0
+                for j in range(order):
+                    predicted += history[n, j] * lpc_weights[i, n, j]
+                prediction[n] = predicted
+                features[n, 0] = excitation[n]
+                features[n, 1] = mulaw_compress(predicted, mu)
+            affine(features, lpc_input, lpc_input_bias, x)
+            for n in range(rows):
+                x[n] += embed[previous[n]]
+        else:
+            for n in range(rows):
+                x[n] = embed[previous[n]]
         for layer in range(layers):
             d = dilations[layer]
             size = (taps - 1) * d
@@ -78,19 +102,31 @@ def run_block(cond, uniforms, teacher, embed, filter_gate, residual, residual_bi
             logits[i] = out
         for n in range(rows):
             drawn = draw_class(out[n], uniforms[i, n])
-            classes[i, n] = drawn
-            previous[n] = teacher[i, n] if teach else drawn
+            if lpc:  # x_t = p_t + e_t as the float32 sample it is output as; the teacher's x_t is fed instead
+                drawn_excitation = float(np.float32(mulaw_expand(drawn, mu)))  # as `coding.mulaw_expand` gives it
+                samples[i, n] = min(max(prediction[n] + drawn_excitation, -1.0), 1.0)
+                sample = float(taught[i, n] if teach else samples[i, n])
+                previous[n] = teacher[i, n] if teach else mulaw_class(sample, mu)
+                excitation[n] = mulaw_compress(sample - prediction[n], mu)
+                for j in range(order - 1):
+                    history[n, j] = history[n, j + 1]
+                history[n, order - 1] = sample
+            else:
+                samples[i, n] = mulaw_expand(drawn, mu)
+                previous[n] = teacher[i, n] if teach else drawn
         step[0] = t + 1
 
 
 def warm() -> None:
-    """Compile `run_block` (or load it from numba's disk cache) now, on a tiny model, rather than at the first
-    generation: compiling takes several seconds once per machine, loading the cache a fraction of a second."""
+    """Compile `run_block` (or load it from numba's disk cache) now, for both kinds of model, rather than at the
+    first generation: compiling takes several seconds once per machine, loading the cache a fraction of a second."""
     import torch
 
     from engine.features import MelConfig
     from engine.models.wavenet import WaveNet, WaveNetConfig
 
-    model = WaveNet(WaveNetConfig(blocks=1, layers=2, residual_channels=4, skip_channels=4), MelConfig()).eval()
-    for _ in model.stream(torch.zeros(1, model.mel_config.n_mels, model.min_frames)):
-        pass
+    for order in (0, 2):
+        config = WaveNetConfig(blocks=1, layers=2, residual_channels=4, skip_channels=4, lpc_order=order)
+        model = WaveNet(config, MelConfig()).eval()
+        for _ in model.stream(torch.zeros(1, model.mel_config.n_mels, model.min_frames)):
+            pass

@@ -220,8 +220,8 @@ class WaveRNN(RecurrentVocoder):
         previous = F.pad(self.previous_sample_input(audio), (1, -1))
         if self.predictor is None:
             return previous.unsqueeze(-1)
-        prediction = self.predictor.predict(audio, self.predictor.coefficients(mel))
-        excitation = F.pad(audio.double() - prediction, (1, -1))
+        prediction, excitation = self.predictor.split(mel, audio)
+        excitation = F.pad(excitation, (1, -1))
         bits = self.config.bits
         return torch.stack([previous, mulaw_compress(excitation, bits).float(),
                             mulaw_compress(prediction, bits).float()], dim=-1)
@@ -230,7 +230,7 @@ class WaveRNN(RecurrentVocoder):
         """The values the output is scored against (N, F·hop): the audio, or with linear prediction its excitation."""
         if self.predictor is None:
             return audio
-        return (audio.double() - self.predictor.predict(audio, self.predictor.coefficients(mel))).float()
+        return self.predictor.split(mel, audio)[1].float()
 
     def forward(self, mel: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
         """mel (N, n_mels, F), audio (N, F·hop) → output (N, C, F·hop); column t sees audio[:, :t] only."""
@@ -286,13 +286,6 @@ class WaveRNN(RecurrentVocoder):
         fc2 = F.linear(a4, self.fc2.weight[:, fc:], self.fc2.bias)
         return torch.cat([x_in, *gi1], -1), *gi2, fc1, fc2
 
-    def _step_lpc_weights(self, padded: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-        """Each step's prediction weights for frames [start, stop) of the padded mel, (L, N, p) float64: p_t is
-        Σ_j history_j · weights_j over the last p samples, oldest first, so weights = −(a_p, …, a₁)."""
-        pad = self.upsample.pad
-        coefficients = self.predictor.coefficients(padded[:, :, start + pad : stop + pad])  # (N, frames, p)
-        return -coefficients.flip(2).double().repeat_interleave(self.hop_length, dim=1).transpose(0, 1)
-
     @torch.inference_mode()
     def _stream_block(
         self,
@@ -315,7 +308,7 @@ class WaveRNN(RecurrentVocoder):
         mulaw, lpc = self.config.mode == "mulaw", self.predictor is not None
         sampler = MulawSampler(bits) if mulaw else MixtureSampler(self.config.log_scale_min)
         noise = sampler.noise(length, batch, generator, padded.device)
-        lpc_weights = self._step_lpc_weights(padded, start, stop) if lpc else None
+        lpc_weights = self.predictor.step_weights(self.upsample.unpadded(padded, start, stop)) if lpc else None
         if mulaw and padded.device.type == "cpu" and self.compiled_cpu_loop:
             return self._compiled_block(input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond, noise, lpc_weights, state, fed,
                                         return_logits)
@@ -344,11 +337,11 @@ class WaveRNN(RecurrentVocoder):
             out = torch.addmm(b_fc3, y, fc3_t)
             sample = sampler.draw(out, noise_t)
             if lpc:
-                # x_t = p_t + e_t in float64, kept as the float32 sample it is output as
-                sample = fed_steps[t] if fed_steps is not None else (prediction + mulaw_expand(sample, bits)).clamp(-1, 1)
-                sample = sample.float().double()
-                previous = mulaw_compress(torch.cat([sample, sample - prediction], 1), bits).float()
-                state.history = torch.cat([state.history[:, 1:], sample], 1)
+                # x_t = p_t + e_t as the float32 sample it is output as; the teacher's x_t is fed instead
+                sample = (prediction + mulaw_expand(sample, bits)).clamp(-1, 1).float()
+                fed_sample = (sample if fed_steps is None else fed_steps[t]).double()
+                previous = mulaw_compress(torch.cat([fed_sample, fed_sample - prediction], 1), bits).float()
+                state.history = torch.cat([state.history[:, 1:], fed_sample], 1)
             elif fed_steps is not None:
                 previous = fed_steps[t]
             else:
@@ -358,7 +351,7 @@ class WaveRNN(RecurrentVocoder):
                 outputs.append(out)
         state.previous, state.h1, state.h2 = previous, h1, h2
         samples = torch.cat(drawn, dim=1)
-        samples = samples.float() if lpc else sampler.to_audio(samples)
+        samples = samples if lpc else sampler.to_audio(samples)
         return StreamBlock(samples, torch.stack(outputs, dim=2) if return_logits else None)
 
     def _compiled_block(self, input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond, noise, lpc_weights, state, fed,

@@ -98,16 +98,15 @@ def run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights, bi
             logits[t] = out
         for n in range(rows):
             drawn = draw_class(out[n], uniforms[t, n])
-            if lpc:  # x_t = p_t + e_t, kept as the float32 sample it is output as
+            if lpc:  # x_t = p_t + e_t as the float32 sample it is output as; the teacher's x_t is fed instead
                 excitation = float(np.float32(mulaw_expand(drawn, mu)))  # float32, as `coding.mulaw_expand` gives it
-                sample = fed[t, n] if teach else min(max(prediction[n] + excitation, -1.0), 1.0)
-                sample = float(np.float32(sample))
+                samples[t, n] = min(max(prediction[n] + excitation, -1.0), 1.0)
+                sample = float(fed[t, n] if teach else samples[t, n])
                 previous[n, 0] = mulaw_compress(sample, mu)
                 previous[n, 1] = mulaw_compress(sample - prediction[n], mu)
                 for j in range(order - 1):
                     history[n, j] = history[n, j + 1]
                 history[n, order - 1] = sample
-                samples[t, n] = sample
             else:
                 previous[n, 0] = fed[t, n] if teach else drawn * level_step - 1.0
                 samples[t, n] = mulaw_expand(drawn, mu)
