@@ -33,6 +33,19 @@ def test_drawn_classes_follow_the_softmax_and_skip_impossible_ones():
     assert edges[:, 0].tolist() == [0, 3]
 
 
+@pytest.mark.parametrize("temperature", [0.5, 2.0])
+def test_a_temperature_draws_from_the_softmax_of_the_scaled_logits_in_both_loops(temperature):
+    from engine.models.compiled_ops import draw_class
+
+    logits = torch.tensor([0.0, 1.0, -1.0, 2.0]).expand(40000, 4)
+    uniforms = torch.rand(40000, 1, generator=torch.Generator().manual_seed(0))
+    drawn = sample_classes(logits, uniforms, temperature)
+    counts = torch.bincount(drawn[:, 0], minlength=4).float() / 40000
+    torch.testing.assert_close(counts, torch.softmax(logits[0] / temperature, 0), atol=0.01, rtol=0)
+    compiled = [draw_class(logits[0].numpy().copy(), float(u), 1.0 / temperature) for u in uniforms[:2000, 0]]
+    assert compiled == drawn[:2000, 0].tolist()
+
+
 def test_mixture_is_a_normalised_distribution_over_the_bins():
     levels = 256
     # Two logistics: weights (logits), means, log scales.

@@ -204,6 +204,8 @@ def test_factors_that_do_not_multiply_to_the_hop_raise_config_error():
         WaveNet(WaveNetConfig(dilated_conv="fft", upsample=UPSAMPLE), MEL)
     with pytest.raises(ConfigError, match="lpc_order is 16 with output 'mol'"):
         WaveNet(WaveNetConfig(output="mol", lpc_order=16, upsample=UPSAMPLE), MEL)
+    with pytest.raises(ConfigError, match="temperature is -1"):
+        WaveNet(WaveNetConfig(temperature=-1, upsample=UPSAMPLE), MEL)
 
 
 def test_audio_or_teacher_of_the_wrong_length_raises_input_error():
@@ -270,14 +272,14 @@ def test_global_conditioning_changes_the_output_per_speaker():
         model(mel, audio)
 
 
-@pytest.mark.parametrize("output", ["mulaw", "lpc"])
-def test_the_compiled_cpu_loop_draws_what_the_torch_loop_draws(output):
+@pytest.mark.parametrize("output, temperature", [("mulaw", 1.0), ("lpc", 0.7)])
+def test_the_compiled_cpu_loop_draws_what_the_torch_loop_draws(output, temperature):
     """Identical draws: neighbouring mu-law classes lie more than 4e-5 apart, so samples within 1e-6 are the same
     class (with linear prediction the float64 predictions may differ in their last bits between the loops)."""
     mel, audio = mel_and_audio(batch=2, frames=6)
 
     def run(compiled: bool, **kwargs):
-        model = small_wavenet(kernel_size=3, layers=4, compiled_cpu_loop=compiled, output=output)
+        model = small_wavenet(kernel_size=3, layers=4, compiled_cpu_loop=compiled, output=output, temperature=temperature)
         blocks = list(model.stream(mel, block_frames=4, return_logits=True, generator=torch.Generator().manual_seed(3),
                                    **kwargs))
         return torch.cat([b.samples for b in blocks], dim=1), torch.cat([b.logits for b in blocks], dim=2)

@@ -36,21 +36,23 @@ def mulaw_expand(classes: torch.Tensor, bits: int) -> torch.Tensor:
     return (torch.sign(compressed) * torch.expm1(compressed.abs() * math.log1p(mu)) / mu).float()
 
 
-def sample_classes(logits: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
-    """logits (N, C), uniform (N, 1) in [0, 1) → classes (N, 1) int64 drawn from softmax(logits).
+def sample_classes(logits: torch.Tensor, uniform: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """logits (N, C), uniform (N, 1) in [0, 1) → classes (N, 1) int64 drawn from softmax(logits / temperature).
 
     Class k is chosen when cdf[k − 1] ≤ u < cdf[k], so a class of zero probability is never drawn; the last
     class also takes a u beyond the float32 sum of the probabilities (1 up to rounding).
     """
-    cdf = torch.softmax(logits, dim=1).cumsum_(dim=1)
+    cdf = torch.softmax(logits / temperature, dim=1).cumsum_(dim=1)
     return torch.searchsorted(cdf, uniform, right=True).clamp_(max=logits.shape[1] - 1)
 
 
 class MulawSampler:
-    """Draws a mu-law class per step from the model's 2^bits logits."""
+    """Draws a mu-law class per step from the model's 2^bits logits, at a temperature (below 1: the likelier classes
+    more often)."""
 
-    def __init__(self, bits: int):
+    def __init__(self, bits: int, temperature: float = 1.0):
         self.bits = bits
+        self.temperature = temperature
 
     def noise(
         self, length: int, batch: int, generator: torch.Generator | None, device: torch.device
@@ -60,7 +62,7 @@ class MulawSampler:
 
     def draw(self, logits: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
         """logits (N, 2^bits), uniform (N, 1) → class indices (N, 1)."""
-        return sample_classes(logits, uniform)
+        return sample_classes(logits, uniform, self.temperature)
 
     def to_audio(self, drawn: torch.Tensor) -> torch.Tensor:
         """Class indices (N, L) → float32 samples (N, L)."""

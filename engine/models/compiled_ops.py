@@ -23,13 +23,14 @@ def affine(x: np.ndarray, w: np.ndarray, start, out: np.ndarray, relu: bool = Fa
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
-def draw_class(logits: np.ndarray, uniform: float) -> int:
-    """One class from softmax(logits (C,)) by inverting its CDF with `uniform` in [0, 1): the first class whose
-    cumulative weight exceeds uniform · total, as `engine.models.coding.sample_classes` does. Overwrites logits."""
+def draw_class(logits: np.ndarray, uniform: float, inverse_temperature: float) -> int:
+    """One class from softmax(logits (C,) · inverse_temperature) by inverting its CDF with `uniform` in [0, 1): the
+    first class whose cumulative weight exceeds uniform · total, as `engine.models.coding.sample_classes` does.
+    Overwrites logits."""
     top = logits.max()
     total = 0.0
     for c in range(logits.shape[0]):
-        logits[c] = math.exp(logits[c] - top)
+        logits[c] = math.exp((logits[c] - top) * inverse_temperature)
         total += logits[c]
     target = uniform * total
     cumulative = 0.0

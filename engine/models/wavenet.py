@@ -56,6 +56,7 @@ class WaveNetConfig:
     mixtures, mol_bits: the logistic mixture size and the sample grid (2^mol_bits levels) when output == "mol".
     speakers: size of the global-conditioning table (0: no speaker conditioning).
     lpc_order: 0, or the order of the linear prediction from the mel (output "mulaw" only).
+    temperature: mu-law classes are drawn from softmax(logits / temperature) (below 1 favours the likelier ones).
     dilated_conv: "conv1d" or "fold" (engine/models/dilated.py). Default "conv1d": benchmarks/dilated_conv.py
         measured its forward + backward over all 20 layers about 1.6× faster than folding (CPU, 1 thread).
     """
@@ -73,6 +74,7 @@ class WaveNetConfig:
     speakers: int = 0
     dilated_conv: str = "conv1d"
     lpc_order: int = 0
+    temperature: float = 1.0
     upsample: UpsampleConfig = field(default_factory=lambda: UpsampleConfig(resnet_channels=64, aux_channels=32))
 
     @classmethod
@@ -102,6 +104,8 @@ def check_config(config: WaveNetConfig) -> None:
     if config.lpc_order < 0 or (config.lpc_order and config.output != "mulaw"):
         problems.append(f"lpc_order is {config.lpc_order} with output {config.output!r}; it must be 0, or more than 0 "
                         'with output "mulaw" (linear prediction draws a mu-law excitation)')
+    if not config.temperature > 0:
+        problems.append(f"temperature is {config.temperature}; it must be more than 0")
     if problems:
         raise ConfigError("WaveNet configuration: " + "; ".join(problems) + ".")
 
@@ -287,7 +291,7 @@ class IncrementalGeneration:
             self.previous_excitation = torch.zeros(self.batch, 1)
             self.lpc_input = model.lpc_input.weight.t().contiguous()
             self.lpc_input_bias = model.lpc_input.bias
-        self.sampler = MulawSampler(config.bits) if config.output == "mulaw" else MixtureSampler()
+        self.sampler = MulawSampler(config.bits, config.temperature) if config.output == "mulaw" else MixtureSampler()
         self.compiled = model.compiled_cpu_loop and config.output == "mulaw" and mel.device.type == "cpu"
         if self.compiled:
             self._compiled_state()
@@ -372,16 +376,15 @@ class IncrementalGeneration:
         """`block`'s loop on the CPU in mu-law mode, by `wavenet_kernel.run_block` (same inputs, same draws)."""
         from engine.models import wavenet_kernel
 
-        n = cond.shape[0]
+        config, n = self.model.config, cond.shape[0]
         samples = np.empty((n, self.batch), dtype=np.float32)
-        logits = np.empty((n, self.batch, self.model.config.output_channels) if return_logits else (0, 0, 0),
-                          dtype=np.float32)
+        logits = np.empty((n, self.batch, config.output_channels) if return_logits else (0, 0, 0), dtype=np.float32)
         teacher = np.empty((0, 0), np.int64) if teacher_classes is None else teacher_classes.numpy()
         taught = np.empty((0, 0), np.float32) if teacher_samples is None else teacher_samples.float().numpy()
         step_weights = np.empty((0, 0, 0)) if lpc_weights is None else lpc_weights.contiguous().numpy()
         uniforms = torch.stack(noise).reshape(n, self.batch).numpy()
-        wavenet_kernel.run_block(cond.float().numpy(), uniforms, teacher, taught, step_weights, self.model.config.bits,
-                                 *self.kernel_weights, *self.kernel_lpc_input, self.ring, self.kernel_step,
+        wavenet_kernel.run_block(cond.float().numpy(), uniforms, teacher, taught, step_weights, config.bits,
+                                 config.temperature, *self.kernel_weights, *self.kernel_lpc_input, self.ring, self.kernel_step,
                                  self.kernel_previous, self.kernel_history, self.kernel_excitation, samples, logits)
         self.step += n
         return StreamBlock(

@@ -8,7 +8,7 @@ prediction the same float64 prediction, without the GIL.
 Shapes (L steps, N batch rows, layers, R residual channels, S skip channels, P post channels, C classes, k taps,
 p the prediction order):
     cond          (L, layers, N, 2R) the conditioning's share of each layer's filter and gate, biases folded in
-    uniforms      (L, N) in [0, 1)
+    uniforms      (L, N) in [0, 1); classes are drawn from softmax(logits / temperature)
     teacher       (L, N) int64 classes fed back instead of the draws, or (0, 0); with linear prediction also
                   taught (L, N) float32, the teacher's samples, else (0, 0)
     lpc_weights   (L, N, p) float64, each step's prediction weights over the last p samples, or (0, 0, 0)
@@ -34,7 +34,7 @@ SQRT_HALF = math.sqrt(0.5)
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
-def run_block(cond, uniforms, teacher, taught, lpc_weights, bits, embed, filter_gate, residual, residual_bias, skip,
+def run_block(cond, uniforms, teacher, taught, lpc_weights, bits, temperature, embed, filter_gate, residual, residual_bias, skip,
               skip_bias, post, post_bias, out_w, out_bias, dilations, offsets, lpc_input, lpc_input_bias, ring, step,
               previous, history, excitation, samples, logits) -> None:
     """Run L steps for N rows; the shapes are in the module docstring."""
@@ -101,7 +101,7 @@ def run_block(cond, uniforms, teacher, taught, lpc_weights, bits, embed, filter_
         if keep_logits:
             logits[i] = out
         for n in range(rows):
-            drawn = draw_class(out[n], uniforms[i, n])
+            drawn = draw_class(out[n], uniforms[i, n], 1.0 / temperature)
             if lpc:  # x_t = p_t + e_t as the float32 sample it is output as; the teacher's x_t is fed instead
                 drawn_excitation = float(np.float32(mulaw_expand(drawn, mu)))  # as `coding.mulaw_expand` gives it
                 samples[i, n] = min(max(prediction[n] + drawn_excitation, -1.0), 1.0)

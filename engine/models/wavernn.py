@@ -156,7 +156,8 @@ def gru_input_split(gi: torch.Tensor, gru: nn.GRU) -> tuple[torch.Tensor, torch.
 class WaveRNNConfig:
     """rnn_dims: GRU width; fc_dims: output layers' width; mode "mulaw" (2^bits classes) or "mol"
     (n_mixtures logistics, scales floored at exp(log_scale_min)); lpc_order: 0, or the order of the linear
-    prediction from the mel ("mulaw" only). Sizes default to a CPU-friendly model (fatchord used 512 / 512; see
+    prediction from the mel ("mulaw" only); temperature: mu-law classes are drawn from softmax(logits / temperature)
+    (below 1 favours the likelier ones). Sizes default to a CPU-friendly model (fatchord used 512 / 512; see
     benchmarks/wavernn_stream.py for the speed of each)."""
 
     rnn_dims: int = 256
@@ -166,6 +167,7 @@ class WaveRNNConfig:
     n_mixtures: int = 10
     log_scale_min: float = LOG_SCALE_MIN
     lpc_order: int = 0
+    temperature: float = 1.0
     upsample: UpsampleConfig = field(default_factory=UpsampleConfig)
 
     @classmethod
@@ -192,6 +194,8 @@ class WaveRNN(RecurrentVocoder):
         if config.lpc_order < 0 or (config.lpc_order and config.mode != "mulaw"):
             raise ConfigError(f'WaveRNN lpc_order is {config.lpc_order} in "{config.mode}" mode; it must be 0, or '
                               'more than 0 in "mulaw" mode (linear prediction draws a mu-law excitation).')
+        if not config.temperature > 0:
+            raise ConfigError(f"WaveRNN temperature is {config.temperature}; it must be more than 0.")
         aux_channels = config.upsample.aux_channels
         if aux_channels % 4 != 0:
             raise ConfigError(
@@ -306,7 +310,7 @@ class WaveRNN(RecurrentVocoder):
         input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond = self._block_conditioning(padded, start, stop)
         length, batch = input_gi1.shape[:2]
         mulaw, lpc = self.config.mode == "mulaw", self.predictor is not None
-        sampler = MulawSampler(bits) if mulaw else MixtureSampler(self.config.log_scale_min)
+        sampler = MulawSampler(bits, self.config.temperature) if mulaw else MixtureSampler(self.config.log_scale_min)
         noise = sampler.noise(length, batch, generator, padded.device)
         lpc_weights = self.predictor.step_weights(self.upsample.unpadded(padded, start, stop)) if lpc else None
         if mulaw and padded.device.type == "cpu" and self.compiled_cpu_loop:
@@ -371,7 +375,7 @@ class WaveRNN(RecurrentVocoder):
         uniforms = torch.stack(noise).reshape(length, batch).numpy()
         step_weights = lpc_weights.contiguous().numpy() if lpc else np.empty((0, 0, 0))
         wavernn_kernel.run_block(*conditioning, uniforms, taught, step_weights, self.config.bits,
-                                 *wavernn_kernel.as_kernel_weights(self), previous, history, h1, h2, samples, logits)
+                                 self.config.temperature, *wavernn_kernel.as_kernel_weights(self), previous, history, h1, h2, samples, logits)
         state.previous, state.h1, state.h2 = torch.from_numpy(previous), torch.from_numpy(h1), torch.from_numpy(h2)
         if lpc:
             state.history = torch.from_numpy(history)

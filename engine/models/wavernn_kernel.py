@@ -12,7 +12,7 @@ Shapes (L steps, N batch rows, H = rnn_dims, F = fc_dims, C = 2^bits classes, K 
 linear prediction of order p):
     conditioning  input_gi1 (L, N, 4H) = [x_in | gi1_rz | gi1_n] without the sample inputs,
                   gi2_rz (L, N, 2H), gi2_n (L, N, H), fc1 (L, N, F), fc2 (L, N, F)
-    uniforms      (L, N) in [0, 1)
+    uniforms      (L, N) in [0, 1); classes are drawn from softmax(logits / temperature)
     fed           (L, N) the teacher's samples (step t + 1 is fed fed[t]): compressed, or as they are with linear
                   prediction; or (0, 0) to feed back draws
     lpc_weights   (L, N, p) float64, each step's prediction weights over the last p samples, or (0, 0, 0)
@@ -45,8 +45,8 @@ def _gru_update(gi_rz, gi_n, gh_rz, gh_n, h) -> None:
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
-def run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights, bits, previous_weights, w_hh1_rz,
-              w_hh1_n, b_hh1_n, w_ih2_rz, w_ih2_n, w_hh2_rz, w_hh2_n, b_hh2_n, fc1_w, fc2_w, fc3_w, fc3_b, previous,
+def run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights, bits, temperature, previous_weights,
+              w_hh1_rz, w_hh1_n, b_hh1_n, w_ih2_rz, w_ih2_n, w_hh2_rz, w_hh2_n, b_hh2_n, fc1_w, fc2_w, fc3_w, fc3_b, previous,
               history, h1, h2, samples, logits) -> None:
     """Run L steps for N rows; the shapes are in the module docstring. Weights are (in, out), contiguous."""
     steps, rows, four_h = input_gi1.shape
@@ -97,7 +97,7 @@ def run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights, bi
         if keep_logits:
             logits[t] = out
         for n in range(rows):
-            drawn = draw_class(out[n], uniforms[t, n])
+            drawn = draw_class(out[n], uniforms[t, n], 1.0 / temperature)
             if lpc:  # x_t = p_t + e_t as the float32 sample it is output as; the teacher's x_t is fed instead
                 excitation = float(np.float32(mulaw_expand(drawn, mu)))  # float32, as `coding.mulaw_expand` gives it
                 samples[t, n] = min(max(prediction[n] + excitation, -1.0), 1.0)
