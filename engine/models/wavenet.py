@@ -40,6 +40,7 @@ from engine.features import MelConfig
 from engine.models.base import StreamBlock, Vocoder, config_from_dict
 from engine.models.coding import MulawSampler, mulaw_classes, mulaw_compress, mulaw_expand
 from engine.models.dilated import IMPLEMENTATIONS, CausalConv1d, make_causal_conv
+from engine.models.frame_windows import FrameWindows
 from engine.models.linear_prediction import LinearPredictor
 from engine.models.mixture import MixtureSampler, mixture_log_prob
 from engine.models.upsample import UpsampleConfig, UpsampleNetwork
@@ -267,6 +268,7 @@ class IncrementalGeneration:
         self.batch = mel.shape[0]
         self.hop = model.hop_length
         self.padded_mel = model.upsample.pad_mel(mel)
+        self.windows = FrameWindows(self._block_inputs, mel.shape[-1], model.hop_length, mel.shape[0])
         self.kernel_size = config.kernel_size
         self.step = 0
         r = config.residual_channels
@@ -323,12 +325,9 @@ class IncrementalGeneration:
         self, start: int, stop: int, teacher: torch.Tensor | None, return_logits: bool, generator: torch.Generator | None
     ) -> StreamBlock:
         """Generate the samples of mel frames [start, stop): (N, (stop − start) · hop)."""
-        model, config = self.model, self.model.config
-        n_layers = len(self.dilations)
-        mel_up, aux = model.upsample.upsample_range(self.padded_mel, start, stop)
-        # (n, layers, N, 2R), the conv biases folded in, so each step only indexes it
-        cond = model.conditioning(mel_up, aux, self.speaker) + self.filter_gate_bias.unsqueeze(-1)
-        cond = cond.view(self.batch, n_layers, -1, cond.shape[-1]).permute(3, 1, 0, 2).contiguous()
+        config = self.model.config
+        cond, *lpc_weights = self.windows.get(start, stop)
+        lpc_weights = lpc_weights[0] if lpc_weights else None
         n = cond.shape[0]
         first = self.step
         teacher_classes = teacher_samples = None
@@ -336,9 +335,6 @@ class IncrementalGeneration:
             teacher_samples = teacher[:, first : first + n].t().contiguous()
             teacher_classes = mulaw_classes(teacher_samples, config.bits)
         noise = self.sampler.noise(n, self.batch, generator, cond.device)
-        lpc_weights = None
-        if self.predictor is not None:
-            lpc_weights = self.predictor.step_weights(model.upsample.unpadded(self.padded_mel, start, stop))
         if self.compiled:
             return self._compiled_block(cond, noise, teacher_classes, teacher_samples, lpc_weights, return_logits)
         logits = torch.empty(n, self.batch, config.output_channels) if return_logits else None
@@ -361,6 +357,17 @@ class IncrementalGeneration:
             samples=samples if lpc_weights is not None else self.sampler.to_audio(samples),
             logits=logits.permute(1, 2, 0).contiguous() if logits is not None else None,
         )
+
+    def _block_inputs(self, start: int, stop: int) -> tuple[torch.Tensor, ...]:
+        """Frames [start, stop): every layer's conditioning, time-major (n, layers, N, 2R) with the conv biases
+        folded in so that each step only indexes it; with linear prediction also the steps' weights (n, N, p)."""
+        model = self.model
+        mel_up, aux = model.upsample.upsample_range(self.padded_mel, start, stop)
+        cond = model.conditioning(mel_up, aux, self.speaker) + self.filter_gate_bias.unsqueeze(-1)
+        cond = cond.view(self.batch, len(self.dilations), -1, cond.shape[-1]).permute(3, 1, 0, 2).contiguous()
+        if self.predictor is None:
+            return (cond,)
+        return cond, self.predictor.step_weights(model.upsample.unpadded(self.padded_mel, start, stop))
 
     def _lpc_sample(self, output, uniform, prediction, teacher_samples, i) -> torch.Tensor:
         """Draw e_t and return x_t = p_t + e_t (N, 1) float32; feed it back (or the teacher's x_t) as the next inputs."""

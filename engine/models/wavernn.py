@@ -38,6 +38,7 @@ from engine.errors import ConfigError, InputError
 from engine.features import MelConfig
 from engine.models.base import StreamBlock, Vocoder, config_from_dict
 from engine.models.coding import MulawSampler, mulaw_classes, mulaw_compress, mulaw_expand
+from engine.models.frame_windows import FrameWindows
 from engine.models.linear_prediction import LinearPredictor
 from engine.models.mixture import LOG_SCALE_MIN, MixtureSampler, mixture_log_prob
 from engine.models.upsample import UpsampleConfig, UpsampleNetwork, check_factors
@@ -290,6 +291,13 @@ class WaveRNN(RecurrentVocoder):
         fc2 = F.linear(a4, self.fc2.weight[:, fc:], self.fc2.bias)
         return torch.cat([x_in, *gi1], -1), *gi2, fc1, fc2
 
+    def _block_inputs(self, padded: torch.Tensor, start: int, stop: int) -> tuple[torch.Tensor, ...]:
+        """`_block_conditioning`, and with linear prediction each step's prediction weights (L, N, p) after it."""
+        conditioning = self._block_conditioning(padded, start, stop)
+        if self.predictor is None:
+            return conditioning
+        return *conditioning, self.predictor.step_weights(self.upsample.unpadded(padded, start, stop))
+
     @torch.inference_mode()
     def _stream_block(
         self,
@@ -307,12 +315,16 @@ class WaveRNN(RecurrentVocoder):
             t − 1 (the state's previous sample at t = 0); or None to feed back the drawn samples.
         """
         rnn, bits = self.config.rnn_dims, self.config.bits
-        input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond = self._block_conditioning(padded, start, stop)
+        if state.windows is None:
+            frames = padded.shape[-1] - 2 * self.upsample.pad
+            state.windows = FrameWindows(lambda first, last: self._block_inputs(padded, first, last), frames,
+                                         self.hop_length, padded.shape[0])
+        input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond, *lpc_weights = state.windows.get(start, stop)
+        lpc_weights = lpc_weights[0] if lpc_weights else None
         length, batch = input_gi1.shape[:2]
         mulaw, lpc = self.config.mode == "mulaw", self.predictor is not None
         sampler = MulawSampler(bits, self.config.temperature) if mulaw else MixtureSampler(self.config.log_scale_min)
         noise = sampler.noise(length, batch, generator, padded.device)
-        lpc_weights = self.predictor.step_weights(self.upsample.unpadded(padded, start, stop)) if lpc else None
         if mulaw and padded.device.type == "cpu" and self.compiled_cpu_loop:
             return self._compiled_block(input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond, noise, lpc_weights, state, fed,
                                         return_logits)
@@ -387,9 +399,10 @@ class WaveRNN(RecurrentVocoder):
 class _StreamState:
     """What carries from one streamed block to the next: the last step's sample inputs (N, 1), or (N, 2) with linear
     prediction (x_{t−1}, e_{t−1}); both GRU states (N, rnn); with linear prediction the last p samples (N, p)
-    float64, oldest first."""
+    float64, oldest first; the window of block inputs computed so far."""
 
     previous: torch.Tensor
     h1: torch.Tensor
     h2: torch.Tensor
     history: torch.Tensor | None = None
+    windows: FrameWindows | None = None
