@@ -219,11 +219,13 @@ def _models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([info.to_dict() for info in infos], indent=2))
         return 0
-    print(f"{'name':<14}{'family':<14}{'rate':>7}{'hop':>5}{'mels':>6}{'receptive':>11}{'parameters':>12}  trained")
+    print(f"{'name':<14}{'family':<14}{'rate':>7}{'hop':>5}{'mels':>6}{'receptive':>11}{'parameters':>12}  "
+          f"{'trained':<21}draws")
     for info in infos:
         receptive = str(info.receptive_field) if info.receptive_field else "unbounded"
+        trained = "yes" if info.trained else "no (random weights)"
         print(f"{info.name:<14}{info.family:<14}{info.sample_rate:>7}{info.hop_length:>5}{info.n_mels:>6}"
-              f"{receptive:>11}{info.parameters:>12,}  {'yes' if info.trained else 'no (random weights)'}")
+              f"{receptive:>11}{info.parameters:>12,}  {trained:<21}{info.draws}")
     return 0
 
 

@@ -56,6 +56,8 @@ def test_models_json_lists_every_builtin():
         assert info["sample_rate"] == 16000 and info["hop_length"] == 200 and info["n_mels"] == 80
         assert info["parameters"] > 0 and info["trained"] in (True, False) and info["receptive_field"] >= 0
     assert models["wavenet"]["receptive_field"] > 1 and models["wavernn"]["receptive_field"] == 0
+    assert models["wavernn-dual"]["draws"] == "16-bit sample as coarse and fine bytes"
+    assert all("-bit mu-law" in models[name]["draws"] for name in ("wavernn", "wavenet"))
 
 
 # --- in-process runs of the same entry point (fast): awkward inputs, outputs, messages ----------------------

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from engine.features import mulaw_decode, mulaw_encode
-from engine.models.coding import mulaw_classes, mulaw_expand, sample_classes
+from engine.models.coding import describe_mulaw, mulaw_classes, mulaw_expand, sample_classes
 from engine.models.mixture import MixtureSampler, mixture_log_prob
 
 
@@ -31,6 +31,11 @@ def test_drawn_classes_follow_the_softmax_and_skip_impossible_ones():
     assert counts[4] == 0
     edges = sample_classes(logits[:2], torch.tensor([[0.0], [1.0 - 2**-24]]))
     assert edges[:, 0].tolist() == [0, 3]
+
+
+def test_a_mu_law_model_says_what_it_draws():
+    assert describe_mulaw(9, 0, 1.0) == "9-bit mu-law"
+    assert describe_mulaw(8, 16, 0.75) == "8-bit mu-law excitation, LPC 16, T 0.75"
 
 
 @pytest.mark.parametrize("temperature", [0.5, 2.0])

@@ -15,9 +15,9 @@ OPEN_CHECKPOINT = "Open checkpoint…"
 
 
 def describe(info) -> str:
-    """One line for a registry `ModelInfo`: family, rate, hop, mel bands, size, trained or not."""
+    """One line for a registry `ModelInfo`: family, what it draws, rate, hop, mel bands, size, trained or not."""
     trained = "" if info.trained else " · untrained (random weights)"
-    return (f"{info.family} · {info.sample_rate} Hz · hop {info.hop_length} · {info.n_mels} mels · "
+    return (f"{info.family} ({info.draws}) · {info.sample_rate} Hz · hop {info.hop_length} · {info.n_mels} mels · "
             f"{info.parameters / 1e6:.2f} M parameters · receptive field {info.receptive_field}{trained}")
 
 

@@ -115,6 +115,11 @@ class Vocoder(nn.Module, abc.ABC):
         Yields blocks whose samples add up to F · hop per batch row.
         """
 
+    @property
+    def draws(self) -> str:
+        """What one sampling step draws, in words, for the model list (e.g. "9-bit mu-law")."""
+        return "one sample"
+
     def config_dict(self) -> dict[str, Any]:
         """Everything needed to rebuild the model: {"family", "model", "mel"}."""
         return {"family": self.family, "model": dataclasses.asdict(self.config), "mel": self.mel_config.to_dict()}

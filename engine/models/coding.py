@@ -36,6 +36,12 @@ def mulaw_expand(classes: torch.Tensor, bits: int) -> torch.Tensor:
     return (torch.sign(compressed) * torch.expm1(compressed.abs() * math.log1p(mu)) / mu).float()
 
 
+def describe_mulaw(bits: int, lpc_order: int, temperature: float) -> str:
+    """What a mu-law model draws, in words: "9-bit mu-law", "8-bit mu-law excitation, LPC 16, T 0.8"."""
+    words = f"{bits}-bit mu-law" + (f" excitation, LPC {lpc_order}" if lpc_order else "")
+    return words + (f", T {temperature:g}" if temperature != 1.0 else "")
+
+
 def sample_classes(logits: torch.Tensor, uniform: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """logits (N, C), uniform (N, 1) in [0, 1) → classes (N, 1) int64 drawn from softmax(logits / temperature).
 

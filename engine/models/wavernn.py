@@ -37,7 +37,7 @@ from torch.nn import functional as F
 from engine.errors import ConfigError, InputError
 from engine.features import MelConfig
 from engine.models.base import StreamBlock, Vocoder, config_from_dict
-from engine.models.coding import MulawSampler, mulaw_classes, mulaw_compress, mulaw_expand
+from engine.models.coding import MulawSampler, describe_mulaw, mulaw_classes, mulaw_compress, mulaw_expand
 from engine.models.frame_windows import FrameWindows
 from engine.models.linear_prediction import LinearPredictor
 from engine.models.mixture import LOG_SCALE_MIN, MixtureSampler, mixture_log_prob
@@ -214,6 +214,13 @@ class WaveRNN(RecurrentVocoder):
         self.fc1 = nn.Linear(rnn + self.aux_part, fc)
         self.fc2 = nn.Linear(fc + self.aux_part, fc)
         self.fc3 = nn.Linear(fc, self.n_classes)
+
+    @property
+    def draws(self) -> str:
+        config = self.config
+        if config.mode == "mol":
+            return f"mixture of {config.n_mixtures} logistics"
+        return describe_mulaw(config.bits, config.lpc_order, config.temperature)
 
     def previous_sample_input(self, audio: torch.Tensor) -> torch.Tensor:
         """audio (N, T) → the value fed back for each sample (N, T): mu-law compressed in "mulaw" mode."""

@@ -108,6 +108,10 @@ class DualSoftmaxWaveRNN(RecurrentVocoder):
         self.O3 = nn.Linear(self.half, self.half)
         self.O4 = nn.Linear(self.half, BYTE_VALUES)
 
+    @property
+    def draws(self) -> str:
+        return "16-bit sample as coarse and fine bytes"
+
     def _projected_conditioning(self, mel_up: torch.Tensor, aux: torch.Tensor) -> torch.Tensor:
         """mel_up (N, L, n_mels), aux (N, L, aux) → (N, L, 3H), gate-major."""
         return self.conditioning(torch.cat([mel_up, aux], dim=-1))
