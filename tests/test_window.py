@@ -13,7 +13,8 @@ from PySide6.QtGui import QDropEvent
 
 from app.main_window import FRAME_INTERVAL_MS
 from engine.features import mel_spectrogram
-from tests.test_window_fixtures import inputs, make_window, open_and_wait, tiny_checkpoint  # noqa: F401 (fixtures)
+from tests.test_window_fixtures import (  # noqa: F401 (fixtures)
+    generate_until_first_chunk, inputs, make_window, open_and_wait, tiny_checkpoint)
 
 
 def generate_and_wait(qtbot, window, timeout=60000):
@@ -94,8 +95,7 @@ def test_generate_frees_the_garbage_cycles_it_would_otherwise_freeze(qtbot, make
 def test_stop_ends_job_within_200ms_and_next_job_runs(qtbot, make_window, inputs):
     window = make_window()
     open_and_wait(qtbot, window, inputs["long"])
-    with qtbot.waitSignal(window.bridge.chunk_ready, timeout=30000):
-        window.generate()
+    generate_until_first_chunk(qtbot, window)
     with qtbot.waitSignal(window.generation_done, timeout=2000) as blocker:
         pressed = time.perf_counter()
         qtbot.keyClick(window, Qt.Key.Key_Escape)
@@ -113,8 +113,7 @@ def test_closing_during_generation_exits_cleanly(qtbot, make_window, inputs):
     threads_before = set(threading.enumerate())
     window = make_window()
     open_and_wait(qtbot, window, inputs["long"])
-    with qtbot.waitSignal(window.bridge.chunk_ready, timeout=30000):
-        window.generate()
+    generate_until_first_chunk(qtbot, window)
     started = time.perf_counter()
     window.close()
     assert time.perf_counter() - started < 2.0
@@ -232,8 +231,7 @@ def test_playback_of_input_and_of_output_while_generating_moves_the_playhead(qtb
     heard = sound_server.monitor.since(mark)
     assert np.abs(heard).max() > 0.3                               # the 0.5-amplitude tone reached the sink
 
-    with qtbot.waitSignal(window.bridge.chunk_ready, timeout=30000):
-        window.generate()
+    generate_until_first_chunk(qtbot, window)
     window.play("output")                                          # follows the generation as it grows
     player = window.playback.player
     assert window.playback.live
