@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from engine.features import mulaw_decode, mulaw_encode
-from engine.models.coding import describe_mulaw, mulaw_classes, mulaw_expand, sample_classes
+from engine.models.coding import describe_draws, mulaw_classes, mulaw_expand, sample_classes
 from engine.models.mixture import MixtureSampler, mixture_log_prob
 
 
@@ -33,9 +33,10 @@ def test_drawn_classes_follow_the_softmax_and_skip_impossible_ones():
     assert edges[:, 0].tolist() == [0, 3]
 
 
-def test_a_mu_law_model_says_what_it_draws():
-    assert describe_mulaw(9, 0, 1.0) == "9-bit mu-law"
-    assert describe_mulaw(8, 16, 0.75) == "8-bit mu-law excitation, LPC 16, T 0.75"
+def test_a_model_says_what_it_draws():
+    assert describe_draws(0, 9, 0, 1.0) == "9-bit mu-law"
+    assert describe_draws(0, 8, 16, 0.75) == "8-bit mu-law excitation, LPC 16, T 0.75"
+    assert describe_draws(10, 8, 0, 1.0) == "mixture of 10 logistics"
 
 
 @pytest.mark.parametrize("temperature", [0.5, 2.0])

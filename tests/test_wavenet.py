@@ -138,28 +138,27 @@ def test_receptive_field_is_the_true_dependency_span(kernel_size, dilation_base)
         # network input t − RF + 1 is the oldest one column t sees; input t − RF is just outside
         assert (column_t_after_changing_input(t - rf + 1) - reference).abs().max() > 1e-4
         assert torch.equal(column_t_after_changing_input(t - rf), reference)
-        # in audio terms (input t is audio t − 1): audio[t − RF] reaches output t, audio[t − RF − 1] does not
-        full = model(mel, audio)[:, :, t]
-        inside, outside = audio.clone(), audio.clone()
-        inside[:, t - rf] = -inside[:, t - rf]
-        outside[:, t - rf - 1] = -outside[:, t - rf - 1]
-        assert (model(mel, inside)[:, :, t] - full).abs().max() > 1e-4
-        assert torch.equal(model(mel, outside)[:, :, t], full)
+        # in audio terms (input t is audio t − 1)
+        assert_output_t_sees_exactly_the_receptive_field(model, mel, audio, t)
+
+
+def assert_output_t_sees_exactly_the_receptive_field(model, mel, audio, t):
+    """audio[t − RF] reaches output t; audio[t − RF − 1] does not."""
+    rf = model.receptive_field
+    full = model(mel, audio)[:, :, t]
+    inside, outside = audio.clone(), audio.clone()
+    inside[:, t - rf] = -inside[:, t - rf]
+    outside[:, t - rf - 1] = -outside[:, t - rf - 1]
+    assert (model(mel, inside)[:, :, t] - full).abs().max() > 1e-4
+    assert torch.equal(model(mel, outside)[:, :, t], full)
 
 
 def test_with_linear_prediction_the_receptive_field_reaches_p_samples_further():
     model = strengthen(small_wavenet(output="lpc"))
-    rf = model.receptive_field
-    assert rf == (2 - 1) * sum([1, 2, 4] * 2) + 1 + 4
+    assert model.receptive_field == (2 - 1) * sum([1, 2, 4] * 2) + 1 + 4
     mel, audio = mel_and_audio(batch=1, frames=8)
-    t = audio.shape[1] - 1
     with torch.no_grad():
-        full = model(mel, audio)[:, :, t]
-        inside, outside = audio.clone(), audio.clone()
-        inside[:, t - rf] = -inside[:, t - rf]
-        outside[:, t - rf - 1] = -outside[:, t - rf - 1]
-        assert (model(mel, inside)[:, :, t] - full).abs().max() > 1e-4
-        assert torch.equal(model(mel, outside)[:, :, t], full)
+        assert_output_t_sees_exactly_the_receptive_field(model, mel, audio, audio.shape[1] - 1)
 
 
 def test_builtin_default_is_small_and_has_a_2047_sample_receptive_field():

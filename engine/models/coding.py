@@ -36,8 +36,11 @@ def mulaw_expand(classes: torch.Tensor, bits: int) -> torch.Tensor:
     return (torch.sign(compressed) * torch.expm1(compressed.abs() * math.log1p(mu)) / mu).float()
 
 
-def describe_mulaw(bits: int, lpc_order: int, temperature: float) -> str:
-    """What a mu-law model draws, in words: "9-bit mu-law", "8-bit mu-law excitation, LPC 16, T 0.8"."""
+def describe_draws(mixtures: int, bits: int, lpc_order: int, temperature: float) -> str:
+    """What a model draws, in words: "mixture of 10 logistics" when `mixtures` (else 0), or "9-bit mu-law",
+    "8-bit mu-law excitation, LPC 16, T 0.8"."""
+    if mixtures:
+        return f"mixture of {mixtures} logistics"
     words = f"{bits}-bit mu-law" + (f" excitation, LPC {lpc_order}" if lpc_order else "")
     return words + (f", T {temperature:g}" if temperature != 1.0 else "")
 

@@ -38,7 +38,7 @@ from torch.nn import functional as F
 from engine.errors import ConfigError, InputError
 from engine.features import MelConfig
 from engine.models.base import StreamBlock, Vocoder, config_from_dict
-from engine.models.coding import MulawSampler, describe_mulaw, mulaw_classes, mulaw_compress, mulaw_expand
+from engine.models.coding import MulawSampler, describe_draws, mulaw_classes, mulaw_compress, mulaw_expand
 from engine.models.dilated import IMPLEMENTATIONS, CausalConv1d, make_causal_conv
 from engine.models.frame_windows import FrameWindows
 from engine.models.linear_prediction import LinearPredictor
@@ -173,9 +173,8 @@ class WaveNet(Vocoder):
     @property
     def draws(self) -> str:
         config = self.config
-        if config.output == "mol":
-            return f"mixture of {config.mixtures} logistics"
-        return describe_mulaw(config.bits, config.lpc_order, config.temperature)
+        mixtures = config.mixtures if config.output == "mol" else 0
+        return describe_draws(mixtures, config.bits, config.lpc_order, config.temperature)
 
     def conditioning(self, mel_up: torch.Tensor, aux: torch.Tensor, speaker: torch.Tensor | None) -> torch.Tensor:
         """Every layer's V_l c + U_l s. mel_up (N, T, n_mels), aux (N, T, aux), speaker (N,) or None → (N, layers · 2R, T)."""

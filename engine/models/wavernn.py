@@ -37,7 +37,7 @@ from torch.nn import functional as F
 from engine.errors import ConfigError, InputError
 from engine.features import MelConfig
 from engine.models.base import StreamBlock, Vocoder, config_from_dict
-from engine.models.coding import MulawSampler, describe_mulaw, mulaw_classes, mulaw_compress, mulaw_expand
+from engine.models.coding import MulawSampler, describe_draws, mulaw_classes, mulaw_compress, mulaw_expand
 from engine.models.frame_windows import FrameWindows
 from engine.models.linear_prediction import LinearPredictor
 from engine.models.mixture import LOG_SCALE_MIN, MixtureSampler, mixture_log_prob
@@ -218,9 +218,8 @@ class WaveRNN(RecurrentVocoder):
     @property
     def draws(self) -> str:
         config = self.config
-        if config.mode == "mol":
-            return f"mixture of {config.n_mixtures} logistics"
-        return describe_mulaw(config.bits, config.lpc_order, config.temperature)
+        mixtures = config.n_mixtures if config.mode == "mol" else 0
+        return describe_draws(mixtures, config.bits, config.lpc_order, config.temperature)
 
     def previous_sample_input(self, audio: torch.Tensor) -> torch.Tensor:
         """audio (N, T) → the value fed back for each sample (N, T): mu-law compressed in "mulaw" mode."""
