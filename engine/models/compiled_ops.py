@@ -61,6 +61,30 @@ def mulaw_class(x: float, mu: float) -> int:
     return round((mulaw_compress(x, mu) + 1.0) / 2.0 * mu)
 
 
+@numba.njit(cache=True, fastmath=True, nogil=True)
+def predict(history: np.ndarray, weights: np.ndarray) -> float:
+    """Linear prediction p_t = Σ_j history_j · weights_j over the last p samples (p,), oldest first, in float64."""
+    predicted = 0.0
+    for j in range(history.shape[0]):
+        predicted += history[j] * weights[j]
+    return predicted
+
+
+@numba.njit(cache=True, fastmath=True, nogil=True)
+def excited_sample(prediction: float, drawn: int, mu: float) -> float:
+    """x_t = p_t + e_t for a drawn excitation class, clipped to [-1, 1]; e_t in float32, as
+    `engine.models.coding.mulaw_expand` gives it, so that both sampling loops add the same numbers."""
+    return min(max(prediction + float(np.float32(mulaw_expand(drawn, mu))), -1.0), 1.0)
+
+
+@numba.njit(cache=True, fastmath=True, nogil=True)
+def push(history: np.ndarray, sample: float) -> None:
+    """history (p,), oldest first ← the last p − 1 of it, then `sample`."""
+    for j in range(history.shape[0] - 1):
+        history[j] = history[j + 1]
+    history[history.shape[0] - 1] = sample
+
+
 def warm_all() -> None:
     """Compile every compiled sampling loop now (or load it from numba's disk cache), not at a first generation."""
     from engine.models import wavenet_kernel, wavernn_kernel

@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from engine.features import MelConfig
+from engine.models.coding import mulaw_expand
 
 LAG_WINDOW_HZ = 60.0  # Gaussian lag window: widens the envelope's peaks by about this much, for stable filters
 WHITE_NOISE = 1e-4  # added to the autocorrelation at lag 0, as a fraction of it (a −40 dB noise floor)
@@ -38,6 +39,23 @@ def _levinson(autocorrelation: torch.Tensor) -> torch.Tensor:
         a[:, 1 : i + 1] = a[:, 1 : i + 1] + reflection[:, None] * a[:, :i].flip(1)
         error = error * (1.0 - reflection * reflection)
     return a[:, 1:]
+
+
+def next_prediction(history: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """A torch sampling loop's step: history (N, p) float64, oldest first, and the step's weights (N, p) from
+    `LinearPredictor.step_weights` → p_t (N, 1) float64."""
+    return (history * weights).sum(1, keepdim=True)
+
+
+def excited_sample(prediction: torch.Tensor, classes: torch.Tensor, bits: int) -> torch.Tensor:
+    """p_t (N, 1) float64 and drawn excitation classes (N, 1) → x_t = p_t + e_t (N, 1) float32, clipped to [-1, 1]:
+    the float32 sample it is output as (the compiled loops add the same numbers, `compiled_ops.excited_sample`)."""
+    return (prediction + mulaw_expand(classes, bits)).clamp(-1, 1).float()
+
+
+def pushed(history: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
+    """history (N, p) oldest first, sample (N, 1) → the last p − 1 of history, then the sample, in float64."""
+    return torch.cat([history[:, 1:], sample.double()], 1)
 
 
 class LinearPredictor(nn.Module):

@@ -38,10 +38,10 @@ from torch.nn import functional as F
 from engine.errors import ConfigError, InputError
 from engine.features import MelConfig
 from engine.models.base import StreamBlock, Vocoder, config_from_dict
-from engine.models.coding import MulawSampler, describe_draws, mulaw_classes, mulaw_compress, mulaw_expand
+from engine.models.coding import MulawSampler, describe_draws, mulaw_classes, mulaw_compress
 from engine.models.dilated import IMPLEMENTATIONS, CausalConv1d, make_causal_conv
 from engine.models.frame_windows import FrameWindows
-from engine.models.linear_prediction import LinearPredictor
+from engine.models.linear_prediction import LinearPredictor, excited_sample, next_prediction, pushed
 from engine.models.mixture import MixtureSampler, mixture_log_prob
 from engine.models.upsample import UpsampleConfig, UpsampleNetwork
 
@@ -351,7 +351,7 @@ class IncrementalGeneration:
                 drawn.append(self.sampler.draw(output, noise[i]))
                 self.previous = teacher_classes[i] if teacher_classes is not None else self._input_classes(drawn[-1])
             else:
-                prediction = (self.history * lpc_weights[i]).sum(1, keepdim=True)  # (N, 1) float64
+                prediction = next_prediction(self.history, lpc_weights[i])
                 features = torch.cat([self.previous_excitation, mulaw_compress(prediction, config.bits).float()], 1)
                 output = self._step(cond[i], torch.addmm(self.lpc_input_bias, features, self.lpc_input)
                                     .add_(self.embed[self.previous]))
@@ -378,11 +378,11 @@ class IncrementalGeneration:
     def _lpc_sample(self, output, uniform, prediction, teacher_samples, i) -> torch.Tensor:
         """Draw e_t and return x_t = p_t + e_t (N, 1) float32; feed it back (or the teacher's x_t) as the next inputs."""
         bits = self.model.config.bits
-        sample = (prediction + mulaw_expand(self.sampler.draw(output, uniform), bits)).clamp(-1, 1).float()
+        sample = excited_sample(prediction, self.sampler.draw(output, uniform), bits)
         fed = (sample if teacher_samples is None else teacher_samples[i].unsqueeze(1)).double()
         self.previous = mulaw_classes(fed[:, 0], bits)
         self.previous_excitation = mulaw_compress(fed - prediction, bits).float()
-        self.history = torch.cat([self.history[:, 1:], fed], 1)
+        self.history = pushed(self.history, fed)
         return sample
 
     def _compiled_block(self, cond, noise, teacher_classes, teacher_samples, lpc_weights, return_logits) -> StreamBlock:

@@ -28,15 +28,16 @@ import math
 import numba
 import numpy as np
 
-from engine.models.compiled_ops import affine, draw_class, mulaw_class, mulaw_compress, mulaw_expand
+from engine.models.compiled_ops import (affine, draw_class, excited_sample, mulaw_class, mulaw_compress, mulaw_expand,
+                                        predict, push)
 
 SQRT_HALF = math.sqrt(0.5)
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
-def run_block(cond, uniforms, teacher, taught, lpc_weights, bits, temperature, embed, filter_gate, residual, residual_bias, skip,
-              skip_bias, post, post_bias, out_w, out_bias, dilations, offsets, lpc_input, lpc_input_bias, ring, step,
-              previous, history, excitation, samples, logits) -> None:
+def run_block(cond, uniforms, teacher, taught, lpc_weights, bits, temperature, embed, filter_gate, residual,
+              residual_bias, skip, skip_bias, post, post_bias, out_w, out_bias, dilations, offsets, lpc_input,
+              lpc_input_bias, ring, step, previous, history, excitation, samples, logits) -> None:
     """Run L steps for N rows; the shapes are in the module docstring."""
     steps, layers, rows, two_r = cond.shape
     r = two_r // 2
@@ -45,7 +46,6 @@ def run_block(cond, uniforms, teacher, taught, lpc_weights, bits, temperature, e
     mu = float(2**bits - 1)
     teach = teacher.shape[0] > 0
     lpc = lpc_weights.shape[0] > 0
-    order = history.shape[1]
     keep_logits = logits.shape[0] > 0
     x = np.empty((rows, r), np.float32)
     features, prediction = np.empty((rows, 2), np.float32), np.empty(rows)
@@ -61,12 +61,9 @@ def run_block(cond, uniforms, teacher, taught, lpc_weights, bits, temperature, e
         t = step[0]
         if lpc:  # x = W [e_{t−1}, p_t] + b + the embedding
             for n in range(rows):
-                predicted = 0.0
-                for j in range(order):
-                    predicted += history[n, j] * lpc_weights[i, n, j]
-                prediction[n] = predicted
+                prediction[n] = predict(history[n], lpc_weights[i, n])
                 features[n, 0] = excitation[n]
-                features[n, 1] = mulaw_compress(predicted, mu)
+                features[n, 1] = mulaw_compress(prediction[n], mu)
             affine(features, lpc_input, lpc_input_bias, x)
             for n in range(rows):
                 x[n] += embed[previous[n]]
@@ -103,14 +100,11 @@ def run_block(cond, uniforms, teacher, taught, lpc_weights, bits, temperature, e
         for n in range(rows):
             drawn = draw_class(out[n], uniforms[i, n], 1.0 / temperature)
             if lpc:  # x_t = p_t + e_t as the float32 sample it is output as; the teacher's x_t is fed instead
-                drawn_excitation = float(np.float32(mulaw_expand(drawn, mu)))  # as `coding.mulaw_expand` gives it
-                samples[i, n] = min(max(prediction[n] + drawn_excitation, -1.0), 1.0)
+                samples[i, n] = excited_sample(prediction[n], drawn, mu)
                 sample = float(taught[i, n] if teach else samples[i, n])
                 previous[n] = teacher[i, n] if teach else mulaw_class(sample, mu)
                 excitation[n] = mulaw_compress(sample - prediction[n], mu)
-                for j in range(order - 1):
-                    history[n, j] = history[n, j + 1]
-                history[n, order - 1] = sample
+                push(history[n], sample)
             else:
                 samples[i, n] = mulaw_expand(drawn, mu)
                 previous[n] = teacher[i, n] if teach else drawn

@@ -37,9 +37,9 @@ from torch.nn import functional as F
 from engine.errors import ConfigError, InputError
 from engine.features import MelConfig
 from engine.models.base import StreamBlock, Vocoder, config_from_dict
-from engine.models.coding import MulawSampler, describe_draws, mulaw_classes, mulaw_compress, mulaw_expand
+from engine.models.coding import MulawSampler, describe_draws, mulaw_classes, mulaw_compress
 from engine.models.frame_windows import FrameWindows
-from engine.models.linear_prediction import LinearPredictor
+from engine.models.linear_prediction import LinearPredictor, excited_sample, next_prediction, pushed
 from engine.models.mixture import LOG_SCALE_MIN, MixtureSampler, mixture_log_prob
 from engine.models.upsample import UpsampleConfig, UpsampleNetwork, check_factors
 
@@ -348,7 +348,7 @@ class WaveRNN(RecurrentVocoder):
         for t, (input_gi1_t, gi2_rz_t, gi2_n_t, fc1_pre, fc2_pre, noise_t) in enumerate(steps):
             inputs = previous
             if lpc:
-                prediction = (state.history * lpc_weights[t]).sum(1, keepdim=True)  # (N, 1) float64
+                prediction = next_prediction(state.history, lpc_weights[t])
                 inputs = torch.cat([previous, mulaw_compress(prediction, bits).float()], 1)
             x_in, gi1_rz, gi1_n = torch.addmm(input_gi1_t, inputs, previous_weights).split((rnn, 2 * rnn, rnn), 1)
             h1 = gru_step(gi1_rz, gi1_n, h1, gru1)
@@ -360,10 +360,10 @@ class WaveRNN(RecurrentVocoder):
             sample = sampler.draw(out, noise_t)
             if lpc:
                 # x_t = p_t + e_t as the float32 sample it is output as; the teacher's x_t is fed instead
-                sample = (prediction + mulaw_expand(sample, bits)).clamp(-1, 1).float()
+                sample = excited_sample(prediction, sample, bits)
                 fed_sample = (sample if fed_steps is None else fed_steps[t]).double()
                 previous = mulaw_compress(torch.cat([fed_sample, fed_sample - prediction], 1), bits).float()
-                state.history = torch.cat([state.history[:, 1:], fed_sample], 1)
+                state.history = pushed(state.history, fed_sample)
             elif fed_steps is not None:
                 previous = fed_steps[t]
             else:
@@ -393,7 +393,8 @@ class WaveRNN(RecurrentVocoder):
         uniforms = torch.stack(noise).reshape(length, batch).numpy()
         step_weights = lpc_weights.contiguous().numpy() if lpc else np.empty((0, 0, 0))
         wavernn_kernel.run_block(*conditioning, uniforms, taught, step_weights, self.config.bits,
-                                 self.config.temperature, *wavernn_kernel.as_kernel_weights(self), previous, history, h1, h2, samples, logits)
+                                 self.config.temperature, *wavernn_kernel.as_kernel_weights(self), previous, history,
+                                 h1, h2, samples, logits)
         state.previous, state.h1, state.h2 = torch.from_numpy(previous), torch.from_numpy(h1), torch.from_numpy(h2)
         if lpc:
             state.history = torch.from_numpy(history)

@@ -29,7 +29,7 @@ import numba
 import numpy as np
 import torch
 
-from engine.models.compiled_ops import affine, draw_class, mulaw_compress, mulaw_expand
+from engine.models.compiled_ops import affine, draw_class, excited_sample, mulaw_compress, mulaw_expand, predict, push
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
@@ -46,8 +46,8 @@ def _gru_update(gi_rz, gi_n, gh_rz, gh_n, h) -> None:
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
 def run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights, bits, temperature, previous_weights,
-              w_hh1_rz, w_hh1_n, b_hh1_n, w_ih2_rz, w_ih2_n, w_hh2_rz, w_hh2_n, b_hh2_n, fc1_w, fc2_w, fc3_w, fc3_b, previous,
-              history, h1, h2, samples, logits) -> None:
+              w_hh1_rz, w_hh1_n, b_hh1_n, w_ih2_rz, w_ih2_n, w_hh2_rz, w_hh2_n, b_hh2_n, fc1_w, fc2_w, fc3_w, fc3_b,
+              previous, history, h1, h2, samples, logits) -> None:
     """Run L steps for N rows; the shapes are in the module docstring. Weights are (in, out), contiguous."""
     steps, rows, four_h = input_gi1.shape
     hidden = four_h // 4
@@ -55,7 +55,6 @@ def run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights, bi
     mu = float(2**bits - 1)
     teach = fed.shape[0] > 0
     lpc = lpc_weights.shape[0] > 0
-    order = history.shape[1]
     keep_logits = logits.shape[0] > 0
     level_step = 2.0 / (n_classes - 1)  # class k is fed back as its compressed value 2k / (C − 1) − 1
     inputs = np.zeros((rows, previous_weights.shape[0]), np.float32)
@@ -71,11 +70,8 @@ def run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights, bi
         for n in range(rows):
             inputs[n, : previous.shape[1]] = previous[n]
             if lpc:
-                predicted = 0.0
-                for j in range(order):
-                    predicted += history[n, j] * lpc_weights[t, n, j]
-                prediction[n] = predicted
-                inputs[n, 2] = mulaw_compress(predicted, mu)
+                prediction[n] = predict(history[n], lpc_weights[t, n])
+                inputs[n, 2] = mulaw_compress(prediction[n], mu)
         affine(inputs, previous_weights, input_gi1[t], x)
         affine(h1, w_hh1_rz, 0.0, gh_rz)
         affine(h1, w_hh1_n, b_hh1_n, gh_n)
@@ -99,14 +95,11 @@ def run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights, bi
         for n in range(rows):
             drawn = draw_class(out[n], uniforms[t, n], 1.0 / temperature)
             if lpc:  # x_t = p_t + e_t as the float32 sample it is output as; the teacher's x_t is fed instead
-                excitation = float(np.float32(mulaw_expand(drawn, mu)))  # float32, as `coding.mulaw_expand` gives it
-                samples[t, n] = min(max(prediction[n] + excitation, -1.0), 1.0)
+                samples[t, n] = excited_sample(prediction[n], drawn, mu)
                 sample = float(fed[t, n] if teach else samples[t, n])
                 previous[n, 0] = mulaw_compress(sample, mu)
                 previous[n, 1] = mulaw_compress(sample - prediction[n], mu)
-                for j in range(order - 1):
-                    history[n, j] = history[n, j + 1]
-                history[n, order - 1] = sample
+                push(history[n], sample)
             else:
                 previous[n, 0] = fed[t, n] if teach else drawn * level_step - 1.0
                 samples[t, n] = mulaw_expand(drawn, mu)
