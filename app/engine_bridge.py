@@ -87,9 +87,10 @@ class EngineBridge(QObject):
 
     # --- jobs (engine worker thread) ---------------------------------------------------------------------
 
-    def generate(self, model: str, source: Conditioning | str | Path, device: str, seed: int | None = None) -> int:
-        """Queue a generation job; returns its id."""
-        return self.engine.submit_generate(model, source, device=device, seed=seed)
+    def generate(self, model: str, source: Conditioning | str | Path, device: str, seed: int | None = None,
+                 temperature: float | None = None) -> int:
+        """Queue a generation job (`temperature`: None for the model's own); returns its id."""
+        return self.engine.submit_generate(model, source, device=device, seed=seed, temperature=temperature)
 
     def cancel(self) -> None:
         self.engine.cancel()

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter,
-                               QToolBar, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog, QLabel, QMainWindow, QMessageBox,
+                               QSplitter, QToolBar, QVBoxLayout, QWidget)
 
 from app.engine_bridge import EngineBridge
 from app.playback_control import PlaybackControl
@@ -50,12 +50,14 @@ class MainWindow(QMainWindow):
         self.bridge = bridge or EngineBridge(self)
         self.model: str = self.settings.model or DEFAULT_MODEL
         self.device: str = self.settings.device or "auto"
+        self.temperature: float | None = self.settings.temperature
         self.loaded = None
         self.output_audio: np.ndarray | None = None
         self.output_rate = 16000
         self.output_total = 0
         self.job_id: int | None = None
         self.job_stats = None
+        self.job_draws = ""
         self._pending_load: int | None = None
         self._remember_load = True
         self._generate_after_load = False
@@ -159,6 +161,18 @@ class MainWindow(QMainWindow):
         self.model_chooser.model_chosen.connect(self.set_model)
         self.model_chooser.open_checkpoint_requested.connect(self.choose_checkpoint)
         bar.addWidget(self.model_chooser)
+        bar.addWidget(QLabel("Temperature"))
+        self.temperature_box = QDoubleSpinBox()
+        self.temperature_box.setRange(0.0, 2.0)
+        self.temperature_box.setSingleStep(0.05)
+        self.temperature_box.setDecimals(2)
+        self.temperature_box.setSpecialValueText("model's own")  # shown at 0
+        self.temperature_box.setToolTip("Sampling temperature of mu-law models: below 1 the likelier classes are "
+                                        "drawn more often (less noise, flatter), above 1 less often. \"model's own\" "
+                                        "is the temperature the model comes with.")
+        self.temperature_box.setValue(self.temperature or 0.0)
+        self.temperature_box.valueChanged.connect(self.set_temperature)
+        bar.addWidget(self.temperature_box)
         bar.addWidget(QLabel("Device"))
         self.device_chooser = QComboBox()
         self.device_chooser.addItem("Auto", "auto")
@@ -304,6 +318,13 @@ class MainWindow(QMainWindow):
         self.settings.device = name
         self._select_device(name)
 
+    def set_temperature(self, value: float | None) -> None:
+        """The temperature the next generations draw at; None or 0 for each model's own."""
+        self.temperature = value or None
+        self.settings.temperature = self.temperature
+        if self.temperature_box.value() != (self.temperature or 0.0):
+            self.temperature_box.setValue(self.temperature or 0.0)
+
     def choose_checkpoint(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", "", "Checkpoints (*.safetensors);;All files (*)")
         if path:
@@ -425,7 +446,8 @@ class MainWindow(QMainWindow):
         # the last job's garbage cycles are freed rather than frozen with it.
         gc.collect(1)
         gc.freeze()
-        self.job_id = self.bridge.generate(self.model, self.loaded.conditioning, self.device)
+        self.job_id = self.bridge.generate(self.model, self.loaded.conditioning, self.device,
+                                           temperature=self.temperature)
         self.activity.setText(f"Generating with {self.model_chooser.currentText()} on {self.device_chooser.currentText()}…")
         self._update_actions()
 
@@ -439,6 +461,7 @@ class MainWindow(QMainWindow):
         if event.job_id != self.job_id:
             return
         self.shape_inspector.on_engine_event(event)
+        self.job_draws = event.model_info.draws
         self.output_rate = event.sample_rate
         self.output_total = event.total_samples
         self.output_waveform.reset(event.sample_rate, event.total_samples)
@@ -469,7 +492,7 @@ class MainWindow(QMainWindow):
         self.status_panel.show_finished(event.cancelled)
         seconds = len(self.output_audio) / self.output_rate
         summary = (("Stopped after " if event.cancelled else "Generated ") + f"{seconds:.2f} s of audio with "
-                   f"{self.model_chooser.currentText()}")
+                   f"{self.model_chooser.currentText()} ({self.job_draws})")
         if self.job_stats is not None:
             summary += (f" in {self.job_stats.elapsed:.1f} s ({self.job_stats.samples_per_second:,.0f} samples/s, "
                         f"{self.job_stats.real_time_factor:.2f}× real time)")

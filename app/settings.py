@@ -1,4 +1,5 @@
-"""What the window remembers between runs: model, compute device, audio output, geometry, recent files.
+"""What the window remembers between runs: model, compute device, sampling temperature, audio output, geometry,
+recent files.
 
 Backed by QSettings (organisation "Vocoscope"). Tests and scripts pass their own ini file so they never touch
 the user's settings.
@@ -45,6 +46,19 @@ class Settings:
     @device.setter
     def device(self, name: str) -> None:
         self.store.setValue("device", name)
+
+    @property
+    def temperature(self) -> float | None:
+        """The sampling temperature generation asks for, or None for each model's own."""
+        try:
+            value = float(self.store.value("temperature") or 0.0)
+        except (TypeError, ValueError):  # a hand-edited settings file
+            return None
+        return value if value > 0 else None
+
+    @temperature.setter
+    def temperature(self, value: float | None) -> None:
+        self.store.setValue("temperature", value or "")
 
     @property
     def audio_device(self) -> str | None:

@@ -9,6 +9,10 @@ over the recordings:
 - log-mel distance: mean |difference| of the two mels in dB (the model's mel settings), lower is better.
 
     python benchmarks/quality.py [--data data/asterisk-en/heldout] [--models wavernn wavenet] [--seed 1]
+                                 [--temperatures 0.6 0.8]
+
+--temperatures scores each model at each temperature instead of its own (choose one on training recordings,
+never on the held-out ones, then report it here).
 
 pesq and pystoi are benchmark-only dependencies: pip install pesq pystoi.
 """
@@ -30,6 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.datasets import aligned_audio_and_mel, audio_files  # noqa: E402
+from engine.errors import ConfigError  # noqa: E402
 from engine.features import MelConfig, griffin_lim, load_audio, mel_spectrogram, resample  # noqa: E402
 from engine.models.registry import load_model  # noqa: E402
 
@@ -99,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default="data/asterisk-en/heldout", help="folder of held-out recordings")
     parser.add_argument("--models", nargs="+", default=["wavernn", "wavenet"], help="built-in names or checkpoints")
     parser.add_argument("--seed", type=int, default=1, help="sampling seed")
+    parser.add_argument("--temperatures", nargs="+", type=float, metavar="T",
+                        help="score each model at each of these temperatures (default: the model's own)")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N recordings")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads")
     parser.add_argument("--save", metavar="DIR", help="write every resynthesis as WAV for listening")
@@ -115,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
 
     # a checkpoint path is labelled by its file name without the suffix
     models = [(Path(name).stem, *load_model(name)) for name in args.models]
+    for name, model, _ in models:
+        for temperature in args.temperatures or []:
+            try:
+                model.check_temperature(temperature)
+            except ConfigError as error:
+                sys.exit(f"{name}: {error}")
     print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, torch "
           f"{torch.__version__} ({torch.get_num_threads()} threads); seed {args.seed}")
     print(f"held-out recordings: {len(files)} from {folder}")
@@ -137,9 +150,12 @@ def main(argv: list[str] | None = None) -> int:
         for name, model, _ in models:
             if model.mel_config != config:
                 continue
-            started = time.perf_counter()
-            outputs[name] = resynthesise(model, [mel for _, mel in recordings], args.seed)
-            results.setdefault(name, Scores()).seconds = time.perf_counter() - started
+            for temperature in args.temperatures or [None]:
+                label = name if temperature is None else f"{name} T {temperature:g}"
+                started = time.perf_counter()
+                with model.sampling_at(temperature):
+                    outputs[label] = resynthesise(model, [mel for _, mel in recordings], args.seed)
+                results.setdefault(label, Scores()).seconds = time.perf_counter() - started
         for label, estimates in outputs.items():
             for path, (audio, _), estimate in zip(files, recordings, estimates):
                 score(results[label], audio, estimate, config)
@@ -149,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.save:
                     import soundfile
 
-                    out = Path(args.save) / label.split(" ")[0].lower()  # "griffin-lim" or the model's label
+                    out = Path(args.save) / label.split(" (")[0].lower().replace(" ", "-")  # e.g. wavenet-t-0.6
                     out.mkdir(parents=True, exist_ok=True)
                     soundfile.write(str(out / path.name), estimate, config.sample_rate, subtype="PCM_16")
 

@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a built-in model (see `vocoscope models`) or a .safetensors checkpoint")
     vocode.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     vocode.add_argument("--seed", type=int, default=None, help="seed for sampling: the same seed, the same audio")
+    vocode.add_argument("--temperature", type=float, default=None, metavar="T",
+                        help="draw at temperature T instead of the model's own (mu-law models; below 1: less noise)")
     vocode.add_argument("--fold", action="store_true", help="generate overlapping segments as one batch (faster)")
     vocode.add_argument("--play", action="store_true", help="play the audio while it is generated")
     vocode.add_argument("--output-device", default=None, metavar="NAME",
@@ -122,6 +124,8 @@ def _vocode(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else default_output(source)
     check_audio_output(output, args.force)
     model, info = load_model(args.model, device="cpu")
+    if args.temperature is not None:
+        model.check_temperature(args.temperature)
     conditioning = load_input(source, model.mel_config, model.min_frames)
     rate = model.mel_config.sample_rate
     total = conditioning.num_samples
@@ -134,7 +138,8 @@ def _vocode(args: argparse.Namespace) -> int:
     try:
         if player is not None:
             player.expect(total)
-        for chunk in generate(model, conditioning, device=args.device, seed=args.seed, fold=args.fold or None):
+        for chunk in generate(model, conditioning, device=args.device, seed=args.seed, fold=args.fold or None,
+                              temperature=args.temperature):
             end = chunk.start + len(chunk.samples)
             audio[chunk.start : end] = chunk.samples
             final[chunk.start : end] = True

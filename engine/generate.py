@@ -112,6 +112,7 @@ def generate(
     seed: int | None = None,
     fold: Fold | bool | None = None,
     cancel: threading.Event | None = None,
+    temperature: float | None = None,
 ) -> Iterator[Chunk]:
     """Generate audio for `conditioning` with `model`, chunk by chunk.
 
@@ -119,6 +120,7 @@ def generate(
     seed: seeds the sampling generator; the same seed, model and device give the same samples.
     fold: None/False streams in order; True or a `Fold` generates overlapping segments as one batch.
     cancel: when set, the generator stops after the current block.
+    temperature: draw at this temperature instead of the model's own (mu-law models; see `Vocoder.sampling_at`).
     Raises `VocoscopeError` when the GPU runs out of memory or fails.
     """
     torch_device = choose_device(device)
@@ -139,10 +141,11 @@ def generate(
     try:
         model.to(torch_device)
         mel = mel.to(torch_device)
-        if fold:
-            yield from _generate_folded(model, mel, total, fold, generator, cancel, clock)
-        else:
-            yield from _generate_in_order(model, mel, total, generator, cancel, clock)
+        with model.sampling_at(temperature):
+            if fold:
+                yield from _generate_folded(model, mel, total, fold, generator, cancel, clock)
+            else:
+                yield from _generate_in_order(model, mel, total, generator, cancel, clock)
     except torch.cuda.OutOfMemoryError:
         raise VocoscopeError(
             f"the GPU ran out of memory generating {total} samples"

@@ -8,6 +8,7 @@ kept between jobs.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import queue
@@ -29,7 +30,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class JobStarted:
-    """shapes: the shape inspector's view (engine.shapes.Inspection: preflight verdict and trace), or None."""
+    """model_info: the model as this job draws from it (a job's temperature replaces its own there too);
+    shapes: the shape inspector's view (engine.shapes.Inspection: preflight verdict and trace), or None."""
 
     job_id: int
     model_info: ModelInfo
@@ -74,6 +76,7 @@ class _Job:
     device: str
     seed: int | None
     fold: Fold | bool | None
+    temperature: float | None
     cancel: threading.Event
 
 
@@ -94,10 +97,11 @@ class Engine:
         self._thread.start()
 
     def submit_generate(self, model: str | Path | Vocoder, source: str | Path | Conditioning, *,
-                        device: str = "auto", seed: int | None = None, fold: Fold | bool | None = None) -> int:
+                        device: str = "auto", seed: int | None = None, fold: Fold | bool | None = None,
+                        temperature: float | None = None) -> int:
         """Queue a job: `model` is a built-in name, a checkpoint path or a model object (used as it is);
-        `source` is a file or a Conditioning."""
-        job = _Job(next(self._ids), model, source, device, seed, fold, threading.Event())
+        `source` is a file or a Conditioning; `temperature`, when given, replaces the model's own for this job."""
+        job = _Job(next(self._ids), model, source, device, seed, fold, temperature, threading.Event())
         with self._lock:
             self._outstanding[job.job_id] = job.cancel
         self._queue.put(job)
@@ -145,6 +149,9 @@ class Engine:
         model = None
         try:
             model, info = self._model(job.model, job.device)
+            if job.temperature is not None:
+                with model.sampling_at(job.temperature):  # what this job draws, as the model list would say it
+                    info = dataclasses.replace(info, draws=model.draws, temperature=model.temperature)
             conditioning = self._conditioning(job.source, model)
             total = conditioning.num_samples
             audio = np.zeros(total, dtype=np.float32)
@@ -152,7 +159,7 @@ class Engine:
                                   shapes=_inspection(model, conditioning)))
             made = 0
             for chunk in generate(model, conditioning, device=job.device, seed=job.seed, fold=job.fold,
-                                  cancel=job.cancel):
+                                  cancel=job.cancel, temperature=job.temperature):
                 audio[chunk.start : chunk.start + len(chunk.samples)] = chunk.samples
                 made += len(chunk.samples)
                 self._emit(ChunkReady(job.job_id, chunk))

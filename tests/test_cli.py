@@ -58,6 +58,8 @@ def test_models_json_lists_every_builtin():
     assert models["wavenet"]["receptive_field"] > 1 and models["wavernn"]["receptive_field"] == 0
     assert models["wavernn-dual"]["draws"] == "16-bit sample as coarse and fine bytes"
     assert all("-bit mu-law" in models[name]["draws"] for name in ("wavernn", "wavenet"))
+    assert models["wavernn-dual"]["temperature"] is None
+    assert all(models[name]["temperature"] > 0 for name in ("wavernn", "wavenet"))
 
 
 # --- in-process runs of the same entry point (fast): awkward inputs, outputs, messages ----------------------
@@ -194,3 +196,26 @@ def test_play_waits_for_the_first_unfinished_sample_of_an_out_of_order_fold(fina
     unfinished = np.flatnonzero(~final[start:])
     expected = start + int(unfinished[0]) if len(unfinished) else len(final)
     assert _finished_prefix(final, start, window) == expected
+
+
+def test_vocode_temperature_replaces_the_models_own(tmp_path, capsys):
+    from engine.features import Conditioning
+    from engine.generate import generate
+    from engine.models.registry import load_model
+
+    mel = tmp_path / "m.npy"
+    np.save(mel, np.random.default_rng(5).random((80, 3), dtype=np.float32))
+    assert main(["vocode", str(mel), "-o", str(tmp_path / "cold.wav"), "--seed", "4", "--temperature", "0.3"]) == 0
+    model, _ = load_model("wavernn")
+    conditioning = Conditioning(mel=np.load(mel), mel_config=model.mel_config)
+    expected = np.concatenate([c.samples for c in generate(model, conditioning, seed=4, temperature=0.3)])
+    written, _ = soundfile.read(tmp_path / "cold.wav", dtype="float32")
+    np.testing.assert_allclose(written, expected, atol=1 / 32768)
+    own = np.concatenate([c.samples for c in generate(model, conditioning, seed=4)])
+    assert np.abs(written - own).max() > 1e-3
+    assert main(["vocode", str(mel), "-o", str(tmp_path / "x.wav"), "--temperature", "0"]) != 0
+    assert "more than 0" in capsys.readouterr().err
+    assert main(["vocode", str(mel), "-o", str(tmp_path / "y.wav"), "--model", "wavernn-dual",
+                 "--temperature", "0.5"]) != 0
+    assert "mu-law models only" in capsys.readouterr().err
+    assert not (tmp_path / "x.wav").exists() and not (tmp_path / "y.wav").exists()

@@ -184,3 +184,41 @@ def test_conform_remakes_the_mel_the_models_way(warm_librosa):
     assert conform(mel_conditioning(4), MelEcho()).mel.shape == (80, 4)
     with pytest.raises(InputError, match="64"):
         conform(Conditioning(mel=np.zeros((64, 5), np.float32), mel_config=MelConfig(n_mels=64)), MelEcho())
+
+
+@pytest.mark.parametrize("family", ["wavernn", "wavenet"])
+def test_a_temperature_for_one_generation_draws_as_the_model_with_it_would(family):
+    from engine.models.registry import build
+
+    model, hot = build(family, {"lpc_order": 4}).eval(), build(family, {"lpc_order": 4}).eval()
+    hot.load_state_dict(model.state_dict())
+    hot.config.temperature = 0.4
+    conditioning = mel_conditioning(6, seed=2)
+
+    def run(vocoder, **kwargs):
+        return np.concatenate([c.samples for c in generate(vocoder, conditioning, device="cpu", seed=5, **kwargs)])
+
+    own, at_04 = run(model), run(model, temperature=0.4)
+    np.testing.assert_array_equal(at_04, run(hot))
+    assert not np.array_equal(own, at_04)
+    assert model.temperature == 1.0, "the model's own temperature is back after the generation"
+    np.testing.assert_array_equal(run(model), own)
+    stopped = generate(model, conditioning, device="cpu", seed=5, temperature=0.4)
+    next(stopped)
+    assert model.temperature == 0.4
+    stopped.close()
+    assert model.temperature == 1.0, "and after a generation that was stopped"
+
+
+def test_a_temperature_is_refused_where_it_does_not_apply():
+    from engine.errors import ConfigError
+    from engine.models.registry import build
+
+    conditioning = mel_conditioning(6)
+    mixture = build("wavernn", {"mode": "mol"})
+    assert mixture.temperature is None and build("wavernn-dual").temperature is None
+    with pytest.raises(ConfigError, match="mu-law models only"):
+        next(generate(mixture, conditioning, device="cpu", temperature=0.5))
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ConfigError, match="more than 0"):
+            next(generate(build("wavenet"), conditioning, device="cpu", temperature=bad))

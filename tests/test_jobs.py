@@ -143,3 +143,24 @@ def test_a_failing_listener_does_not_stop_the_engine():
         time.sleep(0.01)
     assert engine.alive and isinstance(calls[-1], JobFinished)
     engine.shutdown()
+
+
+def test_a_jobs_temperature_is_used_for_that_job_only(engine):
+    from engine.models.registry import build
+
+    model = build("wavernn").eval()
+    conditioning = Conditioning(mel=np.random.default_rng(4).random((80, 5), dtype=np.float32), mel_config=MelConfig())
+
+    def run(**kwargs):
+        job = engine.submit_generate(model, conditioning, device="cpu", seed=3, **kwargs)
+        events = [event for _, event in engine.events.until_done(job)]
+        return events[0].model_info, events[-1].audio
+
+    (cold_info, cold), (own_info, own) = run(temperature=0.3), run()
+    assert (cold_info.temperature, own_info.temperature) == (0.3, 1.0)
+    assert cold_info.draws.endswith(", T 0.3") and "T " not in own_info.draws
+    model.config.temperature = 0.3
+    np.testing.assert_array_equal(cold, run()[1])
+    assert not np.array_equal(cold, own)
+    failed = engine.events.until_done(engine.submit_generate(model, conditioning, device="cpu", temperature=-1))
+    assert isinstance(failed[-1][1], JobFailed) and "more than 0" in failed[-1][1].message

@@ -258,3 +258,23 @@ def test_first_run_opens_the_bundled_example_once(qtbot, make_window):
     assert not window.settings.first_run
     window.open_example_if_first_run()
     assert window._pending_load is None
+
+
+def test_temperature_is_drawn_at_named_in_the_summary_and_remembered(qtbot, make_window, inputs):
+    window = make_window()
+    qtbot.waitUntil(lambda: window.model_chooser.count() > 1, timeout=60000)
+    assert window.temperature is None and window.temperature_box.text() == "model's own"
+    open_and_wait(qtbot, window, inputs["short"])
+    generate_and_wait(qtbot, window)
+    assert "mu-law" in window.activity.text() and ", T " not in window.activity.text()
+    window.temperature_box.setValue(0.3)  # as a user would
+    assert window.temperature == 0.3 and window.settings.temperature == 0.3
+    generate_and_wait(qtbot, window)
+    assert "mu-law, T 0.3)" in window.activity.text()
+    window.close()
+
+    second = make_window()
+    assert second.temperature == 0.3 and second.temperature_box.value() == 0.3
+    second.temperature_box.setValue(0.0)
+    assert second.temperature is None and second.settings.temperature is None
+    assert second.temperature_box.text() == "model's own"

@@ -11,7 +11,9 @@ A vocoder is an autoregressive model of audio samples conditioned on a mel spect
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterator, TypeVar
@@ -119,6 +121,36 @@ class Vocoder(nn.Module, abc.ABC):
     def draws(self) -> str:
         """What one sampling step draws, in words, for the model list (e.g. "9-bit mu-law")."""
         return "one sample"
+
+    @property
+    def temperature(self) -> float | None:
+        """The temperature its classes are drawn at, or None where the family draws without one (mixtures of
+        logistics, the dual softmax). A family with one keeps it in `config.temperature`."""
+        return None
+
+    def check_temperature(self, temperature: float) -> None:
+        """Raise `ConfigError` unless the model draws at a temperature and `temperature` is more than 0."""
+        if self.temperature is None:
+            raise ConfigError(f"this {self.family} draws {self.draws}, without a temperature: a temperature applies "
+                              "to mu-law models only. Generate with the model's own sampling.")
+        if not (math.isfinite(temperature) and temperature > 0):
+            raise ConfigError(f"the temperature is {temperature}; it must be a number more than 0 (1 draws from the "
+                              "model's distribution as it is, lower draws the likelier classes more often).")
+
+    @contextlib.contextmanager
+    def sampling_at(self, temperature: float | None) -> Iterator[None]:
+        """Draw at `temperature` inside the block instead of the model's own (None: the model's own); the model's
+        own is restored after it. Raises `ConfigError` for a model without one or a temperature that is not > 0."""
+        if temperature is None:
+            yield
+            return
+        self.check_temperature(temperature)
+        own = self.config.temperature
+        self.config.temperature = float(temperature)
+        try:
+            yield
+        finally:
+            self.config.temperature = own
 
     def config_dict(self) -> dict[str, Any]:
         """Everything needed to rebuild the model: {"family", "model", "mel"}."""

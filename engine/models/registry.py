@@ -89,6 +89,7 @@ class ModelInfo:
     trained: bool
     path: Path | None
     draws: str  # what one sampling step draws, e.g. "9-bit mu-law"
+    temperature: float | None  # the temperature it draws at, None where it draws without one
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
@@ -112,7 +113,8 @@ def info_for(model: Vocoder, name: str, trained: bool, path: Path | None) -> Mod
     mel = model.mel_config
     return ModelInfo(name=name, family=model.family, sample_rate=mel.sample_rate, hop_length=mel.hop_length,
                      n_mels=mel.n_mels, receptive_field=int(model.receptive_field),
-                     parameters=model.parameter_count(), trained=trained, path=path, draws=model.draws)
+                     parameters=model.parameter_count(), trained=trained, path=path, draws=model.draws,
+                     temperature=model.temperature)
 
 
 def _builtin(name: str, device: str | torch.device) -> tuple[Vocoder, ModelInfo]:

@@ -176,6 +176,11 @@ class WaveNet(Vocoder):
         mixtures = config.mixtures if config.output == "mol" else 0
         return describe_draws(mixtures, config.bits, config.lpc_order, config.temperature)
 
+    @property
+    def temperature(self) -> float | None:
+        config = self.config
+        return config.temperature if config.output == "mulaw" else None
+
     def conditioning(self, mel_up: torch.Tensor, aux: torch.Tensor, speaker: torch.Tensor | None) -> torch.Tensor:
         """Every layer's V_l c + U_l s. mel_up (N, T, n_mels), aux (N, T, aux), speaker (N,) or None → (N, layers · 2R, T)."""
         cond = self.condition(torch.cat([mel_up, aux], dim=-1).transpose(1, 2))

@@ -221,6 +221,11 @@ class WaveRNN(RecurrentVocoder):
         mixtures = config.n_mixtures if config.mode == "mol" else 0
         return describe_draws(mixtures, config.bits, config.lpc_order, config.temperature)
 
+    @property
+    def temperature(self) -> float | None:
+        config = self.config
+        return config.temperature if config.mode == "mulaw" else None
+
     def previous_sample_input(self, audio: torch.Tensor) -> torch.Tensor:
         """audio (N, T) → the value fed back for each sample (N, T): mu-law compressed in "mulaw" mode."""
         return mulaw_compress(audio, self.config.bits) if self.config.mode == "mulaw" else audio
