@@ -1,4 +1,5 @@
-"""A training set: the audio files under a folder, their mels computed once and cached, random aligned segments.
+"""A training set: the audio files under a folder, their mels computed once and cached, random aligned segments
+(and, for validation, a fixed set of them).
 
 Every recording is loaded mono at the model's rate and cut to F · hop samples, where F = num_samples // hop,
 so that mel frame f and samples [f · hop, (f + 1) · hop) belong together (as at generation time, where sample t
@@ -80,17 +81,20 @@ class SegmentDataset:
     Recordings shorter than `frames` are left out; each segment is drawn uniformly over all the audio.
     """
 
-    def __init__(self, root: str | Path, mel_config: MelConfig, frames: int, cache_root: str | Path | None = None):
+    def __init__(self, root: str | Path, mel_config: MelConfig, frames: int, cache_root: str | Path | None = None,
+                 option: str = "--data"):
+        """`option` is the command-line option that named `root`, for the messages of a folder that cannot be used."""
         self.root = Path(root)
         self.mel_config = mel_config
         self.frames = frames
         if not self.root.is_dir():
             raise InputError(self.root, "no such folder", "a folder of audio files",
-                             "Check --data, or build a set with `vocoscope trainset --out DIR`.")
+                             f"Check {option}, or build a set with `vocoscope trainset --out DIR`.")
         files = audio_files(self.root)
         if not files:
             raise InputError(self.root, "a folder with no audio files", f"audio files ({', '.join(AUDIO_SUFFIXES)})",
-                             "Point --data at a folder of recordings, e.g. one made by `vocoscope trainset --out DIR`.")
+                             f"Point {option} at a folder of recordings, e.g. one made by "
+                             "`vocoscope trainset --out DIR`.")
         cache = Path(cache_root) if cache_root is not None else self.root / CACHE_FOLDER
         recordings = [load_recording(path, self.root, mel_config, cache) for path in files]
         self.recordings = [r for r in recordings if r.frames >= frames]
@@ -109,12 +113,28 @@ class SegmentDataset:
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """A batch of random segments: (mel (N, n_mels, frames), audio (N, frames · hop)), float32."""
-        hop = self.mel_config.hop_length
         picks = rng.choice(len(self.recordings), size=batch_size, p=self._weights)
+        return self._cut([(int(index), int(rng.integers(0, self.recordings[index].frames - self.frames + 1)))
+                          for index in picks])
+
+    def fixed_segments(self, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Up to `count` segments that do not overlap, the same ones for the same files, `count` and `seed`.
+
+        Each recording is cut into whole segments from its first frame on; `count` of them (all, if there are no
+        more) are chosen at random without repeats and returned in file order:
+        (mel (S, n_mels, frames), audio (S, frames · hop)), float32, S = min(count, segments available).
+        """
+        tiles = [(index, start) for index, recording in enumerate(self.recordings)
+                 for start in range(0, recording.frames - self.frames + 1, self.frames)]
+        chosen = np.random.default_rng(seed).choice(len(tiles), size=min(count, len(tiles)), replace=False)
+        return self._cut([tiles[i] for i in sorted(chosen)])
+
+    def _cut(self, segments: list[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(recording index, first frame) pairs → (mel (N, n_mels, frames), audio (N, frames · hop))."""
+        hop = self.mel_config.hop_length
         mels, audios = [], []
-        for index in picks:
+        for index, start in segments:
             recording = self.recordings[index]
-            start = int(rng.integers(0, recording.frames - self.frames + 1))
             mels.append(recording.mel[:, start : start + self.frames])
             audios.append(recording.audio[start * hop : (start + self.frames) * hop])
         return torch.from_numpy(np.stack(mels)), torch.from_numpy(np.stack(audios))

@@ -1,10 +1,15 @@
-"""Training for both model families: `vocoscope train --data DIR --model FAMILY --out CKPT [--steps N] [--resume]`.
+"""Training for both model families: `vocoscope train --data DIR --model FAMILY --out CKPT [--steps N] [--resume]
+[--valid DIR]`.
 
 Each step draws a batch of random segments (aligned to hops) from the recordings under DIR, runs the model's
 teacher-forced `forward` and its `loss` on the (N, C, T) output, and takes an Adam step with the gradient norm
 clipped. The checkpoint (one safetensors file) is written every `checkpoint_every` steps, at the end and on
 Ctrl+C (or SIGTERM) after the step in progress; it holds, besides the model, everything an exact resume needs:
 the step, Adam's state, and the states of the random generators that draw the batches.
+
+With --valid DIR (recordings held out of training), every `valid_every` steps and at the end the same loss is
+computed, in eval mode and without gradients, on a fixed set of segments from DIR, drawn once with a seed of their
+own: training is the same with or without it, and so is a resumed run.
 
 --config FILE is JSON with any of {"model": {...}, "mel": {...}, "train": {...}}; missing keys take defaults.
 """
@@ -28,12 +33,16 @@ import numpy as np
 import torch
 
 from engine import checkpoints
-from engine.datasets import SegmentDataset
+from engine.datasets import SegmentDataset, audio_files
 from engine.errors import ConfigError, InputError
+from engine.features import MelConfig
 from engine.generate import choose_device
 from engine.models.base import Vocoder
 
 TRAINABLE_FAMILIES = ("wavernn", "wavernn-dual", "wavenet")
+
+# The validation segments' own seed: the same folder gives every run the same segments, so their losses compare.
+VALIDATION_SEED = 2024
 
 
 @dataclass
@@ -45,6 +54,8 @@ class TrainConfig:
         conditioning network sees reflect padding instead of the real neighbours, and a recurrent state starts
         cold, neither of which happens inside a whole recording at generation time.
     grad_clip: the largest gradient norm (L2 over all parameters) an update may use.
+    valid_every: steps between two validation losses (only with held-out recordings, --valid).
+    valid_segments: the most validation segments (fewer if the held-out recordings hold fewer whole segments).
     """
 
     batch_size: int = 16
@@ -55,6 +66,8 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 50
     seed: int = 1234
+    valid_every: int = 500
+    valid_segments: int = 64
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str | Path = "train config") -> "TrainConfig":
@@ -67,8 +80,9 @@ class TrainConfig:
             raise ConfigError(f"{source}: segment_frames={config.segment_frames} leaves no frame for the loss after "
                               f"{config.context_frames} context frames at each end; make segment_frames at least "
                               f"{2 * config.context_frames + 1}.")
-        if config.batch_size < 1 or config.checkpoint_every < 1 or config.log_every < 1:
-            raise ConfigError(f"{source}: batch_size, checkpoint_every and log_every must be 1 or more.")
+        counts = ("batch_size", "checkpoint_every", "log_every", "valid_every", "valid_segments")
+        if any(getattr(config, name) < 1 for name in counts):
+            raise ConfigError(f"{source}: {', '.join(counts[:-1])} and {counts[-1]} must be 1 or more.")
         return config
 
 
@@ -110,16 +124,63 @@ def data_description(root: Path) -> dict[str, Any]:
             "attribution": "", "part": root.name}
 
 
+def check_held_out(valid_root: str | Path, data_root: str | Path) -> None:
+    """Refuse a validation folder that is the training folder, lies inside it, or holds any of its files."""
+    valid, data = Path(valid_root).resolve(), Path(data_root).resolve()
+    fix = (f"Hold those recordings out: move them out of {data_root}, or point --valid at a folder of recordings "
+           "never trained on (such as DIR/heldout from `vocoscope trainset --out DIR`).")
+    expected = "recordings held out of training"
+    if valid == data or data in valid.parents:
+        where = "the training folder" if valid == data else "a folder inside the training folder"
+        raise InputError(valid_root, f"{where} --data {data_root}", expected, fix)
+    if not (valid.is_dir() and data.is_dir()):
+        return  # a missing folder is reported where it is read
+    training = {path.resolve() for path in audio_files(data)}
+    shared = [path for path in audio_files(valid) if path.resolve() in training]
+    if shared:
+        raise InputError(valid_root, f"{len(shared)} recording(s) that are also under --data {data_root} "
+                         f"(e.g. {shared[0].relative_to(valid)})", expected, fix)
+
+
+@dataclass
+class ValidationSet:
+    """Held-out segments, drawn once: mel (S, n_mels, frames), audio (S, frames · hop), on the CPU."""
+
+    root: Path
+    mel: torch.Tensor
+    audio: torch.Tensor
+    data: dict[str, Any]
+
+    @classmethod
+    def load(cls, root: str | Path, data_root: str | Path, mel_config: MelConfig, train_config: TrainConfig,
+             cache_root: str | Path | None = None) -> "ValidationSet":
+        """At most `valid_segments` segments of `segment_frames` frames from the recordings under `root`, chosen
+        by `SegmentDataset.fixed_segments` with VALIDATION_SEED; `root` must hold nothing of `data_root`."""
+        check_held_out(root, data_root)
+        # a folder of its own in a shared cache: a held-out file may have the same name as a training file
+        cache = None if cache_root is None else Path(cache_root) / "valid"
+        dataset = SegmentDataset(root, mel_config, train_config.segment_frames, cache, option="--valid")
+        mel, audio = dataset.fixed_segments(train_config.valid_segments, VALIDATION_SEED)
+        return cls(Path(root), mel, audio, data_description(Path(root)))
+
+    @property
+    def segments(self) -> int:
+        return int(self.mel.shape[0])
+
+
 class Trainer:
-    """A model, its optimizer and the random state of its batches; `step()` trains on one batch."""
+    """A model, its optimizer and the random state of its batches; `step()` trains on one batch, `validate()` scores
+    the held-out segments, if any."""
 
     def __init__(self, model: Vocoder, train_config: TrainConfig, dataset: SegmentDataset, device: torch.device,
-                 data: dict[str, Any]):
+                 data: dict[str, Any], validation: ValidationSet | None = None):
         self.model = model.to(device).train()
         self.config = train_config
         self.dataset = dataset
         self.device = device
         self.data = data
+        self.validation = validation
+        self.last_validation: dict[str, Any] | None = None  # {"data", "segments", "step", "loss"}: kept in the meta
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_config.learning_rate)
         self.batch_rng = np.random.default_rng(train_config.seed)
         self.step_count = 0
@@ -130,9 +191,11 @@ class Trainer:
 
     @classmethod
     def new(cls, family: str, data_root: str | Path, *, sections: dict[str, dict[str, Any]] | None = None,
-            device: str = "auto", cache_root: str | Path | None = None, init: str | Path | None = None) -> "Trainer":
+            device: str = "auto", cache_root: str | Path | None = None, init: str | Path | None = None,
+            valid_root: str | Path | None = None) -> "Trainer":
         """A freshly initialised model of `family` (torch seeded from the training seed); with `init`, a checkpoint
-        whose weights it starts from where they fit (see `initialise_from`)."""
+        whose weights it starts from where they fit (see `initialise_from`); with `valid_root`, held-out recordings
+        to validate on (see `ValidationSet`)."""
         from engine.models.registry import build
 
         sections = sections or {"model": {}, "mel": {}, "train": {}}
@@ -141,16 +204,20 @@ class Trainer:
         model = build(family, sections["model"], sections["mel"])
         initialised_from = None if init is None else initialise_from(model, init)
         dataset = SegmentDataset(data_root, model.mel_config, train_config.segment_frames, cache_root)
-        trainer = cls(model, train_config, dataset, choose_device(device), data_description(Path(data_root)))
+        validation = None if valid_root is None else ValidationSet.load(valid_root, data_root, model.mel_config,
+                                                                        train_config, cache_root)
+        trainer = cls(model, train_config, dataset, choose_device(device), data_description(Path(data_root)),
+                      validation)
         trainer.initialised_from = initialised_from
         return trainer
 
     @classmethod
     def resume(cls, path: str | Path, data_root: str | Path, *, family: str | None = None,
                train_overrides: dict[str, Any] | None = None, device: str = "auto",
-               cache_root: str | Path | None = None) -> "Trainer":
+               cache_root: str | Path | None = None, valid_root: str | Path | None = None) -> "Trainer":
         """Continue the run saved in `path` exactly where it stopped. `train_overrides` (e.g. a lower learning
-        rate) change the run from here on; without them the continuation equals an uninterrupted run."""
+        rate) change the run from here on; without them the continuation equals an uninterrupted run, with or
+        without held-out recordings (`valid_root`) to validate on."""
         loaded = checkpoints.load(path)
         if family is not None and loaded.model.family != family:
             raise InputError(path, f"a {loaded.model.family} checkpoint", f"a {family} checkpoint (--model {family})",
@@ -162,7 +229,10 @@ class Trainer:
                              "Start a new run with another --out.")
         train_config = TrainConfig.from_dict({**training["config"], **(train_overrides or {})})
         dataset = SegmentDataset(data_root, loaded.model.mel_config, train_config.segment_frames, cache_root)
-        trainer = cls(loaded.model, train_config, dataset, choose_device(device), data_description(Path(data_root)))
+        validation = None if valid_root is None else ValidationSet.load(valid_root, data_root, loaded.model.mel_config,
+                                                                        train_config, cache_root)
+        trainer = cls(loaded.model, train_config, dataset, choose_device(device), data_description(Path(data_root)),
+                      validation)
         trainer._restore(loaded.meta, loaded.extra_tensors)
         if train_overrides and "learning_rate" in train_overrides:
             for group in trainer.optimizer.param_groups:
@@ -171,15 +241,19 @@ class Trainer:
 
     # --- one step ------------------------------------------------------------------------------------------
 
-    def step(self) -> float:
-        """Train on one batch; return its loss. A non-finite loss or gradient skips the update (and is counted)."""
-        mel, audio = self.dataset.sample(self.batch_rng, self.config.batch_size)
+    def teacher_forced_loss(self, mel: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """The model's loss on a batch of segments, mel (N, n_mels, F), audio (N, F · hop), leaving out the
+        context frames at each end (see TrainConfig): a mean over the N segments and their samples."""
         mel, audio = mel.to(self.device), audio.to(self.device)
         output, target = self.model(mel, audio), self.model.training_target(mel, audio)
         context = self.config.context_frames * self.model.hop_length
         if context:
             output, target = output[..., context:-context], target[:, context:-context]
-        loss = self.model.loss(output, target)
+        return self.model.loss(output, target)
+
+    def step(self) -> float:
+        """Train on one batch; return its loss. A non-finite loss or gradient skips the update (and is counted)."""
+        loss = self.teacher_forced_loss(*self.dataset.sample(self.batch_rng, self.config.batch_size))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
@@ -189,6 +263,29 @@ class Trainer:
             self.skipped_steps += 1
         self.step_count += 1
         return float(loss.detach())
+
+    def validate(self) -> float:
+        """The loss on the validation segments, each weighing the same, in batches of batch_size; recorded as the
+        latest validation. Eval mode (BatchNorm uses its running statistics and leaves them alone), no gradients
+        and no random generator touched: training goes on exactly as it would have without it."""
+        validation = self.validation
+        if validation is None:
+            raise ValueError("validate() needs held-out recordings: build the trainer with valid_root")
+        batch = self.config.batch_size
+        total = 0.0
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                for start in range(0, validation.segments, batch):
+                    mel, audio = validation.mel[start : start + batch], validation.audio[start : start + batch]
+                    # every segment has as many samples, so a batch's mean counts once per segment
+                    total += float(self.teacher_forced_loss(mel, audio)) * mel.shape[0]
+        finally:
+            self.model.train()
+        loss = total / validation.segments
+        self.last_validation = {"data": validation.data, "segments": validation.segments, "step": self.step_count,
+                                "loss": loss}
+        return loss
 
     # --- checkpoints ---------------------------------------------------------------------------------------
 
@@ -216,6 +313,7 @@ class Trainer:
                 "skipped_steps": self.skipped_steps,
                 "commands": self.commands + ([command] if command else []),
                 "initialised_from": self.initialised_from,
+                "valid": self.last_validation,
                 "resume": {
                     "param_groups": optimizer_state["param_groups"],
                     # JSON keeps Python's big integers exactly; the PCG64 state is 128-bit
@@ -243,6 +341,7 @@ class Trainer:
         self.commands = list(training.get("commands", []))
         self.skipped_steps = int(training.get("skipped_steps", 0))
         self.initialised_from = training.get("initialised_from")
+        self.last_validation = training.get("valid")
 
 
 def initialise_from(model: Vocoder, path: str | Path) -> dict[str, Any]:
@@ -279,6 +378,7 @@ class Progress:
         self.interactive = hasattr(stream, "isatty") and stream.isatty()
         self.last_draw = 0.0
         self.last_step = -1
+        self.drawn = 0  # characters of the bar on the terminal's current line
 
     def update(self, step: int, loss: float, steps_per_second: float, *, final: bool = False) -> None:
         """Redraw at most 10 times a second on a terminal; elsewhere print every `every` steps and the last."""
@@ -297,8 +397,18 @@ class Progress:
                 f"loss {loss:7.4f}  {steps_per_second:6.2f} steps/s  {eta}")
         if self.interactive:
             self.stream.write("\r" + line + ("\n" if final else ""))
+            self.drawn = 0 if final else len(line)
         else:
             self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def note(self, text: str) -> None:
+        """A line of its own (e.g. a validation loss); on a terminal it replaces the bar, redrawn at the next step."""
+        if self.interactive:
+            self.stream.write("\r" + text.ljust(self.drawn) + "\n")
+            self.drawn = 0
+        else:
+            self.stream.write(text + "\n")
         self.stream.flush()
 
 
@@ -330,24 +440,57 @@ class RunResult:
     steps: int
     interrupted: bool
     losses: list[tuple[int, float, float]]  # (step, mean loss over the interval, steps/s)
+    valid_losses: list[tuple[int, float]] = dataclasses.field(default_factory=list)  # (step, validation loss)
+
+
+def valid_log_path(log_path: str | Path) -> Path:
+    """The validation log beside the loss log: runs/m.csv → runs/m.valid.csv."""
+    log_path = Path(log_path)
+    return log_path.with_name(log_path.stem + ".valid.csv")
+
+
+def _open_log(path: Path, header: list[str], fresh: bool) -> TextIO:
+    """A CSV log to write rows to: a new one with its header, or (continuing a run) the old one to append to."""
+    new_log = fresh or not path.exists()
+    log_file = path.open("w" if new_log else "a", newline="")
+    if new_log:
+        csv.writer(log_file).writerow(header)
+    return log_file
 
 
 def run_training(trainer: Trainer, out: str | Path, steps: int, *, log_path: str | Path | None = None,
-                 stream: TextIO = sys.stderr, command: str = "",
+                 stream: TextIO | None = None, command: str = "",
                  should_stop: Callable[[], bool] | None = None) -> RunResult:
-    """Train until `steps` steps in all (counting those of a resumed run), saving to `out` as it goes."""
+    """Train until `steps` steps in all (counting those of a resumed run), saving to `out` as it goes. With held-out
+    recordings, validate every `valid_every` steps and at the end, logged to `valid_log_path(log_path)`. Progress
+    goes to `stream` (default: sys.stderr as it is when called)."""
     config = trainer.config
-    progress = Progress(steps, stream, config.log_every)
-    log_file = None
-    writer = None
+    progress = Progress(steps, sys.stderr if stream is None else stream, config.log_every)
+    log_file = writer = valid_file = valid_writer = None
     if log_path is not None:
-        log_path = Path(log_path)
-        new_log = not log_path.exists() or trainer.step_count == 0
-        log_file = log_path.open("w" if new_log else "a", newline="")
+        log_file = _open_log(Path(log_path), ["step", "loss", "steps_per_second", "seconds_trained"],
+                             trainer.step_count == 0)
         writer = csv.writer(log_file)
-        if new_log:
-            writer.writerow(["step", "loss", "steps_per_second", "seconds_trained"])
+        if trainer.validation is not None:
+            valid_file = _open_log(valid_log_path(log_path), ["step", "valid_loss", "seconds_trained"],
+                                   trainer.step_count == 0)
+            valid_writer = csv.writer(valid_file)
     losses: list[tuple[int, float, float]] = []
+    valid_losses: list[tuple[int, float]] = []
+
+    def validate() -> float:
+        """Score the held-out segments; return the seconds it took (not training time)."""
+        started = time.monotonic()
+        loss = trainer.validate()
+        valid_losses.append((trainer.step_count, loss))
+        validation = trainer.validation
+        progress.note(f"step {trainer.step_count}: validation loss {loss:.4f} "
+                      f"({validation.segments} segments from {validation.root})")
+        if valid_writer is not None:
+            valid_writer.writerow([trainer.step_count, f"{loss:.5f}", f"{trainer.seconds:.1f}"])
+            valid_file.flush()
+        return time.monotonic() - started
+
     interval_losses: list[float] = []
     interval_start = time.monotonic()
     last_loss = float("nan")
@@ -369,19 +512,26 @@ def run_training(trainer: Trainer, out: str | Path, steps: int, *, log_path: str
                         writer.writerow([trainer.step_count, f"{mean:.5f}", f"{rate:.3f}", f"{trainer.seconds:.1f}"])
                         log_file.flush()
                     interval_losses, interval_start = [], time.monotonic()
+                if trainer.validation is not None and trainer.step_count % config.valid_every == 0:
+                    interval_start += validate()  # the steps/s are training's alone
                 if trainer.step_count % config.checkpoint_every == 0:
                     trainer.save(out, command=command, loss=losses[-1][1] if losses else last_loss)
                 if (should_stop is not None and should_stop()) or stop.requested:
                     interrupted = trainer.step_count < steps
                     break
+            latest = trainer.last_validation
+            if trainer.validation is not None and not (
+                    latest and latest["step"] == trainer.step_count and latest["data"] == trainer.validation.data):
+                validate()
         finally:
             recent = losses[-1][1] if losses else last_loss
             trainer.save(out, command=command, loss=None if math.isnan(recent) else recent)
-            if log_file is not None:
-                log_file.close()
+            for file in (log_file, valid_file):
+                if file is not None:
+                    file.close()
     progress.update(trainer.step_count, losses[-1][1] if losses else last_loss,
                     losses[-1][2] if losses else 0.0, final=True)
-    return RunResult(trainer.step_count, interrupted, losses)
+    return RunResult(trainer.step_count, interrupted, losses, valid_losses)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -391,7 +541,8 @@ def run(args: argparse.Namespace) -> int:
     sections = read_config_file(args.config)
     command = shlex.join(["vocoscope", "train", "--data", str(args.data), "--model", args.model, "--out", str(out),
                           "--steps", str(args.steps)] + (["--config", str(args.config)] if args.config else [])
-                         + (["--resume"] if args.resume else []) + (["--init", str(args.init)] if args.init else []))
+                         + (["--resume"] if args.resume else []) + (["--init", str(args.init)] if args.init else [])
+                         + (["--valid", str(args.valid)] if args.valid else []))
     if args.resume and args.init:
         raise InputError(args.init, "--init together with --resume", "one of them",
                          "--resume continues the run in --out; --init starts a new run from another checkpoint.")
@@ -403,13 +554,13 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(args.config, "model or mel settings while resuming", "only \"train\" settings",
                              "The model and its mel are fixed by the checkpoint; remove them from the config.")
         trainer = Trainer.resume(out, args.data, family=args.model, train_overrides=sections["train"],
-                                 device=args.device, cache_root=args.cache)
+                                 device=args.device, cache_root=args.cache, valid_root=args.valid)
     else:
         if out.exists():
             raise InputError(out, "a checkpoint that already exists", "a new file, or --resume",
                              "Add --resume to continue that run, or choose another --out.")
         trainer = Trainer.new(args.model, args.data, sections=sections, device=args.device, cache_root=args.cache,
-                              init=args.init)
+                              init=args.init, valid_root=args.valid)
     model = trainer.model
     if trainer.initialised_from:
         started = trainer.initialised_from
@@ -419,13 +570,17 @@ def run(args: argparse.Namespace) -> int:
           f"{len(trainer.dataset.recordings)} recordings, {trainer.dataset.seconds / 60:.1f} min "
           f"({trainer.dataset.skipped} shorter than a segment left out); from step {trainer.step_count} to {args.steps}",
           file=sys.stderr)
+    if trainer.validation is not None:
+        print(f"validation: {trainer.validation.segments} segments of {trainer.config.segment_frames} frames from "
+              f"{trainer.validation.root}, every {trainer.config.valid_every} steps and at the end", file=sys.stderr)
     log_path = args.log if args.log else out.with_suffix(".csv")
     result = run_training(trainer, out, args.steps, log_path=log_path, command=command)
     if result.interrupted:
         print(f"stopped at step {result.steps}; saved {out}. Continue with the same command and --resume.",
               file=sys.stderr)
         return 130
-    print(f"done: {result.steps} steps; saved {out}; loss log {log_path}", file=sys.stderr)
+    valid_log = f", validation log {valid_log_path(log_path)}" if trainer.validation is not None else ""
+    print(f"done: {result.steps} steps; saved {out}; loss log {log_path}{valid_log}", file=sys.stderr)
     return 0
 
 
@@ -438,6 +593,9 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
         description="Train a WaveRNN or WaveNet on the audio files under DIR (mels are computed once and cached "
                     "in DIR/.vocoscope-cache). Ctrl+C saves the checkpoint; --resume continues exactly.")
     parser.add_argument("--data", required=True, metavar="DIR", help="folder of audio files (any depth)")
+    parser.add_argument("--valid", metavar="DIR", help="folder of recordings held out of --data: a validation loss "
+                        "on fixed segments of them every valid_every steps (500) and at the end, logged beside the "
+                        "loss log (--log CSV with .valid.csv in place of .csv)")
     parser.add_argument("--model", required=True, choices=TRAINABLE_FAMILIES, help="model family")
     parser.add_argument("--config", metavar="FILE", help='JSON: {"model": {...}, "mel": {...}, "train": {...}}')
     parser.add_argument("--out", required=True, metavar="CKPT", help="checkpoint to write (.safetensors)")

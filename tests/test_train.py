@@ -1,6 +1,9 @@
 """Training: the loss falls, checkpoints resume exactly, the saved model is the trained one, the CLI and data."""
 
+import copy
+import csv
 import json
+import re
 import signal
 
 import numpy as np
@@ -12,7 +15,7 @@ from engine import checkpoints
 from engine.cli import main
 from engine.datasets import SegmentDataset
 from engine.features import MelConfig, mel_spectrogram
-from engine.train import Trainer, run_training
+from engine.train import VALIDATION_SEED, Trainer, run_training
 
 RATE = 16000
 HOP = MelConfig().hop_length
@@ -34,6 +37,16 @@ def tone_set(tmp_path_factory, warm_librosa):
     t = np.arange(RATE // 2) / RATE
     for index, (frequency, level) in enumerate([(220.0, 0.5), (330.0, 0.3), (495.0, 0.4)]):
         soundfile.write(str(folder / f"tone{index}.wav"), level * np.sin(2 * np.pi * frequency * t), RATE)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def held_out_set(tmp_path_factory, warm_librosa):
+    """Two half-second tones that `tone_set` does not hold: 16 whole segments of 5 frames in all."""
+    folder = tmp_path_factory.mktemp("held-out")
+    t = np.arange(RATE // 2) / RATE
+    for index, (frequency, level) in enumerate([(275.0, 0.45), (410.0, 0.35)]):
+        soundfile.write(str(folder / f"held{index}.wav"), level * np.sin(2 * np.pi * frequency * t), RATE)
     return folder
 
 
@@ -181,3 +194,120 @@ def test_trainset_holds_recordings_out_of_training(tmp_path):
     assert sorted(p.name for p in (tmp_path / "heldout").iterdir()) == sorted(held_out)
     info = soundfile.info(str(tmp_path / "heldout" / sorted(held_out)[0]))
     assert info.samplerate == 16000 and 2.5 <= info.duration <= 8.0
+
+
+def with_validation(family, **train):
+    values = sections(family)
+    values["train"].update(train)
+    return values
+
+
+def test_validation_loss_is_the_eval_mode_loss_on_fixed_held_out_segments(tone_set, held_out_set, tmp_path):
+    """6 of the 16 held-out segments, in batches of 4 and 2: the reported loss is each segment's loss, averaged."""
+    trainer = Trainer.new("wavernn", tone_set, sections=with_validation("wavernn", valid_every=3, valid_segments=6),
+                          device="cpu", valid_root=held_out_set)
+    result = run_training(trainer, tmp_path / "m.safetensors", 7, log_path=None)
+    assert [step for step, _ in result.valid_losses] == [3, 6, 7]
+    assert all(module.training for module in trainer.model.modules())
+
+    held_out = SegmentDataset(held_out_set, trainer.model.mel_config, frames=5)
+    mel, audio = held_out.fixed_segments(6, VALIDATION_SEED)
+    assert mel.shape == (6, 80, 5) and audio.shape == (6, 5 * HOP)
+    every_one, _ = held_out.fixed_segments(100, VALIDATION_SEED)
+    assert every_one.shape[0] == 16 and len({m.numpy().tobytes() for m in every_one}) == 16
+
+    def segment_loss(model, index):
+        one_mel, one_audio = mel[index : index + 1], audio[index : index + 1]
+        output, target = model(one_mel, one_audio), model.training_target(one_mel, one_audio)
+        return float(model.loss(output[..., HOP:-HOP], target[:, HOP:-HOP]))  # context_frames = 1
+
+    with torch.no_grad():
+        expected = np.mean([segment_loss(trainer.model.eval(), index) for index in range(6)])
+        in_train_mode = np.mean([segment_loss(copy.deepcopy(trainer.model).train(), index) for index in range(6)])
+    assert result.valid_losses[-1][1] == pytest.approx(expected, abs=1e-6)
+    assert abs(in_train_mode - expected) > 1e-4, "BatchNorm's batch statistics should give another loss"
+
+
+def test_validation_leaves_training_bit_for_bit_unchanged(tone_set, held_out_set, tmp_path):
+    plain = Trainer.new("wavenet", tone_set, sections=with_validation("wavenet", valid_every=2), device="cpu")
+    run_training(plain, tmp_path / "plain.safetensors", 6, log_path=None)
+    validated = Trainer.new("wavenet", tone_set, sections=with_validation("wavenet", valid_every=2), device="cpu",
+                            valid_root=held_out_set)
+    result = run_training(validated, tmp_path / "validated.safetensors", 6, log_path=None)
+    assert [step for step, _ in result.valid_losses] == [2, 4, 6]
+
+    state = validated.model.state_dict()
+    assert any(name.endswith("running_mean") for name in state)
+    for name, value in plain.model.state_dict().items():
+        assert torch.equal(value, state[name]), f"{name} differs when validating"
+    assert plain.batch_rng.bit_generator.state == validated.batch_rng.bit_generator.state
+    plain_adam, validated_adam = plain.optimizer.state_dict()["state"], validated.optimizer.state_dict()["state"]
+    for index, values in plain_adam.items():
+        for name, value in values.items():
+            assert torch.equal(value, validated_adam[index][name]), f"Adam's {name} of parameter {index} differs"
+
+
+def test_validation_log_has_a_row_every_valid_every_steps_and_at_the_end_and_resume_appends(
+        tone_set, held_out_set, tmp_path, capsys):
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(with_validation("wavernn", valid_every=2, valid_segments=6)))
+    out = tmp_path / "v.safetensors"
+    common = ["train", "--data", str(tone_set), "--model", "wavernn", "--out", str(out), "--valid", str(held_out_set)]
+    assert main(common + ["--config", str(config), "--steps", "5"]) == 0
+    reported = re.findall(r"step (\d+): validation loss ([\d.]+) \((\d+) segments from (.+)\)",
+                          capsys.readouterr().err)
+    with (tmp_path / "v.valid.csv").open() as log:
+        rows = list(csv.reader(log))
+    assert rows[0] == ["step", "valid_loss", "seconds_trained"]
+    assert [row[0] for row in rows[1:]] == ["2", "4", "5"]
+    assert [(step, segments, folder) for step, _, segments, folder in reported] == [
+        (step, "6", str(held_out_set)) for step in ("2", "4", "5")]
+    for (_, printed, _, _), row in zip(reported, rows[1:]):
+        assert float(printed) == pytest.approx(float(row[1]), abs=1e-4)
+    record = checkpoints.load(out).meta["training"]["valid"]
+    assert record["step"] == 5 and record["segments"] == 6 and f"{record['loss']:.5f}" == rows[-1][1]
+    assert record["data"]["part"] == held_out_set.name
+
+    assert main(common + ["--steps", "8", "--resume"]) == 0
+    with (tmp_path / "v.valid.csv").open() as log:
+        resumed_rows = list(csv.reader(log))
+    assert resumed_rows[:4] == rows
+    assert [row[0] for row in resumed_rows[4:]] == ["6", "8"]
+    record = checkpoints.load(out).meta["training"]["valid"]
+    assert record["step"] == 8 and f"{record['loss']:.5f}" == resumed_rows[-1][1]
+
+
+def test_train_command_refuses_a_validation_folder_that_is_missing_too_short_or_not_held_out(
+        tone_set, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    short = tmp_path / "short"
+    short.mkdir()
+    soundfile.write(str(short / "click.wav"), np.full(6 * HOP, 0.1), RATE)  # 6 frames; a segment is 8 here
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "copy-of-tone1.wav").symlink_to(tone_set / "tone1.wav")
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(with_validation("wavernn", segment_frames=8)))
+    out = tmp_path / "m.safetensors"
+    cases = [
+        (tmp_path / "missing", "no such folder; expected a folder of audio files. Check --valid"),
+        (empty, "no audio files"),
+        (short, "recordings of at most 6 mel frames"),
+        (tone_set, "the training folder --data"),
+        (tone_set / "heldout", "a folder inside the training folder --data"),
+        (shared, "1 recording(s) that are also under --data"),
+    ]
+    for folder, found in cases:
+        args = ["train", "--data", str(tone_set), "--model", "wavernn", "--config", str(config), "--out", str(out),
+                "--steps", "2", "--valid", str(folder)]
+        assert main(args) == 2, folder
+        message = capsys.readouterr().err
+        assert message.startswith(f"vocoscope: {folder}: found ") and found in message, message
+        assert "Traceback" not in message and not out.exists()
+        if folder in (tone_set, tone_set / "heldout", shared):
+            assert "Hold those recordings out" in message
+
+    config.write_text(json.dumps(with_validation("wavernn", valid_every=0)))
+    assert main(args[:-1] + [str(empty.parent / "missing")]) == 2
+    assert "valid_every and valid_segments must be 1 or more" in capsys.readouterr().err
