@@ -53,6 +53,10 @@ class TrainConfig:
     context_frames: frames at each end of a segment that are run but left out of the loss: there the
         conditioning network sees reflect padding instead of the real neighbours, and a recurrent state starts
         cold, neither of which happens inside a whole recording at generation time.
+    learning_rate: Adam's step size at step 0.
+    lr_halving_steps: the learning rate halves every this many steps, smoothly: step k uses
+        learning_rate · 0.5^(k / lr_halving_steps), a function of the step alone, so a resumed run follows the same
+        curve. 0 keeps it constant.
     grad_clip: the largest gradient norm (L2 over all parameters) an update may use.
     valid_every: steps between two validation losses (only with held-out recordings, --valid).
     valid_segments: the most validation segments (fewer if the held-out recordings hold fewer whole segments).
@@ -62,6 +66,7 @@ class TrainConfig:
     segment_frames: int = 12
     context_frames: int = 2
     learning_rate: float = 1e-3
+    lr_halving_steps: int = 0
     grad_clip: float = 4.0
     checkpoint_every: int = 500
     log_every: int = 50
@@ -83,7 +88,16 @@ class TrainConfig:
         counts = ("batch_size", "checkpoint_every", "log_every", "valid_every", "valid_segments")
         if any(getattr(config, name) < 1 for name in counts):
             raise ConfigError(f"{source}: {', '.join(counts[:-1])} and {counts[-1]} must be 1 or more.")
+        if config.lr_halving_steps < 0:
+            raise ConfigError(f"{source}: lr_halving_steps={config.lr_halving_steps}; it must be 0 (a constant "
+                              "learning rate) or more.")
         return config
+
+    def learning_rate_at(self, step: int) -> float:
+        """The learning rate that step `step` (counting from 0) takes."""
+        if not self.lr_halving_steps:
+            return self.learning_rate
+        return self.learning_rate * 0.5 ** (step / self.lr_halving_steps)
 
 
 def read_config_file(path: str | Path | None) -> dict[str, dict[str, Any]]:
@@ -234,9 +248,6 @@ class Trainer:
         trainer = cls(loaded.model, train_config, dataset, choose_device(device), data_description(Path(data_root)),
                       validation)
         trainer._restore(loaded.meta, loaded.extra_tensors)
-        if train_overrides and "learning_rate" in train_overrides:
-            for group in trainer.optimizer.param_groups:
-                group["lr"] = train_config.learning_rate
         return trainer
 
     # --- one step ------------------------------------------------------------------------------------------
@@ -254,6 +265,8 @@ class Trainer:
     def step(self) -> float:
         """Train on one batch; return its loss. A non-finite loss or gradient skips the update (and is counted)."""
         loss = self.teacher_forced_loss(*self.dataset.sample(self.batch_rng, self.config.batch_size))
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.config.learning_rate_at(self.step_count)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)

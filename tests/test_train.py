@@ -14,6 +14,7 @@ import torch
 from engine import checkpoints
 from engine.cli import main
 from engine.datasets import SegmentDataset
+from engine.errors import ConfigError
 from engine.features import MelConfig, mel_spectrogram
 from engine.train import VALIDATION_SEED, Trainer, run_training
 
@@ -311,3 +312,28 @@ def test_train_command_refuses_a_validation_folder_that_is_missing_too_short_or_
     config.write_text(json.dumps(with_validation("wavernn", valid_every=0)))
     assert main(args[:-1] + [str(empty.parent / "missing")]) == 2
     assert "valid_every and valid_segments must be 1 or more" in capsys.readouterr().err
+
+
+def test_the_learning_rate_halves_every_lr_halving_steps_and_a_resumed_run_follows_the_same_curve(tone_set,
+                                                                                                  tmp_path):
+    scheduled = with_validation("wavernn", lr_halving_steps=4)
+    straight = Trainer.new("wavernn", tone_set, sections=scheduled, device="cpu")
+    used = []
+    for _ in range(8):
+        straight.step()
+        used.append(straight.optimizer.param_groups[0]["lr"])
+    np.testing.assert_allclose(used, [0.01 * 0.5 ** (k / 4) for k in range(8)], rtol=1e-12)
+
+    halves = Trainer.new("wavernn", tone_set, sections=scheduled, device="cpu")
+    run_training(halves, tmp_path / "halves.safetensors", 3, log_path=None)
+    resumed = Trainer.resume(tmp_path / "halves.safetensors", tone_set, device="cpu")
+    run_training(resumed, tmp_path / "halves.safetensors", 8, log_path=None)
+    for name, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), f"{name} differs after the resume"
+
+    lowered = Trainer.resume(tmp_path / "halves.safetensors", tone_set, device="cpu",
+                             train_overrides={"learning_rate": 0.001})
+    lowered.step()
+    assert lowered.optimizer.param_groups[0]["lr"] == pytest.approx(0.001 * 0.5 ** (8 / 4))
+    with pytest.raises(ConfigError, match="lr_halving_steps=-1"):
+        Trainer.new("wavernn", tone_set, sections=with_validation("wavernn", lr_halving_steps=-1), device="cpu")
