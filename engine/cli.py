@@ -228,7 +228,7 @@ def _models(args: argparse.Namespace) -> int:
           f"{'trained':<21}draws")
     for info in infos:
         receptive = str(info.receptive_field) if info.receptive_field else "unbounded"
-        trained = "yes" if info.trained else "no (random weights)"
+        trained = (f"{info.steps:,} steps" if info.steps else "yes") if info.trained else "no (random weights)"
         print(f"{info.name:<14}{info.family:<14}{info.sample_rate:>7}{info.hop_length:>5}{info.n_mels:>6}"
               f"{receptive:>11}{info.parameters:>12,}  {trained:<21}{info.draws}")
     return 0

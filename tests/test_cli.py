@@ -12,6 +12,7 @@ import soundfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine import checkpoints
 from engine.cli import _finished_prefix, default_output, main
 from engine.models.registry import BUILTINS
 from tests.helpers import NUMBA_CACHE, REPO, run_cli, tone, write_wav
@@ -59,6 +60,13 @@ def test_models_json_lists_every_builtin():
     assert models["wavernn-dual"]["draws"] == "16-bit sample as coarse and fine bytes"
     assert all("-bit mu-law" in models[name]["draws"] for name in ("wavernn", "wavenet"))
     assert models["wavernn-dual"]["temperature"] is None
+    assert (models["wavernn-dual"]["steps"], models["wavernn-dual"]["training_data"]) == (0, "")
+    for name in ("wavernn", "wavenet"):  # what the bundled checkpoints record
+        meta = checkpoints.load(models[name]["path"]).meta
+        started_from = (meta["training"].get("initialised_from") or {}).get("steps", 0)
+        assert models[name]["steps"] == meta["steps"] + started_from > 0
+        data = meta["training"]["data"]
+        assert models[name]["training_data"] == f"{data['source']} ({data['licence']})" == "asterisk-en (CC-BY-SA-3.0)"
     assert all(models[name]["temperature"] > 0 for name in ("wavernn", "wavenet"))
 
 

@@ -16,6 +16,7 @@ from engine.cli import main
 from engine.datasets import SegmentDataset
 from engine.errors import ConfigError
 from engine.features import MelConfig, mel_spectrogram
+from engine.models.registry import load_model
 from engine.train import VALIDATION_SEED, Trainer, run_training
 
 RATE = 16000
@@ -162,6 +163,9 @@ def test_init_starts_a_new_run_from_another_checkpoints_weights_where_they_fit(t
     record = checkpoints.load(out).meta["training"]["initialised_from"]
     assert record["steps"] == 5 and record["fresh"] == ["lpc_input.weight", "lpc_input.bias"]
     assert len(record["copied"]) == len(source.model.state_dict())
+    listed = load_model(out)[1]
+    assert listed.steps == 1 + 5, "the model list counts the steps of the run it started from"
+    assert listed.training_data == f"{tone_set} (unknown (no manifest.json beside the data))"
 
     fine_tuned = Trainer.new("wavenet", tone_set, sections=with_lpc, device="cpu", init=tmp_path / "plain.safetensors")
     for name, value in source.model.state_dict().items():

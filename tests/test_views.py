@@ -89,3 +89,18 @@ def test_status_panel_shows_rate_rtf_eta_and_progress(qtbot):
     assert panel.progress.value() == 250
     panel.show_playback(0.125, 3)
     assert (panel.buffered.text(), panel.underruns.text()) == ("buffered 125 ms", "underruns 3")
+
+
+def test_model_chooser_tooltips_say_what_each_model_draws_and_how_it_was_trained(qtbot):
+    from app.views.model_chooser import ModelChooser
+    from engine.models.registry import list_models
+
+    chooser = ModelChooser()
+    qtbot.addWidget(chooser)
+    infos = {info.name: info for info in list_models()}
+    chooser.populate(list(infos.values()), [])
+    tips = {chooser.itemData(i): chooser.itemData(i, 3) for i in range(chooser.count()) if chooser.itemData(i) in infos}
+    wavenet = infos["wavenet"]
+    assert tips["wavenet"].startswith(f"wavenet ({wavenet.draws}) · 16000 Hz · hop 200 · 80 mels")
+    assert tips["wavenet"].endswith(f" · trained {wavenet.steps:,} steps on asterisk-en (CC-BY-SA-3.0)")
+    assert tips["wavernn-dual"].endswith(" · untrained (random weights)")

@@ -16,7 +16,8 @@ OPEN_CHECKPOINT = "Open checkpoint…"
 
 def describe(info) -> str:
     """One line for a registry `ModelInfo`: family, what it draws, rate, hop, mel bands, size, trained or not."""
-    trained = "" if info.trained else " · untrained (random weights)"
+    trained = " · untrained (random weights)" if not info.trained else (
+        f" · trained {info.steps:,} steps on {info.training_data}" if info.steps and info.training_data else "")
     return (f"{info.family} ({info.draws}) · {info.sample_rate} Hz · hop {info.hop_length} · {info.n_mels} mels · "
             f"{info.parameters / 1e6:.2f} M parameters · receptive field {info.receptive_field}{trained}")
 

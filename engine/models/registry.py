@@ -90,6 +90,8 @@ class ModelInfo:
     path: Path | None
     draws: str  # what one sampling step draws, e.g. "9-bit mu-law"
     temperature: float | None  # the temperature it draws at, None where it draws without one
+    steps: int = 0  # training steps its checkpoint records, with those of the run it started from (--init)
+    training_data: str = ""  # what it was trained on and under which licence, e.g. "asterisk-en (CC-BY-SA-3.0)"
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
@@ -109,12 +111,17 @@ def build(family: str, model_cfg: dict[str, Any] | Any | None = None, mel_cfg: d
     return model_cls(model_cfg, mel_cfg)
 
 
-def info_for(model: Vocoder, name: str, trained: bool, path: Path | None) -> ModelInfo:
+def info_for(model: Vocoder, name: str, trained: bool, path: Path | None, meta: dict[str, Any] | None = None) -> ModelInfo:
+    """The list entry of `model`; `meta` is its checkpoint's metadata, for the training it records."""
     mel = model.mel_config
+    training = (meta or {}).get("training", {})
+    data = training.get("data") or {}
+    training_data = f"{data.get('source', '?')} ({data.get('licence') or 'licence not recorded'})" if data else ""
+    steps = int((meta or {}).get("steps", 0)) + int((training.get("initialised_from") or {}).get("steps", 0))
     return ModelInfo(name=name, family=model.family, sample_rate=mel.sample_rate, hop_length=mel.hop_length,
                      n_mels=mel.n_mels, receptive_field=int(model.receptive_field),
                      parameters=model.parameter_count(), trained=trained, path=path, draws=model.draws,
-                     temperature=model.temperature)
+                     temperature=model.temperature, steps=steps, training_data=training_data)
 
 
 def _builtin(name: str, device: str | torch.device) -> tuple[Vocoder, ModelInfo]:
@@ -123,7 +130,7 @@ def _builtin(name: str, device: str | torch.device) -> tuple[Vocoder, ModelInfo]
     path = RESOURCES / f"{name}.safetensors"
     if path.exists():
         loaded = checkpoints.load(path, device=device)
-        return loaded.model, info_for(loaded.model, name, True, path)
+        return loaded.model, info_for(loaded.model, name, True, path, loaded.meta)
     spec = BUILTINS[name]
     # The fixed seed makes the untrained built-in the same model in every run, without touching global RNG state.
     with torch.random.fork_rng(devices=[]):
@@ -145,7 +152,7 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
                          f"one of {', '.join(BUILTINS)} or a .safetensors checkpoint",
                          "Run `vocoscope models` for the names, or check the path.")
     loaded = checkpoints.load(path, device=device)
-    return loaded.model, info_for(loaded.model, path.stem, True, path)
+    return loaded.model, info_for(loaded.model, path.stem, True, path, loaded.meta)
 
 
 def list_models() -> list[ModelInfo]:
