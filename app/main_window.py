@@ -58,6 +58,8 @@ class MainWindow(QMainWindow):
         self.job_id: int | None = None
         self.job_stats = None
         self.job_draws = ""
+        self.last_seed: int | None = None  # the seed of the last generation, for "Generate again"
+        self._next_seed: int | None = None
         self._pending_load: int | None = None
         self._remember_load = True
         self._generate_after_load = False
@@ -134,6 +136,9 @@ class MainWindow(QMainWindow):
                                                    tip="Use a model from a .safetensors checkpoint")
         self.generate_action = self._action("▶ Generate", self.generate, "Ctrl+Return",
                                             "Generate audio from the input's mel")
+        self.generate_again_action = self._action("Generate again (same seed)", self.generate_again, "Ctrl+Shift+Return",
+                                                  "Generate with the last run's seed: the same model, input, "
+                                                  "temperature and device give the same audio")
         self.stop_action = self._action("■ Stop", self.stop, "Esc", "Stop generation and playback")
         self.play_input_action = self._action("Play input", lambda: self.play("input"),
                                               tip="Play the input recording")
@@ -204,6 +209,7 @@ class MainWindow(QMainWindow):
         model_menu.addAction(self.open_checkpoint_action)
         model_menu.addSeparator()
         model_menu.addAction(self.generate_action)
+        model_menu.addAction(self.generate_again_action)
         model_menu.addAction(self.stop_action)
 
         playback_menu = menus.addMenu("&Playback")
@@ -434,6 +440,7 @@ class MainWindow(QMainWindow):
             self._generate_after_load = True
             return
         if self.loaded is None:
+            self._next_seed = None
             self.show_error("Nothing to generate from: open an audio or mel file first (Ctrl+O, or drop it here).",
                             "warning")
             return
@@ -446,10 +453,18 @@ class MainWindow(QMainWindow):
         # the last job's garbage cycles are freed rather than frozen with it.
         gc.collect(1)
         gc.freeze()
-        self.job_id = self.bridge.generate(self.model, self.loaded.conditioning, self.device,
+        self.job_id = self.bridge.generate(self.model, self.loaded.conditioning, self.device, seed=self._next_seed,
                                            temperature=self.temperature)
+        self._next_seed = None
         self.activity.setText(f"Generating with {self.model_chooser.currentText()} on {self.device_chooser.currentText()}…")
         self._update_actions()
+
+    def generate_again(self) -> None:
+        """Ctrl+Shift+Return: generate with the last generation's seed."""
+        if self.last_seed is None or self.generating:
+            return
+        self._next_seed = self.last_seed
+        self.generate()
 
     def stop(self) -> None:
         """Esc: stop generation and playback."""
@@ -462,6 +477,7 @@ class MainWindow(QMainWindow):
             return
         self.shape_inspector.on_engine_event(event)
         self.job_draws = event.model_info.draws
+        self.last_seed = event.seed
         self.output_rate = event.sample_rate
         self.output_total = event.total_samples
         self.output_waveform.reset(event.sample_rate, event.total_samples)
@@ -492,7 +508,7 @@ class MainWindow(QMainWindow):
         self.status_panel.show_finished(event.cancelled)
         seconds = len(self.output_audio) / self.output_rate
         summary = (("Stopped after " if event.cancelled else "Generated ") + f"{seconds:.2f} s of audio with "
-                   f"{self.model_chooser.currentText()} ({self.job_draws})")
+                   f"{self.model_chooser.currentText()} ({self.job_draws}), seed {self.last_seed}")
         if self.job_stats is not None:
             summary += (f" in {self.job_stats.elapsed:.1f} s ({self.job_stats.samples_per_second:,.0f} samples/s, "
                         f"{self.job_stats.real_time_factor:.2f}× real time)")
@@ -613,6 +629,7 @@ class MainWindow(QMainWindow):
         has_audio_input = has_input and self.loaded.conditioning.audio is not None
         has_output = self.output_audio is not None and len(self.output_audio) > 0
         self.generate_action.setEnabled(has_input and not self.generating)
+        self.generate_again_action.setEnabled(has_input and not self.generating and self.last_seed is not None)
         self.stop_action.setEnabled(self.generating or self.playback.player is not None)
         self.play_input_action.setEnabled(has_audio_input)
         self.play_output_action.setEnabled(has_output or self.generating)

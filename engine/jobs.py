@@ -12,6 +12,7 @@ import dataclasses
 import itertools
 import logging
 import queue
+import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class JobStarted:
     """model_info: the model as this job draws from it (a job's temperature replaces its own there too);
+    seed: the sampling seed, the job's own or one drawn for it: the same seed, model, input, temperature and
+        device give the same audio;
     shapes: the shape inspector's view (engine.shapes.Inspection: preflight verdict and trace), or None."""
 
     job_id: int
@@ -38,6 +41,7 @@ class JobStarted:
     conditioning: Conditioning
     total_samples: int
     sample_rate: int
+    seed: int
     shapes: Any = None
 
 
@@ -155,10 +159,11 @@ class Engine:
             conditioning = self._conditioning(job.source, model)
             total = conditioning.num_samples
             audio = np.zeros(total, dtype=np.float32)
-            self._emit(JobStarted(job.job_id, info, conditioning, total, model.mel_config.sample_rate,
+            seed = job.seed if job.seed is not None else secrets.randbits(31)
+            self._emit(JobStarted(job.job_id, info, conditioning, total, model.mel_config.sample_rate, seed,
                                   shapes=_inspection(model, conditioning)))
             made = 0
-            for chunk in generate(model, conditioning, device=job.device, seed=job.seed, fold=job.fold,
+            for chunk in generate(model, conditioning, device=job.device, seed=seed, fold=job.fold,
                                   cancel=job.cancel, temperature=job.temperature):
                 audio[chunk.start : chunk.start + len(chunk.samples)] = chunk.samples
                 made += len(chunk.samples)

@@ -164,3 +164,23 @@ def test_a_jobs_temperature_is_used_for_that_job_only(engine):
     assert not np.array_equal(cold, own)
     failed = engine.events.until_done(engine.submit_generate(model, conditioning, device="cpu", temperature=-1))
     assert isinstance(failed[-1][1], JobFailed) and "more than 0" in failed[-1][1].message
+
+
+def test_every_job_reports_its_seed_and_that_seed_gives_the_same_audio(engine):
+    from engine.models.registry import build
+
+    model = build("wavernn").eval()
+    conditioning = Conditioning(mel=np.random.default_rng(6).random((80, 4), dtype=np.float32), mel_config=MelConfig())
+
+    def run(seed=None):
+        events = [event for _, event in engine.events.until_done(engine.submit_generate(model, conditioning,
+                                                                                        device="cpu", seed=seed))]
+        return events[0].seed, events[-1].audio
+
+    drawn, audio = run()
+    assert 0 <= drawn < 2**31
+    again_seed, again = run(drawn)
+    assert again_seed == drawn
+    np.testing.assert_array_equal(again, audio)
+    other_seed, other = run()
+    assert other_seed != drawn and not np.array_equal(other, audio)

@@ -278,3 +278,18 @@ def test_temperature_is_drawn_at_named_in_the_summary_and_remembered(qtbot, make
     second.temperature_box.setValue(0.0)
     assert second.temperature is None and second.settings.temperature is None
     assert second.temperature_box.text() == "model's own"
+
+
+def test_generate_again_repeats_the_last_seed_and_the_summary_names_it(qtbot, make_window, inputs):
+    window = make_window()
+    open_and_wait(qtbot, window, inputs["short"])
+    assert not window.generate_again_action.isEnabled(), "nothing to repeat yet"
+    generate_and_wait(qtbot, window)
+    first, seed = window.output_audio.copy(), window.last_seed
+    assert window.activity.text().split(", seed ")[1].startswith(f"{seed} ")
+    with qtbot.waitSignal(window.generation_done, timeout=60000):
+        qtbot.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert window.last_seed == seed
+    np.testing.assert_array_equal(window.output_audio, first)
+    generate_and_wait(qtbot, window)
+    assert window.last_seed != seed and not np.array_equal(window.output_audio, first)
