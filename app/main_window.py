@@ -29,7 +29,7 @@ from app.views.status_panel import StatusPanel
 from app.views.waveform import WaveformView
 from app.window_style import STYLE_SHEET, dark_palette
 from engine.errors import VocoscopeError
-from engine.export import write_audio
+from engine.export import take_comment, write_audio
 
 FRAME_INTERVAL_MS = 33
 DEFAULT_MODEL = "wavernn"
@@ -58,6 +58,7 @@ class MainWindow(QMainWindow):
         self.job_id: int | None = None
         self.job_stats = None
         self.job_draws = ""
+        self.output_comment = ""  # how the output was made, for the exported file's comment tag
         self.last_seed: int | None = None  # the seed of the last generation, for "Generate again"
         self._next_seed: int | None = None
         self._pending_load: int | None = None
@@ -478,6 +479,8 @@ class MainWindow(QMainWindow):
         self.shape_inspector.on_engine_event(event)
         self.job_draws = event.model_info.draws
         self.last_seed = event.seed
+        self.output_comment = take_comment(self.model_chooser.currentText(), event.model_info.draws, event.seed,
+                                           self.loaded.path if self.loaded is not None else None)
         self.output_rate = event.sample_rate
         self.output_total = event.total_samples
         self.output_waveform.reset(event.sample_rate, event.total_samples)
@@ -587,7 +590,8 @@ class MainWindow(QMainWindow):
     def export_to(self, path: str | Path, overwrite: bool = False) -> Path | None:
         """Write the generated audio; an existing file is replaced only with `overwrite`."""
         try:
-            written = write_audio(path, self.output_audio, self.output_rate, overwrite=overwrite)
+            written = write_audio(path, self.output_audio, self.output_rate, overwrite=overwrite,
+                                  comment=self.output_comment)
         except VocoscopeError as error:
             self.show_error(str(error))
             return None

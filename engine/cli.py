@@ -115,17 +115,18 @@ def default_output(input_path: Path) -> Path:
 def _vocode(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from engine.export import check_audio_output, write_audio
+    from engine.export import check_audio_output, take_comment, write_audio
     from engine.features import load_input
-    from engine.generate import generate
+    from engine.generate import generate, new_seed
     from engine.models.registry import load_model
 
     source = Path(args.input)
     output = Path(args.output) if args.output else default_output(source)
     check_audio_output(output, args.force)
     model, info = load_model(args.model, device="cpu")
-    if args.temperature is not None:
-        model.check_temperature(args.temperature)
+    with model.sampling_at(args.temperature):  # refuses a temperature the model cannot take, before any work
+        draws = model.draws
+    seed = args.seed if args.seed is not None else new_seed()
     conditioning = load_input(source, model.mel_config, model.min_frames)
     rate = model.mel_config.sample_rate
     total = conditioning.num_samples
@@ -138,7 +139,7 @@ def _vocode(args: argparse.Namespace) -> int:
     try:
         if player is not None:
             player.expect(total)
-        for chunk in generate(model, conditioning, device=args.device, seed=args.seed, fold=args.fold or None,
+        for chunk in generate(model, conditioning, device=args.device, seed=seed, fold=args.fold or None,
                               temperature=args.temperature):
             end = chunk.start + len(chunk.samples)
             audio[chunk.start : end] = chunk.samples
@@ -153,7 +154,7 @@ def _vocode(args: argparse.Namespace) -> int:
                     played_until = ready
         if show_progress:
             print(file=sys.stderr)
-        write_audio(output, audio, rate, overwrite=args.force)
+        write_audio(output, audio, rate, overwrite=args.force, comment=take_comment(info.name, draws, seed, source))
         if player is not None:
             player.finish()
             player.wait()
@@ -162,7 +163,7 @@ def _vocode(args: argparse.Namespace) -> int:
         if player is not None:
             player.close()
     speed = f", {stats.real_time_factor:.2f}x real time" if stats is not None else ""
-    print(f"wrote {output}: {total} samples, {total / rate:.2f} s at {rate} Hz with {info.name}{speed}")
+    print(f"wrote {output}: {total} samples, {total / rate:.2f} s at {rate} Hz with {info.name}, seed {seed}{speed}")
     if player is not None:
         print(summary.line())
     return 0

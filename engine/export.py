@@ -56,13 +56,24 @@ def check_audio_output(path: Path, overwrite: bool) -> None:
                          "Create the folder or choose another output path.")
 
 
-def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, *, overwrite: bool = False) -> Path:
-    """Write mono audio (n,) float32 in [-1, 1] as 16-bit WAV or FLAC (chosen by the suffix), atomically."""
+def take_comment(model: str, draws: str, seed: int, source: str | Path | None) -> str:
+    """How a take was made, for its file's comment tag: "wavernn (8-bit mu-law, T 0.8), seed 12, from a.wav"."""
+    return f"{model} ({draws}), seed {seed}" + (f", from {Path(source).name}" if source else "")
+
+
+def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, *, overwrite: bool = False,
+                comment: str = "") -> Path:
+    """Write mono audio (n,) float32 in [-1, 1] as 16-bit WAV or FLAC (chosen by the suffix), atomically, tagged
+    with the software's name and `comment` (see `take_comment`; WAV INFO and FLAC Vorbis comments)."""
     import soundfile
 
     path = Path(path)
     check_audio_output(path, overwrite)
     file_format, subtype = AUDIO_FORMATS[path.suffix.lower()]
     with atomic_path(path) as temporary:
-        soundfile.write(temporary, np.clip(audio, -1.0, 1.0), sample_rate, format=file_format, subtype=subtype)
+        with soundfile.SoundFile(temporary, "w", sample_rate, 1, format=file_format, subtype=subtype) as file:
+            file.software = "Vocoscope"
+            if comment:
+                file.comment = comment
+            file.write(np.clip(audio, -1.0, 1.0))
     return path

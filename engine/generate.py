@@ -17,6 +17,7 @@ equal-power would swell by up to 3 dB in the middle of every overlap.
 from __future__ import annotations
 
 import math
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -101,6 +102,11 @@ def conform(conditioning: Conditioning, model: Vocoder) -> Conditioning:
     mel, transposed = validate_mel(conditioning.mel, config, model.min_frames, conditioning.source)
     return Conditioning(mel=mel, mel_config=config, source=conditioning.source,
                         transposed=conditioning.transposed or transposed)
+
+
+def new_seed() -> int:
+    """A fresh sampling seed for a run that was given none: 31 random bits, short enough to read out and retype."""
+    return secrets.randbits(31)
 
 
 def generate(

@@ -12,7 +12,6 @@ import dataclasses
 import itertools
 import logging
 import queue
-import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 
 from engine.errors import VocoscopeError
 from engine.features import Conditioning, load_input
-from engine.generate import Chunk, Fold, choose_device, conform, generate
+from engine.generate import Chunk, Fold, choose_device, conform, generate, new_seed
 from engine.models.base import Vocoder
 from engine.models.registry import ModelInfo, info_for, load_model
 
@@ -159,7 +158,7 @@ class Engine:
             conditioning = self._conditioning(job.source, model)
             total = conditioning.num_samples
             audio = np.zeros(total, dtype=np.float32)
-            seed = job.seed if job.seed is not None else secrets.randbits(31)
+            seed = job.seed if job.seed is not None else new_seed()
             self._emit(JobStarted(job.job_id, info, conditioning, total, model.mel_config.sample_rate, seed,
                                   shapes=_inspection(model, conditioning)))
             made = 0

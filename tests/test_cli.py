@@ -3,6 +3,7 @@ the model and device lists, and --play with and without a sound server."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from engine import checkpoints
 from engine.cli import _finished_prefix, default_output, main
-from engine.models.registry import BUILTINS
+from engine.models.registry import BUILTINS, load_model
 from tests.helpers import NUMBA_CACHE, REPO, run_cli, tone, write_wav
 
 FRAMES = 4
@@ -209,7 +210,6 @@ def test_play_waits_for_the_first_unfinished_sample_of_an_out_of_order_fold(fina
 def test_vocode_temperature_replaces_the_models_own(tmp_path, capsys):
     from engine.features import Conditioning
     from engine.generate import generate
-    from engine.models.registry import load_model
 
     mel = tmp_path / "m.npy"
     np.save(mel, np.random.default_rng(5).random((80, 3), dtype=np.float32))
@@ -227,3 +227,16 @@ def test_vocode_temperature_replaces_the_models_own(tmp_path, capsys):
                  "--temperature", "0.5"]) != 0
     assert "mu-law models only" in capsys.readouterr().err
     assert not (tmp_path / "x.wav").exists() and not (tmp_path / "y.wav").exists()
+
+
+def test_vocode_without_a_seed_says_which_it_drew_and_tags_the_file_with_it(tmp_path, capsys):
+
+    mel = tmp_path / "m.npy"
+    np.save(mel, np.random.default_rng(8).random((80, 3), dtype=np.float32))
+    assert main(["vocode", str(mel), "-o", str(tmp_path / "a.wav"), "--temperature", "0.5"]) == 0
+    seed = int(re.search(r", seed (\d+)", capsys.readouterr().out).group(1))
+    assert main(["vocode", str(mel), "-o", str(tmp_path / "b.wav"), "--temperature", "0.5", "--seed", str(seed)]) == 0
+    np.testing.assert_array_equal(soundfile.read(tmp_path / "a.wav")[0], soundfile.read(tmp_path / "b.wav")[0])
+    draws = load_model("wavernn")[0].draws.split(", T ")[0]
+    with soundfile.SoundFile(str(tmp_path / "a.wav")) as tagged:
+        assert tagged.comment == f"wavernn ({draws}, T 0.5), seed {seed}, from m.npy"

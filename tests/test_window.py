@@ -164,6 +164,9 @@ def test_export_is_atomic_and_never_overwrites_unasked(qtbot, make_window, input
     assert rate == 8000
     np.testing.assert_allclose(written, finished.audio, atol=1 / 32768 + 1e-7)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    with soundfile.SoundFile(str(target)) as tagged:  # how the take was made travels with it
+        assert tagged.comment == f"tiny.safetensors ({window.job_draws}), seed {window.last_seed}, from short.wav"
+        assert tagged.software.startswith("Vocoscope")
 
     target.write_bytes(b"keep me")
     assert window.export_to(target) is None
