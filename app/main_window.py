@@ -30,6 +30,7 @@ from app.views.waveform import WaveformView
 from app.window_style import STYLE_SHEET, dark_palette
 from engine.errors import VocoscopeError
 from engine.export import take_comment, write_audio
+from engine.features import mel_distance_db
 
 FRAME_INTERVAL_MS = 33
 DEFAULT_MODEL = "wavernn"
@@ -59,6 +60,8 @@ class MainWindow(QMainWindow):
         self.job_stats = None
         self.job_draws = ""
         self.output_comment = ""  # how the output was made, for the exported file's comment tag
+        self.job_conditioning = None  # the mel the job generates from
+        self.mel_distance_db: float | None = None  # the finished output's mel distance to it
         self.last_seed: int | None = None  # the seed of the last generation, for "Generate again"
         self._next_seed: int | None = None
         self._pending_load: int | None = None
@@ -478,6 +481,7 @@ class MainWindow(QMainWindow):
             return
         self.shape_inspector.on_engine_event(event)
         self.job_draws = event.model_info.draws
+        self.job_conditioning = event.conditioning
         self.last_seed = event.seed
         self.output_comment = take_comment(self.model_chooser.currentText(), event.model_info.draws, event.seed,
                                            self.loaded.path if self.loaded is not None else None)
@@ -503,18 +507,24 @@ class MainWindow(QMainWindow):
         self.job_id = None
         self.shape_inspector.on_engine_event(event)
         self.output_audio = np.ascontiguousarray(event.audio, dtype=np.float32)
+        self.mel_distance_db = None
         if not event.cancelled:
             self.output_mel.finish()
+            conditioning = self.job_conditioning
+            self.mel_distance_db = mel_distance_db(conditioning.mel, self.output_mel.mel, conditioning.mel_config)
         self.playback.end_of_output()
         if self.job_stats is not None:
             self.status_panel.show_stats(self.job_stats)
         self.status_panel.show_finished(event.cancelled)
+        self.status_panel.show_distance(self.mel_distance_db)
         seconds = len(self.output_audio) / self.output_rate
         summary = (("Stopped after " if event.cancelled else "Generated ") + f"{seconds:.2f} s of audio with "
                    f"{self.model_chooser.currentText()} ({self.job_draws}), seed {self.last_seed}")
         if self.job_stats is not None:
             summary += (f" in {self.job_stats.elapsed:.1f} s ({self.job_stats.samples_per_second:,.0f} samples/s, "
                         f"{self.job_stats.real_time_factor:.2f}× real time)")
+        if self.mel_distance_db is not None:
+            summary += f"; mel distance to the input {self.mel_distance_db:.1f} dB"
         self.note(summary)
         self.paint_now()
         self._update_actions()

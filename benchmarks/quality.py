@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.datasets import aligned_audio_and_mel, audio_files  # noqa: E402
 from engine.errors import ConfigError  # noqa: E402
-from engine.features import MelConfig, griffin_lim, load_audio, mel_spectrogram, resample  # noqa: E402
+from engine.features import MelConfig, griffin_lim, load_audio, mel_distance_db, mel_spectrogram, resample  # noqa: E402
 from engine.models.registry import load_model  # noqa: E402
 
 METRIC_RATE = 16000  # PESQ wide band is defined at 16 kHz
@@ -54,12 +54,6 @@ class Scores:
                 f"{self.seconds:>9.1f}{speed:>9.2f}")
 
 
-def log_mel_distance(reference: np.ndarray, estimate: np.ndarray, config: MelConfig) -> float:
-    """Mean absolute difference in dB between the normalised mels of two equally long signals."""
-    return float(np.mean(np.abs(mel_spectrogram(reference, config) - mel_spectrogram(estimate, config)))
-                 * -config.min_db)
-
-
 def score(scores: Scores, reference: np.ndarray, estimate: np.ndarray, config: MelConfig) -> None:
     from pesq import pesq
     from pystoi import stoi
@@ -68,7 +62,8 @@ def score(scores: Scores, reference: np.ndarray, estimate: np.ndarray, config: M
     est16 = resample(estimate, config.sample_rate, METRIC_RATE)
     scores.pesq.append(float(pesq(METRIC_RATE, ref16, est16, "wb")))
     scores.stoi.append(float(stoi(ref16, est16, METRIC_RATE, extended=False)))
-    scores.log_mel_db.append(log_mel_distance(reference, estimate, config))
+    scores.log_mel_db.append(mel_distance_db(mel_spectrogram(reference, config), mel_spectrogram(estimate, config),
+                                             config))
 
 
 def load_recordings(files: list[Path], config: MelConfig) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -201,6 +201,13 @@ def mel_spectrogram(audio: np.ndarray, config: MelConfig) -> np.ndarray:
     return normalise(magnitude, config)
 
 
+def mel_distance_db(reference: np.ndarray, estimate: np.ndarray, config: MelConfig) -> float:
+    """Mean absolute difference in dB of two normalised mels (n_mels, ·) over the frames both have: the log-mel
+    distance of benchmarks/quality.py, lower is closer."""
+    frames = min(reference.shape[1], estimate.shape[1])
+    return float(np.mean(np.abs(reference[:, :frames] - estimate[:, :frames])) * -config.min_db)
+
+
 def griffin_lim(mel: np.ndarray, config: MelConfig, n_iter: int = 32, seed: int = 0) -> np.ndarray:
     """Normalised mel (n_mels, T) → audio (T · hop,) by Griffin-Lim: the baseline neural vocoders must beat.
 

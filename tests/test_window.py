@@ -41,6 +41,11 @@ def test_generate_fills_views_with_exact_samples_and_frames(qtbot, make_window, 
     # The incremental spectrogram equals librosa's over the whole output, column for column.
     np.testing.assert_allclose(window.output_mel.live.mel, mel_spectrogram(finished.audio, config), atol=1e-4)
     assert window.status_panel.progress.value() == 1000
+    # how far the output's mel lies from the input's, in dB, as benchmarks/quality.py measures it
+    distance = np.mean(np.abs(mel_spectrogram(finished.audio, config) - conditioning.mel)) * -config.min_db
+    assert window.mel_distance_db == pytest.approx(distance, abs=1e-3) and distance > 1.0
+    assert window.status_panel.distance.text() == f"mel Δ {distance:.1f} dB"
+    assert window.activity.text().endswith(f"; mel distance to the input {distance:.1f} dB")
 
 
 def test_gui_thread_never_stalls_over_100ms_during_generation(qtbot, make_window, inputs):

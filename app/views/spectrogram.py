@@ -40,6 +40,11 @@ class SpectrogramView(TimelinePlot):
         return self.live.frames_done if self.live is not None else self._frames
 
     @property
+    def mel(self) -> np.ndarray:
+        """The normalised mel shown so far (n_mels, frames)."""
+        return self.live.mel if self.live is not None else self._mel[:, : self._frames]
+
+    @property
     def painted_frames(self) -> int:
         """Frames the image held the last time it painted."""
         return self._painted_frames

@@ -34,6 +34,9 @@ class StatusPanel(QWidget):
         layout.addWidget(self.progress)
         self.buffered = self._figure(layout, "Audio buffered ahead of the sound card")
         self.underruns = self._figure(layout, "Times the sound card ran out of audio")
+        self.distance = self._figure(layout, "Mel distance: mean difference in dB between the generated audio's mel "
+                                             "and the input mel (the log-mel distance of benchmarks/quality.py); "
+                                             "lower is closer")
         self.reset()
         self.show_playback(None, None)
 
@@ -51,6 +54,7 @@ class StatusPanel(QWidget):
         self.eta.setText("ETA —")
         self.progress.setValue(0)
         self.progress.setFormat("idle")
+        self.show_distance(None)
 
     def show_stats(self, stats) -> None:
         """Show an `engine.generate.Stats`."""
@@ -67,6 +71,10 @@ class StatusPanel(QWidget):
         self.progress.setFormat("stopped" if cancelled else "done")
         if not cancelled:
             self.progress.setValue(1000)
+
+    def show_distance(self, decibels: float | None) -> None:
+        """The finished output's mel distance to the input, or a dash (None)."""
+        self.distance.setText("mel Δ —" if decibels is None else f"mel Δ {decibels:.1f} dB")
 
     def show_playback(self, buffered_seconds: float | None, underruns: int | None) -> None:
         """Playback figures, or dashes when nothing is playing (None)."""
