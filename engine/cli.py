@@ -13,11 +13,13 @@ import os
 import sys
 from pathlib import Path
 
-from engine.errors import AudioDeviceError, VocoscopeError
+from engine.errors import AudioDeviceError, InputError, VocoscopeError
 
 _VOCODE_EPILOG = """\
 OUT defaults to INPUT's name with ".vocoded.wav" in place of its suffix, in the folder INPUT is in
 (song.flac -> song.vocoded.wav). The suffix of OUT picks the format: .wav or .flac (16-bit).
+With several INPUTs, OUT is a folder (made if missing) that receives each one's NAME.vocoded.wav;
+the model is loaded once, and a bad input is reported without stopping the others.
 An existing OUT is never overwritten unless --force is given.
 """
 
@@ -31,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     vocode = commands.add_parser("vocode", help="turn audio or a mel file into audio with a vocoder",
                                  epilog=_VOCODE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    vocode.add_argument("input", metavar="INPUT", help="audio (wav, flac, ogg, mp3) or a mel (.npy, .pt)")
-    vocode.add_argument("-o", "--output", metavar="OUT", help="where to write the audio (.wav or .flac)")
+    vocode.add_argument("inputs", nargs="+", metavar="INPUT", help="audio (wav, flac, ogg, mp3) or a mel (.npy, .pt)")
+    vocode.add_argument("-o", "--output", metavar="OUT", help="where to write the audio (.wav or .flac; a folder for "
+                        "several INPUTs)")
     vocode.add_argument("--model", default="wavernn", metavar="NAME|PATH",
                         help="a built-in model (see `vocoscope models`) or a .safetensors checkpoint")
     vocode.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
@@ -112,20 +115,67 @@ def default_output(input_path: Path) -> Path:
     return input_path.with_name(input_path.stem + ".vocoded.wav")
 
 
-def _vocode(args: argparse.Namespace) -> int:
-    import numpy as np
+def output_paths(inputs: list[Path], output: Path | None) -> list[Path]:
+    """Where each input's audio goes: OUT itself for one input, OUT/NAME.vocoded.wav for several (OUT a folder),
+    or beside each input without OUT. Raises `InputError` when two inputs would write the same file."""
+    from engine.export import AUDIO_FORMATS
 
-    from engine.export import check_audio_output, take_comment, write_audio
-    from engine.features import load_input
-    from engine.generate import generate, new_seed
+    if len(inputs) > 1 and output is not None and output.suffix.lower() in AUDIO_FORMATS:
+        raise InputError(output, f"one file name for {len(inputs)} inputs", "a folder for their outputs",
+                         f"Name a folder with -o (for example -o {output.with_suffix('')}), or vocode one input.")
+    if len(inputs) == 1 and output is not None:
+        return [output]
+    paths = [default_output(source) if output is None else output / default_output(source).name for source in inputs]
+    seen: dict[Path, Path] = {}
+    for source, path in zip(inputs, paths):
+        if path.resolve() in seen:
+            raise InputError(source, f"the same output name as {seen[path.resolve()]} ({path})",
+                             "one output file per input", "Vocode them into different folders (-o), or rename one.")
+        seen[path.resolve()] = source
+    return paths
+
+
+def _vocode(args: argparse.Namespace) -> int:
+    from engine.export import check_audio_output
     from engine.models.registry import load_model
 
-    source = Path(args.input)
-    output = Path(args.output) if args.output else default_output(source)
-    check_audio_output(output, args.force)
+    inputs = [Path(name) for name in args.inputs]
+    if args.play and len(inputs) > 1:
+        raise InputError(inputs[1], f"{len(inputs)} inputs with --play", "one input to play",
+                         "Leave out --play, or vocode and play one input at a time.")
+    folder = Path(args.output) if args.output and len(inputs) > 1 else None
+    outputs = output_paths(inputs, Path(args.output) if args.output else None)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    for path in outputs:  # before any work: a run of many files must not stop at the tenth for a name
+        check_audio_output(path, args.force)
     model, info = load_model(args.model, device="cpu")
     with model.sampling_at(args.temperature):  # refuses a temperature the model cannot take, before any work
         draws = model.draws
+    failed = []
+    for source, output in zip(inputs, outputs):
+        try:
+            _vocode_one(args, model, info, draws, source, output)
+        except InputError as error:
+            if len(inputs) == 1:
+                raise
+            print(f"vocoscope: {error}", file=sys.stderr)
+            failed.append(source)
+    if failed:
+        print(f"vocoscope: {len(failed)} of {len(inputs)} inputs failed ({', '.join(map(str, failed))}); "
+              "the others were written.", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _vocode_one(args: argparse.Namespace, model, info, draws: str, source: Path, output: Path) -> None:
+    """Vocode one input into `output` (checked already), printing what was written."""
+    import numpy as np
+
+    from engine.export import take_comment, write_audio
+    from engine.features import load_input
+    from engine.generate import generate, new_seed
+
     seed = args.seed if args.seed is not None else new_seed()
     conditioning = load_input(source, model.mel_config, model.min_frames)
     rate = model.mel_config.sample_rate
@@ -166,7 +216,6 @@ def _vocode(args: argparse.Namespace) -> int:
     print(f"wrote {output}: {total} samples, {total / rate:.2f} s at {rate} Hz with {info.name}, seed {seed}{speed}")
     if player is not None:
         print(summary.line())
-    return 0
 
 
 def _progress_line(stats, rate: int) -> str:

@@ -240,3 +240,43 @@ def test_vocode_without_a_seed_says_which_it_drew_and_tags_the_file_with_it(tmp_
     draws = load_model("wavernn")[0].draws.split(", T ")[0]
     with soundfile.SoundFile(str(tmp_path / "a.wav")) as tagged:
         assert tagged.comment == f"wavernn ({draws}, T 0.5), seed {seed}, from m.npy"
+
+
+def test_vocode_several_inputs_into_a_folder_writes_each_and_reports_a_bad_one(tmp_path, capsys):
+    rng = np.random.default_rng(9)
+    np.save(tmp_path / "one.npy", rng.random((80, 3), dtype=np.float32))
+    np.save(tmp_path / "two.npy", rng.random((80, 5), dtype=np.float32))
+    write_wav(tmp_path / "three.wav", tone(0.05, 16000), 16000)
+    (tmp_path / "broken.wav").write_bytes(b"RIFF but not really")
+    names = ["one.npy", "broken.wav", "two.npy", "three.wav"]
+    status = main(["vocode", *(str(tmp_path / name) for name in names), "-o", str(tmp_path / "out"), "--seed", "3"])
+    captured = capsys.readouterr()
+    assert status == 2
+    assert "broken.wav" in captured.err and "1 of 4 inputs failed" in captured.err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "one.vocoded.wav", "three.vocoded.wav", "two.vocoded.wav"]
+    assert captured.out.count("wrote ") == 3
+    assert soundfile.info(str(tmp_path / "out" / "two.vocoded.wav")).frames == 5 * 200
+    # each file is what vocoding it alone with the same seed writes
+    assert main(["vocode", str(tmp_path / "two.npy"), "-o", str(tmp_path / "alone.wav"), "--seed", "3"]) == 0
+    np.testing.assert_array_equal(soundfile.read(tmp_path / "out" / "two.vocoded.wav")[0],
+                                  soundfile.read(tmp_path / "alone.wav")[0])
+
+
+def test_vocode_several_inputs_refuses_one_output_file_play_and_clashing_names_before_any_work(tmp_path, capsys):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        np.save(tmp_path / folder / "take.npy", np.zeros((80, 3), np.float32))
+    inputs = [str(tmp_path / "a" / "take.npy"), str(tmp_path / "b" / "take.npy")]
+    assert main(["vocode", *inputs, "-o", str(tmp_path / "both.wav")]) == 2
+    assert "one file name for 2 inputs" in capsys.readouterr().err
+    assert main(["vocode", *inputs, "--play"]) == 2
+    assert "2 inputs with --play" in capsys.readouterr().err
+    assert main(["vocode", *inputs, "-o", str(tmp_path / "out")]) == 2
+    assert "the same output name as" in capsys.readouterr().err
+    (tmp_path / "a" / "take.vocoded.wav").write_bytes(b"keep me")
+    np.save(tmp_path / "b" / "other.npy", np.zeros((80, 3), np.float32))
+    assert main(["vocode", str(tmp_path / "b" / "other.npy"), inputs[0]]) == 2
+    assert "an existing file" in capsys.readouterr().err
+    assert not (tmp_path / "b" / "other.vocoded.wav").exists(), "nothing is made when one output is refused"
+    assert (tmp_path / "a" / "take.vocoded.wav").read_bytes() == b"keep me"
