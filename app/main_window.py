@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QDoubleSpinBox, QFileDial
 from app.engine_bridge import EngineBridge
 from app.playback_control import PlaybackControl
 from app.settings import Settings
+from app.views import help as help_views
 from app.views import theme
 from app.views.messages import Banner, MessagesPanel
 from app.views.model_chooser import ModelChooser
@@ -225,6 +226,10 @@ class MainWindow(QMainWindow):
         self.view_menu = menus.addMenu("&View")
         self.view_menu.addAction(self.fit_action)
 
+        help_menu = menus.addMenu("&Help")
+        help_menu.addAction(self._action("Keyboard shortcuts", self.show_shortcuts, "F1", "Every shortcut of the window"))
+        help_menu.addAction(self._action("About Vocoscope", self.show_about, tip="Version, and what it runs on"))
+
     def _build_docks(self) -> None:
         self.messages = MessagesPanel()
         self.messages_dock = QDockWidget("Messages", self)
@@ -272,6 +277,18 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
 
     # --- messages --------------------------------------------------------------------------------------
+
+    def show_shortcuts(self) -> None:
+        """F1: the shortcuts of every action, in a box that does not block the window."""
+        self._show_help("Keyboard shortcuts", help_views.shortcuts_html(self.findChildren(QAction)))
+
+    def show_about(self) -> None:
+        self._show_help("About Vocoscope", help_views.about_text())
+
+    def _show_help(self, title: str, text: str) -> None:
+        self.help_box = QMessageBox(QMessageBox.Icon.NoIcon, title, text, QMessageBox.StandardButton.Close, self)
+        self.help_box.setModal(False)
+        self.help_box.show()
 
     def show_error(self, text: str, level: str = "error") -> None:
         """Show `text` in place (the banner) and keep it in the messages panel."""

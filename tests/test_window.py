@@ -301,3 +301,26 @@ def test_generate_again_repeats_the_last_seed_and_the_summary_names_it(qtbot, ma
     np.testing.assert_array_equal(window.output_audio, first)
     generate_and_wait(qtbot, window)
     assert window.last_seed != seed and not np.array_equal(window.output_audio, first)
+
+
+def test_f1_lists_every_shortcut_and_about_says_what_it_runs_on(qtbot, make_window):
+    import html
+    import importlib.metadata
+
+    import torch
+    from PySide6.QtGui import QKeySequence
+
+    window = make_window()
+    window.activateWindow()  # shortcuts reach the active window only
+    qtbot.waitUntil(window.isActiveWindow)
+    qtbot.keyClick(window, Qt.Key.Key_F1)
+    text = window.help_box.text()
+    assert window.help_box.isVisible() and not window.help_box.isModal()
+    for action in (window.open_action, window.generate_action, window.generate_again_action, window.stop_action,
+                   window.play_toggle_action, window.export_action, window.fit_action):
+        keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        assert keys and f"<b>{html.escape(keys)}</b>" in text, action.text()
+    assert "<td>Generate again (same seed)</td>" in text and "<td>Export</td>" in text
+    window.show_about()
+    about = window.help_box.text()
+    assert f"Vocoscope {importlib.metadata.version('vocoscope')}" in about and f"torch {torch.__version__}" in about
