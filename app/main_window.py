@@ -355,8 +355,12 @@ class MainWindow(QMainWindow):
     def choose_checkpoint(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", "", "Checkpoints (*.safetensors);;All files (*)")
         if path:
-            self.model_chooser.add_checkpoint(path, select=False)
-            self.set_model(path)
+            self.use_checkpoint(path)
+
+    def use_checkpoint(self, path: str) -> None:
+        """Add a checkpoint to the model chooser and use it."""
+        self.model_chooser.add_checkpoint(path, select=False)
+        self.set_model(path)
 
     # --- input -----------------------------------------------------------------------------------------
 
@@ -442,10 +446,16 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:
+        """A dropped checkpoint (.safetensors) becomes the model; a dropped recording or mel is opened."""
         files = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        checkpoints = [name for name in files if name.lower().endswith(".safetensors")]
+        inputs = [name for name in files if name not in checkpoints]
         if files:
             event.acceptProposedAction()
-            self.open_file(files[0])
+        if checkpoints:
+            self.use_checkpoint(checkpoints[0])
+        if inputs:
+            self.open_file(inputs[0])
 
     # --- generation ------------------------------------------------------------------------------------
 

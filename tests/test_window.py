@@ -126,9 +126,9 @@ def test_closing_during_generation_exits_cleanly(qtbot, make_window, inputs):
     assert set(threading.enumerate()) <= threads_before
 
 
-def drop_file(window, path):
+def drop_file(window, *paths):
     mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
     event = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
                        Qt.KeyboardModifier.NoModifier)
     window.dropEvent(event)
@@ -324,3 +324,17 @@ def test_f1_lists_every_shortcut_and_about_says_what_it_runs_on(qtbot, make_wind
     window.show_about()
     about = window.help_box.text()
     assert f"Vocoscope {importlib.metadata.version('vocoscope')}" in about and f"torch {torch.__version__}" in about
+
+
+def test_a_dropped_checkpoint_becomes_the_model_and_a_recording_dropped_with_it_is_opened(qtbot, make_window, inputs,
+                                                                                        tiny_checkpoint, tmp_path):
+    import shutil
+
+    window = make_window()
+    qtbot.waitUntil(lambda: window.model_chooser.count() > 1, timeout=60000)
+    other = shutil.copy(tiny_checkpoint, tmp_path / "other.safetensors")
+    assert drop_file(window, other, inputs["short"])
+    assert window.model == str(other) and window.settings.model == str(other)
+    assert window.model_chooser.current == str(other) and window.model_chooser.currentText() == "other.safetensors"
+    qtbot.waitUntil(lambda: window.loaded is not None, timeout=20000)
+    assert window.loaded.path.name == inputs["short"].name
