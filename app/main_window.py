@@ -30,7 +30,7 @@ from app.views.status_panel import StatusPanel
 from app.views.waveform import WaveformView
 from app.window_style import STYLE_SHEET, dark_palette
 from engine.errors import VocoscopeError
-from engine.export import take_comment, write_audio
+from engine.export import take_comment, write_audio, write_mel
 from engine.features import mel_distance_db
 
 FRAME_INTERVAL_MS = 33
@@ -38,6 +38,7 @@ DEFAULT_MODEL = "wavernn"
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
 OPEN_FILTER = "Audio or mel (*.wav *.flac *.ogg *.oga *.mp3 *.aiff *.aif *.npy *.pt);;All files (*)"
 EXPORT_FILTERS = {"WAV audio (*.wav)": ".wav", "FLAC audio (*.flac)": ".flac"}
+MEL_EXPORT_FILTERS = {"NumPy mel (*.npy)": ".npy"}
 
 class MainWindow(QMainWindow):
     """The Vocoscope window. `bridge` is made here unless a test passes its own."""
@@ -154,6 +155,9 @@ class MainWindow(QMainWindow):
                                                "Play the output (or the input), or stop playing")
         self.export_action = self._action("Export…", self.choose_export, "Ctrl+E",
                                           "Save the generated audio as WAV or FLAC")
+        self.export_mel_action = self._action("Export input mel…", self.choose_mel_export, "Ctrl+Shift+E",
+                                              "Save the input's mel, as the chosen model sees it, as .npy "
+                                              "(n_mels, frames): to vocode again or to feed another tool")
         self.quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
         self.fit_action = self._action("Zoom to fit", self.zoom_to_fit, "Ctrl+0", "Show the whole signal")
         # Window-wide shortcuts work whatever has focus; the play toggle is not on the toolbar.
@@ -206,6 +210,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.open_action)
         self.recent_menu = file_menu.addMenu("Open recent")
         file_menu.addAction(self.export_action)
+        file_menu.addAction(self.export_mel_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         self._rebuild_recent_menu()
@@ -607,37 +612,63 @@ class MainWindow(QMainWindow):
         if self.output_audio is None or not len(self.output_audio):
             self.show_error("Nothing to export yet: generate first (Ctrl+Return).", "warning")
             return
-        default = (self.loaded.path.with_name(self.loaded.path.stem + "_vocoded.wav")
-                   if self.loaded is not None else Path("vocoded.wav"))
-        path, chosen_filter = QFileDialog.getSaveFileName(self, "Export generated audio", str(default),
-                                                          ";;".join(EXPORT_FILTERS))
-        if not path:
+        path = self._save_path("Export generated audio", "_vocoded.wav", EXPORT_FILTERS)
+        if path is not None:
+            self.export_to(path, overwrite=True)
+
+    def choose_mel_export(self) -> None:
+        if self.loaded is None:
+            self.show_error("No mel to export yet: open an audio or mel file first (Ctrl+O).", "warning")
             return
+        path = self._save_path("Export the input mel", ".mel.npy", MEL_EXPORT_FILTERS)
+        if path is not None:
+            self.export_mel_to(path, overwrite=True)
+
+    def _save_path(self, title: str, default_ending: str, filters: dict[str, str]) -> Path | None:
+        """A save dialog beside the input; the suffix of the chosen filter is added when missing, and a name that
+        then exists is replaced only if the user says so. None when cancelled."""
+        default = (self.loaded.path.with_name(self.loaded.path.stem + default_ending) if self.loaded is not None
+                   else Path(default_ending.lstrip("_.")))
+        path, chosen_filter = QFileDialog.getSaveFileName(self, title, str(default), ";;".join(filters))
+        if not path:
+            return None
         path = Path(path)
         confirmed = path.exists()  # the dialog asked before returning an existing name
-        if path.suffix.lower() not in EXPORT_FILTERS.values():
-            path = path.with_name(path.name + EXPORT_FILTERS.get(chosen_filter, ".wav"))
+        if path.suffix.lower() not in filters.values():
+            path = path.with_name(path.name + filters.get(chosen_filter, next(iter(filters.values()))))
             confirmed = False
         if path.exists() and not confirmed:
             answer = QMessageBox.question(self, "Replace file?", f"{path} exists. Replace it?")
             if answer != QMessageBox.StandardButton.Yes:
-                return
-        self.export_to(path, overwrite=True)
+                return None
+        return path
 
     def export_to(self, path: str | Path, overwrite: bool = False) -> Path | None:
         """Write the generated audio; an existing file is replaced only with `overwrite`."""
+        written = self._written(path, lambda: write_audio(path, self.output_audio, self.output_rate,
+                                                           overwrite=overwrite, comment=self.output_comment))
+        if written is not None:
+            self.note(f"Exported {len(self.output_audio) / self.output_rate:.2f} s to {written}")
+        return written
+
+    def export_mel_to(self, path: str | Path, overwrite: bool = False) -> Path | None:
+        """Write the input's mel as the chosen model sees it (n_mels, T) to .npy; replaced only with `overwrite`."""
+        mel = self.loaded.conditioning.mel
+        written = self._written(path, lambda: write_mel(path, mel, overwrite=overwrite))
+        if written is not None:
+            self.note(f"Exported the input mel ({mel.shape[0]} bands × {mel.shape[1]} frames) to {written}")
+        return written
+
+    def _written(self, path: str | Path, write) -> Path | None:
+        """Run `write()`; a refused name or a failed write becomes a message, and None."""
         try:
-            written = write_audio(path, self.output_audio, self.output_rate, overwrite=overwrite,
-                                  comment=self.output_comment)
+            return write()
         except VocoscopeError as error:
             self.show_error(str(error))
-            return None
         except OSError as error:
             self.show_error(f"{path}: could not write the file ({error.strerror or error}). "
                             "Choose a folder you can write to.")
-            return None
-        self.note(f"Exported {len(self.output_audio) / self.output_rate:.2f} s to {written}")
-        return written
+        return None
 
     # --- painting --------------------------------------------------------------------------------------
 
@@ -676,6 +707,7 @@ class MainWindow(QMainWindow):
         self.play_output_action.setEnabled(has_output or self.generating)
         self.stop_playback_action.setEnabled(self.playback.player is not None)
         self.export_action.setEnabled(has_output and not self.generating)
+        self.export_mel_action.setEnabled(has_input)
 
     # --- closing ---------------------------------------------------------------------------------------
 

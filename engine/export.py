@@ -44,10 +44,19 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 def check_audio_output(path: Path, overwrite: bool) -> None:
     """Raise `InputError` unless `path` can receive exported audio: a .wav/.flac name, new (or `overwrite`), in a folder."""
+    _check_output(path, overwrite, "a .wav or .flac file name", "Name the file with .wav or .flac at the end.",
+                  AUDIO_FORMATS)
+
+
+def check_mel_output(path: Path, overwrite: bool) -> None:
+    """Raise `InputError` unless `path` can receive a mel: a .npy name, new (or `overwrite`), in a folder."""
+    _check_output(path, overwrite, "a .npy file name", "Name the file with .npy at the end.", (".npy",))
+
+
+def _check_output(path: Path, overwrite: bool, expected: str, fix: str, suffixes) -> None:
     suffix = path.suffix.lower()
-    if suffix not in AUDIO_FORMATS:
-        raise InputError(path, f"the file type {suffix or '(none)'!r}", "a .wav or .flac file name",
-                         "Name the file with .wav or .flac at the end.")
+    if suffix not in suffixes:
+        raise InputError(path, f"the file type {suffix or '(none)'!r}", expected, fix)
     if path.exists() and not overwrite:
         raise InputError(path, "an existing file", "a new file name, or permission to replace the file",
                          "Choose another name (-o), or confirm that it may be replaced (--force on the command line).")
@@ -59,6 +68,17 @@ def check_audio_output(path: Path, overwrite: bool) -> None:
 def take_comment(model: str, draws: str, seed: int, source: str | Path | None) -> str:
     """How a take was made, for its file's comment tag: "wavernn (8-bit mu-law, T 0.8), seed 12, from a.wav"."""
     return f"{model} ({draws}), seed {seed}" + (f", from {Path(source).name}" if source else "")
+
+
+def write_mel(path: str | Path, mel: np.ndarray, *, overwrite: bool = False) -> Path:
+    """Write a normalised mel (n_mels, T) as float32 .npy, atomically: `vocoscope vocode` and the window read it
+    back as the same mel."""
+    path = Path(path)
+    check_mel_output(path, overwrite)
+    with atomic_path(path) as temporary:
+        with temporary.open("wb") as file:
+            np.save(file, np.ascontiguousarray(mel, dtype=np.float32))
+    return path
 
 
 def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, *, overwrite: bool = False,

@@ -338,3 +338,21 @@ def test_a_dropped_checkpoint_becomes_the_model_and_a_recording_dropped_with_it_
     assert window.model_chooser.current == str(other) and window.model_chooser.currentText() == "other.safetensors"
     qtbot.waitUntil(lambda: window.loaded is not None, timeout=20000)
     assert window.loaded.path.name == inputs["short"].name
+
+
+def test_the_input_mel_exports_as_npy_and_opens_again_as_the_same_mel(qtbot, make_window, inputs, tmp_path):
+    window = make_window()
+    loaded = open_and_wait(qtbot, window, inputs["short"])
+    assert window.export_mel_action.isEnabled()
+    target = tmp_path / "short.mel.npy"
+    assert window.export_mel_to(target) == target
+    saved = np.load(target)
+    config = loaded.conditioning.mel_config
+    assert saved.dtype == np.float32 and saved.shape == (config.n_mels, config.frames_for(4000))
+    np.testing.assert_array_equal(saved, loaded.conditioning.mel)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [], "no temporary file left"
+
+    assert window.export_mel_to(target) is None and "existing file" in window.banner.text
+    assert window.export_mel_to(tmp_path / "short.mel.txt") is None and ".npy" in window.banner.text
+    reopened = open_and_wait(qtbot, window, target)
+    np.testing.assert_array_equal(reopened.conditioning.mel, loaded.conditioning.mel)
