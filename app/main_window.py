@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QDoubleSpinBox, QFileDial
                                QSplitter, QToolBar, QVBoxLayout, QWidget)
 
 from app.engine_bridge import EngineBridge
+from app.export_control import ExportControl
 from app.playback_control import PlaybackControl
 from app.settings import Settings
 from app.views import help as help_views
@@ -29,16 +30,13 @@ from app.views.spectrogram import SpectrogramView
 from app.views.status_panel import StatusPanel
 from app.views.waveform import WaveformView
 from app.window_style import STYLE_SHEET, dark_palette
-from engine.errors import VocoscopeError
-from engine.export import take_comment, write_audio, write_mel
+from engine.export import take_comment
 from engine.features import mel_distance_db
 
 FRAME_INTERVAL_MS = 33
 DEFAULT_MODEL = "wavernn"
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
 OPEN_FILTER = "Audio or mel (*.wav *.flac *.ogg *.oga *.mp3 *.aiff *.aif *.npy *.pt);;All files (*)"
-EXPORT_FILTERS = {"WAV audio (*.wav)": ".wav", "FLAC audio (*.flac)": ".flac"}
-MEL_EXPORT_FILTERS = {"NumPy mel (*.npy)": ".npy"}
 
 class MainWindow(QMainWindow):
     """The Vocoscope window. `bridge` is made here unless a test passes its own."""
@@ -66,6 +64,7 @@ class MainWindow(QMainWindow):
         self.mel_distance_db: float | None = None  # the finished output's mel distance to it
         self.last_seed: int | None = None  # the seed of the last generation, for "Generate again"
         self._next_seed: int | None = None
+        self.help_box: QMessageBox | None = None  # the Help menu's last box (it does not block the window)
         self._pending_load: int | None = None
         self._remember_load = True
         self._generate_after_load = False
@@ -76,6 +75,7 @@ class MainWindow(QMainWindow):
         self.setStyleSheet(STYLE_SHEET)
         self.setAcceptDrops(True)
         self.playback = PlaybackControl(self.settings, self)
+        self.exports = ExportControl(self)
         self._build_views()
         self._build_actions()
         self._build_toolbar()
@@ -153,9 +153,9 @@ class MainWindow(QMainWindow):
         self.stop_playback_action = self._action("Stop playback", self.playback.stop, tip="Stop playback")
         self.play_toggle_action = self._action("Play / stop", self.toggle_playback, "Space",
                                                "Play the output (or the input), or stop playing")
-        self.export_action = self._action("Export…", self.choose_export, "Ctrl+E",
+        self.export_action = self._action("Export…", self.exports.choose_audio, "Ctrl+E",
                                           "Save the generated audio as WAV or FLAC")
-        self.export_mel_action = self._action("Export input mel…", self.choose_mel_export, "Ctrl+Shift+E",
+        self.export_mel_action = self._action("Export input mel…", self.exports.choose_mel, "Ctrl+Shift+E",
                                               "Save the input's mel, as the chosen model sees it, as .npy "
                                               "(n_mels, frames): to vocode again or to feed another tool")
         self.quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -607,68 +607,6 @@ class MainWindow(QMainWindow):
             plot.set_playhead(seconds)
 
     # --- export ----------------------------------------------------------------------------------------
-
-    def choose_export(self) -> None:
-        if self.output_audio is None or not len(self.output_audio):
-            self.show_error("Nothing to export yet: generate first (Ctrl+Return).", "warning")
-            return
-        path = self._save_path("Export generated audio", "_vocoded.wav", EXPORT_FILTERS)
-        if path is not None:
-            self.export_to(path, overwrite=True)
-
-    def choose_mel_export(self) -> None:
-        if self.loaded is None:
-            self.show_error("No mel to export yet: open an audio or mel file first (Ctrl+O).", "warning")
-            return
-        path = self._save_path("Export the input mel", ".mel.npy", MEL_EXPORT_FILTERS)
-        if path is not None:
-            self.export_mel_to(path, overwrite=True)
-
-    def _save_path(self, title: str, default_ending: str, filters: dict[str, str]) -> Path | None:
-        """A save dialog beside the input; the suffix of the chosen filter is added when missing, and a name that
-        then exists is replaced only if the user says so. None when cancelled."""
-        default = (self.loaded.path.with_name(self.loaded.path.stem + default_ending) if self.loaded is not None
-                   else Path(default_ending.lstrip("_.")))
-        path, chosen_filter = QFileDialog.getSaveFileName(self, title, str(default), ";;".join(filters))
-        if not path:
-            return None
-        path = Path(path)
-        confirmed = path.exists()  # the dialog asked before returning an existing name
-        if path.suffix.lower() not in filters.values():
-            path = path.with_name(path.name + filters.get(chosen_filter, next(iter(filters.values()))))
-            confirmed = False
-        if path.exists() and not confirmed:
-            answer = QMessageBox.question(self, "Replace file?", f"{path} exists. Replace it?")
-            if answer != QMessageBox.StandardButton.Yes:
-                return None
-        return path
-
-    def export_to(self, path: str | Path, overwrite: bool = False) -> Path | None:
-        """Write the generated audio; an existing file is replaced only with `overwrite`."""
-        written = self._written(path, lambda: write_audio(path, self.output_audio, self.output_rate,
-                                                           overwrite=overwrite, comment=self.output_comment))
-        if written is not None:
-            self.note(f"Exported {len(self.output_audio) / self.output_rate:.2f} s to {written}")
-        return written
-
-    def export_mel_to(self, path: str | Path, overwrite: bool = False) -> Path | None:
-        """Write the input's mel as the chosen model sees it (n_mels, T) to .npy; replaced only with `overwrite`."""
-        mel = self.loaded.conditioning.mel
-        written = self._written(path, lambda: write_mel(path, mel, overwrite=overwrite))
-        if written is not None:
-            self.note(f"Exported the input mel ({mel.shape[0]} bands × {mel.shape[1]} frames) to {written}")
-        return written
-
-    def _written(self, path: str | Path, write) -> Path | None:
-        """Run `write()`; a refused name or a failed write becomes a message, and None."""
-        try:
-            return write()
-        except VocoscopeError as error:
-            self.show_error(str(error))
-        except OSError as error:
-            self.show_error(f"{path}: could not write the file ({error.strerror or error}). "
-                            "Choose a folder you can write to.")
-        return None
 
     # --- painting --------------------------------------------------------------------------------------
 

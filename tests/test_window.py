@@ -164,7 +164,7 @@ def test_export_is_atomic_and_never_overwrites_unasked(qtbot, make_window, input
     finished = generate_and_wait(qtbot, window)
 
     target = tmp_path / "out.flac"
-    assert window.export_to(target) == target
+    assert window.exports.audio_to(target) == target
     written, rate = soundfile.read(str(target), dtype="float32")
     assert rate == 8000
     np.testing.assert_allclose(written, finished.audio, atol=1 / 32768 + 1e-7)
@@ -174,10 +174,10 @@ def test_export_is_atomic_and_never_overwrites_unasked(qtbot, make_window, input
         assert tagged.software.startswith("Vocoscope")
 
     target.write_bytes(b"keep me")
-    assert window.export_to(target) is None
+    assert window.exports.audio_to(target) is None
     assert target.read_bytes() == b"keep me"
     assert "existing file" in window.banner.text
-    assert window.export_to(target, overwrite=True) == target
+    assert window.exports.audio_to(target, overwrite=True) == target
     assert soundfile.info(str(target)).frames == 4000
 
 
@@ -345,14 +345,14 @@ def test_the_input_mel_exports_as_npy_and_opens_again_as_the_same_mel(qtbot, mak
     loaded = open_and_wait(qtbot, window, inputs["short"])
     assert window.export_mel_action.isEnabled()
     target = tmp_path / "short.mel.npy"
-    assert window.export_mel_to(target) == target
+    assert window.exports.mel_to(target) == target
     saved = np.load(target)
     config = loaded.conditioning.mel_config
     assert saved.dtype == np.float32 and saved.shape == (config.n_mels, config.frames_for(4000))
     np.testing.assert_array_equal(saved, loaded.conditioning.mel)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [], "no temporary file left"
 
-    assert window.export_mel_to(target) is None and "existing file" in window.banner.text
-    assert window.export_mel_to(tmp_path / "short.mel.txt") is None and ".npy" in window.banner.text
+    assert window.exports.mel_to(target) is None and "existing file" in window.banner.text
+    assert window.exports.mel_to(tmp_path / "short.mel.txt") is None and ".npy" in window.banner.text
     reopened = open_and_wait(qtbot, window, target)
     np.testing.assert_array_equal(reopened.conditioning.mel, loaded.conditioning.mel)

@@ -111,7 +111,8 @@ def build(family: str, model_cfg: dict[str, Any] | Any | None = None, mel_cfg: d
     return model_cls(model_cfg, mel_cfg)
 
 
-def info_for(model: Vocoder, name: str, trained: bool, path: Path | None, meta: dict[str, Any] | None = None) -> ModelInfo:
+def info_for(model: Vocoder, name: str, trained: bool, path: Path | None,
+             meta: dict[str, Any] | None = None) -> ModelInfo:
     """The list entry of `model`; `meta` is its checkpoint's metadata, for the training it records."""
     mel = model.mel_config
     training = (meta or {}).get("training", {})
