@@ -34,6 +34,8 @@ from engine.export import take_comment
 from engine.features import mel_distance_db
 
 FRAME_INTERVAL_MS = 33
+TEMPERATURE_TIP = ("Sampling temperature of mu-law models: below 1 the likelier classes are drawn more often (less "
+                   "noise, flatter), above 1 less often. \"model's own\" is the temperature the model comes with.")
 DEFAULT_MODEL = "wavernn"
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
 OPEN_FILTER = "Audio or mel (*.wav *.flac *.ogg *.oga *.mp3 *.aiff *.aif *.npy *.pt);;All files (*)"
@@ -52,6 +54,7 @@ class MainWindow(QMainWindow):
         self.model: str = self.settings.model or DEFAULT_MODEL
         self.device: str = self.settings.device or "auto"
         self.temperature: float | None = self.settings.temperature
+        self.model_infos: dict[str, object] = {}  # ModelInfo by name or path, as listed or met on loading
         self.loaded = None
         self.output_audio: np.ndarray | None = None
         self.output_rate = 16000
@@ -181,9 +184,7 @@ class MainWindow(QMainWindow):
         self.temperature_box.setSingleStep(0.05)
         self.temperature_box.setDecimals(2)
         self.temperature_box.setSpecialValueText("model's own")  # shown at 0
-        self.temperature_box.setToolTip("Sampling temperature of mu-law models: below 1 the likelier classes are "
-                                        "drawn more often (less noise, flatter), above 1 less often. \"model's own\" "
-                                        "is the temperature the model comes with.")
+        self.temperature_box.setToolTip(TEMPERATURE_TIP)
         self.temperature_box.setValue(self.temperature or 0.0)
         self.temperature_box.valueChanged.connect(self.set_temperature)
         bar.addWidget(self.temperature_box)
@@ -312,6 +313,7 @@ class MainWindow(QMainWindow):
     def _on_models_listed(self, models: list, devices: list, problem: str | None) -> None:
         # Keep the remembered model choosable when it is a checkpoint, or when the built-ins could not be listed.
         known = {m.name for m in models}
+        self.model_infos.update({m.name: m for m in models})
         checkpoints = [self.model] if self.model not in known and (not models or Path(self.model).exists()) else []
         self.model_chooser.populate(models, checkpoints)
         if not self.model_chooser.select(self.model):
@@ -329,6 +331,7 @@ class MainWindow(QMainWindow):
             self._select_device(self.device)
         if problem:
             self.show_error(problem, "warning")
+        self._sync_temperature_box()
 
     def _select_device(self, name: str) -> bool:
         index = self.device_chooser.findData(name)
@@ -341,6 +344,7 @@ class MainWindow(QMainWindow):
         self.model = str(name_or_path)
         self.settings.model = self.model
         self.model_chooser.select(self.model)
+        self._sync_temperature_box()
         self.note(f"Model: {self.model_chooser.currentText()}")
         if self.loaded is not None:
             self.open_file(self.loaded.path, remember=False)
@@ -356,6 +360,16 @@ class MainWindow(QMainWindow):
         self.settings.temperature = self.temperature
         if self.temperature_box.value() != (self.temperature or 0.0):
             self.temperature_box.setValue(self.temperature or 0.0)
+
+    def _sync_temperature_box(self) -> None:
+        """Show the chosen model's own temperature in the box, and disable the box for a model without one."""
+        info = self.model_infos.get(self.model)
+        own = getattr(info, "temperature", None)
+        without = info is not None and own is None
+        self.temperature_box.setEnabled(not without)
+        self.temperature_box.setSpecialValueText("model's own" + (f" ({own:g})" if own is not None else ""))
+        self.temperature_box.setToolTip("This model draws without a temperature (mixture or dual softmax)." if without
+                                        else TEMPERATURE_TIP)
 
     def choose_checkpoint(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", "", "Checkpoints (*.safetensors);;All files (*)")
@@ -397,6 +411,8 @@ class MainWindow(QMainWindow):
         self._pending_load = None
         previous = self.loaded
         self.loaded = loaded
+        self.model_infos[loaded.model] = loaded.model_info
+        self._sync_temperature_box()
         conditioning = loaded.conditioning
         config = conditioning.mel_config
         self.input_waveform.set_audio(conditioning.audio, config.sample_rate)

@@ -273,6 +273,7 @@ def test_temperature_is_drawn_at_named_in_the_summary_and_remembered(qtbot, make
     qtbot.waitUntil(lambda: window.model_chooser.count() > 1, timeout=60000)
     assert window.temperature is None and window.temperature_box.text() == "model's own"
     open_and_wait(qtbot, window, inputs["short"])
+    assert window.temperature_box.text() == "model's own (1)", "the tiny checkpoint's own, once it is known"
     generate_and_wait(qtbot, window)
     assert "mu-law" in window.activity.text() and ", T " not in window.activity.text()
     window.temperature_box.setValue(0.3)  # as a user would
@@ -356,3 +357,18 @@ def test_the_input_mel_exports_as_npy_and_opens_again_as_the_same_mel(qtbot, mak
     assert window.exports.mel_to(tmp_path / "short.mel.txt") is None and ".npy" in window.banner.text
     reopened = open_and_wait(qtbot, window, target)
     np.testing.assert_array_equal(reopened.conditioning.mel, loaded.conditioning.mel)
+
+
+def test_the_temperature_box_shows_each_models_own_and_is_off_for_a_model_without_one(qtbot, make_window):
+    from engine.models.registry import list_models
+
+    own = {info.name: info.temperature for info in list_models()}
+    window = make_window()
+    qtbot.waitUntil(lambda: window.model_chooser.count() > 1, timeout=60000)
+    window.set_model("wavenet")
+    assert window.temperature_box.isEnabled() and window.temperature_box.text() == f"model's own ({own['wavenet']:g})"
+    window.set_model("wavernn-dual")
+    assert own["wavernn-dual"] is None and not window.temperature_box.isEnabled()
+    assert "without a temperature" in window.temperature_box.toolTip()
+    window.set_model("wavernn")
+    assert window.temperature_box.isEnabled() and window.temperature_box.text() == f"model's own ({own['wavernn']:g})"
