@@ -50,8 +50,13 @@ class Scores:
 
     def row(self, name: str, audio_seconds: float) -> str:
         speed = audio_seconds / self.seconds if self.seconds else float("nan")
-        return (f"{name:<28}{np.mean(self.pesq):>8.3f}{np.mean(self.stoi):>8.3f}{np.mean(self.log_mel_db):>12.2f}"
-                f"{self.seconds:>9.1f}{speed:>9.2f}")
+        return (f"{name:<28}{np.mean(self.pesq):>8.3f}{standard_error(self.pesq):>7.3f}{np.mean(self.stoi):>8.3f}"
+                f"{standard_error(self.stoi):>7.3f}{np.mean(self.log_mel_db):>12.2f}{self.seconds:>9.1f}{speed:>9.2f}")
+
+
+def standard_error(values: list[float]) -> float:
+    """The standard error of the mean over recordings (0 for one): differences well inside it are noise."""
+    return float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
 
 
 def score(scores: Scores, reference: np.ndarray, estimate: np.ndarray, config: MelConfig) -> None:
@@ -164,10 +169,11 @@ def main(argv: list[str] | None = None) -> int:
                     out.mkdir(parents=True, exist_ok=True)
                     soundfile.write(str(out / path.name), estimate, config.sample_rate, subtype="PCM_16")
 
-    print(f"\n{'method':<28}{'PESQ-WB':>8}{'STOI':>8}{'log-mel dB':>12}{'time s':>9}{'x real':>9}")
+    print(f"\n{'method':<28}{'PESQ-WB':>8}{'± se':>7}{'STOI':>8}{'± se':>7}{'log-mel dB':>12}{'time s':>9}{'x real':>9}")
     for label, scores in results.items():
         print(scores.row(label, audio_seconds))
-    print(f"({audio_seconds:.1f} s of audio; PESQ and STOI: higher is better; log-mel distance: lower is better)")
+    print(f"({audio_seconds:.1f} s of audio; PESQ and STOI: higher is better, ± the standard error over recordings; "
+          "log-mel distance: lower is better)")
     if args.json:
         Path(args.json).write_text(json.dumps(per_file, indent=2) + "\n")
     return 0
