@@ -156,6 +156,8 @@ class MainWindow(QMainWindow):
         self.stop_playback_action = self._action("Stop playback", self.playback.stop, tip="Stop playback")
         self.play_toggle_action = self._action("Play / stop", self.toggle_playback, "Space",
                                                "Play the output (or the input), or stop playing")
+        self.compare_action = self._action("Compare input / output", self.compare, "B",
+                                           "While one plays, go on from the same moment in the other (A/B)")
         self.export_action = self._action("Export…", self.exports.choose_audio, "Ctrl+E",
                                           "Save the generated audio as WAV or FLAC")
         self.export_mel_action = self._action("Export input mel…", self.exports.choose_mel, "Ctrl+Shift+E",
@@ -163,8 +165,9 @@ class MainWindow(QMainWindow):
                                               "(n_mels, frames): to vocode again or to feed another tool")
         self.quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
         self.fit_action = self._action("Zoom to fit", self.zoom_to_fit, "Ctrl+0", "Show the whole signal")
-        # Window-wide shortcuts work whatever has focus; the play toggle is not on the toolbar.
+        # Window-wide shortcuts work whatever has focus; the play toggle and A/B are not on the toolbar.
         self.addAction(self.play_toggle_action)
+        self.addAction(self.compare_action)
 
     def _build_toolbar(self) -> None:
         bar = QToolBar("Main")
@@ -225,7 +228,7 @@ class MainWindow(QMainWindow):
 
         playback_menu = menus.addMenu("&Playback")
         for action in (self.play_input_action, self.play_output_action, self.stop_playback_action,
-                       self.play_toggle_action):
+                       self.play_toggle_action, self.compare_action):
             playback_menu.addAction(action)
         self.playback.attach_output_menu(playback_menu.addMenu("Output device"))
 
@@ -592,21 +595,34 @@ class MainWindow(QMainWindow):
 
     # --- playback --------------------------------------------------------------------------------------
 
-    def play(self, source: str) -> None:
-        """Play the input, or the output (from its start, following generation if it is still running)."""
+    def play(self, source: str, start_seconds: float = 0.0) -> None:
+        """Play the input, or the output (from `start_seconds`; from its start, following generation, while it is
+        still being generated)."""
         if source == "input":
             if self.loaded is None or self.loaded.conditioning.audio is None:
                 self.playback.stop()
                 return
             conditioning = self.loaded.conditioning
-            self.playback.start(source, conditioning.audio, conditioning.mel_config.sample_rate)
+            self.playback.start(source, conditioning.audio, conditioning.mel_config.sample_rate,
+                                start_seconds=start_seconds)
         elif self.output_audio is not None:
-            self.playback.start(source, self.output_audio, self.output_rate)
+            self.playback.start(source, self.output_audio, self.output_rate, start_seconds=start_seconds)
         elif self.generating:
             self.playback.start(source, self.output_waveform.samples, self.output_rate,
                                 follow_total=self.output_total)
         else:
             self.playback.stop()
+
+    def compare(self) -> None:
+        """B: while the input or the finished output plays, go on from the same moment in the other (A/B)."""
+        player, playing = self.playback.player, self.playback.playing_source
+        if player is None or playing is None or self.playback.live:
+            return
+        other = "output" if playing == "input" else "input"
+        has_input_audio = self.loaded is not None and self.loaded.conditioning.audio is not None
+        if (other == "output" and self.output_audio is None) or (other == "input" and not has_input_audio):
+            return
+        self.play(other, start_seconds=player.playhead_seconds)
 
     def toggle_playback(self) -> None:
         """Space: stop if playing, else play the output if there is one, else the input."""

@@ -37,8 +37,10 @@ class PlaybackControl(QObject):
         self.sound_label = QLabel()
         self._output_menu: QMenu | None = None
 
-    def start(self, source: str, audio: np.ndarray, rate: int, follow_total: int | None = None) -> None:
-        """Play `audio` (n,) at `rate` from its start, after stopping whatever plays.
+    def start(self, source: str, audio: np.ndarray, rate: int, follow_total: int | None = None,
+              start_seconds: float = 0.0) -> None:
+        """Play `audio` (n,) at `rate` from `start_seconds` (a finished clip) or its start, after stopping whatever
+        plays.
 
         With `follow_total` the clip is still being generated: `audio` is what exists so far, the rest arrives
         through `feed`, and `follow_total` is the full length in samples (0 when not known yet).
@@ -57,7 +59,7 @@ class PlaybackControl(QObject):
                 player.feed(np.array(audio, dtype=np.float32))
                 self.live = True
             else:
-                player.play_clip(audio)
+                player.play_clip(audio, start_seconds)
         except AudioDeviceError as error:
             self._show_no_sound(str(error))
             self.failed.emit(str(error))

@@ -372,3 +372,26 @@ def test_the_temperature_box_shows_each_models_own_and_is_off_for_a_model_withou
     assert "without a temperature" in window.temperature_box.toolTip()
     window.set_model("wavernn")
     assert window.temperature_box.isEnabled() and window.temperature_box.text() == f"model's own ({own['wavernn']:g})"
+
+
+def test_b_goes_on_from_the_same_moment_in_the_other_of_input_and_output(qtbot, make_window, inputs, sound_server):
+    window = make_window()
+    open_and_wait(qtbot, window, inputs["long"])
+    generate_and_wait(qtbot, window)
+    window.activateWindow()  # shortcuts reach the active window only
+    qtbot.waitUntil(window.isActiveWindow)
+    window.play("input")
+    qtbot.waitUntil(lambda: window.playback.player.playhead_seconds > 0.3, timeout=5000)
+    heard_input = window.playback.player.playhead_seconds
+    qtbot.keyClick(window, Qt.Key.Key_B)
+    output_player = window.playback.player
+    assert window.playback.playing_source == "output"
+    assert output_player.position >= int(heard_input * window.output_rate), "the output starts where the input was"
+    qtbot.waitUntil(lambda: output_player.playhead_seconds > heard_input + 0.2, timeout=5000)
+    heard_output = output_player.playhead_seconds
+    qtbot.keyClick(window, Qt.Key.Key_B)
+    assert window.playback.playing_source == "input"
+    assert window.playback.player.position >= int(heard_output * window.output_rate)
+    window.stop()
+    qtbot.keyClick(window, Qt.Key.Key_B)
+    assert window.playback.player is None, "B does nothing while nothing plays"
