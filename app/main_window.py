@@ -165,6 +165,11 @@ class MainWindow(QMainWindow):
                                               "(n_mels, frames): to vocode again or to feed another tool")
         self.quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
         self.fit_action = self._action("Zoom to fit", self.zoom_to_fit, "Ctrl+0", "Show the whole signal")
+        self.difference_action = self._action("Generated mel as difference to input", self.show_mel_difference,
+                                              "Ctrl+D", "Show where the output's mel is louder (red) or quieter "
+                                                        "(blue) than the input mel it was made from")
+        self.difference_action.setCheckable(True)
+        self.difference_action.setChecked(self.settings.mel_difference)
         # Window-wide shortcuts work whatever has focus; the play toggle and A/B are not on the toolbar.
         self.addAction(self.play_toggle_action)
         self.addAction(self.compare_action)
@@ -234,6 +239,7 @@ class MainWindow(QMainWindow):
 
         self.view_menu = menus.addMenu("&View")
         self.view_menu.addAction(self.fit_action)
+        self.view_menu.addAction(self.difference_action)
 
         help_menu = menus.addMenu("&Help")
         help_menu.addAction(self._action("Keyboard shortcuts", self.show_shortcuts, "F1", "Every shortcut of the window"))
@@ -429,9 +435,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{loaded.path.name} — Vocoscope")
         source = (f"{conditioning.source_rate} Hz audio" if conditioning.audio is not None
                   else "mel file (no waveform)")
-        self.input_waveform.plot_item.setTitle(
-            f"<span style='color:{theme.GRID_TEXT};font-size:9pt'>Input waveform · {loaded.path.name} · "
-            f"{source} · {seconds:.2f} s</span>", justify="left")
+        self.input_waveform.set_title(f"Input waveform · {loaded.path.name} · {source} · {seconds:.2f} s")
         self.zoom_to_fit()
         self.banner.hide()
         self.activity.setText(f"Loaded {loaded.path.name}: {conditioning.frames} mel frames, {seconds:.2f} s")
@@ -540,6 +544,7 @@ class MainWindow(QMainWindow):
         self.output_total = event.total_samples
         self.output_waveform.reset(event.sample_rate, event.total_samples)
         self.output_mel.start_live(event.conditioning.mel_config, event.total_samples)
+        self._apply_mel_difference()
         self.playback.expect(event.total_samples)
 
     def _on_chunk(self, event) -> None:
@@ -656,6 +661,17 @@ class MainWindow(QMainWindow):
         """Paint everything pending at once (end of a job, before a screenshot)."""
         for plot in self.plots:
             plot.refresh()
+
+    def show_mel_difference(self, on: bool) -> None:
+        """Ctrl+D: the generated mel as its difference to the input mel (remembered), or as itself."""
+        self.settings.mel_difference = bool(on)
+        self.difference_action.setChecked(bool(on))
+        self._apply_mel_difference()
+
+    def _apply_mel_difference(self) -> None:
+        conditioning = self.job_conditioning or (self.loaded.conditioning if self.loaded is not None else None)
+        on = self.difference_action.isChecked() and conditioning is not None
+        self.output_mel.set_reference(conditioning.mel if on else None)
 
     def zoom_to_fit(self) -> None:
         seconds = 0.0

@@ -1,5 +1,5 @@
 """What the window remembers between runs: model, compute device, sampling temperature, audio output, geometry,
-recent files.
+recent files, how the generated mel is shown.
 
 Backed by QSettings (organisation "Vocoscope"). Tests and scripts pass their own ini file so they never touch
 the user's settings.
@@ -59,6 +59,15 @@ class Settings:
     @temperature.setter
     def temperature(self, value: float | None) -> None:
         self.store.setValue("temperature", value or "")
+
+    @property
+    def mel_difference(self) -> bool:
+        """Whether the generated mel is shown as its difference to the input mel."""
+        return str(self.store.value("mel_difference", "false")).lower() == "true"
+
+    @mel_difference.setter
+    def mel_difference(self, on: bool) -> None:
+        self.store.setValue("mel_difference", "true" if on else "false")
 
     @property
     def audio_device(self) -> str | None:

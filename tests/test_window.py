@@ -395,3 +395,26 @@ def test_b_goes_on_from_the_same_moment_in_the_other_of_input_and_output(qtbot, 
     window.stop()
     qtbot.keyClick(window, Qt.Key.Key_B)
     assert window.playback.player is None, "B does nothing while nothing plays"
+
+
+def test_ctrl_d_shows_the_generated_mel_as_its_difference_to_the_input_and_is_remembered(qtbot, make_window, inputs):
+    window = make_window()
+    loaded = open_and_wait(qtbot, window, inputs["short"])
+    finished = generate_and_wait(qtbot, window)
+    config = loaded.conditioning.mel_config
+    generated = mel_spectrogram(finished.audio, config)
+    window.activateWindow()  # shortcuts reach the active window only
+    qtbot.waitUntil(window.isActiveWindow)
+    qtbot.keyClick(window, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    window.paint_now()
+    shown = window.output_mel.image.image
+    np.testing.assert_allclose(shown, generated - loaded.conditioning.mel, atol=1e-4)
+    assert window.output_mel.image.levels.tolist() == [-0.25, 0.25] and window.settings.mel_difference
+    assert "− input mel" in window.output_mel.plot_item.titleLabel.text
+    qtbot.keyClick(window, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    window.paint_now()
+    np.testing.assert_allclose(window.output_mel.image.image, generated, atol=1e-4)
+    assert not window.settings.mel_difference
+    window.show_mel_difference(True)
+    window.close()
+    assert make_window().difference_action.isChecked()

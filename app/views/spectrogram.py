@@ -1,7 +1,8 @@
 """A mel spectrogram on the shared time axis: the input's mel, or the generated audio's, growing live.
 
 The image is a preallocated (n_mels, frames) float32 buffer shown row-major with fixed levels [0, 1] (the
-normalised mel's range) and a 256-entry colour table, so a repaint never rescans the data.
+normalised mel's range) and a 256-entry colour table, so a repaint never rescans the data. Given a reference mel,
+the view shows the difference to it instead (computed frames only), on a diverging colour table.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from app.views.timeline import TimelinePlot
 from engine.features import MelConfig
 
 LEVELS = (0.0, 1.0)
+DIFFERENCE_LEVELS = (-0.25, 0.25)  # normalised units: ±25 dB with the default 100 dB range
 
 
 class SpectrogramView(TimelinePlot):
@@ -33,6 +35,8 @@ class SpectrogramView(TimelinePlot):
         self._mel = np.zeros((self.mel_config.n_mels, 0), dtype=np.float32)
         self._frames = 0
         self._painted_frames = 0
+        self.title = title
+        self.reference: np.ndarray | None = None
 
     @property
     def frames(self) -> int:
@@ -55,6 +59,17 @@ class SpectrogramView(TimelinePlot):
         self.mel_config = config
         self._mel = np.ascontiguousarray(mel if mel is not None else np.zeros((config.n_mels, 0)), dtype=np.float32)
         self._frames = self._mel.shape[1]
+        self.mark_dirty()
+
+    def set_reference(self, mel: np.ndarray | None) -> None:
+        """Show the difference to `mel` (n_mels, T) normalised, frame by frame (red: louder than it, blue: quieter),
+        or the mel itself again for None."""
+        self.reference = None if mel is None else np.ascontiguousarray(mel, dtype=np.float32)
+        difference = self.reference is not None
+        self.image.setLookupTable(theme.difference_lut() if difference else theme.magma_lut())
+        decibels = DIFFERENCE_LEVELS[1] * -self.mel_config.min_db
+        self.set_title(f"Generated mel − input mel (red: louder, blue: quieter; ±{decibels:.0f} dB)" if difference
+                       else self.title)
         self.mark_dirty()
 
     def start_live(self, config: MelConfig, expected_samples: int) -> None:
@@ -82,6 +97,12 @@ class SpectrogramView(TimelinePlot):
             self.image.clear()
             self._painted_frames = 0
             return
-        self.image.setImage(buffer, levels=LEVELS, autoLevels=False)
+        if self.reference is None:
+            self.image.setImage(buffer, levels=LEVELS, autoLevels=False)
+        else:
+            shown = np.zeros_like(buffer)
+            frames = min(self.frames, self.reference.shape[1])
+            np.subtract(buffer[:, :frames], self.reference[:, :frames], out=shown[:, :frames])
+            self.image.setImage(shown, levels=DIFFERENCE_LEVELS, autoLevels=False)
         self.image.setRect(QRectF(-0.5 * seconds_per_frame, 0.0, columns * seconds_per_frame, n_mels))
         self._painted_frames = self.frames

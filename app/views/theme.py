@@ -17,7 +17,7 @@ WARNING_COLOUR = "#f2c14e"
 
 def style_plot(plot: pg.PlotItem, title: str, y_label: str) -> None:
     """Dark background, muted axes, a small title in the corner, no mouse zoom on the y axis."""
-    plot.setTitle(f"<span style='color:{GRID_TEXT};font-size:9pt'>{title}</span>", justify="left")
+    plot.setTitle(title_html(title), justify="left")
     plot.showGrid(x=True, y=False, alpha=0.15)
     for side in ("left", "bottom"):
         axis = plot.getAxis(side)
@@ -31,6 +31,16 @@ def style_plot(plot: pg.PlotItem, title: str, y_label: str) -> None:
     plot.hideButtons()
 
 
+def title_html(title: str) -> str:
+    """A plot title in the views' small grey type."""
+    return f"<span style='color:{GRID_TEXT};font-size:9pt'>{title}</span>"
+
+
 def magma_lut() -> np.ndarray:
     """(256, 3) uint8 lookup table for spectrograms."""
     return pg.colormap.get("magma").getLookupTable(0.0, 1.0, 256, alpha=False)
+
+
+def difference_lut() -> np.ndarray:
+    """(256, 3) uint8 diverging lookup table (blue, grey, red) for a difference of two spectrograms."""
+    return pg.colormap.get("CET-D1").getLookupTable(0.0, 1.0, 256, alpha=False)

@@ -26,6 +26,9 @@ class TimelinePlot(pg.PlotWidget):
         self._dirty = False
         self.paints = 0
 
+    def set_title(self, title: str) -> None:
+        self.plot_item.setTitle(theme.title_html(title), justify="left")
+
     def mark_dirty(self) -> None:
         self._dirty = True
 
