@@ -22,6 +22,7 @@ from app.export_control import ExportControl
 from app.playback_control import PlaybackControl
 from app.settings import Settings
 from app.views import help as help_views
+from app.views.activity_label import ActivityLabel
 from app.views import theme
 from app.views.messages import Banner, MessagesPanel
 from app.views.model_chooser import ModelChooser
@@ -262,7 +263,7 @@ class MainWindow(QMainWindow):
         self.status_panel = StatusPanel()
         bar = self.statusBar()
         bar.setSizeGripEnabled(False)
-        self.activity = QLabel("Ready")
+        self.activity = ActivityLabel("Ready")
         bar.addWidget(self.activity, 1)
         bar.addPermanentWidget(self.status_panel)
         bar.addPermanentWidget(self.playback.sound_label)

@@ -418,3 +418,21 @@ def test_ctrl_d_shows_the_generated_mel_as_its_difference_to_the_input_and_is_re
     window.show_mel_difference(True)
     window.close()
     assert make_window().difference_action.isChecked()
+
+
+def test_a_long_summary_never_squeezes_the_status_figures(qtbot, make_window, inputs):
+    window = make_window()
+    window.resize(900, 600)
+    open_and_wait(qtbot, window, inputs["short"])
+    generate_and_wait(qtbot, window)
+    window.note("a summary far longer than the status bar " * 10)
+    qtbot.wait(50)
+    panel = window.status_panel
+    figures = [panel.speed, panel.real_time, panel.elapsed, panel.eta, panel.progress, panel.buffered,
+               panel.underruns, panel.distance]
+    for figure in figures:
+        assert figure.width() >= figure.sizeHint().width() - 1, f"{figure} is squeezed"
+    for left, right in zip(figures, figures[1:]):
+        assert left.geometry().right() < right.geometry().left(), "figures overlap"
+    shown = window.activity.shown_text()
+    assert shown.endswith("…") and window.activity.toolTip() == window.activity.text()

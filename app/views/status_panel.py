@@ -29,7 +29,8 @@ class StatusPanel(QWidget):
         self.eta = self._figure(layout, "Estimated time left")
         self.progress = QProgressBar(self)
         self.progress.setRange(0, 1000)
-        self.progress.setFixedWidth(180)
+        self.progress.setMinimumWidth(90)  # narrower, rather than overlapping the figures, in a narrow window
+        self.progress.setMaximumWidth(180)
         self.progress.setTextVisible(True)
         layout.addWidget(self.progress)
         self.buffered = self._figure(layout, "Audio buffered ahead of the sound card")
