@@ -170,3 +170,35 @@ def test_a_family_of_ones_own_loads_once_registered(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="'wavenet' is already registered"):
         registry.register_family("wavenet", "tests.tone_vocoder", "MelTone", "ToneConfig")
     assert registry.FAMILIES["wavenet"][0].__name__ == "WaveNet"
+
+
+def test_bundling_a_run_changes_only_the_temperature_and_refuses_to_overwrite_unasked(tmp_path, capsys):
+    import importlib.util
+
+    from tests.helpers import REPO
+
+    spec = importlib.util.spec_from_file_location("bundle_model", REPO / "packaging" / "bundle_model.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    bundle, main = script.bundle, script.main
+    model = build("wavenet", {"lpc_order": 4})
+    run = tmp_path / "run.safetensors"
+    record = {"steps": 12, "training": {"config": {"learning_rate": 1e-4}, "resume": {"step": 12}}}
+    checkpoints.save(model, run, meta=record, extra_tensors={"adam/0/exp_avg": torch.arange(3.0)})
+    out = tmp_path / "bundled.safetensors"
+    assert main([str(run), str(out), "--temperature", "0.6"]) == 0
+    bundled, original = checkpoints.load(out), checkpoints.load(run)
+    assert bundled.model.config.temperature == 0.6 and original.model.config.temperature == 1.0
+    assert bundled.meta["training"] == record["training"] and bundled.meta["steps"] == 12
+    assert torch.equal(bundled.extra_tensors["adam/0/exp_avg"], torch.arange(3.0))
+    for name, value in original.model.state_dict().items():
+        assert torch.equal(bundled.model.state_dict()[name], value)
+    assert "wrote" in capsys.readouterr().out
+
+    assert main([str(run), str(out), "--temperature", "0.7"]) == 2
+    assert "--force" in capsys.readouterr().err and checkpoints.load(out).model.config.temperature == 0.6
+    bundle(run, out, 0.7, force=True)
+    assert checkpoints.load(out).model.config.temperature == 0.7
+    checkpoints.save(build("wavernn-dual"), tmp_path / "dual.safetensors")
+    with pytest.raises(ConfigError, match="mu-law models only"):
+        bundle(tmp_path / "dual.safetensors", tmp_path / "dual-bundled.safetensors", 0.5)

@@ -1,0 +1,53 @@
+"""Copy a training run's checkpoint to a default model's place, with the sampling temperature it is to ship with.
+
+    python packaging/bundle_model.py data/runs/wavenet-lpc/wavenet-lpc.safetensors \\
+        resources/models/wavenet.safetensors --temperature 0.6 --force
+
+The copy keeps the weights, Adam's state and the run's whole record (it can be resumed like the run); only the
+model config's temperature changes. Choose the temperature on training recordings first (benchmarks/quality.py
+--temperatures, see resources/README.md). Replacing an existing file takes --force.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine import checkpoints  # noqa: E402
+from engine.errors import InputError, VocoscopeError  # noqa: E402
+
+
+def bundle(run: str | Path, out: str | Path, temperature: float, *, force: bool = False) -> Path:
+    """Write `run`'s checkpoint to `out` with the model drawing at `temperature`; returns `out`."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise InputError(out, "an existing file", "a new file, or --force to replace it",
+                         "Add --force to replace the bundled model.")
+    loaded = checkpoints.load(run)
+    loaded.model.check_temperature(temperature)
+    loaded.model.config.temperature = float(temperature)
+    meta = {key: value for key, value in loaded.meta.items() if key not in checkpoints.RESERVED_KEYS}
+    return checkpoints.save(loaded.model, out, meta=meta, extra_tensors=loaded.extra_tensors)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", help="the training run's checkpoint (.safetensors)")
+    parser.add_argument("out", help="where the default model goes, e.g. resources/models/wavenet.safetensors")
+    parser.add_argument("--temperature", type=float, required=True, help="the sampling temperature it ships with")
+    parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    args = parser.parse_args(argv)
+    try:
+        written = bundle(args.run, args.out, args.temperature, force=args.force)
+    except VocoscopeError as error:
+        print(f"bundle_model: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {written}: {checkpoints.load(written).meta.get('steps', 0)} steps, T {args.temperature:g}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
