@@ -150,8 +150,7 @@ def _vocode(args: argparse.Namespace) -> int:
     for path in outputs:  # before any work: a run of many files must not stop at the tenth for a name
         check_audio_output(path, args.force)
     model, info = load_model(args.model, device="cpu")
-    with model.sampling_at(args.temperature):  # refuses a temperature the model cannot take, before any work
-        draws = model.draws
+    draws = model.draws_at(args.temperature)  # refuses a temperature the model cannot take, before any work
     failed = []
     for source, output in zip(inputs, outputs):
         try:

@@ -152,9 +152,8 @@ class Engine:
         model = None
         try:
             model, info = self._model(job.model, job.device)
-            if job.temperature is not None:
-                with model.sampling_at(job.temperature):  # what this job draws, as the model list would say it
-                    info = dataclasses.replace(info, draws=model.draws, temperature=model.temperature)
+            if job.temperature is not None:  # what this job draws, as the model list would say it
+                info = dataclasses.replace(info, draws=model.draws_at(job.temperature), temperature=job.temperature)
             conditioning = self._conditioning(job.source, model)
             total = conditioning.num_samples
             audio = np.zeros(total, dtype=np.float32)

@@ -137,6 +137,11 @@ class Vocoder(nn.Module, abc.ABC):
             raise ConfigError(f"the temperature is {temperature}; it must be a number more than 0 (1 draws from the "
                               "model's distribution as it is, lower draws the likelier classes more often).")
 
+    def draws_at(self, temperature: float | None) -> str:
+        """`draws` as it reads at `temperature` (None: the model's own); refuses what `sampling_at` refuses."""
+        with self.sampling_at(temperature):
+            return self.draws
+
     @contextlib.contextmanager
     def sampling_at(self, temperature: float | None) -> Iterator[None]:
         """Draw at `temperature` inside the block instead of the model's own (None: the model's own); the model's
