@@ -38,6 +38,7 @@ from engine.errors import ConfigError, InputError
 from engine.features import MelConfig
 from engine.generate import choose_device
 from engine.models.base import Vocoder
+from engine.models.noise_injection import noise_classes, noisy_past
 
 TRAINABLE_FAMILIES = ("wavernn", "wavernn-dual", "wavenet")
 
@@ -60,6 +61,9 @@ class TrainConfig:
     grad_clip: the largest gradient norm (L2 over all parameters) an update may use.
     valid_every: steps between two validation losses (only with held-out recordings, --valid).
     valid_segments: the most validation segments (fewer if the held-out recordings hold fewer whole segments).
+    input_noise: 0, or for a model with linear prediction the largest standard deviation, in mu-law classes, of
+        the noise injected into the past it is fed (engine/models/noise_injection.py; LPCNet uses 4); each
+        segment draws its own, mostly smaller. The validation loss is always on the clean past.
     """
 
     batch_size: int = 16
@@ -73,6 +77,7 @@ class TrainConfig:
     seed: int = 1234
     valid_every: int = 500
     valid_segments: int = 64
+    input_noise: float = 0.0
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str | Path = "train config") -> "TrainConfig":
@@ -91,6 +96,8 @@ class TrainConfig:
         if config.lr_halving_steps < 0:
             raise ConfigError(f"{source}: lr_halving_steps={config.lr_halving_steps}; it must be 0 (a constant "
                               "learning rate) or more.")
+        if not config.input_noise >= 0:
+            raise ConfigError(f"{source}: input_noise={config.input_noise}; it must be 0 (no noise injection) or more.")
         return config
 
     def learning_rate_at(self, step: int) -> float:
@@ -188,6 +195,9 @@ class Trainer:
 
     def __init__(self, model: Vocoder, train_config: TrainConfig, dataset: SegmentDataset, device: torch.device,
                  data: dict[str, Any], validation: ValidationSet | None = None):
+        if train_config.input_noise and getattr(model, "predictor", None) is None:
+            raise ConfigError(f"input_noise={train_config.input_noise} needs a model with linear prediction; this "
+                              f"{model.family} has none. Set lpc_order in the model config, or input_noise to 0.")
         self.model = model.to(device).train()
         self.config = train_config
         self.dataset = dataset
@@ -252,11 +262,15 @@ class Trainer:
 
     # --- one step ------------------------------------------------------------------------------------------
 
-    def teacher_forced_loss(self, mel: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+    def teacher_forced_loss(self, mel: torch.Tensor, audio: torch.Tensor,
+                            fed: torch.Tensor | None = None) -> torch.Tensor:
         """The model's loss on a batch of segments, mel (N, n_mels, F), audio (N, F · hop), leaving out the
-        context frames at each end (see TrainConfig): a mean over the N segments and their samples."""
+        context frames at each end (see TrainConfig): a mean over the N segments and their samples. `fed`
+        (N, F · hop) is the past the model is fed, when not the audio itself (see `noisy_past`)."""
         mel, audio = mel.to(self.device), audio.to(self.device)
-        output, target = self.model(mel, audio), self.model.training_target(mel, audio)
+        fed = None if fed is None else fed.to(self.device)
+        output = self.model(mel, audio if fed is None else fed)
+        target = self.model.training_target(mel, audio, fed)
         context = self.config.context_frames * self.model.hop_length
         if context:
             output, target = output[..., context:-context], target[:, context:-context]
@@ -264,7 +278,8 @@ class Trainer:
 
     def step(self) -> float:
         """Train on one batch; return its loss. A non-finite loss or gradient skips the update (and is counted)."""
-        loss = self.teacher_forced_loss(*self.dataset.sample(self.batch_rng, self.config.batch_size))
+        mel, audio = self.dataset.sample(self.batch_rng, self.config.batch_size)
+        loss = self.teacher_forced_loss(mel, audio, self.noisy_past(mel, audio) if self.config.input_noise else None)
         for group in self.optimizer.param_groups:
             group["lr"] = self.config.learning_rate_at(self.step_count)
         self.optimizer.zero_grad(set_to_none=True)
@@ -276,6 +291,14 @@ class Trainer:
             self.skipped_steps += 1
         self.step_count += 1
         return float(loss.detach())
+
+    def noisy_past(self, mel: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """mel (N, n_mels, F), audio (N, F · hop) → the past to feed with noise injected (N, F · hop), its noise
+        drawn from the batch generator (so a resumed run draws the same)."""
+        with torch.no_grad():
+            coefficients = self.model.predictor(mel.to(self.device))
+        noise = noise_classes(self.batch_rng, audio.shape[0], audio.shape[1], self.config.input_noise)
+        return noisy_past(audio, coefficients, noise, self.model.hop_length, self.model.config.bits)
 
     def validate(self) -> float:
         """The loss on the validation segments, each weighing the same, in batches of batch_size; recorded as the

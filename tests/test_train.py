@@ -341,3 +341,39 @@ def test_the_learning_rate_halves_every_lr_halving_steps_and_a_resumed_run_follo
     assert lowered.optimizer.param_groups[0]["lr"] == pytest.approx(0.001 * 0.5 ** (8 / 4))
     with pytest.raises(ConfigError, match="lr_halving_steps=-1"):
         Trainer.new("wavernn", tone_set, sections=with_validation("wavernn", lr_halving_steps=-1), device="cpu")
+
+
+def with_prediction(family, **train):
+    values = with_validation(family, **train)
+    values["model"] = {**TINY_MODELS[family], "lpc_order": 16}
+    return values
+
+
+@pytest.mark.parametrize("family", ["wavernn", "wavenet"])
+def test_noise_injection_trains_on_a_noisy_past_lowers_the_loss_and_resumes_exactly(family, tone_set, tmp_path):
+    noisy = Trainer.new(family, tone_set, sections=with_prediction(family, input_noise=3.0), device="cpu")
+    result = run_training(noisy, tmp_path / "noisy.safetensors", 50, log_path=None)
+    first, last = result.losses[0][1], result.losses[-1][1]
+    assert last < 0.8 * first, f"loss went from {first:.3f} to {last:.3f} in 50 steps"
+
+    clean = Trainer.new(family, tone_set, sections=with_prediction(family), device="cpu")
+    clean.step()
+    once = Trainer.new(family, tone_set, sections=with_prediction(family, input_noise=3.0), device="cpu")
+    once.step()
+    assert any(not torch.equal(value, clean.model.state_dict()[name])
+               for name, value in once.model.state_dict().items()), "the noise changed nothing"
+
+    halves = Trainer.new(family, tone_set, sections=with_prediction(family, input_noise=3.0), device="cpu")
+    run_training(halves, tmp_path / "halves.safetensors", 21, log_path=None)
+    resumed = Trainer.resume(tmp_path / "halves.safetensors", tone_set, device="cpu")
+    assert resumed.config.input_noise == 3.0
+    run_training(resumed, tmp_path / "halves.safetensors", 50, log_path=None)
+    for name, value in noisy.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), f"{name} differs after the resume"
+
+
+def test_noise_injection_is_refused_without_linear_prediction_or_below_zero(tone_set):
+    with pytest.raises(ConfigError, match="input_noise=2.0 needs a model with linear prediction; this wavernn has"):
+        Trainer.new("wavernn", tone_set, sections=with_validation("wavernn", input_noise=2.0), device="cpu")
+    with pytest.raises(ConfigError, match="input_noise=-1.0; it must be 0"):
+        Trainer.new("wavenet", tone_set, sections=with_prediction("wavenet", input_noise=-1.0), device="cpu")

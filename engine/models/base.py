@@ -90,8 +90,10 @@ class Vocoder(nn.Module, abc.ABC):
         Returns the output (N, C, F · hop): column t is computed from audio[:, :t] and the mel only.
         """
 
-    def training_target(self, mel: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        """What `loss` scores forward's output against, (N, F · hop): here the audio itself."""
+    def training_target(self, mel: torch.Tensor, audio: torch.Tensor, fed: torch.Tensor | None = None) -> torch.Tensor:
+        """What `loss` scores forward's output against, (N, F · hop): here the audio itself. `fed` (N, F · hop) is
+        the past forward was fed instead of the audio when training injects noise (a family whose target depends
+        on the past, like an excitation, computes it from `fed`); the target stays the clean audio's."""
         return audio
 
     @abc.abstractmethod

@@ -89,9 +89,12 @@ class LinearPredictor(nn.Module):
         batch, frames = autocorrelation.shape[:2]
         return _levinson(autocorrelation.reshape(batch * frames, -1)).reshape(batch, frames, -1).float()
 
-    def split(self, mel: torch.Tensor, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """mel (N, n_mels, F), audio (N, F · hop) → (predictions p_t, excitation e_t = x_t − p_t), (N, F · hop) float64."""
-        prediction = self.predict(audio, self(mel))
+    def split(self, mel: torch.Tensor, audio: torch.Tensor,
+              fed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """mel (N, n_mels, F), audio (N, F · hop) → (predictions p_t, excitation e_t = x_t − p_t), (N, F · hop) float64.
+        With `fed` (N, F · hop), the signal a noise-injected training run feeds (engine/models/noise_injection.py),
+        the predictions are made from it instead, and e_t is what would bring each back to the audio."""
+        prediction = self.predict(audio if fed is None else fed, self(mel))
         return prediction, audio.double() - prediction
 
     def step_weights(self, mel: torch.Tensor) -> torch.Tensor:

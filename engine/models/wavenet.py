@@ -227,9 +227,10 @@ class WaveNet(Vocoder):
         lpc_features = None if self.predictor is None else self.lpc_features(mel, audio)
         return self.stack(previous_classes(audio, self.config.bits), self.conditioning(mel_up, aux, speaker), lpc_features)
 
-    def training_target(self, mel: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        """The values the output is scored against (N, F·hop): the audio, or with linear prediction its excitation."""
-        return audio if self.predictor is None else self.predictor.split(mel, audio)[1].float()
+    def training_target(self, mel: torch.Tensor, audio: torch.Tensor, fed: torch.Tensor | None = None) -> torch.Tensor:
+        """The values the output is scored against (N, F·hop): the audio, or with linear prediction its excitation
+        (from the predictions made from `fed`, when training feeds a noisy past; see Vocoder.training_target)."""
+        return audio if self.predictor is None else self.predictor.split(mel, audio, fed)[1].float()
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """output (N, C, T) from `forward`, `training_target` (N, T) → cross-entropy on mu-law classes, or MoL NLL."""

@@ -242,11 +242,10 @@ class WaveRNN(RecurrentVocoder):
         return torch.stack([previous, mulaw_compress(excitation, bits).float(),
                             mulaw_compress(prediction, bits).float()], dim=-1)
 
-    def training_target(self, mel: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        """The values the output is scored against (N, F·hop): the audio, or with linear prediction its excitation."""
-        if self.predictor is None:
-            return audio
-        return self.predictor.split(mel, audio)[1].float()
+    def training_target(self, mel: torch.Tensor, audio: torch.Tensor, fed: torch.Tensor | None = None) -> torch.Tensor:
+        """The values the output is scored against (N, F·hop): the audio, or with linear prediction its excitation
+        (from the predictions made from `fed`, when training feeds a noisy past; see Vocoder.training_target)."""
+        return audio if self.predictor is None else self.predictor.split(mel, audio, fed)[1].float()
 
     def forward(self, mel: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
         """mel (N, n_mels, F), audio (N, F·hop) → output (N, C, F·hop); column t sees audio[:, :t] only."""
