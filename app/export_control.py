@@ -25,7 +25,7 @@ class ExportControl:
     def choose_audio(self) -> None:
         """Ctrl+E."""
         window = self.window
-        if window.output_audio is None or not len(window.output_audio):
+        if window.generation.audio is None or not len(window.generation.audio):
             window.show_error("Nothing to export yet: generate first (Ctrl+Return).", "warning")
             return
         path = self._save_path("Export generated audio", "_vocoded.wav", AUDIO_FILTERS)
@@ -44,10 +44,10 @@ class ExportControl:
     def audio_to(self, path: str | Path, overwrite: bool = False) -> Path | None:
         """Write the generated audio; an existing file is replaced only with `overwrite`."""
         window = self.window
-        written = self._written(path, lambda: write_audio(path, window.output_audio, window.output_rate,
-                                                           overwrite=overwrite, comment=window.output_comment))
+        written = self._written(path, lambda: write_audio(path, window.generation.audio, window.generation.rate,
+                                                           overwrite=overwrite, comment=window.generation.comment))
         if written is not None:
-            window.note(f"Exported {len(window.output_audio) / window.output_rate:.2f} s to {written}")
+            window.note(f"Exported {len(window.generation.audio) / window.generation.rate:.2f} s to {written}")
         return written
 
     def mel_to(self, path: str | Path, overwrite: bool = False) -> Path | None:

@@ -1,4 +1,4 @@
-"""The main window: four plots on one time axis, the controls around them, and the job's life cycle.
+"""The main window: four plots on one time axis and the controls around them.
 
 Input waveform and mel on top, generated waveform and mel below, zoom and pan linked, one playhead. Chunks
 are appended to the views' buffers when they arrive; a frame clock (about 30 per second) repaints, moves the
@@ -8,10 +8,8 @@ messages panel; nothing else changes, and the next job runs.
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog, QLabel, QMainWindow, QMessageBox,
@@ -19,6 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QDoubleSpinBox, QFileDial
 
 from app.engine_bridge import EngineBridge
 from app.export_control import ExportControl
+from app.generation_control import GenerationControl
 from app.playback_control import PlaybackControl
 from app.settings import Settings
 from app.views import help as help_views
@@ -31,8 +30,6 @@ from app.views.spectrogram import SpectrogramView
 from app.views.status_panel import StatusPanel
 from app.views.waveform import WaveformView
 from app.window_style import STYLE_SHEET, dark_palette
-from engine.export import take_comment
-from engine.features import mel_distance_db
 
 FRAME_INTERVAL_MS = 33
 TEMPERATURE_TIP = ("Sampling temperature of mu-law models: below 1 the likelier classes are drawn more often (less "
@@ -57,17 +54,6 @@ class MainWindow(QMainWindow):
         self.temperature: float | None = self.settings.temperature
         self.model_infos: dict[str, object] = {}  # ModelInfo by name or path, as listed or met on loading
         self.loaded = None
-        self.output_audio: np.ndarray | None = None
-        self.output_rate = 16000
-        self.output_total = 0
-        self.job_id: int | None = None
-        self.job_stats = None
-        self.job_draws = ""
-        self.output_comment = ""  # how the output was made, for the exported file's comment tag
-        self.job_conditioning = None  # the mel the job generates from
-        self.mel_distance_db: float | None = None  # the finished output's mel distance to it
-        self.last_seed: int | None = None  # the seed of the last generation, for "Generate again"
-        self._next_seed: int | None = None
         self.help_box: QMessageBox | None = None  # the Help menu's last box (it does not block the window)
         self._pending_load: int | None = None
         self._remember_load = True
@@ -80,6 +66,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.playback = PlaybackControl(self.settings, self)
         self.exports = ExportControl(self)
+        self.generation = GenerationControl(self)
         self._build_views()
         self._build_actions()
         self._build_toolbar()
@@ -89,7 +76,7 @@ class MainWindow(QMainWindow):
         self._connect_bridge()
         self._connect_playback()
         self._restore_geometry()
-        self._update_actions()
+        self.update_actions()
 
         self.frame_clock = QTimer(self)
         self.frame_clock.setInterval(FRAME_INTERVAL_MS)
@@ -273,13 +260,13 @@ class MainWindow(QMainWindow):
         self.bridge.models_listed.connect(self._on_models_listed, queued)
         self.bridge.input_loaded.connect(self._on_input_loaded, queued)
         self.bridge.input_failed.connect(self._on_input_failed, queued)
-        self.bridge.job_started.connect(self._on_job_started, queued)
-        self.bridge.chunk_ready.connect(self._on_chunk, queued)
-        self.bridge.job_finished.connect(self._on_job_finished, queued)
-        self.bridge.job_failed.connect(self._on_job_failed, queued)
+        self.bridge.job_started.connect(self.generation.on_started, queued)
+        self.bridge.chunk_ready.connect(self.generation.on_chunk, queued)
+        self.bridge.job_finished.connect(self.generation.on_finished, queued)
+        self.bridge.job_failed.connect(self.generation.on_failed, queued)
 
     def _connect_playback(self) -> None:
-        self.playback.changed.connect(self._update_actions)
+        self.playback.changed.connect(self.update_actions)
         self.playback.playhead_moved.connect(self._move_playhead)
         self.playback.progress.connect(self.status_panel.show_playback)
         self.playback.failed.connect(self.show_error)
@@ -404,7 +391,7 @@ class MainWindow(QMainWindow):
         self._pending_load = self.bridge.load_input(path, self.model)
         self._remember_load = remember
         self.activity.setText(f"Reading {Path(path).name}…")
-        self._update_actions()
+        self.update_actions()
 
     def open_example_if_first_run(self) -> None:
         """On the very first run, open the first example input bundled in resources/examples."""
@@ -428,7 +415,7 @@ class MainWindow(QMainWindow):
         self.input_waveform.set_audio(conditioning.audio, config.sample_rate)
         self.input_mel.set_mel(conditioning.mel, config)
         if previous is None or previous.path != loaded.path:
-            self._clear_output()
+            self.generation.clear()
         if self._remember_load:
             self.settings.add_recent_file(loaded.path)
             self._rebuild_recent_menu()
@@ -440,7 +427,7 @@ class MainWindow(QMainWindow):
         self.zoom_to_fit()
         self.banner.hide()
         self.activity.setText(f"Loaded {loaded.path.name}: {conditioning.frames} mel frames, {seconds:.2f} s")
-        self._update_actions()
+        self.update_actions()
         self.input_ready.emit(loaded)
         if self._generate_after_load:
             self._generate_after_load = False
@@ -452,13 +439,7 @@ class MainWindow(QMainWindow):
         self._pending_load = None
         self._generate_after_load = False
         self.show_error(failure.message)
-        self._update_actions()
-
-    def _clear_output(self) -> None:
-        self.output_audio = None
-        self.output_waveform.reset(self.output_rate, 0)
-        self.output_mel.set_mel(None, self.output_mel.mel_config)
-        self.status_panel.reset()
+        self.update_actions()
 
     def _rebuild_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -486,118 +467,34 @@ class MainWindow(QMainWindow):
         if inputs:
             self.open_file(inputs[0])
 
-    # --- generation ------------------------------------------------------------------------------------
-
-    @property
-    def generating(self) -> bool:
-        return self.job_id is not None
+    # --- generation (app/generation_control.py) --------------------------------------------------------
 
     def generate(self) -> None:
         """Generate from the loaded input with the chosen model and device (queued after a pending read)."""
-        if self.generating:
+        if self.generation.running:
             return
         if self._pending_load is not None:
             self._generate_after_load = True
             return
         if self.loaded is None:
-            self._next_seed = None
+            self.generation.next_seed = None
             self.show_error("Nothing to generate from: open an audio or mel file first (Ctrl+O, or drop it here).",
                             "warning")
             return
-        self.banner.hide()
-        self._clear_output()
-        self.job_stats = None
-        # A full cyclic collection walks every object (torch, librosa, Qt: hundreds of thousands) while holding
-        # the GIL, which stalls the GUI thread for 100-300 ms. What is alive now lives on; freezing it leaves
-        # the collector only what generation makes. The young generations are collected first (a few ms), so
-        # the last job's garbage cycles are freed rather than frozen with it.
-        gc.collect(1)
-        gc.freeze()
-        self.job_id = self.bridge.generate(self.model, self.loaded.conditioning, self.device, seed=self._next_seed,
-                                           temperature=self.temperature)
-        self._next_seed = None
-        self.activity.setText(f"Generating with {self.model_chooser.currentText()} on {self.device_chooser.currentText()}…")
-        self._update_actions()
+        self.generation.start()
+        self.update_actions()
 
     def generate_again(self) -> None:
         """Ctrl+Shift+Return: generate with the last generation's seed."""
-        if self.last_seed is None or self.generating:
+        if self.generation.seed is None or self.generation.running:
             return
-        self._next_seed = self.last_seed
+        self.generation.next_seed = self.generation.seed
         self.generate()
 
     def stop(self) -> None:
         """Esc: stop generation and playback."""
-        if self.generating:
-            self.bridge.cancel()
+        self.generation.stop()
         self.playback.stop()
-
-    def _on_job_started(self, event) -> None:
-        if event.job_id != self.job_id:
-            return
-        self.shape_inspector.on_engine_event(event)
-        self.job_draws = event.model_info.draws
-        self.job_conditioning = event.conditioning
-        self.last_seed = event.seed
-        self.output_comment = take_comment(self.model_chooser.currentText(), event.model_info.draws, event.seed,
-                                           self.loaded.path if self.loaded is not None else None)
-        self.output_rate = event.sample_rate
-        self.output_total = event.total_samples
-        self.output_waveform.reset(event.sample_rate, event.total_samples)
-        self.output_mel.start_live(event.conditioning.mel_config, event.total_samples)
-        self._apply_mel_difference()
-        self.playback.expect(event.total_samples)
-
-    def _on_chunk(self, event) -> None:
-        if event.job_id != self.job_id:
-            return
-        self.shape_inspector.on_engine_event(event)
-        chunk = event.chunk
-        self.output_waveform.append(chunk.samples, chunk.start)
-        self.output_mel.append(chunk.samples)
-        self.job_stats = chunk.stats
-        self.playback.feed(chunk.samples, chunk.stats.samples_per_second)
-
-    def _on_job_finished(self, event) -> None:
-        if event.job_id != self.job_id:
-            return
-        self.job_id = None
-        self.shape_inspector.on_engine_event(event)
-        self.output_audio = np.ascontiguousarray(event.audio, dtype=np.float32)
-        self.mel_distance_db = None
-        if not event.cancelled:
-            self.output_mel.finish()
-            conditioning = self.job_conditioning
-            self.mel_distance_db = mel_distance_db(conditioning.mel, self.output_mel.mel, conditioning.mel_config)
-        self.playback.end_of_output()
-        if self.job_stats is not None:
-            self.status_panel.show_stats(self.job_stats)
-        self.status_panel.show_finished(event.cancelled)
-        self.status_panel.show_distance(self.mel_distance_db)
-        seconds = len(self.output_audio) / self.output_rate
-        summary = (("Stopped after " if event.cancelled else "Generated ") + f"{seconds:.2f} s of audio with "
-                   f"{self.model_chooser.currentText()} ({self.job_draws}), seed {self.last_seed}")
-        if self.job_stats is not None:
-            summary += (f" in {self.job_stats.elapsed:.1f} s ({self.job_stats.samples_per_second:,.0f} samples/s, "
-                        f"{self.job_stats.real_time_factor:.2f}× real time)")
-        if self.mel_distance_db is not None:
-            summary += f"; mel distance to the input {self.mel_distance_db:.1f} dB"
-        self.note(summary)
-        self.paint_now()
-        self._update_actions()
-        self.generation_done.emit(event)
-
-    def _on_job_failed(self, event) -> None:
-        if event.job_id != self.job_id:
-            return
-        self.job_id = None
-        self.shape_inspector.on_engine_event(event)
-        self.shape_inspector.show()
-        if self.playback.live:
-            self.playback.stop()
-        self.status_panel.show_finished(cancelled=True)
-        self.show_error(event.message)
-        self._update_actions()
 
     # --- playback --------------------------------------------------------------------------------------
 
@@ -611,11 +508,11 @@ class MainWindow(QMainWindow):
             conditioning = self.loaded.conditioning
             self.playback.start(source, conditioning.audio, conditioning.mel_config.sample_rate,
                                 start_seconds=start_seconds)
-        elif self.output_audio is not None:
-            self.playback.start(source, self.output_audio, self.output_rate, start_seconds=start_seconds)
-        elif self.generating:
-            self.playback.start(source, self.output_waveform.samples, self.output_rate,
-                                follow_total=self.output_total)
+        elif self.generation.audio is not None:
+            self.playback.start(source, self.generation.audio, self.generation.rate, start_seconds=start_seconds)
+        elif self.generation.running:
+            self.playback.start(source, self.output_waveform.samples, self.generation.rate,
+                                follow_total=self.generation.total)
         else:
             self.playback.stop()
 
@@ -626,7 +523,7 @@ class MainWindow(QMainWindow):
             return
         other = "output" if playing == "input" else "input"
         has_input_audio = self.loaded is not None and self.loaded.conditioning.audio is not None
-        if (other == "output" and self.output_audio is None) or (other == "input" and not has_input_audio):
+        if (other == "output" and self.generation.audio is None) or (other == "input" and not has_input_audio):
             return
         self.play(other, start_seconds=player.playhead_seconds)
 
@@ -635,7 +532,7 @@ class MainWindow(QMainWindow):
         player = self.playback.player
         if player is not None and not player.finished:
             self.playback.stop()
-        elif self.output_audio is not None or self.generating:
+        elif self.generation.audio is not None or self.generation.running:
             self.play("output")
         else:
             self.play("input")
@@ -643,8 +540,6 @@ class MainWindow(QMainWindow):
     def _move_playhead(self, seconds: float | None) -> None:
         for plot in self.plots:
             plot.set_playhead(seconds)
-
-    # --- export ----------------------------------------------------------------------------------------
 
     # --- painting --------------------------------------------------------------------------------------
 
@@ -654,8 +549,8 @@ class MainWindow(QMainWindow):
             return
         for plot in self.plots:
             plot.refresh()
-        if self.generating and self.job_stats is not None:
-            self.status_panel.show_stats(self.job_stats)
+        if self.generation.running and self.generation.stats is not None:
+            self.status_panel.show_stats(self.generation.stats)
         self.playback.on_frame()
 
     def paint_now(self) -> None:
@@ -667,10 +562,10 @@ class MainWindow(QMainWindow):
         """Ctrl+D: the generated mel as its difference to the input mel (remembered), or as itself."""
         self.settings.mel_difference = bool(on)
         self.difference_action.setChecked(bool(on))
-        self._apply_mel_difference()
+        self.apply_mel_difference()
 
-    def _apply_mel_difference(self) -> None:
-        conditioning = self.job_conditioning or (self.loaded.conditioning if self.loaded is not None else None)
+    def apply_mel_difference(self) -> None:
+        conditioning = self.generation.conditioning or (self.loaded.conditioning if self.loaded is not None else None)
         on = self.difference_action.isChecked() and conditioning is not None
         self.output_mel.set_reference(conditioning.mel if on else None)
 
@@ -678,22 +573,22 @@ class MainWindow(QMainWindow):
         seconds = 0.0
         if self.loaded is not None:
             seconds = self.loaded.conditioning.num_samples / self.loaded.conditioning.mel_config.sample_rate
-        seconds = max(seconds, self.output_waveform.num_samples / self.output_rate, 0.1)
+        seconds = max(seconds, self.output_waveform.num_samples / self.generation.rate, 0.1)
         self.input_waveform.plot_item.setXRange(0.0, seconds, padding=0.01)
         for plot in (self.input_mel, self.output_mel):
             plot.plot_item.setYRange(0, plot.mel_config.n_mels, padding=0)
 
-    def _update_actions(self) -> None:
+    def update_actions(self) -> None:
         has_input = self.loaded is not None
         has_audio_input = has_input and self.loaded.conditioning.audio is not None
-        has_output = self.output_audio is not None and len(self.output_audio) > 0
-        self.generate_action.setEnabled(has_input and not self.generating)
-        self.generate_again_action.setEnabled(has_input and not self.generating and self.last_seed is not None)
-        self.stop_action.setEnabled(self.generating or self.playback.player is not None)
+        has_output = self.generation.audio is not None and len(self.generation.audio) > 0
+        self.generate_action.setEnabled(has_input and not self.generation.running)
+        self.generate_again_action.setEnabled(has_input and not self.generation.running and self.generation.seed is not None)
+        self.stop_action.setEnabled(self.generation.running or self.playback.player is not None)
         self.play_input_action.setEnabled(has_audio_input)
-        self.play_output_action.setEnabled(has_output or self.generating)
+        self.play_output_action.setEnabled(has_output or self.generation.running)
         self.stop_playback_action.setEnabled(self.playback.player is not None)
-        self.export_action.setEnabled(has_output and not self.generating)
+        self.export_action.setEnabled(has_output and not self.generation.running)
         self.export_mel_action.setEnabled(has_input)
 
     # --- closing ---------------------------------------------------------------------------------------

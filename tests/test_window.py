@@ -43,7 +43,7 @@ def test_generate_fills_views_with_exact_samples_and_frames(qtbot, make_window, 
     assert window.status_panel.progress.value() == 1000
     # how far the output's mel lies from the input's, in dB, as benchmarks/quality.py measures it
     distance = np.mean(np.abs(mel_spectrogram(finished.audio, config) - conditioning.mel)) * -config.min_db
-    assert window.mel_distance_db == pytest.approx(distance, abs=1e-3) and distance > 1.0
+    assert window.generation.mel_distance_db == pytest.approx(distance, abs=1e-3) and distance > 1.0
     assert window.status_panel.distance.text() == f"mel Δ {distance:.1f} dB"
     assert window.activity.text().endswith(f"; mel distance to the input {distance:.1f} dB")
 
@@ -170,7 +170,7 @@ def test_export_is_atomic_and_never_overwrites_unasked(qtbot, make_window, input
     np.testing.assert_allclose(written, finished.audio, atol=1 / 32768 + 1e-7)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     with soundfile.SoundFile(str(target)) as tagged:  # how the take was made travels with it
-        assert tagged.comment == f"tiny.safetensors ({window.job_draws}), seed {window.last_seed}, from short.wav"
+        assert tagged.comment == f"tiny.safetensors ({window.generation.draws}), seed {window.generation.seed}, from short.wav"
         assert tagged.software.startswith("Vocoscope")
 
     target.write_bytes(b"keep me")
@@ -246,9 +246,9 @@ def test_playback_of_input_and_of_output_while_generating_moves_the_playhead(qtb
     qtbot.waitUntil(lambda: player.started, timeout=30000)
     qtbot.waitUntil(lambda: window.output_mel.playhead.value() > 0.2, timeout=30000)
     assert window.status_panel.underruns.text().startswith("underruns ")
-    with qtbot.waitSignal(window.generation_done, timeout=2000, raising=window.generating):
+    with qtbot.waitSignal(window.generation_done, timeout=2000, raising=window.generation.running):
         window.stop()                                              # Esc's action: generation and sound stop
-    assert window.playback.player is None and not window.generating
+    assert window.playback.player is None and not window.generation.running
 
 
 def test_first_run_opens_the_bundled_example_once(qtbot, make_window):
@@ -294,14 +294,14 @@ def test_generate_again_repeats_the_last_seed_and_the_summary_names_it(qtbot, ma
     open_and_wait(qtbot, window, inputs["short"])
     assert not window.generate_again_action.isEnabled(), "nothing to repeat yet"
     generate_and_wait(qtbot, window)
-    first, seed = window.output_audio.copy(), window.last_seed
+    first, seed = window.generation.audio.copy(), window.generation.seed
     assert window.activity.text().split(", seed ")[1].startswith(f"{seed} ")
     with qtbot.waitSignal(window.generation_done, timeout=60000):
         qtbot.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
-    assert window.last_seed == seed
-    np.testing.assert_array_equal(window.output_audio, first)
+    assert window.generation.seed == seed
+    np.testing.assert_array_equal(window.generation.audio, first)
     generate_and_wait(qtbot, window)
-    assert window.last_seed != seed and not np.array_equal(window.output_audio, first)
+    assert window.generation.seed != seed and not np.array_equal(window.generation.audio, first)
 
 
 def test_f1_lists_every_shortcut_and_about_says_what_it_runs_on(qtbot, make_window):
@@ -386,12 +386,12 @@ def test_b_goes_on_from_the_same_moment_in_the_other_of_input_and_output(qtbot, 
     qtbot.keyClick(window, Qt.Key.Key_B)
     output_player = window.playback.player
     assert window.playback.playing_source == "output"
-    assert output_player.position >= int(heard_input * window.output_rate), "the output starts where the input was"
+    assert output_player.position >= int(heard_input * window.generation.rate), "the output starts where the input was"
     qtbot.waitUntil(lambda: output_player.playhead_seconds > heard_input + 0.2, timeout=5000)
     heard_output = output_player.playhead_seconds
     qtbot.keyClick(window, Qt.Key.Key_B)
     assert window.playback.playing_source == "input"
-    assert window.playback.player.position >= int(heard_output * window.output_rate)
+    assert window.playback.player.position >= int(heard_output * window.generation.rate)
     window.stop()
     qtbot.keyClick(window, Qt.Key.Key_B)
     assert window.playback.player is None, "B does nothing while nothing plays"

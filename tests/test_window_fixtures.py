@@ -84,7 +84,7 @@ def generate_until_first_chunk(qtbot, window, timeout=30000):
     chunks still queued for a finished blocker were delivered to whatever object had taken its place in memory
     (pytest-qt: "'Player' object has no attribute 'check_params_callback'", once in a full run)."""
     window.generate()
-    qtbot.waitUntil(lambda: window.job_stats is not None, timeout=timeout)
+    qtbot.waitUntil(lambda: window.generation.stats is not None, timeout=timeout)
 
 
 def open_and_wait(qtbot, window, path, timeout=20000):

@@ -1,0 +1,138 @@
+"""The window's generation, one at a time: start it with the chosen model, device, temperature and seed; follow its
+chunks into the output views, the shape inspector and the sound card; sum it up when it finishes, stops or fails.
+It keeps what came out: the audio, its rate, how it was made (the exported file's comment tag) and its mel distance
+to the input."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+
+from engine.export import take_comment
+from engine.features import mel_distance_db
+
+
+class GenerationControl:
+    """`window` is the MainWindow: its bridge, chosen model and device, input, views and messages."""
+
+    def __init__(self, window):
+        self.window = window
+        self.job_id: int | None = None
+        self.stats = None  # the latest chunk's GenerationStats
+        self.draws = ""  # what the model draws, in words, as the job started
+        self.conditioning = None  # the Conditioning the job generates from
+        self.seed: int | None = None  # the last generation's seed, for "Generate again"
+        self.next_seed: int | None = None  # the seed the next start takes; None draws a new one
+        self.audio: np.ndarray | None = None  # the finished or stopped output (N,) float32
+        self.rate = 16000
+        self.total = 0  # the samples the running job will make
+        self.comment = ""  # how the output was made
+        self.mel_distance_db: float | None = None  # the finished output's mel distance to the input
+
+    @property
+    def running(self) -> bool:
+        return self.job_id is not None
+
+    def start(self) -> None:
+        """Generate from the window's input (which must be loaded) with its chosen model, device and temperature."""
+        window = self.window
+        window.banner.hide()
+        self.clear()
+        self.stats = None
+        # A full cyclic collection walks every object (torch, librosa, Qt: hundreds of thousands) while holding
+        # the GIL, which stalls the GUI thread for 100-300 ms. What is alive now lives on; freezing it leaves
+        # the collector only what generation makes. The young generations are collected first (a few ms), so
+        # the last job's garbage cycles are freed rather than frozen with it.
+        gc.collect(1)
+        gc.freeze()
+        self.job_id = window.bridge.generate(window.model, window.loaded.conditioning, window.device,
+                                             seed=self.next_seed, temperature=window.temperature)
+        self.next_seed = None
+        window.activity.setText(f"Generating with {window.model_chooser.currentText()} on "
+                                f"{window.device_chooser.currentText()}…")
+
+    def stop(self) -> None:
+        if self.running:
+            self.window.bridge.cancel()
+
+    def clear(self) -> None:
+        """Forget the output and empty its views."""
+        window = self.window
+        self.audio = None
+        window.output_waveform.reset(self.rate, 0)
+        window.output_mel.set_mel(None, window.output_mel.mel_config)
+        window.status_panel.reset()
+
+    def on_started(self, event) -> None:
+        if event.job_id != self.job_id:
+            return
+        window = self.window
+        window.shape_inspector.on_engine_event(event)
+        self.draws = event.model_info.draws
+        self.conditioning = event.conditioning
+        self.seed = event.seed
+        self.comment = take_comment(window.model_chooser.currentText(), event.model_info.draws, event.seed,
+                                    window.loaded.path if window.loaded is not None else None)
+        self.rate = event.sample_rate
+        self.total = event.total_samples
+        window.output_waveform.reset(event.sample_rate, event.total_samples)
+        window.output_mel.start_live(event.conditioning.mel_config, event.total_samples)
+        window.apply_mel_difference()
+        window.playback.expect(event.total_samples)
+
+    def on_chunk(self, event) -> None:
+        if event.job_id != self.job_id:
+            return
+        window, chunk = self.window, event.chunk
+        window.shape_inspector.on_engine_event(event)
+        window.output_waveform.append(chunk.samples, chunk.start)
+        window.output_mel.append(chunk.samples)
+        self.stats = chunk.stats
+        window.playback.feed(chunk.samples, chunk.stats.samples_per_second)
+
+    def on_finished(self, event) -> None:
+        if event.job_id != self.job_id:
+            return
+        window = self.window
+        self.job_id = None
+        window.shape_inspector.on_engine_event(event)
+        self.audio = np.ascontiguousarray(event.audio, dtype=np.float32)
+        self.mel_distance_db = None
+        if not event.cancelled:
+            window.output_mel.finish()
+            conditioning = self.conditioning
+            self.mel_distance_db = mel_distance_db(conditioning.mel, window.output_mel.mel, conditioning.mel_config)
+        window.playback.end_of_output()
+        if self.stats is not None:
+            window.status_panel.show_stats(self.stats)
+        window.status_panel.show_finished(event.cancelled)
+        window.status_panel.show_distance(self.mel_distance_db)
+        window.note(self.summary(event.cancelled))
+        window.paint_now()
+        window.update_actions()
+        window.generation_done.emit(event)
+
+    def summary(self, cancelled: bool) -> str:
+        """What the finished job made, with what, how fast, and how near the input's mel."""
+        summary = (("Stopped after " if cancelled else "Generated ") + f"{len(self.audio) / self.rate:.2f} s of audio "
+                   f"with {self.window.model_chooser.currentText()} ({self.draws}), seed {self.seed}")
+        if self.stats is not None:
+            summary += (f" in {self.stats.elapsed:.1f} s ({self.stats.samples_per_second:,.0f} samples/s, "
+                        f"{self.stats.real_time_factor:.2f}× real time)")
+        if self.mel_distance_db is not None:
+            summary += f"; mel distance to the input {self.mel_distance_db:.1f} dB"
+        return summary
+
+    def on_failed(self, event) -> None:
+        if event.job_id != self.job_id:
+            return
+        window = self.window
+        self.job_id = None
+        window.shape_inspector.on_engine_event(event)
+        window.shape_inspector.show()
+        if window.playback.live:
+            window.playback.stop()
+        window.status_panel.show_finished(cancelled=True)
+        window.show_error(event.message)
+        window.update_actions()
