@@ -5,9 +5,11 @@
 Prints one row per (model, size, sampling loop, batch N): samples/s per batch row, all rows together, and the
 real-time factor at 16 kHz (audio seconds per wall second, per row), and samples per CPU second per row (the
 number to compare across a loaded machine). Each model's N = 1 row is the reference for its N = 8 row. The
-mu-law WaveRNN samples on the CPU in a compiled loop (engine/models/wavernn_kernel.py); its "torch" rows run the
-torch loop (the one CUDA runs) on the same model, the reference for the "compiled" rows. The first two models
-are the size of the bundled default WaveRNN, without and with linear prediction of order 16 (8-bit excitation).
+mu-law WaveRNN and the dual-softmax WaveRNN sample on the CPU in compiled loops (engine/models/wavernn_kernel.py,
+wavernn_dual_kernel.py); their "torch" rows run the torch loop (the one CUDA runs) on the same model, the reference
+for the "compiled" rows. The first two models are the size of the bundled default WaveRNN, without and with linear
+prediction of order 16 (8-bit excitation); the dual-softmax WaveRNN runs at its default size (H 256), at H 512
+and at the paper's (H 896).
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ def measure(model: torch.nn.Module, batch: int, seconds: float) -> tuple[float, 
     return produced / (time.perf_counter() - begin), produced / (time.process_time() - begin_cpu)
 
 
+def has_compiled_loop(model: torch.nn.Module) -> bool:
+    """Whether the model samples on the CPU in a compiled loop: the dual-softmax WaveRNN and the mu-law WaveRNN do,
+    the mixture-of-logistics WaveRNN has the torch loop only."""
+    return isinstance(model, DualSoftmaxWaveRNN) or model.config.mode == "mulaw"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=1.0)
@@ -63,7 +71,7 @@ def main() -> None:
     for name, size, model in models:
         model.eval()
         megabytes = model.parameter_count() * 4 / 1e6
-        compiled = getattr(model, "compiled_cpu_loop", False) and model.config.mode == "mulaw"
+        compiled = has_compiled_loop(model)
         for loop in ("torch", "compiled") if compiled else ("torch",):
             if compiled:
                 model.compiled_cpu_loop = loop == "compiled"

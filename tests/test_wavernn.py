@@ -9,6 +9,7 @@ from torch.nn import functional as F
 
 from engine.errors import ConfigError, InputError
 from engine.features import MelConfig, combine_coarse_fine, float_to_int16, int16_to_float, split_coarse_fine
+from engine.models import wavernn_dual_kernel
 from engine.models.upsample import UpsampleConfig
 from engine.models.wavernn import WaveRNN, WaveRNNConfig
 from engine.models.wavernn_dual import DualSoftmaxConfig, DualSoftmaxWaveRNN, bytes_to_audio, coarse_fine_bytes
@@ -17,23 +18,30 @@ MEL = MelConfig(hop_length=16, n_mels=20)
 UPSAMPLE = UpsampleConfig(factors=(4, 4), resnet_blocks=1, resnet_channels=16, aux_channels=16)
 FRAMES, BATCH = 5, 2
 VARIANTS = ["mulaw", "mol", "dual", "lpc"]  # "lpc": mu-law with linear prediction of order 4
-# "mulaw" and "lpc" sample on the CPU in the compiled loop (engine/models/wavernn_kernel.py); "-torch" in the torch
-# loop that CUDA runs.
-STREAM_VARIANTS = VARIANTS + ["mulaw-torch", "lpc-torch"]
+# "mulaw", "lpc" and "dual" sample on the CPU in compiled loops (engine/models/wavernn_kernel.py,
+# wavernn_dual_kernel.py); "-torch" in the torch loop that CUDA runs.
+STREAM_VARIANTS = VARIANTS + ["mulaw-torch", "lpc-torch", "dual-torch"]
 
 
 def build(variant: str) -> torch.nn.Module:
     torch.manual_seed(0)
-    if variant == "dual":
+    mode = variant.removesuffix("-torch")
+    if mode == "dual":
         model = DualSoftmaxWaveRNN(DualSoftmaxConfig(hidden_size=32, upsample=UPSAMPLE), MEL)
     else:
-        mode = variant.removesuffix("-torch")
         order = 4 if mode == "lpc" else 0
         config = WaveRNNConfig(rnn_dims=32, fc_dims=24, mode="mol" if mode == "mol" else "mulaw", n_mixtures=4,
                                lpc_order=order, upsample=UPSAMPLE)
         model = WaveRNN(config, MEL)
-        model.compiled_cpu_loop = not variant.endswith("-torch")
+    model.compiled_cpu_loop = not variant.endswith("-torch")
     return model.eval()
+
+
+def streamed(model: torch.nn.Module, mel: torch.Tensor, block_frames: int, **kwargs) -> tuple[torch.Tensor, ...]:
+    """Samples (N, T) and logits (N, C, T) of a whole stream with return_logits, drawn with seed 7."""
+    blocks = list(model.stream(mel, block_frames=block_frames, return_logits=True,
+                               generator=torch.Generator().manual_seed(7), **kwargs))
+    return torch.cat([b.samples for b in blocks], dim=1), torch.cat([b.logits for b in blocks], dim=2)
 
 
 def batch(frames: int = FRAMES, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -221,7 +229,7 @@ def test_sampling_starts_from_a_state_warmed_on_silence_and_a_teacher_starts_col
     taught = first_logits(teacher=audio)
     monkeypatch.setattr(model, "WARMUP_FRAMES", 0)
     cold = first_logits()
-    before_the_draw = slice(0, 256) if variant == "dual" else slice(None)  # the dual's fine logits also see c_t
+    before_the_draw = slice(0, 256) if variant.startswith("dual") else slice(None)  # the fine logits also see c_t
     torch.testing.assert_close(taught[:, before_the_draw], cold[:, before_the_draw])  # silence before, both cold
     assert (warm - cold)[:, before_the_draw].abs().max() > 1e-3  # the warmed state changes the first distribution
 
@@ -251,15 +259,37 @@ def test_the_compiled_cpu_loop_draws_what_the_torch_loop_draws(variant, temperat
     compiled, looped = build(variant), build(variant + "-torch")
     compiled.config.temperature = looped.config.temperature = temperature
     mel, audio = batch(frames=8)
-
-    def run(model, **kwargs):
-        blocks = list(model.stream(mel, block_frames=3, return_logits=True, generator=torch.Generator().manual_seed(7),
-                                   **kwargs))
-        return torch.cat([b.samples for b in blocks], dim=1), torch.cat([b.logits for b in blocks], dim=2)
-
     for kwargs in ({}, {"teacher": audio}):
-        samples, logits = run(compiled, **kwargs)
-        reference_samples, reference_logits = run(looped, **kwargs)
+        samples, logits = streamed(compiled, mel, 3, **kwargs)
+        reference_samples, reference_logits = streamed(looped, mel, 3, **kwargs)
         assert samples.shape == reference_samples.shape == (BATCH, 8 * MEL.hop_length)
         torch.testing.assert_close(samples, reference_samples, atol=1e-6, rtol=0)
+        torch.testing.assert_close(logits, reference_logits, atol=2e-5, rtol=0)
+
+
+@pytest.mark.parametrize("block_frames", [1, 3, 8])
+def test_the_compiled_dual_loop_draws_what_the_torch_loop_draws(block_frames, monkeypatch):
+    """The same coarse and fine bytes from the same uniforms, so the very same samples, free-running and
+    teacher-forced; the logits equal up to float32 rounding. Every step of the "dual" stream (warm-up included) runs
+    in the compiled loop, and none of the "dual-torch" one."""
+    kernel_steps = []
+    run_block = wavernn_dual_kernel.run_block
+
+    def counted_run_block(conditioning, *args):
+        kernel_steps.append(conditioning.shape[0])
+        run_block(conditioning, *args)
+
+    monkeypatch.setattr(wavernn_dual_kernel, "run_block", counted_run_block)
+    compiled, looped = build("dual"), build("dual-torch")
+    mel, audio = batch(frames=8)
+    for kwargs, warm_up_steps in (({}, compiled.WARMUP_FRAMES * MEL.hop_length), ({"teacher": audio}, 0)):
+        kernel_steps.clear()
+        samples, logits = streamed(compiled, mel, block_frames, **kwargs)
+        assert sum(kernel_steps) == 8 * MEL.hop_length + warm_up_steps
+        kernel_steps.clear()
+        reference_samples, reference_logits = streamed(looped, mel, block_frames, **kwargs)
+        assert kernel_steps == []
+        assert samples.shape == reference_samples.shape == (BATCH, 8 * MEL.hop_length)
+        assert samples.std() > 0.1
+        assert torch.equal(samples, reference_samples)
         torch.testing.assert_close(logits, reference_logits, atol=2e-5, rtol=0)

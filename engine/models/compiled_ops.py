@@ -1,4 +1,5 @@
-"""numba helpers shared by the compiled sampling loops (engine/models/wavernn_kernel.py, wavenet_kernel.py)."""
+"""numba helpers shared by the compiled sampling loops (engine/models/wavernn_kernel.py, wavernn_dual_kernel.py,
+wavenet_kernel.py)."""
 
 from __future__ import annotations
 
@@ -87,7 +88,8 @@ def push(history: np.ndarray, sample: float) -> None:
 
 def warm_all() -> None:
     """Compile every compiled sampling loop now (or load it from numba's disk cache), not at a first generation."""
-    from engine.models import wavenet_kernel, wavernn_kernel
+    from engine.models import wavenet_kernel, wavernn_dual_kernel, wavernn_kernel
 
     wavernn_kernel.warm()
+    wavernn_dual_kernel.warm()
     wavenet_kernel.warm()

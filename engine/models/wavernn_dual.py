@@ -23,6 +23,9 @@ updated, c_t drawn, and then the fine half updated with c_t, from one R·h_{t−
 
 Output column t holds the logits of c_t and f_t: it sees audio[:, :t] and, for the fine logits, the coarse
 byte of audio[:, t] (teacher forcing of c_t, as in the paper). The receptive field is unbounded (reported 0).
+
+On the CPU the per-sample loop runs compiled (engine/models/wavernn_dual_kernel.py: the same arithmetic and draws);
+elsewhere it runs as torch ops.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -38,6 +42,7 @@ from engine.errors import ConfigError
 from engine.features import MelConfig
 from engine.models.base import StreamBlock, config_from_dict
 from engine.models.coding import sample_classes
+from engine.models.frame_windows import FrameWindows
 from engine.models.upsample import UpsampleConfig, UpsampleNetwork, check_factors
 from engine.models.wavernn import RecurrentVocoder, check_model_input
 
@@ -90,6 +95,9 @@ class DualSoftmaxWaveRNN(RecurrentVocoder):
     """forward: mel (N, n_mels, F), audio (N, F·hop) → logits (N, 512, F·hop): coarse [:, :256], fine [:, 256:]."""
 
     family = "wavernn-dual"
+    # Sampling on the CPU runs the compiled loop of engine/models/wavernn_dual_kernel.py; False runs the torch loop
+    # there too (the one CUDA runs), for comparing the two.
+    compiled_cpu_loop = True
 
     def __init__(self, config: DualSoftmaxConfig, mel_config: MelConfig):
         super().__init__(config, mel_config)
@@ -113,7 +121,7 @@ class DualSoftmaxWaveRNN(RecurrentVocoder):
         return "16-bit sample as coarse and fine bytes"
 
     def _projected_conditioning(self, mel_up: torch.Tensor, aux: torch.Tensor) -> torch.Tensor:
-        """mel_up (N, L, n_mels), aux (N, L, aux) → (N, L, 3H), gate-major."""
+        """mel_up (…, n_mels), aux (…, aux) → (…, 3H), gate-major; the leading axes (N, L) or (L, N)."""
         return self.conditioning(torch.cat([mel_up, aux], dim=-1))
 
     def forward(self, mel: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
@@ -162,6 +170,13 @@ class DualSoftmaxWaveRNN(RecurrentVocoder):
         return rows.transpose(0, 1).reshape(-1)
 
     @torch.inference_mode()
+    def _block_conditioning(self, padded: torch.Tensor, start: int, stop: int) -> tuple[torch.Tensor]:
+        """The conditioning's share of I*·x_t with I*'s biases, for frames [start, stop): ((L, N, 3H) half-major,)."""
+        mel_up, aux = self.upsample.upsample_range(padded, start, stop)
+        conditioning = self._projected_conditioning(mel_up.transpose(0, 1), aux.transpose(0, 1))
+        return (conditioning[..., self._half_major_rows()] + torch.cat([self.I_coarse.bias, self.I_fine.bias]),)
+
+    @torch.inference_mode()
     def _stream_block(
         self,
         padded: torch.Tensor,
@@ -176,26 +191,38 @@ class DualSoftmaxWaveRNN(RecurrentVocoder):
 
         Per sample: R·h_{t−1} once; the coarse half's gates; draw c_t; the fine half's gates with c_t; draw f_t.
         """
+        if state.windows is None:
+            frames = padded.shape[-1] - 2 * self.upsample.pad
+            state.windows = FrameWindows(lambda first, last: self._block_conditioning(padded, first, last), frames,
+                                         self.hop_length, padded.shape[0])
+        (I_cond,) = state.windows.get(start, stop)
+        L, N = I_cond.shape[:2]
+        # One uniform per step and row for drawing c_t ([0]) and one for f_t ([1]): (2, L, N, 1).
+        uniforms = torch.rand(2, L, N, 1, generator=generator, device=padded.device)
+        loop = self._compiled_loop if padded.device.type == "cpu" and self.compiled_cpu_loop else self._torch_loop
+        drawn_bytes, logits = loop(I_cond, uniforms, state, fed, return_logits)
+        return StreamBlock(bytes_to_audio(drawn_bytes[:, 0], drawn_bytes[:, 1]), logits)
+
+    def _torch_loop(
+        self, I_cond: torch.Tensor, uniforms: torch.Tensor, state: "_DualStreamState", fed: torch.Tensor | None,
+        return_logits: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`_stream_block`'s loop as torch ops. I_cond (L, N, 3H) half-major, uniforms (2, L, N, 1), fed (N, L, 2) or
+        None → the drawn (coarse, fine) bytes (N, 2, L) and the logits (N, 512, L) or None."""
         half = self.half
-        rows = self._half_major_rows()
-        biases = torch.cat([self.I_coarse.bias, self.I_fine.bias])
         # Both halves' I*·[c_{t−1}, f_{t−1}] in one product; the fine half's c_t column is added after drawing c_t.
         W_prev_t = torch.cat([self.I_coarse.weight, self.I_fine.weight[:, :2]]).t()
         w_c_t = self.I_fine.weight[:, 2]
-        conditioning = self._projected_conditioning(*self.upsample.upsample_range(padded, start, stop))
-        I_cond = (conditioning[..., rows] + biases).transpose(0, 1)  # (L, N, 3H), half-major
-        L, N = I_cond.shape[:2]
-        # One uniform per step for drawing c_t and one for f_t, each (L, N, 1).
-        coarse_uniforms, fine_uniforms = torch.rand(2, L, N, 1, generator=generator, device=padded.device)
         if fed is not None:
             teacher_inputs = byte_input(fed)  # (N, L, 2)
             teacher_x_prev = torch.cat([state.x_prev.unsqueeze(1), teacher_inputs[:, :-1]], dim=1).unbind(1)
             teacher_c_t = teacher_inputs[:, :, :1].unbind(1)
-        inputs = byte_input(torch.arange(BYTE_VALUES, device=padded.device))
+        inputs = byte_input(torch.arange(BYTE_VALUES, device=I_cond.device))
         O1_t, O2_t, O3_t, O4_t = (layer.weight.t() for layer in (self.O1, self.O2, self.O3, self.O4))
         b1, b2, b3, b4 = (layer.bias for layer in (self.O1, self.O2, self.O3, self.O4))
         h, x_prev, R_t = state.h, state.x_prev, state.R_t
         drawn, outputs = [], []
+        coarse_uniforms, fine_uniforms = uniforms
         steps = zip(I_cond.unbind(0), coarse_uniforms.unbind(0), fine_uniforms.unbind(0))
         for t, (I_cond_t, coarse_uniform, fine_uniform) in enumerate(steps):
             if fed is not None:
@@ -216,15 +243,37 @@ class DualSoftmaxWaveRNN(RecurrentVocoder):
             if return_logits:
                 outputs.append(torch.cat([P_c, P_f], dim=1))
         state.h, state.x_prev = h, (x_prev if fed is None else teacher_inputs[:, -1])
-        drawn_bytes = torch.stack(drawn, dim=2)  # (N, 2, L)
-        samples = bytes_to_audio(drawn_bytes[:, 0], drawn_bytes[:, 1])
-        return StreamBlock(samples, torch.stack(outputs, dim=2) if return_logits else None)
+        return torch.stack(drawn, dim=2), torch.stack(outputs, dim=2) if return_logits else None
+
+    def _compiled_loop(
+        self, I_cond: torch.Tensor, uniforms: torch.Tensor, state: "_DualStreamState", fed: torch.Tensor | None,
+        return_logits: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`_torch_loop` on the CPU, by `wavernn_dual_kernel.run_block` (same inputs, same draws)."""
+        from engine.models import wavernn_dual_kernel
+
+        L, N = I_cond.shape[:2]
+        if state.kernel_weights is None:
+            state.kernel_weights = wavernn_dual_kernel.as_kernel_weights(self)
+        h, x_prev = state.h.numpy().copy(), state.x_prev.numpy().copy()
+        taught = np.empty((0, 0, 0), dtype=np.int64) if fed is None else fed.transpose(0, 1).contiguous().numpy()
+        drawn = np.empty((L, N, 2), dtype=np.int64)
+        logits = np.empty((L, N, 2 * BYTE_VALUES) if return_logits else (0, 0, 0), dtype=np.float32)
+        wavernn_dual_kernel.run_block(I_cond.contiguous().numpy(), uniforms.reshape(2, L, N).numpy(), taught,
+                                      *state.kernel_weights, h, x_prev, drawn, logits)
+        state.h, state.x_prev = torch.from_numpy(h), torch.from_numpy(x_prev)
+        logits_block = torch.from_numpy(logits).permute(1, 2, 0) if return_logits else None
+        return torch.from_numpy(drawn).permute(1, 2, 0), logits_block
 
 
 @dataclass
 class _DualStreamState:
-    """Carried between blocks: h_{t−1} (N, H), [c_{t−1}, f_{t−1}] (N, 2), and R's rows reordered, transposed."""
+    """Carried between blocks: h_{t−1} (N, H), [c_{t−1}, f_{t−1}] (N, 2), R's rows reordered, transposed; the window
+    of block conditioning computed so far; the compiled loop's weights (`wavernn_dual_kernel.as_kernel_weights`),
+    copied at its first block."""
 
     h: torch.Tensor
     x_prev: torch.Tensor
     R_t: torch.Tensor
+    windows: FrameWindows | None = None
+    kernel_weights: tuple[np.ndarray, ...] | None = None
