@@ -17,6 +17,7 @@ own: training is the same with or without it, and so is a resumed run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import json
@@ -39,8 +40,11 @@ from engine.features import MelConfig
 from engine.generate import choose_device
 from engine.models.base import Vocoder
 from engine.models.noise_injection import noise_classes, noisy_past
+from engine.weight_average import WeightAverage
 
 TRAINABLE_FAMILIES = ("wavernn", "wavernn-dual", "wavenet")
+
+TRAINED_PREFIX = "trained/"  # the extra tensors holding the trained weights when the model saved is their average
 
 # The validation segments' own seed: the same folder gives every run the same segments, so their losses compare.
 VALIDATION_SEED = 2024
@@ -64,6 +68,9 @@ class TrainConfig:
     input_noise: 0, or for a model with linear prediction the largest standard deviation, in mu-law classes, of
         the noise injected into the past it is fed (engine/models/noise_injection.py; LPCNet uses 4); each
         segment draws its own, mostly smaller. The validation loss is always on the clean past.
+    ema_decay: 0, or the decay of an exponential moving average of the weights (engine/weight_average.py; 0.999
+        averages over about the last 1,000 steps). The checkpoint's model, the one that generates, is then the
+        average, and the validation loss is the average's; the trained weights are kept beside it for resuming.
     """
 
     batch_size: int = 16
@@ -78,6 +85,7 @@ class TrainConfig:
     valid_every: int = 500
     valid_segments: int = 64
     input_noise: float = 0.0
+    ema_decay: float = 0.0
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str | Path = "train config") -> "TrainConfig":
@@ -98,6 +106,9 @@ class TrainConfig:
                               "learning rate) or more.")
         if not config.input_noise >= 0:
             raise ConfigError(f"{source}: input_noise={config.input_noise}; it must be 0 (no noise injection) or more.")
+        if not 0 <= config.ema_decay < 1:
+            raise ConfigError(f"{source}: ema_decay={config.ema_decay}; it must be 0 (no weight average) or between 0 "
+                              "and 1, such as 0.999.")
         return config
 
     def learning_rate_at(self, step: int) -> float:
@@ -199,6 +210,7 @@ class Trainer:
             raise ConfigError(f"input_noise={train_config.input_noise} needs a model with linear prediction; this "
                               f"{model.family} has none. Set lpc_order in the model config, or input_noise to 0.")
         self.model = model.to(device).train()
+        self.average = WeightAverage(self.model, train_config.ema_decay) if train_config.ema_decay else None
         self.config = train_config
         self.dataset = dataset
         self.device = device
@@ -287,6 +299,8 @@ class Trainer:
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         if torch.isfinite(loss) and torch.isfinite(norm):
             self.optimizer.step()
+            if self.average is not None:
+                self.average.update(self.model)
         else:
             self.skipped_steps += 1
         self.step_count += 1
@@ -311,7 +325,7 @@ class Trainer:
         total = 0.0
         self.model.eval()
         try:
-            with torch.no_grad():
+            with self._generating_weights(), torch.no_grad():
                 for start in range(0, validation.segments, batch):
                     mel, audio = validation.mel[start : start + batch], validation.audio[start : start + batch]
                     # every segment has as many samples, so a batch's mean counts once per segment
@@ -323,10 +337,15 @@ class Trainer:
                                 "loss": loss}
         return loss
 
+    def _generating_weights(self) -> contextlib.AbstractContextManager:
+        """Inside: the model holds the weights it generates with, the average when there is one."""
+        return contextlib.nullcontext({}) if self.average is None else self.average.swapped_in(self.model)
+
     # --- checkpoints ---------------------------------------------------------------------------------------
 
     def save(self, path: str | Path, *, command: str = "", loss: float | None = None) -> Path:
-        """Write the model, Adam's state and the random states to `path` (atomically)."""
+        """Write the model (with a weight average: the average, and the trained weights as extra tensors), Adam's
+        state and the random states to `path` (atomically)."""
         optimizer_state = self.optimizer.state_dict()
         extra = {"rng/torch": torch.get_rng_state()}
         if self.device.type == "cuda":
@@ -357,7 +376,9 @@ class Trainer:
                 },
             },
         }
-        return checkpoints.save(self.model, path, meta=meta, extra_tensors=extra)
+        with self._generating_weights() as trained:
+            extra.update({f"{TRAINED_PREFIX}{name}": value for name, value in trained.items()})
+            return checkpoints.save(self.model, path, meta=meta, extra_tensors=extra)
 
     def _restore(self, meta: dict[str, Any], extra: dict[str, torch.Tensor]) -> None:
         training = meta["training"]
@@ -369,6 +390,10 @@ class Trainer:
                 _, index, name = key.split("/")
                 adam.setdefault(int(index), {})[name] = value  # load_state_dict puts each on its parameter's device
         self.optimizer.load_state_dict({"state": adam, "param_groups": state["param_groups"]})
+        with torch.no_grad():  # a checkpoint's model is its weight average, if it kept one: train on from its weights
+            for name, parameter in self.model.named_parameters():
+                if TRAINED_PREFIX + name in extra:
+                    parameter.copy_(extra[TRAINED_PREFIX + name])
         self.batch_rng.bit_generator.state = state["batch_rng"]
         torch.set_rng_state(extra["rng/torch"].cpu())
         if self.device.type == "cuda" and "rng/cuda" in extra:

@@ -377,3 +377,39 @@ def test_noise_injection_is_refused_without_linear_prediction_or_below_zero(tone
         Trainer.new("wavernn", tone_set, sections=with_validation("wavernn", input_noise=2.0), device="cpu")
     with pytest.raises(ConfigError, match="input_noise=-1.0; it must be 0"):
         Trainer.new("wavenet", tone_set, sections=with_prediction("wavenet", input_noise=-1.0), device="cpu")
+
+
+def test_with_ema_decay_the_checkpoint_generates_from_the_weight_average_and_resumes_both_exactly(
+        tone_set, held_out_set, tmp_path):
+    averaged = with_validation("wavenet", ema_decay=0.8, valid_every=100, valid_segments=6)
+    trainer = Trainer.new("wavenet", tone_set, sections=averaged, device="cpu", valid_root=held_out_set)
+    expected = {name: value.detach().clone() for name, value in trainer.model.named_parameters()}
+    for _ in range(5):
+        trainer.step()
+        for name, value in trainer.model.named_parameters():
+            expected[name] = 0.8 * expected[name] + 0.2 * value.detach()
+    trained = {name: value.detach().clone() for name, value in trainer.model.named_parameters()}
+    trainer.save(tmp_path / "m.safetensors")
+    loaded = checkpoints.load(tmp_path / "m.safetensors").model
+    for name, value in loaded.named_parameters():
+        torch.testing.assert_close(value, expected[name], atol=1e-6, rtol=0)
+        assert torch.equal(dict(trainer.model.named_parameters())[name], trained[name]), "saving changed the weights"
+    assert max(float((trained[name] - expected[name]).abs().max()) for name in trained) > 1e-3
+
+    # the validation loss is the average's: that of the saved model
+    plain = Trainer.new("wavenet", tone_set, sections=with_validation("wavenet", valid_segments=6), device="cpu",
+                        valid_root=held_out_set)
+    plain.model.load_state_dict(loaded.state_dict())
+    assert trainer.validate() == pytest.approx(plain.validate(), abs=1e-6)
+
+    straight = Trainer.new("wavenet", tone_set, sections=averaged, device="cpu")
+    run_training(straight, tmp_path / "straight.safetensors", 8, log_path=None)
+    halves = Trainer.new("wavenet", tone_set, sections=averaged, device="cpu")
+    run_training(halves, tmp_path / "halves.safetensors", 5, log_path=None)
+    resumed = Trainer.resume(tmp_path / "halves.safetensors", tone_set, device="cpu")
+    run_training(resumed, tmp_path / "halves.safetensors", 8, log_path=None)
+    for name, value in straight.model.named_parameters():
+        assert torch.equal(value, dict(resumed.model.named_parameters())[name]), f"trained {name} differs"
+        assert torch.equal(straight.average.values[name], resumed.average.values[name]), f"averaged {name} differs"
+    with pytest.raises(ConfigError, match="ema_decay=1.0; it must be 0"):
+        Trainer.new("wavenet", tone_set, sections=with_validation("wavenet", ema_decay=1.0), device="cpu")
