@@ -91,12 +91,18 @@ class GenerationControl:
         self.stats = chunk.stats
         window.playback.feed(chunk.samples, chunk.stats.samples_per_second)
 
-    def on_finished(self, event) -> None:
+    def _ended(self, event) -> bool:
+        """Whether `event` ends the running job: then the job is over, and the shape inspector has the event."""
         if event.job_id != self.job_id:
+            return False
+        self.job_id = None
+        self.window.shape_inspector.on_engine_event(event)
+        return True
+
+    def on_finished(self, event) -> None:
+        if not self._ended(event):
             return
         window = self.window
-        self.job_id = None
-        window.shape_inspector.on_engine_event(event)
         self.audio = np.ascontiguousarray(event.audio, dtype=np.float32)
         self.mel_distance_db = None
         if not event.cancelled:
@@ -125,11 +131,9 @@ class GenerationControl:
         return summary
 
     def on_failed(self, event) -> None:
-        if event.job_id != self.job_id:
+        if not self._ended(event):
             return
         window = self.window
-        self.job_id = None
-        window.shape_inspector.on_engine_event(event)
         window.shape_inspector.show()
         if window.playback.live:
             window.playback.stop()
