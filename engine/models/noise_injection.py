@@ -19,12 +19,14 @@ import numba
 import numpy as np
 import torch
 
+from engine.models.compiled_ops import excited_sample, mulaw_class
+
 
 @numba.njit(cache=True, nogil=True)
 def _resynthesise(audio: np.ndarray, coefficients: np.ndarray, noise: np.ndarray, hop: int, bits: int) -> np.ndarray:
-    """audio (N, T), per-frame a₁..a_p (N, F, p), noise classes (N, T) int64 → the fed signal s̃ (N, T) float64."""
+    """audio (N, T), per-frame a₁..a_p (N, F, p), noise classes (N, T) int64 → the fed signal s̃ (N, T) float64;
+    each sample made as the compiled sampling loops make it (engine/models/compiled_ops.py)."""
     mu = 2.0**bits - 1.0
-    log_mu = math.log1p(mu)
     batch, length = audio.shape
     order = coefficients.shape[2]
     fed = np.zeros((batch, length))
@@ -34,12 +36,8 @@ def _resynthesise(audio: np.ndarray, coefficients: np.ndarray, noise: np.ndarray
             prediction = 0.0
             for k in range(1, min(order, t) + 1):
                 prediction -= a[k - 1] * fed[n, t - k]
-            excitation = min(max(audio[n, t] - prediction, -1.0), 1.0)
-            compressed = math.copysign(math.log1p(mu * abs(excitation)) / log_mu, excitation)
-            drawn = min(max(np.rint((compressed + 1.0) / 2.0 * mu) + noise[n, t], 0.0), mu)
-            expanded = 2.0 * drawn / mu - 1.0
-            sample = prediction + math.copysign(math.expm1(abs(expanded) * log_mu) / mu, expanded)
-            fed[n, t] = min(max(sample, -1.0), 1.0)
+            drawn = min(max(mulaw_class(audio[n, t] - prediction, mu) + noise[n, t], 0), int(mu))
+            fed[n, t] = excited_sample(prediction, drawn, mu)
     return fed
 
 
