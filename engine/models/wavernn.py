@@ -27,7 +27,7 @@ the per-sample loop is a few dozen small ops. On the CPU in "mulaw" mode that lo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -95,6 +95,13 @@ class RecurrentVocoder(Vocoder):
     @property
     def min_frames(self) -> int:
         return self.upsample.min_frames
+
+    def _frame_windows(self, padded: torch.Tensor,
+                       compute: Callable[[torch.Tensor, int, int], tuple[torch.Tensor, ...]]) -> FrameWindows:
+        """The per-block inputs `compute(padded, start, stop)` of a stream over the padded mel (N, n_mels,
+        F + 2 · pad), computed a window of frames at a time (engine/models/frame_windows.py)."""
+        frames = padded.shape[-1] - 2 * self.upsample.pad
+        return FrameWindows(lambda first, last: compute(padded, first, last), frames, self.hop_length, padded.shape[0])
 
     def stream(
         self,
@@ -326,9 +333,7 @@ class WaveRNN(RecurrentVocoder):
         """
         rnn, bits = self.config.rnn_dims, self.config.bits
         if state.windows is None:
-            frames = padded.shape[-1] - 2 * self.upsample.pad
-            state.windows = FrameWindows(lambda first, last: self._block_inputs(padded, first, last), frames,
-                                         self.hop_length, padded.shape[0])
+            state.windows = self._frame_windows(padded, self._block_inputs)
         input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond, *lpc_weights = state.windows.get(start, stop)
         lpc_weights = lpc_weights[0] if lpc_weights else None
         length, batch = input_gi1.shape[:2]

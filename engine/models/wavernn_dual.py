@@ -192,9 +192,7 @@ class DualSoftmaxWaveRNN(RecurrentVocoder):
         Per sample: R·h_{t−1} once; the coarse half's gates; draw c_t; the fine half's gates with c_t; draw f_t.
         """
         if state.windows is None:
-            frames = padded.shape[-1] - 2 * self.upsample.pad
-            state.windows = FrameWindows(lambda first, last: self._block_conditioning(padded, first, last), frames,
-                                         self.hop_length, padded.shape[0])
+            state.windows = self._frame_windows(padded, self._block_conditioning)
         (I_cond,) = state.windows.get(start, stop)
         L, N = I_cond.shape[:2]
         # One uniform per step and row for drawing c_t ([0]) and one for f_t ([1]): (2, L, N, 1).
