@@ -582,13 +582,14 @@ class MainWindow(QMainWindow):
         has_input = self.loaded is not None
         has_audio_input = has_input and self.loaded.conditioning.audio is not None
         has_output = self.generation.audio is not None and len(self.generation.audio) > 0
-        self.generate_action.setEnabled(has_input and not self.generation.running)
-        self.generate_again_action.setEnabled(has_input and not self.generation.running and self.generation.seed is not None)
-        self.stop_action.setEnabled(self.generation.running or self.playback.player is not None)
+        running = self.generation.running
+        self.generate_action.setEnabled(has_input and not running)
+        self.generate_again_action.setEnabled(has_input and not running and self.generation.seed is not None)
+        self.stop_action.setEnabled(running or self.playback.player is not None)
         self.play_input_action.setEnabled(has_audio_input)
-        self.play_output_action.setEnabled(has_output or self.generation.running)
+        self.play_output_action.setEnabled(has_output or running)
         self.stop_playback_action.setEnabled(self.playback.player is not None)
-        self.export_action.setEnabled(has_output and not self.generation.running)
+        self.export_action.setEnabled(has_output and not running)
         self.export_mel_action.setEnabled(has_input)
 
     # --- closing ---------------------------------------------------------------------------------------
