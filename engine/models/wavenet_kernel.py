@@ -29,7 +29,7 @@ import numba
 import numpy as np
 
 from engine.models.compiled_ops import (affine, draw_class, excited_sample, mulaw_class, mulaw_compress, mulaw_expand,
-                                        predict, push)
+                                        predict, push, sigmoid, tanh)
 
 SQRT_HALF = math.sqrt(0.5)
 
@@ -84,7 +84,7 @@ def run_block(cond, uniforms, teacher, taught, lpc_weights, bits, temperature, e
             affine(stacked, filter_gate[layer], cond[i, layer], filt_gate)
             for n in range(rows):
                 for c in range(r):
-                    z[n, c] = math.tanh(filt_gate[n, c]) / (1.0 + math.exp(-filt_gate[n, r + c]))
+                    z[n, c] = tanh(filt_gate[n, c]) * sigmoid(filt_gate[n, r + c])
                     gated[n, layer * r + c] = z[n, c]
             ring[base + t % size] = x
             if layer != layers - 1:  # the last layer's residual output feeds nothing

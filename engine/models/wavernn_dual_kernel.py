@@ -24,13 +24,11 @@ Shapes (L steps, N batch rows, H the state, K = H/2 a half's, B = 256 byte value
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 import torch
 
-from engine.models.compiled_ops import affine, draw_class
+from engine.models.compiled_ops import affine, draw_class, sigmoid, tanh
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
@@ -39,9 +37,9 @@ def _gates(R_h, I_x, h) -> None:
     half = h.shape[1]
     for n in range(h.shape[0]):
         for i in range(half):
-            u_t = 1.0 / (1.0 + math.exp(-(R_h[n, i] + I_x[n, i])))
-            r_t = 1.0 / (1.0 + math.exp(-(R_h[n, half + i] + I_x[n, half + i])))
-            e_t = math.tanh(I_x[n, 2 * half + i] + r_t * R_h[n, 2 * half + i])
+            u_t = sigmoid(R_h[n, i] + I_x[n, i])
+            r_t = sigmoid(R_h[n, half + i] + I_x[n, half + i])
+            e_t = tanh(I_x[n, 2 * half + i] + r_t * R_h[n, 2 * half + i])
             h[n, i] = e_t + u_t * (h[n, i] - e_t)  # u_t ∘ h_{t−1} + (1 − u_t) ∘ e_t
 
 

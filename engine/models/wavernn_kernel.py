@@ -23,13 +23,12 @@ linear prediction of order p):
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 import torch
 
-from engine.models.compiled_ops import affine, draw_class, excited_sample, mulaw_compress, mulaw_expand, predict, push
+from engine.models.compiled_ops import (affine, draw_class, excited_sample, mulaw_compress, mulaw_expand, predict, push,
+                                        sigmoid, tanh)
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
@@ -38,9 +37,9 @@ def _gru_update(gi_rz, gi_n, gh_rz, gh_n, h) -> None:
     hidden = h.shape[1]
     for n in range(h.shape[0]):
         for i in range(hidden):
-            r = 1.0 / (1.0 + math.exp(-(gi_rz[n, i] + gh_rz[n, i])))
-            z = 1.0 / (1.0 + math.exp(-(gi_rz[n, hidden + i] + gh_rz[n, hidden + i])))
-            candidate = math.tanh(gi_n[n, i] + r * gh_n[n, i])
+            r = sigmoid(gi_rz[n, i] + gh_rz[n, i])
+            z = sigmoid(gi_rz[n, hidden + i] + gh_rz[n, hidden + i])
+            candidate = tanh(gi_n[n, i] + r * gh_n[n, i])
             h[n, i] = candidate + z * (h[n, i] - candidate)
 
 
