@@ -1,10 +1,12 @@
-"""The arithmetic the compiled sampling loops share (engine/models/compiled_ops.py) against the library functions."""
+"""The arithmetic the compiled sampling loops share (engine/models/compiled_ops.py) against the library functions and
+numpy."""
 
 import math
 
 import numpy as np
+import pytest
 
-from engine.models.compiled_ops import draw_class, exp_nonpositive, sigmoid, tanh
+from engine.models.compiled_ops import add_columns, affine, draw_class, exp_nonpositive, sigmoid, tanh
 
 
 def test_rational_tanh_and_sigmoid_are_within_float32_rounding_of_the_library_ones():
@@ -27,3 +29,21 @@ def test_the_compiled_draw_never_picks_an_impossible_class():
     logits = np.array([0.0, -math.inf, 3.0, -math.inf], np.float32)
     drawn = {draw_class(logits.copy(), u, 1.0) for u in np.linspace(0.0, 1.0 - 1e-7, 1001)}
     assert drawn == {0, 2}
+
+
+@pytest.mark.parametrize("start_kind", ["bias", "rows", "scalar"])
+@pytest.mark.parametrize("relu", [False, True])
+def test_both_matrix_products_match_numpy(start_kind, relu):
+    rng = np.random.default_rng(0)
+    x_wide = rng.normal(size=(3, 40)).astype(np.float32)
+    x = x_wide[:, :17]  # a strided view, as the dual-softmax WaveRNN passes its halves of h
+    w = rng.normal(size=(23, 17)).astype(np.float32)  # (out, in)
+    start = {"bias": rng.normal(size=23).astype(np.float32), "rows": rng.normal(size=(3, 23)).astype(np.float32),
+             "scalar": 0.5}[start_kind]
+    expected = x.astype(np.float64) @ w.T.astype(np.float64) + start
+    expected = np.maximum(expected, 0.0) if relu else expected
+    by_rows, by_columns = np.empty((3, 23), np.float32), np.empty((3, 23), np.float32)
+    affine(x, w, start, by_rows, relu)
+    add_columns(x, np.ascontiguousarray(w.T), start, by_columns, relu)
+    np.testing.assert_allclose(by_rows, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(by_columns, expected, rtol=1e-5, atol=1e-5)

@@ -9,16 +9,33 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True, fastmath=True, nogil=True)
+@numba.njit(cache=True, fastmath=True, nogil=True, error_model="numpy")
 def affine(x: np.ndarray, w: np.ndarray, start, out: np.ndarray, relu: bool = False) -> None:
-    """out (N, M) ← start + x (N, K) @ w (K, M), then max(·, 0) when `relu`. start: a bias (M,), a per-row
-    share (N, M) or a scalar. Each row of w is read once for all N rows of x."""
+    """out (N, M) ← start + x (N, K) @ w.T, w (M, K) in torch's (out, in) layout, then max(·, 0) when `relu`.
+    start: a bias (M,), a per-row share (N, M) or a scalar. Each output is one dot product over a contiguous row of
+    w, summed in a register: about twice as fast at N = 1 as adding each row of a transposed w into `out`."""
+    for n in range(x.shape[0]):
+        for m in range(w.shape[0]):
+            total = np.float32(0.0)
+            for k in range(w.shape[1]):
+                total += x[n, k] * w[m, k]
+            out[n, m] = total
+    out += start
+    if relu:
+        np.maximum(out, 0.0, out)
+
+
+@numba.njit(cache=True, fastmath=True, nogil=True, error_model="numpy")
+def add_columns(x: np.ndarray, columns: np.ndarray, start, out: np.ndarray, relu: bool = False) -> None:
+    """out (N, M) ← start + x (N, K) @ columns (K, M), then max(·, 0) when `relu`: each input's column is added along
+    the whole output row in turn. Faster than `affine` where K is a few sample inputs, and where x is a strided view
+    or the weights outgrow the cache (the dual-softmax WaveRNN's)."""
     out[:] = start
-    for k in range(w.shape[0]):
-        for n in range(x.shape[0]):
+    for k in range(columns.shape[0]):
+        for n in range(x.shape[0]):  # each column is read once for all N rows
             xk = x[n, k]
-            for m in range(w.shape[1]):
-                out[n, m] += xk * w[k, m]
+            for m in range(columns.shape[1]):
+                out[n, m] += xk * columns[k, m]
     if relu:
         np.maximum(out, 0.0, out)
 

@@ -313,20 +313,21 @@ class IncrementalGeneration:
             self.rings = [torch.zeros(size, self.batch, r, dtype=self.embed.dtype) for size in self.queue_sizes]
 
     def _compiled_state(self) -> None:
-        """The weights and queues as `wavenet_kernel.run_block` takes them: float32 numpy, one ring for all layers."""
+        """The weights and queues as `wavenet_kernel.run_block` takes them: float32 numpy, matrices as (out, in), one
+        ring for all layers."""
         def array(tensor: torch.Tensor) -> np.ndarray:
             return np.ascontiguousarray(tensor.detach().float().numpy())
 
         sizes = self.queue_sizes
         self.kernel_weights = (
-            array(self.embed), array(torch.stack(self.filter_gate)), array(torch.stack(self.residual)),
-            array(torch.stack(self.residual_bias)), array(self.skip), array(self.skip_bias), array(self.post),
-            array(self.post_bias), array(self.out), array(self.out_bias), np.array(self.dilations, dtype=np.int64),
-            np.cumsum([0] + sizes[:-1]).astype(np.int64),
+            array(self.embed), array(torch.stack(self.filter_gate).transpose(1, 2)),
+            array(torch.stack(self.residual).transpose(1, 2)), array(torch.stack(self.residual_bias)),
+            array(self.skip.t()), array(self.skip_bias), array(self.post.t()), array(self.post_bias), array(self.out.t()),
+            array(self.out_bias), np.array(self.dilations, dtype=np.int64), np.cumsum([0] + sizes[:-1]).astype(np.int64),
         )
         lpc = self.predictor is not None
         no_lpc_input = (np.zeros((0, 0), np.float32), np.zeros(0, np.float32))
-        self.kernel_lpc_input = (array(self.lpc_input), array(self.lpc_input_bias)) if lpc else no_lpc_input
+        self.kernel_lpc_input = (array(self.lpc_input.t()), array(self.lpc_input_bias)) if lpc else no_lpc_input
         self.ring = np.zeros((sum(sizes), self.batch, self.model.config.residual_channels), dtype=np.float32)
         self.kernel_step = np.zeros(1, dtype=np.int64)
         self.kernel_previous = self.previous.numpy().astype(np.int64)

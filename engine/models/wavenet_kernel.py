@@ -12,9 +12,10 @@ p the prediction order):
     teacher       (L, N) int64 classes fed back instead of the draws, or (0, 0); with linear prediction also
                   taught (L, N) float32, the teacher's samples, else (0, 0)
     lpc_weights   (L, N, p) float64, each step's prediction weights over the last p samples, or (0, 0, 0)
-    weights       embed (C, R); filter_gate (layers, k·R, 2R), rows of tap j for the input at t − (k − 1 − j)·d;
-                  residual (layers, R, R) and its bias (layers, R); skip (layers·R, S); post (S, P); out (P, C);
-                  lpc_input (2, R) and its bias (R,) with linear prediction, else (0, 0) each
+    weights       as (out, in): embed (C, R), a row per class; filter_gate (layers, 2R, k·R), columns of tap j
+                  for the input at t − (k − 1 − j)·d; residual (layers, R, R) and its bias (layers, R);
+                  skip (S, layers·R); post (P, S); out (C, P); lpc_input (R, 2) and its bias (R,) with linear
+                  prediction, else (0, 0) each
     queues        ring (slots, N, R): layer l's (k − 1)·d_l slots start at offsets[l]; step (1,) int64;
                   previous (N,) int64 input classes; history (N, p) float64 the last p samples, oldest first;
                   excitation (N,) float32 e_{t−1} compressed (p = 0: (N, 0) and (0,)): all updated in place
@@ -41,7 +42,7 @@ def run_block(cond, uniforms, teacher, taught, lpc_weights, bits, temperature, e
     """Run L steps for N rows; the shapes are in the module docstring."""
     steps, layers, rows, two_r = cond.shape
     r = two_r // 2
-    taps = filter_gate.shape[1] // r
+    taps = filter_gate.shape[2] // r
     n_classes = out_bias.shape[0]
     mu = float(2**bits - 1)
     teach = teacher.shape[0] > 0

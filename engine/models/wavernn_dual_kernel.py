@@ -28,7 +28,7 @@ import numba
 import numpy as np
 import torch
 
-from engine.models.compiled_ops import affine, draw_class, sigmoid, tanh
+from engine.models.compiled_ops import add_columns, draw_class, sigmoid, tanh
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
@@ -57,11 +57,11 @@ def run_block(conditioning, uniforms, fed, byte_inputs, R_t, I_prev, I_c_t, O1, 
     P_c, P_f = np.empty((rows, n_bytes), np.float32), np.empty((rows, n_bytes), np.float32)
     y_c, y_f = h[:, :half], h[:, half:]
     for t in range(steps):
-        affine(h, R_t, 0.0, R_h)
-        affine(x_prev, I_prev, conditioning[t], I_x)
+        add_columns(h, R_t, 0.0, R_h)
+        add_columns(x_prev, I_prev, conditioning[t], I_x)
         _gates(R_h[:, : 3 * half], I_x[:, : 3 * half], y_c)
-        affine(y_c, O1, b1, hidden, True)
-        affine(hidden, O2, b2, P_c)
+        add_columns(y_c, O1, b1, hidden, True)
+        add_columns(hidden, O2, b2, P_c)
         if keep_logits:
             logits[t, :, :n_bytes] = P_c
         for n in range(rows):
@@ -70,8 +70,8 @@ def run_block(conditioning, uniforms, fed, byte_inputs, R_t, I_prev, I_c_t, O1, 
             for j in range(3 * half):
                 I_x[n, 3 * half + j] += c_t * I_c_t[j]
         _gates(R_h[:, 3 * half :], I_x[:, 3 * half :], y_f)
-        affine(y_f, O3, b3, hidden, True)
-        affine(hidden, O4, b4, P_f)
+        add_columns(y_f, O3, b3, hidden, True)
+        add_columns(hidden, O4, b4, P_f)
         if keep_logits:
             logits[t, :, n_bytes:] = P_f
         for n in range(rows):

@@ -27,8 +27,8 @@ import numba
 import numpy as np
 import torch
 
-from engine.models.compiled_ops import (affine, draw_class, excited_sample, mulaw_compress, mulaw_expand, predict, push,
-                                        sigmoid, tanh)
+from engine.models.compiled_ops import (add_columns, affine, draw_class, excited_sample, mulaw_compress, mulaw_expand,
+                                        predict, push, sigmoid, tanh)
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
@@ -47,7 +47,8 @@ def _gru_update(gi_rz, gi_n, gh_rz, gh_n, h) -> None:
 def run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights, bits, temperature, previous_weights,
               w_hh1_rz, w_hh1_n, b_hh1_n, w_ih2_rz, w_ih2_n, w_hh2_rz, w_hh2_n, b_hh2_n, fc1_w, fc2_w, fc3_w, fc3_b,
               previous, history, h1, h2, samples, logits) -> None:
-    """Run L steps for N rows; the shapes are in the module docstring. Weights are (in, out), contiguous."""
+    """Run L steps for N rows; the shapes are in the module docstring. Weights are (out, in), contiguous, but
+    previous_weights: (K, 4H), a column per sample input."""
     steps, rows, four_h = input_gi1.shape
     hidden = four_h // 4
     n_classes = fc3_b.shape[0]
@@ -71,7 +72,7 @@ def run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights, bi
             if lpc:
                 prediction[n] = predict(history[n], lpc_weights[t, n])
                 inputs[n, 2] = mulaw_compress(prediction[n], mu)
-        affine(inputs, previous_weights, input_gi1[t], x)
+        add_columns(inputs, previous_weights, input_gi1[t], x)
         affine(h1, w_hh1_rz, 0.0, gh_rz)
         affine(h1, w_hh1_n, b_hh1_n, gh_n)
         _gru_update(x[:, hidden:3 * hidden], x[:, 3 * hidden:], gh_rz, gh_n, h1)
@@ -105,19 +106,20 @@ def run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights, bi
 
 
 def as_kernel_weights(model) -> tuple[np.ndarray, ...]:
-    """The weights `run_block` takes, from a WaveRNN on the CPU: (in, out) float32 contiguous copies."""
+    """The weights `run_block` takes, from a WaveRNN on the CPU: float32 contiguous copies, (out, in) but for
+    the sample inputs' columns (K, 4H)."""
     rnn, fc = model.config.rnn_dims, model.config.fc_dims
 
-    def columns(weight: torch.Tensor) -> np.ndarray:  # an nn.Linear-style (out, in) weight → (in, out)
-        return np.ascontiguousarray(weight.detach().t().float().numpy())
+    def rows(weight: torch.Tensor) -> np.ndarray:
+        return np.ascontiguousarray(weight.detach().float().numpy())
 
     w_hh1, w_hh2, w_ih2 = model.rnn1.weight_hh_l0, model.rnn2.weight_hh_l0, model.rnn2.weight_ih_l0
     return (
-        np.ascontiguousarray(model._previous_weights().detach().float().numpy()),
-        columns(w_hh1[: 2 * rnn]), columns(w_hh1[2 * rnn :]), model.rnn1.bias_hh_l0[2 * rnn :].detach().numpy(),
-        columns(w_ih2[: 2 * rnn, :rnn]), columns(w_ih2[2 * rnn :, :rnn]),
-        columns(w_hh2[: 2 * rnn]), columns(w_hh2[2 * rnn :]), model.rnn2.bias_hh_l0[2 * rnn :].detach().numpy(),
-        columns(model.fc1.weight[:, :rnn]), columns(model.fc2.weight[:, :fc]), columns(model.fc3.weight),
+        rows(model._previous_weights()),
+        rows(w_hh1[: 2 * rnn]), rows(w_hh1[2 * rnn :]), model.rnn1.bias_hh_l0[2 * rnn :].detach().numpy(),
+        rows(w_ih2[: 2 * rnn, :rnn]), rows(w_ih2[2 * rnn :, :rnn]),
+        rows(w_hh2[: 2 * rnn]), rows(w_hh2[2 * rnn :]), model.rnn2.bias_hh_l0[2 * rnn :].detach().numpy(),
+        rows(model.fc1.weight[:, :rnn]), rows(model.fc2.weight[:, :fc]), rows(model.fc3.weight),
         model.fc3.bias.detach().numpy(),
     )
 
