@@ -20,8 +20,8 @@ Through p_t and e_{t−1}, column t also sees the p samples before that span; `r
 
 Generation keeps, per layer, a ring buffer of its last (k − 1) · d inputs (Paine et al. 2016, "Fast WaveNet"),
 so one sample costs O(layers) small matrix products instead of a pass over the receptive field. On the CPU in
-"mulaw" mode those steps run compiled (engine/models/wavenet_kernel.py: the same arithmetic and draws, about 14×
-faster for the default model, whose torch loop spends nearly all its time dispatching small ops).
+"mulaw" mode those steps run compiled (engine/models/wavenet_kernel.py: the same arithmetic and draws, about 30×
+faster for the bundled model, whose torch loop spends nearly all its time dispatching small ops).
 """
 
 from __future__ import annotations
