@@ -20,8 +20,8 @@ from engine import checkpoints  # noqa: E402
 from engine.errors import InputError, VocoscopeError  # noqa: E402
 
 
-def bundle(run: str | Path, out: str | Path, temperature: float, *, force: bool = False) -> Path:
-    """Write `run`'s checkpoint to `out` with the model drawing at `temperature`; returns `out`."""
+def bundle(run: str | Path, out: str | Path, temperature: float, *, force: bool = False) -> int:
+    """Write `run`'s checkpoint to `out` with the model drawing at `temperature`; returns the steps it was trained."""
     out = Path(out)
     if out.exists() and not force:
         raise InputError(out, "an existing file", "a new file, or --force to replace it",
@@ -30,7 +30,8 @@ def bundle(run: str | Path, out: str | Path, temperature: float, *, force: bool 
     loaded.model.check_temperature(temperature)
     loaded.model.config.temperature = float(temperature)
     meta = {key: value for key, value in loaded.meta.items() if key not in checkpoints.RESERVED_KEYS}
-    return checkpoints.save(loaded.model, out, meta=meta, extra_tensors=loaded.extra_tensors)
+    checkpoints.save(loaded.model, out, meta=meta, extra_tensors=loaded.extra_tensors)
+    return loaded.meta.get("steps", 0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,11 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
     args = parser.parse_args(argv)
     try:
-        written = bundle(args.run, args.out, args.temperature, force=args.force)
+        steps = bundle(args.run, args.out, args.temperature, force=args.force)
     except VocoscopeError as error:
         print(f"bundle_model: {error}", file=sys.stderr)
         return 2
-    print(f"wrote {written}: {checkpoints.load(written).meta.get('steps', 0)} steps, T {args.temperature:g}")
+    print(f"wrote {args.out}: {steps} steps, T {args.temperature:g}")
     return 0
 
 

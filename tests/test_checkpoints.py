@@ -193,7 +193,7 @@ def test_bundling_a_run_changes_only_the_temperature_and_refuses_to_overwrite_un
     assert torch.equal(bundled.extra_tensors["adam/0/exp_avg"], torch.arange(3.0))
     for name, value in original.model.state_dict().items():
         assert torch.equal(bundled.model.state_dict()[name], value)
-    assert "wrote" in capsys.readouterr().out
+    assert f"wrote {out}: 12 steps, T 0.6" in capsys.readouterr().out
 
     assert main([str(run), str(out), "--temperature", "0.7"]) == 2
     assert "--force" in capsys.readouterr().err and checkpoints.load(out).model.config.temperature == 0.6
