@@ -110,16 +110,16 @@ def as_kernel_weights(model) -> tuple[np.ndarray, ...]:
     the sample inputs' columns (K, 4H)."""
     rnn, fc = model.config.rnn_dims, model.config.fc_dims
 
-    def rows(weight: torch.Tensor) -> np.ndarray:
+    def array(weight: torch.Tensor) -> np.ndarray:
         return np.ascontiguousarray(weight.detach().float().numpy())
 
     w_hh1, w_hh2, w_ih2 = model.rnn1.weight_hh_l0, model.rnn2.weight_hh_l0, model.rnn2.weight_ih_l0
     return (
-        rows(model._previous_weights()),
-        rows(w_hh1[: 2 * rnn]), rows(w_hh1[2 * rnn :]), model.rnn1.bias_hh_l0[2 * rnn :].detach().numpy(),
-        rows(w_ih2[: 2 * rnn, :rnn]), rows(w_ih2[2 * rnn :, :rnn]),
-        rows(w_hh2[: 2 * rnn]), rows(w_hh2[2 * rnn :]), model.rnn2.bias_hh_l0[2 * rnn :].detach().numpy(),
-        rows(model.fc1.weight[:, :rnn]), rows(model.fc2.weight[:, :fc]), rows(model.fc3.weight),
+        array(model._previous_weights()),
+        array(w_hh1[: 2 * rnn]), array(w_hh1[2 * rnn :]), model.rnn1.bias_hh_l0[2 * rnn :].detach().numpy(),
+        array(w_ih2[: 2 * rnn, :rnn]), array(w_ih2[2 * rnn :, :rnn]),
+        array(w_hh2[: 2 * rnn]), array(w_hh2[2 * rnn :]), model.rnn2.bias_hh_l0[2 * rnn :].detach().numpy(),
+        array(model.fc1.weight[:, :rnn]), array(model.fc2.weight[:, :fc]), array(model.fc3.weight),
         model.fc3.bias.detach().numpy(),
     )
 
