@@ -313,8 +313,8 @@ class IncrementalGeneration:
             self.rings = [torch.zeros(size, self.batch, r, dtype=self.embed.dtype) for size in self.queue_sizes]
 
     def _compiled_state(self) -> None:
-        """The weights and queues as `wavenet_kernel.run_block` takes them: float32 numpy, matrices as (out, in), one
-        ring for all layers."""
+        """The weights and queues as `wavenet_kernel.run_block` takes them: float32 numpy, matrices as (out, in) but for
+        the columns of the two prediction inputs, one ring for all layers."""
         def array(tensor: torch.Tensor) -> np.ndarray:
             return np.ascontiguousarray(tensor.detach().float().numpy())
 
@@ -327,7 +327,7 @@ class IncrementalGeneration:
         )
         lpc = self.predictor is not None
         no_lpc_input = (np.zeros((0, 0), np.float32), np.zeros(0, np.float32))
-        self.kernel_lpc_input = (array(self.lpc_input.t()), array(self.lpc_input_bias)) if lpc else no_lpc_input
+        self.kernel_lpc_input = (array(self.lpc_input), array(self.lpc_input_bias)) if lpc else no_lpc_input
         self.ring = np.zeros((sum(sizes), self.batch, self.model.config.residual_channels), dtype=np.float32)
         self.kernel_step = np.zeros(1, dtype=np.int64)
         self.kernel_previous = self.previous.numpy().astype(np.int64)

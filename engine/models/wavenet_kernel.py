@@ -14,8 +14,8 @@ p the prediction order):
     lpc_weights   (L, N, p) float64, each step's prediction weights over the last p samples, or (0, 0, 0)
     weights       as (out, in): embed (C, R), a row per class; filter_gate (layers, 2R, k·R), columns of tap j
                   for the input at t − (k − 1 − j)·d; residual (layers, R, R) and its bias (layers, R);
-                  skip (S, layers·R); post (P, S); out (C, P); lpc_input (R, 2) and its bias (R,) with linear
-                  prediction, else (0, 0) each
+                  skip (S, layers·R); post (P, S); out (C, P); with linear prediction lpc_input (2, R), a column per
+                  input, and its bias (R,), else (0, 0) each
     queues        ring (slots, N, R): layer l's (k − 1)·d_l slots start at offsets[l]; step (1,) int64;
                   previous (N,) int64 input classes; history (N, p) float64 the last p samples, oldest first;
                   excitation (N,) float32 e_{t−1} compressed (p = 0: (N, 0) and (0,)): all updated in place
@@ -29,8 +29,8 @@ import math
 import numba
 import numpy as np
 
-from engine.models.compiled_ops import (affine, draw_class, excited_sample, mulaw_class, mulaw_compress, mulaw_expand,
-                                        predict, push, sigmoid, tanh)
+from engine.models.compiled_ops import (add_columns, affine, draw_class, excited_sample, mulaw_class, mulaw_compress,
+                                        mulaw_expand, predict, push, sigmoid, tanh)
 
 SQRT_HALF = math.sqrt(0.5)
 
@@ -65,7 +65,7 @@ def run_block(cond, uniforms, teacher, taught, lpc_weights, bits, temperature, e
                 prediction[n] = predict(history[n], lpc_weights[i, n])
                 features[n, 0] = excitation[n]
                 features[n, 1] = mulaw_compress(prediction[n], mu)
-            affine(features, lpc_input, lpc_input_bias, x)
+            add_columns(features, lpc_input, lpc_input_bias, x)
             for n in range(rows):
                 x[n] += embed[previous[n]]
         else:
