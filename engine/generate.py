@@ -31,7 +31,8 @@ from engine.features import Conditioning, mel_spectrogram, resample, validate_me
 from engine.models.base import Vocoder
 
 CHUNK_SECONDS = (0.020, 0.050)
-CHUNK_TARGET_SECONDS = 0.030
+CHUNK_TARGET_SECONDS = 0.045
+BLOCK_SECONDS = 0.050  # the longest a streamed block should take: cancelling acts between blocks
 
 
 @dataclass
@@ -83,7 +84,7 @@ def choose_device(name: str | torch.device = "auto") -> torch.device:
 
 
 def block_frames_for(hop_length: int, sample_rate: int) -> int:
-    """Frames per chunk: about 30 ms of audio, never less than one hop."""
+    """Frames per chunk: about 45 ms of audio, never less than one hop."""
     return max(1, round(CHUNK_TARGET_SECONDS * sample_rate / hop_length))
 
 
@@ -187,12 +188,13 @@ class _Clock:
 
 @torch.no_grad()
 def _generate_in_order(model, mel, total, generator, cancel, clock) -> Iterator[Chunk]:
-    """mel: (n_mels, F). The model streams one hop at a time; hops are gathered into ~30 ms chunks."""
-    chunk_length = block_frames_for(model.hop_length, model.mel_config.sample_rate) * model.hop_length
+    """mel: (n_mels, F). The model streams blocks paced by `BlockPacer`; they are gathered into ~45 ms chunks."""
+    chunk_frames = block_frames_for(model.hop_length, model.mel_config.sample_rate)
+    chunk_length = chunk_frames * model.hop_length
     pending: list[torch.Tensor] = []
     pending_length = 0
     start = 0
-    stream = model.stream(mel.unsqueeze(0), block_frames=1, generator=generator)
+    stream = model.stream(mel.unsqueeze(0), block_frames=BlockPacer(chunk_frames), generator=generator)
     try:
         for block in stream:
             if cancel is not None and cancel.is_set():
@@ -209,6 +211,38 @@ def _generate_in_order(model, mel, total, generator, cancel, clock) -> Iterator[
                 return
     finally:
         stream.close()
+
+
+class BlockPacer:
+    """Frames for each block of an in-order stream, asked for as the block begins: one at first, then as many as
+    fit in BLOCK_SECONDS at the pace of the block before (the model's time and its consumer's), never past the end
+    of the current chunk of `chunk_frames`, so that blocks add up to whole chunks.
+
+    A compiled sampling loop thus makes a whole chunk per call, and waits for the GIL, which the window holds while
+    it paints, once per chunk: one hop per call had made the window's WaveRNN about half as fast as the engine
+    alone (benchmarks/window_generation.py). A model that takes longer than BLOCK_SECONDS per hop (a torch loop on
+    the CPU, the paper-sized dual-softmax WaveRNN) goes one hop at a time, so Stop still acts after at most a hop.
+    """
+
+    def __init__(self, chunk_frames: int):
+        self.chunk_frames = chunk_frames
+        self.frames = 0  # handed out so far
+        self.size = 0
+        self.began = 0.0
+
+    def __iter__(self) -> "BlockPacer":
+        return self
+
+    def __next__(self) -> int:
+        now = time.perf_counter()
+        paced = 1
+        if self.size:
+            paced = int(BLOCK_SECONDS * self.size / max(now - self.began, 1e-9))
+        room = self.chunk_frames - self.frames % self.chunk_frames
+        self.size = max(1, min(room, paced))
+        self.frames += self.size
+        self.began = now
+        return self.size
 
 
 def fold_layout(frames: int, fold: Fold, hop: int, min_frames: int) -> tuple[int, int, int]:

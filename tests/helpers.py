@@ -15,7 +15,7 @@ import soundfile
 import torch
 
 from engine.features import MelConfig
-from engine.models.base import StreamBlock, Vocoder
+from engine.models.base import StreamBlock, Vocoder, block_ranges
 
 REPO = Path(__file__).resolve().parents[1]
 # librosa's numba cache shared by every CLI subprocess of a test session: the mel compiles once, not per run.
@@ -37,7 +37,12 @@ def tone(seconds: float, rate: int, frequency: float = 220.0, channels: int = 1)
 
 class ClosedFormVocoder(Vocoder):
     """A real `Vocoder` whose samples are a closed-form function of the mel, `expected(mel)`: deterministic,
-    cheap to stream unless its config's `seconds_per_frame` slows each streamed frame down on purpose."""
+    cheap to stream unless its config's `seconds_per_frame` slows each streamed frame down on purpose. `blocks`
+    records the frames of each block it streamed."""
+
+    def __init__(self, config, mel_config: MelConfig):
+        super().__init__(config, mel_config)
+        self.blocks: list[int] = []
 
     @property
     def receptive_field(self) -> int:
@@ -58,12 +63,12 @@ class ClosedFormVocoder(Vocoder):
         return torch.mean((output[:, 0] - audio) ** 2)
 
     def stream(self, mel, *, block_frames=2, teacher=None, return_logits=False, generator=None):
-        samples = self.expected(mel)
-        step = block_frames * self.hop_length
-        for start in range(0, samples.shape[1], step):
+        samples, hop = self.expected(mel), self.hop_length
+        for start, stop in block_ranges(mel.shape[-1], block_frames):
+            self.blocks.append(stop - start)
             if self.config.seconds_per_frame:
-                time.sleep(self.config.seconds_per_frame * block_frames)
-            yield StreamBlock(samples=samples[:, start : start + step])
+                time.sleep(self.config.seconds_per_frame * (stop - start))
+            yield StreamBlock(samples=samples[:, start * hop : stop * hop])
 
 
 @dataclass

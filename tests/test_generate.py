@@ -89,6 +89,33 @@ def test_cancel_stops_the_generator_within_100_ms():
     assert len(remaining) <= 1
 
 
+def test_a_fast_model_streams_whole_chunks_and_a_slow_one_a_hop_at_a_time():
+    fast, slow = MelEcho(), MelEcho(EchoConfig(seconds_per_frame=0.06))  # a hop takes longer than BLOCK_SECONDS
+    fast_chunks = list(generate(fast, mel_conditioning(21), device="cpu"))
+    slow_chunks = list(generate(slow, mel_conditioning(9), device="cpu"))
+    # 45 ms at hop 200 and 16 kHz is 3.6 frames: chunks of 4 frames. Unless the machine stalls, the fast model's
+    # blocks are [1, 3, 4, 4, 4, 4, 1]; any blocks must end on every chunk's end.
+    ends = np.cumsum(fast.blocks)
+    assert fast.blocks[0] == 1 and 4 in fast.blocks and ends[-1] == 21
+    assert set(range(4, 21, 4)) <= set(ends.tolist())
+    assert slow.blocks == [1] * 9
+    assert [len(c.samples) for c in fast_chunks] == [800] * 5 + [200]
+    assert [len(c.samples) for c in slow_chunks] == [800, 800, 200]
+
+
+@pytest.mark.parametrize("family", ["wavernn", "wavenet"])
+def test_paced_blocks_make_the_audio_that_one_hop_blocks_make(family):
+    from engine.models.registry import build
+
+    model = build(family, {"lpc_order": 4}).eval()
+    conditioning = mel_conditioning(11, seed=2)
+    paced = np.concatenate([c.samples for c in generate(model, conditioning, device="cpu", seed=3)])
+    mel = torch.from_numpy(conditioning.mel)[None]
+    by_hops = torch.cat([block.samples[0] for block in model.stream(
+        mel, block_frames=1, generator=torch.Generator().manual_seed(3))]).numpy()
+    np.testing.assert_array_equal(paced, np.clip(by_hops, -1.0, 1.0))
+
+
 def test_choose_device():
     assert choose_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
     assert choose_device("cpu") == torch.device("cpu")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import dataclasses
+import itertools
 import math
 import typing
 from dataclasses import dataclass
@@ -56,6 +57,19 @@ class StreamBlock:
 
     samples: torch.Tensor
     logits: torch.Tensor | None = None
+
+
+def block_ranges(frames: int, block_frames: int | Iterator[int]) -> Iterator[tuple[int, int]]:
+    """Frame ranges [start, stop) covering `frames`, each `block_frames` long, or as long as the next value of
+    `block_frames` (an iterator), asked for as the block begins; the last one may be shorter."""
+    sizes = itertools.repeat(block_frames) if isinstance(block_frames, int) else block_frames
+    start = 0
+    while start < frames:
+        size = next(sizes)
+        if size < 1:
+            raise ConfigError(f"block_frames is {size}; it must be 1 or more.")
+        yield start, min(start + size, frames)
+        start += size
 
 
 class Vocoder(nn.Module, abc.ABC):
@@ -105,7 +119,7 @@ class Vocoder(nn.Module, abc.ABC):
         self,
         mel: torch.Tensor,
         *,
-        block_frames: int = 2,
+        block_frames: int | Iterator[int] = 2,
         teacher: torch.Tensor | None = None,
         return_logits: bool = False,
         generator: torch.Generator | None = None,
@@ -113,6 +127,8 @@ class Vocoder(nn.Module, abc.ABC):
         """Generate sample by sample, yielding every `block_frames · hop` samples.
 
         mel: (N, n_mels, F). The conditioning is upsampled one block at a time, so memory stays flat.
+        block_frames: frames per block, or an iterator asked for each block's frames as the block begins
+            (`block_ranges`), so that the sizes can follow how fast the blocks go.
         teacher: (N, F · hop) samples to feed back instead of the sampled ones (teacher forcing), so the
             logits can be compared with `forward`'s.
         generator: the source of randomness for sampling, for reproducible output.

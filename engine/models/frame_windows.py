@@ -1,8 +1,8 @@
 """Per-block inputs of a streamed model, computed a window of frames at a time and handed out in slices.
 
 The conditioning of frames [start, stop) needs `pad` frames of context on each side (engine/models/upsample.py),
-so streaming one hop at a time, as the app does so that Stop is quick, computed five frames of conditioning for
-every frame it used. A window of several frames shares that context among its blocks.
+so streaming one hop at a time, as the app does with a slow model so that Stop is quick, computed five frames of
+conditioning for every frame it used. A window of several frames shares that context among its blocks.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from torch.nn import functional as F
 
 from engine.errors import ConfigError, InputError
 from engine.features import MelConfig
-from engine.models.base import StreamBlock, Vocoder, config_from_dict
+from engine.models.base import StreamBlock, Vocoder, block_ranges, config_from_dict
 from engine.models.coding import MulawSampler, describe_draws, mulaw_classes, mulaw_compress
 from engine.models.dilated import IMPLEMENTATIONS, CausalConv1d, make_causal_conv
 from engine.models.frame_windows import FrameWindows
@@ -242,7 +242,7 @@ class WaveNet(Vocoder):
         self,
         mel: torch.Tensor,
         *,
-        block_frames: int = 2,
+        block_frames: int | Iterator[int] = 2,
         teacher: torch.Tensor | None = None,
         return_logits: bool = False,
         generator: torch.Generator | None = None,
@@ -257,8 +257,7 @@ class WaveNet(Vocoder):
             )
         with torch.inference_mode():
             generation = IncrementalGeneration(self, mel, speaker)
-        for start in range(0, frames, block_frames):
-            stop = min(frames, start + block_frames)
+        for start, stop in block_ranges(frames, block_frames):
             # inference mode only around the work, never across a yield, so the caller's grad mode is untouched
             with torch.inference_mode():
                 block = generation.block(start, stop, teacher, return_logits, generator)

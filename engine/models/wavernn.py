@@ -36,7 +36,7 @@ from torch.nn import functional as F
 
 from engine.errors import ConfigError, InputError
 from engine.features import MelConfig
-from engine.models.base import StreamBlock, Vocoder, config_from_dict
+from engine.models.base import StreamBlock, Vocoder, block_ranges, config_from_dict
 from engine.models.coding import MulawSampler, describe_draws, mulaw_classes, mulaw_compress
 from engine.models.frame_windows import FrameWindows
 from engine.models.linear_prediction import LinearPredictor, excited_sample, next_prediction, pushed
@@ -44,14 +44,6 @@ from engine.models.mixture import LOG_SCALE_MIN, MixtureSampler, mixture_log_pro
 from engine.models.upsample import UpsampleConfig, UpsampleNetwork, check_factors
 
 MIXTURE_BITS = 16  # "mol" mode models 16-bit samples
-
-
-def block_ranges(frames: int, block_frames: int) -> Iterator[tuple[int, int]]:
-    """Frame ranges [start, stop) of `block_frames` frames covering `frames` (the last one may be shorter)."""
-    if block_frames < 1:
-        raise ConfigError(f"block_frames is {block_frames}; it must be 1 or more.")
-    for start in range(0, frames, block_frames):
-        yield start, min(start + block_frames, frames)
 
 
 def check_model_input(model: Vocoder, mel: torch.Tensor, audio: torch.Tensor | None = None) -> None:
@@ -107,7 +99,7 @@ class RecurrentVocoder(Vocoder):
         self,
         mel: torch.Tensor,
         *,
-        block_frames: int = 2,
+        block_frames: int | Iterator[int] = 2,
         teacher: torch.Tensor | None = None,
         return_logits: bool = False,
         generator: torch.Generator | None = None,
