@@ -189,16 +189,18 @@ def _librosa_mel_settings(config: MelConfig) -> dict:
 
 
 def mel_spectrogram(audio: np.ndarray, config: MelConfig) -> np.ndarray:
-    """(num_samples,) float at config.sample_rate → normalised mel (n_mels, 1 + num_samples // hop) float32."""
+    """(num_samples,) float at config.sample_rate → normalised mel (n_mels, 1 + num_samples // hop) float32.
+
+    The frames are centred: the signal is padded by n_fft // 2 at both ends, reflected (or with zeros when it is too
+    short to reflect). The padding is done here, as librosa would do it, because librosa warns on stderr about any
+    signal shorter than n_fft that it pads itself; the mel is the same to the bit."""
     import librosa
 
-    magnitude = librosa.feature.melspectrogram(
-        y=np.asarray(audio, dtype=np.float32),
-        pad_mode="reflect" if len(audio) > config.n_fft // 2 else "constant",
-        n_mels=config.n_mels,
-        **_librosa_mel_settings(config),
-    )
-    return normalise(magnitude, config)
+    audio = np.asarray(audio, dtype=np.float32)
+    half = config.n_fft // 2
+    padded = np.pad(audio, half, mode="reflect" if len(audio) > half else "constant")
+    settings = _librosa_mel_settings(config) | {"center": False}
+    return normalise(librosa.feature.melspectrogram(y=padded, n_mels=config.n_mels, **settings), config)
 
 
 def mel_distance_db(reference: np.ndarray, estimate: np.ndarray, config: MelConfig) -> float:

@@ -1,11 +1,14 @@
 """Sample coding round trips, mel shapes and orientation, and the errors features raises for bad inputs."""
 
+import warnings
+
 import numpy as np
 import pytest
 
 from engine.errors import InputError
 from engine.features import (
     MelConfig,
+    _librosa_mel_settings,
     combine_coarse_fine,
     float_to_int16,
     griffin_lim,
@@ -15,6 +18,7 @@ from engine.features import (
     mel_spectrogram,
     mulaw_decode,
     mulaw_encode,
+    normalise,
     split_coarse_fine,
     validate_mel,
 )
@@ -50,6 +54,23 @@ def test_mel_shape_is_bands_by_one_plus_samples_over_hop(num_samples, warm_libro
     mel = mel_spectrogram(tone(num_samples / 16000, 16000)[:num_samples], config)
     assert mel.shape == (80, 1 + num_samples // 200)
     assert mel.dtype == np.float32 and mel.min() >= 0.0 and mel.max() <= 1.0
+
+
+@pytest.mark.parametrize("num_samples", [100, 480, 513, 1024, 4321])
+def test_mel_is_librosas_centred_mel_without_its_warning_for_a_short_signal(num_samples, warm_librosa):
+    import librosa
+
+    config = MelConfig()
+    audio = np.random.default_rng(num_samples).normal(0.0, 0.3, num_samples).astype(np.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mel = mel_spectrogram(audio, config)
+    assert [str(w.message) for w in caught] == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # librosa's own padding warns below n_fft = 1024 samples
+        reference = librosa.feature.melspectrogram(y=audio, pad_mode="reflect" if num_samples > 512 else "constant",
+                                                   n_mels=config.n_mels, **_librosa_mel_settings(config))
+    np.testing.assert_array_equal(mel, normalise(reference, config))
 
 
 def test_time_major_mel_is_transposed(tmp_path):
