@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     vocode.add_argument("--seed", type=int, default=None, help="seed for sampling: the same seed, the same audio")
     vocode.add_argument("--temperature", type=float, default=None, metavar="T",
                         help="draw at temperature T instead of the model's own (mu-law models; below 1: less noise)")
-    vocode.add_argument("--fold", action="store_true", help="generate overlapping segments as one batch (faster)")
+    vocode.add_argument("--fold", action="store_true",
+                        help="generate overlapping segments at once: side by side on the CPU's cores, or as one batch "
+                             "on a GPU (faster for a long input)")
     vocode.add_argument("--play", action="store_true", help="play the audio while it is generated")
     vocode.add_argument("--output-device", default=None, metavar="NAME",
                         help="sound output for --play (name, part of one, or index; see `vocoscope devices`)")

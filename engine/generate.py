@@ -2,16 +2,11 @@
 
 `generate` is a Python generator of `Chunk`s: float32 samples in [-1, 1] with their absolute start sample
 and running statistics. Chunks hold 20–50 ms of audio and at least one hop (the last one may be shorter:
-it is trimmed to the conditioning's length). Cancellation is checked after every hop-sized block the model
-yields, so stopping costs at most one block of compute.
+it is trimmed to the conditioning's length). Cancellation is checked after every block the model yields (a
+hop, or a whole chunk for a model fast enough: `BlockPacer`), so stopping costs at most one block of compute.
 
-Fold mode (`fold=Fold(...)` or `fold=True`) splits the mel into overlapping segments and generates them as ONE
-batch through `model.stream`, which is how batched WaveRNN inference makes long files fast. Segment i covers
-frames ``[i·T, i·T + T + P)``: T frames of its own and P frames shared with the next segment. The next
-segment's cold start (it begins from silence) lies inside that shared part and is faded in with a linear
-crossfade. Linear, not equal-power: the two segments are conditioned on the same mel and largely
-correlated, and only a linear fade (weights summing to one) has unity gain for correlated signals;
-equal-power would swell by up to 3 dB in the middle of every overlap.
+Fold mode (`fold=Fold(...)` or `fold=True`) splits the mel into overlapping segments, generates them at once
+and crossfades them together again (engine/fold.py).
 """
 
 from __future__ import annotations
@@ -28,6 +23,7 @@ import torch
 
 from engine.errors import VocoscopeError
 from engine.features import Conditioning, mel_spectrogram, resample, validate_mel
+from engine.fold import Fold, FoldJoiner, fold_layout, fold_mel, segments_as_one_batch, segments_in_parallel
 from engine.models.base import Vocoder
 
 CHUNK_SECONDS = (0.020, 0.050)
@@ -55,14 +51,6 @@ class Chunk:
     start: int
     stats: Stats
     trace: dict | None = None
-
-
-@dataclass(frozen=True)
-class Fold:
-    """Fold-mode segment sizes in samples; both are rounded to whole hops (target down, overlap up)."""
-
-    target_samples: int = 16000
-    overlap_samples: int = 800
 
 
 def choose_device(name: str | torch.device = "auto") -> torch.device:
@@ -125,7 +113,7 @@ def generate(
 
     num_samples: how many samples to make (default and maximum: conditioning.num_samples).
     seed: seeds the sampling generator; the same seed, model and device give the same samples.
-    fold: None/False streams in order; True or a `Fold` generates overlapping segments as one batch.
+    fold: None/False streams in order; True or a `Fold` generates overlapping segments at once.
     cancel: when set, the generator stops after the current block.
     temperature: draw at this temperature instead of the model's own (mu-law models; see `Vocoder.sampling_at`).
     Raises `VocoscopeError` when the GPU runs out of memory or fails.
@@ -245,83 +233,24 @@ class BlockPacer:
         return self.size
 
 
-def fold_layout(frames: int, fold: Fold, hop: int, min_frames: int) -> tuple[int, int, int]:
-    """(segments, target frames T, overlap frames P) covering `frames` mel frames with segments of T + P frames.
-
-    T is at most the fold's target; one segment (P = 0) when the mel is no longer than that.
-    """
-    longest = max(fold.target_samples // hop, 2 * min_frames, 2)
-    overlap = min(max(math.ceil(fold.overlap_samples / hop), 1), longest // 2)
-    segments = math.ceil((frames - overlap) / longest)
-    if segments <= 1:
-        return 1, frames, 0
-    # Share the frames out evenly, so the padding at the end is less than one frame per segment.
-    return segments, math.ceil((frames - overlap) / segments), overlap
-
-
-def fold_mel(mel: torch.Tensor, segments: int, target: int, overlap: int) -> torch.Tensor:
-    """mel (n_mels, F) → (segments, n_mels, T + P): segment i is frames [i·T, i·T + T + P), the end edge-padded."""
-    needed = segments * target + overlap
-    if needed > mel.shape[1]:
-        mel = torch.cat([mel, mel[:, -1:].expand(-1, needed - mel.shape[1])], dim=1)
-    return torch.stack([mel[:, i * target : i * target + target + overlap] for i in range(segments)])
-
-
-def crossfade(outgoing: np.ndarray, incoming: np.ndarray, position: np.ndarray, length: int) -> np.ndarray:
-    """Linear crossfade at `position` (sample indices in [0, length)) of an overlap of `length` samples.
-
-    The weights sum to one at every sample, so fading a signal into itself returns the signal (unity gain).
-    """
-    weight = (position.astype(np.float64) + 0.5) / length
-    return (outgoing * (1.0 - weight) + incoming * weight).astype(np.float32)
-
-
 @torch.no_grad()
 def _generate_folded(model, mel, total, fold, generator, cancel, clock) -> Iterator[Chunk]:
-    """Generate all segments as one batch; emit each span of output as soon as it is final, with its absolute start.
-
-    Segment i's samples [0, P·hop) overlap segment i − 1's [T·hop, (T + P)·hop); the first is buffered while the
-    batch makes it and crossfaded when the second arrives. Everything else is final when generated.
-    """
+    """Generate the segments at once (engine/fold.py); emit each span of output as soon as it is final, with its
+    absolute start."""
     hop = model.hop_length
     segments, target, overlap = fold_layout(mel.shape[1], fold, hop, model.min_frames)
     batch = fold_mel(mel, segments, target, overlap)
-    own, shared = target * hop, overlap * hop
-    heads = np.zeros((segments, shared), dtype=np.float32)
+    joiner = FoldJoiner(segments, target * hop, overlap * hop, total)
     block_frames = block_frames_for(hop, model.mel_config.sample_rate)
-    position = 0
-    stream = model.stream(batch, block_frames=block_frames, generator=generator)
+    if model.compiled_on(mel.device):
+        blocks = segments_in_parallel(model, batch, block_frames, generator, fold.threads)
+    else:
+        blocks = segments_as_one_batch(model, batch, block_frames, generator)
     try:
-        for block in stream:
+        for i, begin, samples in blocks:
             if cancel is not None and cancel.is_set():
                 return
-            samples = block.samples.detach().to("cpu", torch.float32).numpy()
-            begin, end = position, position + samples.shape[1]
-            position = end
-            if begin < shared:
-                heads[:, begin : min(end, shared)] = samples[:, : min(end, shared) - begin]
-            for i in range(segments):
-                yield from _final_spans(clock, samples[i], begin, end, i, segments, own, shared, heads, total)
+            for start, span in joiner.add(i, begin, samples):
+                yield clock.chunk(span, start)
     finally:
-        stream.close()
-
-
-def _final_spans(clock, samples, begin, end, i, segments, own, shared, heads, total) -> Iterator[Chunk]:
-    """The final parts of segment i's local samples [begin, end) as chunks, trimmed to `total`."""
-    origin = i * own
-    exclusive_from = 0 if i == 0 else shared
-    low, high = max(begin, exclusive_from), min(end, own)
-    if low < high:
-        yield from _trimmed(clock, samples[low - begin : high - begin], origin + low, total)
-    low, high = max(begin, own), end
-    if low < high:
-        tail = samples[low - begin : high - begin]
-        if i + 1 < segments:
-            local = np.arange(low - own, high - own)
-            tail = crossfade(tail, heads[i + 1, low - own : high - own], local, shared)
-        yield from _trimmed(clock, tail, origin + low, total)
-
-
-def _trimmed(clock, samples: np.ndarray, start: int, total: int) -> Iterator[Chunk]:
-    if start < total:
-        yield clock.chunk(samples[: total - start], start)
+        blocks.close()

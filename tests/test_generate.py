@@ -9,7 +9,8 @@ import torch
 
 from engine.errors import VocoscopeError
 from engine.features import Conditioning, MelConfig
-from engine.generate import Fold, choose_device, crossfade, fold_layout, generate
+from engine.fold import Fold, crossfade, fold_layout
+from engine.generate import choose_device, generate
 from tests.helpers import EchoConfig, MelEcho
 
 RATE, HOP = 16000, 200
@@ -160,13 +161,21 @@ def test_fold_is_one_batch_and_equals_the_unfolded_output_when_segments_agree():
     np.testing.assert_allclose(folded, unfolded, rtol=0, atol=1e-7)
 
 
-def test_fold_reconstructs_outside_overlaps_exactly_and_crossfades_inside():
+class CompiledEcho(MelEcho):
+    """MelEcho as if it sampled in a compiled loop: fold mode streams its segments side by side in threads."""
+
+    def compiled_on(self, device):
+        return True
+
+
+@pytest.mark.parametrize("echo", [MelEcho, CompiledEcho], ids=["one batch", "segments in threads"])
+def test_fold_reconstructs_outside_overlaps_exactly_and_crossfades_inside(echo):
     """Every segment starts cold (a 2-hop fade-in); that start lies in the overlap and is faded in."""
     warmup, overlap_frames, target_frames, frames = 2 * HOP, 3, 10, 57
-    model = MelEcho(EchoConfig(warmup_samples=warmup))
+    model = echo(EchoConfig(warmup_samples=warmup))
     conditioning = mel_conditioning(frames)
-    chunks = list(generate(model, conditioning, device="cpu",
-                           fold=Fold(target_samples=target_frames * HOP, overlap_samples=overlap_frames * HOP)))
+    fold = Fold(target_samples=target_frames * HOP, overlap_samples=overlap_frames * HOP, threads=3)
+    chunks = list(generate(model, conditioning, device="cpu", fold=fold))
     folded = assemble(chunks, frames * HOP)
     segments, target, overlap = fold_layout(frames, Fold(target_frames * HOP, overlap_frames * HOP), HOP, 1)
     mel = torch.from_numpy(conditioning.mel)[None]
@@ -181,8 +190,49 @@ def test_fold_reconstructs_outside_overlaps_exactly_and_crossfades_inside():
         span = slice(i * own, i * own + shared)
         head = steady[span] * np.minimum(1.0, (np.arange(shared) + 1) / warmup)
         np.testing.assert_allclose(folded[span], crossfade(steady[span], head, np.arange(shared), shared), atol=1e-6)
-    assert chunks[0].start == 0 and sorted(c.start for c in chunks) != [c.start for c in chunks], \
-        "fold emits spans as they become final, out of order, with absolute starts"
+    if echo is MelEcho:  # one batch: the segments go on together (in threads, in whatever order they run)
+        assert chunks[0].start == 0 and sorted(c.start for c in chunks) != [c.start for c in chunks], \
+            "fold emits spans as they become final, out of order, with absolute starts"
+
+
+def test_cancelling_a_fold_in_threads_stops_within_100_ms_and_leaves_no_thread():
+    cancel = threading.Event()
+    model = CompiledEcho(EchoConfig(seconds_per_frame=0.005))  # 0.4 s of wall time per segment of 84 frames
+    chunks = generate(model, mel_conditioning(800), device="cpu", cancel=cancel, fold=Fold(threads=2))
+    next(chunks)
+    cancel.set()
+    began = time.perf_counter()
+    remaining = list(chunks)
+    assert time.perf_counter() - began < 0.1
+    assert len(remaining) <= 1
+    assert not [t for t in threading.enumerate() if t.name.startswith("vocoscope-fold")]
+
+
+@pytest.mark.parametrize("family", ["wavernn", "wavenet"])
+def test_a_compiled_fold_streams_each_segment_alone_and_makes_the_same_audio_on_any_number_of_threads(family):
+    from engine.fold import fold_mel
+    from engine.models.registry import build
+
+    model = build(family, {"lpc_order": 4}).eval()
+    conditioning, frames = mel_conditioning(40, seed=4), 40
+    fold = Fold(target_samples=10 * HOP, overlap_samples=3 * HOP)
+    segments, target, overlap = fold_layout(frames, fold, HOP, model.min_frames)
+
+    def folded(threads):
+        chunks = generate(model, conditioning, device="cpu", seed=9, fold=Fold(10 * HOP, 3 * HOP, threads))
+        return assemble(chunks, frames * HOP)
+
+    one, three = folded(1), folded(3)
+    np.testing.assert_array_equal(one, three)
+    # segment i is its own stream, drawn from the i-th of `segments` seeds that the run's generator gives
+    seeds = torch.randint(0, 2**62, (segments,), generator=torch.Generator().manual_seed(9)).tolist()
+    batch = fold_mel(torch.from_numpy(conditioning.mel), segments, target, overlap)
+    own, shared = target * HOP, overlap * HOP
+    for i in range(segments):
+        alone = torch.cat([block.samples[0] for block in model.stream(
+            batch[i : i + 1], generator=torch.Generator().manual_seed(seeds[i]))]).numpy()
+        mine = slice(shared if i else 0, own if i + 1 < segments else frames * HOP - i * own)
+        np.testing.assert_array_equal(one[i * own + mine.start : i * own + mine.stop], np.clip(alone[mine], -1, 1))
 
 
 class OutOfMemory(MelEcho):

@@ -135,6 +135,12 @@ class Vocoder(nn.Module, abc.ABC):
         Yields blocks whose samples add up to F · hop per batch row.
         """
 
+    def compiled_on(self, device: torch.device) -> bool:
+        """Whether `stream` on `device` samples in a compiled loop that releases the GIL while it runs: one whose
+        cost grows with the batch rows (fold mode then streams segments side by side in threads, engine/fold.py),
+        unlike a loop of torch ops, whose cost per step is nearly the same for a whole batch."""
+        return False
+
     @property
     def draws(self) -> str:
         """What one sampling step draws, in words, for the model list (e.g. "9-bit mu-law")."""

@@ -176,6 +176,9 @@ class WaveNet(Vocoder):
         mixtures = config.mixtures if config.output == "mol" else 0
         return describe_draws(mixtures, config.bits, config.lpc_order, config.temperature)
 
+    def compiled_on(self, device: torch.device) -> bool:
+        return self.compiled_cpu_loop and self.config.output == "mulaw" and device.type == "cpu"
+
     @property
     def temperature(self) -> float | None:
         config = self.config
@@ -305,7 +308,7 @@ class IncrementalGeneration:
             self.lpc_input = model.lpc_input.weight.t().contiguous()
             self.lpc_input_bias = model.lpc_input.bias
         self.sampler = MulawSampler(config.bits, config.temperature) if config.output == "mulaw" else MixtureSampler()
-        self.compiled = model.compiled_cpu_loop and config.output == "mulaw" and mel.device.type == "cpu"
+        self.compiled = model.compiled_on(mel.device)
         if self.compiled:
             self._compiled_state()
         else:

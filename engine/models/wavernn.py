@@ -225,6 +225,9 @@ class WaveRNN(RecurrentVocoder):
         config = self.config
         return config.temperature if config.mode == "mulaw" else None
 
+    def compiled_on(self, device: torch.device) -> bool:
+        return self.compiled_cpu_loop and self.config.mode == "mulaw" and device.type == "cpu"
+
     def previous_sample_input(self, audio: torch.Tensor) -> torch.Tensor:
         """audio (N, T) → the value fed back for each sample (N, T): mu-law compressed in "mulaw" mode."""
         return mulaw_compress(audio, self.config.bits) if self.config.mode == "mulaw" else audio
@@ -332,7 +335,7 @@ class WaveRNN(RecurrentVocoder):
         mulaw, lpc = self.config.mode == "mulaw", self.predictor is not None
         sampler = MulawSampler(bits, self.config.temperature) if mulaw else MixtureSampler(self.config.log_scale_min)
         noise = sampler.noise(length, batch, generator, padded.device)
-        if mulaw and padded.device.type == "cpu" and self.compiled_cpu_loop:
+        if self.compiled_on(padded.device):
             return self._compiled_block(input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond, noise, lpc_weights, state, fed,
                                         return_logits)
         # A drawn class is fed back as its compressed value, 2·class / (2^bits − 1) − 1; a mixture draw as itself.

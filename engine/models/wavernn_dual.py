@@ -120,6 +120,9 @@ class DualSoftmaxWaveRNN(RecurrentVocoder):
     def draws(self) -> str:
         return "16-bit sample as coarse and fine bytes"
 
+    def compiled_on(self, device: torch.device) -> bool:
+        return self.compiled_cpu_loop and device.type == "cpu"
+
     def _projected_conditioning(self, mel_up: torch.Tensor, aux: torch.Tensor) -> torch.Tensor:
         """mel_up (…, n_mels), aux (…, aux) → (…, 3H), gate-major; the leading axes (N, L) or (L, N)."""
         return self.conditioning(torch.cat([mel_up, aux], dim=-1))
@@ -197,7 +200,7 @@ class DualSoftmaxWaveRNN(RecurrentVocoder):
         L, N = I_cond.shape[:2]
         # One uniform per step and row for drawing c_t ([0]) and one for f_t ([1]): (2, L, N, 1).
         uniforms = torch.rand(2, L, N, 1, generator=generator, device=padded.device)
-        loop = self._compiled_loop if padded.device.type == "cpu" and self.compiled_cpu_loop else self._torch_loop
+        loop = self._compiled_loop if self.compiled_on(padded.device) else self._torch_loop
         drawn_bytes, logits = loop(I_cond, uniforms, state, fed, return_logits)
         return StreamBlock(bytes_to_audio(drawn_bytes[:, 0], drawn_bytes[:, 1]), logits)
 
