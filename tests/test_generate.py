@@ -35,6 +35,13 @@ def assemble(chunks, total: int) -> np.ndarray:
     return audio
 
 
+class CompiledEcho(MelEcho):
+    """MelEcho as if it sampled in a compiled loop: fold mode streams its segments side by side in threads."""
+
+    def compiled_on(self, device):
+        return True
+
+
 def test_chunks_are_contiguous_20_to_50_ms_and_trimmed_to_the_source_length():
     conditioning = mel_conditioning(21)
     conditioning.audio = np.zeros(21 * HOP - 150, np.float32)  # an audio source: its length rules
@@ -78,16 +85,18 @@ def test_same_seed_same_audio_other_seed_other_audio():
     assert np.abs(first).max() <= 1.0
 
 
-def test_cancel_stops_the_generator_within_100_ms():
+@pytest.mark.parametrize("fold", [None, Fold(threads=2)], ids=["in order", "fold in threads"])
+def test_cancel_stops_the_generator_within_100_ms_and_leaves_no_thread(fold):
     cancel = threading.Event()
-    model = MelEcho(EchoConfig(seconds_per_frame=0.005))  # 1 s of wall time for 200 frames
-    chunks = generate(model, mel_conditioning(200), device="cpu", cancel=cancel)
+    model = CompiledEcho(EchoConfig(seconds_per_frame=0.005))  # 1 s of wall time for 200 frames
+    chunks = generate(model, mel_conditioning(200), device="cpu", cancel=cancel, fold=fold)
     next(chunks)
     cancel.set()
     began = time.perf_counter()
     remaining = list(chunks)
     assert time.perf_counter() - began < 0.1
     assert len(remaining) <= 1
+    assert not [t for t in threading.enumerate() if t.name.startswith("vocoscope-fold")]
 
 
 def test_a_fast_model_streams_whole_chunks_and_a_slow_one_a_hop_at_a_time():
@@ -161,13 +170,6 @@ def test_fold_is_one_batch_and_equals_the_unfolded_output_when_segments_agree():
     np.testing.assert_allclose(folded, unfolded, rtol=0, atol=1e-7)
 
 
-class CompiledEcho(MelEcho):
-    """MelEcho as if it sampled in a compiled loop: fold mode streams its segments side by side in threads."""
-
-    def compiled_on(self, device):
-        return True
-
-
 @pytest.mark.parametrize("echo", [MelEcho, CompiledEcho], ids=["one batch", "segments in threads"])
 def test_fold_reconstructs_outside_overlaps_exactly_and_crossfades_inside(echo):
     """Every segment starts cold (a 2-hop fade-in); that start lies in the overlap and is faded in."""
@@ -193,19 +195,6 @@ def test_fold_reconstructs_outside_overlaps_exactly_and_crossfades_inside(echo):
     if echo is MelEcho:  # one batch: the segments go on together (in threads, in whatever order they run)
         assert chunks[0].start == 0 and sorted(c.start for c in chunks) != [c.start for c in chunks], \
             "fold emits spans as they become final, out of order, with absolute starts"
-
-
-def test_cancelling_a_fold_in_threads_stops_within_100_ms_and_leaves_no_thread():
-    cancel = threading.Event()
-    model = CompiledEcho(EchoConfig(seconds_per_frame=0.005))  # 0.4 s of wall time per segment of 84 frames
-    chunks = generate(model, mel_conditioning(800), device="cpu", cancel=cancel, fold=Fold(threads=2))
-    next(chunks)
-    cancel.set()
-    began = time.perf_counter()
-    remaining = list(chunks)
-    assert time.perf_counter() - began < 0.1
-    assert len(remaining) <= 1
-    assert not [t for t in threading.enumerate() if t.name.startswith("vocoscope-fold")]
 
 
 @pytest.mark.parametrize("family", ["wavernn", "wavenet"])
