@@ -56,6 +56,30 @@ def test_waveform_view_paints_the_received_samples_only_when_dirty_and_visible(q
     np.testing.assert_array_equal(y[238:242], [0.5, 0.5, -0.5, -0.5])
 
 
+def test_a_long_waveform_is_drawn_as_its_peaks_and_every_sample_when_zoomed_in(qtbot):
+    from app.views.waveform import WaveformView
+
+    view = WaveformView("generated", "#ffffff")
+    qtbot.addWidget(view)
+    view.resize(1000, 200)
+    view.show()
+    qtbot.waitExposed(view)
+    samples = (0.5 * np.sin(np.arange(340_000) / 7.0)).astype(np.float32)
+    samples[123_456] = 1.0  # one peak that must survive the thinning
+    view.reset(16000, len(samples))
+    view.append(samples, 0)
+    view.plot_item.setXRange(0.0, len(samples) / 16000, padding=0)
+    view.refresh()
+    shown = view.curve._getDisplayDataset()
+    assert len(shown.x) < 20 * view.width() and shown.y.max() == 1.0
+    view.plot_item.setXRange(7.0, 7.05, padding=0)  # 50 ms: 800 samples
+    view.mark_dirty()
+    view.refresh()
+    shown = view.curve._getDisplayDataset()
+    assert 800 <= len(shown.x) < 1000
+    np.testing.assert_array_equal(shown.y, samples[np.round(shown.x * 16000).astype(int)])
+
+
 def test_spectrogram_view_shows_live_frames_with_fixed_levels(qtbot, warm_librosa):
     from app.views.spectrogram import LEVELS, SpectrogramView
 
