@@ -80,6 +80,31 @@ def test_a_long_waveform_is_drawn_as_its_peaks_and_every_sample_when_zoomed_in(q
     np.testing.assert_array_equal(shown.y, samples[np.round(shown.x * 16000).astype(int)])
 
 
+def test_the_envelope_of_chunks_in_any_order_is_each_buckets_lowest_and_highest_sample(qtbot):
+    from app.views.waveform import WaveformView
+
+    view = WaveformView("generated", "#ffffff")
+    qtbot.addWidget(view)
+    view.resize(1000, 200)
+    view.show()
+    qtbot.waitExposed(view)
+    rng = np.random.default_rng(3)
+    samples = (0.3 * rng.standard_normal(100_003)).astype(np.float32)
+    view.reset(16000, len(samples))
+    starts = list(range(0, len(samples), 777))
+    rng.shuffle(starts)  # as fold mode delivers them
+    for start in starts:
+        view.append(samples[start:start + 777], start)
+    view.plot_item.setXRange(0.0, len(samples) / 16000, padding=0)
+    view.refresh()
+    shown = view.curve._getDisplayDataset()
+    bucket = view.bucket
+    padded = np.concatenate([samples, np.full(-len(samples) % bucket, samples[-1])]).reshape(-1, bucket)
+    assert bucket == 25 and view.painted_samples == len(samples)
+    np.testing.assert_array_equal(shown.y[0::2], padded.min(axis=1))
+    np.testing.assert_array_equal(shown.y[1::2], padded.max(axis=1))
+
+
 def test_spectrogram_view_shows_live_frames_with_fixed_levels(qtbot, warm_librosa):
     from app.views.spectrogram import LEVELS, SpectrogramView
 
