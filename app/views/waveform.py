@@ -49,6 +49,7 @@ class WaveformView(TimelinePlot):
         self.num_samples = 0
         self.bucket = max(1, math.ceil(capacity / ENVELOPE_BUCKETS))
         self._samples = np.zeros(0, dtype=np.float32)
+        self._low, self._high = np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.float32)
         self._reserve(capacity)
         self.curve.setData([], [])
         self.painted_samples = 0
@@ -97,17 +98,12 @@ class WaveformView(TimelinePlot):
         self.painted_samples = n
 
     def _reserve(self, capacity: int) -> None:
+        """Room for `capacity` samples, in whole buckets, and for their envelope."""
         if capacity > len(self._samples):
-            size = max(capacity, 2 * len(self._samples))
-            grown = np.zeros(size, dtype=np.float32)
+            buckets = math.ceil(max(capacity, 2 * len(self._samples)) / self.bucket)
+            grown = np.zeros(buckets * self.bucket, dtype=np.float32)
             grown[:self.num_samples] = self._samples[:self.num_samples]
             self._samples = grown
-            # the envelope covers whole buckets of the buffer
-            buckets = math.ceil(size / self.bucket)
-            low, high = np.zeros(buckets, dtype=np.float32), np.zeros(buckets, dtype=np.float32)
-            kept = min(len(self._low), buckets)
-            low[:kept], high[:kept] = self._low[:kept], self._high[:kept]
-            self._low, self._high = low, high
-            pad = buckets * self.bucket - size
-            if pad:
-                self._samples = np.concatenate([self._samples, np.zeros(pad, dtype=np.float32)])
+            kept = len(self._low)
+            self._low, self._high = (np.concatenate([old, np.zeros(buckets - kept, dtype=np.float32)])
+                                     for old in (self._low, self._high))
