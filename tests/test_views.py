@@ -103,6 +103,12 @@ def test_the_envelope_of_chunks_in_any_order_is_each_buckets_lowest_and_highest_
     assert bucket == 25 and view.painted_samples == len(samples)
     np.testing.assert_array_equal(shown.y[0::2], padded.min(axis=1))
     np.testing.assert_array_equal(shown.y[1::2], padded.max(axis=1))
+    view.reset(16000, len(samples))  # a new take whose first half has not arrived yet: silence there, not the last take
+    view.append(samples[50_000:], 50_000)
+    view.refresh()
+    shown = view.curve._getDisplayDataset()
+    assert not shown.y[: 2 * (50_000 // bucket)].any()
+    assert shown.y.max() == samples[50_000:].max()
 
 
 def test_spectrogram_view_shows_live_frames_with_fixed_levels(qtbot, warm_librosa):
