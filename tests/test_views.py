@@ -56,7 +56,8 @@ def test_waveform_view_paints_the_received_samples_only_when_dirty_and_visible(q
     np.testing.assert_array_equal(y[238:242], [0.5, 0.5, -0.5, -0.5])
 
 
-def test_a_long_waveform_is_drawn_as_its_peaks_and_every_sample_when_zoomed_in(qtbot):
+def shown_waveform_view(qtbot):
+    """A WaveformView 1000 pixels wide, on screen."""
     from app.views.waveform import WaveformView
 
     view = WaveformView("generated", "#ffffff")
@@ -64,6 +65,11 @@ def test_a_long_waveform_is_drawn_as_its_peaks_and_every_sample_when_zoomed_in(q
     view.resize(1000, 200)
     view.show()
     qtbot.waitExposed(view)
+    return view
+
+
+def test_a_long_waveform_is_drawn_as_its_peaks_and_every_sample_when_zoomed_in(qtbot):
+    view = shown_waveform_view(qtbot)
     samples = (0.5 * np.sin(np.arange(340_000) / 7.0)).astype(np.float32)
     samples[123_456] = 1.0  # one peak that must survive the thinning
     view.reset(16000, len(samples))
@@ -81,13 +87,7 @@ def test_a_long_waveform_is_drawn_as_its_peaks_and_every_sample_when_zoomed_in(q
 
 
 def test_the_envelope_of_chunks_in_any_order_is_each_buckets_lowest_and_highest_sample(qtbot):
-    from app.views.waveform import WaveformView
-
-    view = WaveformView("generated", "#ffffff")
-    qtbot.addWidget(view)
-    view.resize(1000, 200)
-    view.show()
-    qtbot.waitExposed(view)
+    view = shown_waveform_view(qtbot)
     rng = np.random.default_rng(3)
     samples = (0.3 * rng.standard_normal(100_003)).astype(np.float32)
     view.reset(16000, len(samples))
