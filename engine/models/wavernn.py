@@ -396,9 +396,11 @@ class WaveRNN(RecurrentVocoder):
         conditioning = (part.contiguous().numpy() for part in (input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond))
         uniforms = torch.stack(noise).reshape(length, batch).numpy()
         step_weights = lpc_weights.contiguous().numpy() if lpc else np.empty((0, 0, 0))
+        if state.kernel_weights is None:
+            state.kernel_weights = wavernn_kernel.as_kernel_weights(self)
         wavernn_kernel.run_block(*conditioning, uniforms, taught, step_weights, self.config.bits,
-                                 self.config.temperature, *wavernn_kernel.as_kernel_weights(self), previous, history,
-                                 h1, h2, samples, logits)
+                                 self.config.temperature, *state.kernel_weights, previous, history, h1, h2, samples,
+                                 logits)
         state.previous, state.h1, state.h2 = torch.from_numpy(previous), torch.from_numpy(h1), torch.from_numpy(h2)
         if lpc:
             state.history = torch.from_numpy(history)
@@ -410,10 +412,12 @@ class WaveRNN(RecurrentVocoder):
 class _StreamState:
     """What carries from one streamed block to the next: the last step's sample inputs (N, 1), or (N, 2) with linear
     prediction (x_{t−1}, e_{t−1}); both GRU states (N, rnn); with linear prediction the last p samples (N, p)
-    float64, oldest first; the window of block inputs computed so far."""
+    float64, oldest first; the window of block inputs computed so far; the compiled loop's weights
+    (`wavernn_kernel.as_kernel_weights`), copied at its first block."""
 
     previous: torch.Tensor
     h1: torch.Tensor
     h2: torch.Tensor
     history: torch.Tensor | None = None
     windows: FrameWindows | None = None
+    kernel_weights: tuple[np.ndarray, ...] | None = None
