@@ -7,6 +7,9 @@ over the recordings:
 - PESQ, wide band at 16 kHz (ITU-T P.862.2, package `pesq`), MOS-LQO 1.0–4.6, higher is better;
 - STOI (package `pystoi`), 0–1, higher is better;
 - log-mel distance: mean |difference| of the two mels in dB (the model's mel settings), lower is better.
+For each model that draws mu-law classes, a row "<model>: true classes" scores the recording coded the way the
+model codes it, every class the right one (`true_classes`): the ceiling its coding allows, so that the distance
+from it to the model's own row is the network's, not the coding's.
 
     python benchmarks/quality.py [--data data/asterisk-en/heldout] [--models wavernn wavenet] [--seed 1]
                                  [--temperatures 0.6 0.8]
@@ -23,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -36,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine.datasets import aligned_audio_and_mel, audio_files  # noqa: E402
 from engine.errors import ConfigError  # noqa: E402
 from engine.features import MelConfig, griffin_lim, load_audio, mel_distance_db, mel_spectrogram, resample  # noqa: E402
+from engine.models.coding import mulaw_classes, mulaw_expand  # noqa: E402
 from engine.models.registry import load_model  # noqa: E402
 
 METRIC_RATE = 16000  # PESQ wide band is defined at 16 kHz
@@ -49,9 +54,9 @@ class Scores:
     seconds: float = 0.0
 
     def row(self, name: str, audio_seconds: float) -> str:
-        speed = audio_seconds / self.seconds if self.seconds else float("nan")
+        timing = f"{self.seconds:>9.1f}{audio_seconds / self.seconds:>9.2f}" if self.seconds else f"{'—':>9}{'—':>9}"
         return (f"{name:<28}{np.mean(self.pesq):>8.3f}{standard_error(self.pesq):>7.3f}{np.mean(self.stoi):>8.3f}"
-                f"{standard_error(self.stoi):>7.3f}{np.mean(self.log_mel_db):>12.2f}{self.seconds:>9.1f}{speed:>9.2f}")
+                f"{standard_error(self.stoi):>7.3f}{np.mean(self.log_mel_db):>12.2f}{timing}")
 
 
 def standard_error(values: list[float]) -> float:
@@ -86,6 +91,21 @@ def resynthesise(model, mels: list[np.ndarray], seed: int, block_frames: int = 4
                                                        generator=generator)]
     samples = torch.cat(blocks, dim=1).numpy()
     return [samples[i, : mel.shape[1] * model.hop_length] for i, mel in enumerate(mels)]
+
+
+def true_classes(model, audio: np.ndarray, mel: np.ndarray) -> np.ndarray | None:
+    """audio (F · hop,), mel (n_mels, F) → the audio in the model's coding with every class right (F · hop,): each
+    sample's mu-law class, or with linear prediction x_t = p_t + e_t, e_t's class taken from the recording and p_t
+    predicted from the recording's own past. None for a model that draws no mu-law classes (no temperature)."""
+    if model.temperature is None:
+        return None
+    bits = model.config.bits
+    mel_batch, audio_batch = torch.from_numpy(mel)[None], torch.from_numpy(audio)[None]
+    predictor = getattr(model, "predictor", None)
+    with torch.inference_mode():
+        prediction, target = predictor.split(mel_batch, audio_batch) if predictor is not None else (0.0, audio_batch)
+        coded = prediction + mulaw_expand(mulaw_classes(target, bits), bits).double()
+    return coded.clamp(-1.0, 1.0)[0].float().numpy()
 
 
 def check_held_out(folder: Path, files: list[Path]) -> None:
@@ -156,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
                 with model.sampling_at(temperature):
                     outputs[label] = resynthesise(model, [mel for _, mel in recordings], args.seed)
                 results.setdefault(label, Scores()).seconds = time.perf_counter() - started
+            coded = [true_classes(model, audio, mel) for audio, mel in recordings]
+            if coded[0] is not None:
+                results.setdefault(f"{name}: true classes", Scores())
+                outputs[f"{name}: true classes"] = coded
         for label, estimates in outputs.items():
             for path, (audio, _), estimate in zip(files, recordings, estimates):
                 score(results[label], audio, estimate, config)
@@ -165,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.save:
                     import soundfile
 
-                    out = Path(args.save) / label.split(" (")[0].lower().replace(" ", "-")  # e.g. wavenet-t-0.6
+                    out = Path(args.save) / re.sub(r"[^a-z0-9.]+", "-", label.split(" (")[0].lower())  # wavenet-t-0.6
                     out.mkdir(parents=True, exist_ok=True)
                     soundfile.write(str(out / path.name), estimate, config.sample_rate, subtype="PCM_16")
 
