@@ -53,9 +53,9 @@ class Scores:
     log_mel_db: list[float] = field(default_factory=list)
     seconds: float = 0.0
 
-    def row(self, name: str, audio_seconds: float) -> str:
+    def row(self, name: str, audio_seconds: float, width: int) -> str:
         timing = f"{self.seconds:>9.1f}{audio_seconds / self.seconds:>9.2f}" if self.seconds else f"{'—':>9}{'—':>9}"
-        return (f"{name:<28}{np.mean(self.pesq):>8.3f}{standard_error(self.pesq):>7.3f}{np.mean(self.stoi):>8.3f}"
+        return (f"{name:<{width}}{np.mean(self.pesq):>8.3f}{standard_error(self.pesq):>7.3f}{np.mean(self.stoi):>8.3f}"
                 f"{standard_error(self.stoi):>7.3f}{np.mean(self.log_mel_db):>12.2f}{timing}")
 
 
@@ -193,9 +193,10 @@ def main(argv: list[str] | None = None) -> int:
                     out.mkdir(parents=True, exist_ok=True)
                     soundfile.write(str(out / path.name), estimate, config.sample_rate, subtype="PCM_16")
 
-    print(f"\n{'method':<28}{'PESQ-WB':>8}{'± se':>7}{'STOI':>8}{'± se':>7}{'log-mel dB':>12}{'time s':>9}{'x real':>9}")
+    width = max(28, 2 + max(len(label) for label in results))
+    print(f"\n{'method':<{width}}{'PESQ-WB':>8}{'± se':>7}{'STOI':>8}{'± se':>7}{'log-mel dB':>12}{'time s':>9}{'x real':>9}")
     for label, scores in results.items():
-        print(scores.row(label, audio_seconds))
+        print(scores.row(label, audio_seconds, width))
     print(f"({audio_seconds:.1f} s of audio; PESQ and STOI: higher is better, ± the standard error over recordings; "
           "log-mel distance: lower is better)")
     if args.json:
