@@ -34,8 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     vocode = commands.add_parser("vocode", help="turn audio or a mel file into audio with a vocoder",
                                  epilog=_VOCODE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     vocode.add_argument("inputs", nargs="+", metavar="INPUT", help="audio (wav, flac, ogg, mp3) or a mel (.npy, .pt)")
-    vocode.add_argument("-o", "--output", metavar="OUT", help="where to write the audio (.wav or .flac; a folder for "
-                        "several INPUTs)")
+    vocode.add_argument("-o", "--output", "--out", metavar="OUT", help="where to write the audio (.wav or .flac; a "
+                        "folder for several INPUTs); --out as train and trainset spell it")
     vocode.add_argument("--model", default="wavernn", metavar="NAME|PATH",
                         help="a built-in model (see `vocoscope models`) or a .safetensors checkpoint")
     vocode.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")

@@ -132,6 +132,14 @@ def test_same_seed_writes_the_same_file(tmp_path):
     assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
 
 
+def test_vocode_takes_out_as_train_and_trainset_spell_it(tmp_path, capsys):
+    """--out was ambiguous (--output, --output-device) and stopped with a usage error."""
+    mel = tmp_path / "m.npy"
+    np.save(mel, np.random.default_rng(3).random((80, 3), dtype=np.float32))
+    assert main(["vocode", str(mel), "--out", str(tmp_path / "a.wav"), "--seed", "9"]) == 0, capsys.readouterr().err
+    assert soundfile.info(str(tmp_path / "a.wav")).frames == 3 * load_model("wavernn")[0].hop_length
+
+
 def test_devices_lists_the_cpu(capsys):
     assert main(["devices"]) == 0
     out = capsys.readouterr().out
