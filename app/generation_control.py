@@ -29,6 +29,7 @@ class GenerationControl:
         self.total = 0  # the samples the running job will make
         self.comment = ""  # how the output was made
         self.mel_distance_db: float | None = None  # the finished output's mel distance to the input
+        self.discarding = False  # the running job is stopping and its output goes nowhere: its input has gone
 
     @property
     def running(self) -> bool:
@@ -57,8 +58,14 @@ class GenerationControl:
             self.window.bridge.cancel()
 
     def clear(self) -> None:
-        """Forget the output and empty its views."""
+        """Forget the output and empty its views. A job still running generates from an input that is going: it
+        is stopped, and what it made until then is dropped."""
         window = self.window
+        if self.running and not self.discarding:
+            self.discarding = True
+            window.bridge.cancel()
+            if window.playback.live:
+                window.playback.stop()
         self.audio = None
         window.output_waveform.reset(self.rate, 0)
         window.output_mel.set_mel(None, window.output_mel.mel_config)
@@ -82,7 +89,7 @@ class GenerationControl:
         window.playback.expect(event.total_samples)
 
     def on_chunk(self, event) -> None:
-        if event.job_id != self.job_id:
+        if event.job_id != self.job_id or self.discarding:
             return
         window, chunk = self.window, event.chunk
         window.shape_inspector.on_engine_event(event)
@@ -103,6 +110,9 @@ class GenerationControl:
         if not self._ended(event):
             return
         window = self.window
+        if self.discarding:
+            self._discarded(event)
+            return
         self.audio = np.ascontiguousarray(event.audio, dtype=np.float32)
         self.mel_distance_db = None
         if not event.cancelled:
@@ -116,6 +126,15 @@ class GenerationControl:
         window.status_panel.show_distance(self.mel_distance_db)
         window.note(self.summary(event.cancelled))
         window.paint_now()
+        window.update_actions()
+        window.generation_done.emit(event)
+
+    def _discarded(self, event) -> None:
+        """The end of a job whose input was replaced while it ran: say so."""
+        window = self.window
+        self.discarding = False
+        window.note(f"Stopped generating after {len(event.audio) / self.rate:.2f} s: another input was opened, and "
+                    "what was made from the one before is dropped.")
         window.update_actions()
         window.generation_done.emit(event)
 
@@ -133,6 +152,7 @@ class GenerationControl:
     def on_failed(self, event) -> None:
         if not self._ended(event):
             return
+        self.discarding = False
         window = self.window
         window.shape_inspector.show()
         if window.playback.live:

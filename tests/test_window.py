@@ -114,6 +114,25 @@ def test_stop_ends_job_within_200ms_and_next_job_runs(qtbot, make_window, inputs
     assert not finished.cancelled and len(finished.audio) == 4000
 
 
+def test_opening_another_input_while_generating_stops_and_drops_that_output(qtbot, make_window, inputs):
+    """The chunks still on their way used to reach an output view the new input had emptied (AttributeError)."""
+    window = make_window()
+    open_and_wait(qtbot, window, inputs["long"])
+    generate_until_first_chunk(qtbot, window)
+    with qtbot.waitSignal(window.generation_done, timeout=5000) as blocker:
+        open_and_wait(qtbot, window, inputs["short"])
+    assert blocker.args[0].cancelled and 0 < len(blocker.args[0].audio) < 48000
+    assert window.generation.audio is None and not window.generation.running
+    window.paint_now()
+    assert window.output_waveform.painted_samples == 0 and window.output_mel.frames == 0
+    assert not window.play_output_action.isEnabled() and window.generate_action.isEnabled()
+    assert "another input was opened" in window.messages.messages[-1].text
+
+    finished = generate_and_wait(qtbot, window)
+    assert not finished.cancelled and len(finished.audio) == 4000
+    assert window.output_waveform.painted_samples == 4000
+
+
 def test_closing_during_generation_exits_cleanly(qtbot, make_window, inputs):
     threads_before = set(threading.enumerate())
     window = make_window()
