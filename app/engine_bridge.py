@@ -118,10 +118,12 @@ class EngineBridge(QObject):
             problems.append(f"could not list the built-in models: {plain_message(error)}")
         self._emit_listing(models, devices, "; ".join(problems) or None)
         try:
+            from engine.features import warm_mel
             from engine.models import compiled_ops
 
+            warm_mel()  # so the first input opened does not wait for librosa
             compiled_ops.warm_all()  # so the first generation does not wait for numba
-        except Exception:  # the generation that needs it will report the problem
+        except Exception:  # the load or generation that needs it will report the problem
             traceback.print_exc()
 
     def _emit_listing(self, models: list, devices: list, problem: str | None) -> None:

@@ -203,6 +203,13 @@ def mel_spectrogram(audio: np.ndarray, config: MelConfig) -> np.ndarray:
     return normalise(librosa.feature.melspectrogram(y=padded, n_mels=config.n_mels, **settings), config)
 
 
+def warm_mel() -> None:
+    """Make one mel now: the first in a process imports librosa and loads its numba code from disk (about 1 s after
+    packaging/warm_caches.py, 14 s before it), holding the GIL for up to 200 ms at a time; later ones take
+    milliseconds."""
+    mel_spectrogram(np.zeros(MelConfig().sample_rate, dtype=np.float32), MelConfig())
+
+
 def mel_distance_db(reference: np.ndarray, estimate: np.ndarray, config: MelConfig) -> float:
     """Mean absolute difference in dB of two normalised mels (n_mels, ·) over the frames both have: the log-mel
     distance of benchmarks/quality.py, lower is closer."""

@@ -10,14 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.features import MelConfig, mel_spectrogram  # noqa: E402
+from engine.features import warm_mel  # noqa: E402
 from engine.models import compiled_ops  # noqa: E402
 
 started = time.perf_counter()
-mel_spectrogram(np.zeros(MelConfig().sample_rate, dtype=np.float32), MelConfig())
+warm_mel()
 compiled_ops.warm_all()
 print(f"numba caches ready in {time.perf_counter() - started:.1f} s")
