@@ -34,6 +34,7 @@ class PlaybackControl(QObject):
         self.player = None
         self.playing_source: str | None = None
         self.live = False                    # the player follows the output while it is generated
+        self._fading: list = []              # stopped players whose fade-out still plays; closed once faded
         self.sound_label = QLabel()
         self._output_menu: QMenu | None = None
 
@@ -49,10 +50,13 @@ class PlaybackControl(QObject):
         live = follow_total is not None
         seconds = (follow_total if live else len(audio)) / rate
         try:
-            from engine.playback import Player
-
-            # The ring holds the whole clip, so feeding it from the GUI thread never blocks.
-            player = Player(rate, self.settings.audio_device, capacity_seconds=max(60.0, seconds + 2.0))
+            try:
+                player = self._open(rate, seconds)
+            except AudioDeviceError:
+                if not self._fading:
+                    raise
+                self._close_faded(everything=True)  # a device that takes one stream at a time: free it, once
+                player = self._open(rate, seconds)
             if live:
                 if follow_total:
                     player.expect(follow_total)
@@ -71,6 +75,12 @@ class PlaybackControl(QObject):
         self.playing_source = source
         self.changed.emit()
 
+    def _open(self, rate: int, seconds: float):
+        from engine.playback import Player
+
+        # The ring holds the whole clip, so feeding it from the GUI thread never blocks.
+        return Player(rate, self.settings.audio_device, capacity_seconds=max(60.0, seconds + 2.0))
+
     def expect(self, total_samples: int) -> None:
         """The output being followed will be `total_samples` long."""
         if self.live and self.player is not None:
@@ -88,18 +98,22 @@ class PlaybackControl(QObject):
         self.live = False
 
     def stop(self) -> None:
-        """Stop playing, hide the playhead and clear the playback figures."""
+        """Stop playing, hide the playhead and clear the playback figures, at once: the player fades out on its
+        own (the fade and the silence after it take about half a second to reach a PulseAudio sink) and is closed
+        on a later frame."""
         player, self.player = self.player, None
         self.live = False
         self.playing_source = None
         if player is not None:
-            player.stop()
+            player.fade_out()
+            self._fading.append(player)
         self.playhead_moved.emit(None)
         self.progress.emit(None, None)
         self.changed.emit()
 
     def on_frame(self) -> None:
         """On the window's frame clock: report the figures, move the playhead, stop at the end of the clip."""
+        self._close_faded()
         player = self.player
         if player is None:
             return
@@ -109,11 +123,26 @@ class PlaybackControl(QObject):
         elif player.started:
             self.playhead_moved.emit(player.playhead_seconds)
 
+    def _close_faded(self, everything: bool = False) -> None:
+        """Close the stopped players whose fade has played out (`everything`: all of them, waiting for the rest)."""
+        fading, self._fading = self._fading, []
+        for player in fading:
+            if everything or player.faded:
+                player.stop()
+            else:
+                self._fading.append(player)
+
+    @property
+    def fading(self) -> int:
+        """Stopped players still fading out."""
+        return len(self._fading)
+
     def close(self) -> None:
         """Silence the player without touching the views (the window is closing)."""
         if self.player is not None:
             self.player.stop()
             self.player = None
+        self._close_faded(everything=True)
 
     # --- sound outputs ---------------------------------------------------------------------------------
 

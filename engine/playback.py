@@ -257,6 +257,7 @@ class Player:
         self._fade_out = 0
         self._pause_requested = False
         self._stop_requested = False
+        self._stop_deadline: float | None = None  # (monotonic) when a stop stops waiting for its fade and tail
         self._pending_seek: int | None = None
         self._halted = False
         self._ending = False
@@ -430,10 +431,25 @@ class Player:
         self._stream.close()
         self._done.set()
 
-    def _halt_stream(self) -> None:
+    def fade_out(self) -> None:
+        """Begin `stop` without waiting for it: the fade and the tail of silence play out on the audio thread.
+        Once `faded`, `stop` closes the stream at once; the window fades one player out while the next starts."""
+        if self._stop_deadline is None:
+            self._stop_deadline = (time.monotonic() + self.latency + FADE_SECONDS + self._tail_frames / self.device_rate
+                                   + 0.5)
         self._stop_requested = True
+
+    @property
+    def faded(self) -> bool:
+        """After `fade_out`: nothing is left to wait for (the stream has ended or never ran, or its time is up)."""
+        if self._done.is_set() or not self._stream.active:
+            return True
+        return self._stop_deadline is not None and time.monotonic() >= self._stop_deadline
+
+    def _halt_stream(self) -> None:
+        self.fade_out()
         if self._stream.active:
-            self._done.wait(self.latency + FADE_SECONDS + self._tail_frames / self.device_rate + 0.5)
+            self._done.wait(max(0.0, self._stop_deadline - time.monotonic()))
         if not self._stream.stopped:
             self._stream.abort()
 

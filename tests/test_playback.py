@@ -205,6 +205,30 @@ def test_stop_mid_playback_fades_out_and_releases_a_blocked_producer(sound_serve
     assert np.max(np.abs(recording[stop - MONITOR_RATE // 1000:stop])) < 0.5 * 0.15
 
 
+def test_fade_out_returns_at_once_and_stop_after_it_closes_without_waiting(sound_server):
+    """The window stops one player and starts the next without waiting for the fade and tail to reach the sink."""
+    sine = (0.5 * np.sin(2 * np.pi * 440 * np.arange(3 * MONITOR_RATE) / MONITOR_RATE)).astype(np.float32)
+    mark = sound_server.monitor.mark()
+    player = Player(MONITOR_RATE)
+    player.play_clip(sine)
+    time.sleep(0.5)
+    began = time.monotonic()
+    player.fade_out()
+    assert time.monotonic() - began < 0.05
+    assert not player.faded  # the tail of silence alone lasts two latencies and 50 ms
+    deadline = time.monotonic() + 3.0
+    while not player.faded and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert player.faded and player.finished, "the stream ended by itself after the fade and the tail"
+    began = time.monotonic()
+    player.stop()
+    assert time.monotonic() - began < 0.05 and player._stream.closed
+    recording = sound_server.monitor.since(mark)
+    start, stop = audible_span(recording)
+    assert 0.3 < (stop - start) / MONITOR_RATE < 1.5
+    assert np.max(np.abs(np.diff(recording))) < 0.035  # faded, not cut (see the test above)
+
+
 def test_a_clip_pauses_resumes_and_seeks(sound_server):
     clip = (0.3 * np.sin(2 * np.pi * 330 * np.arange(4 * RATE) / RATE)).astype(np.float32)
     with Player(RATE) as player:

@@ -416,6 +416,49 @@ def test_b_goes_on_from_the_same_moment_in_the_other_of_input_and_output(qtbot, 
     assert window.playback.player is None, "B does nothing while nothing plays"
 
 
+def test_stopping_or_switching_playback_returns_at_once_and_the_faded_players_close_later(qtbot, make_window, inputs,
+                                                                                           sound_server):
+    """Each stop waited for the fade and the silence after it to reach the sink: 580 ms of frozen window."""
+    window = make_window()
+    open_and_wait(qtbot, window, inputs["long"])
+    window.play("input")
+    qtbot.waitUntil(lambda: window.playback.player.playhead_seconds > 0.2, timeout=5000)
+    began = time.perf_counter()
+    window.play("input", start_seconds=3.0)
+    switched = time.perf_counter() - began
+    assert window.playback.player.position >= 3 * 8000
+    began = time.perf_counter()
+    window.stop()
+    stopped = time.perf_counter() - began
+    assert switched < 0.1 and stopped < 0.1, f"switching took {1000 * switched:.0f} ms, stopping {1000 * stopped:.0f} ms"
+    assert window.playback.player is None and window.playback.fading == 2
+    qtbot.waitUntil(lambda: window.playback.fading == 0, timeout=3000)
+
+
+def test_a_device_that_takes_one_stream_at_a_time_is_freed_for_the_next(qtbot, make_window, inputs, sound_server,
+                                                                         monkeypatch):
+    """PulseAudio mixes streams; a bare ALSA device refuses a second one while the first still fades out."""
+    from engine.errors import AudioDeviceError
+
+    window = make_window()
+    open_and_wait(qtbot, window, inputs["long"])
+    window.play("input")
+    qtbot.waitUntil(lambda: window.playback.player.started, timeout=5000)
+    first = window.playback.player
+    opening = window.playback._open
+
+    def one_stream_at_a_time(rate, seconds):
+        if window.playback.fading:
+            raise AudioDeviceError("the device is busy")
+        return opening(rate, seconds)
+
+    monkeypatch.setattr(window.playback, "_open", one_stream_at_a_time)
+    window.play("input", start_seconds=2.0)
+    assert first._stream.closed and window.playback.fading == 0
+    assert window.playback.player is not first and window.playback.playing_source == "input"
+    assert window.banner.isHidden()
+
+
 def test_ctrl_d_shows_the_generated_mel_as_its_difference_to_the_input_and_is_remembered(qtbot, make_window, inputs):
     window = make_window()
     loaded = open_and_wait(qtbot, window, inputs["short"])
