@@ -204,9 +204,9 @@ def mel_spectrogram(audio: np.ndarray, config: MelConfig) -> np.ndarray:
 
 
 def warm_mel() -> None:
-    """Make one mel now: the first in a process imports librosa and loads its numba code from disk (about 1 s after
-    packaging/warm_caches.py, 14 s before it), holding the GIL for up to 200 ms at a time; later ones take
-    milliseconds."""
+    """Make one mel now: the first in a process imports librosa and loads its numba code (1–3 s once
+    packaging/warm_caches.py has filled numba's disk cache, 14 s before), holding the GIL for up to 200 ms at a
+    time; later ones take milliseconds."""
     mel_spectrogram(np.zeros(MelConfig().sample_rate, dtype=np.float32), MelConfig())
 
 
