@@ -20,6 +20,7 @@ class GenerationControl:
         self.window = window
         self.job_id: int | None = None
         self.stats = None  # the latest chunk's GenerationStats
+        self.model_label = ""  # the model chooser's entry the job generates with
         self.draws = ""  # what the model draws, in words, as the job started
         self.conditioning = None  # the Conditioning the job generates from
         self.seed: int | None = None  # the last generation's seed, for "Generate again"
@@ -50,7 +51,8 @@ class GenerationControl:
         self.job_id = window.bridge.generate(window.model, window.loaded.conditioning, window.device,
                                              seed=self.next_seed, temperature=window.temperature)
         self.next_seed = None
-        window.activity.setText(f"Generating with {window.model_chooser.currentText()} on "
+        self.model_label = window.model_chooser.currentText()  # another may be chosen while this one generates
+        window.activity.setText(f"Generating with {self.model_label} on "
                                 f"{window.device_chooser.currentText()}…")
 
     def stop(self) -> None:
@@ -79,7 +81,7 @@ class GenerationControl:
         self.draws = event.model_info.draws
         self.conditioning = event.conditioning
         self.seed = event.seed
-        self.comment = take_comment(window.model_chooser.currentText(), event.model_info.draws, event.seed,
+        self.comment = take_comment(self.model_label, event.model_info.draws, event.seed,
                                     window.loaded.path if window.loaded is not None else None)
         self.rate = event.sample_rate
         self.total = event.total_samples
@@ -141,7 +143,7 @@ class GenerationControl:
     def summary(self, cancelled: bool) -> str:
         """What the finished job made, with what, how fast, and how near the input's mel."""
         summary = (("Stopped after " if cancelled else "Generated ") + f"{len(self.audio) / self.rate:.2f} s of audio "
-                   f"with {self.window.model_chooser.currentText()} ({self.draws}), seed {self.seed}")
+                   f"with {self.model_label} ({self.draws}), seed {self.seed}")
         if self.stats is not None:
             summary += (f" in {self.stats.elapsed:.1f} s ({self.stats.samples_per_second:,.0f} samples/s, "
                         f"{self.stats.real_time_factor:.2f}× real time)")

@@ -133,6 +133,22 @@ def test_opening_another_input_while_generating_stops_and_drops_that_output(qtbo
     assert window.output_waveform.painted_samples == 4000
 
 
+def test_choosing_another_model_while_generating_leaves_the_run_named_after_its_own(qtbot, make_window, inputs,
+                                                                                      tmp_path):
+    window = make_window()
+    open_and_wait(qtbot, window, inputs["long"])
+    generating_with = window.model_chooser.currentText()
+    generate_until_first_chunk(qtbot, window)
+    with qtbot.waitSignal(window.generation_done, timeout=60000) as blocker:
+        window.set_model("wavenet")
+    assert window.model_chooser.currentText() != generating_with
+    assert not blocker.args[0].cancelled and len(blocker.args[0].audio) == 48000
+    summary = window.messages.messages[-1].text
+    assert summary.startswith("Generated 6.00 s of audio with " + generating_with + " (")
+    written = window.exports.audio_to(tmp_path / "take.wav")
+    assert soundfile.SoundFile(str(written)).comment.startswith(generating_with + " (")
+
+
 def test_closing_during_generation_exits_cleanly(qtbot, make_window, inputs):
     threads_before = set(threading.enumerate())
     window = make_window()
