@@ -109,6 +109,8 @@ def test_show_inspection_directly_and_clear(qtbot, model):
     dock.show_inspection(preflight(model, mel), trace(model, mel))
     assert dock.highlighted() == [("check", "range")]  # dB values run, but wrongly: no module fails
     assert "decibels" in dock.check_item("range").text(1)
+    hop = dock.check_item("hop")  # passed: its texts, often wider than the dock, are its tooltips
+    assert (hop.toolTip(1), hop.toolTip(2)) == (hop.text(1), hop.text(2)) and "multiply to" in hop.text(1)
     assert dock.explanation.text().startswith("range: found values in [")
     dock.clear()
     assert dock.highlighted() == [] and dock.modules.topLevelItemCount() == 0 and dock.explanation.text() == ""

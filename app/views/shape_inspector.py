@@ -161,6 +161,8 @@ class ShapeInspectorDock(QDockWidget):
         for check in verdict.checks:
             item = QTreeWidgetItem([check.name, check.found, check.expected, "" if check.ok else check.fix])
             item.setToolTip(0, check.fix or check.expected)
+            item.setToolTip(1, check.found)  # a narrow dock cuts the long ones off
+            item.setToolTip(2, check.expected)
             self.checks.addTopLevelItem(item)
             self._check_items[check.name] = item
             if not check.ok:
