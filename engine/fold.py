@@ -190,17 +190,14 @@ def _stream_one(model: Vocoder, mel: torch.Tensor, block_frames: int, seed: int,
                 made: queue.SimpleQueue, stop: threading.Event) -> None:
     """Stream segment i (mel (1, n_mels, T + P)) into `made` as (i, local start, samples), until `stop`."""
     generator = torch.Generator(device=mel.device).manual_seed(seed)
-    position = 0
-    stream = model.stream(mel, block_frames=block_frames, generator=generator)
+    blocks = segments_as_one_batch(model, mel, block_frames, generator)
     try:
-        for block in stream:
+        for _, position, samples in blocks:
             if stop.is_set():
                 return
-            samples = block.samples[0].detach().to("cpu", torch.float32).numpy()
             made.put((i, position, samples))
-            position += len(samples)
     finally:
-        stream.close()
+        blocks.close()
 
 
 def _cores() -> int:
