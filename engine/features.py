@@ -207,7 +207,8 @@ def warm_mel() -> None:
     """Make one mel now: the first in a process imports librosa and loads its numba code (1–3 s once
     packaging/warm_caches.py has filled numba's disk cache, 14 s before), holding the GIL for up to 200 ms at a
     time; later ones take milliseconds."""
-    mel_spectrogram(np.zeros(MelConfig().sample_rate, dtype=np.float32), MelConfig())
+    config = MelConfig()
+    mel_spectrogram(np.zeros(config.sample_rate, dtype=np.float32), config)
 
 
 def mel_distance_db(reference: np.ndarray, estimate: np.ndarray, config: MelConfig) -> float:
