@@ -544,14 +544,15 @@ class MainWindow(QMainWindow):
     # --- painting --------------------------------------------------------------------------------------
 
     def _on_frame(self) -> None:
-        """About 30 times a second: paint what arrived, move the playhead, update the figures."""
+        """About 30 times a second: look after playback (also while minimised: a clip that ends or a stopped
+        player is closed then too), and while the window shows, paint what arrived and update the figures."""
+        self.playback.on_frame()
         if self.isMinimized() or not self.isVisible():
             return
         for plot in self.plots:
             plot.refresh()
         if self.generation.running and self.generation.stats is not None:
             self.status_panel.show_stats(self.generation.stats)
-        self.playback.on_frame()
 
     def paint_now(self) -> None:
         """Paint everything pending at once (end of a job, before a screenshot)."""

@@ -451,6 +451,26 @@ def test_stopping_or_switching_playback_returns_at_once_and_the_faded_players_cl
     qtbot.waitUntil(lambda: window.playback.fading == 0, timeout=3000)
 
 
+def test_a_minimised_window_still_closes_a_stopped_player_and_one_whose_clip_ended(qtbot, make_window, inputs,
+                                                                                  sound_server):
+    """The frame clock skipped everything while minimised, so a stopped player stayed open until the window showed."""
+    window = make_window()
+    open_and_wait(qtbot, window, inputs["long"])
+    window.play("input")
+    qtbot.waitUntil(lambda: window.playback.player.started, timeout=5000)
+    window.showMinimized()
+    qtbot.waitUntil(window.isMinimized, timeout=2000)
+    stopped = window.playback.player
+    window.stop()
+    qtbot.waitUntil(lambda: window.playback.fading == 0, timeout=3000)
+    assert stopped._stream.closed
+    clip = window.loaded.conditioning
+    window.play("input", start_seconds=clip.num_samples / clip.mel_config.sample_rate - 0.3)
+    ending = window.playback.player
+    qtbot.waitUntil(lambda: window.playback.player is None and window.playback.fading == 0, timeout=5000)
+    assert ending._stream.closed and window.isMinimized()
+
+
 def test_a_device_that_takes_one_stream_at_a_time_is_freed_for_the_next(qtbot, make_window, inputs, sound_server,
                                                                          monkeypatch):
     """PulseAudio mixes streams; a bare ALSA device refuses a second one while the first still fades out."""
