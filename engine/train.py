@@ -406,9 +406,10 @@ class Trainer:
 
 
 def initialise_from(model: Vocoder, path: str | Path) -> dict[str, Any]:
-    """Start `model` from the checkpoint at `path` (fine-tuning): copy every weight of the same name and shape; the
-    others (e.g. the layers a changed config adds) keep their fresh initialisation. Returns the record of it that
-    the new checkpoints keep. The mel settings must be the same, since the copied weights were trained on them."""
+    """Start `model` from the checkpoint at `path` (fine-tuning): copy every weight of the same name and shape,
+    take the family's `grown_weights` for a larger model of it; the others (e.g. a new input layer) keep their
+    fresh initialisation. Returns the record of it that the new checkpoints keep. The mel settings must be the
+    same, since the copied weights were trained on them."""
     loaded = checkpoints.load(path)
     if loaded.model.mel_config != model.mel_config:
         raise InputError(path, f"a model of mel settings {loaded.model.mel_config.to_dict()}",
@@ -420,9 +421,11 @@ def initialise_from(model: Vocoder, path: str | Path) -> dict[str, Any]:
         raise InputError(path, f"a {loaded.model.family} model with no weight of the new model's names and shapes",
                          f"a checkpoint of a {model.family} like the one being trained",
                          "Initialise from a checkpoint of the same family, or leave out --init.")
-    model.load_state_dict({**fresh, **{name: source[name] for name in copied}})
+    grown = model.grown_weights(source) if loaded.model.family == model.family else {}
+    model.load_state_dict({**fresh, **{name: source[name] for name in copied}, **grown})
     return {"path": str(path), "family": loaded.model.family, "steps": int(loaded.meta.get("steps", 0)),
-            "copied": copied, "fresh": [name for name in fresh if name not in copied]}
+            "copied": copied, "grown": sorted(grown),
+            "fresh": [name for name in fresh if name not in copied and name not in grown]}
 
 
 # --- the run: progress, log, interruption ---------------------------------------------------------------------
@@ -625,7 +628,9 @@ def run(args: argparse.Namespace) -> int:
     model = trainer.model
     if trainer.initialised_from:
         started = trainer.initialised_from
-        print(f"from {started['path']} ({started['steps']} steps): {len(started['copied'])} weights copied, "
+        grown = started.get("grown")  # runs started before growing existed did not record it
+        grown = f"{len(grown)} grown (the added layers start by changing nothing), " if grown else ""
+        print(f"from {started['path']} ({started['steps']} steps): {len(started['copied'])} weights copied, {grown}"
               f"{len(started['fresh'])} fresh: {', '.join(started['fresh']) or 'none'}", file=sys.stderr)
     print(f"{model.family}: {model.parameter_count():,} parameters on {trainer.device}; "
           f"{len(trainer.dataset.recordings)} recordings, {trainer.dataset.seconds / 60:.1f} min "
@@ -663,7 +668,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--steps", type=int, default=10000, metavar="N", help="train until N steps in all (10000)")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     parser.add_argument("--init", metavar="CKPT", help="start a new run from this checkpoint's weights (fine-tuning): "
-                        "those of the same name and shape are copied, the rest start fresh")
+                        "those of the same name and shape are copied, a WaveNet given more blocks grows (its added layers "
+                        "start by changing nothing), the rest start fresh")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads for torch (default: torch's)")
     parser.add_argument("--log", metavar="CSV", help="loss log (default: CKPT with .csv)")

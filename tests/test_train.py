@@ -180,6 +180,41 @@ def test_init_starts_a_new_run_from_another_checkpoints_weights_where_they_fit(t
     assert "plain.safetensors" in message and "'n_mels': 80" in message and "'n_mels': 40" in message
 
 
+def test_init_grows_a_wavenet_by_a_block_that_first_changes_nothing_and_then_learns(tone_set, tmp_path, capsys):
+    """More blocks from a trained WaveNet: the old layers keep their conditioning rows and skip columns, the added
+    ones start with zero skip columns and residual convolutions, so the grown model computes what the source did."""
+    small = sections("wavenet")
+    small["model"] = {**small["model"], "lpc_order": 8}
+    source = Trainer.new("wavenet", tone_set, sections=small, device="cpu")
+    run_training(source, tmp_path / "small.safetensors", 5, log_path=None)
+    deeper = copy.deepcopy(small)
+    deeper["model"]["blocks"] = 2
+    grown = Trainer.new("wavenet", tone_set, sections=deeper, device="cpu", init=tmp_path / "small.safetensors")
+    added = [f"layers.{layer}.residual.{kind}" for layer in range(4, 8) for kind in ("bias", "weight")]
+    assert grown.initialised_from["grown"] == sorted(["condition.bias", "condition.weight", "skip.weight", *added])
+    assert grown.initialised_from["fresh"] == [f"layers.{layer}.filter_gate.{kind}" for layer in range(4, 8)
+                                               for kind in ("weight", "bias")]
+
+    mel, audio = source.dataset.sample(np.random.default_rng(0), 3)
+    with torch.no_grad():
+        expected = source.model.eval()(mel, audio)
+        assert torch.allclose(grown.model.eval()(mel, audio), expected, atol=1e-5)
+    grown.model.train()
+    grown.step()
+    columns = grown.model.skip.weight.detach().squeeze(-1).abs().reshape(16, 8, 8).amax(dim=(0, 2))  # per layer
+    assert torch.all(columns[4:] > 0), "the first step opens the added layers' skip path"
+    grown.step()
+    feeding = [f"layers.{layer}.residual.weight" for layer in range(4, 7)]  # the last layer's feeds nothing
+    assert all(grown.model.state_dict()[name].abs().max() > 0 for name in feeding), "then their residual path"
+
+    config = tmp_path / "deeper.json"
+    config.write_text(json.dumps(deeper))
+    out = tmp_path / "deeper.safetensors"
+    assert main(["train", "--data", str(tone_set), "--model", "wavenet", "--config", str(config), "--out", str(out),
+                 "--steps", "1", "--init", str(tmp_path / "small.safetensors")]) == 0
+    assert "11 grown (the added layers start by changing nothing), 8 fresh" in capsys.readouterr().err
+
+
 def test_train_command_names_a_folder_without_audio(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path), "--model", "wavenet", "--out", str(tmp_path / "m.safetensors")]) == 2
     message = capsys.readouterr().err

@@ -104,6 +104,12 @@ class Vocoder(nn.Module, abc.ABC):
         Returns the output (N, C, F · hop): column t is computed from audio[:, :t] and the mel only.
         """
 
+    def grown_weights(self, source: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """For `train --init` from a smaller model of this family: weights for the names whose shapes differ from
+        `source`'s, built so that this larger model first computes exactly what the smaller one did. Families that
+        cannot grow return none, and those weights keep their fresh initialisation."""
+        return {}
+
     def training_target(self, mel: torch.Tensor, audio: torch.Tensor, fed: torch.Tensor | None = None) -> torch.Tensor:
         """What `loss` scores forward's output against, (N, F · hop): here the audio itself. `fed` (N, F · hop) is
         the past forward was fed instead of the audio when training injects noise (a family whose target depends

@@ -184,6 +184,25 @@ class WaveNet(Vocoder):
         config = self.config
         return config.temperature if config.output == "mulaw" else None
 
+    def grown_weights(self, source: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Growing from a WaveNet of fewer layers (more blocks; the same channels): the layers it had keep their
+        conditioning rows (layers · 2R) and skip columns (layers · R); the added layers come after them, with
+        their skip columns and residual convolutions zero, so they change nothing until training moves them."""
+        r = self.config.residual_channels
+        had = sum(name.startswith("layers.") and name.endswith(".residual.weight") for name in source)
+        if not 0 < had < len(self.layers) or source["skip.weight"].shape[0] != self.config.skip_channels:
+            return {}
+        fresh = self.state_dict()
+        grown = {name: torch.cat([source[name], fresh[name][had * 2 * r:]])  # rows of layer l: [2Rl, 2R(l + 1))
+                 for name in ("condition.weight", "condition.bias")}
+        if "speaker.weight" in source and "speaker.weight" in fresh:
+            grown["speaker.weight"] = torch.cat([source["speaker.weight"], fresh["speaker.weight"][:, had * 2 * r:]], 1)
+        grown["skip.weight"] = torch.cat([source["skip.weight"], torch.zeros_like(fresh["skip.weight"][:, had * r:])], 1)
+        for layer in range(had, len(self.layers)):
+            for name in (f"layers.{layer}.residual.weight", f"layers.{layer}.residual.bias"):
+                grown[name] = torch.zeros_like(fresh[name])
+        return grown
+
     def conditioning(self, mel_up: torch.Tensor, aux: torch.Tensor, speaker: torch.Tensor | None) -> torch.Tensor:
         """Every layer's V_l c + U_l s. mel_up (N, T, n_mels), aux (N, T, aux), speaker (N,) or None → (N, layers · 2R, T)."""
         cond = self.condition(torch.cat([mel_up, aux], dim=-1).transpose(1, 2))
