@@ -60,15 +60,11 @@ class EngineBridge(QObject):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        from engine import jobs
-
-        self._events = {
-            jobs.JobStarted: self.job_started,
-            jobs.ChunkReady: self.chunk_ready,
-            jobs.JobFinished: self.job_finished,
-            jobs.JobFailed: self.job_failed,
-        }
-        self.engine = jobs.Engine(on_event=self._on_event)
+        self._events: dict[type, Signal] = {}
+        self._engine = None
+        # The engine imports torch (1–3 s): on a thread of its own, so the window shows without waiting for it.
+        self._starting = threading.Thread(target=self._start_engine, name="vocoscope-engine-start", daemon=True)
+        self._starting.start()
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vocoscope-loader")
         # Listing builds every built-in model (seconds); it must not hold up the first file being read.
         self._lister = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vocoscope-lister")
@@ -76,6 +72,26 @@ class EngineBridge(QObject):
         self._mel_configs: dict[str, tuple[MelConfig, int, object]] = {}
         self._lock = threading.Lock()
         self._closed = False
+
+    def _start_engine(self) -> None:
+        try:
+            from engine import jobs
+        except Exception:  # a broken torch: listing the models says so in the window, and nothing can load
+            traceback.print_exc()
+            return
+        self._events = {
+            jobs.JobStarted: self.job_started,
+            jobs.ChunkReady: self.chunk_ready,
+            jobs.JobFinished: self.job_finished,
+            jobs.JobFailed: self.job_failed,
+        }
+        self._engine = jobs.Engine(on_event=self._on_event)
+
+    @property
+    def engine(self):
+        """The `engine.jobs.Engine`, once started (the first use waits for the start if it is still going on)."""
+        self._starting.join()
+        return self._engine
 
     def _on_event(self, event) -> None:
         """Worker thread: hand the event to the GUI thread."""
@@ -172,7 +188,8 @@ class EngineBridge(QObject):
         if self._closed:
             return
         self._closed = True
-        self.engine.cancel()
-        self.engine.shutdown(timeout=timeout)
+        if self.engine is not None:
+            self.engine.cancel()
+            self.engine.shutdown(timeout=timeout)
         self._loader.shutdown(wait=True, cancel_futures=True)
         self._lister.shutdown(wait=True, cancel_futures=True)

@@ -38,3 +38,50 @@ def test_scripted_run_with_a_corrupt_file_exits_2_with_the_message(tmp_path, inp
     assert f"vocoscope: {inputs['corrupt']}: found data that is not a readable audio file" in done.stderr
     assert "Traceback" not in done.stderr
     assert not shot.exists()
+
+
+SLOW_ENGINE = """
+import importlib.abc, importlib.machinery, sys, time
+from pathlib import Path
+
+
+class SlowEngineImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    # runs engine.jobs 4 s late: torch's import, made long (find_spec holds every import up; exec_module does not)
+
+    def find_spec(self, name, path, target=None):
+        if name != "engine.jobs":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        self.loader, spec.loader = spec.loader, self
+        return spec
+
+    def exec_module(self, module):
+        time.sleep(4.0)
+        self.loader.exec_module(module)
+
+
+sys.meta_path.insert(0, SlowEngineImport())
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from app.main_window import MainWindow
+from app.settings import Settings
+began = time.perf_counter()
+window = MainWindow(Settings.from_file(Path(sys.argv[1])))
+window.show()
+app.processEvents()
+shown = time.perf_counter() - began
+alive = window.bridge.engine.alive
+print(shown, time.perf_counter() - began, alive)
+window.close()
+"""
+
+
+def test_the_window_shows_without_waiting_for_the_engine_to_import_torch(tmp_path):
+    """The engine (and with it torch, 1–3 s) starts on a thread of its own; the window is shown meanwhile."""
+    environment = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    done = subprocess.run([sys.executable, "-c", SLOW_ENGINE, str(tmp_path / "settings.ini")], cwd=ROOT,
+                          env=environment, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    shown, engine_ready, alive = done.stdout.split()[-3:]
+    assert float(shown) < 3.5, f"the window took {shown} s to show: it waited for the engine"
+    assert float(engine_ready) >= 4.0 and alive == "True"

@@ -8,7 +8,6 @@ end the result equals `engine.features.mel_spectrogram` of the whole signal (fra
 from __future__ import annotations
 
 import numpy as np
-import scipy.signal
 
 from engine.features import MelConfig, normalise
 
@@ -17,7 +16,8 @@ class IncrementalMel:
     """Accumulates samples (n,) float32 and the normalised mel (n_mels, 1 + n // hop) float32 made from them."""
 
     def __init__(self, config: MelConfig, expected_samples: int = 0):
-        import librosa
+        import librosa  # both imported here, not with the window: together 1–2 s of start-up, which
+        import scipy.signal  # features.warm_mel pays on the listing thread before the first run needs them
 
         self.config = config
         self.pad = config.n_fft // 2
