@@ -89,7 +89,8 @@ class EngineBridge(QObject):
 
     @property
     def engine(self):
-        """The `engine.jobs.Engine`, once started (the first use waits for the start if it is still going on)."""
+        """The `engine.jobs.Engine` once started (the first use waits for the start if it is still going on);
+        None if it could not start."""
         self._starting.join()
         return self._engine
 
