@@ -30,11 +30,11 @@ from app.views.spectrogram import SpectrogramView
 from app.views.status_panel import StatusPanel
 from app.views.waveform import WaveformView
 from app.window_style import STYLE_SHEET, dark_palette
+from engine.models import DEFAULT_MODEL
 
 FRAME_INTERVAL_MS = 33
 TEMPERATURE_TIP = ("Sampling temperature of mu-law models: below 1 the likelier classes are drawn more often (less "
                    "noise, flatter), above 1 less often. \"model's own\" is the temperature the model comes with.")
-DEFAULT_MODEL = "wavernn"
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
 OPEN_FILTER = "Audio or mel (*.wav *.flac *.ogg *.oga *.mp3 *.aiff *.aif *.npy *.pt);;All files (*)"
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from engine.errors import AudioDeviceError, InputError, VocoscopeError
+from engine.models import DEFAULT_MODEL
 
 _VOCODE_EPILOG = """\
 OUT defaults to INPUT's name with ".vocoded.wav" in place of its suffix, in the folder INPUT is in
@@ -36,8 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     vocode.add_argument("inputs", nargs="+", metavar="INPUT", help="audio (wav, flac, ogg, mp3) or a mel (.npy, .pt)")
     vocode.add_argument("-o", "--output", "--out", metavar="OUT", help="where to write the audio (.wav or .flac; a "
                         "folder for several INPUTs); --out as train and trainset spell it")
-    vocode.add_argument("--model", default="wavernn", metavar="NAME|PATH",
-                        help="a built-in model (see `vocoscope models`) or a .safetensors checkpoint")
+    vocode.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME|PATH",
+                        help=f"a built-in model (see `vocoscope models`) or a .safetensors checkpoint ({DEFAULT_MODEL})")
     vocode.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     vocode.add_argument("--seed", type=int, default=None, help="seed for sampling: the same seed, the same audio")
     vocode.add_argument("--temperature", type=float, default=None, metavar="T",
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     inspect = commands.add_parser("inspect", help="check an input against a model and show every module's shapes")
     inspect.add_argument("input", metavar="INPUT")
-    inspect.add_argument("--model", default="wavernn", metavar="NAME|PATH")
+    inspect.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME|PATH", help=f"as for vocode ({DEFAULT_MODEL})")
     inspect.set_defaults(run=_inspect)
 
     models = commands.add_parser("models", help="list the built-in models")

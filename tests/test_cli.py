@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from engine import checkpoints
 from engine.cli import _finished_prefix, default_output, main
+from engine.models import DEFAULT_MODEL
 from engine.models.registry import BUILTINS, load_model
 from tests.helpers import NUMBA_CACHE, REPO, run_cli, tone, write_wav
 
@@ -222,7 +223,7 @@ def test_vocode_temperature_replaces_the_models_own(tmp_path, capsys):
     mel = tmp_path / "m.npy"
     np.save(mel, np.random.default_rng(5).random((80, 3), dtype=np.float32))
     assert main(["vocode", str(mel), "-o", str(tmp_path / "cold.wav"), "--seed", "4", "--temperature", "0.3"]) == 0
-    model, _ = load_model("wavernn")
+    model, _ = load_model(DEFAULT_MODEL)
     conditioning = Conditioning(mel=np.load(mel), mel_config=model.mel_config)
     expected = np.concatenate([c.samples for c in generate(model, conditioning, seed=4, temperature=0.3)])
     written, _ = soundfile.read(tmp_path / "cold.wav", dtype="float32")
@@ -245,9 +246,9 @@ def test_vocode_without_a_seed_says_which_it_drew_and_tags_the_file_with_it(tmp_
     seed = int(re.search(r", seed (\d+)", capsys.readouterr().out).group(1))
     assert main(["vocode", str(mel), "-o", str(tmp_path / "b.wav"), "--temperature", "0.5", "--seed", str(seed)]) == 0
     np.testing.assert_array_equal(soundfile.read(tmp_path / "a.wav")[0], soundfile.read(tmp_path / "b.wav")[0])
-    draws = load_model("wavernn")[0].draws.split(", T ")[0]
+    draws = load_model(DEFAULT_MODEL)[0].draws.split(", T ")[0]
     with soundfile.SoundFile(str(tmp_path / "a.wav")) as tagged:
-        assert tagged.comment == f"wavernn ({draws}, T 0.5), seed {seed}, from m.npy"
+        assert tagged.comment == f"{DEFAULT_MODEL} ({draws}, T 0.5), seed {seed}, from m.npy"
 
 
 def test_vocode_several_inputs_into_a_folder_writes_each_and_reports_a_bad_one(tmp_path, capsys):

@@ -362,6 +362,22 @@ def test_f1_lists_every_shortcut_and_about_says_what_it_runs_on(qtbot, make_wind
     assert f"Vocoscope {importlib.metadata.version('vocoscope')}" in about and f"torch {torch.__version__}" in about
 
 
+def test_a_remembered_checkpoint_that_is_gone_gives_way_to_the_trained_default_model(qtbot, make_window, tmp_path):
+    from app.settings import Settings
+    from engine.models import DEFAULT_MODEL
+
+    remembered = Settings.from_file(tmp_path / "gone.ini")
+    remembered.model, remembered.device = str(tmp_path / "deleted.safetensors"), "cpu"
+    remembered.sync()
+    window = make_window(tmp_path / "gone.ini")
+    qtbot.waitUntil(lambda: window.model_chooser.count() > 1, timeout=60000)
+    assert window.model == DEFAULT_MODEL and window.model_chooser.current == DEFAULT_MODEL
+    assert window.model_infos[DEFAULT_MODEL].trained, "the default model has no bundled weights in resources/models"
+    warnings = [m.text for m in window.messages.messages if m.level == "warning"]
+    assert warnings == [f"The model remembered from last time ({tmp_path / 'deleted.safetensors'}) is gone; "
+                        f"using {DEFAULT_MODEL}."]
+
+
 def test_a_dropped_checkpoint_becomes_the_model_and_a_recording_dropped_with_it_is_opened(qtbot, make_window, inputs,
                                                                                         tiny_checkpoint, tmp_path):
     import shutil
