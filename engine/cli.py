@@ -274,7 +274,7 @@ def _models(args: argparse.Namespace) -> int:
 
     infos = list_models()
     if args.json:
-        print(json.dumps([info.to_dict() for info in infos], indent=2))
+        print(json.dumps([{**info.to_dict(), "default": info.name == DEFAULT_MODEL} for info in infos], indent=2))
         return 0
     print(f"{'name':<14}{'family':<14}{'rate':>7}{'hop':>5}{'mels':>6}{'receptive':>11}{'parameters':>12}  "
           f"{'trained':<21}draws")
@@ -283,6 +283,7 @@ def _models(args: argparse.Namespace) -> int:
         trained = (f"{info.steps:,} steps" if info.steps else "yes") if info.trained else "no (random weights)"
         print(f"{info.name:<14}{info.family:<14}{info.sample_rate:>7}{info.hop_length:>5}{info.n_mels:>6}"
               f"{receptive:>11}{info.parameters:>12,}  {trained:<21}{info.draws}")
+    print(f"default: {DEFAULT_MODEL} (the window's first run, and vocode and inspect without --model)")
     return 0
 
 

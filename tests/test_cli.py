@@ -70,6 +70,8 @@ def test_models_json_lists_every_builtin():
         data = meta["training"]["data"]
         assert models[name]["training_data"] == f"{data['source']} ({data['licence']})" == "asterisk-en (CC-BY-SA-3.0)"
     assert all(models[name]["temperature"] > 0 for name in ("wavernn", "wavenet"))
+    assert [name for name, info in models.items() if info["default"]] == [DEFAULT_MODEL]
+    assert models[DEFAULT_MODEL]["trained"], "the default model has no bundled weights in resources/models"
 
 
 # --- in-process runs of the same entry point (fast): awkward inputs, outputs, messages ----------------------
