@@ -26,7 +26,6 @@ from engine.features import Conditioning, mel_spectrogram, resample, validate_me
 from engine.fold import Fold, FoldJoiner, fold_layout, fold_mel, segments_as_one_batch, segments_in_parallel
 from engine.models.base import Vocoder
 
-CHUNK_SECONDS = (0.020, 0.050)
 CHUNK_TARGET_SECONDS = 0.045
 BLOCK_SECONDS = 0.050  # the longest a streamed block should take: cancelling acts between blocks
 

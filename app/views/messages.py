@@ -44,9 +44,6 @@ class MessagesPanel(QListWidget):
         self.scrollToBottom()
         return message
 
-    def of_level(self, level: str) -> list[Message]:
-        return [m for m in self.messages if m.level == level]
-
 
 class Banner(QFrame):
     """One line above the plots that says what just went wrong (or needs attention), until dismissed."""
