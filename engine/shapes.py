@@ -76,14 +76,6 @@ class Verdict:
                 return check
         raise KeyError(name)
 
-    def first_error(self) -> InputError | None:
-        """The first failure as the `InputError` the CLI prints (None when all passed)."""
-        failures = self.failures
-        if not failures:
-            return None
-        first = failures[0]
-        return InputError(self.source, f"{first.found} ({first.name})", first.expected, first.fix)
-
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "source": self.source, "checks": [c.to_dict() for c in self.checks]}
 

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from engine.errors import InputError
 from engine.features import Conditioning, MelConfig
 from engine.models.upsample import UpsampleConfig
 from engine.models.wavenet import WaveNet, WaveNetConfig
@@ -59,7 +58,6 @@ def test_a_correct_mel_passes_every_check(wavernn):
     assert verdict.ok, render_report(verdict, None)
     assert {c.name for c in verdict.checks} >= {"layout", "bands", "dtype", "finite", "frames", "range",
                                                 "sample rate", "hop", "length", "hidden"}
-    assert verdict.first_error() is None
 
 
 def test_sixty_bands_for_an_eighty_band_model_names_both_counts():
@@ -193,12 +191,6 @@ def test_mel_made_with_other_settings_is_named(wavernn):
     conditioning = Conditioning(mel=good_mel(), mel_config=dataclasses.replace(MEL, fmax=7600.0, n_fft=512))
     check = failed(preflight(wavernn, conditioning), "mel settings")
     assert check.found == "n_fft=512, fmax=7600.0" and check.expected == "n_fft=1024, fmax=8000.0"
-
-
-def test_first_error_is_the_input_error_the_cli_prints(wavernn):
-    error = preflight(wavernn, good_mel(), source_rate=8000, source="voice.npy").first_error()
-    assert isinstance(error, InputError)
-    assert str(error).startswith("voice.npy: found a mel computed from audio at 8000 Hz (sample rate); expected 16000 Hz")
 
 
 # --- trace ---------------------------------------------------------------------------------------------------
