@@ -97,6 +97,9 @@ class MainWindow(QMainWindow):
             plot.plot_item.setXLink(self.input_waveform.plot_item)
         for plot in self.plots[:-1]:
             plot.plot_item.getAxis("bottom").setStyle(showValues=False)
+        for plot in self.plots:
+            source = "input" if plot in (self.input_waveform, self.input_mel) else "output"
+            plot.clicked_at.connect(lambda seconds, source=source: self.play_from(source, seconds))
         self.output_mel.plot_item.setLabel("bottom", "time (s)", color=theme.GRID_TEXT)
         self.input_waveform.plot_item.setXRange(0.0, 1.0, padding=0)
         self.input_waveform.plot_item.vb.setLimits(xMin=-0.05)
@@ -515,6 +518,20 @@ class MainWindow(QMainWindow):
                                 follow_total=self.generation.total)
         else:
             self.playback.stop()
+
+    def play_from(self, source: str, seconds: float) -> None:
+        """A click on a plot: play its row's audio (the input recording, or the finished output) from `seconds`,
+        jumping there if it already plays. A mel input has no audio to play, nor an output still being made."""
+        if source == "input":
+            conditioning = self.loaded.conditioning if self.loaded is not None else None
+            audio = conditioning.audio if conditioning is not None else None
+            rate = conditioning.mel_config.sample_rate if conditioning is not None else 0
+        else:
+            audio, rate = self.generation.audio, self.generation.rate
+        if audio is None or seconds >= len(audio) / rate:
+            return
+        if not self.playback.seek(source, seconds):
+            self.play(source, start_seconds=seconds)
 
     def compare(self) -> None:
         """B: while the input or the finished output plays, go on from the same moment in the other (A/B)."""

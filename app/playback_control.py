@@ -81,6 +81,15 @@ class PlaybackControl(QObject):
         # The ring holds the whole clip, so feeding it from the GUI thread never blocks.
         return Player(rate, self.settings.audio_device, capacity_seconds=max(60.0, seconds + 2.0))
 
+    def seek(self, source: str, seconds: float) -> bool:
+        """If `source`'s finished clip is playing, jump to `seconds` in it (with a short fade, no new stream);
+        returns whether it did."""
+        player = self.player
+        if player is None or self.live or self.playing_source != source or player.finished:
+            return False
+        player.seek(seconds)
+        return True
+
     def expect(self, total_samples: int) -> None:
         """The output being followed will be `total_samples` long."""
         if self.live and self.player is not None:

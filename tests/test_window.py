@@ -357,6 +357,7 @@ def test_f1_lists_every_shortcut_and_about_says_what_it_runs_on(qtbot, make_wind
         keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
         assert keys and f"<b>{html.escape(keys)}</b>" in text, action.text()
     assert "<td>Generate again (same seed)</td>" in text and "<td>Export</td>" in text
+    assert "Click a plot to play its row" in text
     window.show_about()
     about = window.help_box.text()
     assert f"Vocoscope {importlib.metadata.version('vocoscope')}" in about and f"torch {torch.__version__}" in about
@@ -446,6 +447,44 @@ def test_b_goes_on_from_the_same_moment_in_the_other_of_input_and_output(qtbot, 
     window.stop()
     qtbot.keyClick(window, Qt.Key.Key_B)
     assert window.playback.player is None, "B does nothing while nothing plays"
+
+
+def click_plot(qtbot, plot, seconds):
+    """A left click (press and release in place) on `plot` at `seconds` on the time axis, at mid-height."""
+    view = plot.plot_item.vb
+    scene_point = view.mapViewToScene(QPointF(seconds, sum(view.viewRange()[1]) / 2))
+    qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=plot.mapFromScene(scene_point))
+
+
+def test_a_click_on_a_plot_plays_its_row_from_there_and_a_second_click_jumps(qtbot, make_window, inputs, sound_server):
+    window = make_window()
+    open_and_wait(qtbot, window, inputs["long"])                  # 6 s of 0.5 · e^-t · sin: its level says where
+    window.zoom_to_fit()
+    mark = sound_server.monitor.mark()
+    click_plot(qtbot, window.input_mel, 3.0)
+    player = window.playback.player
+    # position: what the stream has taken, which may run up to a device latency ahead of the start
+    assert window.playback.playing_source == "input" and 2.9 * 8000 <= player.position <= 3.5 * 8000
+    qtbot.waitUntil(lambda: player.playhead_seconds > 3.3, timeout=5000)
+    from_three = np.abs(sound_server.monitor.since(mark)).max()
+    assert 0.5 * np.exp(-3.2) < from_three < 0.5 * np.exp(-2.8), f"heard a peak of {from_three:.3f}"
+
+    mark = sound_server.monitor.mark()
+    click_plot(qtbot, window.input_waveform, 1.0)                 # playing: the same stream jumps, with a fade
+    assert window.playback.player is player
+    qtbot.waitUntil(lambda: player.position < 2 * 8000, timeout=3000)
+    qtbot.waitUntil(lambda: player.playhead_seconds > 1.3, timeout=5000)
+    assert np.abs(sound_server.monitor.since(mark)).max() > 0.5 * np.exp(-1.4)
+
+    click_plot(qtbot, window.output_waveform, 1.0)                # no output yet: nothing to play there
+    window.play_from("input", 6.5)                                # past the end: nothing either
+    assert window.playback.player is player and window.playback.playing_source == "input"
+
+    generate_and_wait(qtbot, window)
+    click_plot(qtbot, window.output_mel, 0.5)
+    assert window.playback.playing_source == "output" and window.playback.player is not player
+    assert 0.4 * 8000 <= window.playback.player.position <= 1.0 * 8000
+    window.stop()
 
 
 def test_stopping_or_switching_playback_returns_at_once_and_the_faded_players_close_later(qtbot, make_window, inputs,

@@ -23,7 +23,8 @@ def shortcut_rows(actions: list[QAction]) -> list[tuple[str, str]]:
 def shortcuts_html(actions: list[QAction]) -> str:
     cells = "".join(f"<tr><td>{html.escape(text)}</td><td><b>{html.escape(keys)}</b></td></tr>"
                     for text, keys in shortcut_rows(actions))
-    return f"<table cellspacing='6'>{cells}</table><p>Drop a file on the window to open it.</p>"
+    return (f"<table cellspacing='6'>{cells}</table><p>Drop a file on the window to open it. Click a plot to play its "
+            "row (the input, or the finished output) from there; drag to pan, wheel to zoom.</p>")
 
 
 def about_text() -> str:
