@@ -314,7 +314,8 @@ class MainWindow(QMainWindow):
         # Keep the remembered model choosable when it is a checkpoint, or when the built-ins could not be listed.
         known = {m.name for m in models}
         self.model_infos.update({m.name: m for m in models})
-        checkpoints = [self.model] if self.model not in known and (not models or Path(self.model).exists()) else []
+        current = [self.model] if self.model not in known and (not models or Path(self.model).exists()) else []
+        checkpoints = list(dict.fromkeys(current + [p for p in self.settings.recent_checkpoints if Path(p).exists()]))
         self.model_chooser.populate(models, checkpoints)
         if not self.model_chooser.select(self.model):
             if self.model != DEFAULT_MODEL:
@@ -377,7 +378,8 @@ class MainWindow(QMainWindow):
             self.use_checkpoint(path)
 
     def use_checkpoint(self, path: str) -> None:
-        """Add a checkpoint to the model chooser and use it."""
+        """Add a checkpoint to the model chooser (and to those it lists next time) and use it."""
+        path = self.settings.add_recent_checkpoint(path)[0]
         self.model_chooser.add_checkpoint(path, select=False)
         self.set_model(path)
 

@@ -1,5 +1,5 @@
 """What the window remembers between runs: model, compute device, sampling temperature, audio output, geometry,
-recent files, how the generated mel is shown.
+recent files and checkpoints, how the generated mel is shown.
 
 Backed by QSettings (organisation "Vocoscope"). Tests and scripts pass their own ini file so they never touch
 the user's settings.
@@ -14,6 +14,7 @@ from PySide6.QtCore import QByteArray, QSettings
 ORGANISATION = "Vocoscope"
 APPLICATION = "Vocoscope"
 MAX_RECENT_FILES = 10
+MAX_RECENT_CHECKPOINTS = 8
 
 
 class Settings:
@@ -105,20 +106,33 @@ class Settings:
 
     @property
     def recent_files(self) -> list[str]:
-        value = self.store.value("recent_files")
+        return self._paths("recent_files")
+
+    def add_recent_file(self, path: str | Path) -> list[str]:
+        """Put `path` first, drop duplicates, keep at most MAX_RECENT_FILES. Returns the new list."""
+        return self._add_path("recent_files", path, MAX_RECENT_FILES)
+
+    @property
+    def recent_checkpoints(self) -> list[str]:
+        """Checkpoints opened before, the latest first: the model chooser lists those that still exist."""
+        return self._paths("recent_checkpoints")
+
+    def add_recent_checkpoint(self, path: str | Path) -> list[str]:
+        return self._add_path("recent_checkpoints", path, MAX_RECENT_CHECKPOINTS)
+
+    def _paths(self, key: str) -> list[str]:
+        value = self.store.value(key)
         if value is None or value == "":
             return []
         if isinstance(value, str):
             return [value]
         return [str(v) for v in value]
 
-    def add_recent_file(self, path: str | Path) -> list[str]:
-        """Put `path` first, drop duplicates, keep at most MAX_RECENT_FILES. Returns the new list."""
+    def _add_path(self, key: str, path: str | Path, most: int) -> list[str]:
         path = str(Path(path).resolve())
-        files = [path] + [p for p in self.recent_files if p != path]
-        files = files[:MAX_RECENT_FILES]
-        self.store.setValue("recent_files", files)
-        return files
+        paths = ([path] + [p for p in self._paths(key) if p != path])[:most]
+        self.store.setValue(key, paths)
+        return paths
 
     def sync(self) -> None:
         self.store.sync()

@@ -393,6 +393,34 @@ def test_a_dropped_checkpoint_becomes_the_model_and_a_recording_dropped_with_it_
     assert window.loaded.path.name == inputs["short"].name
 
 
+def test_opened_checkpoints_are_listed_again_next_time_while_they_exist(qtbot, make_window, tiny_checkpoint, tmp_path):
+    import shutil
+
+    from engine.models.registry import BUILTINS
+
+    def listed_checkpoints(window):
+        entries = [(window.model_chooser.itemText(i), window.model_chooser.itemData(i))
+                   for i in range(window.model_chooser.count())]
+        return [(label, path) for label, path in entries if path is not None and path not in BUILTINS]
+
+    paths = [tmp_path / "a" / "model.safetensors", tmp_path / "b" / "model.safetensors", tmp_path / "c.safetensors"]
+    for path in paths:
+        path.parent.mkdir(exist_ok=True)
+        shutil.copy(tiny_checkpoint, path)
+    window = make_window(tmp_path / "s.ini")
+    qtbot.waitUntil(lambda: window.model_chooser.count() > 1, timeout=60000)
+    for path in paths:
+        window.use_checkpoint(str(path))
+    assert [label for label, _ in listed_checkpoints(window)[-3:]] == ["model.safetensors", "b/model.safetensors",
+                                                                         "c.safetensors"]
+    window.close()
+    paths[2].unlink()
+
+    again = make_window(tmp_path / "s.ini")                       # the last one used is gone: the default instead
+    qtbot.waitUntil(lambda: again.model_chooser.count() > 1, timeout=60000)
+    assert listed_checkpoints(again) == [("model.safetensors", str(paths[1])), ("a/model.safetensors", str(paths[0]))]
+
+
 def test_the_input_mel_exports_as_npy_and_opens_again_as_the_same_mel(qtbot, make_window, inputs, tmp_path):
     window = make_window()
     loaded = open_and_wait(qtbot, window, inputs["short"])

@@ -49,10 +49,13 @@ class ModelChooser(QComboBox):
         self.blockSignals(False)
 
     def add_checkpoint(self, path: str, select: bool = True) -> None:
+        """List a checkpoint by its file name, or with its folder's name too when another entry has that name."""
         index = self.findData(path)
         if index < 0:
             index = max(0, self.count() - 1) if self.findText(OPEN_CHECKPOINT) >= 0 else self.count()
-            self.insertItem(index, Path(path).name, path)
+            name = Path(path).name
+            label = name if self.findText(name) < 0 else f"{Path(path).parent.name}/{name}"
+            self.insertItem(index, label, path)
             self.setItemData(index, path, 3)
         if select:
             self.select(path)
