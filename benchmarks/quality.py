@@ -12,10 +12,12 @@ model codes it, every class the right one (`true_classes`): the ceiling its codi
 from it to the model's own row is the network's, not the coding's.
 
     python benchmarks/quality.py [--data data/asterisk-en/heldout] [--models wavernn wavenet] [--seed 1]
-                                 [--temperatures 0.6 0.8]
+                                 [--temperatures 0.6 0.8] [--postfilters 0 0.8]
 
---temperatures scores each model at each temperature instead of its own (choose one on training recordings,
-never on the held-out ones, then report it here).
+A model's resynthesis goes through its pitch post-filter (engine/postfilter.py) when its config has one, as
+generation does. --temperatures scores each model at each temperature instead of its own, --postfilters each
+resynthesis at each post-filter strength (0: none) instead of the model's own: choose them on training
+recordings, never on the held-out ones, then report them here.
 
 pesq and pystoi are benchmark-only dependencies: pip install pesq pystoi.
 """
@@ -42,6 +44,7 @@ from engine.errors import ConfigError  # noqa: E402
 from engine.features import MelConfig, griffin_lim, load_audio, mel_distance_db, mel_spectrogram, resample  # noqa: E402
 from engine.models.coding import mulaw_classes, mulaw_expand  # noqa: E402
 from engine.models.registry import load_model  # noqa: E402
+from engine.postfilter import pitch_postfilter  # noqa: E402
 
 METRIC_RATE = 16000  # PESQ wide band is defined at 16 kHz
 
@@ -126,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="sampling seed")
     parser.add_argument("--temperatures", nargs="+", type=float, metavar="T",
                         help="score each model at each of these temperatures (default: the model's own)")
+    parser.add_argument("--postfilters", nargs="+", type=float, metavar="S",
+                        help="score each model's output with the pitch post-filter at each of these strengths (0: off; "
+                             "default: the model's own)")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N recordings")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads")
     parser.add_argument("--save", metavar="DIR", help="write every resynthesis as WAV for listening")
@@ -174,8 +180,14 @@ def main(argv: list[str] | None = None) -> int:
                 label = name if temperature is None else f"{name} T {temperature:g}"
                 started = time.perf_counter()
                 with model.sampling_at(temperature):
-                    outputs[label] = resynthesise(model, [mel for _, mel in recordings], args.seed)
-                results.setdefault(label, Scores()).seconds = time.perf_counter() - started
+                    drawn = resynthesise(model, [mel for _, mel in recordings], args.seed)
+                seconds = time.perf_counter() - started
+                for strength in args.postfilters or [model.pitch_postfilter]:
+                    key = label if args.postfilters is None else f"{label} PF {strength:g}"
+                    started = time.perf_counter()
+                    outputs[key] = [pitch_postfilter(samples, config.sample_rate, strength) if strength else samples
+                                    for samples in drawn]
+                    results.setdefault(key, Scores()).seconds = seconds + time.perf_counter() - started
             coded = [true_classes(model, audio, mel) for audio, mel in recordings]
             if coded[0] is not None:
                 results.setdefault(f"{name}: true classes", Scores())

@@ -176,6 +176,7 @@ def _vocode_one(args: argparse.Namespace, model, info, draws: str, source: Path,
 
     from engine.export import take_comment, write_audio
     from engine.features import load_input
+    from engine.fold import finished_prefix
     from engine.generate import generate, new_seed
 
     seed = args.seed if args.seed is not None else new_seed()
@@ -200,7 +201,7 @@ def _vocode_one(args: argparse.Namespace, model, info, draws: str, source: Path,
             if show_progress:
                 print(_progress_line(stats, rate), end="", file=sys.stderr, flush=True)
             if player is not None:
-                ready = _finished_prefix(final, played_until)
+                ready = finished_prefix(final, played_until)
                 if ready > played_until:
                     player.feed(audio[played_until:ready], stats.samples_per_second)
                     played_until = ready
@@ -225,19 +226,6 @@ def _progress_line(stats, rate: int) -> str:
     eta = "--:--" if stats.eta_seconds == float("inf") else f"{int(stats.eta_seconds) // 60}:{int(stats.eta_seconds) % 60:02d}"
     return (f"\r{100 * stats.samples_done / stats.total_samples:5.1f}%  {stats.samples_done / rate:7.2f} s of "
             f"{stats.total_samples / rate:.2f} s  {stats.real_time_factor:5.2f}x real time  ETA {eta} ")
-
-
-def _finished_prefix(final, start: int, window: int = 4096) -> int:
-    """The end of the run of final samples (True in `final`, (T,) bool) from `start`: fold mode makes spans out
-    of order, play plays in order. Looks at doubling windows, so a call costs about the run's length, not T."""
-    end = start
-    while end < len(final):
-        piece = final[end:end + window]
-        if not piece.all():
-            return end + int(piece.argmin())
-        end += len(piece)
-        window *= 2
-    return len(final)
 
 
 def _open_player(rate: int, device: str | None):

@@ -203,3 +203,17 @@ def _stream_one(model: Vocoder, mel: torch.Tensor, block_frames: int, seed: int,
 def _cores() -> int:
     """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def finished_prefix(final, start: int, window: int = 4096) -> int:
+    """The end of the run of final samples (True in `final`, (T,) bool) from `start`: fold mode makes spans out
+    of order, playback and the post-filter take them in order. Looks at doubling windows, so a call costs about
+    the run's length, not T."""
+    end = start
+    while end < len(final):
+        piece = final[end:end + window]
+        if not piece.all():
+            return end + int(piece.argmin())
+        end += len(piece)
+        window *= 2
+    return len(final)

@@ -23,8 +23,10 @@ import torch
 
 from engine.errors import VocoscopeError
 from engine.features import Conditioning, mel_spectrogram, resample, validate_mel
-from engine.fold import Fold, FoldJoiner, fold_layout, fold_mel, segments_as_one_batch, segments_in_parallel
+from engine.fold import (Fold, FoldJoiner, finished_prefix, fold_layout, fold_mel, segments_as_one_batch,
+                         segments_in_parallel)
 from engine.models.base import Vocoder
+from engine.postfilter import PitchPostFilter
 
 CHUNK_TARGET_SECONDS = 0.045
 BLOCK_SECONDS = 0.050  # the longest a streamed block should take: cancelling acts between blocks
@@ -49,7 +51,6 @@ class Chunk:
     samples: np.ndarray
     start: int
     stats: Stats
-    trace: dict | None = None
 
 
 def choose_device(name: str | torch.device = "auto") -> torch.device:
@@ -137,9 +138,13 @@ def generate(
         mel = mel.to(torch_device)
         with model.sampling_at(temperature):
             if fold:
-                yield from _generate_folded(model, mel, total, fold, generator, cancel, clock)
+                chunks = _generate_folded(model, mel, total, fold, generator, cancel, clock)
             else:
-                yield from _generate_in_order(model, mel, total, generator, cancel, clock)
+                chunks = _generate_in_order(model, mel, total, generator, cancel, clock)
+            if model.pitch_postfilter:
+                chunks = _postfiltered(chunks, total, PitchPostFilter(model.mel_config.sample_rate,
+                                                                      model.pitch_postfilter))
+            yield from chunks
     except torch.cuda.OutOfMemoryError:
         raise VocoscopeError(
             f"the GPU ran out of memory generating {total} samples"
@@ -150,6 +155,30 @@ def generate(
         if torch_device.type == "cuda" and "CUDA" in str(error):
             raise VocoscopeError(f"the GPU failed: {str(error).splitlines()[0]}. Try --device cpu.") from None
         raise
+
+
+def _postfiltered(chunks: Iterator[Chunk], total: int, postfilter: PitchPostFilter) -> Iterator[Chunk]:
+    """The chunks (in any order: fold mode) post-filtered, as chunks in order. Each carries the stats of the chunk
+    that completed it; the post-filter holds back its last ~26 ms until the end (or a cancel) releases them."""
+    audio = np.zeros(total, dtype=np.float32)
+    final = np.zeros(total, dtype=bool)
+    fed = done = 0
+    stats = None
+    try:
+        for chunk in chunks:
+            audio[chunk.start : chunk.start + len(chunk.samples)] = chunk.samples
+            final[chunk.start : chunk.start + len(chunk.samples)] = True
+            stats, ready = chunk.stats, finished_prefix(final, fed)
+            samples = postfilter.push(audio[fed:ready])
+            fed = ready
+            if len(samples):
+                yield Chunk(samples, done, stats)
+                done += len(samples)
+    finally:
+        chunks.close()
+    rest = postfilter.finish()
+    if len(rest):
+        yield Chunk(rest, done, stats)
 
 
 class _Clock:

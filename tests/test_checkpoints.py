@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 from engine import checkpoints
-from engine.errors import CheckpointError, ConfigError
+from engine.errors import CheckpointError, ConfigError, InputError
 from engine.features import Conditioning, MelConfig
 from engine.generate import generate
 from engine.models import registry
@@ -172,7 +172,7 @@ def test_a_family_of_ones_own_loads_once_registered(tmp_path, monkeypatch):
     assert registry.FAMILIES["wavenet"][0].__name__ == "WaveNet"
 
 
-def test_bundling_a_run_changes_only_the_temperature_and_refuses_to_overwrite_unasked(tmp_path, capsys):
+def test_bundling_a_run_changes_only_the_temperature_and_post_filter_and_refuses_to_overwrite_unasked(tmp_path, capsys):
     import importlib.util
 
     from tests.helpers import REPO
@@ -199,6 +199,13 @@ def test_bundling_a_run_changes_only_the_temperature_and_refuses_to_overwrite_un
     assert "--force" in capsys.readouterr().err and checkpoints.load(out).model.config.temperature == 0.6
     bundle(run, out, 0.7, force=True)
     assert checkpoints.load(out).model.config.temperature == 0.7
+    assert checkpoints.load(out).model.config.pitch_postfilter == 0.0
+    assert main([str(run), str(out), "--temperature", "0.5", "--pitch-postfilter", "0.8", "--force"]) == 0
+    assert f"wrote {out}: 12 steps, T 0.5, pitch post-filter 0.8" in capsys.readouterr().out
+    assert checkpoints.load(out).model.draws.endswith("T 0.5, pitch post-filter 0.8")
+    checkpoints.save(build("wavernn"), tmp_path / "wavernn.safetensors")
+    with pytest.raises(InputError, match="only the WaveNet has the post-filter"):
+        bundle(tmp_path / "wavernn.safetensors", tmp_path / "wavernn-bundled.safetensors", 0.9, pitch_postfilter=0.8)
     checkpoints.save(build("wavernn-dual"), tmp_path / "dual.safetensors")
     with pytest.raises(ConfigError, match="mu-law models only"):
         bundle(tmp_path / "dual.safetensors", tmp_path / "dual-bundled.safetensors", 0.5)

@@ -158,6 +158,12 @@ class Vocoder(nn.Module, abc.ABC):
         logistics, the dual softmax). A family with one keeps it in `config.temperature`."""
         return None
 
+    @property
+    def pitch_postfilter(self) -> float:
+        """0, or the strength of the pitch post-filter `engine.generate.generate` applies to what this model makes
+        (engine/postfilter.py). A family that offers it keeps it in `config.pitch_postfilter`."""
+        return 0.0
+
     def check_temperature(self, temperature: float) -> None:
         """Raise `ConfigError` unless the model draws at a temperature and `temperature` is more than 0."""
         if self.temperature is None:

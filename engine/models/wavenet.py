@@ -58,6 +58,8 @@ class WaveNetConfig:
     speakers: size of the global-conditioning table (0: no speaker conditioning).
     lpc_order: 0, or the order of the linear prediction from the mel (output "mulaw" only).
     temperature: mu-law classes are drawn from softmax(logits / temperature) (below 1 favours the likelier ones).
+    pitch_postfilter: 0, or the strength of the pitch post-filter that generation applies to the output
+        (engine/postfilter.py; the bundled model's was chosen on training recordings, like its temperature).
     dilated_conv: "conv1d" or "fold" (engine/models/dilated.py). Default "conv1d": benchmarks/dilated_conv.py
         measured its forward + backward over all 20 layers about 1.6× faster than folding (CPU, 1 thread).
     """
@@ -76,6 +78,7 @@ class WaveNetConfig:
     dilated_conv: str = "conv1d"
     lpc_order: int = 0
     temperature: float = 1.0
+    pitch_postfilter: float = 0.0
     upsample: UpsampleConfig = field(default_factory=lambda: UpsampleConfig(resnet_channels=64, aux_channels=32))
 
     @classmethod
@@ -107,6 +110,8 @@ def check_config(config: WaveNetConfig) -> None:
                         'with output "mulaw" (linear prediction draws a mu-law excitation)')
     if not config.temperature > 0:
         problems.append(f"temperature is {config.temperature}; it must be more than 0")
+    if not 0 <= config.pitch_postfilter <= 4:
+        problems.append(f"pitch_postfilter is {config.pitch_postfilter}; it must be 0 (off) to 4")
     if problems:
         raise ConfigError("WaveNet configuration: " + "; ".join(problems) + ".")
 
@@ -174,7 +179,11 @@ class WaveNet(Vocoder):
     def draws(self) -> str:
         config = self.config
         mixtures = config.mixtures if config.output == "mol" else 0
-        return describe_draws(mixtures, config.bits, config.lpc_order, config.temperature)
+        return describe_draws(mixtures, config.bits, config.lpc_order, config.temperature, config.pitch_postfilter)
+
+    @property
+    def pitch_postfilter(self) -> float:
+        return self.config.pitch_postfilter
 
     def compiled_on(self, device: torch.device) -> bool:
         return self.compiled_cpu_loop and self.config.output == "mulaw" and device.type == "cpu"
