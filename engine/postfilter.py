@@ -12,8 +12,9 @@ periodic signal; unvoiced frames, and the first 16 ms, pass unchanged. A frame i
 input alone, never from its own output, so streaming (`PitchPostFilter`, 26 ms behind its input at 16 kHz) and
 the whole signal at once (`pitch_postfilter`) give the same samples.
 
-Speech codecs enhance the pitch this way (the long-term post-filters of G.729 and AMR). On the bundled WaveNet's
-output it raised PESQ by 0.12–0.18 at a STOI 0.001–0.005 lower, on training recordings (resources/README.md).
+Speech codecs enhance the pitch this way (the long-term post-filters of G.729 and AMR). At strength 0.6, the
+bundled WaveNet's, it raised that model's PESQ by 0.14–0.17 on training recordings and on the held-out ones, at
+the same STOI within 0.002 (resources/README.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Compile the numba code Vocoscope uses once, at install time: librosa's mel (about 14 s) and the sampling loops
 of the WaveRNN, the dual-softmax WaveRNN and WaveNet (engine/models/wavernn_kernel.py, wavernn_dual_kernel.py,
-wavenet_kernel.py: 5–15 s each). numba keeps the compiled code on disk, so the first input the app opens and the
+wavenet_kernel.py: 5–15 s each), and the pitch post-filter (engine/postfilter.py). numba keeps the compiled code on disk, so the first input the app opens and the
 first generation do not wait for it.
 
     python3 packaging/warm_caches.py

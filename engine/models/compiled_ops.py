@@ -143,9 +143,12 @@ def push(history: np.ndarray, sample: float) -> None:
 
 
 def warm_all() -> None:
-    """Compile every compiled sampling loop now (or load it from numba's disk cache), not at a first generation."""
+    """Compile every compiled sampling loop, and the pitch post-filter, now (or load them from numba's disk cache),
+    not at a first generation."""
+    from engine import postfilter
     from engine.models import wavenet_kernel, wavernn_dual_kernel, wavernn_kernel
 
     wavernn_kernel.warm()
     wavernn_dual_kernel.warm()
     wavenet_kernel.warm()
+    postfilter.pitch_postfilter(np.zeros(2000, dtype=np.float32), 16000, 0.5)
