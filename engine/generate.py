@@ -159,7 +159,8 @@ def generate(
 
 def _postfiltered(chunks: Iterator[Chunk], total: int, postfilter: PitchPostFilter) -> Iterator[Chunk]:
     """The chunks (in any order: fold mode) post-filtered, as chunks in order. Each carries the stats of the chunk
-    that completed it; the post-filter holds back its last ~26 ms until the end (or a cancel) releases them."""
+    that completed it; the post-filter holds back its last ~26 ms until the end (or a cancel) releases them. A
+    cancelled fold keeps what came before its first gap."""
     audio = np.zeros(total, dtype=np.float32)
     final = np.zeros(total, dtype=bool)
     fed = done = 0
