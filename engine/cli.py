@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     vocode.add_argument("--seed", type=int, default=None, help="seed for sampling: the same seed, the same audio")
     vocode.add_argument("--temperature", type=float, default=None, metavar="T",
                         help="draw at temperature T instead of the model's own (mu-law models; below 1: less noise)")
+    vocode.add_argument("--pitch-postfilter", type=float, default=None, metavar="S",
+                        help="post-filter at strength S instead of the model's own (WaveNet models; 0: the raw output)")
     vocode.add_argument("--fold", action="store_true",
                         help="generate overlapping segments at once: side by side on the CPU's cores, or as one batch "
                              "on a GPU (faster for a long input)")
@@ -153,7 +155,7 @@ def _vocode(args: argparse.Namespace) -> int:
     for path in outputs:  # before any work: a run of many files must not stop at the tenth for a name
         check_audio_output(path, args.force)
     model, info = load_model(args.model, device="cpu")
-    draws = model.draws_at(args.temperature)  # refuses a temperature the model cannot take, before any work
+    draws = model.draws_at(args.temperature, args.pitch_postfilter)  # refuses what the model cannot take, first
     failed = []
     for source, output in zip(inputs, outputs):
         try:
@@ -193,7 +195,7 @@ def _vocode_one(args: argparse.Namespace, model, info, draws: str, source: Path,
         if player is not None:
             player.expect(total)
         for chunk in generate(model, conditioning, device=args.device, seed=seed, fold=args.fold or None,
-                              temperature=args.temperature):
+                              temperature=args.temperature, pitch_postfilter=args.pitch_postfilter):
             end = chunk.start + len(chunk.samples)
             audio[chunk.start : end] = chunk.samples
             final[chunk.start : end] = True

@@ -108,6 +108,7 @@ def generate(
     fold: Fold | bool | None = None,
     cancel: threading.Event | None = None,
     temperature: float | None = None,
+    pitch_postfilter: float | None = None,
 ) -> Iterator[Chunk]:
     """Generate audio for `conditioning` with `model`, chunk by chunk.
 
@@ -116,6 +117,7 @@ def generate(
     fold: None/False streams in order; True or a `Fold` generates overlapping segments at once.
     cancel: when set, the generator stops after the current block.
     temperature: draw at this temperature instead of the model's own (mu-law models; see `Vocoder.sampling_at`).
+    pitch_postfilter: post-filter at this strength (0: not at all) instead of the model's own (WaveNet models).
     Raises `VocoscopeError` when the GPU runs out of memory or fails.
     """
     torch_device = choose_device(device)
@@ -136,7 +138,7 @@ def generate(
     try:
         model.to(torch_device)
         mel = mel.to(torch_device)
-        with model.sampling_at(temperature):
+        with model.sampling_at(temperature, pitch_postfilter):
             if fold:
                 chunks = _generate_folded(model, mel, total, fold, generator, cancel, clock)
             else:

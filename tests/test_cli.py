@@ -241,6 +241,38 @@ def test_vocode_temperature_replaces_the_models_own(tmp_path, capsys):
     assert not (tmp_path / "x.wav").exists() and not (tmp_path / "y.wav").exists()
 
 
+def test_vocode_pitch_postfilter_replaces_the_models_own_and_0_gives_the_raw_output(tmp_path, capsys):
+    from engine.features import Conditioning
+    from engine.generate import generate
+    from engine.postfilter import pitch_postfilter
+
+    model, _ = load_model("wavenet")
+    assert model.pitch_postfilter > 0, "the bundled WaveNet ships with its post-filter"
+    mel = tmp_path / "m.npy"
+    np.save(mel, np.random.default_rng(6).random((80, 12), dtype=np.float32))
+    assert main(["vocode", str(mel), "-o", str(tmp_path / "raw.wav"), "--model", "wavenet", "--seed", "4",
+                 "--pitch-postfilter", "0"]) == 0
+    conditioning = Conditioning(mel=np.load(mel), mel_config=model.mel_config)
+    raw = np.concatenate([c.samples for c in generate(model, conditioning, seed=4, pitch_postfilter=0)])
+    written, _ = soundfile.read(tmp_path / "raw.wav", dtype="float32")
+    np.testing.assert_allclose(written, raw, atol=1 / 32768)
+    with soundfile.SoundFile(str(tmp_path / "raw.wav")) as tagged:
+        assert "post-filter" not in tagged.comment and tagged.comment.startswith("wavenet (8-bit mu-law")
+    assert main(["vocode", str(mel), "-o", str(tmp_path / "strong.wav"), "--model", "wavenet", "--seed", "4",
+                 "--pitch-postfilter", "2"]) == 0
+    strong, _ = soundfile.read(tmp_path / "strong.wav", dtype="float32")
+    np.testing.assert_allclose(strong, pitch_postfilter(raw, 16000, 2.0), atol=1 / 32768)
+    with soundfile.SoundFile(str(tmp_path / "strong.wav")) as tagged:
+        assert ", pitch post-filter 2)" in tagged.comment
+    assert model.pitch_postfilter > 0 and model.pitch_postfilter != 2, "the model's own is restored"
+    capsys.readouterr()
+    assert main(["vocode", str(mel), "-o", str(tmp_path / "x.wav"), "--model", "wavernn", "--pitch-postfilter", "1"]) == 2
+    assert "WaveNet models only" in capsys.readouterr().err
+    assert main(["vocode", str(mel), "-o", str(tmp_path / "y.wav"), "--pitch-postfilter", "-1"]) == 2
+    assert "0 (off) to 4" in capsys.readouterr().err
+    assert not (tmp_path / "x.wav").exists() and not (tmp_path / "y.wav").exists()
+
+
 def test_vocode_without_a_seed_says_which_it_drew_and_tags_the_file_with_it(tmp_path, capsys):
 
     mel = tmp_path / "m.npy"

@@ -173,25 +173,34 @@ class Vocoder(nn.Module, abc.ABC):
             raise ConfigError(f"the temperature is {temperature}; it must be a number more than 0 (1 draws from the "
                               "model's distribution as it is, lower draws the likelier classes more often).")
 
-    def draws_at(self, temperature: float | None) -> str:
-        """`draws` as it reads at `temperature` (None: the model's own); refuses what `sampling_at` refuses."""
-        with self.sampling_at(temperature):
+    def draws_at(self, temperature: float | None, pitch_postfilter: float | None = None) -> str:
+        """`draws` as it reads at `temperature` and `pitch_postfilter` (None: the model's own); refuses what
+        `sampling_at` refuses."""
+        with self.sampling_at(temperature, pitch_postfilter):
             return self.draws
 
     @contextlib.contextmanager
-    def sampling_at(self, temperature: float | None) -> Iterator[None]:
-        """Draw at `temperature` inside the block instead of the model's own (None: the model's own); the model's
-        own is restored after it. Raises `ConfigError` for a model without one or a temperature that is not > 0."""
-        if temperature is None:
-            yield
-            return
-        self.check_temperature(temperature)
-        own = self.config.temperature
-        self.config.temperature = float(temperature)
+    def sampling_at(self, temperature: float | None, pitch_postfilter: float | None = None) -> Iterator[None]:
+        """Draw at `temperature`, and post-filter at `pitch_postfilter` (0: not at all), inside the block instead of
+        the model's own (None: the model's own); the model's own are restored after it. Raises `ConfigError` for a
+        model without one, a temperature that is not > 0 or a post-filter strength outside 0–4."""
+        own = {name: getattr(self.config, name) for name in ("temperature", "pitch_postfilter")
+               if hasattr(self.config, name)}
+        if temperature is not None:
+            self.check_temperature(temperature)
+            self.config.temperature = float(temperature)
+        if pitch_postfilter is not None:
+            if not hasattr(self.config, "pitch_postfilter"):
+                raise ConfigError(f"this {self.family} has no pitch post-filter: it applies to WaveNet models only. "
+                                  "Generate without --pitch-postfilter.")
+            if not (math.isfinite(pitch_postfilter) and 0 <= pitch_postfilter <= 4):
+                raise ConfigError(f"the pitch post-filter strength is {pitch_postfilter}; it must be 0 (off) to 4.")
+            self.config.pitch_postfilter = float(pitch_postfilter)
         try:
             yield
         finally:
-            self.config.temperature = own
+            for name, value in own.items():
+                setattr(self.config, name, value)
 
     def config_dict(self) -> dict[str, Any]:
         """Everything needed to rebuild the model: {"family", "model", "mel"}."""
