@@ -105,9 +105,10 @@ class EngineBridge(QObject):
     # --- jobs (engine worker thread) ---------------------------------------------------------------------
 
     def generate(self, model: str, source: Conditioning | str | Path, device: str, seed: int | None = None,
-                 temperature: float | None = None) -> int:
-        """Queue a generation job (`temperature`: None for the model's own); returns its id."""
-        return self.engine.submit_generate(model, source, device=device, seed=seed, temperature=temperature)
+                 temperature: float | None = None, pitch_postfilter: float | None = None) -> int:
+        """Queue a generation job (`temperature`, `pitch_postfilter`: None for the model's own); returns its id."""
+        return self.engine.submit_generate(model, source, device=device, seed=seed, temperature=temperature,
+                                           pitch_postfilter=pitch_postfilter)
 
     def cancel(self) -> None:
         self.engine.cancel()

@@ -49,7 +49,8 @@ class GenerationControl:
         gc.collect(1)
         gc.freeze()
         self.job_id = window.bridge.generate(window.model, window.loaded.conditioning, window.device,
-                                             seed=self.next_seed, temperature=window.temperature)
+                                             seed=self.next_seed, temperature=window.temperature,
+                                             pitch_postfilter=window.pitch_postfilter)
         self.next_seed = None
         self.model_label = window.model_chooser.currentText()  # another may be chosen while this one generates
         window.activity.setText(f"Generating with {self.model_label} on "

@@ -71,6 +71,15 @@ class Settings:
         self.store.setValue("mel_difference", "true" if on else "false")
 
     @property
+    def pitch_postfilter(self) -> bool:
+        """Whether a model with a pitch post-filter uses it (off: its raw output)."""
+        return str(self.store.value("pitch_postfilter", "true")).lower() == "true"
+
+    @pitch_postfilter.setter
+    def pitch_postfilter(self, on: bool) -> None:
+        self.store.setValue("pitch_postfilter", "true" if on else "false")
+
+    @property
     def audio_device(self) -> str | None:
         """The audio output device's name, or None for the system default."""
         return self._text("audio_device")

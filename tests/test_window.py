@@ -324,6 +324,45 @@ def test_temperature_is_drawn_at_named_in_the_summary_and_remembered(qtbot, make
     assert second.temperature_box.text() == "model's own"
 
 
+def test_the_post_filter_switch_gives_the_models_raw_output_and_is_remembered(qtbot, make_window, inputs, tmp_path):
+    from engine import checkpoints
+    from engine.features import load_input
+    from engine.generate import generate
+    from engine.models.registry import build
+    from engine.postfilter import pitch_postfilter
+    from tests.test_window_fixtures import TINY_MEL
+
+    upsample = {"factors": (2, 4, 5), "resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 8}
+    wavenet = build("wavenet", {"blocks": 1, "layers": 4, "residual_channels": 8, "skip_channels": 8,
+                                "pitch_postfilter": 0.8, "upsample": upsample}, TINY_MEL)
+    checkpoints.save(wavenet, tmp_path / "tiny-wavenet.safetensors")
+    window = make_window()
+    qtbot.waitUntil(lambda: window.model_chooser.count() > 1, timeout=60000)
+    open_and_wait(qtbot, window, inputs["short"])
+    assert not window.postfilter_action.isEnabled() and window.pitch_postfilter is None  # the tiny WaveRNN has none
+    window.use_checkpoint(str(tmp_path / "tiny-wavenet.safetensors"))
+    qtbot.waitUntil(lambda: window.postfilter_action.isEnabled(), timeout=20000)
+    assert window.postfilter_action.isChecked() and window.postfilter_action.text() == "Pitch post-filter (0.8)"
+    generate_and_wait(qtbot, window)
+    filtered, seed = window.generation.audio.copy(), window.generation.seed
+    assert window.activity.text().startswith("Generated") and "pitch post-filter 0.8)" in window.activity.text()
+
+    window.postfilter_action.trigger()                            # off, as a user would
+    assert window.pitch_postfilter == 0.0 and not window.settings.pitch_postfilter
+    with qtbot.waitSignal(window.generation_done, timeout=60000):
+        window.generate_again()
+    assert window.generation.seed == seed and "post-filter" not in window.activity.text()
+    conditioning = load_input(inputs["short"], TINY_MEL)
+    raw = np.concatenate([c.samples for c in generate(wavenet.eval(), conditioning, device="cpu", seed=seed,
+                                                      pitch_postfilter=0)])
+    np.testing.assert_allclose(window.generation.audio, raw, atol=1e-6)
+    np.testing.assert_allclose(filtered, pitch_postfilter(raw, TINY_MEL.sample_rate, 0.8), atol=1e-6)
+    assert np.abs(filtered - raw).max() > 1e-3, "the tiny WaveNet made nothing voiced for the filter"
+    window.close()
+
+    assert not make_window().postfilter_action.isChecked()       # remembered
+
+
 def test_generate_again_repeats_the_last_seed_and_the_summary_names_it(qtbot, make_window, inputs):
     window = make_window()
     open_and_wait(qtbot, window, inputs["short"])

@@ -189,12 +189,13 @@ class Vocoder(nn.Module, abc.ABC):
         if temperature is not None:
             self.check_temperature(temperature)
             self.config.temperature = float(temperature)
-        if pitch_postfilter is not None:
+        if pitch_postfilter:  # 0 asks for no post-filter, which a model without one already has
             if not hasattr(self.config, "pitch_postfilter"):
                 raise ConfigError(f"this {self.family} has no pitch post-filter: it applies to WaveNet models only. "
                                   "Generate without --pitch-postfilter.")
             if not (math.isfinite(pitch_postfilter) and 0 <= pitch_postfilter <= 4):
                 raise ConfigError(f"the pitch post-filter strength is {pitch_postfilter}; it must be 0 (off) to 4.")
+        if pitch_postfilter is not None and hasattr(self.config, "pitch_postfilter"):
             self.config.pitch_postfilter = float(pitch_postfilter)
         try:
             yield
