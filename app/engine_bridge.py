@@ -16,6 +16,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from app.collector import freeze_survivors
 from engine.errors import VocoscopeError
 from engine.features import Conditioning, MelConfig
 
@@ -62,6 +63,7 @@ class EngineBridge(QObject):
         super().__init__(parent)
         self._events: dict[type, Signal] = {}
         self._engine = None
+        freeze_survivors()  # Qt, pyqtgraph, numpy: importing torch and librosa next makes several full collections
         # The engine imports torch (1–3 s): on a thread of its own, so the window shows without waiting for it.
         self._starting = threading.Thread(target=self._start_engine, name="vocoscope-engine-start", daemon=True)
         self._starting.start()
@@ -86,6 +88,7 @@ class EngineBridge(QObject):
             jobs.JobFailed: self.job_failed,
         }
         self._engine = jobs.Engine(on_event=self._on_event)
+        freeze_survivors()  # torch and the engine's modules
 
     @property
     def engine(self):
@@ -143,6 +146,7 @@ class EngineBridge(QObject):
             compiled_ops.warm_all()  # so the first generation does not wait for numba
         except Exception:  # the load or generation that needs it will report the problem
             traceback.print_exc()
+        freeze_survivors()  # librosa, numba and the built-in models
 
     def _emit_listing(self, models: list, devices: list, problem: str | None) -> None:
         if not self._closed:
@@ -161,6 +165,7 @@ class EngineBridge(QObject):
 
                 vocoder, info = registry.load_model(model, device="cpu")
                 self._mel_configs[model] = (vocoder.mel_config, int(vocoder.min_frames), info)
+                freeze_survivors()
             return self._mel_configs[model]
 
     def _load_input(self, request: int, path: Path, model: str) -> None:

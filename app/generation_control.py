@@ -5,10 +5,9 @@ to the input."""
 
 from __future__ import annotations
 
-import gc
-
 import numpy as np
 
+from app.collector import freeze_survivors
 from engine.export import take_comment
 from engine.features import mel_distance_db
 
@@ -42,12 +41,7 @@ class GenerationControl:
         window.banner.hide()
         self.clear()
         self.stats = None
-        # A full cyclic collection walks every object (torch, librosa, Qt: hundreds of thousands) while holding
-        # the GIL, which stalls the GUI thread for 100-300 ms. What is alive now lives on; freezing it leaves
-        # the collector only what generation makes. The young generations are collected first (a few ms), so
-        # the last job's garbage cycles are freed rather than frozen with it.
-        gc.collect(1)
-        gc.freeze()
+        freeze_survivors()  # what is alive now lives on: the collector need walk only what generation makes
         self.job_id = window.bridge.generate(window.model, window.loaded.conditioning, window.device,
                                              seed=self.next_seed, temperature=window.temperature,
                                              pitch_postfilter=window.pitch_postfilter)
