@@ -108,10 +108,11 @@ class EngineBridge(QObject):
     # --- jobs (engine worker thread) ---------------------------------------------------------------------
 
     def generate(self, model: str, source: Conditioning | str | Path, device: str, seed: int | None = None,
-                 temperature: float | None = None, pitch_postfilter: float | None = None) -> int:
-        """Queue a generation job (`temperature`, `pitch_postfilter`: None for the model's own); returns its id."""
+                 temperature: float | None = None, postfilters: tuple[float | None, float | None] = (None, None)) -> int:
+        """Queue a generation job (`temperature`, `postfilters` (pitch, envelope): None for the model's own);
+        returns its id."""
         return self.engine.submit_generate(model, source, device=device, seed=seed, temperature=temperature,
-                                           pitch_postfilter=pitch_postfilter)
+                                           pitch_postfilter=postfilters[0], envelope_postfilter=postfilters[1])
 
     def cancel(self) -> None:
         self.engine.cancel()

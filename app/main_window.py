@@ -35,8 +35,9 @@ from engine.models import DEFAULT_MODEL
 FRAME_INTERVAL_MS = 33
 TEMPERATURE_TIP = ("Sampling temperature of mu-law models: below 1 the likelier classes are drawn more often (less "
                    "noise, flatter), above 1 less often. \"model's own\" is the temperature the model comes with.")
-POSTFILTER_TIP = ("Post-filter the output of a model that has one (the bundled WaveNet): less noise between the "
-                  "harmonics. Off: the model's raw output.")
+POSTFILTER_TIP = ("Post-filter the output of a model that has post-filters (the bundled ones): the pitch post-filter "
+                  "lowers the noise between the harmonics, the envelope post-filter brings each band to the level "
+                  "the mel asks for. Off: the model's raw output.")
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
 OPEN_FILTER = "Audio or mel (*.wav *.flac *.ogg *.oga *.mp3 *.aiff *.aif *.npy *.pt);;All files (*)"
 
@@ -163,9 +164,9 @@ class MainWindow(QMainWindow):
                                                         "(blue) than the input mel it was made from")
         self.difference_action.setCheckable(True)
         self.difference_action.setChecked(self.settings.mel_difference)
-        self.postfilter_action = self._action("Pitch post-filter", self.set_pitch_postfilter, tip=POSTFILTER_TIP)
+        self.postfilter_action = self._action("Post-filters", self.set_postfilters, tip=POSTFILTER_TIP)
         self.postfilter_action.setCheckable(True)
-        self.postfilter_action.setChecked(self.settings.pitch_postfilter)
+        self.postfilter_action.setChecked(self.settings.postfilters)
         # Window-wide shortcuts work whatever has focus; the play toggle and A/B are not on the toolbar.
         self.addAction(self.play_toggle_action)
         self.addAction(self.compare_action)
@@ -368,24 +369,28 @@ class MainWindow(QMainWindow):
         if self.temperature_box.value() != (self.temperature or 0.0):
             self.temperature_box.setValue(self.temperature or 0.0)
 
-    def set_pitch_postfilter(self, on: bool) -> None:
-        """Whether the next generations use the model's pitch post-filter (off: its raw output)."""
-        self.settings.pitch_postfilter = bool(on)
+    def set_postfilters(self, on: bool) -> None:
+        """Whether the next generations use the model's post-filters (off: its raw output)."""
+        self.settings.postfilters = bool(on)
         if self.postfilter_action.isChecked() != bool(on):
             self.postfilter_action.setChecked(bool(on))
 
     @property
-    def pitch_postfilter(self) -> float | None:
-        """What generation is asked for: None for the model's own post-filter, 0 for none (the raw output)."""
-        return 0.0 if self.postfilter_action.isEnabled() and not self.postfilter_action.isChecked() else None
+    def postfilters(self) -> tuple[float | None, float | None]:
+        """What generation is asked for, (pitch, envelope): None for the model's own post-filters, 0 for none (the
+        raw output)."""
+        off = self.postfilter_action.isEnabled() and not self.postfilter_action.isChecked()
+        return (0.0, 0.0) if off else (None, None)
 
     def _sync_temperature_box(self) -> None:
         """Show the chosen model's own temperature in the box, and disable the box for a model without one; the
         post-filter switch likewise."""
         info = self.model_infos.get(self.model)
-        strength = getattr(info, "pitch_postfilter", 0.0)
-        self.postfilter_action.setEnabled(bool(strength))
-        self.postfilter_action.setText(f"Pitch post-filter ({strength:g})" if strength else "Pitch post-filter")
+        strengths = [f"{words} {strength:g}" for words, strength in (("pitch", getattr(info, "pitch_postfilter", 0.0)),
+                                                                     ("envelope", getattr(info, "envelope_postfilter", 0.0)))
+                     if strength]
+        self.postfilter_action.setEnabled(bool(strengths))
+        self.postfilter_action.setText(f"Post-filters ({', '.join(strengths)})" if strengths else "Post-filters")
         own = getattr(info, "temperature", None)
         without = info is not None and own is None
         self.temperature_box.setEnabled(not without)

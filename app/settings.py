@@ -71,13 +71,13 @@ class Settings:
         self.store.setValue("mel_difference", "true" if on else "false")
 
     @property
-    def pitch_postfilter(self) -> bool:
-        """Whether a model with a pitch post-filter uses it (off: its raw output)."""
-        return str(self.store.value("pitch_postfilter", "true")).lower() == "true"
+    def postfilters(self) -> bool:
+        """Whether a model with post-filters uses them (off: its raw output)."""
+        return str(self.store.value("postfilters", "true")).lower() == "true"
 
-    @pitch_postfilter.setter
-    def pitch_postfilter(self, on: bool) -> None:
-        self.store.setValue("pitch_postfilter", "true" if on else "false")
+    @postfilters.setter
+    def postfilters(self, on: bool) -> None:
+        self.store.setValue("postfilters", "true" if on else "false")
 
     @property
     def audio_device(self) -> str | None:

@@ -12,12 +12,13 @@ model codes it, every class the right one (`true_classes`): the ceiling its codi
 from it to the model's own row is the network's, not the coding's.
 
     python benchmarks/quality.py [--data data/asterisk-en/heldout] [--models wavernn wavenet] [--seed 1]
-                                 [--temperatures 0.6 0.8] [--postfilters 0 0.8]
+                                 [--temperatures 0.6 0.8] [--postfilters 0 0.8] [--envelopes 0 1]
 
-A model's resynthesis goes through its pitch post-filter (engine/postfilter.py) when its config has one, as
-generation does. --temperatures scores each model at each temperature instead of its own, --postfilters each
-resynthesis at each post-filter strength (0: none) instead of the model's own: choose them on training
-recordings, never on the held-out ones, then report them here.
+A model's resynthesis goes through its pitch post-filter (engine/postfilter.py) and then its envelope post-filter
+(engine/envelope.py) when its config has them, as generation does. --temperatures scores each model at each
+temperature instead of its own, --postfilters and --envelopes each resynthesis at each pitch and envelope
+post-filter strength (0: none) instead of the model's own: choose them on training recordings, never on the
+held-out ones, then report them here.
 
 pesq and pystoi are benchmark-only dependencies: pip install pesq pystoi.
 """
@@ -40,6 +41,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.datasets import aligned_audio_and_mel, audio_files  # noqa: E402
+from engine.envelope import envelope_postfilter  # noqa: E402
 from engine.errors import ConfigError  # noqa: E402
 from engine.features import MelConfig, griffin_lim, load_audio, mel_distance_db, mel_spectrogram, resample  # noqa: E402
 from engine.models.coding import mulaw_classes, mulaw_expand  # noqa: E402
@@ -96,6 +98,13 @@ def resynthesise(model, mels: list[np.ndarray], seed: int, block_frames: int = 4
     return [samples[i, : mel.shape[1] * model.hop_length] for i, mel in enumerate(mels)]
 
 
+def postfiltered(samples: np.ndarray, mel: np.ndarray, config: MelConfig, pitch: float, envelope: float) -> np.ndarray:
+    """A resynthesis (T,) through the pitch and then the envelope post-filter, as generation applies them (0: not
+    that one)."""
+    samples = pitch_postfilter(samples, config.sample_rate, pitch) if pitch else samples
+    return envelope_postfilter(samples, mel, config, envelope) if envelope else samples
+
+
 def true_classes(model, audio: np.ndarray, mel: np.ndarray) -> np.ndarray | None:
     """audio (F · hop,), mel (n_mels, F) → the audio in the model's coding with every class right (F · hop,): each
     sample's mu-law class, or with linear prediction x_t = p_t + e_t, e_t's class taken from the recording and p_t
@@ -132,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postfilters", nargs="+", type=float, metavar="S",
                         help="score each model's output with the pitch post-filter at each of these strengths (0: off; "
                              "default: the model's own)")
+    parser.add_argument("--envelopes", nargs="+", type=float, metavar="S",
+                        help="score each model's output with the envelope post-filter at each of these strengths (0: "
+                             "off; default: the model's own)")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N recordings")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads")
     parser.add_argument("--save", metavar="DIR", help="write every resynthesis as WAV for listening")
@@ -183,11 +195,13 @@ def main(argv: list[str] | None = None) -> int:
                     drawn = resynthesise(model, [mel for _, mel in recordings], args.seed)
                 seconds = time.perf_counter() - started
                 for strength in args.postfilters or [model.pitch_postfilter]:
-                    key = label if args.postfilters is None else f"{label} PF {strength:g}"
-                    started = time.perf_counter()
-                    outputs[key] = [pitch_postfilter(samples, config.sample_rate, strength) if strength else samples
-                                    for samples in drawn]
-                    results.setdefault(key, Scores()).seconds = seconds + time.perf_counter() - started
+                    for envelope in args.envelopes or [model.envelope_postfilter]:
+                        key = label + (f" PF {strength:g}" if args.postfilters else "") + (
+                            f" env {envelope:g}" if args.envelopes else "")
+                        started = time.perf_counter()
+                        outputs[key] = [postfiltered(samples, mel, config, strength, envelope)
+                                        for samples, (_, mel) in zip(drawn, recordings)]
+                        results.setdefault(key, Scores()).seconds = seconds + time.perf_counter() - started
             coded = [true_classes(model, audio, mel) for audio, mel in recordings]
             if coded[0] is not None:
                 results.setdefault(f"{name}: true classes", Scores())

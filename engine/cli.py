@@ -44,7 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     vocode.add_argument("--temperature", type=float, default=None, metavar="T",
                         help="draw at temperature T instead of the model's own (mu-law models; below 1: less noise)")
     vocode.add_argument("--pitch-postfilter", type=float, default=None, metavar="S",
-                        help="post-filter at strength S instead of the model's own (WaveNet models; 0: the raw output)")
+                        help="pitch post-filter at strength S instead of the model's own (WaveNet models; 0: none)")
+    vocode.add_argument("--envelope-postfilter", type=float, default=None, metavar="S",
+                        help="mel-envelope post-filter at strength S (up to 1) instead of the model's own (0: none; "
+                             "with --pitch-postfilter 0, the model's raw output)")
     vocode.add_argument("--fold", action="store_true",
                         help="generate overlapping segments at once: side by side on the CPU's cores, or as one batch "
                              "on a GPU (faster for a long input)")
@@ -155,7 +158,8 @@ def _vocode(args: argparse.Namespace) -> int:
     for path in outputs:  # before any work: a run of many files must not stop at the tenth for a name
         check_audio_output(path, args.force)
     model, info = load_model(args.model, device="cpu")
-    draws = model.draws_at(args.temperature, args.pitch_postfilter)  # refuses what the model cannot take, first
+    # refuses what the model cannot take, before any work
+    draws = model.draws_at(args.temperature, args.pitch_postfilter, args.envelope_postfilter)
     failed = []
     for source, output in zip(inputs, outputs):
         try:
@@ -195,7 +199,8 @@ def _vocode_one(args: argparse.Namespace, model, info, draws: str, source: Path,
         if player is not None:
             player.expect(total)
         for chunk in generate(model, conditioning, device=args.device, seed=seed, fold=args.fold or None,
-                              temperature=args.temperature, pitch_postfilter=args.pitch_postfilter):
+                              temperature=args.temperature, pitch_postfilter=args.pitch_postfilter,
+                              envelope_postfilter=args.envelope_postfilter):
             end = chunk.start + len(chunk.samples)
             audio[chunk.start : end] = chunk.samples
             final[chunk.start : end] = True

@@ -26,6 +26,7 @@ from engine.features import Conditioning, mel_spectrogram, resample, validate_me
 from engine.fold import (Fold, FoldJoiner, finished_prefix, fold_layout, fold_mel, segments_as_one_batch,
                          segments_in_parallel)
 from engine.models.base import Vocoder
+from engine.envelope import EnvelopePostFilter
 from engine.postfilter import PitchPostFilter
 
 CHUNK_TARGET_SECONDS = 0.045
@@ -109,6 +110,7 @@ def generate(
     cancel: threading.Event | None = None,
     temperature: float | None = None,
     pitch_postfilter: float | None = None,
+    envelope_postfilter: float | None = None,
 ) -> Iterator[Chunk]:
     """Generate audio for `conditioning` with `model`, chunk by chunk.
 
@@ -117,7 +119,8 @@ def generate(
     fold: None/False streams in order; True or a `Fold` generates overlapping segments at once.
     cancel: when set, the generator stops after the current block.
     temperature: draw at this temperature instead of the model's own (mu-law models; see `Vocoder.sampling_at`).
-    pitch_postfilter: post-filter at this strength (0: not at all) instead of the model's own (WaveNet models).
+    pitch_postfilter, envelope_postfilter: post-filter at these strengths (0: not at all) instead of the model's own
+        (engine/postfilter.py, WaveNet models; engine/envelope.py).
     Raises `VocoscopeError` when the GPU runs out of memory or fails.
     """
     torch_device = choose_device(device)
@@ -138,14 +141,18 @@ def generate(
     try:
         model.to(torch_device)
         mel = mel.to(torch_device)
-        with model.sampling_at(temperature, pitch_postfilter):
+        with model.sampling_at(temperature, pitch_postfilter, envelope_postfilter):
             if fold:
                 chunks = _generate_folded(model, mel, total, fold, generator, cancel, clock)
             else:
                 chunks = _generate_in_order(model, mel, total, generator, cancel, clock)
+            postfilters = []
             if model.pitch_postfilter:
-                chunks = _postfiltered(chunks, total, PitchPostFilter(model.mel_config.sample_rate,
-                                                                      model.pitch_postfilter))
+                postfilters.append(PitchPostFilter(model.mel_config.sample_rate, model.pitch_postfilter))
+            if model.envelope_postfilter:
+                postfilters.append(EnvelopePostFilter(conditioning.mel, model.mel_config, model.envelope_postfilter))
+            if postfilters:
+                chunks = _postfiltered(chunks, total, postfilters)
             yield from chunks
     except torch.cuda.OutOfMemoryError:
         raise VocoscopeError(
@@ -159,10 +166,11 @@ def generate(
         raise
 
 
-def _postfiltered(chunks: Iterator[Chunk], total: int, postfilter: PitchPostFilter) -> Iterator[Chunk]:
-    """The chunks (in any order: fold mode) post-filtered, as chunks in order. Each carries the stats of the chunk
-    that completed it; the post-filter holds back its last ~26 ms until the end (or a cancel) releases them. A
-    cancelled fold keeps what came before its first gap."""
+def _postfiltered(chunks: Iterator[Chunk], total: int, postfilters: list) -> Iterator[Chunk]:
+    """The chunks (in any order: fold mode) through the post-filters one after another, as chunks in order. Each
+    carries the stats of the chunk that completed it; the post-filters hold back their last samples (~26 ms, and
+    64 ms more for the envelope's) until the end (or a cancel) releases them. A cancelled fold keeps what came before
+    its first gap."""
     audio = np.zeros(total, dtype=np.float32)
     final = np.zeros(total, dtype=bool)
     fed = done = 0
@@ -172,14 +180,18 @@ def _postfiltered(chunks: Iterator[Chunk], total: int, postfilter: PitchPostFilt
             audio[chunk.start : chunk.start + len(chunk.samples)] = chunk.samples
             final[chunk.start : chunk.start + len(chunk.samples)] = True
             stats, ready = chunk.stats, finished_prefix(final, fed)
-            samples = postfilter.push(audio[fed:ready])
+            samples = audio[fed:ready]
+            for postfilter in postfilters:
+                samples = postfilter.push(samples)
             fed = ready
             if len(samples):
                 yield Chunk(samples, done, stats)
                 done += len(samples)
     finally:
         chunks.close()
-    rest = postfilter.finish()
+    rest = np.zeros(0, dtype=np.float32)
+    for postfilter in postfilters:  # each one's rest goes through the next, which then gives its own
+        rest = np.concatenate([postfilter.push(rest), postfilter.finish()])
     if len(rest):
         yield Chunk(rest, done, stats)
 

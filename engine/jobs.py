@@ -81,6 +81,7 @@ class _Job:
     fold: Fold | bool | None
     temperature: float | None
     pitch_postfilter: float | None
+    envelope_postfilter: float | None
     cancel: threading.Event
 
 
@@ -102,12 +103,13 @@ class Engine:
 
     def submit_generate(self, model: str | Path | Vocoder, source: str | Path | Conditioning, *,
                         device: str = "auto", seed: int | None = None, fold: Fold | bool | None = None,
-                        temperature: float | None = None, pitch_postfilter: float | None = None) -> int:
+                        temperature: float | None = None, pitch_postfilter: float | None = None,
+                        envelope_postfilter: float | None = None) -> int:
         """Queue a job: `model` is a built-in name, a checkpoint path or a model object (used as it is);
-        `source` is a file or a Conditioning; `temperature` and `pitch_postfilter`, when given, replace the model's
+        `source` is a file or a Conditioning; `temperature` and the post-filter strengths, when given, replace the model's
         own for this job."""
         job = _Job(next(self._ids), model, source, device, seed, fold, temperature, pitch_postfilter,
-                   threading.Event())
+                   envelope_postfilter, threading.Event())
         with self._lock:
             self._outstanding[job.job_id] = job.cancel
         self._queue.put(job)
@@ -155,10 +157,12 @@ class Engine:
         model = None
         try:
             model, info = self._model(job.model, job.device)
-            if job.temperature is not None or job.pitch_postfilter is not None:  # as the model list would say it
-                with model.sampling_at(job.temperature, job.pitch_postfilter):
+            overrides = (job.temperature, job.pitch_postfilter, job.envelope_postfilter)
+            if any(value is not None for value in overrides):  # as the model list would say it
+                with model.sampling_at(*overrides):
                     info = dataclasses.replace(info, draws=model.draws, temperature=model.temperature,
-                                               pitch_postfilter=model.pitch_postfilter)
+                                               pitch_postfilter=model.pitch_postfilter,
+                                               envelope_postfilter=model.envelope_postfilter)
             conditioning = self._conditioning(job.source, model)
             total = conditioning.num_samples
             audio = np.zeros(total, dtype=np.float32)
@@ -168,7 +172,8 @@ class Engine:
             made = 0
             for chunk in generate(model, conditioning, device=job.device, seed=seed, fold=job.fold,
                                   cancel=job.cancel, temperature=job.temperature,
-                                  pitch_postfilter=job.pitch_postfilter):
+                                  pitch_postfilter=job.pitch_postfilter,
+                                  envelope_postfilter=job.envelope_postfilter):
                 audio[chunk.start : chunk.start + len(chunk.samples)] = chunk.samples
                 made += len(chunk.samples)
                 self._emit(ChunkReady(job.job_id, chunk))

@@ -1,12 +1,12 @@
-"""Copy a training run's checkpoint to a default model's place, with the sampling temperature (and, for a
-WaveNet, the pitch post-filter) it is to ship with.
+"""Copy a training run's checkpoint to a default model's place, with the sampling temperature and post-filters
+(the pitch post-filter for a WaveNet, the envelope post-filter) it is to ship with.
 
     python packaging/bundle_model.py data/runs/wavenet-lpc/wavenet-lpc.safetensors \\
-        resources/models/wavenet.safetensors --temperature 0.6 --pitch-postfilter 0.8 --force
+        resources/models/wavenet.safetensors --temperature 0.6 --pitch-postfilter 0.8 --envelope-postfilter 1 --force
 
 The copy keeps the weights, Adam's state and the run's whole record (it can be resumed like the run); only the
-model config's temperature and post-filter change. Choose them on training recordings first (benchmarks/quality.py
---temperatures, --postfilters; see resources/README.md). Replacing an existing file takes --force.
+model config's temperature and post-filters change. Choose them on training recordings first (benchmarks/quality.py
+--temperatures, --postfilters, --envelopes; see resources/README.md). Replacing an existing file takes --force.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine import checkpoints  # noqa: E402
 from engine.errors import InputError, VocoscopeError  # noqa: E402
+from engine.models.base import POSTFILTERS  # noqa: E402
 
 
 def bundle(run: str | Path, out: str | Path, temperature: float, *, pitch_postfilter: float | None = None,
-           force: bool = False) -> int:
+           envelope_postfilter: float | None = None, force: bool = False) -> int:
     """Write `run`'s checkpoint to `out` with the model drawing at `temperature` (and post-filtered at
-    `pitch_postfilter` unless None); returns the steps it was trained."""
+    `pitch_postfilter`, `envelope_postfilter` unless None); returns the steps it was trained."""
     out = Path(out)
     if out.exists() and not force:
         raise InputError(out, "an existing file", "a new file, or --force to replace it",
@@ -33,14 +34,15 @@ def bundle(run: str | Path, out: str | Path, temperature: float, *, pitch_postfi
     config = loaded.model.config
     loaded.model.check_temperature(temperature)
     config.temperature = float(temperature)
-    if pitch_postfilter is not None:
-        if not hasattr(config, "pitch_postfilter"):
-            raise InputError(run, f"a {loaded.model.family} checkpoint", "a WaveNet checkpoint for --pitch-postfilter",
-                             "Leave out --pitch-postfilter: only the WaveNet has the post-filter.")
-        from engine.models.wavenet import check_config
-
-        config.pitch_postfilter = float(pitch_postfilter)
-        check_config(config)
+    for name, strength in (("pitch_postfilter", pitch_postfilter), ("envelope_postfilter", envelope_postfilter)):
+        if strength is not None and not hasattr(config, name):
+            option = "--" + name.replace("_", "-")
+            raise InputError(run, f"a {loaded.model.family} checkpoint", f"a checkpoint of a family that has it, for "
+                             f"{option}", f"Leave out {option}: a {loaded.model.family} has no {POSTFILTERS[name][0]}.")
+    loaded.model.draws_at(None, pitch_postfilter, envelope_postfilter)  # refuses a strength out of range
+    for name, strength in (("pitch_postfilter", pitch_postfilter), ("envelope_postfilter", envelope_postfilter)):
+        if strength is not None:
+            setattr(config, name, float(strength))
     meta = {key: value for key, value in loaded.meta.items() if key not in checkpoints.RESERVED_KEYS}
     checkpoints.save(loaded.model, out, meta=meta, extra_tensors=loaded.extra_tensors)
     return loaded.meta.get("steps", 0)
@@ -53,14 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, required=True, help="the sampling temperature it ships with")
     parser.add_argument("--pitch-postfilter", type=float, metavar="S",
                         help="the pitch post-filter's strength it ships with (WaveNet; 0: none; default: the run's)")
+    parser.add_argument("--envelope-postfilter", type=float, metavar="S",
+                        help="the envelope post-filter's strength it ships with (up to 1; 0: none; default: the run's)")
     parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
     args = parser.parse_args(argv)
     try:
-        steps = bundle(args.run, args.out, args.temperature, pitch_postfilter=args.pitch_postfilter, force=args.force)
+        steps = bundle(args.run, args.out, args.temperature, pitch_postfilter=args.pitch_postfilter,
+                       envelope_postfilter=args.envelope_postfilter, force=args.force)
     except VocoscopeError as error:
         print(f"bundle_model: {error}", file=sys.stderr)
         return 2
     filtered = f", pitch post-filter {args.pitch_postfilter:g}" if args.pitch_postfilter else ""
+    filtered += f", envelope post-filter {args.envelope_postfilter:g}" if args.envelope_postfilter else ""
     print(f"wrote {args.out}: {steps} steps, T {args.temperature:g}{filtered}")
     return 0
 

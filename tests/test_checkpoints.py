@@ -204,7 +204,7 @@ def test_bundling_a_run_changes_only_the_temperature_and_post_filter_and_refuses
     assert f"wrote {out}: 12 steps, T 0.5, pitch post-filter 0.8" in capsys.readouterr().out
     assert checkpoints.load(out).model.draws.endswith("T 0.5, pitch post-filter 0.8")
     checkpoints.save(build("wavernn"), tmp_path / "wavernn.safetensors")
-    with pytest.raises(InputError, match="only the WaveNet has the post-filter"):
+    with pytest.raises(InputError, match="a wavernn has no pitch post-filter"):
         bundle(tmp_path / "wavernn.safetensors", tmp_path / "wavernn-bundled.safetensors", 0.9, pitch_postfilter=0.8)
     checkpoints.save(build("wavernn-dual"), tmp_path / "dual.safetensors")
     with pytest.raises(ConfigError, match="mu-law models only"):

@@ -241,19 +241,21 @@ def test_vocode_temperature_replaces_the_models_own(tmp_path, capsys):
     assert not (tmp_path / "x.wav").exists() and not (tmp_path / "y.wav").exists()
 
 
-def test_vocode_pitch_postfilter_replaces_the_models_own_and_0_gives_the_raw_output(tmp_path, capsys):
+def test_vocode_postfilters_replace_the_models_own_and_0_gives_the_raw_output(tmp_path, capsys):
+    from engine.envelope import envelope_postfilter
     from engine.features import Conditioning
     from engine.generate import generate
     from engine.postfilter import pitch_postfilter
 
     model, _ = load_model("wavenet")
-    assert model.pitch_postfilter > 0, "the bundled WaveNet ships with its post-filter"
+    assert model.pitch_postfilter > 0 and model.envelope_postfilter == 1, "the bundled WaveNet ships with both"
     mel = tmp_path / "m.npy"
     np.save(mel, np.random.default_rng(6).random((80, 12), dtype=np.float32))
     assert main(["vocode", str(mel), "-o", str(tmp_path / "raw.wav"), "--model", "wavenet", "--seed", "4",
-                 "--pitch-postfilter", "0"]) == 0
+                 "--pitch-postfilter", "0", "--envelope-postfilter", "0"]) == 0
     conditioning = Conditioning(mel=np.load(mel), mel_config=model.mel_config)
-    raw = np.concatenate([c.samples for c in generate(model, conditioning, seed=4, pitch_postfilter=0)])
+    raw = np.concatenate([c.samples for c in generate(model, conditioning, seed=4, pitch_postfilter=0,
+                                                      envelope_postfilter=0)])
     written, _ = soundfile.read(tmp_path / "raw.wav", dtype="float32")
     np.testing.assert_allclose(written, raw, atol=1 / 32768)
     with soundfile.SoundFile(str(tmp_path / "raw.wav")) as tagged:
@@ -261,13 +263,14 @@ def test_vocode_pitch_postfilter_replaces_the_models_own_and_0_gives_the_raw_out
     assert main(["vocode", str(mel), "-o", str(tmp_path / "strong.wav"), "--model", "wavenet", "--seed", "4",
                  "--pitch-postfilter", "2"]) == 0
     strong, _ = soundfile.read(tmp_path / "strong.wav", dtype="float32")
-    np.testing.assert_allclose(strong, pitch_postfilter(raw, 16000, 2.0), atol=1 / 32768)
+    expected = envelope_postfilter(pitch_postfilter(raw, 16000, 2.0), conditioning.mel, model.mel_config, 1.0)
+    np.testing.assert_allclose(strong, expected, atol=1 / 32768)
     with soundfile.SoundFile(str(tmp_path / "strong.wav")) as tagged:
-        assert ", pitch post-filter 2)" in tagged.comment
+        assert ", pitch post-filter 2, envelope post-filter 1)" in tagged.comment
     assert model.pitch_postfilter > 0 and model.pitch_postfilter != 2, "the model's own is restored"
     capsys.readouterr()
     assert main(["vocode", str(mel), "-o", str(tmp_path / "x.wav"), "--model", "wavernn", "--pitch-postfilter", "1"]) == 2
-    assert "WaveNet models only" in capsys.readouterr().err
+    assert "this wavernn has no pitch post-filter" in capsys.readouterr().err
     assert main(["vocode", str(mel), "-o", str(tmp_path / "y.wav"), "--pitch-postfilter", "-1"]) == 2
     assert "0 (off) to 4" in capsys.readouterr().err
     assert not (tmp_path / "x.wav").exists() and not (tmp_path / "y.wav").exists()

@@ -65,7 +65,8 @@ def test_noise_without_pitch_passes_unchanged_and_strength_0_changes_nothing():
 
 @pytest.fixture(scope="module")
 def speech_model():
-    """The bundled WaveNet (it makes voiced speech for the filter to find) and 0.6 s of the example's mel."""
+    """The bundled WaveNet (it makes voiced speech for the filter to find) without its envelope post-filter, which
+    comes after this one (tests/test_envelope.py), and 0.6 s of the example's mel."""
     from engine.models.registry import RESOURCES, load_model
 
     model, info = load_model("wavenet")
@@ -73,7 +74,9 @@ def speech_model():
         pytest.skip(f"no bundled WaveNet in {RESOURCES}")
     audio, _ = load_audio(RESOURCES.parent / "examples" / "allison-auth-incorrect.flac", model.mel_config.sample_rate)
     mel = mel_spectrogram(audio[4000:4000 + 9600], model.mel_config)
-    return model, Conditioning(mel=mel, mel_config=model.mel_config)
+    own, model.config.envelope_postfilter = model.config.envelope_postfilter, 0.0
+    yield model, Conditioning(mel=mel, mel_config=model.mel_config)
+    model.config.envelope_postfilter = own
 
 
 def test_speech_filtered_frame_by_frame_has_no_step_at_the_frame_edges(speech_model):

@@ -328,6 +328,7 @@ def test_the_post_filter_switch_gives_the_models_raw_output_and_is_remembered(qt
     import torch
 
     from engine import checkpoints
+    from engine.envelope import envelope_postfilter
     from engine.features import load_input
     from engine.generate import generate
     from engine.models.registry import build
@@ -338,33 +339,37 @@ def test_the_post_filter_switch_gives_the_models_raw_output_and_is_remembered(qt
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         wavenet = build("wavenet", {"blocks": 1, "layers": 4, "residual_channels": 8, "skip_channels": 8,
-                                    "pitch_postfilter": 0.8, "upsample": upsample}, TINY_MEL)
+                                    "pitch_postfilter": 0.8, "envelope_postfilter": 1.0, "upsample": upsample},
+                        TINY_MEL)
     checkpoints.save(wavenet, tmp_path / "tiny-wavenet.safetensors")
     window = make_window()
     qtbot.waitUntil(lambda: window.model_chooser.count() > 1, timeout=60000)
     open_and_wait(qtbot, window, inputs["short"])
-    assert not window.postfilter_action.isEnabled() and window.pitch_postfilter is None  # the tiny WaveRNN has none
+    assert not window.postfilter_action.isEnabled() and window.postfilters == (None, None)  # the tiny WaveRNN has none
     window.use_checkpoint(str(tmp_path / "tiny-wavenet.safetensors"))
     qtbot.waitUntil(lambda: window.postfilter_action.isEnabled(), timeout=20000)
-    assert window.postfilter_action.isChecked() and window.postfilter_action.text() == "Pitch post-filter (0.8)"
+    assert window.postfilter_action.isChecked()
+    assert window.postfilter_action.text() == "Post-filters (pitch 0.8, envelope 1)"
     # This random WaveNet makes noise: with about half the seeds no 10 ms frame of it passes for voiced, and the
     # filter changes nothing. Seed 2 makes voiced frames with each of the first four weight seeds.
     window.generation.next_seed = 2
     generate_and_wait(qtbot, window)
     filtered, seed = window.generation.audio.copy(), window.generation.seed
-    assert window.activity.text().startswith("Generated") and "pitch post-filter 0.8)" in window.activity.text()
+    assert window.activity.text().startswith("Generated")
+    assert "pitch post-filter 0.8, envelope post-filter 1)" in window.activity.text()
 
     window.postfilter_action.trigger()                            # off, as a user would
-    assert window.pitch_postfilter == 0.0 and not window.settings.pitch_postfilter
+    assert window.postfilters == (0.0, 0.0) and not window.settings.postfilters
     with qtbot.waitSignal(window.generation_done, timeout=60000):
         window.generate_again()
     assert window.generation.seed == seed and "post-filter" not in window.activity.text()
     conditioning = load_input(inputs["short"], TINY_MEL)
     raw = np.concatenate([c.samples for c in generate(wavenet.eval(), conditioning, device="cpu", seed=seed,
-                                                      pitch_postfilter=0)])
+                                                      pitch_postfilter=0, envelope_postfilter=0)])
     np.testing.assert_allclose(window.generation.audio, raw, atol=1e-6)
-    np.testing.assert_allclose(filtered, pitch_postfilter(raw, TINY_MEL.sample_rate, 0.8), atol=1e-6)
-    assert np.abs(filtered - raw).max() > 1e-3, "the tiny WaveNet made nothing voiced for the filter"
+    pitched = pitch_postfilter(raw, TINY_MEL.sample_rate, 0.8)
+    np.testing.assert_allclose(filtered, envelope_postfilter(pitched, conditioning.mel, TINY_MEL, 1.0), atol=1e-6)
+    assert np.abs(pitched - raw).max() > 1e-3, "the tiny WaveNet made nothing voiced for the pitch post-filter"
     window.close()
 
     assert not make_window().postfilter_action.isChecked()       # remembered

@@ -27,6 +27,10 @@ from engine.features import MelConfig
 
 ConfigT = TypeVar("ConfigT")
 
+# The post-filters generation may apply to a model's output, in this order: their config names, their names in
+# words and their greatest strength (engine/postfilter.py, engine/envelope.py).
+POSTFILTERS = {"pitch_postfilter": ("pitch post-filter", 4.0), "envelope_postfilter": ("envelope post-filter", 1.0)}
+
 
 def config_from_dict(cls: type[ConfigT], values: dict[str, Any]) -> ConfigT:
     """Build a config dataclass from JSON, the inverse of `dataclasses.asdict`: a dict for a field whose type is a
@@ -164,6 +168,12 @@ class Vocoder(nn.Module, abc.ABC):
         (engine/postfilter.py). A family that offers it keeps it in `config.pitch_postfilter`."""
         return 0.0
 
+    @property
+    def envelope_postfilter(self) -> float:
+        """0, or the strength of the mel-envelope post-filter `engine.generate.generate` applies after the pitch
+        post-filter (engine/envelope.py). A family that offers it keeps it in `config.envelope_postfilter`."""
+        return float(getattr(self.config, "envelope_postfilter", 0.0))
+
     def check_temperature(self, temperature: float) -> None:
         """Raise `ConfigError` unless the model draws at a temperature and `temperature` is more than 0."""
         if self.temperature is None:
@@ -173,30 +183,34 @@ class Vocoder(nn.Module, abc.ABC):
             raise ConfigError(f"the temperature is {temperature}; it must be a number more than 0 (1 draws from the "
                               "model's distribution as it is, lower draws the likelier classes more often).")
 
-    def draws_at(self, temperature: float | None, pitch_postfilter: float | None = None) -> str:
-        """`draws` as it reads at `temperature` and `pitch_postfilter` (None: the model's own); refuses what
+    def draws_at(self, temperature: float | None, pitch_postfilter: float | None = None,
+                 envelope_postfilter: float | None = None) -> str:
+        """`draws` as it reads at `temperature` and the post-filter strengths (None: the model's own); refuses what
         `sampling_at` refuses."""
-        with self.sampling_at(temperature, pitch_postfilter):
+        with self.sampling_at(temperature, pitch_postfilter, envelope_postfilter):
             return self.draws
 
     @contextlib.contextmanager
-    def sampling_at(self, temperature: float | None, pitch_postfilter: float | None = None) -> Iterator[None]:
-        """Draw at `temperature`, and post-filter at `pitch_postfilter` (0: not at all), inside the block instead of
-        the model's own (None: the model's own); the model's own are restored after it. Raises `ConfigError` for a
-        model without one, a temperature that is not > 0 or a post-filter strength outside 0–4."""
-        own = {name: getattr(self.config, name) for name in ("temperature", "pitch_postfilter")
-               if hasattr(self.config, name)}
+    def sampling_at(self, temperature: float | None, pitch_postfilter: float | None = None,
+                    envelope_postfilter: float | None = None) -> Iterator[None]:
+        """Draw at `temperature`, and post-filter at `pitch_postfilter` and `envelope_postfilter` (0: not at all),
+        inside the block instead of the model's own (None: the model's own); the model's own are restored after it.
+        Raises `ConfigError` for a model without one, a temperature that is not > 0 or a post-filter strength out
+        of its range (pitch 0–4, envelope 0–1)."""
+        own = {name: getattr(self.config, name) for name in ("temperature", *POSTFILTERS) if hasattr(self.config, name)}
         if temperature is not None:
             self.check_temperature(temperature)
             self.config.temperature = float(temperature)
-        if pitch_postfilter:  # 0 asks for no post-filter, which a model without one already has
-            if not hasattr(self.config, "pitch_postfilter"):
-                raise ConfigError(f"this {self.family} has no pitch post-filter: it applies to WaveNet models only. "
-                                  "Generate without --pitch-postfilter.")
-            if not (math.isfinite(pitch_postfilter) and 0 <= pitch_postfilter <= 4):
-                raise ConfigError(f"the pitch post-filter strength is {pitch_postfilter}; it must be 0 (off) to 4.")
-        if pitch_postfilter is not None and hasattr(self.config, "pitch_postfilter"):
-            self.config.pitch_postfilter = float(pitch_postfilter)
+        for name, strength in zip(POSTFILTERS, (pitch_postfilter, envelope_postfilter)):
+            if strength:  # 0 asks for no post-filter, which a model without one already has
+                words, most = POSTFILTERS[name]
+                if not hasattr(self.config, name):
+                    raise ConfigError(f"this {self.family} has no {words}. Generate without "
+                                      f"--{name.replace('_', '-')}.")
+                if not (math.isfinite(strength) and 0 <= strength <= most):
+                    raise ConfigError(f"the {words} strength is {strength:g}; it must be 0 (off) to {most:g}.")
+            if strength is not None and hasattr(self.config, name):
+                setattr(self.config, name, float(strength))
         try:
             yield
         finally:

@@ -36,15 +36,18 @@ def mulaw_expand(classes: torch.Tensor, bits: int) -> torch.Tensor:
     return (torch.sign(compressed) * torch.expm1(compressed.abs() * math.log1p(mu)) / mu).float()
 
 
-def describe_draws(mixtures: int, bits: int, lpc_order: int, temperature: float, pitch_postfilter: float = 0.0) -> str:
+def describe_draws(mixtures: int, bits: int, lpc_order: int, temperature: float, pitch_postfilter: float = 0.0,
+                   envelope_postfilter: float = 0.0) -> str:
     """What a model draws, in words: "mixture of 10 logistics" when `mixtures` (else 0), or "9-bit mu-law",
-    "8-bit mu-law excitation, LPC 16, T 0.8", and what generation does to it: ", pitch post-filter 0.8"."""
+    "8-bit mu-law excitation, LPC 16, T 0.8", and what generation does to it: ", pitch post-filter 0.8",
+    ", envelope post-filter 1"."""
     if mixtures:
         words = f"mixture of {mixtures} logistics"
     else:
         words = f"{bits}-bit mu-law" + (f" excitation, LPC {lpc_order}" if lpc_order else "")
         words += f", T {temperature:g}" if temperature != 1.0 else ""
-    return words + (f", pitch post-filter {pitch_postfilter:g}" if pitch_postfilter else "")
+    words += f", pitch post-filter {pitch_postfilter:g}" if pitch_postfilter else ""
+    return words + (f", envelope post-filter {envelope_postfilter:g}" if envelope_postfilter else "")
 
 
 def sample_classes(logits: torch.Tensor, uniform: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:

@@ -91,6 +91,7 @@ class ModelInfo:
     draws: str  # what one sampling step draws, e.g. "9-bit mu-law"
     temperature: float | None  # the temperature it draws at, None where it draws without one
     pitch_postfilter: float = 0.0  # the strength of its pitch post-filter, 0 where it has none
+    envelope_postfilter: float = 0.0  # the strength of its envelope post-filter, 0 where it has none
     steps: int = 0  # training steps its checkpoint records, with those of the run it started from (--init)
     training_data: str = ""  # what it was trained on and under which licence, e.g. "asterisk-en (CC-BY-SA-3.0)"
 
@@ -123,7 +124,8 @@ def info_for(model: Vocoder, name: str, trained: bool, path: Path | None,
     return ModelInfo(name=name, family=model.family, sample_rate=mel.sample_rate, hop_length=mel.hop_length,
                      n_mels=mel.n_mels, receptive_field=int(model.receptive_field),
                      parameters=model.parameter_count(), trained=trained, path=path, draws=model.draws,
-                     temperature=model.temperature, pitch_postfilter=model.pitch_postfilter, steps=steps,
+                     temperature=model.temperature, pitch_postfilter=model.pitch_postfilter,
+                     envelope_postfilter=model.envelope_postfilter, steps=steps,
                      training_data=training_data)
 
 

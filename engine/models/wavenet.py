@@ -60,6 +60,8 @@ class WaveNetConfig:
     temperature: mu-law classes are drawn from softmax(logits / temperature) (below 1 favours the likelier ones).
     pitch_postfilter: 0, or the strength of the pitch post-filter that generation applies to the output
         (engine/postfilter.py; the bundled model's was chosen on training recordings, like its temperature).
+    envelope_postfilter: 0, or the strength (up to 1) of the mel-envelope post-filter applied after it
+        (engine/envelope.py).
     dilated_conv: "conv1d" or "fold" (engine/models/dilated.py). Default "conv1d": benchmarks/dilated_conv.py
         measured its forward + backward over all 20 layers about 1.6× faster than folding (CPU, 1 thread).
     """
@@ -79,6 +81,7 @@ class WaveNetConfig:
     lpc_order: int = 0
     temperature: float = 1.0
     pitch_postfilter: float = 0.0
+    envelope_postfilter: float = 0.0
     upsample: UpsampleConfig = field(default_factory=lambda: UpsampleConfig(resnet_channels=64, aux_channels=32))
 
     @classmethod
@@ -112,6 +115,8 @@ def check_config(config: WaveNetConfig) -> None:
         problems.append(f"temperature is {config.temperature}; it must be more than 0")
     if not 0 <= config.pitch_postfilter <= 4:
         problems.append(f"pitch_postfilter is {config.pitch_postfilter}; it must be 0 (off) to 4")
+    if not 0 <= config.envelope_postfilter <= 1:
+        problems.append(f"envelope_postfilter is {config.envelope_postfilter}; it must be 0 (off) to 1")
     if problems:
         raise ConfigError("WaveNet configuration: " + "; ".join(problems) + ".")
 
@@ -179,7 +184,8 @@ class WaveNet(Vocoder):
     def draws(self) -> str:
         config = self.config
         mixtures = config.mixtures if config.output == "mol" else 0
-        return describe_draws(mixtures, config.bits, config.lpc_order, config.temperature, config.pitch_postfilter)
+        return describe_draws(mixtures, config.bits, config.lpc_order, config.temperature, config.pitch_postfilter,
+                              config.envelope_postfilter)
 
     @property
     def pitch_postfilter(self) -> float:

@@ -157,8 +157,9 @@ class WaveRNNConfig:
     """rnn_dims: GRU width; fc_dims: output layers' width; mode "mulaw" (2^bits classes) or "mol"
     (n_mixtures logistics, scales floored at exp(log_scale_min)); lpc_order: 0, or the order of the linear
     prediction from the mel ("mulaw" only); temperature: mu-law classes are drawn from softmax(logits / temperature)
-    (below 1 favours the likelier ones). Sizes default to a CPU-friendly model (fatchord used 512 / 512; see
-    benchmarks/wavernn_stream.py for the speed of each)."""
+    (below 1 favours the likelier ones); envelope_postfilter: 0, or the strength (up to 1) of the mel-envelope
+    post-filter that generation applies to the output (engine/envelope.py). Sizes default to a CPU-friendly model
+    (fatchord used 512 / 512; see benchmarks/wavernn_stream.py for the speed of each)."""
 
     rnn_dims: int = 256
     fc_dims: int = 256
@@ -168,6 +169,7 @@ class WaveRNNConfig:
     log_scale_min: float = LOG_SCALE_MIN
     lpc_order: int = 0
     temperature: float = 1.0
+    envelope_postfilter: float = 0.0
     upsample: UpsampleConfig = field(default_factory=UpsampleConfig)
 
     @classmethod
@@ -196,6 +198,8 @@ class WaveRNN(RecurrentVocoder):
                               'more than 0 in "mulaw" mode (linear prediction draws a mu-law excitation).')
         if not config.temperature > 0:
             raise ConfigError(f"WaveRNN temperature is {config.temperature}; it must be more than 0.")
+        if not 0 <= config.envelope_postfilter <= 1:
+            raise ConfigError(f"WaveRNN envelope_postfilter is {config.envelope_postfilter}; it must be 0 (off) to 1.")
         aux_channels = config.upsample.aux_channels
         if aux_channels % 4 != 0:
             raise ConfigError(
@@ -218,7 +222,8 @@ class WaveRNN(RecurrentVocoder):
     def draws(self) -> str:
         config = self.config
         mixtures = config.n_mixtures if config.mode == "mol" else 0
-        return describe_draws(mixtures, config.bits, config.lpc_order, config.temperature)
+        return describe_draws(mixtures, config.bits, config.lpc_order, config.temperature,
+                              envelope_postfilter=config.envelope_postfilter)
 
     @property
     def temperature(self) -> float | None:
