@@ -108,7 +108,8 @@ class EngineBridge(QObject):
     # --- jobs (engine worker thread) ---------------------------------------------------------------------
 
     def generate(self, model: str, source: Conditioning | str | Path, device: str, seed: int | None = None,
-                 temperature: float | None = None, postfilters: tuple[float | None, float | None] = (None, None)) -> int:
+                 temperature: float | None = None,
+                 postfilters: tuple[float | None, float | None] = (None, None)) -> int:
         """Queue a generation job (`temperature`, `postfilters` (pitch, envelope): None for the model's own);
         returns its id."""
         return self.engine.submit_generate(model, source, device=device, seed=seed, temperature=temperature,

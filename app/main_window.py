@@ -386,9 +386,9 @@ class MainWindow(QMainWindow):
         """Show the chosen model's own temperature in the box, and disable the box for a model without one; the
         post-filter switch likewise."""
         info = self.model_infos.get(self.model)
-        strengths = [f"{words} {strength:g}" for words, strength in (("pitch", getattr(info, "pitch_postfilter", 0.0)),
-                                                                     ("envelope", getattr(info, "envelope_postfilter", 0.0)))
-                     if strength]
+        filters = (("pitch", getattr(info, "pitch_postfilter", 0.0)),
+                   ("envelope", getattr(info, "envelope_postfilter", 0.0)))
+        strengths = [f"{words} {strength:g}" for words, strength in filters if strength]
         self.postfilter_action.setEnabled(bool(strengths))
         self.postfilter_action.setText(f"Post-filters ({', '.join(strengths)})" if strengths else "Post-filters")
         own = getattr(info, "temperature", None)

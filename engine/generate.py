@@ -21,12 +21,12 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from engine.envelope import EnvelopePostFilter
 from engine.errors import VocoscopeError
 from engine.features import Conditioning, mel_spectrogram, resample, validate_mel
 from engine.fold import (Fold, FoldJoiner, finished_prefix, fold_layout, fold_mel, segments_as_one_batch,
                          segments_in_parallel)
 from engine.models.base import Vocoder
-from engine.envelope import EnvelopePostFilter
 from engine.postfilter import PitchPostFilter
 
 CHUNK_TARGET_SECONDS = 0.045

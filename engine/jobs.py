@@ -106,8 +106,8 @@ class Engine:
                         temperature: float | None = None, pitch_postfilter: float | None = None,
                         envelope_postfilter: float | None = None) -> int:
         """Queue a job: `model` is a built-in name, a checkpoint path or a model object (used as it is);
-        `source` is a file or a Conditioning; `temperature` and the post-filter strengths, when given, replace the model's
-        own for this job."""
+        `source` is a file or a Conditioning; `temperature` and the post-filter strengths, when given, replace the
+        model's own for this job."""
         job = _Job(next(self._ids), model, source, device, seed, fold, temperature, pitch_postfilter,
                    envelope_postfilter, threading.Event())
         with self._lock:
