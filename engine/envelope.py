@@ -48,6 +48,7 @@ class EnvelopePostFilter:
         self.spread = self.basis.T / np.where(self.covered, weights, 1.0)[:, None]  # (bins, n_mels)
         window = librosa.filters.get_window(config.window, config.win_length, fftbins=True)
         self.window = librosa.util.pad_center(window, size=config.n_fft).astype(np.float64)  # (n_fft,)
+        self.squared_window = self.window**2
         self._x = np.zeros(self.half)  # the input from absolute sample `_x_base` on (zeros before the start)
         self._x_base = -self.half
         self._sum = np.zeros(0)  # overlap-added frames from absolute sample `_done` on, and their squared windows
@@ -86,13 +87,12 @@ class EnvelopePostFilter:
         if len(self._sum) < reach:
             self._sum = np.concatenate([self._sum, np.zeros(reach - len(self._sum))])
             self._norm = np.concatenate([self._norm, np.zeros(reach - len(self._norm))])
-        squared = self.window ** 2
         for f, frame in zip(range(self._next, stop), shaped):
             first = f * self.hop - self.half  # absolute; before 0 the signal does not exist
             skip = max(0, -first)
             at = first + skip - self._done
             self._sum[at : at + self.n_fft - skip] += frame[skip:]
-            self._norm[at : at + self.n_fft - skip] += squared[skip:]
+            self._norm[at : at + self.n_fft - skip] += self.squared_window[skip:]
         self._next = stop
 
     def _release(self, final: int) -> np.ndarray:

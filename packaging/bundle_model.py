@@ -34,15 +34,16 @@ def bundle(run: str | Path, out: str | Path, temperature: float, *, pitch_postfi
     config = loaded.model.config
     loaded.model.check_temperature(temperature)
     config.temperature = float(temperature)
-    for name, strength in (("pitch_postfilter", pitch_postfilter), ("envelope_postfilter", envelope_postfilter)):
-        if strength is not None and not hasattr(config, name):
+    strengths = {name: strength for name, strength in zip(POSTFILTERS, (pitch_postfilter, envelope_postfilter))
+                 if strength is not None}
+    for name in strengths:
+        if not hasattr(config, name):
             option = "--" + name.replace("_", "-")
             raise InputError(run, f"a {loaded.model.family} checkpoint", f"a checkpoint of a family that has it, for "
                              f"{option}", f"Leave out {option}: a {loaded.model.family} has no {POSTFILTERS[name][0]}.")
     loaded.model.draws_at(None, pitch_postfilter, envelope_postfilter)  # refuses a strength out of range
-    for name, strength in (("pitch_postfilter", pitch_postfilter), ("envelope_postfilter", envelope_postfilter)):
-        if strength is not None:
-            setattr(config, name, float(strength))
+    for name, strength in strengths.items():
+        setattr(config, name, float(strength))
     meta = {key: value for key, value in loaded.meta.items() if key not in checkpoints.RESERVED_KEYS}
     checkpoints.save(loaded.model, out, meta=meta, extra_tensors=loaded.extra_tensors)
     return loaded.meta.get("steps", 0)

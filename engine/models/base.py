@@ -166,7 +166,7 @@ class Vocoder(nn.Module, abc.ABC):
     def pitch_postfilter(self) -> float:
         """0, or the strength of the pitch post-filter `engine.generate.generate` applies to what this model makes
         (engine/postfilter.py). A family that offers it keeps it in `config.pitch_postfilter`."""
-        return 0.0
+        return float(getattr(self.config, "pitch_postfilter", 0.0))
 
     @property
     def envelope_postfilter(self) -> float:

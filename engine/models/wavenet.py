@@ -187,10 +187,6 @@ class WaveNet(Vocoder):
         return describe_draws(mixtures, config.bits, config.lpc_order, config.temperature, config.pitch_postfilter,
                               config.envelope_postfilter)
 
-    @property
-    def pitch_postfilter(self) -> float:
-        return self.config.pitch_postfilter
-
     def compiled_on(self, device: torch.device) -> bool:
         return self.compiled_cpu_loop and self.config.output == "mulaw" and device.type == "cpu"
 
