@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     vocode.add_argument("--temperature", type=float, default=None, metavar="T",
                         help="draw at temperature T instead of the model's own (mu-law models; below 1: less noise)")
     vocode.add_argument("--pitch-postfilter", type=float, default=None, metavar="S",
-                        help="pitch post-filter at strength S instead of the model's own (WaveNet models; 0: none)")
+                        help="pitch post-filter at strength S instead of the model's own (0: none)")
     vocode.add_argument("--envelope-postfilter", type=float, default=None, metavar="S",
                         help="mel-envelope post-filter at strength S (up to 1) instead of the model's own (0: none; "
                              "with --pitch-postfilter 0, the model's raw output)")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.features import MelConfig, denormalise
+from engine.features import MelConfig, denormalise, mel_analysis
 
 MAX_GAIN_DB = 24.0
 
@@ -35,19 +35,14 @@ class EnvelopePostFilter:
     frames past F take its last frame."""
 
     def __init__(self, mel: np.ndarray, config: MelConfig, strength: float):
-        import librosa
-
         self.strength = float(strength)
         self.n_fft, self.hop = config.n_fft, config.hop_length
         self.half = config.n_fft // 2
         self.target = np.maximum(denormalise(mel, config).astype(np.float64), 1e-8)  # (n_mels, F) magnitudes
-        self.basis = librosa.filters.mel(sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels,
-                                         fmin=config.fmin, fmax=config.fmax).astype(np.float64)  # (n_mels, bins)
+        self.basis, self.window = mel_analysis(config)  # (n_mels, bins), (n_fft,)
         weights = self.basis.sum(axis=0)  # (bins,)
         self.covered = weights > 0
         self.spread = self.basis.T / np.where(self.covered, weights, 1.0)[:, None]  # (bins, n_mels)
-        window = librosa.filters.get_window(config.window, config.win_length, fftbins=True)
-        self.window = librosa.util.pad_center(window, size=config.n_fft).astype(np.float64)  # (n_fft,)
         self.squared_window = self.window**2
         self._x = np.zeros(self.half)  # the input from absolute sample `_x_base` on (zeros before the start)
         self._x_base = -self.half

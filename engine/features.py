@@ -188,6 +188,17 @@ def _librosa_mel_settings(config: MelConfig) -> dict:
                 fmin=config.fmin, fmax=config.fmax)
 
 
+def mel_analysis(config: MelConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The mel filters (n_mels, n_fft // 2 + 1) and the analysis window padded to n_fft (n_fft,), float64: one frame
+    of `mel_spectrogram` is basis · |rfft(window · frame)| before `normalise`."""
+    import librosa
+
+    basis = librosa.filters.mel(sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, fmin=config.fmin,
+                                fmax=config.fmax).astype(np.float64)
+    window = librosa.filters.get_window(config.window, config.win_length, fftbins=True)
+    return basis, librosa.util.pad_center(window, size=config.n_fft).astype(np.float64)
+
+
 def mel_spectrogram(audio: np.ndarray, config: MelConfig) -> np.ndarray:
     """(num_samples,) float at config.sample_rate → normalised mel (n_mels, 1 + num_samples // hop) float32.
 

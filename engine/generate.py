@@ -120,7 +120,7 @@ def generate(
     cancel: when set, the generator stops after the current block.
     temperature: draw at this temperature instead of the model's own (mu-law models; see `Vocoder.sampling_at`).
     pitch_postfilter, envelope_postfilter: post-filter at these strengths (0: not at all) instead of the model's own
-        (engine/postfilter.py, WaveNet models; engine/envelope.py).
+        (engine/postfilter.py, engine/envelope.py; mu-law models).
     Raises `VocoscopeError` when the GPU runs out of memory or fails.
     """
     torch_device = choose_device(device)

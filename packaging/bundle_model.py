@@ -1,11 +1,11 @@
-"""Copy a training run's checkpoint to a default model's place, with the sampling temperature and post-filters
-(the pitch post-filter for a WaveNet, the envelope post-filter) it is to ship with.
+"""Copy a training run's checkpoint to a default model's place, with the sampling temperature, post-filters and
+(for a WaveRNN) mel-guided candidates it is to ship with.
 
     python packaging/bundle_model.py data/runs/wavenet-lpc/wavenet-lpc.safetensors \\
         resources/models/wavenet.safetensors --temperature 0.6 --pitch-postfilter 0.8 --envelope-postfilter 1 --force
 
 The copy keeps the weights, Adam's state and the run's whole record (it can be resumed like the run); only the
-model config's temperature and post-filters change. Choose them on training recordings first (benchmarks/quality.py
+model config's temperature, post-filters and candidates change. Choose them on training recordings first (benchmarks/quality.py
 --temperatures, --postfilters, --envelopes; see resources/README.md). Replacing an existing file takes --force.
 """
 
@@ -23,9 +23,10 @@ from engine.models.base import POSTFILTERS  # noqa: E402
 
 
 def bundle(run: str | Path, out: str | Path, temperature: float, *, pitch_postfilter: float | None = None,
-           envelope_postfilter: float | None = None, force: bool = False) -> int:
+           envelope_postfilter: float | None = None, candidates: int | None = None, force: bool = False) -> int:
     """Write `run`'s checkpoint to `out` with the model drawing at `temperature` (and post-filtered at
-    `pitch_postfilter`, `envelope_postfilter` unless None); returns the steps it was trained."""
+    `pitch_postfilter`, `envelope_postfilter`, choosing among `candidates` draws, each unless None); returns the steps
+    it was trained."""
     out = Path(out)
     if out.exists() and not force:
         raise InputError(out, "an existing file", "a new file, or --force to replace it",
@@ -41,7 +42,12 @@ def bundle(run: str | Path, out: str | Path, temperature: float, *, pitch_postfi
             option = "--" + name.replace("_", "-")
             raise InputError(run, f"a {loaded.model.family} checkpoint", f"a checkpoint of a family that has it, for "
                              f"{option}", f"Leave out {option}: a {loaded.model.family} has no {POSTFILTERS[name][0]}.")
+    if candidates is not None and (not hasattr(config, "candidates") or candidates < 1):
+        raise InputError(run, f"a {loaded.model.family} checkpoint and {candidates} candidates",
+                         "a WaveRNN checkpoint and 1 or more candidates", "Leave out --candidates, or give 1 or more.")
     loaded.model.draws_at(None, pitch_postfilter, envelope_postfilter)  # refuses a strength out of range
+    if candidates is not None:
+        config.candidates = candidates
     for name, strength in strengths.items():
         setattr(config, name, float(strength))
     meta = {key: value for key, value in loaded.meta.items() if key not in checkpoints.RESERVED_KEYS}
@@ -55,19 +61,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", help="where the default model goes, e.g. resources/models/wavenet.safetensors")
     parser.add_argument("--temperature", type=float, required=True, help="the sampling temperature it ships with")
     parser.add_argument("--pitch-postfilter", type=float, metavar="S",
-                        help="the pitch post-filter's strength it ships with (WaveNet; 0: none; default: the run's)")
+                        help="the pitch post-filter's strength it ships with (0: none; default: the run's)")
     parser.add_argument("--envelope-postfilter", type=float, metavar="S",
                         help="the envelope post-filter's strength it ships with (up to 1; 0: none; default: the run's)")
+    parser.add_argument("--candidates", type=int, metavar="K",
+                        help="how many draws mel-guided sampling chooses among (WaveRNN; 1: none; default: the run's)")
     parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
     args = parser.parse_args(argv)
     try:
         steps = bundle(args.run, args.out, args.temperature, pitch_postfilter=args.pitch_postfilter,
-                       envelope_postfilter=args.envelope_postfilter, force=args.force)
+                       envelope_postfilter=args.envelope_postfilter, candidates=args.candidates, force=args.force)
     except VocoscopeError as error:
         print(f"bundle_model: {error}", file=sys.stderr)
         return 2
     filtered = f", pitch post-filter {args.pitch_postfilter:g}" if args.pitch_postfilter else ""
     filtered += f", envelope post-filter {args.envelope_postfilter:g}" if args.envelope_postfilter else ""
+    filtered += f", best of {args.candidates} by the mel" if args.candidates and args.candidates > 1 else ""
     print(f"wrote {args.out}: {steps} steps, T {args.temperature:g}{filtered}")
     return 0
 

@@ -203,9 +203,15 @@ def test_bundling_a_run_changes_only_the_temperature_and_post_filter_and_refuses
     assert main([str(run), str(out), "--temperature", "0.5", "--pitch-postfilter", "0.8", "--force"]) == 0
     assert f"wrote {out}: 12 steps, T 0.5, pitch post-filter 0.8" in capsys.readouterr().out
     assert checkpoints.load(out).model.draws.endswith("T 0.5, pitch post-filter 0.8")
+    with pytest.raises(InputError, match="a WaveRNN checkpoint and 1 or more candidates"):
+        bundle(run, out, 0.5, candidates=8, force=True)
     checkpoints.save(build("wavernn"), tmp_path / "wavernn.safetensors")
-    with pytest.raises(InputError, match="a wavernn has no pitch post-filter"):
-        bundle(tmp_path / "wavernn.safetensors", tmp_path / "wavernn-bundled.safetensors", 0.9, pitch_postfilter=0.8)
+    assert main([str(tmp_path / "wavernn.safetensors"), str(tmp_path / "wavernn-bundled.safetensors"),
+                 "--temperature", "0.9", "--pitch-postfilter", "0.8", "--candidates", "8"]) == 0
+    assert "T 0.9, pitch post-filter 0.8, best of 8 by the mel" in capsys.readouterr().out
+    bundled = checkpoints.load(tmp_path / "wavernn-bundled.safetensors").model
+    assert (bundled.candidates, bundled.pitch_postfilter) == (8, 0.8)
+    assert bundled.draws.endswith("T 0.9, best of 8 by the mel, pitch post-filter 0.8")
     checkpoints.save(build("wavernn-dual"), tmp_path / "dual.safetensors")
     with pytest.raises(ConfigError, match="mu-law models only"):
         bundle(tmp_path / "dual.safetensors", tmp_path / "dual-bundled.safetensors", 0.5)

@@ -269,8 +269,8 @@ def test_vocode_postfilters_replace_the_models_own_and_0_gives_the_raw_output(tm
         assert ", pitch post-filter 2, envelope post-filter 1)" in tagged.comment
     assert model.pitch_postfilter > 0 and model.pitch_postfilter != 2, "the model's own is restored"
     capsys.readouterr()
-    assert main(["vocode", str(mel), "-o", str(tmp_path / "x.wav"), "--model", "wavernn", "--pitch-postfilter", "1"]) == 2
-    assert "this wavernn has no pitch post-filter" in capsys.readouterr().err
+    assert main(["vocode", str(mel), "-o", str(tmp_path / "x.wav"), "--model", "wavernn-dual", "--pitch-postfilter", "1"]) == 2
+    assert "this wavernn-dual has no pitch post-filter" in capsys.readouterr().err
     assert main(["vocode", str(mel), "-o", str(tmp_path / "y.wav"), "--pitch-postfilter", "-1"]) == 2
     assert "0 (off) to 4" in capsys.readouterr().err
     assert not (tmp_path / "x.wav").exists() and not (tmp_path / "y.wav").exists()

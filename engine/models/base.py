@@ -174,6 +174,12 @@ class Vocoder(nn.Module, abc.ABC):
         post-filter (engine/envelope.py). A family that offers it keeps it in `config.envelope_postfilter`."""
         return float(getattr(self.config, "envelope_postfilter", 0.0))
 
+    @property
+    def candidates(self) -> int:
+        """How many draws mel-guided sampling chooses among (engine/models/mel_guide.py); 1: every draw is kept. A
+        family that offers it keeps it in `config.candidates`."""
+        return int(getattr(self.config, "candidates", 1))
+
     def check_temperature(self, temperature: float) -> None:
         """Raise `ConfigError` unless the model draws at a temperature and `temperature` is more than 0."""
         if self.temperature is None:

@@ -40,6 +40,7 @@ from engine.models.base import StreamBlock, Vocoder, block_ranges, config_from_d
 from engine.models.coding import MulawSampler, describe_draws, mulaw_classes, mulaw_compress
 from engine.models.frame_windows import FrameWindows
 from engine.models.linear_prediction import LinearPredictor, excited_sample, next_prediction, pushed
+from engine.models.mel_guide import guided_stream
 from engine.models.mixture import LOG_SCALE_MIN, MixtureSampler, mixture_log_prob
 from engine.models.upsample import UpsampleConfig, UpsampleNetwork, check_factors
 
@@ -106,6 +107,9 @@ class RecurrentVocoder(Vocoder):
     ) -> Iterator[StreamBlock]:
         """See `Vocoder.stream`. mel (N, n_mels, F) → blocks of (N, block_frames·hop) samples. Call in eval mode."""
         check_model_input(self, mel, teacher)
+        if teacher is None and not return_logits and self.candidates > 1:
+            yield from guided_stream(self, mel, self.candidates, generator)
+            return
         hop = self.hop_length
         blocks = block_ranges(mel.shape[-1], block_frames)
         with torch.inference_mode():
@@ -157,8 +161,10 @@ class WaveRNNConfig:
     """rnn_dims: GRU width; fc_dims: output layers' width; mode "mulaw" (2^bits classes) or "mol"
     (n_mixtures logistics, scales floored at exp(log_scale_min)); lpc_order: 0, or the order of the linear
     prediction from the mel ("mulaw" only); temperature: mu-law classes are drawn from softmax(logits / temperature)
-    (below 1 favours the likelier ones); envelope_postfilter: 0, or the strength (up to 1) of the mel-envelope
-    post-filter that generation applies to the output (engine/envelope.py). Sizes default to a CPU-friendly model
+    (below 1 favours the likelier ones); candidates: 1, or how many draws mel-guided sampling chooses among
+    (engine/models/mel_guide.py, "mulaw" mode); pitch_postfilter (0–4) and envelope_postfilter (0–1): 0, or the
+    strength of the post-filters that generation applies to the output (engine/postfilter.py,
+    engine/envelope.py). Sizes default to a CPU-friendly model
     (fatchord used 512 / 512; see benchmarks/wavernn_stream.py for the speed of each)."""
 
     rnn_dims: int = 256
@@ -169,6 +175,8 @@ class WaveRNNConfig:
     log_scale_min: float = LOG_SCALE_MIN
     lpc_order: int = 0
     temperature: float = 1.0
+    candidates: int = 1
+    pitch_postfilter: float = 0.0
     envelope_postfilter: float = 0.0
     upsample: UpsampleConfig = field(default_factory=UpsampleConfig)
 
@@ -198,6 +206,12 @@ class WaveRNN(RecurrentVocoder):
                               'more than 0 in "mulaw" mode (linear prediction draws a mu-law excitation).')
         if not config.temperature > 0:
             raise ConfigError(f"WaveRNN temperature is {config.temperature}; it must be more than 0.")
+        if not (isinstance(config.candidates, int) and config.candidates >= 1) or (
+                config.candidates > 1 and config.mode != "mulaw"):
+            raise ConfigError(f'WaveRNN candidates is {config.candidates}; it must be a whole number, 1 or more, and '
+                              '1 in "mol" mode (mel-guided sampling chooses among mu-law draws).')
+        if not 0 <= config.pitch_postfilter <= 4:
+            raise ConfigError(f"WaveRNN pitch_postfilter is {config.pitch_postfilter}; it must be 0 (off) to 4.")
         if not 0 <= config.envelope_postfilter <= 1:
             raise ConfigError(f"WaveRNN envelope_postfilter is {config.envelope_postfilter}; it must be 0 (off) to 1.")
         aux_channels = config.upsample.aux_channels
@@ -222,8 +236,8 @@ class WaveRNN(RecurrentVocoder):
     def draws(self) -> str:
         config = self.config
         mixtures = config.n_mixtures if config.mode == "mol" else 0
-        return describe_draws(mixtures, config.bits, config.lpc_order, config.temperature,
-                              envelope_postfilter=config.envelope_postfilter)
+        return describe_draws(mixtures, config.bits, config.lpc_order, config.temperature, config.pitch_postfilter,
+                              config.envelope_postfilter, config.candidates)
 
     @property
     def temperature(self) -> float | None:
@@ -426,3 +440,11 @@ class _StreamState:
     history: torch.Tensor | None = None
     windows: FrameWindows | None = None
     kernel_weights: tuple[np.ndarray, ...] | None = None
+
+    def carried(self) -> tuple[torch.Tensor | None, ...]:
+        """Copies of what the next sample depends on, for `keep`."""
+        return tuple(None if part is None else part.clone() for part in (self.previous, self.h1, self.h2, self.history))
+
+    def keep(self, carried: tuple[torch.Tensor | None, ...], rows: torch.Tensor) -> None:
+        """Continue from `carried` (from `carried()`), row i taking that of row rows[i] (mel-guided sampling)."""
+        self.previous, self.h1, self.h2, self.history = (None if part is None else part[rows] for part in carried)
