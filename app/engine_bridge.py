@@ -109,11 +109,12 @@ class EngineBridge(QObject):
 
     def generate(self, model: str, source: Conditioning | str | Path, device: str, seed: int | None = None,
                  temperature: float | None = None,
-                 postfilters: tuple[float | None, float | None] = (None, None)) -> int:
-        """Queue a generation job (`temperature`, `postfilters` (pitch, envelope): None for the model's own);
-        returns its id."""
+                 postfilters: tuple[float | None, float | None] = (None, None), candidates: int | None = None) -> int:
+        """Queue a generation job (`temperature`, `postfilters` (pitch, envelope), `candidates`: None for the model's
+        own); returns its id."""
         return self.engine.submit_generate(model, source, device=device, seed=seed, temperature=temperature,
-                                           pitch_postfilter=postfilters[0], envelope_postfilter=postfilters[1])
+                                           pitch_postfilter=postfilters[0], envelope_postfilter=postfilters[1],
+                                           candidates=candidates)
 
     def cancel(self) -> None:
         self.engine.cancel()

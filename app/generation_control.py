@@ -44,7 +44,7 @@ class GenerationControl:
         freeze_survivors()  # what is alive now lives on: the collector need walk only what generation makes
         self.job_id = window.bridge.generate(window.model, window.loaded.conditioning, window.device,
                                              seed=self.next_seed, temperature=window.temperature,
-                                             postfilters=window.postfilters)
+                                             postfilters=window.postfilters, candidates=window.candidates)
         self.next_seed = None
         self.model_label = window.model_chooser.currentText()  # another may be chosen while this one generates
         window.activity.setText(f"Generating with {self.model_label} on "

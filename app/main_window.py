@@ -38,6 +38,8 @@ TEMPERATURE_TIP = ("Sampling temperature of mu-law models: below 1 the likelier 
 POSTFILTER_TIP = ("Post-filter the output of a model that has post-filters (the bundled ones): the pitch post-filter "
                   "lowers the noise between the harmonics, the envelope post-filter brings each band to the level "
                   "the mel asks for. Off: the model's raw output.")
+GUIDANCE_TIP = ("Let a model that chooses among several draws by the mel (the bundled WaveRNN) do so: closer to the "
+                "input's pitch and sound, that many times slower. Off: every draw kept, in real time.")
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
 OPEN_FILTER = "Audio or mel (*.wav *.flac *.ogg *.oga *.mp3 *.aiff *.aif *.npy *.pt);;All files (*)"
 
@@ -167,6 +169,9 @@ class MainWindow(QMainWindow):
         self.postfilter_action = self._action("Post-filters", self.set_postfilters, tip=POSTFILTER_TIP)
         self.postfilter_action.setCheckable(True)
         self.postfilter_action.setChecked(self.settings.postfilters)
+        self.guidance_action = self._action("Mel guidance", self.set_mel_guidance, tip=GUIDANCE_TIP)
+        self.guidance_action.setCheckable(True)
+        self.guidance_action.setChecked(self.settings.mel_guidance)
         # Window-wide shortcuts work whatever has focus; the play toggle and A/B are not on the toolbar.
         self.addAction(self.play_toggle_action)
         self.addAction(self.compare_action)
@@ -224,6 +229,7 @@ class MainWindow(QMainWindow):
         model_menu = menus.addMenu("&Model")
         model_menu.addAction(self.open_checkpoint_action)
         model_menu.addAction(self.postfilter_action)
+        model_menu.addAction(self.guidance_action)
         model_menu.addSeparator()
         model_menu.addAction(self.generate_action)
         model_menu.addAction(self.generate_again_action)
@@ -375,6 +381,18 @@ class MainWindow(QMainWindow):
         if self.postfilter_action.isChecked() != bool(on):
             self.postfilter_action.setChecked(bool(on))
 
+    def set_mel_guidance(self, on: bool) -> None:
+        """Whether the next generations choose among the model's candidate draws (off: one draw, every one kept)."""
+        self.settings.mel_guidance = bool(on)
+        if self.guidance_action.isChecked() != bool(on):
+            self.guidance_action.setChecked(bool(on))
+
+    @property
+    def candidates(self) -> int | None:
+        """What generation is asked for: None for the model's own candidates, 1 for every draw kept."""
+        off = self.guidance_action.isEnabled() and not self.guidance_action.isChecked()
+        return 1 if off else None
+
     @property
     def postfilters(self) -> tuple[float | None, float | None]:
         """What generation is asked for, (pitch, envelope): None for the model's own post-filters, 0 for none (the
@@ -391,6 +409,9 @@ class MainWindow(QMainWindow):
         strengths = [f"{words} {strength:g}" for words, strength in filters if strength]
         self.postfilter_action.setEnabled(bool(strengths))
         self.postfilter_action.setText(f"Post-filters ({', '.join(strengths)})" if strengths else "Post-filters")
+        candidates = getattr(info, "candidates", 1)
+        self.guidance_action.setEnabled(candidates > 1)
+        self.guidance_action.setText(f"Mel guidance (best of {candidates})" if candidates > 1 else "Mel guidance")
         own = getattr(info, "temperature", None)
         without = info is not None and own is None
         self.temperature_box.setEnabled(not without)

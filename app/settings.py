@@ -1,5 +1,5 @@
-"""What the window remembers between runs: model, compute device, sampling temperature, audio output, geometry,
-recent files and checkpoints, how the generated mel is shown.
+"""What the window remembers between runs: model, compute device, sampling temperature, post-filters and mel
+guidance, audio output, geometry, recent files and checkpoints, how the generated mel is shown.
 
 Backed by QSettings (organisation "Vocoscope"). Tests and scripts pass their own ini file so they never touch
 the user's settings.
@@ -15,6 +15,24 @@ ORGANISATION = "Vocoscope"
 APPLICATION = "Vocoscope"
 MAX_RECENT_FILES = 10
 MAX_RECENT_CHECKPOINTS = 8
+
+
+class _Switch:
+    """A remembered on/off setting of `Settings`, kept as "true" or "false" under the attribute's own name."""
+
+    def __init__(self, default: bool, doc: str):
+        self.default, self.__doc__ = default, doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.key = name
+
+    def __get__(self, settings: "Settings | None", owner: type | None = None):
+        if settings is None:
+            return self
+        return str(settings.store.value(self.key, "true" if self.default else "false")).lower() == "true"
+
+    def __set__(self, settings: "Settings", on: bool) -> None:
+        settings.store.setValue(self.key, "true" if on else "false")
 
 
 class Settings:
@@ -61,23 +79,9 @@ class Settings:
     def temperature(self, value: float | None) -> None:
         self.store.setValue("temperature", value or "")
 
-    @property
-    def mel_difference(self) -> bool:
-        """Whether the generated mel is shown as its difference to the input mel."""
-        return str(self.store.value("mel_difference", "false")).lower() == "true"
-
-    @mel_difference.setter
-    def mel_difference(self, on: bool) -> None:
-        self.store.setValue("mel_difference", "true" if on else "false")
-
-    @property
-    def postfilters(self) -> bool:
-        """Whether a model with post-filters uses them (off: its raw output)."""
-        return str(self.store.value("postfilters", "true")).lower() == "true"
-
-    @postfilters.setter
-    def postfilters(self, on: bool) -> None:
-        self.store.setValue("postfilters", "true" if on else "false")
+    mel_difference = _Switch(False, "Whether the generated mel is shown as its difference to the input mel.")
+    postfilters = _Switch(True, "Whether a model with post-filters uses them (off: its raw output).")
+    mel_guidance = _Switch(True, "Whether a model that chooses among draws by the mel does so (off: every draw kept).")
 
     @property
     def audio_device(self) -> str | None:

@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     vocode.add_argument("--envelope-postfilter", type=float, default=None, metavar="S",
                         help="mel-envelope post-filter at strength S (up to 1) instead of the model's own (0: none; "
                              "with --pitch-postfilter 0, the model's raw output)")
+    vocode.add_argument("--candidates", type=int, default=None, metavar="K",
+                        help="choose among K draws by the mel instead of the model's own number (WaveRNN models; "
+                             "1: every draw kept, K times as fast)")
     vocode.add_argument("--fold", action="store_true",
                         help="generate overlapping segments at once: side by side on the CPU's cores, or as one batch "
                              "on a GPU (faster for a long input)")
@@ -159,7 +162,7 @@ def _vocode(args: argparse.Namespace) -> int:
         check_audio_output(path, args.force)
     model, info = load_model(args.model, device="cpu")
     # refuses what the model cannot take, before any work
-    draws = model.draws_at(args.temperature, args.pitch_postfilter, args.envelope_postfilter)
+    draws = model.draws_at(args.temperature, args.pitch_postfilter, args.envelope_postfilter, args.candidates)
     failed = []
     for source, output in zip(inputs, outputs):
         try:
@@ -200,7 +203,7 @@ def _vocode_one(args: argparse.Namespace, model, info, draws: str, source: Path,
             player.expect(total)
         for chunk in generate(model, conditioning, device=args.device, seed=seed, fold=args.fold or None,
                               temperature=args.temperature, pitch_postfilter=args.pitch_postfilter,
-                              envelope_postfilter=args.envelope_postfilter):
+                              envelope_postfilter=args.envelope_postfilter, candidates=args.candidates):
             end = chunk.start + len(chunk.samples)
             audio[chunk.start : end] = chunk.samples
             final[chunk.start : end] = True

@@ -111,6 +111,7 @@ def generate(
     temperature: float | None = None,
     pitch_postfilter: float | None = None,
     envelope_postfilter: float | None = None,
+    candidates: int | None = None,
 ) -> Iterator[Chunk]:
     """Generate audio for `conditioning` with `model`, chunk by chunk.
 
@@ -121,6 +122,8 @@ def generate(
     temperature: draw at this temperature instead of the model's own (mu-law models; see `Vocoder.sampling_at`).
     pitch_postfilter, envelope_postfilter: post-filter at these strengths (0: not at all) instead of the model's own
         (engine/postfilter.py, engine/envelope.py; mu-law models).
+    candidates: choose among this many draws by the mel instead of the model's own number (1: every draw kept;
+        engine/models/mel_guide.py, WaveRNN models).
     Raises `VocoscopeError` when the GPU runs out of memory or fails.
     """
     torch_device = choose_device(device)
@@ -141,7 +144,7 @@ def generate(
     try:
         model.to(torch_device)
         mel = mel.to(torch_device)
-        with model.sampling_at(temperature, pitch_postfilter, envelope_postfilter):
+        with model.sampling_at(temperature, pitch_postfilter, envelope_postfilter, candidates):
             if fold:
                 chunks = _generate_folded(model, mel, total, fold, generator, cancel, clock)
             else:

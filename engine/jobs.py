@@ -82,6 +82,7 @@ class _Job:
     temperature: float | None
     pitch_postfilter: float | None
     envelope_postfilter: float | None
+    candidates: int | None
     cancel: threading.Event
 
 
@@ -104,12 +105,12 @@ class Engine:
     def submit_generate(self, model: str | Path | Vocoder, source: str | Path | Conditioning, *,
                         device: str = "auto", seed: int | None = None, fold: Fold | bool | None = None,
                         temperature: float | None = None, pitch_postfilter: float | None = None,
-                        envelope_postfilter: float | None = None) -> int:
+                        envelope_postfilter: float | None = None, candidates: int | None = None) -> int:
         """Queue a job: `model` is a built-in name, a checkpoint path or a model object (used as it is);
-        `source` is a file or a Conditioning; `temperature` and the post-filter strengths, when given, replace the
-        model's own for this job."""
+        `source` is a file or a Conditioning; `temperature`, the post-filter strengths and `candidates`, when given,
+        replace the model's own for this job."""
         job = _Job(next(self._ids), model, source, device, seed, fold, temperature, pitch_postfilter,
-                   envelope_postfilter, threading.Event())
+                   envelope_postfilter, candidates, threading.Event())
         with self._lock:
             self._outstanding[job.job_id] = job.cancel
         self._queue.put(job)
@@ -157,12 +158,13 @@ class Engine:
         model = None
         try:
             model, info = self._model(job.model, job.device)
-            overrides = (job.temperature, job.pitch_postfilter, job.envelope_postfilter)
+            overrides = (job.temperature, job.pitch_postfilter, job.envelope_postfilter, job.candidates)
             if any(value is not None for value in overrides):  # as the model list would say it
                 with model.sampling_at(*overrides):
                     info = dataclasses.replace(info, draws=model.draws, temperature=model.temperature,
                                                pitch_postfilter=model.pitch_postfilter,
-                                               envelope_postfilter=model.envelope_postfilter)
+                                               envelope_postfilter=model.envelope_postfilter,
+                                               candidates=model.candidates)
             conditioning = self._conditioning(job.source, model)
             total = conditioning.num_samples
             audio = np.zeros(total, dtype=np.float32)
@@ -173,7 +175,7 @@ class Engine:
             for chunk in generate(model, conditioning, device=job.device, seed=seed, fold=job.fold,
                                   cancel=job.cancel, temperature=job.temperature,
                                   pitch_postfilter=job.pitch_postfilter,
-                                  envelope_postfilter=job.envelope_postfilter):
+                                  envelope_postfilter=job.envelope_postfilter, candidates=job.candidates):
                 audio[chunk.start : chunk.start + len(chunk.samples)] = chunk.samples
                 made += len(chunk.samples)
                 self._emit(ChunkReady(job.job_id, chunk))

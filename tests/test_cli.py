@@ -241,6 +241,33 @@ def test_vocode_temperature_replaces_the_models_own(tmp_path, capsys):
     assert not (tmp_path / "x.wav").exists() and not (tmp_path / "y.wav").exists()
 
 
+def test_vocode_candidates_replace_the_models_own_and_1_keeps_every_draw(tmp_path, capsys):
+    from engine.features import Conditioning
+    from engine.generate import generate
+
+    model, _ = load_model("wavernn")
+    assert model.candidates == 8, "the bundled WaveRNN ships with mel guidance"
+    mel = tmp_path / "m.npy"
+    np.save(mel, np.random.default_rng(6).random((80, 12), dtype=np.float32))
+    conditioning = Conditioning(mel=np.load(mel), mel_config=model.mel_config)
+    for candidates in (1, 3):
+        out = tmp_path / f"k{candidates}.wav"
+        assert main(["vocode", str(mel), "-o", str(out), "--model", "wavernn", "--seed", "4",
+                     "--candidates", str(candidates)]) == 0
+        expected = np.concatenate([c.samples for c in generate(model, conditioning, seed=4, candidates=candidates)])
+        written, _ = soundfile.read(out, dtype="float32")
+        np.testing.assert_allclose(written, expected, atol=1 / 32768)
+        with soundfile.SoundFile(str(out)) as tagged:
+            assert ("best of 3 by the mel" in tagged.comment) == (candidates == 3)
+    assert model.candidates == 8, "the model's own is restored"
+    capsys.readouterr()
+    assert main(["vocode", str(mel), "-o", str(tmp_path / "x.wav"), "--model", "wavernn", "--candidates", "0"]) == 2
+    assert "1 (every draw kept) or more" in capsys.readouterr().err
+    assert main(["vocode", str(mel), "-o", str(tmp_path / "y.wav"), "--model", "wavenet", "--candidates", "2"]) == 2
+    assert "chooses among the mu-law draws of a WaveRNN" in capsys.readouterr().err
+    assert not (tmp_path / "x.wav").exists() and not (tmp_path / "y.wav").exists()
+
+
 def test_vocode_postfilters_replace_the_models_own_and_0_gives_the_raw_output(tmp_path, capsys):
     from engine.envelope import envelope_postfilter
     from engine.features import Conditioning

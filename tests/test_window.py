@@ -375,6 +375,48 @@ def test_the_post_filter_switch_gives_the_models_raw_output_and_is_remembered(qt
     assert not make_window().postfilter_action.isChecked()       # remembered
 
 
+def test_the_mel_guidance_switch_keeps_every_draw_and_is_remembered(qtbot, make_window, inputs, tmp_path):
+    import torch
+
+    from engine import checkpoints
+    from engine.features import load_input
+    from engine.generate import generate
+    from engine.models.registry import build
+    from tests.test_window_fixtures import TINY_MEL
+
+    upsample = {"factors": (2, 4, 5), "resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 8}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        wavernn = build("wavernn", {"rnn_dims": 16, "fc_dims": 16, "bits": 8, "lpc_order": 4, "candidates": 4,
+                                    "upsample": upsample}, TINY_MEL).eval()
+    checkpoints.save(wavernn, tmp_path / "guided.safetensors")
+    window = make_window()
+    qtbot.waitUntil(lambda: window.model_chooser.count() > 1, timeout=60000)
+    open_and_wait(qtbot, window, inputs["short"])
+    assert not window.guidance_action.isEnabled() and window.candidates is None  # the tiny WaveRNN draws once
+    window.use_checkpoint(str(tmp_path / "guided.safetensors"))
+    qtbot.waitUntil(lambda: window.guidance_action.isEnabled(), timeout=20000)
+    assert window.guidance_action.isChecked() and window.guidance_action.text() == "Mel guidance (best of 4)"
+    generate_and_wait(qtbot, window)
+    guided, seed = window.generation.audio.copy(), window.generation.seed
+    assert "best of 4 by the mel" in window.activity.text()
+
+    window.guidance_action.trigger()                              # off, as a user would
+    assert window.candidates == 1 and not window.settings.mel_guidance
+    with qtbot.waitSignal(window.generation_done, timeout=60000):
+        window.generate_again()
+    assert window.generation.seed == seed and "by the mel" not in window.activity.text()
+    conditioning = load_input(inputs["short"], TINY_MEL)
+    for candidates, made in ((1, window.generation.audio), (None, guided)):
+        expected = np.concatenate([c.samples for c in generate(wavernn, conditioning, device="cpu", seed=seed,
+                                                               candidates=candidates)])
+        np.testing.assert_allclose(made, expected, atol=1e-6)
+    assert np.abs(guided - window.generation.audio).max() > 1e-3
+    window.close()
+
+    assert not make_window().guidance_action.isChecked()          # remembered
+
+
 def test_generate_again_repeats_the_last_seed_and_the_summary_names_it(qtbot, make_window, inputs):
     window = make_window()
     open_and_wait(qtbot, window, inputs["short"])

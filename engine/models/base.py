@@ -180,6 +180,15 @@ class Vocoder(nn.Module, abc.ABC):
         family that offers it keeps it in `config.candidates`."""
         return int(getattr(self.config, "candidates", 1))
 
+    def check_candidates(self, candidates: int) -> None:
+        """Raise `ConfigError` unless the model can choose among `candidates` draws (1 always: every draw kept)."""
+        if not (isinstance(candidates, int) and candidates >= 1):
+            raise ConfigError(f"the candidates are {candidates}; they must be a whole number, 1 (every draw kept) "
+                              "or more.")
+        if candidates > 1 and not (hasattr(self.config, "candidates") and self.temperature is not None):
+            raise ConfigError(f"this {self.family} draws {self.draws}: mel-guided sampling chooses among the mu-law "
+                              "draws of a WaveRNN. Generate with --candidates 1 or without it.")
+
     def check_temperature(self, temperature: float) -> None:
         """Raise `ConfigError` unless the model draws at a temperature and `temperature` is more than 0."""
         if self.temperature is None:
@@ -190,20 +199,26 @@ class Vocoder(nn.Module, abc.ABC):
                               "model's distribution as it is, lower draws the likelier classes more often).")
 
     def draws_at(self, temperature: float | None, pitch_postfilter: float | None = None,
-                 envelope_postfilter: float | None = None) -> str:
-        """`draws` as it reads at `temperature` and the post-filter strengths (None: the model's own); refuses what
-        `sampling_at` refuses."""
-        with self.sampling_at(temperature, pitch_postfilter, envelope_postfilter):
+                 envelope_postfilter: float | None = None, candidates: int | None = None) -> str:
+        """`draws` as it reads at `temperature`, the post-filter strengths and `candidates` (None: the model's
+        own); refuses what `sampling_at` refuses."""
+        with self.sampling_at(temperature, pitch_postfilter, envelope_postfilter, candidates):
             return self.draws
 
     @contextlib.contextmanager
     def sampling_at(self, temperature: float | None, pitch_postfilter: float | None = None,
-                    envelope_postfilter: float | None = None) -> Iterator[None]:
-        """Draw at `temperature`, and post-filter at `pitch_postfilter` and `envelope_postfilter` (0: not at all),
-        inside the block instead of the model's own (None: the model's own); the model's own are restored after it.
-        Raises `ConfigError` for a model without one, a temperature that is not > 0 or a post-filter strength out
-        of its range (pitch 0–4, envelope 0–1)."""
-        own = {name: getattr(self.config, name) for name in ("temperature", *POSTFILTERS) if hasattr(self.config, name)}
+                    envelope_postfilter: float | None = None, candidates: int | None = None) -> Iterator[None]:
+        """Draw at `temperature`, choose among `candidates` draws by the mel (1: keep every draw), and post-filter at
+        `pitch_postfilter` and `envelope_postfilter` (0: not at all), inside the block instead of the model's own
+        (None: the model's own); the model's own are restored after it. Raises `ConfigError` for a model without
+        one, a temperature that is not > 0, candidates that are not a whole number from 1, or a post-filter
+        strength out of its range (pitch 0–4, envelope 0–1)."""
+        names = ("temperature", "candidates", *POSTFILTERS)
+        own = {name: getattr(self.config, name) for name in names if hasattr(self.config, name)}
+        if candidates is not None:
+            self.check_candidates(candidates)
+            if hasattr(self.config, "candidates"):
+                self.config.candidates = int(candidates)
         if temperature is not None:
             self.check_temperature(temperature)
             self.config.temperature = float(temperature)

@@ -92,6 +92,7 @@ class ModelInfo:
     temperature: float | None  # the temperature it draws at, None where it draws without one
     pitch_postfilter: float = 0.0  # the strength of its pitch post-filter, 0 where it has none
     envelope_postfilter: float = 0.0  # the strength of its envelope post-filter, 0 where it has none
+    candidates: int = 1  # how many draws it chooses among by the mel (engine/models/mel_guide.py), 1: every draw kept
     steps: int = 0  # training steps its checkpoint records, with those of the run it started from (--init)
     training_data: str = ""  # what it was trained on and under which licence, e.g. "asterisk-en (CC-BY-SA-3.0)"
 
@@ -125,7 +126,7 @@ def info_for(model: Vocoder, name: str, trained: bool, path: Path | None,
                      n_mels=mel.n_mels, receptive_field=int(model.receptive_field),
                      parameters=model.parameter_count(), trained=trained, path=path, draws=model.draws,
                      temperature=model.temperature, pitch_postfilter=model.pitch_postfilter,
-                     envelope_postfilter=model.envelope_postfilter, steps=steps,
+                     envelope_postfilter=model.envelope_postfilter, candidates=model.candidates, steps=steps,
                      training_data=training_data)
 
 
