@@ -12,11 +12,12 @@ model codes it, every class the right one (`true_classes`): the ceiling its codi
 from it to the model's own row is the network's, not the coding's.
 
     python benchmarks/quality.py [--data data/asterisk-en/heldout] [--models wavernn wavenet] [--seed 1]
-                                 [--temperatures 0.6 0.8] [--postfilters 0 0.8] [--envelopes 0 1]
+                                 [--temperatures 0.6 0.8] [--candidates 1 8] [--postfilters 0 0.8] [--envelopes 0 1]
 
 A model's resynthesis goes through its pitch post-filter (engine/postfilter.py) and then its envelope post-filter
-(engine/envelope.py) when its config has them, as generation does. --temperatures scores each model at each
-temperature instead of its own, --postfilters and --envelopes each resynthesis at each pitch and envelope
+(engine/envelope.py) when its config has them, as generation does; a WaveRNN with mel-guided sampling chooses
+among its candidates (engine/models/mel_guide.py). --temperatures scores each model at each temperature instead of
+its own, --candidates each WaveRNN with each number of candidates (1: every draw kept), --postfilters and --envelopes each resynthesis at each pitch and envelope
 post-filter strength (0: none) instead of the model's own: choose them on training recordings, never on the
 held-out ones, then report them here.
 
@@ -26,6 +27,7 @@ pesq and pystoi are benchmark-only dependencies: pip install pesq pystoi.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -138,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="sampling seed")
     parser.add_argument("--temperatures", nargs="+", type=float, metavar="T",
                         help="score each model at each of these temperatures (default: the model's own)")
+    parser.add_argument("--candidates", nargs="+", type=int, metavar="K",
+                        help="score each WaveRNN choosing among each of these numbers of draws by the mel (1: every "
+                             "draw kept; default: the model's own)")
     parser.add_argument("--postfilters", nargs="+", type=float, metavar="S",
                         help="score each model's output with the pitch post-filter at each of these strengths (0: off; "
                              "default: the model's own)")
@@ -166,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
                 model.check_temperature(temperature)
             except ConfigError as error:
                 sys.exit(f"{name}: {error}")
+        for candidates in args.candidates or []:
+            try:
+                model.check_candidates(candidates)
+            except ConfigError as error:
+                sys.exit(f"{name}: {error}")
     print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, torch "
           f"{torch.__version__} ({torch.get_num_threads()} threads); seed {args.seed}")
     print(f"held-out recordings: {len(files)} from {folder}")
@@ -188,10 +198,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, model, _ in models:
             if model.mel_config != config:
                 continue
-            for temperature in args.temperatures or [None]:
-                label = name if temperature is None else f"{name} T {temperature:g}"
+            for temperature, candidates in itertools.product(args.temperatures or [None], args.candidates or [None]):
+                label = name + ("" if temperature is None else f" T {temperature:g}") + (
+                    "" if candidates is None else f" K {candidates}")
                 started = time.perf_counter()
-                with model.sampling_at(temperature):
+                with model.sampling_at(temperature, candidates=candidates):
                     drawn = resynthesise(model, [mel for _, mel in recordings], args.seed)
                 seconds = time.perf_counter() - started
                 for strength in args.postfilters or [model.pitch_postfilter]:

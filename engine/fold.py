@@ -19,7 +19,6 @@ of the output.
 from __future__ import annotations
 
 import math
-import os
 import queue
 import threading
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from engine.devices import cpu_cores
 from engine.models.base import Vocoder
 
 SegmentBlock = tuple[int, int, np.ndarray]  # (segment, first local sample, samples (n,) float32)
@@ -166,7 +166,7 @@ def segments_in_parallel(model: Vocoder, batch: torch.Tensor, block_frames: int,
         finally:
             made.put(finished)
 
-    count = max(1, min(segments, threads or _cores()))
+    count = max(1, min(segments, threads or cpu_cores()))
     workers = [threading.Thread(target=work, name=f"vocoscope-fold-{k}", daemon=True) for k in range(count)]
     for worker in workers:
         worker.start()
@@ -198,11 +198,6 @@ def _stream_one(model: Vocoder, mel: torch.Tensor, block_frames: int, seed: int,
             made.put((i, position, samples))
     finally:
         blocks.close()
-
-
-def _cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def finished_prefix(final, start: int, window: int = 4096) -> int:

@@ -267,6 +267,23 @@ def test_the_compiled_cpu_loop_draws_what_the_torch_loop_draws(variant, temperat
         torch.testing.assert_close(logits, reference_logits, atol=2e-5, rtol=0)
 
 
+@pytest.mark.parametrize("variant", ["mulaw", "lpc"])
+def test_the_compiled_loop_gives_the_same_samples_on_any_number_of_threads(variant):
+    """Its rows run in threads (engine/models/wavernn_kernel.py: run_rows_in_threads): one thread, two, or as many as
+    rows give the very same samples and logits, free-running and teacher-forced."""
+    model = build(variant)
+    mel = torch.rand(5, MEL.n_mels, 8, generator=torch.Generator().manual_seed(3))
+    teacher = 0.5 * torch.sin(torch.arange(8 * MEL.hop_length) / 3.0 + torch.arange(5.0)[:, None])
+    for kwargs in ({}, {"teacher": teacher}):
+        runs = []
+        for threads in (1, 2, 5):
+            model.row_threads = threads
+            runs.append(streamed(model, mel, 3, **kwargs))
+        for samples, logits in runs[1:]:
+            assert torch.equal(samples, runs[0][0]) and torch.equal(logits, runs[0][1])
+        assert runs[0][0].shape == (5, 8 * MEL.hop_length) and runs[0][0].std() > 0
+
+
 @pytest.mark.parametrize("block_frames", [1, 3, 8])
 def test_the_compiled_dual_loop_draws_what_the_torch_loop_draws(block_frames, monkeypatch):
     """The same coarse and fine bytes from the same uniforms, so the very same samples, free-running and

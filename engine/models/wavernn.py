@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from engine.devices import cpu_cores
 from engine.errors import ConfigError, InputError
 from engine.features import MelConfig
 from engine.models.base import StreamBlock, Vocoder, block_ranges, config_from_dict
@@ -193,6 +194,9 @@ class WaveRNN(RecurrentVocoder):
     # Sampling in mu-law mode on the CPU runs the compiled loop of engine/models/wavernn_kernel.py; False runs the
     # torch loop there too (the one CUDA runs), for comparing the two.
     compiled_cpu_loop = True
+    # The compiled loop runs a batch's rows (mel-guided candidates, a benchmark's recordings) in this many threads;
+    # None: one per core. The samples do not depend on it.
+    row_threads: int | None = None
 
     def __init__(self, config: WaveRNNConfig, mel_config: MelConfig):
         super().__init__(config, mel_config)
@@ -417,9 +421,9 @@ class WaveRNN(RecurrentVocoder):
         step_weights = lpc_weights.contiguous().numpy() if lpc else np.empty((0, 0, 0))
         if state.kernel_weights is None:
             state.kernel_weights = wavernn_kernel.as_kernel_weights(self)
-        wavernn_kernel.run_block(*conditioning, uniforms, taught, step_weights, self.config.bits,
-                                 self.config.temperature, *state.kernel_weights, previous, history, h1, h2, samples,
-                                 logits)
+        wavernn_kernel.run_rows_in_threads(self.row_threads or cpu_cores(), *conditioning, uniforms, taught,
+                                           step_weights, self.config.bits, self.config.temperature,
+                                           state.kernel_weights, previous, history, h1, h2, samples, logits)
         state.previous, state.h1, state.h2 = torch.from_numpy(previous), torch.from_numpy(h1), torch.from_numpy(h2)
         if lpc:
             state.history = torch.from_numpy(history)

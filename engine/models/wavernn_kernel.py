@@ -4,7 +4,8 @@
 step's time is the dispatch of those small ops, not arithmetic. Here one compiled function runs a whole block:
 the same equations (see engine/models/wavernn.py), the same uniforms, the same inverse-CDF draw, in float32, and
 with linear prediction the same float64 prediction. It releases the GIL while it runs, so the window's thread is
-never held up by it.
+never held up by it, and `run_rows_in_threads` runs a batch's rows on several cores at once (each row's arithmetic
+is its own, so the samples are the same on any number of cores).
 
 benchmarks/wavernn_stream.py measures both loops, at the default model's size among others.
 
@@ -22,6 +23,8 @@ linear prediction of order p):
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -103,6 +106,41 @@ def run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights, bi
             else:
                 previous[n, 0] = fed[t, n] if teach else drawn * level_step - 1.0
                 samples[t, n] = mulaw_expand(drawn, mu)
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def run_rows_in_threads(threads: int, input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights, bits,
+                        temperature, weights, previous, history, h1, h2, samples, logits) -> None:
+    """`run_block` with the N rows cut into `threads` runs of rows, each in a thread of a shared pool (weights: the
+    13 of `as_kernel_weights`). The state and outputs are updated in place as one call would update them."""
+    global _POOL
+    rows = samples.shape[1]
+    bounds = np.linspace(0, rows, min(threads, rows) + 1).astype(int)
+    if len(bounds) <= 2:
+        run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights, bits, temperature, *weights,
+                  previous, history, h1, h2, samples, logits)
+        return
+
+    def run(first: int, last: int) -> None:
+        def steps(array):  # (L, N, …) → rows [first, last)
+            return np.ascontiguousarray(array[:, first:last])
+
+        def own(array):  # (N, …) → rows [first, last)
+            return np.ascontiguousarray(array[first:last])
+
+        state = [own(part) for part in (previous, history, h1, h2)]
+        out = [steps(part) for part in (samples, logits)]
+        run_block(*(steps(part) for part in (input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights)), bits,
+                  temperature, *weights, *state, *out)
+        previous[first:last], history[first:last], h1[first:last], h2[first:last] = state
+        samples[:, first:last], logits[:, first:last] = out
+
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(thread_name_prefix="vocoscope-rows")
+    for done in [_POOL.submit(run, first, last) for first, last in zip(bounds[:-1], bounds[1:])]:
+        done.result()
 
 
 def as_kernel_weights(model) -> tuple[np.ndarray, ...]:
