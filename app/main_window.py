@@ -39,7 +39,7 @@ POSTFILTER_TIP = ("Post-filter the output of a model that has post-filters (the 
                   "lowers the noise between the harmonics, the envelope post-filter brings each band to the level "
                   "the mel asks for. Off: the model's raw output.")
 GUIDANCE_TIP = ("Let a model that chooses among several draws by the mel (the bundled WaveRNN) do so: closer to the "
-                "input's pitch and sound, that many times slower. Off: every draw kept, in real time.")
+                "input's pitch and sound, many times slower. Off: every draw kept, in real time.")
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
 OPEN_FILTER = "Audio or mel (*.wav *.flac *.ogg *.oga *.mp3 *.aiff *.aif *.npy *.pt);;All files (*)"
 

@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "with --pitch-postfilter 0, the model's raw output)")
     vocode.add_argument("--candidates", type=int, default=None, metavar="K",
                         help="choose among K draws by the mel instead of the model's own number (WaveRNN models; "
-                             "1: every draw kept, K times as fast)")
+                             "1: every draw kept, in real time)")
     vocode.add_argument("--fold", action="store_true",
                         help="generate overlapping segments at once: side by side on the CPU's cores, or as one batch "
                              "on a GPU (faster for a long input)")
