@@ -23,7 +23,7 @@ from engine.errors import VocoscopeError
 from engine.features import Conditioning, load_input
 from engine.generate import Chunk, Fold, choose_device, conform, generate, new_seed
 from engine.models.base import Vocoder
-from engine.models.registry import ModelInfo, info_for, load_model
+from engine.models.registry import ModelInfo, info_for, load_model, sampling_info
 
 log = logging.getLogger(__name__)
 
@@ -161,10 +161,7 @@ class Engine:
             overrides = (job.temperature, job.pitch_postfilter, job.envelope_postfilter, job.candidates)
             if any(value is not None for value in overrides):  # as the model list would say it
                 with model.sampling_at(*overrides):
-                    info = dataclasses.replace(info, draws=model.draws, temperature=model.temperature,
-                                               pitch_postfilter=model.pitch_postfilter,
-                                               envelope_postfilter=model.envelope_postfilter,
-                                               candidates=model.candidates)
+                    info = dataclasses.replace(info, **sampling_info(model))
             conditioning = self._conditioning(job.source, model)
             total = conditioning.num_samples
             audio = np.zeros(total, dtype=np.float32)

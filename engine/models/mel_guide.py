@@ -38,7 +38,7 @@ class MelScorer:
 
     def __init__(self, mel: np.ndarray, config: MelConfig, candidates: int):
         self.config, self.candidates = config, candidates
-        self.target = np.repeat(mel, candidates, axis=0)  # (N·K, n_mels, F)
+        self.target = mel  # (N, n_mels, F): one per row, for all its candidates
         self.basis, self.window = mel_analysis(config)  # (n_mels, bins), (n_fft,)
 
     def distances(self, audio: np.ndarray, first: int, frames: list[int]) -> np.ndarray:
@@ -47,9 +47,9 @@ class MelScorer:
         hop, half = self.config.hop_length, self.config.n_fft // 2
         windows = np.stack([audio[:, f * hop - half - first : f * hop + half - first] for f in frames], 1)
         spectra = np.abs(np.fft.rfft(windows * self.window, axis=-1))  # (N·K, frames, bins)
-        mels = normalise(np.einsum("mb,rfb->rmf", self.basis, spectra), self.config)
-        distance = np.abs(mels - self.target[:, :, frames]).mean(axis=(1, 2))
-        return distance.reshape(-1, self.candidates)
+        mels = normalise(np.einsum("mb,rfb->rmf", self.basis, spectra), self.config)  # (N·K, n_mels, frames)
+        mels = mels.reshape(-1, self.candidates, *mels.shape[1:])  # (N, K, n_mels, frames)
+        return np.abs(mels - self.target[:, None, :, frames]).mean(axis=(2, 3))
 
 
 def guided_stream(model: Any, mel: torch.Tensor, candidates: int,
@@ -72,9 +72,10 @@ def guided_stream(model: Any, mel: torch.Tensor, candidates: int,
     past = np.zeros((batch * candidates, half), dtype=np.float32)  # the kept audio's last `half` samples
     for start, stop in block_ranges(frames, GUIDE_FRAMES):
         guided = model._stream_block(padded, start, stop, state, None, False, generator).samples
+        guided_audio = guided.cpu().numpy()
         after_guided = state.carried()
         ahead = min(frames, stop + LOOKAHEAD_FRAMES)
-        drawn = [past, guided.cpu().numpy()]
+        drawn = [past, guided_audio]
         if ahead > stop:
             drawn.append(model._stream_block(padded, stop, ahead, state, None, False, generator).samples.cpu().numpy())
         audio = np.concatenate(drawn + [np.zeros((batch * candidates, half), dtype=np.float32)], axis=1)
@@ -85,5 +86,5 @@ def guided_stream(model: Any, mel: torch.Tensor, candidates: int,
             winners = winners + torch.from_numpy(distances.argmin(axis=1)).to(mel.device)
         kept = winners.repeat_interleave(candidates)
         state.keep(after_guided, kept)
-        past = np.concatenate([past, guided.cpu().numpy()], axis=1)[kept.cpu().numpy(), -half:]
+        past = np.concatenate([past, guided_audio], axis=1)[kept.cpu().numpy(), -half:]
         yield StreamBlock(guided[winners])

@@ -115,9 +115,8 @@ def run_rows_in_threads(threads: int, input_gi1, gi2_rz, gi2_n, fc1, fc2, unifor
                         temperature, weights, previous, history, h1, h2, samples, logits) -> None:
     """`run_block` with the N rows cut into `threads` runs of rows, each in a thread of a shared pool (weights: the
     13 of `as_kernel_weights`). The state and outputs are updated in place as one call would update them."""
-    rows = samples.shape[1]
-    bounds = np.linspace(0, rows, min(threads, rows) + 1).astype(int)
-    if len(bounds) <= 2:
+    parts = min(threads, samples.shape[1])
+    if parts <= 1:
         run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights, bits, temperature, *weights,
                   previous, history, h1, h2, samples, logits)
         return
@@ -136,6 +135,7 @@ def run_rows_in_threads(threads: int, input_gi1, gi2_rz, gi2_n, fc1, fc2, unifor
         previous[first:last], history[first:last], h1[first:last], h2[first:last] = state
         samples[:, first:last], logits[:, first:last] = out
 
+    bounds = np.linspace(0, samples.shape[1], parts + 1).astype(int)
     for done in [_POOL.submit(run, first, last) for first, last in zip(bounds[:-1], bounds[1:])]:
         done.result()
 
