@@ -149,6 +149,11 @@ def data_description(root: Path) -> dict[str, Any]:
         manifest = folder / "manifest.json"
         if manifest.is_file():
             values = json.loads(manifest.read_text())
+            if "voices" in values:  # a set of many voices (engine/voice_set.py): those of this part
+                voices = [v for v in values["voices"].values() if v["role"] == root.name]
+                return {"source": values["source"], "speaker": "; ".join(v["speaker"] for v in voices),
+                        "licence": ", ".join(sorted({v["licence"] for v in voices})),
+                        "attribution": "; ".join(dict.fromkeys(v["attribution"] for v in voices)), "part": root.name}
             return {"source": values.get("source", ""), "speaker": values.get("speaker", ""),
                     "licence": values.get("licence", ""), "attribution": values.get("attribution", ""),
                     "part": root.name}

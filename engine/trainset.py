@@ -118,6 +118,16 @@ def build_trainset(out: Path, source_name: str = "asterisk-en") -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.source == "voices":
+        from engine.voice_set import build_voice_set
+
+        manifest = build_voice_set(Path(args.out))
+        for name, voice in manifest["voices"].items():
+            print(f"{voice['role']:8s} {name:14s} {voice['language']}  {voice['files']:5d} files  "
+                  f"{voice['seconds'] / 60:6.2f} min  {voice['licence']}")
+        print(f"licences of the training voices: {', '.join(manifest['licences'])} (each voice's attribution in "
+              f"{Path(args.out) / 'manifest.json'})")
+        return 0
     manifest = build_trainset(Path(args.out), args.source)
     for part in ("train", "heldout"):
         print(f"{part:8s} {len(manifest['files'][part]):4d} files  {manifest['seconds'][part] / 60:6.2f} min  "
@@ -129,7 +139,9 @@ def run(args: argparse.Namespace) -> int:
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "trainset", help="build a speech training set from offline sources",
-        description="Decode the spoken prompts of a Debian voice package into DIR/train and DIR/heldout.")
+        description="Decode the spoken prompts of a Debian voice package into DIR/train and DIR/heldout; with "
+                    "--source voices, many voices from several packages, split by speaker into DIR/train, DIR/valid "
+                    "and DIR/heldout (see engine/voice_set.py).")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder to write (created if missing)")
-    parser.add_argument("--source", choices=sorted(SOURCES), default="asterisk-en")
+    parser.add_argument("--source", choices=sorted(SOURCES) + ["voices"], default="asterisk-en")
     parser.set_defaults(run=run)

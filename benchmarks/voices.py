@@ -1,0 +1,234 @@
+"""How the vocoders hold on voices they never heard: per held-out voice, against Griffin-Lim and a no-network control.
+
+--data is a folder with one subfolder per voice (by default DIR/heldout of `vocoscope trainset --source voices`:
+whole speakers used for nothing else, see engine/voice_set.py). Each recording is turned into the model's mel, and
+every method resynthesises it from that mel alone:
+- Griffin-Lim (librosa, 32 iterations, random initial phases from --seed);
+- "no network": the pitch read from the mel (engine/pitch.py) drives a harmonic-plus-noise source
+  (engine/excitation.py) that goes through the same post-filters as the shipped models (pitch 0.8, envelope 1):
+  what the post-filters make without any network;
+- each model "raw" (one draw per sample, no mel guidance, no post-filters: the network alone) and "shipped" (its
+  own configuration: temperature, mel guidance, post-filters), from the same seed.
+Per voice and method, averaged over the voice's recordings:
+- PESQ wide band (ITU-T P.862.2, package `pesq`), STOI (`pystoi`), log-mel distance in dB (as benchmarks/quality.py);
+- voicing: of the recording's voiced frames (librosa's pyin, 60-500 Hz), the fraction voiced in the resynthesis;
+- F0 error: mean |difference| in cents between the two pyin tracks, over frames voiced in both;
+- HNR: in the recording's voiced frames, harmonics up to 3 kHz at the recording's F0 (each the strongest bin within
+  a quarter of F0) over the mean power halfway between them, in dB; the recording's own row shows what speech has.
+The last table averages the voices. Times are whole resyntheses on this machine (x real: audio seconds per second).
+
+    python benchmarks/voices.py [--data data/voices/heldout] [--models wavenet wavernn] [--seed 1] [--json FILE]
+
+pesq and pystoi are benchmark-only dependencies: pip install pesq pystoi.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from quality import Scores, load_recordings, postfiltered, resynthesise, score  # noqa: E402
+
+from engine.datasets import audio_files  # noqa: E402
+from engine.excitation import excitation, frames_to_samples  # noqa: E402
+from engine.features import MelConfig, denormalise, griffin_lim, mel_spectrogram  # noqa: E402
+from engine.models.registry import load_model  # noqa: E402
+from engine.pitch import estimate_pitch  # noqa: E402
+
+PYIN_RANGE = (60.0, 500.0)
+CONTROL_POSTFILTERS = (0.8, 1.0)  # pitch, envelope: the bundled models' own
+HNR_TOP = 3000.0
+PYIN_FRAME = 1024
+
+
+def pyin_track(audio: np.ndarray, sample_rate: int, hop_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """audio (N,) → (f0 (F,) Hz with NaN where unvoiced, voiced (F,) bool), frames centred every hop_length."""
+    import librosa
+
+    f0, voiced, _ = librosa.pyin(audio, fmin=PYIN_RANGE[0], fmax=PYIN_RANGE[1], sr=sample_rate,
+                                 frame_length=PYIN_FRAME, hop_length=hop_length)
+    return f0, voiced
+
+
+def hnr_db(audio: np.ndarray, f0: np.ndarray, voiced: np.ndarray, sample_rate: int, hop_length: int) -> float:
+    """Harmonic-to-noise ratio of `audio` in dB at a given track (frames centred every hop_length), see the module
+    docstring; NaN when no frame is voiced."""
+    window = np.hanning(PYIN_FRAME)
+    padded = np.pad(audio, PYIN_FRAME // 2)
+    bin_hz = sample_rate / PYIN_FRAME
+    harmonic, between = [], []
+    for frame in np.flatnonzero(voiced):
+        start = frame * hop_length
+        segment = padded[start : start + PYIN_FRAME]
+        if len(segment) < PYIN_FRAME:
+            break
+        power = np.abs(np.fft.rfft(segment * window)) ** 2
+        for k in range(1, int(HNR_TOP // f0[frame]) + 1):
+            centre, reach = k * f0[frame] / bin_hz, max(1, int(f0[frame] / 4 / bin_hz))
+            peak = power[max(0, int(round(centre)) - reach) : int(round(centre)) + reach + 1].max()
+            middle = int(round(centre + f0[frame] / 2 / bin_hz))
+            harmonic.append(peak)
+            between.append(power[max(0, middle - reach // 2) : middle + reach // 2 + 1].mean())
+    if not harmonic:
+        return float("nan")
+    return float(10.0 * np.log10(np.mean(harmonic) / max(np.mean(between), 1e-20)))
+
+
+class VoiceScores(Scores):
+    """Scores with the pitch figures beside PESQ, STOI and the log-mel distance."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.voicing: list[float] = []
+        self.f0_cents: list[float] = []
+        self.hnr_db: list[float] = []
+
+    def add_pitch(self, reference: tuple[np.ndarray, np.ndarray], estimate: np.ndarray, config: MelConfig) -> None:
+        ref_f0, ref_voiced = reference
+        f0, voiced = pyin_track(estimate, config.sample_rate, config.hop_length)
+        frames = min(len(f0), len(ref_f0))
+        ref_f0, ref_voiced, f0, voiced = ref_f0[:frames], ref_voiced[:frames], f0[:frames], voiced[:frames]
+        both = ref_voiced & voiced
+        self.voicing.append(float(both.sum() / max(ref_voiced.sum(), 1)))
+        self.f0_cents.append(float(np.mean(np.abs(1200.0 * np.log2(f0[both] / ref_f0[both])))) if both.any()
+                             else float("nan"))
+        self.hnr_db.append(hnr_db(estimate, ref_f0, ref_voiced, config.sample_rate, config.hop_length))
+
+    def figures(self) -> dict[str, float]:
+        return {"pesq": float(np.mean(self.pesq)) if self.pesq else float("nan"),
+                "stoi": float(np.mean(self.stoi)) if self.stoi else float("nan"),
+                "log_mel_db": float(np.mean(self.log_mel_db)) if self.log_mel_db else float("nan"),
+                "voicing": float(np.mean(self.voicing)), "f0_cents": float(np.nanmean(self.f0_cents)),
+                "hnr_db": float(np.nanmean(self.hnr_db)), "seconds": self.seconds}
+
+
+def no_network(mel: np.ndarray, config: MelConfig, seed: int) -> np.ndarray:
+    """The control: mel (n_mels, F) → (F · hop,) from the mel's pitch, a harmonic-plus-noise source brought to
+    each frame's loudness in the mel, and the post-filters alone."""
+    num_samples = mel.shape[1] * config.hop_length
+    source = excitation(estimate_pitch(mel, config), config.hop_length, config.sample_rate, num_samples, seed)
+    wanted = np.linalg.norm(denormalise(mel, config), axis=0)
+    made = np.linalg.norm(denormalise(mel_spectrogram(source, config)[:, : mel.shape[1]], config), axis=0)
+    gain = frames_to_samples(wanted / np.maximum(made, 1e-9), config.hop_length, num_samples)
+    return postfiltered((source * gain).astype(np.float32), mel, config, *CONTROL_POSTFILTERS)
+
+
+def methods(models: list, mels: list[np.ndarray], config: MelConfig, seed: int) -> dict[str, tuple[list, float]]:
+    """Every method's resyntheses of `mels` and the seconds each took: {label: ([audio (F · hop,)], seconds)}."""
+    results: dict[str, tuple[list, float]] = {}
+
+    def timed(label, make):
+        started = time.perf_counter()
+        outputs = make()
+        results[label] = (outputs, time.perf_counter() - started)
+
+    timed("Griffin-Lim (32 iter.)", lambda: [griffin_lim(mel, config, n_iter=32, seed=seed) for mel in mels])
+    timed("no network (pitch from mel + post-filters)", lambda: [no_network(mel, config, seed) for mel in mels])
+    for name, model in models:
+        if model.mel_config != config:
+            continue
+        with model.sampling_at(None, pitch_postfilter=0, envelope_postfilter=0,
+                               candidates=1 if hasattr(model.config, "candidates") else None):
+            timed(f"{name} raw", lambda: resynthesise(model, mels, seed))
+        guided = getattr(model.config, "candidates", 1) > 1
+        raw, raw_seconds = results[f"{name} raw"]
+        started = time.perf_counter()
+        drawn = resynthesise(model, mels, seed) if guided else raw
+        shipped = [postfiltered(samples, mel, config, model.pitch_postfilter, model.envelope_postfilter)
+                   for samples, mel in zip(drawn, mels)]
+        results[f"{name} shipped"] = (shipped, time.perf_counter() - started + (0.0 if guided else raw_seconds))
+    return results
+
+
+def print_table(title: str, rows: dict[str, dict[str, float]], audio_seconds: float | None) -> None:
+    width = max(30, 2 + max(len(label) for label in rows))
+    print(f"\n{title}")
+    print(f"{'method':<{width}}{'PESQ-WB':>8}{'STOI':>7}{'mel dB':>8}{'voicing':>9}{'F0 cents':>10}{'HNR dB':>8}"
+          f"{'x real':>8}")
+    for label, f in rows.items():
+        speed = f"{audio_seconds / f['seconds']:>8.2f}" if audio_seconds and f.get("seconds") else f"{'—':>8}"
+        print(f"{label:<{width}}{f['pesq']:>8.3f}{f['stoi']:>7.3f}{f['log_mel_db']:>8.2f}{f['voicing']:>9.2f}"
+              f"{f['f0_cents']:>10.1f}{f['hnr_db']:>8.1f}{speed}")
+
+
+def check_not_trained_on(root: Path, voices: list[Path]) -> None:
+    """Refuse voice folders that the set's manifest (beside `root`) lists as training voices."""
+    manifest = root.parent / "manifest.json"
+    if manifest.is_file():
+        roles = {name: voice["role"] for name, voice in json.loads(manifest.read_text()).get("voices", {}).items()}
+        trained = [folder.name for folder in voices if roles.get(folder.name) == "train"]
+        if trained:
+            sys.exit(f"{root}: {', '.join(trained)} are training voices; benchmark on DIR/heldout (or DIR/valid to "
+                     "choose settings).")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="data/voices/heldout", help="folder with a subfolder of recordings per voice")
+    parser.add_argument("--models", nargs="*", default=["wavenet", "wavernn"], help="built-in names or checkpoints")
+    parser.add_argument("--seed", type=int, default=1, help="sampling seed")
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N recordings of each voice")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--json", metavar="FILE", help="also write every voice's figures as JSON")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message="Mean of empty slice")  # a method with no voiced frame: NaN, shown
+    torch.set_num_threads(args.threads)
+    root = Path(args.data)
+    voices = sorted(path for path in root.iterdir() if path.is_dir() and not path.name.startswith(".")) \
+        if root.is_dir() else []
+    if not voices:
+        sys.exit(f"{root}: no voice folders. Build them with `vocoscope trainset --source voices --out data/voices`.")
+    check_not_trained_on(root, voices)
+    models = [(Path(name).stem, load_model(name)[0]) for name in args.models]
+    print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, torch "
+          f"{torch.__version__} ({torch.get_num_threads()} threads); seed {args.seed}")
+    for name, model in models:
+        print(f"  {name}: {model.family}, {sum(p.numel() for p in model.parameters()):,} parameters")
+
+    config = models[0][1].mel_config if models else MelConfig()
+    per_voice: dict[str, dict[str, dict[str, float]]] = {}
+    total_seconds = 0.0
+    for folder in voices:
+        files = audio_files(folder)[: args.limit or None]
+        recordings = load_recordings(files, config)
+        audio_seconds = sum(len(audio) for audio, _ in recordings) / config.sample_rate
+        total_seconds += audio_seconds
+        references = [pyin_track(audio, config.sample_rate, config.hop_length) for audio, _ in recordings]
+        rows: dict[str, VoiceScores] = {"recording itself": VoiceScores()}
+        for audio, reference in zip((audio for audio, _ in recordings), references):
+            rows["recording itself"].add_pitch(reference, audio, config)
+        for label, (outputs, seconds) in methods(models, [mel for _, mel in recordings], config, args.seed).items():
+            scores = rows.setdefault(label, VoiceScores())
+            scores.seconds = seconds
+            for (audio, _), reference, estimate in zip(recordings, references, outputs):
+                score(scores, audio, estimate, config)
+                scores.add_pitch(reference, estimate, config)
+        per_voice[folder.name] = {label: scores.figures() for label, scores in rows.items()}
+        print_table(f"{folder.name}: {len(files)} recordings, {audio_seconds:.1f} s", per_voice[folder.name],
+                    audio_seconds)
+        sys.stdout.flush()
+    labels = list(next(iter(per_voice.values())))
+    average = {label: {key: float(np.mean([per_voice[v][label][key] for v in per_voice]))
+                       for key in per_voice[voices[0].name][label]} for label in labels}
+    for label in labels:
+        average[label]["seconds"] = sum(per_voice[v][label]["seconds"] for v in per_voice)
+    print_table(f"average over {len(per_voice)} voices ({total_seconds:.1f} s of audio)", average, total_seconds)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"voices": per_voice, "average": average}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""The pitch of speech read from its mel spectrogram alone: F0 and voicing per frame.
+
+Below about 1.5 kHz the mel bands are narrow enough (about 37 Hz apart with the default MelConfig) to show the
+harmonics of a voice as a ripple across bands. Each candidate F0 on a grid of GRID_CENTS has a template: the
+normalised mel frame of a harmonic tone at that F0, made by the very analysis that made the mel
+(`features.mel_analysis`: the same window, FFT and filters). Frame and templates go through the same linear
+operator (the low bands' log-mel minus its smoothed envelope, scaled to unit norm); their correlation scores each
+candidate. A subharmonic (F0 / 2) puts peaks where the frame has troughs and an octave up misses every other peak,
+so the right F0 scores highest. A Viterbi path (at most MAX_STEP_CENTS from one frame to the next) picks the track,
+a parabola through the path's score and its neighbours' refines it, and a frame is voiced where its score passes
+VOICED_SCORE and it is not near silence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from engine.features import MelConfig, mel_analysis, normalise
+
+F0_RANGE = (55.0, 520.0)  # Hz: the candidates, past both ends of the 60-500 Hz of speech
+GRID_CENTS = 10.0
+HARMONIC_BAND_TOP = 1600.0  # Hz: bands above it hold unresolved harmonics and only blur the score
+ENVELOPE_BANDS = 3.0  # Gaussian σ, in bands, of the envelope taken away from every frame and template
+MAX_STEP_CENTS = 150.0  # the track moves at most this much between neighbouring frames (10-12.5 ms)
+STEP_PENALTY = 0.15  # score lost per 100 cents moved between frames
+VOICED_SCORE = 0.45
+SILENCE_DB = 55.0  # frames whose low bands lie this far below the loudest frame are unvoiced
+
+
+@dataclass(frozen=True)
+class PitchTrack:
+    """f0: (T,) float32 Hz, the track in every frame (also where unvoiced: the path's value there, for a smooth
+    excitation); voiced: (T,) bool; score: (T,) float32, the template correlation of the track, in [-1, 1]."""
+
+    f0: np.ndarray
+    voiced: np.ndarray
+    score: np.ndarray
+
+
+def candidates() -> np.ndarray:
+    """The candidate F0s (K,) in Hz, GRID_CENTS apart across F0_RANGE."""
+    steps = int(np.floor(1200.0 * np.log2(F0_RANGE[1] / F0_RANGE[0]) / GRID_CENTS)) + 1
+    return F0_RANGE[0] * 2.0 ** (np.arange(steps) * GRID_CENTS / 1200.0)
+
+
+def _low_bands(config: MelConfig) -> int:
+    """How many of the lowest mel bands have their centre below HARMONIC_BAND_TOP."""
+    import librosa
+
+    centres = librosa.mel_frequencies(n_mels=config.n_mels + 2, fmin=config.fmin, fmax=config.fmax)[1:-1]
+    return int(np.searchsorted(centres, HARMONIC_BAND_TOP))
+
+
+def _flatten(log_mel: np.ndarray) -> np.ndarray:
+    """(B, ·) low bands' log-mel → the same minus its envelope (a Gaussian smoothing across bands), each column
+    scaled to unit norm (zero columns stay zero)."""
+    from scipy.ndimage import gaussian_filter1d
+
+    ripple = log_mel - gaussian_filter1d(log_mel, ENVELOPE_BANDS, axis=0, mode="nearest")
+    ripple = ripple - ripple.mean(axis=0, keepdims=True)
+    norm = np.linalg.norm(ripple, axis=0, keepdims=True)
+    return ripple / np.maximum(norm, 1e-9)
+
+
+def harmonic_frame(f0: float, config: MelConfig, phase_seed: int = 0) -> np.ndarray:
+    """One analysis frame (n_fft,) of a harmonic tone at `f0` Hz with equal harmonics up to fmax, peak about 0.5."""
+    rng = np.random.default_rng(phase_seed)
+    harmonics = np.arange(1, int(config.fmax // f0) + 1)
+    t = (np.arange(config.n_fft) - config.n_fft // 2) / config.sample_rate
+    phases = rng.uniform(0.0, 2.0 * np.pi, size=len(harmonics))
+    tone = np.cos(2.0 * np.pi * f0 * harmonics[:, None] * t[None, :] + phases[:, None]).sum(axis=0)
+    return 0.5 * tone / np.abs(tone).max()
+
+
+@lru_cache(maxsize=4)
+def templates(config: MelConfig) -> np.ndarray:
+    """(K, B) flattened templates of `candidates()` over the B low bands, as `_flatten` makes frames."""
+    basis, window = mel_analysis(config)
+    bands = _low_bands(config)
+    frames = np.stack([harmonic_frame(f0, config) for f0 in candidates()])
+    magnitude = np.abs(np.fft.rfft(frames * window, axis=1)) @ basis.T
+    log_mel = normalise(magnitude, config).T[:bands].astype(np.float64)
+    return _flatten(log_mel).T
+
+
+def _viterbi(scores: np.ndarray) -> np.ndarray:
+    """scores (T, K) → the candidate index per frame (T,) of the path with the highest total score, where moving
+    d grid steps between frames costs STEP_PENALTY · d · GRID_CENTS / 100 and more than MAX_STEP_CENTS is barred."""
+    frames, count = scores.shape
+    reach = int(MAX_STEP_CENTS // GRID_CENTS)
+    cost = STEP_PENALTY * GRID_CENTS / 100.0
+    total = scores[0].copy()
+    came_from = np.zeros((frames, count), dtype=np.int32)
+    index = np.arange(count)
+    for t in range(1, frames):
+        best = np.full(count, -np.inf)
+        origin = np.zeros(count, dtype=np.int32)
+        for d in range(-reach, reach + 1):
+            source = index - d
+            valid = (source >= 0) & (source < count)
+            value = np.full(count, -np.inf)
+            value[valid] = total[source[valid]] - cost * abs(d)
+            better = value > best
+            best[better], origin[better] = value[better], source[better]
+        total = best + scores[t]
+        came_from[t] = origin
+    path = np.empty(frames, dtype=np.int32)
+    path[-1] = int(np.argmax(total))
+    for t in range(frames - 1, 0, -1):
+        path[t - 1] = came_from[t, path[t]]
+    return path
+
+
+def estimate_pitch(mel: np.ndarray, config: MelConfig) -> PitchTrack:
+    """Normalised mel (n_mels, T) → its PitchTrack (T frames)."""
+    mel = np.asarray(mel, dtype=np.float64)
+    bands = templates(config).shape[1]
+    low = mel[:bands]
+    scores = (templates(config) @ _flatten(low)).T  # (T, K)
+    path = _viterbi(scores)
+    frames = np.arange(len(path))
+    inner = np.clip(path, 1, scores.shape[1] - 2)
+    left, centre, right = scores[frames, inner - 1], scores[frames, inner], scores[frames, inner + 1]
+    curvature = left - 2.0 * centre + right
+    offset = np.where(curvature < 0, 0.5 * (left - right) / np.where(curvature < 0, curvature, -1.0), 0.0)
+    offset = np.where(path == inner, np.clip(offset, -0.5, 0.5), 0.0)
+    cents = (path + offset) * GRID_CENTS
+    f0 = F0_RANGE[0] * 2.0 ** (cents / 1200.0)
+    score = scores[frames, path]
+    loudness = low.max(axis=0) * -config.min_db  # dB above the mel's floor
+    audible = loudness > loudness.max() - SILENCE_DB if len(loudness) else loudness > 0
+    voiced = (score > VOICED_SCORE) & audible
+    return PitchTrack(f0.astype(np.float32), voiced, score.astype(np.float32))
