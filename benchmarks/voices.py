@@ -42,10 +42,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality import Scores, load_recordings, postfiltered, resynthesise, score  # noqa: E402
 
 from engine.datasets import audio_files  # noqa: E402
-from engine.excitation import excitation, frames_to_samples  # noqa: E402
+from engine.excitation import excitation  # noqa: E402
 from engine.features import MelConfig, denormalise, griffin_lim, mel_spectrogram  # noqa: E402
 from engine.models.registry import load_model  # noqa: E402
 from engine.pitch import estimate_pitch  # noqa: E402
+from engine.pitch_source import per_sample  # noqa: E402
 
 PYIN_RANGE = (60.0, 500.0)
 CONTROL_POSTFILTERS = (0.8, 1.0)  # pitch, envelope: the bundled models' own
@@ -121,7 +122,7 @@ def no_network(mel: np.ndarray, config: MelConfig, seed: int) -> np.ndarray:
     source = excitation(estimate_pitch(mel, config), config.hop_length, config.sample_rate, num_samples, seed)
     wanted = np.linalg.norm(denormalise(mel, config), axis=0)
     made = np.linalg.norm(denormalise(mel_spectrogram(source, config)[:, : mel.shape[1]], config), axis=0)
-    gain = frames_to_samples(wanted / np.maximum(made, 1e-9), config.hop_length, num_samples)
+    gain = per_sample(torch.from_numpy(wanted / np.maximum(made, 1e-9))[None], config.hop_length)[0].numpy()
     return postfiltered((source * gain).astype(np.float32), mel, config, *CONTROL_POSTFILTERS)
 
 
@@ -174,6 +175,34 @@ def check_not_trained_on(root: Path, voices: list[Path]) -> None:
                      "choose settings).")
 
 
+def vocode_speed(models: list[str], voices: list[Path], config: MelConfig) -> dict[str, float]:
+    """x real time of `vocoscope vocode` (the whole command, start-up included) for each model as shipped, on one core
+    (taskset -c 0 where there is one) and one torch thread, on the voices' recordings joined into one file."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    import soundfile
+
+    audio = np.concatenate([load_recordings(audio_files(folder), config)[i][0] for folder in voices for i in (0, 1)])
+    speeds = {}
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "voices.wav"
+        soundfile.write(str(source), audio, config.sample_rate, subtype="PCM_16")
+        pin = ["taskset", "-c", "0"] if shutil.which("taskset") else []
+        for name in models:
+            command = [*pin, sys.executable, "-m", "engine.cli", "vocode", str(source), "-o",
+                       str(Path(folder) / f"{Path(name).stem}.wav"), "--model", name, "--seed", "1", "--force"]
+            started = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True, env=os.environ | {"OMP_NUM_THREADS": "1"})
+            speeds[name] = len(audio) / config.sample_rate / (time.perf_counter() - started)
+    print(f"\n`vocoscope vocode` as shipped, one core{' (taskset -c 0)' if pin else ''}, "
+          f"{len(audio) / config.sample_rate:.1f} s of the voices joined, start-up included:")
+    for name, speed in speeds.items():
+        print(f"  {name:<24}{speed:6.2f}x real time")
+    return speeds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="data/voices/heldout", help="folder with a subfolder of recordings per voice")
@@ -182,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="use only the first N recordings of each voice")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--json", metavar="FILE", help="also write every voice's figures as JSON")
+    parser.add_argument("--speed", action="store_true", help="also time `vocoscope vocode` with each model on one core")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message="Mean of empty slice")  # a method with no voiced frame: NaN, shown
     torch.set_num_threads(args.threads)
@@ -225,8 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     for label in labels:
         average[label]["seconds"] = sum(per_voice[v][label]["seconds"] for v in per_voice)
     print_table(f"average over {len(per_voice)} voices ({total_seconds:.1f} s of audio)", average, total_seconds)
+    speeds = vocode_speed(args.models, voices, config) if args.speed else {}
     if args.json:
-        Path(args.json).write_text(json.dumps({"voices": per_voice, "average": average}, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({"voices": per_voice, "average": average, "vocode_x_real_time": speeds},
+                                              indent=2) + "\n")
     return 0
 
 

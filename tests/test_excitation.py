@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from engine.excitation import LEVEL, excitation, frames_to_samples
+from engine.excitation import LEVEL, excitation
 from engine.features import MelConfig, mel_spectrogram
 from engine.pitch import PitchTrack, estimate_pitch
 
@@ -12,15 +12,6 @@ HOP, RATE = CONFIG.hop_length, CONFIG.sample_rate
 
 def track(f0: np.ndarray, voiced: np.ndarray) -> PitchTrack:
     return PitchTrack(f0.astype(np.float32), voiced, np.ones(len(f0), np.float32))
-
-
-def test_frame_values_land_on_their_frame_centres():
-    values = np.array([100.0, 200.0, 150.0])
-    samples = frames_to_samples(values, HOP, 3 * HOP)
-    assert samples.shape == (3 * HOP,)
-    assert samples[0] == 100.0 and samples[HOP] == 200.0 and samples[2 * HOP] == 150.0
-    assert samples[HOP // 2] == 150.0  # halfway between the first two centres
-    assert (samples[2 * HOP :] == 150.0).all()  # held after the last centre
 
 
 def test_excitation_has_one_sample_per_output_sample_and_the_tracks_period():
