@@ -21,7 +21,7 @@ import numpy as np
 from engine.features import MelConfig, mel_analysis, normalise
 
 F0_RANGE = (55.0, 520.0)  # Hz: the candidates, past both ends of the 60-500 Hz of speech
-GRID_CENTS = 10.0
+GRID_CENTS = 20.0
 HARMONIC_BAND_TOP = 1600.0  # Hz: bands above it hold unresolved harmonics and only blur the score
 ENVELOPE_BANDS = 3.0  # Gaussian σ, in bands, of the envelope taken away from every frame and template
 MAX_STEP_CENTS = 150.0  # the track moves at most this much between neighbouring frames (10-12.5 ms)
@@ -89,24 +89,21 @@ def templates(config: MelConfig) -> np.ndarray:
 def _viterbi(scores: np.ndarray) -> np.ndarray:
     """scores (T, K) → the candidate index per frame (T,) of the path with the highest total score, where moving
     d grid steps between frames costs STEP_PENALTY · d · GRID_CENTS / 100 and more than MAX_STEP_CENTS is barred."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
     frames, count = scores.shape
     reach = int(MAX_STEP_CENTS // GRID_CENTS)
-    cost = STEP_PENALTY * GRID_CENTS / 100.0
+    penalty = STEP_PENALTY * GRID_CENTS / 100.0 * np.abs(np.arange(-reach, reach + 1))  # (2 · reach + 1,)
     total = scores[0].copy()
     came_from = np.zeros((frames, count), dtype=np.int32)
-    index = np.arange(count)
+    padded = np.full(count + 2 * reach, -np.inf)
     for t in range(1, frames):
-        best = np.full(count, -np.inf)
-        origin = np.zeros(count, dtype=np.int32)
-        for d in range(-reach, reach + 1):
-            source = index - d
-            valid = (source >= 0) & (source < count)
-            value = np.full(count, -np.inf)
-            value[valid] = total[source[valid]] - cost * abs(d)
-            better = value > best
-            best[better], origin[better] = value[better], source[better]
-        total = best + scores[t]
-        came_from[t] = origin
+        padded[reach:-reach] = total
+        # row k holds the totals of candidates k − reach … k + reach, each less what moving from it costs
+        reached = sliding_window_view(padded, 2 * reach + 1) - penalty
+        best = np.argmax(reached, axis=1)
+        came_from[t] = np.arange(count) + best - reach
+        total = reached[np.arange(count), best] + scores[t]
     path = np.empty(frames, dtype=np.int32)
     path[-1] = int(np.argmax(total))
     for t in range(frames - 1, 0, -1):
