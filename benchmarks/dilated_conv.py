@@ -17,7 +17,7 @@ import torch
 
 from engine.features import MelConfig
 from engine.models.dilated import CausalConv1d, FoldedCausalConv1d
-from engine.models.wavenet import WaveNet, WaveNetConfig
+from engine.models.wavenet.model import WaveNet, WaveNetConfig
 
 
 def best_time(step, repeats: int) -> float:

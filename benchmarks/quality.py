@@ -16,7 +16,7 @@ from it to the model's own row is the network's, not the coding's.
 
 A model's resynthesis goes through its pitch post-filter (engine/postfilter.py) and then its envelope post-filter
 (engine/envelope.py) when its config has them, as generation does; a WaveRNN with mel-guided sampling chooses
-among its candidates (engine/models/mel_guide.py). --temperatures scores each model at each temperature instead of
+among its candidates (engine/models/wavernn/mel_guide.py). --temperatures scores each model at each temperature instead of
 its own, --candidates each WaveRNN with each number of candidates (1: every draw kept), --postfilters and
 --envelopes each resynthesis at each pitch and envelope post-filter strength (0: none) instead of the model's own:
 choose them on training recordings, never on the held-out ones, then report them here.

@@ -1,7 +1,7 @@
 """Fast WaveNet generation against naive generation, and memory while generating a long input.
 
 1. Speed, one model, one run: samples/s of incremental generation (`WaveNet.stream`: ring buffers, O(layers)
-   per sample; on the CPU in the compiled loop of engine/models/wavenet_kernel.py, and in the torch loop that
+   per sample; on the CPU in the compiled loop of engine/models/wavenet/kernel.py, and in the torch loop that
    CUDA runs) and of naive generation (each sample recomputes the whole network over its receptive field).
    The naive loop gets the conditioning precomputed for the whole mel, so only the network is timed; it starts
    after a teacher-forced history of one receptive field, so every step pays the full window. Its logits are
@@ -31,7 +31,7 @@ import torch
 from engine.features import MelConfig, mulaw_decode
 from engine.models.coding import sample_classes
 from engine.models.upsample import UpsampleConfig
-from engine.models.wavenet import WaveNet, WaveNetConfig, previous_classes
+from engine.models.wavenet.model import WaveNet, WaveNetConfig, previous_classes
 
 MEMORY_MODEL = WaveNetConfig(
     blocks=1, layers=4, residual_channels=16, skip_channels=32,

@@ -5,8 +5,8 @@
 Prints one row per (model, size, sampling loop, batch N): samples/s per batch row, all rows together, and the
 real-time factor at 16 kHz (audio seconds per wall second, per row), and samples per CPU second per row (the
 number to compare across a loaded machine). Each model's N = 1 row is the reference for its N = 8 row. The
-mu-law WaveRNN and the dual-softmax WaveRNN sample on the CPU in compiled loops (engine/models/wavernn_kernel.py,
-wavernn_dual_kernel.py); their "torch" rows run the torch loop (the one CUDA runs) on the same model, the reference
+mu-law WaveRNN and the dual-softmax WaveRNN sample on the CPU in compiled loops (engine/models/wavernn/kernel.py,
+wavernn_dual/kernel.py); their "torch" rows run the torch loop (the one CUDA runs) on the same model, the reference
 for the "compiled" rows. The first two models are the size of the bundled default WaveRNN, without and with linear
 prediction of order 16 (8-bit excitation); the dual-softmax WaveRNN runs at its default size (H 256), at H 512
 and at the paper's (H 896).
@@ -22,8 +22,8 @@ import time
 import torch
 
 from engine.features import MelConfig
-from engine.models.wavernn import WaveRNN, WaveRNNConfig
-from engine.models.wavernn_dual import PAPER_HIDDEN_SIZE, DualSoftmaxConfig, DualSoftmaxWaveRNN
+from engine.models.wavernn.model import WaveRNN, WaveRNNConfig
+from engine.models.wavernn_dual.model import PAPER_HIDDEN_SIZE, DualSoftmaxConfig, DualSoftmaxWaveRNN
 
 
 def measure(model: torch.nn.Module, batch: int, seconds: float) -> tuple[float, float]:

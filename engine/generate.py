@@ -123,7 +123,7 @@ def generate(
     pitch_postfilter, envelope_postfilter: post-filter at these strengths (0: not at all) instead of the model's own
         (engine/postfilter.py, engine/envelope.py; mu-law models).
     candidates: choose among this many draws by the mel instead of the model's own number (1: every draw kept;
-        engine/models/mel_guide.py, WaveRNN models).
+        engine/models/wavernn/mel_guide.py, WaveRNN models).
     Raises `VocoscopeError` when the GPU runs out of memory or fails.
     """
     torch_device = choose_device(device)

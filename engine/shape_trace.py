@@ -337,7 +337,7 @@ def _dual_step(model, mel, audio) -> tuple[str, list[StepRecord], torch.Tensor]:
 
     Gate-major 3H vectors [u_c u_f | r_c r_f | e_c e_f] as in the model's forward. Returns [P_c, P_f] logits (N, 512).
     """
-    from engine.models.wavernn_dual import SILENCE_COARSE, SILENCE_FINE, byte_input, coarse_fine_bytes
+    from engine.models.wavernn_dual.cell import SILENCE_COARSE, SILENCE_FINE, byte_input, coarse_fine_bytes
 
     n, half = audio.shape[0], model.half
     coarse, _fine = coarse_fine_bytes(audio[:, :1])

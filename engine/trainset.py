@@ -13,12 +13,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import soundfile
 
 from engine.errors import InputError
-
-SAMPLE_RATE = 16000
+from engine.prompt_audio import NOT_SPEECH, NOT_SPEECH_FOLDERS, SAMPLE_RATE, decode_g722
 
 
 @dataclass(frozen=True)
@@ -43,24 +41,10 @@ SOURCES = {
     ),
 }
 
-# Tones and silences in the prompt folder: not speech, so not vocoder training material.
-NOT_SPEECH = {"ascending-2tone", "descending-2tone", "beep", "beeperr", "confbridge-join", "confbridge-leave"}
-NOT_SPEECH_FOLDERS = {"silence"}
-
 # Held-out recordings: every `HELD_OUT_EVERY`-th prompt (by name) of HELD_OUT_SECONDS, so the test set is
 # fixed, spread over the whole package and long enough for PESQ and STOI.
 HELD_OUT_EVERY = 12
 HELD_OUT_SECONDS = (2.5, 8.0)
-
-
-def decode_g722(path: Path) -> np.ndarray:
-    """A raw G.722 file (64 kbit/s, 16 kHz) → int16 samples (num_samples,)."""
-    try:
-        import G722
-    except ImportError:
-        raise InputError(path, "no G.722 decoder installed", "the PyPI package g722",
-                         "Install it: pip install g722") from None
-    return np.asarray(G722.G722(SAMPLE_RATE, 64000).decode(path.read_bytes()), dtype=np.int16)
 
 
 def speech_files(source: SpeechSource) -> list[Path]:

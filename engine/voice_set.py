@@ -23,7 +23,7 @@ import soundfile
 
 from engine.errors import InputError
 from engine.features import load_audio, resample
-from engine.trainset import NOT_SPEECH, NOT_SPEECH_FOLDERS, SAMPLE_RATE, decode_g722
+from engine.prompt_audio import NOT_SPEECH, NOT_SPEECH_FOLDERS, SAMPLE_RATE, decode_g722
 
 ASTERISK = Path("/usr/share/asterisk/sounds")
 FILLETS = Path("/usr/share/games/fillets-ng/sound")

@@ -12,8 +12,8 @@ from torch.nn import functional as F
 from engine.explain import explain, failed_module, watch
 from engine.features import MelConfig
 from engine.models.upsample import UpsampleConfig
-from engine.models import wavernn as wavernn_module
-from engine.models.wavernn import WaveRNN, WaveRNNConfig
+from engine.models.wavernn import model as wavernn_module
+from engine.models.wavernn.model import WaveRNN, WaveRNNConfig
 
 MEL = MelConfig(hop_length=20, n_mels=80)
 UPSAMPLE = UpsampleConfig(factors=(4, 5), resnet_blocks=1, resnet_channels=8, aux_channels=8)

@@ -11,8 +11,8 @@ from engine.features import MelConfig, load_audio
 from engine.models.linear_prediction import LinearPredictor
 from engine.models.registry import RESOURCES
 from engine.models.upsample import UpsampleConfig
-from engine.models.wavenet import WaveNet, WaveNetConfig
-from engine.models.wavernn import WaveRNN, WaveRNNConfig
+from engine.models.wavenet.model import WaveNet, WaveNetConfig
+from engine.models.wavernn.model import WaveRNN, WaveRNNConfig
 
 CONFIG = MelConfig()
 EXAMPLE = RESOURCES.parent / "examples" / "allison-auth-incorrect.flac"

@@ -8,9 +8,9 @@ import torch
 from engine.errors import ConfigError
 from engine.features import Conditioning, MelConfig, mel_distance_db, mel_spectrogram
 from engine.generate import generate
-from engine.models.mel_guide import MelScorer
+from engine.models.wavernn.mel_guide import MelScorer
 from engine.models.upsample import UpsampleConfig
-from engine.models.wavernn import WaveRNN, WaveRNNConfig
+from engine.models.wavernn.model import WaveRNN, WaveRNNConfig
 
 CONFIG = MelConfig()  # 22.05 kHz, n_fft 1024, hop 256, 80 bands
 SMALL_MEL = MelConfig(sample_rate=8000, n_fft=128, hop_length=32, win_length=128, n_mels=20, fmax=4000)

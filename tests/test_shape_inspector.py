@@ -13,8 +13,8 @@ from app.views.shape_inspector import HIGHLIGHT, ShapeInspectorDock
 from engine.features import Conditioning, MelConfig
 from engine.jobs import ChunkReady, Engine, JobFailed, JobFinished, JobStarted
 from engine.models.upsample import UpsampleConfig
-from engine.models.wavenet import WaveNet, WaveNetConfig
-from engine.models.wavernn_dual import DualSoftmaxConfig, DualSoftmaxWaveRNN
+from engine.models.wavenet.model import WaveNet, WaveNetConfig
+from engine.models.wavernn_dual.model import DualSoftmaxConfig, DualSoftmaxWaveRNN
 from engine.shapes import preflight, trace
 
 MEL = MelConfig(hop_length=20, n_mels=80)

@@ -11,9 +11,9 @@ import torch
 
 from engine.features import Conditioning, MelConfig
 from engine.models.upsample import UpsampleConfig
-from engine.models.wavenet import WaveNet, WaveNetConfig
-from engine.models.wavernn import WaveRNN, WaveRNNConfig
-from engine.models.wavernn_dual import DualSoftmaxConfig, DualSoftmaxWaveRNN
+from engine.models.wavenet.model import WaveNet, WaveNetConfig
+from engine.models.wavernn.model import WaveRNN, WaveRNNConfig
+from engine.models.wavernn_dual.model import DualSoftmaxConfig, DualSoftmaxWaveRNN
 from engine.shapes import hidden_shapes, inspect, preflight, render_report, trace
 
 MEL = MelConfig(sample_rate=16000, hop_length=20, n_mels=16)

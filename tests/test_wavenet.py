@@ -12,7 +12,7 @@ from engine.features import MelConfig, mulaw_encode
 from engine.models.dilated import CausalConv1d, FoldedCausalConv1d, fold_time, unfold_time
 from engine.models.mixture import mixture_log_prob
 from engine.models.upsample import UpsampleConfig
-from engine.models.wavenet import WaveNet, WaveNetConfig, previous_classes
+from engine.models.wavenet.model import WaveNet, WaveNetConfig, previous_classes
 
 MEL = MelConfig(hop_length=16)
 UPSAMPLE = UpsampleConfig(factors=(4, 4), resnet_blocks=1, resnet_channels=16, aux_channels=8)
@@ -21,7 +21,7 @@ UPSAMPLE = UpsampleConfig(factors=(4, 4), resnet_blocks=1, resnet_channels=16, a
 def small_wavenet(seed: int = 0, compiled_cpu_loop: bool = True, **overrides) -> WaveNet:
     """A few-layer WaveNet for hop 16, in eval mode (the upsampler's batch norm uses its running statistics).
 
-    compiled_cpu_loop=False samples in the torch loop (the one CUDA runs) instead of engine/models/wavenet_kernel.py.
+    compiled_cpu_loop=False samples in the torch loop (the one CUDA runs) instead of engine/models/wavenet/kernel.py.
     """
     torch.manual_seed(seed)
     values = dict(blocks=2, layers=3, kernel_size=2, residual_channels=8, skip_channels=16, upsample=UPSAMPLE)

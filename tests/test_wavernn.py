@@ -9,17 +9,18 @@ from torch.nn import functional as F
 
 from engine.errors import ConfigError, InputError
 from engine.features import MelConfig, combine_coarse_fine, float_to_int16, int16_to_float, split_coarse_fine
-from engine.models import wavernn_dual_kernel
 from engine.models.upsample import UpsampleConfig
-from engine.models.wavernn import WaveRNN, WaveRNNConfig
-from engine.models.wavernn_dual import DualSoftmaxConfig, DualSoftmaxWaveRNN, bytes_to_audio, coarse_fine_bytes
+from engine.models.wavernn.model import WaveRNN, WaveRNNConfig
+from engine.models.wavernn_dual import kernel as dual_kernel
+from engine.models.wavernn_dual.cell import bytes_to_audio, coarse_fine_bytes
+from engine.models.wavernn_dual.model import DualSoftmaxConfig, DualSoftmaxWaveRNN
 
 MEL = MelConfig(hop_length=16, n_mels=20)
 UPSAMPLE = UpsampleConfig(factors=(4, 4), resnet_blocks=1, resnet_channels=16, aux_channels=16)
 FRAMES, BATCH = 5, 2
 VARIANTS = ["mulaw", "mol", "dual", "lpc"]  # "lpc": mu-law with linear prediction of order 4
-# "mulaw", "lpc" and "dual" sample on the CPU in compiled loops (engine/models/wavernn_kernel.py,
-# wavernn_dual_kernel.py); "-torch" in the torch loop that CUDA runs.
+# "mulaw", "lpc" and "dual" sample on the CPU in compiled loops (engine/models/wavernn/kernel.py,
+# engine/models/wavernn_dual/kernel.py); "-torch" in the torch loop that CUDA runs.
 STREAM_VARIANTS = VARIANTS + ["mulaw-torch", "lpc-torch", "dual-torch"]
 
 
@@ -269,7 +270,7 @@ def test_the_compiled_cpu_loop_draws_what_the_torch_loop_draws(variant, temperat
 
 @pytest.mark.parametrize("variant", ["mulaw", "lpc"])
 def test_the_compiled_loop_gives_the_same_samples_on_any_number_of_threads(variant):
-    """Its rows run in threads (engine/models/wavernn_kernel.py: run_rows_in_threads): one thread, two, or as many as
+    """Its rows run in threads (engine/models/wavernn/kernel.py: run_rows_in_threads): one thread, two, or as many as
     rows give the very same samples and logits, free-running and teacher-forced."""
     model = build(variant)
     mel = torch.rand(5, MEL.n_mels, 8, generator=torch.Generator().manual_seed(3))
@@ -290,13 +291,13 @@ def test_the_compiled_dual_loop_draws_what_the_torch_loop_draws(block_frames, mo
     teacher-forced; the logits equal up to float32 rounding. Every step of the "dual" stream (warm-up included) runs
     in the compiled loop, and none of the "dual-torch" one."""
     kernel_steps = []
-    run_block = wavernn_dual_kernel.run_block
+    run_block = dual_kernel.run_block
 
     def counted_run_block(conditioning, *args):
         kernel_steps.append(conditioning.shape[0])
         run_block(conditioning, *args)
 
-    monkeypatch.setattr(wavernn_dual_kernel, "run_block", counted_run_block)
+    monkeypatch.setattr(dual_kernel, "run_block", counted_run_block)
     compiled, looped = build("dual"), build("dual-torch")
     mel, audio = batch(frames=8)
     for kwargs, warm_up_steps in (({}, compiled.WARMUP_FRAMES * MEL.hop_length), ({"teacher": audio}, 0)):

@@ -176,8 +176,8 @@ class Vocoder(nn.Module, abc.ABC):
 
     @property
     def candidates(self) -> int:
-        """How many draws mel-guided sampling chooses among (engine/models/mel_guide.py); 1: every draw is kept. A
-        family that offers it keeps it in `config.candidates`."""
+        """How many draws mel-guided sampling chooses among (engine/models/wavernn/mel_guide.py); 1: every draw is
+        kept. A family that offers it keeps it in `config.candidates`."""
         return int(getattr(self.config, "candidates", 1))
 
     def check_candidates(self, candidates: int) -> None:

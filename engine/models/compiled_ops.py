@@ -1,5 +1,4 @@
-"""numba helpers shared by the compiled sampling loops (engine/models/wavernn_kernel.py, wavernn_dual_kernel.py,
-wavenet_kernel.py)."""
+"""numba helpers shared by the compiled sampling loops (engine/models/<family>/kernel.py) and noise injection."""
 
 from __future__ import annotations
 
@@ -140,15 +139,3 @@ def push(history: np.ndarray, sample: float) -> None:
     for j in range(history.shape[0] - 1):
         history[j] = history[j + 1]
     history[history.shape[0] - 1] = sample
-
-
-def warm_all() -> None:
-    """Compile every compiled sampling loop, and the pitch post-filter, now (or load them from numba's disk cache),
-    not at a first generation."""
-    from engine import postfilter
-    from engine.models import wavenet_kernel, wavernn_dual_kernel, wavernn_kernel
-
-    wavernn_kernel.warm()
-    wavernn_dual_kernel.warm()
-    wavenet_kernel.warm()
-    postfilter.pitch_postfilter(np.zeros(2000, dtype=np.float32), 16000, 0.5)

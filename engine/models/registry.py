@@ -9,24 +9,23 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from engine.catalog import BUILTINS, RESOURCES, ModelInfo
 from engine.errors import ConfigError, InputError
 from engine.features import MelConfig
 from engine.models.base import Vocoder
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "models"
 RANDOM_INIT_SEED = 20240601
 
 # family → (module, model class name, config class name); imported on first use.
 _FAMILY_SOURCES = {
-    "wavernn": ("engine.models.wavernn", "WaveRNN", "WaveRNNConfig"),
-    "wavernn-dual": ("engine.models.wavernn_dual", "DualSoftmaxWaveRNN", "DualSoftmaxConfig"),
-    "wavenet": ("engine.models.wavenet", "WaveNet", "WaveNetConfig"),
+    "wavernn": ("engine.models.wavernn.model", "WaveRNN", "WaveRNNConfig"),
+    "wavernn-dual": ("engine.models.wavernn_dual.model", "DualSoftmaxWaveRNN", "DualSoftmaxConfig"),
+    "wavenet": ("engine.models.wavenet.model", "WaveNet", "WaveNetConfig"),
 }
 
 
@@ -58,48 +57,6 @@ def register_family(family: str, module: str, model_class: str, config_class: st
     if family in _FAMILY_SOURCES and _FAMILY_SOURCES[family] != (module, model_class, config_class):
         raise ConfigError(f"model family {family!r} is already registered; choose another family name.")
     _FAMILY_SOURCES[family] = (module, model_class, config_class)
-
-
-@dataclass(frozen=True)
-class BuiltinSpec:
-    """A built-in model: its family and the overrides of the family's default config (none by default)."""
-
-    family: str
-    model: dict[str, Any]
-
-
-BUILTINS: dict[str, BuiltinSpec] = {
-    "wavernn": BuiltinSpec("wavernn", {"mode": "mulaw"}),
-    "wavernn-dual": BuiltinSpec("wavernn-dual", {}),
-    "wavenet": BuiltinSpec("wavenet", {}),
-}
-
-
-@dataclass
-class ModelInfo:
-    """What the model list shows. receptive_field is 0 for recurrent models (unbounded)."""
-
-    name: str
-    family: str
-    sample_rate: int
-    hop_length: int
-    n_mels: int
-    receptive_field: int
-    parameters: int
-    trained: bool
-    path: Path | None
-    draws: str  # what one sampling step draws, e.g. "9-bit mu-law"
-    temperature: float | None  # the temperature it draws at, None where it draws without one
-    pitch_postfilter: float = 0.0  # the strength of its pitch post-filter, 0 where it has none
-    envelope_postfilter: float = 0.0  # the strength of its envelope post-filter, 0 where it has none
-    candidates: int = 1  # how many draws it chooses among by the mel (engine/models/mel_guide.py), 1: every draw kept
-    steps: int = 0  # training steps its checkpoint records, with those of the run it started from (--init)
-    training_data: str = ""  # what it was trained on and under which licence, e.g. "asterisk-en (CC-BY-SA-3.0)"
-
-    def to_dict(self) -> dict[str, Any]:
-        values = asdict(self)
-        values["path"] = str(self.path) if self.path is not None else None
-        return values
 
 
 def build(family: str, model_cfg: dict[str, Any] | Any | None = None, mel_cfg: dict[str, Any] | MelConfig | None = None) -> Vocoder:

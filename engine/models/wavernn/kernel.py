@@ -1,11 +1,11 @@
 """The single-output WaveRNN's per-sample loop in mu-law mode, compiled with numba for the CPU.
 
-`WaveRNN._stream_block` runs the same recurrence as a few dozen torch ops per sample; on a CPU most of each
-step's time is the dispatch of those small ops, not arithmetic. Here one compiled function runs a whole block:
-the same equations (see engine/models/wavernn.py), the same uniforms, the same inverse-CDF draw, in float32, and
-with linear prediction the same float64 prediction. It releases the GIL while it runs, so the window's thread is
-never held up by it, and `run_rows_in_threads` runs a batch's rows on several cores at once (each row's arithmetic
-is its own, so the samples are the same on any number of cores).
+`WaveRNNStream.block` (stream.py) runs the same recurrence as a few dozen torch ops per sample; on a CPU most of
+each step's time is the dispatch of those small ops, not arithmetic. Here one compiled function runs a whole block:
+the same equations (see model.py), the same uniforms, the same inverse-CDF draw, in float32, and with linear
+prediction the same float64 prediction. It releases the GIL while it runs, so the window's thread is never held up
+by it, and `run_rows_in_threads` runs a batch's rows on several cores at once (each row's arithmetic is its own, so
+the samples are the same on any number of cores).
 
 benchmarks/wavernn_stream.py measures both loops, at the default model's size among others.
 
@@ -28,7 +28,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-import torch
 
 from engine.models.compiled_ops import (add_columns, affine, draw_class, excited_sample, mulaw_compress, mulaw_expand,
                                         predict, push, sigmoid, tanh)
@@ -114,7 +113,7 @@ _POOL = ThreadPoolExecutor(thread_name_prefix="vocoscope-rows")  # its threads s
 def run_rows_in_threads(threads: int, input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights, bits,
                         temperature, weights, previous, history, h1, h2, samples, logits) -> None:
     """`run_block` with the N rows cut into `threads` runs of rows, each in a thread of a shared pool (weights: the
-    13 of `as_kernel_weights`). The state and outputs are updated in place as one call would update them."""
+    13 of `stream.kernel_weights`). The state and outputs are updated in place as one call would update them."""
     parts = min(threads, samples.shape[1])
     if parts <= 1:
         run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights, bits, temperature, *weights,
@@ -138,34 +137,3 @@ def run_rows_in_threads(threads: int, input_gi1, gi2_rz, gi2_n, fc1, fc2, unifor
     bounds = np.linspace(0, samples.shape[1], parts + 1).astype(int)
     for done in [_POOL.submit(run, first, last) for first, last in zip(bounds[:-1], bounds[1:])]:
         done.result()
-
-
-def as_kernel_weights(model) -> tuple[np.ndarray, ...]:
-    """The weights `run_block` takes, from a WaveRNN on the CPU: float32 contiguous copies, (out, in) but for
-    the sample inputs' columns (K, 4H)."""
-    rnn, fc = model.config.rnn_dims, model.config.fc_dims
-
-    def array(weight: torch.Tensor) -> np.ndarray:
-        return np.ascontiguousarray(weight.detach().float().numpy())
-
-    w_hh1, w_hh2, w_ih2 = model.rnn1.weight_hh_l0, model.rnn2.weight_hh_l0, model.rnn2.weight_ih_l0
-    return (
-        array(model._previous_weights()),
-        array(w_hh1[: 2 * rnn]), array(w_hh1[2 * rnn :]), model.rnn1.bias_hh_l0[2 * rnn :].detach().numpy(),
-        array(w_ih2[: 2 * rnn, :rnn]), array(w_ih2[2 * rnn :, :rnn]),
-        array(w_hh2[: 2 * rnn]), array(w_hh2[2 * rnn :]), model.rnn2.bias_hh_l0[2 * rnn :].detach().numpy(),
-        array(model.fc1.weight[:, :rnn]), array(model.fc2.weight[:, :fc]), array(model.fc3.weight),
-        model.fc3.bias.detach().numpy(),
-    )
-
-
-def warm() -> None:
-    """Compile `run_block` (or load it from numba's disk cache) now, for both kinds of model, rather than at the
-    first generation: compiling takes 5–15 s once per machine, loading the cache a fraction of a second."""
-    from engine.features import MelConfig
-    from engine.models.wavernn import WaveRNN, WaveRNNConfig
-
-    for order in (0, 2):
-        model = WaveRNN(WaveRNNConfig(rnn_dims=4, fc_dims=4, lpc_order=order), MelConfig()).eval()
-        for _ in model.stream(torch.zeros(1, model.mel_config.n_mels, model.min_frames)):
-            pass

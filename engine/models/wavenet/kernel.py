@@ -1,9 +1,9 @@
 """Fast WaveNet generation in mu-law mode, one block at a time, compiled with numba for the CPU.
 
-`IncrementalGeneration._step` runs every layer as a few torch ops per sample; on a CPU most of a step's time is
-the dispatch of those small ops. Here one compiled function runs a whole block: the same queues, the same
-equations (see engine/models/wavenet.py), the same uniforms and inverse-CDF draw, in float32, and with linear
-prediction the same float64 prediction, without the GIL.
+`IncrementalGeneration._step` (stream.py) runs every layer as a few torch ops per sample; on a CPU most of a step's
+time is the dispatch of those small ops. Here one compiled function runs a whole block: the same queues, the same
+equations (see model.py), the same uniforms and inverse-CDF draw, in float32, and with linear prediction the same
+float64 prediction, without the GIL, on the weights and queues stream.py prepares.
 
 Shapes (L steps, N batch rows, layers, R residual channels, S skip channels, P post channels, C classes, k taps,
 p the prediction order):
@@ -32,7 +32,7 @@ import numpy as np
 from engine.models.compiled_ops import (add_columns, affine, draw_class, excited_sample, mulaw_class, mulaw_compress,
                                         mulaw_expand, predict, push, sigmoid, tanh)
 
-SQRT_HALF = math.sqrt(0.5)
+SQRT_HALF = math.sqrt(0.5)  # the residual scale, as in model.py
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
@@ -110,18 +110,3 @@ def run_block(cond, uniforms, teacher, taught, lpc_weights, bits, temperature, e
                 samples[i, n] = mulaw_expand(drawn, mu)
                 previous[n] = teacher[i, n] if teach else drawn
         step[0] = t + 1
-
-
-def warm() -> None:
-    """Compile `run_block` (or load it from numba's disk cache) now, for both kinds of model, rather than at the
-    first generation: compiling takes several seconds once per machine, loading the cache a fraction of a second."""
-    import torch
-
-    from engine.features import MelConfig
-    from engine.models.wavenet import WaveNet, WaveNetConfig
-
-    for order in (0, 2):
-        config = WaveNetConfig(blocks=1, layers=2, residual_channels=4, skip_channels=4, lpc_order=order)
-        model = WaveNet(config, MelConfig()).eval()
-        for _ in model.stream(torch.zeros(1, model.mel_config.n_mels, model.min_frames)):
-            pass

@@ -1,10 +1,9 @@
 """The dual-softmax WaveRNN's per-sample loop, compiled with numba for the CPU.
 
-`DualSoftmaxWaveRNN._stream_block` runs each step as a couple of dozen small torch ops; on a CPU most of a step's
+`DualSoftmaxStream.block` (stream.py) runs each step as a couple of dozen small torch ops; on a CPU most of a step's
 time is their dispatch, not arithmetic. Here one compiled function runs a whole block: the same equations (see
-engine/models/wavernn_dual.py): R·h_{t−1} once, the coarse half's gates, c_t drawn, the fine half's gates with
-c_t, f_t drawn; the same uniforms and inverse-CDF draw (at temperature 1, as the model samples), in float32,
-without the GIL.
+model.py): R·h_{t−1} once, the coarse half's gates, c_t drawn, the fine half's gates with c_t, f_t drawn; the same
+uniforms and inverse-CDF draw (at temperature 1, as the model samples), in float32, without the GIL.
 
 benchmarks/wavernn_stream.py measures both loops, at the default model's size and the paper's.
 
@@ -16,7 +15,7 @@ Shapes (L steps, N batch rows, H the state, K = H/2 a half's, B = 256 byte value
                   of step t is fed the coarse byte fed[t, :, 0]); or (0, 0, 0) to feed back draws
     weights       byte_inputs (B,) each byte's input value; R_t (H, 3H); I_prev (2, 3H) the columns of
                   [c_{t−1}, f_{t−1}]; I_c_t (3K,) the fine half's column of c_t; O1 (K, K), O2 (K, B), O3 (K, K),
-                  O4 (K, B) as (in, out), each with its bias
+                  O4 (K, B) as (in, out), each with its bias (stream.kernel_weights)
     state         h (N, H) h_{t−1}; x_prev (N, 2) [c_{t−1}, f_{t−1}] as inputs: updated in place
     out           drawn (L, N, 2) int64 (coarse, fine) bytes; logits (L, N, 2B) [coarse | fine] when asked for,
                   else (0, 0, 0)
@@ -26,7 +25,6 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-import torch
 
 from engine.models.compiled_ops import add_columns, draw_class, sigmoid, tanh
 
@@ -79,36 +77,3 @@ def run_block(conditioning, uniforms, fed, byte_inputs, R_t, I_prev, I_c_t, O1, 
             fed_bytes = fed[t, n] if teach else drawn[t, n]
             x_prev[n, 0] = byte_inputs[fed_bytes[0]]
             x_prev[n, 1] = byte_inputs[fed_bytes[1]]
-
-
-def as_kernel_weights(model) -> tuple[np.ndarray, ...]:
-    """The weights `run_block` takes, from a DualSoftmaxWaveRNN on the CPU: float32 contiguous copies, (in, out)."""
-    from engine.models.wavernn_dual import BYTE_VALUES, byte_input
-
-    def columns(weight: torch.Tensor) -> np.ndarray:  # an nn.Linear-style (out, in) weight → (in, out)
-        return np.ascontiguousarray(weight.detach().t().float().numpy())
-
-    def vector(values: torch.Tensor) -> np.ndarray:
-        return np.ascontiguousarray(values.detach().float().numpy())
-
-    outputs = []
-    for layer in (model.O1, model.O2, model.O3, model.O4):
-        outputs += [columns(layer.weight), vector(layer.bias)]
-    return (
-        vector(byte_input(torch.arange(BYTE_VALUES))),
-        columns(model.R.weight[model._half_major_rows()]),
-        columns(torch.cat([model.I_coarse.weight, model.I_fine.weight[:, :2]])),
-        vector(model.I_fine.weight[:, 2]),
-        *outputs,
-    )
-
-
-def warm() -> None:
-    """Compile `run_block` (or load it from numba's disk cache) now rather than at the first generation: compiling
-    takes several seconds once per machine, loading the cache a fraction of a second."""
-    from engine.features import MelConfig
-    from engine.models.wavernn_dual import DualSoftmaxConfig, DualSoftmaxWaveRNN
-
-    model = DualSoftmaxWaveRNN(DualSoftmaxConfig(hidden_size=4), MelConfig()).eval()
-    for _ in model.stream(torch.zeros(1, model.mel_config.n_mels, model.min_frames)):
-        pass

@@ -55,29 +55,25 @@ class MelScorer:
 def guided_stream(model: Any, mel: torch.Tensor, candidates: int,
                   generator: torch.Generator | None) -> Iterator[StreamBlock]:
     """mel (N, n_mels, F) → blocks of (N, GUIDE_FRAMES · hop) samples (the last may be shorter), each the winner of
-    `candidates` draws. `model` is a recurrent vocoder (engine/models/wavernn.py) whose stream state can `keep` rows."""
+    `candidates` draws. `model` is a WaveRNN (model.py), whose stream (stream.py) can `keep` rows."""
     batch, frames = mel.shape[0], mel.shape[-1]
     config, hop = model.mel_config, model.hop_length
     half, reach = config.n_fft // 2, config.win_length // 2
-    rows = mel.repeat_interleave(candidates, 0)
     with torch.inference_mode():
-        padded = model.upsample.pad_mel(mel)
-        state, _ = model._stream_start(rows, None)
         # the candidates of a row share its conditioning: computed once per row, repeated for each candidate
-        state.windows = model._frame_windows(padded, lambda padded, start, stop: tuple(
-            part.repeat_interleave(candidates, 1) for part in model._block_inputs(padded, start, stop)))
-        model._warm_up(rows, padded, state, generator)
+        generation = model.start_stream(mel, repeats=candidates)
+        generation.warm_up(generator)
     scorer = MelScorer(mel.float().cpu().numpy(), config, candidates)
     first_of_row = torch.arange(batch, device=mel.device) * candidates
     past = np.zeros((batch * candidates, half), dtype=np.float32)  # the kept audio's last `half` samples
     for start, stop in block_ranges(frames, GUIDE_FRAMES):
-        guided = model._stream_block(padded, start, stop, state, None, False, generator).samples
+        guided = generation.block(start, stop, None, False, generator).samples
         guided_audio = guided.cpu().numpy()
-        after_guided = state.carried()
+        after_guided = generation.carried()
         ahead = min(frames, stop + LOOKAHEAD_FRAMES)
         drawn = [past, guided_audio]
         if ahead > stop:
-            drawn.append(model._stream_block(padded, stop, ahead, state, None, False, generator).samples.cpu().numpy())
+            drawn.append(generation.block(stop, ahead, None, False, generator).samples.cpu().numpy())
         audio = np.concatenate(drawn + [np.zeros((batch * candidates, half), dtype=np.float32)], axis=1)
         scored = [f for f in range(start, min(stop + 1, frames)) if f * hop + reach <= ahead * hop]
         winners = first_of_row
@@ -85,6 +81,6 @@ def guided_stream(model: Any, mel: torch.Tensor, candidates: int,
             distances = scorer.distances(audio, start * hop - half, scored)
             winners = winners + torch.from_numpy(distances.argmin(axis=1)).to(mel.device)
         kept = winners.repeat_interleave(candidates)
-        state.keep(after_guided, kept)
+        generation.keep(after_guided, kept)
         past = np.concatenate([past, guided_audio], axis=1)[kept.cpu().numpy(), -half:]
         yield StreamBlock(guided[winners])

@@ -1,0 +1,171 @@
+"""The built-in models and the model list, without torch: what `vocoscope models` prints and what the command line
+checks a model name against start at once (torch alone costs about 2 s of CPU).
+
+A built-in model is resources/models/<name>.safetensors when that file exists (trained), else its family's default
+config with weights from a fixed seed (untrained; engine/models/registry.py builds and loads both). What the list
+says about a model (its receptive field, what it draws, its size) is computed by the model's own code, which needs
+torch; `list_builtins` keeps those entries on disk, under a key made of the checkpoint's safetensors header (its
+JSON: the config, the training record and every tensor's shape), the built-in's spec and the engine's source, so
+an entry is only reused for the same file read by the same code. A miss (the first run, a new checkpoint, changed
+code) builds the models once, as `registry.list_models` does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from engine import __version__
+from engine.errors import CheckpointError
+from engine.models import DEFAULT_MODEL
+
+ENGINE = Path(__file__).resolve().parent
+RESOURCES = ENGINE.parent / "resources" / "models"
+HEADER_LIMIT = 100_000_000  # safetensors refuses larger headers
+
+
+@dataclass(frozen=True)
+class BuiltinSpec:
+    """A built-in model: its family and the overrides of the family's default config (none by default)."""
+
+    family: str
+    model: dict[str, Any]
+
+
+BUILTINS: dict[str, BuiltinSpec] = {
+    "wavernn": BuiltinSpec("wavernn", {"mode": "mulaw"}),
+    "wavernn-dual": BuiltinSpec("wavernn-dual", {}),
+    "wavenet": BuiltinSpec("wavenet", {}),
+}
+
+
+@dataclass
+class ModelInfo:
+    """What the model list shows. receptive_field is 0 for recurrent models (unbounded)."""
+
+    name: str
+    family: str
+    sample_rate: int
+    hop_length: int
+    n_mels: int
+    receptive_field: int
+    parameters: int
+    trained: bool
+    path: Path | None
+    draws: str  # what one sampling step draws, e.g. "9-bit mu-law"
+    temperature: float | None  # the temperature it draws at, None where it draws without one
+    pitch_postfilter: float = 0.0  # the strength of its pitch post-filter, 0 where it has none
+    envelope_postfilter: float = 0.0  # the strength of its envelope post-filter, 0 where it has none
+    candidates: int = 1  # how many draws it chooses among by the mel (engine/models/wavernn/mel_guide.py), 1: every draw kept
+    steps: int = 0  # training steps its checkpoint records, with those of the run it started from (--init)
+    training_data: str = ""  # what it was trained on and under which licence, e.g. "asterisk-en (CC-BY-SA-3.0)"
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["path"] = str(self.path) if self.path is not None else None
+        return values
+
+
+def bundled_checkpoint(name: str) -> Path | None:
+    """resources/models/<name>.safetensors when the built-in `name` ships trained weights, else None."""
+    path = RESOURCES / f"{name}.safetensors"
+    return path if path.is_file() else None
+
+
+def has_trained_weights(name_or_path: str) -> bool:
+    """False for a built-in without bundled weights, True for the others and for any checkpoint path."""
+    return name_or_path not in BUILTINS or bundled_checkpoint(name_or_path) is not None
+
+
+def untrained_warning(name: str, trained: bool) -> str | None:
+    """One line for a person who chose the model `name` with random weights (None when `trained`): what it will
+    sound like and what to choose instead. For the command line's stderr and the window alike."""
+    if trained:
+        return None
+    bundled = sorted((builtin for builtin in BUILTINS if bundled_checkpoint(builtin) is not None),
+                     key=lambda builtin: builtin != DEFAULT_MODEL)
+    choices = [f"{builtin} (the default)" if builtin == DEFAULT_MODEL else builtin for builtin in bundled]
+    return (f"{name} has random weights (not trained): it makes noise, not speech. Use "
+            f"{' or '.join(choices) + ', or ' if choices else ''}a checkpoint trained with `vocoscope train`.")
+
+
+def read_header(path: Path) -> bytes:
+    """The JSON header of the safetensors file `path` (8 bytes of little-endian length, then that much JSON), as
+    stored. Raises `CheckpointError` when the file does not start like a safetensors file."""
+    try:
+        with open(path, "rb") as handle:
+            prefix = handle.read(8)
+            length = struct.unpack("<Q", prefix)[0] if len(prefix) == 8 else -1
+            size = os.fstat(handle.fileno()).st_size
+            header = handle.read(length) if 0 < length <= min(HEADER_LIMIT, size - 8) else b""
+        if not header.startswith(b"{") or not isinstance(json.loads(header), dict):
+            raise ValueError("no JSON object")
+    except (OSError, ValueError) as error:
+        raise CheckpointError(path, f"a file that is not a safetensors checkpoint ({error})",
+                              "8 bytes of header length, then a JSON header",
+                              "Replace the file with a checkpoint saved by Vocoscope.") from None
+    return header
+
+
+def list_builtins() -> list[ModelInfo]:
+    """The built-in models' list entries, from the cache where it has them, else built (torch) and cached."""
+    source = _source_fingerprint()
+    keys = {name: _entry_key(name, source) for name in BUILTINS}
+    cache = _cache_file()
+    stored = _read_cache(cache)
+    try:
+        return [ModelInfo(**{**stored[keys[name]], "path": bundled_checkpoint(name)}) for name in BUILTINS]
+    except (KeyError, TypeError):  # not cached yet (or an entry not written by this code): build them
+        pass
+    from engine.models.registry import list_models
+
+    infos = list_models()
+    _write_cache(cache, {keys[info.name]: {**info.to_dict(), "path": None} for info in infos})
+    return infos
+
+
+def _entry_key(name: str, source: bytes) -> str:
+    """What a built-in's list entry depends on: the engine's version and `source`, the spec, and the checkpoint."""
+    digest = hashlib.sha256(f"{__version__}\n{name}\n{json.dumps(asdict(BUILTINS[name]), sort_keys=True)}\n".encode())
+    digest.update(source)
+    path = bundled_checkpoint(name)
+    digest.update(read_header(path) if path is not None else b"untrained")
+    return digest.hexdigest()
+
+
+def _source_fingerprint() -> bytes:
+    """A hash of every Python file of the engine (a few ms): changed code (a config default) changes the keys."""
+    digest = hashlib.sha256()
+    for source in sorted(ENGINE.rglob("*.py")):
+        digest.update(source.relative_to(ENGINE).as_posix().encode() + b"\0" + source.read_bytes())
+    return digest.digest()
+
+
+def _cache_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "vocoscope" / "model-list.json"
+
+
+def _read_cache(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return stored if isinstance(stored, dict) else {}
+
+
+def _write_cache(path: Path, entries: dict[str, dict[str, Any]]) -> None:
+    """Replace the cache with `entries`; a cache that cannot be written only means the next run builds again."""
+    from engine.export import atomic_path
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as temporary:
+            temporary.write_text(json.dumps(entries))
+    except OSError:
+        pass

@@ -1,0 +1,3 @@
+"""The paper's dual-softmax WaveRNN: model.py (config, the network, forward, loss), cell.py (the byte coding and the
+GRU step that forward and the torch loop share), stream.py (the state, the torch loop, the compiled loop's weights),
+kernel.py (the compiled loop, numba only)."""
