@@ -1,4 +1,4 @@
-"""`python -m app [FILE]` and `vocoscope [FILE]`: open the window, optionally with FILE loaded.
+"""`vocoscope [FILE]` and `python -m app [FILE]`: open the window, optionally with FILE loaded.
 
 Scripted mode, for documentation and automated checks::
 
@@ -6,41 +6,115 @@ Scripted mode, for documentation and automated checks::
 
 loads FILE, generates with the selected model, saves a PNG of the whole window once the last chunk is
 painted, and exits 0; if anything fails it prints the message on stderr and exits 2 (the input) or 1.
+
+The window's arguments are defined here and parsed by the `vocoscope` command's parser (engine/cli.py, which
+`python -m app` runs too), so `vocoscope --help` lists them and checks them before any window opens.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+SIZE = re.compile(r"(\d+)x(\d+)")
+MIN_SIZE, MAX_SIZE = 320, 16384  # pixels: below, nothing fits; above, no screen or screenshot wants it
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="vocoscope", description="Vocoscope: a studio for neural vocoders.")
-    parser.add_argument("file", nargs="?", help="audio (wav, flac, ogg, mp3) or mel (.npy, .pt) to open")
-    parser.add_argument("--model", help="built-in model name or checkpoint path (default: the last one used)")
-    parser.add_argument("--device", help="compute device: auto, cpu, cuda:0, ... (default: the last one used)")
-    parser.add_argument("--generate", action="store_true", help="generate as soon as FILE is loaded")
-    parser.add_argument("--screenshot", metavar="OUT.png", help="save a PNG of the window when generation ends")
-    parser.add_argument("--exit-when-done", action="store_true", help="quit when generation (and screenshot) ends")
-    parser.add_argument("--settings", metavar="FILE.ini", help="keep settings in this ini file (scripts, tests)")
-    parser.add_argument("--size", metavar="WxH", help="window size for screenshots, e.g. 1400x900")
-    args = parser.parse_args(argv)
+def add_window_arguments(parser: argparse.ArgumentParser) -> None:
+    """FILE and the window's options, each checked as it is parsed (argparse.ArgumentTypeError on a bad value)."""
+    window = parser.add_argument_group("the window (vocoscope [FILE] [OPTIONS])")
+    window.add_argument("file", nargs="?", metavar="FILE", type=_input_file,
+                        help="audio (wav, flac, ogg, mp3) or mel (.npy, .pt) to open")
+    window.add_argument("--model", type=_model, metavar="NAME|PATH",
+                        help="built-in model name or checkpoint path (default: the last one used)")
+    window.add_argument("--device", type=_device,
+                        help="compute device: auto, cpu, cuda, cuda:0, ... (default: the last one used)")
+    window.add_argument("--generate", action="store_true", help="generate as soon as FILE is loaded")
+    window.add_argument("--screenshot", type=_screenshot, metavar="OUT.png",
+                        help="save a PNG of the window when generation ends")
+    window.add_argument("--exit-when-done", action="store_true", help="quit when generation (and screenshot) ends")
+    window.add_argument("--settings", type=_settings, metavar="FILE.ini",
+                        help="keep settings in this ini file (scripts, tests)")
+    window.add_argument("--size", type=_size, metavar="WxH", help="window size for screenshots, e.g. 1400x900")
+
+
+def window_arguments_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the window's arguments taken together, or None."""
     if (args.generate or args.screenshot) and not args.file:
-        parser.error("--generate and --screenshot need a FILE to open")
-    return args
+        return "--generate and --screenshot need a FILE to open; name one before them"
+    return None
 
 
-def _needs_display() -> str | None:
+def _input_file(value: str) -> str:
+    path = Path(value)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(
+            f"found {value!r}, {'a folder' if path.is_dir() else 'which does not exist'}; expected an audio file (wav, "
+            "flac, ogg, mp3) or a mel (.npy, .pt) to open. Check the path")
+    return value
+
+
+def _model(value: str) -> str:
+    from engine.catalog import BUILTINS
+
+    if value not in BUILTINS and not Path(value).is_file():
+        raise argparse.ArgumentTypeError(
+            f"found {value!r}, neither a built-in model nor a file; expected one of {', '.join(BUILTINS)} or a "
+            ".safetensors checkpoint. Run `vocoscope models` for the names, or check the path")
+    return value
+
+
+def _device(value: str) -> str:
+    if not DEVICE.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"found {value!r}; expected auto, cpu, cuda or cuda:N (N: the GPU's number). "
+                                         "Run `vocoscope devices` for this machine's")
+    return value
+
+
+def _screenshot(value: str) -> str:
+    if Path(value).suffix.lower() != ".png" or Path(value).is_dir():
+        raise argparse.ArgumentTypeError(f"found {value!r}; expected a file name ending in .png. Name it OUT.png")
+    return value
+
+
+def _settings(value: str) -> str:
+    if Path(value).is_dir():
+        raise argparse.ArgumentTypeError(f"found {value!r}, a folder; expected an .ini file to keep the settings in. "
+                                         "Name a file in it, e.g. settings.ini")
+    return value
+
+
+def _size(value: str) -> tuple[int, int]:
+    match = SIZE.fullmatch(value.strip().lower())
+    size = (int(match[1]), int(match[2])) if match else None
+    if size is None or not all(MIN_SIZE <= side <= MAX_SIZE for side in size):
+        raise argparse.ArgumentTypeError(
+            f"found {value!r}; expected WIDTHxHEIGHT in pixels, each from {MIN_SIZE} to {MAX_SIZE}, e.g. 1280x820")
+    return size
+
+
+def display_problem() -> str | None:
     """Why a window cannot open here, or None. Qt aborts the process without a display; say so instead."""
     if sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM") \
             and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         return ("no display: found neither DISPLAY nor WAYLAND_DISPLAY; expected a desktop session. Run it on a "
                 "desktop, under `xvfb-run`, or with QT_QPA_PLATFORM=offscreen for scripted mode.")
     return None
+
+
+def start_qt() -> str:
+    """Start Qt's application object as the window does, showing nothing (a check for `vocoscope --self-test`):
+    "Qt 6.8.1 starts on xcb". Call it only where `display_problem` found none."""
+    from PySide6 import __version__ as qt_version
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    return f"Qt {qt_version} starts on {app.platformName()}"
 
 
 class ScriptedRun:
@@ -90,9 +164,9 @@ class ScriptedRun:
             self.app.exit(status)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else list(argv))
-    problem = _needs_display()
+def open_window(args: argparse.Namespace) -> int:
+    """Open the window with `args` as `add_window_arguments` parsed them; returns the exit status."""
+    problem = display_problem()
     if problem:
         print(f"vocoscope: {problem}", file=sys.stderr)
         return EXIT_INPUT
@@ -112,8 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.device = args.device
     window = MainWindow(settings)
     if args.size:
-        width, _, height = args.size.partition("x")
-        window.resize(int(width), int(height))
+        window.resize(*args.size)
     script = ScriptedRun(window, args, app) if (args.generate or args.screenshot or args.exit_when_done) else None
     window.show()
     if args.file:
@@ -125,4 +198,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from engine.cli import main
+
     sys.exit(main())

@@ -2,7 +2,9 @@
 
 `vocoscope` alone, or `vocoscope FILE`, opens the window; subcommands run headless. Exit status: 0 done;
 2 the input or the arguments are wrong (one message on stderr naming the file, what was found, what was
-expected and the fix; never a traceback); 1 an internal error. Qt is imported only when the window opens.
+expected and the fix; never a traceback); 1 an internal error. Qt is imported only when the window opens;
+torch and numba only by the commands that compute, so that --help, --version, `models` and the argument
+checks answer at once (benchmarks/cli_start.py).
 """
 
 from __future__ import annotations
@@ -11,10 +13,17 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
+from engine import __version__
 from engine.errors import AudioDeviceError, InputError, VocoscopeError
 from engine.models import DEFAULT_MODEL
+
+_USAGE = """\
+%(prog)s [FILE] [OPTIONS]    open the window, with FILE loaded
+       %(prog)s COMMAND ...         run headless (%(prog)s COMMAND --help for its options)"""
 
 _VOCODE_EPILOG = """\
 OUT defaults to INPUT's name with ".vocoded.wav" in place of its suffix, in the folder INPUT is in
@@ -24,12 +33,43 @@ the model is loaded once, and a bad input is reported without stopping the other
 An existing OUT is never overwritten unless --force is given.
 """
 
+# Commands whose module imports torch as it loads: listed with their one-line help here (a test compares it with
+# theirs), their parsers built by their module only when one of them runs.
+_TRAINING_COMMANDS = {
+    "train": "train a vocoder on a folder of recordings",
+    "trainset": "build a speech training set from offline sources",
+}
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="vocoscope",
-        description="A studio for neural vocoders. Without a command (or with a FILE) it opens the window.",
-    )
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the command line's errors: one line on stderr, what was wrong and where the help is, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}. See `{self.prog} --help`.\n")
+
+
+def build_parser(commands: argparse.ArgumentParser) -> ArgumentParser:
+    """`vocoscope [FILE] [OPTIONS]`: --version, --self-test and the window's arguments (app/__main__.py), with
+    `commands` listed below them."""
+    from app.__main__ import add_window_arguments  # app sits above the engine: imported only here
+
+    listing = "\n".join(f"  {name:<10}{help_line}" for name, help_line in _command_helps(commands).items())
+    parser = ArgumentParser(prog="vocoscope", usage=_USAGE, formatter_class=argparse.RawDescriptionHelpFormatter,
+                            description="A studio for neural vocoders: WaveRNN and WaveNet, streamed, heard and "
+                                        "inspected live.",
+                            epilog=f"commands:\n{listing}")
+    parser.add_argument("--version", action="version", version=f"vocoscope {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="load each built-in model, vocode the bundled example briefly, check the compute and "
+                             "sound devices and the display; exit 1 if anything failed")
+    add_window_arguments(parser)
+    return parser
+
+
+def build_command_parser(command: str | None = None) -> ArgumentParser:
+    """The parser of `vocoscope COMMAND ...`; `command` names the one about to run (train's parsers are only
+    built for train and trainset, whose module imports torch)."""
+    parser = ArgumentParser(prog="vocoscope", description="Run a vocoder headless.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     vocode = commands.add_parser("vocode", help="turn audio or a mel file into audio with a vocoder",
@@ -72,30 +112,36 @@ def build_parser() -> argparse.ArgumentParser:
     devices = commands.add_parser("devices", help="list compute devices and sound outputs")
     devices.set_defaults(run=_devices)
 
-    from engine import train
+    if command in _TRAINING_COMMANDS:
+        from engine import train
 
-    train.add_cli(commands)
+        train.add_cli(commands)
+    else:
+        for name, help_line in _TRAINING_COMMANDS.items():
+            commands.add_parser(name, help=help_line)  # listed only: runs go through the branch above
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    commands = _subcommands(parser)
-    # Anything but a subcommand or a request for help is the window's: `vocoscope FILE --generate ...`.
-    if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help")):
-        from app.__main__ import main as app_main
+    commands = build_command_parser(argv[0] if argv else None)
+    # Anything but a subcommand is the window's, or --help, --version, --self-test: `vocoscope FILE --generate`.
+    if argv and argv[0] in _command_helps(commands):
+        return _parse_and_run(commands, argv, lambda args: args.run(args))
+    if argv and not argv[0].startswith("-") and not Path(argv[0]).suffix and not Path(argv[0]).exists():
+        print(f"vocoscope: found {argv[0]!r}, neither a command nor a file; expected one of "
+              f"{', '.join(_command_helps(commands))}, or a FILE to open. See `vocoscope --help`.", file=sys.stderr)
+        return 2
+    return _parse_and_run(build_parser(commands), argv, _run_top_level)
 
-        return app_main(argv)
+
+def _parse_and_run(parser: argparse.ArgumentParser, argv: list[str], run: Callable[[argparse.Namespace], int]) -> int:
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    if getattr(args, "run", None) is None:
-        parser.print_help()
-        return 0
     try:
-        return int(args.run(args) or 0)
+        return int(run(args) or 0)
     except VocoscopeError as error:
         print(f"vocoscope: {error}", file=sys.stderr)
         return 2
@@ -113,10 +159,41 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _subcommands(parser: argparse.ArgumentParser) -> set[str]:
-    """The subcommand names, train's included (argparse keeps them on its private subparsers action)."""
+def _run_top_level(args: argparse.Namespace) -> int:
+    """--self-test, or the window."""
+    from app.__main__ import open_window, window_arguments_problem
+
+    window_options = ["FILE" if key == "file" else "--" + key.replace("_", "-")
+                      for key, value in vars(args).items() if key != "self_test" and value]
+    problem = window_arguments_problem(args)
+    if args.self_test and window_options:
+        problem = f"--self-test runs alone; found {' and '.join(window_options)} with it. Leave them out"
+    if problem:
+        raise VocoscopeError(f"{problem}. See `vocoscope --help`.")
+    if args.self_test:
+        from engine.self_test import run_self_test
+
+        return run_self_test()
+    if args.model:
+        from engine.catalog import has_trained_weights
+
+        _warn_if_untrained(args.model, has_trained_weights(args.model))
+    return open_window(args)
+
+
+def _command_helps(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """{command: its one-line help}, train's included (argparse keeps them on its private subparsers action)."""
     actions = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
-    return set(actions[0].choices)
+    return {choice.dest: choice.help for choice in actions[0]._choices_actions}
+
+
+def _warn_if_untrained(model: str, trained: bool) -> None:
+    """One line on stderr when the model the command line chose has random weights (engine/catalog.py)."""
+    from engine.catalog import untrained_warning
+
+    warning = untrained_warning(model, trained)
+    if warning:
+        print(f"vocoscope: warning: {warning}", file=sys.stderr)
 
 
 # --- vocode ------------------------------------------------------------------------------------------------
@@ -160,7 +237,11 @@ def _vocode(args: argparse.Namespace) -> int:
         folder.mkdir(parents=True, exist_ok=True)
     for path in outputs:  # before any work: a run of many files must not stop at the tenth for a name
         check_audio_output(path, args.force)
+    from engine.threads import use_engine_threads
+
+    use_engine_threads()
     model, info = load_model(args.model, device="cpu")
+    _warn_if_untrained(info.name, info.trained)
     # refuses what the model cannot take, before any work
     draws = model.draws_at(args.temperature, args.pitch_postfilter, args.envelope_postfilter, args.candidates)
     failed = []
@@ -268,9 +349,9 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from engine.models.registry import list_models
+    from engine.catalog import list_builtins
 
-    infos = list_models()
+    infos = list_builtins()
     if args.json:
         print(json.dumps([{**info.to_dict(), "default": info.name == DEFAULT_MODEL} for info in infos], indent=2))
         return 0

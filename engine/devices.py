@@ -1,11 +1,10 @@
-"""The compute devices generation can run on: the CPU and each CUDA device torch finds."""
+"""The compute devices generation can run on: the CPU and each CUDA device torch finds (torch is imported only
+when they are listed, so that `cpu_cores` costs nothing)."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-
-import torch
 
 
 @dataclass(frozen=True)
@@ -23,6 +22,8 @@ def cpu_cores() -> int:
 
 def compute_devices() -> list[ComputeDevice]:
     """CPU first, then every visible CUDA device with its name and memory."""
+    import torch
+
     devices = [ComputeDevice("cpu", "CPU")]
     for index in range(torch.cuda.device_count() if torch.cuda.is_available() else 0):
         properties = torch.cuda.get_device_properties(index)

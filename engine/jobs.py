@@ -24,6 +24,7 @@ from engine.features import Conditioning, load_input
 from engine.generate import Chunk, Fold, choose_device, conform, generate, new_seed
 from engine.models.base import Vocoder
 from engine.models.registry import ModelInfo, info_for, load_model, sampling_info
+from engine.threads import use_engine_threads
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ class Engine:
         return self._thread.is_alive()
 
     def _run(self) -> None:
+        use_engine_threads()  # here: torch keeps a thread count per thread
         while True:
             job = self._queue.get()
             if job is _STOP:

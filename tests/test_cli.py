@@ -6,19 +6,22 @@ import os
 import re
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
 import soundfile
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import checkpoints
 from engine.cli import default_output, main
+from engine.features import Conditioning, MelConfig
 from engine.fold import finished_prefix
 from engine.models import DEFAULT_MODEL
 from engine.models.registry import BUILTINS, load_model
-from tests.helpers import NUMBA_CACHE, REPO, run_cli, tone, write_wav
+from tests.helpers import NUMBA_CACHE, REPO, MelEcho, run_cli, tone, write_wav
 
 FRAMES = 4
 
@@ -180,13 +183,21 @@ def test_play_plays_while_generating_and_reports_underruns(tmp_path, sound_serve
     assert soundfile.info(str(tmp_path / "m.vocoded.wav")).frames == 1600
 
 
-@pytest.mark.parametrize("argv", [[], ["song.wav"], ["song.wav", "--generate", "--exit-when-done"]])
-def test_no_subcommand_opens_the_window_through_app_main(argv, monkeypatch):
+WINDOW_ARGVS = [[], ["song.wav"], ["song.wav", "--generate", "--exit-when-done", "--size", "800x600"]]
+
+
+@pytest.mark.parametrize("argv", WINDOW_ARGVS)
+def test_no_subcommand_opens_the_window_with_the_parsed_arguments(argv, tmp_path, monkeypatch):
     import app.__main__
 
-    calls = []
-    monkeypatch.setattr(app.__main__, "main", lambda args: calls.append(args) or 0)
-    assert main(argv) == 0 and calls == [argv]
+    monkeypatch.chdir(tmp_path)
+    write_wav(tmp_path / "song.wav", tone(0.1, 16000), 16000)
+    opened = []
+    monkeypatch.setattr(app.__main__, "open_window", lambda args: opened.append(args) or 0)
+    assert main(argv) == 0 and len(opened) == 1
+    args = opened[0]
+    assert args.file == (argv[0] if argv else None) and args.generate == ("--generate" in argv)
+    assert args.size == ((800, 600) if "--size" in argv else None)
 
 
 def test_progress_line_shows_percent_audio_made_speed_and_eta():
@@ -355,3 +366,79 @@ def test_vocode_several_inputs_refuses_one_output_file_play_and_clashing_names_b
     assert "an existing file" in capsys.readouterr().err
     assert not (tmp_path / "b" / "other.vocoded.wav").exists(), "nothing is made when one output is refused"
     assert (tmp_path / "a" / "take.vocoded.wav").read_bytes() == b"keep me"
+
+
+# --- one thread policy for the window and the command line (engine/threads.py) ------------------------------------
+
+
+def test_vocode_runs_torch_on_the_policys_threads(tmp_path, capsys):
+    from engine.threads import TORCH_THREADS
+
+    mel = tmp_path / "m.npy"
+    np.save(mel, np.random.default_rng(5).random((80, 3), dtype=np.float32))
+    torch.set_num_threads(2)
+    try:
+        assert main(["vocode", str(mel), "--seed", "1"]) == 0, capsys.readouterr().err
+        assert torch.get_num_threads() == TORCH_THREADS == 1
+    finally:
+        torch.set_num_threads(1)
+
+
+def test_the_engine_worker_runs_torch_on_the_policys_threads():
+    """The window's engine thread sets the count itself: a thread keeps the count it had at its first parallel op."""
+    from engine.jobs import Engine, JobFinished
+
+    seen, done = [], threading.Event()
+
+    def on_event(event):
+        seen.append(torch.get_num_threads())  # called on the worker thread
+        if isinstance(event, JobFinished):
+            done.set()
+
+    torch.set_num_threads(2)
+    try:
+        engine = Engine(on_event)
+        engine.submit_generate(MelEcho(), Conditioning(np.zeros((80, 2), np.float32), MelConfig()), device="cpu")
+        assert done.wait(30)
+        engine.shutdown()
+    finally:
+        torch.set_num_threads(1)
+    assert seen and set(seen) == {1}
+
+
+# --- vocoscope --self-test ----------------------------------------------------------------------------------------
+
+
+def test_self_test_offscreen_without_sound_passes_and_says_what_it_skipped(tmp_path):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PULSE_SERVER=f"unix:{tmp_path}/no-such-socket",
+               NUMBA_CACHE_DIR=str(NUMBA_CACHE), PYTHONPATH=str(REPO))
+    result = subprocess.run([sys.executable, "-m", "engine.cli", "--self-test"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    for name in BUILTINS:
+        line = next(line for line in lines if f"model {name}:" in line)
+        assert line.split()[0] == "ok" and "0.50 s of allison-auth-incorrect.flac" in line, line
+    assert "random weights" in next(line for line in lines if "model wavernn-dual:" in line)
+    assert any(line.split()[:3] == ["ok", "compute", "cpu:"] for line in lines)
+    sound = next(line for line in lines if " sound:" in line)
+    assert sound.split()[0] in ("skip", "ok") and ("no sound output" in sound or sound.split()[0] == "ok")
+    window = next(line for line in lines if " window:" in line)
+    assert window.split()[0] == "ok" and "starts on offscreen" in window
+    assert lines[-1].startswith("self-test passed:") and lines[-1].endswith(" 0 failed")
+
+
+def test_self_test_fails_with_exit_1_and_names_what_failed(tmp_path, monkeypatch, capsys):
+    from engine import self_test
+
+    monkeypatch.setattr(self_test, "EXAMPLES", tmp_path)  # no example recording to vocode
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    assert main(["--self-test"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    failed = [line for line in lines if line.split()[0] == "FAIL"]
+    assert [line.split()[2] for line in failed] == [f"{name}:" for name in BUILTINS]
+    assert all(str(tmp_path) in line for line in failed)
+    assert any(line.split()[:2] == ["skip", "window:"] and "no display" in line for line in lines)
+    assert lines[-1].startswith("self-test failed:") and lines[-1].endswith(f" {len(BUILTINS)} failed")
