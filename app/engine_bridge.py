@@ -30,6 +30,7 @@ class LoadedInput:
     model: str
     model_info: object
     conditioning: Conditioning
+    pitch: object = None  # engine.pitch.PitchTrack read from the mel (a frame each), on the loader thread
 
 
 @dataclass
@@ -143,10 +144,10 @@ class EngineBridge(QObject):
         self._emit_listing(models, devices, "; ".join(problems) or None)
         try:
             from engine.features import warm_mel
-            from engine.models import compiled_ops
+            from engine.models import warm
 
             warm_mel()  # so the first input opened does not wait for librosa
-            compiled_ops.warm_all()  # so the first generation does not wait for numba
+            warm.warm_all()  # so the first generation does not wait for numba
         except Exception:  # the load or generation that needs it will report the problem
             traceback.print_exc()
         freeze_survivors()  # librosa, numba and the built-in models
@@ -173,10 +174,12 @@ class EngineBridge(QObject):
 
     def _load_input(self, request: int, path: Path, model: str) -> None:
         from engine.features import load_input
+        from engine.pitch import estimate_pitch
 
         try:
             mel_config, min_frames, info = self._model_needs(model)
             conditioning = load_input(path, mel_config, min_frames)
+            pitch = estimate_pitch(conditioning.mel, mel_config)
         except VocoscopeError as error:
             self._emit_failure(LoadFailed(request, path, str(error), True))
             return
@@ -185,7 +188,7 @@ class EngineBridge(QObject):
             self._emit_failure(LoadFailed(request, path, plain_message(error), False))
             return
         if not self._closed:
-            self.input_loaded.emit(LoadedInput(request, path, model, info, conditioning))
+            self.input_loaded.emit(LoadedInput(request, path, model, info, conditioning, pitch))
 
     def _emit_failure(self, failure: LoadFailed) -> None:
         if not self._closed:

@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog, QLabel, QMainWindow, QMessageBox,
-                               QSplitter, QToolBar, QVBoxLayout, QWidget)
+                               QSplitter, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
 from app.engine_bridge import EngineBridge
 from app.export_control import ExportControl
@@ -29,7 +29,8 @@ from app.views.shape_inspector import ShapeInspectorDock
 from app.views.spectrogram import SpectrogramView
 from app.views.status_panel import StatusPanel
 from app.views.waveform import WaveformView
-from app.window_style import STYLE_SHEET, dark_palette
+from app.window_style import STYLE_SHEET, dark_palette, overflow_icon
+from engine.catalog import untrained_warning
 from engine.models import DEFAULT_MODEL
 
 FRAME_INTERVAL_MS = 33
@@ -64,6 +65,7 @@ class MainWindow(QMainWindow):
         self._remember_load = True
         self._generate_after_load = False
         self._closed = False
+        self._warned_model: str | None = None  # the untrained model last warned about, while it stays chosen
 
         self.setWindowTitle("Vocoscope")
         self.setPalette(dark_palette())
@@ -94,7 +96,7 @@ class MainWindow(QMainWindow):
 
     def _build_views(self) -> None:
         self.input_waveform = WaveformView("Input waveform", theme.INPUT_COLOUR)
-        self.input_mel = SpectrogramView("Input mel spectrogram")
+        self.input_mel = SpectrogramView("Input mel spectrogram · green line: the pitch read from it")
         self.output_waveform = WaveformView("Generated waveform", theme.OUTPUT_COLOUR)
         self.output_mel = SpectrogramView("Generated mel spectrogram (computed as chunks arrive)")
         self.plots = [self.input_waveform, self.input_mel, self.output_waveform, self.output_mel]
@@ -106,6 +108,8 @@ class MainWindow(QMainWindow):
             source = "input" if plot in (self.input_waveform, self.input_mel) else "output"
             plot.clicked_at.connect(lambda seconds, source=source: self.play_from(source, seconds))
         self.output_mel.plot_item.setLabel("bottom", "time (s)", color=theme.GRID_TEXT)
+        self.input_mel.set_hint("Drop an audio or mel file here, or open one (Ctrl+O)")
+        self.output_mel.set_hint("Generate (Ctrl+Return) to see the model's output here as it is made")
         self.input_waveform.plot_item.setXRange(0.0, 1.0, padding=0)
         self.input_waveform.plot_item.vb.setLimits(xMin=-0.05)
 
@@ -208,11 +212,20 @@ class MainWindow(QMainWindow):
         for action in (self.generate_action, self.stop_action):
             bar.addAction(action)
         bar.addSeparator()
-        for action in (self.play_input_action, self.play_output_action, self.stop_playback_action):
+        # Short names under a "Play" label keep the whole bar within 1280 pixels; menus keep the full names.
+        bar.addWidget(QLabel("Play"))
+        for action, short in ((self.play_input_action, "Input"), (self.play_output_action, "Output"),
+                              (self.stop_playback_action, "Stop")):
+            action.setIconText(short)
             bar.addAction(action)
         bar.addSeparator()
         bar.addAction(self.export_action)
         self.addToolBar(bar)
+        self.toolbar = bar
+        # A narrower window moves the last items behind the bar's extension button: give it an arrow that shows.
+        overflow = bar.findChild(QToolButton, "qt_toolbar_ext_button")
+        overflow.setIcon(overflow_icon())
+        overflow.setToolTip("More of the toolbar")
         self._select_device(self.device)
 
     def _build_menus(self) -> None:
@@ -259,7 +272,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.messages_dock], [96], Qt.Orientation.Vertical)
         self.shape_inspector = ShapeInspectorDock(self)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.shape_inspector)
-        self.resizeDocks([self.shape_inspector], [380], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.shape_inspector], [460], Qt.Orientation.Horizontal)
         self.view_menu.addAction(self.shape_inspector.toggleViewAction())
 
     def _build_status(self) -> None:
@@ -270,6 +283,7 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.activity, 1)
         bar.addPermanentWidget(self.status_panel)
         bar.addPermanentWidget(self.playback.sound_label)
+        self.playback.sound_label.setObjectName("sound_label")  # the style sheet keeps it off the window's edge
 
     def _connect_bridge(self) -> None:
         queued = Qt.ConnectionType.QueuedConnection
@@ -345,7 +359,7 @@ class MainWindow(QMainWindow):
             self._select_device(self.device)
         if problem:
             self.show_error(problem, "warning")
-        self._sync_temperature_box()
+        self._sync_model_controls()
 
     def _select_device(self, name: str) -> bool:
         index = self.device_chooser.findData(name)
@@ -358,8 +372,8 @@ class MainWindow(QMainWindow):
         self.model = str(name_or_path)
         self.settings.model = self.model
         self.model_chooser.select(self.model)
-        self._sync_temperature_box()
         self.note(f"Model: {self.model_chooser.currentText()}")
+        self._sync_model_controls()
         if self.loaded is not None:
             self.open_file(self.loaded.path, remember=False)
 
@@ -399,6 +413,26 @@ class MainWindow(QMainWindow):
         raw output)."""
         off = self.postfilter_action.isEnabled() and not self.postfilter_action.isChecked()
         return (0.0, 0.0) if off else (None, None)
+
+    def _sync_model_controls(self) -> None:
+        """Everything that follows the chosen model's ModelInfo: the temperature box, the switches, the warning."""
+        self._sync_temperature_box()
+        self._sync_untrained_warning()
+
+    def _sync_untrained_warning(self) -> None:
+        """An untrained model (random weights) is named so over the output in the warning colour while it is chosen,
+        and in the messages panel and the status line when it is chosen."""
+        info = self.model_infos.get(self.model)
+        warning = untrained_warning(info.name, info.trained) if info is not None else None
+        title = "Generated waveform"
+        if warning:
+            alarm = f"⚠ {info.name} is untrained (random weights)"
+            title += f" · <span style='color:{theme.WARNING_COLOUR}'>{alarm}</span>"
+            if self._warned_model != self.model:
+                self.messages.add("warning", warning)
+                self.activity.setText(warning)
+        self._warned_model = self.model if warning else None
+        self.output_waveform.set_title(title)
 
     def _sync_temperature_box(self) -> None:
         """Show the chosen model's own temperature in the box, and disable the box for a model without one; the
@@ -461,11 +495,13 @@ class MainWindow(QMainWindow):
         previous = self.loaded
         self.loaded = loaded
         self.model_infos[loaded.model] = loaded.model_info
-        self._sync_temperature_box()
+        self._sync_model_controls()
         conditioning = loaded.conditioning
         config = conditioning.mel_config
         self.input_waveform.set_audio(conditioning.audio, config.sample_rate)
         self.input_mel.set_mel(conditioning.mel, config)
+        if loaded.pitch is not None:
+            self.input_mel.set_pitch(loaded.pitch.f0, loaded.pitch.voiced)
         if previous is None or previous.path != loaded.path:
             self.generation.clear()
         if self._remember_load:
@@ -642,8 +678,6 @@ class MainWindow(QMainWindow):
             seconds = self.loaded.conditioning.num_samples / self.loaded.conditioning.mel_config.sample_rate
         seconds = max(seconds, self.output_waveform.num_samples / self.generation.rate, 0.1)
         self.input_waveform.plot_item.setXRange(0.0, seconds, padding=0.01)
-        for plot in (self.input_mel, self.output_mel):
-            plot.plot_item.setYRange(0, plot.mel_config.n_mels, padding=0)
 
     def update_actions(self) -> None:
         has_input = self.loaded is not None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPen, QPixmap
 
 from app.views import theme
 
@@ -13,10 +14,12 @@ QToolBar::separator {{ background: #323a46; width: 1px; margin: 4px 6px; }}
 QToolBar QToolButton {{ color: #d8dce3; padding: 3px 8px; border-radius: 3px; }}
 QToolBar QToolButton:hover {{ background: #2a303a; }}
 QToolBar QToolButton:disabled {{ color: #59606b; }}
+QToolBar QToolButton#qt_toolbar_ext_button {{ padding: 0px; min-width: 16px; border: 1px solid #323a46; }}
 QToolBar QLabel {{ color: {theme.GRID_TEXT}; padding: 0 4px 0 10px; }}
 QComboBox {{ background: #242a33; color: #d8dce3; border: 1px solid #323a46; border-radius: 3px; padding: 2px 8px; }}
 QStatusBar {{ background: {theme.PANEL}; color: #c8ccd4; }}
 QStatusBar QLabel {{ color: #c8ccd4; }}
+QStatusBar QLabel#sound_label {{ padding-right: 8px; }}
 QProgressBar {{ background: #242a33; color: #e8e8e8; border: 1px solid #323a46; border-radius: 3px;
                text-align: center; height: 14px; }}
 QProgressBar::chunk {{ background: {theme.OUTPUT_COLOUR}; border-radius: 2px; }}
@@ -47,3 +50,16 @@ def dark_palette() -> QPalette:
                          (QPalette.ColorRole.HighlightedText, "#ffffff")):
         palette.setColor(role, QColor(colour))
     return palette
+
+
+def overflow_icon() -> QIcon:
+    """A light "»" for the toolbar's extension button (the style's own arrow is dark on the dark bar)."""
+    pixmap = QPixmap(16, 16)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(QPen(QColor("#d8dce3"), 1.6))
+    for left in (3.5, 8.5):
+        painter.drawPolyline([QPointF(left, 4.0), QPointF(left + 4.0, 8.0), QPointF(left, 12.0)])
+    painter.end()
+    return QIcon(pixmap)

@@ -159,3 +159,69 @@ def test_model_chooser_tooltips_say_what_each_model_draws_and_how_it_was_trained
     assert tips["wavenet"].startswith(f"wavenet ({wavenet.draws}) · 16000 Hz · hop 200 · 80 mels")
     assert tips["wavenet"].endswith(f" · trained {wavenet.steps:,} steps on asterisk-en (CC-BY-SA-3.0)")
     assert tips["wavernn-dual"].endswith(" · untrained (random weights)")
+
+
+def test_the_mel_scale_and_band_positions_match_librosas_filter_bank():
+    import librosa
+
+    from app.views.frequency_axis import band_position, hz_to_mel
+
+    frequencies = np.geomspace(20.0, 11025.0, 200)
+    np.testing.assert_allclose([hz_to_mel(f) for f in frequencies], librosa.hz_to_mel(frequencies), rtol=1e-12)
+    for config in (MelConfig(), SMALL_MEL, MelConfig(sample_rate=22050, n_mels=100, fmin=0.0, fmax=11025.0)):
+        centres = librosa.mel_frequencies(config.n_mels + 2, fmin=config.fmin, fmax=config.fmax)[1:-1]
+        positions = [band_position(f, config) for f in centres]
+        np.testing.assert_allclose(positions, np.arange(config.n_mels) + 0.5, atol=1e-9)  # row i spans [i, i + 1]
+        assert band_position(config.fmin, config) == pytest.approx(-0.5)
+        assert band_position(config.fmax, config) == pytest.approx(config.n_mels + 0.5)
+
+
+def test_the_frequency_axis_labels_a_tone_at_the_row_where_its_energy_lies(qtbot, warm_librosa):
+    from app.views.frequency_axis import band_position
+    from app.views.spectrogram import SpectrogramView
+
+    config = MelConfig()
+    t = np.arange(config.sample_rate) / config.sample_rate
+    mel = mel_spectrogram((0.5 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32), config)
+    view = SpectrogramView("input")
+    qtbot.addWidget(view)
+    view.resize(600, 400)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_mel(mel, config)
+    view.refresh()
+    assert view.plot_item.viewRange()[1] == [-0.5, config.n_mels + 0.5]  # fmin at the bottom edge, fmax at the top
+    loudest_row = int(np.argmax(view.image.image[:, mel.shape[1] // 2]))
+    assert loudest_row == int(band_position(1000.0, config))  # the 1 kHz tone lies in the row the "1k" tick marks
+    axis = view.frequency_axis
+    (_, positions), = axis.tickValues(-0.5, config.n_mels + 0.5, 400)
+    labels = dict(zip(axis.tickStrings(positions, 1.0, 1.0), positions))
+    assert list(labels) == ["8k", "4k", "2k", "1k", "500", "250", "100"]
+    assert labels["1k"] == pytest.approx(band_position(1000.0, config)) and loudest_row < labels["1k"] < loudest_row + 1
+    (_, crowded), = axis.tickValues(-0.5, config.n_mels + 0.5, 100)  # a short plot: the low ticks would overlap
+    spacing = np.diff(sorted(crowded)) * 100 / (config.n_mels + 1)
+    assert "8k" in axis.tickStrings(crowded, 1.0, 1.0) and spacing.min() >= 16
+
+
+def test_the_colour_bar_shows_the_images_levels_and_colours_in_decibels(qtbot):
+    from app.views import theme
+    from app.views.colour_bar import tick_values
+    from app.views.spectrogram import SpectrogramView
+
+    view = SpectrogramView("generated")
+    qtbot.addWidget(view)
+    config = MelConfig(min_db=-80.0)
+    mel = np.linspace(0, 1, 20 * 30, dtype=np.float32).reshape(20, 30)
+    view.set_mel(mel, config)
+    bar = view.colour_bar
+    assert tuple(view.image.getLevels()) == (0.0, 1.0)
+    assert bar.levels() == view.decibel_levels == (-80.0, 0.0) and bar.unit == "dB"  # [0, 1] is [min_db, 0] dB
+    np.testing.assert_array_equal(bar.lut, view.image.lut)
+    assert tick_values(*bar.levels()) == [-80.0, -60.0, -40.0, -20.0, 0.0]
+    view.set_reference(mel)
+    assert tuple(view.image.getLevels()) == (-0.25, 0.25)
+    assert bar.levels() == view.decibel_levels == (-20.0, 20.0) and bar.unit == "Δ dB"
+    np.testing.assert_array_equal(bar.lut, view.image.lut)
+    np.testing.assert_array_equal(bar.lut, theme.difference_lut())
+    assert tick_values(-100.0, 0.0) == [-100.0, -80.0, -60.0, -40.0, -20.0, 0.0]
+    assert tick_values(-25.0, 25.0) == [-20.0, -10.0, 0.0, 10.0, 20.0]

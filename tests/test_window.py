@@ -710,3 +710,22 @@ def test_a_long_summary_never_squeezes_the_status_figures(qtbot, make_window, in
         assert left.geometry().right() < right.geometry().left(), "figures overlap"
     shown = window.activity.shown_text()
     assert shown.endswith("…") and window.activity.toolTip() == window.activity.text()
+
+
+def test_the_input_mel_shows_the_pitch_read_from_it(qtbot, make_window, tmp_path):
+    from app.views.frequency_axis import band_position
+    from tests.test_window_fixtures import TINY_MEL
+
+    window = make_window()
+    t = np.arange(TINY_MEL.sample_rate) / TINY_MEL.sample_rate
+    voice = sum(np.cos(2 * np.pi * k * 200.0 * t) / k for k in range(1, 19))
+    soundfile.write(str(tmp_path / "voice.wav"), (0.1 * voice).astype(np.float32), TINY_MEL.sample_rate)
+    loaded = open_and_wait(qtbot, window, tmp_path / "voice.wav")
+    seconds, bands = window.input_mel.pitch_curve.getData()
+    assert len(seconds) == loaded.conditioning.frames == len(loaded.pitch.f0)
+    inner = slice(3, -3)
+    assert loaded.pitch.voiced[inner].all()
+    assert np.abs(1200 * np.log2(loaded.pitch.f0[inner] / 200.0)).max() < 50.0
+    expected = [band_position(float(hz), TINY_MEL) for hz in loaded.pitch.f0[inner]]
+    np.testing.assert_allclose(bands[inner], expected, rtol=1e-6)
+    assert np.isclose(seconds[10], 10 * TINY_MEL.hop_length / TINY_MEL.sample_rate)

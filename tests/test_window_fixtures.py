@@ -75,7 +75,9 @@ def make_window(qtbot, tmp_path, tiny_checkpoint):
     yield make
     for window in windows:
         window.close()
-    assert set(threading.enumerate()) <= threads_before
+    # The compiled WaveRNN's row pool (engine/models/wavernn/kernel.py) starts its threads at its first use and keeps
+    # them for the process, by design; any other thread left behind is the window's.
+    assert {t for t in threading.enumerate() if not t.name.startswith("vocoscope-rows")} <= threads_before
 
 
 def generate_until_first_chunk(qtbot, window, timeout=30000):

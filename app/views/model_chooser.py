@@ -1,17 +1,23 @@
 """The model chooser: the registry's built-ins, checkpoints opened before, and "Open checkpoint…".
 
 Each entry's data is what `engine.jobs.Engine.submit_generate` takes as `model` (a built-in's name or a path).
-Choosing "Open checkpoint…" asks the window for a file and puts the previous choice back meanwhile.
+Choosing "Open checkpoint…" asks the window for a file and puts the previous choice back meanwhile. An untrained
+built-in (random weights: it makes noise) is marked with a warning sign and "(untrained)", and while it is chosen
+the box itself is drawn in the warning colour.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QComboBox, QStyle
+
+from app.views.theme import WARNING_COLOUR
 
 OPEN_CHECKPOINT = "Open checkpoint…"
+UNTRAINED_ROLE = Qt.ItemDataRole.UserRole + 1  # True on an untrained built-in's entry
 
 
 def describe(info) -> str:
@@ -34,19 +40,26 @@ class ModelChooser(QComboBox):
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self._previous = -1
         self.activated.connect(self._on_activated)
+        self.currentIndexChanged.connect(self._mark_current)
 
     def populate(self, models: list, checkpoints: list[str]) -> None:
         """Built-ins from `engine.models.registry.list_models()`, then checkpoint paths, then the opener."""
         self.blockSignals(True)
         self.clear()
+        warning = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
         for info in models:
-            label = info.name if info.trained else f"{info.name} (untrained)"
-            self.addItem(label, info.name)
-            self.setItemData(self.count() - 1, describe(info), 3)  # 3 = Qt.ToolTipRole
+            if info.trained:
+                self.addItem(info.name, info.name)
+            else:
+                self.addItem(warning, f"{info.name} (untrained)", info.name)
+                self.setItemData(self.count() - 1, True, UNTRAINED_ROLE)
+                self.setItemData(self.count() - 1, QColor(WARNING_COLOUR), Qt.ItemDataRole.ForegroundRole)
+            self.setItemData(self.count() - 1, describe(info), Qt.ItemDataRole.ToolTipRole)
         for path in checkpoints:
             self.add_checkpoint(path, select=False)
         self.addItem(OPEN_CHECKPOINT, None)
         self.blockSignals(False)
+        self._mark_current()
 
     def add_checkpoint(self, path: str, select: bool = True) -> None:
         """List a checkpoint by its file name, or with its folder's name too when another entry has that name."""
@@ -72,6 +85,17 @@ class ModelChooser(QComboBox):
     @property
     def current(self) -> str | None:
         return self.currentData()
+
+    @property
+    def untrained(self) -> bool:
+        """Whether the chosen entry is an untrained built-in."""
+        return bool(self.currentData(UNTRAINED_ROLE))
+
+    def _mark_current(self) -> None:
+        """The box's tooltip says what the chosen model is; an untrained one turns the box the warning colour."""
+        self.setToolTip(self.currentData(Qt.ItemDataRole.ToolTipRole) or "")
+        self.setStyleSheet(f"QComboBox {{ color: {WARNING_COLOUR}; border-color: {WARNING_COLOUR}; }}"
+                           if self.untrained else "")
 
     def _on_activated(self, index: int) -> None:
         if self.itemData(index) is None:

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import (QDockWidget, QLabel, QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QDockWidget, QLabel, QTabWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
+from app.views.shape_table import ShapeTable
 from app.views.theme import ERROR_COLOUR
 
 HIGHLIGHT = QColor(ERROR_COLOUR)
@@ -37,7 +37,8 @@ def _shape(shape) -> str:
 
 
 def _shapes(shapes) -> str:
-    return " ".join(_shape(s) for s in shapes)
+    """One shape a line, so a narrow column holds a module's several inputs or outputs."""
+    return "\n".join(_shape(s) for s in shapes)
 
 
 class ShapeInspectorDock(QDockWidget):
@@ -58,33 +59,29 @@ class ShapeInspectorDock(QDockWidget):
         self.explanation.setWordWrap(True)
         self.explanation.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.explanation.setStyleSheet(f"color: {ERROR_COLOUR};")
-        self.checks = self._tree(("check", "found", "expected", "fix"))
-        self.modules = self._tree(("module", "input shape", "output shape", "dtype", "parameters"))
+        self.explanation.hide()
+        self.checks = ShapeTable(("check", "found", "expected", "fix"), prose=(1, 2, 3))
+        # A module's class comes last: its name (and depth) and shapes are what a narrow dock must keep in view.
+        self.modules = ShapeTable(("module", "input shape", "output shape", "dtype", "parameters", "class"))
         self.modules.itemDoubleClicked.connect(self._activated)
-        self.steps = self._tree(("symbol", "shape", "dtype", "meaning"))
-        self.training = self._tree(("function", "input", "input dtype", "target", "target dtype"))
+        self.steps = ShapeTable(("symbol", "shape", "dtype", "meaning"), prose=(3,))
+        self.training = ShapeTable(("function", "input", "input dtype", "target", "target dtype"))
         for flat in (self.checks, self.steps, self.training):
             flat.setRootIsDecorated(False)
+        self.checks.setColumnHidden(3, True)  # until a check fails there is no fix to show
         self.tabs = QTabWidget(body)
         for tree, title in ((self.checks, "Checks"), (self.modules, "Modules"), (self.steps, "Cell step"),
                             (self.training, "Training")):
             self.tabs.addTab(tree, title)
-        for widget in (self.status, self.live, self.explanation, self.tabs):
+        for widget in (self.status, self.live, self.explanation):
             layout.addWidget(widget)
+        layout.addWidget(self.tabs, 1)  # the labels take their lines, the tables the rest
         self.setWidget(body)
         self._module_items: dict[str, QTreeWidgetItem] = {}
         self._check_items: dict[str, QTreeWidgetItem] = {}
         self._highlighted: list[tuple[str, str]] = []
         self._step_title = ""
         self._job: int | None = None
-
-    @staticmethod
-    def _tree(header: tuple[str, ...]) -> QTreeWidget:
-        tree = QTreeWidget()
-        tree.setHeaderLabels(list(header))
-        tree.setUniformRowHeights(True)
-        tree.setAlternatingRowColors(True)
-        return tree
 
     # --- what the window calls --------------------------------------------------------------------------------
 
@@ -106,7 +103,7 @@ class ShapeInspectorDock(QDockWidget):
             self._show_shapes(getattr(event, "shapes", None))
             self.live.setText("failed")
             if not self.explanation.text():
-                self.explanation.setText(event.message)
+                self._explain(event.message)
         elif kind == "JobFinished" and event.job_id == self._job:
             self.live.setText(f"{'cancelled' if event.cancelled else 'done'}: {len(event.audio):,} samples")
             self.tabs.setTabText(2, "Cell step")
@@ -126,10 +123,10 @@ class ShapeInspectorDock(QDockWidget):
         else:
             self.status.setText("All checks passed." if verdict is not None else "")
         if failed:
-            self.explanation.setText(trace.error)
+            self._explain(trace.error)
         elif problems:
             first = next(c for c in verdict.checks if not c.ok)
-            self.explanation.setText(f"{first.name}: found {first.found}; expected {first.expected}. {first.fix}")
+            self._explain(f"{first.name}: found {first.found}; expected {first.expected}. {first.fix}")
 
     def clear(self) -> None:
         for tree in (self.checks, self.modules, self.steps, self.training):
@@ -139,7 +136,7 @@ class ShapeInspectorDock(QDockWidget):
         self._highlighted.clear()
         self._step_title = ""
         self.status.setText("")
-        self.explanation.setText("")
+        self._explain("")
         self.tabs.setTabText(2, "Cell step")
 
     def highlighted(self) -> list[tuple[str, str]]:
@@ -159,48 +156,47 @@ class ShapeInspectorDock(QDockWidget):
 
     def _fill_checks(self, verdict) -> None:
         for check in verdict.checks:
-            item = QTreeWidgetItem([check.name, check.found, check.expected, "" if check.ok else check.fix])
+            item = self.checks.add_row([check.name, check.found, check.expected, "" if check.ok else check.fix])
             item.setToolTip(0, check.fix or check.expected)
-            item.setToolTip(1, check.found)  # a narrow dock cuts the long ones off
-            item.setToolTip(2, check.expected)
-            self.checks.addTopLevelItem(item)
             self._check_items[check.name] = item
             if not check.ok:
                 self._highlight(item, ("check", check.name), f"{check.fix}")
-        for column in range(3):
-            self.checks.resizeColumnToContents(column)
+        self.checks.setColumnHidden(3, all(check.ok for check in verdict.checks))  # no fix to show
+        self.checks.fit_columns()
 
     def _fill_trace(self, trace) -> None:
         self.setWindowTitle(f"Shapes: {trace.model} ({trace.family}), {trace.frames} frames")
         for record in trace.modules:
-            label = (record.name.rsplit(".", 1)[-1] or trace.model) + f"  {record.kind}"
+            label = record.name.rsplit(".", 1)[-1] or trace.model
             if record.calls:
                 inputs = _shapes(record.inputs)
             else:
                 inputs = "container" if record.kind in CONTAINERS else "not called"
-            item = QTreeWidgetItem([label, inputs, _shapes(record.outputs), record.dtype, f"{record.parameters:,}"])
-            item.setData(0, Qt.UserRole, record.name)
             parent = self._module_items.get(record.name.rpartition(".")[0]) if record.name else None
-            if parent is None:
-                self.modules.addTopLevelItem(item)
-            else:
-                parent.addChild(item)
+            item = self.modules.add_row([label, inputs, _shapes(record.outputs), record.dtype,
+                                         f"{record.parameters:,}", record.kind], parent)
+            item.setData(0, Qt.UserRole, record.name)
+            item.setToolTip(0, f"{record.name or trace.model} ({record.kind})")
             self._module_items[record.name] = item
             if record.failed:
                 self._highlight(item, ("module", record.name), trace.error or "")
         self.modules.expandAll()
         for record in trace.steps:
-            self.steps.addTopLevelItem(QTreeWidgetItem([record.symbol, _shape(record.shape), record.dtype, record.meaning]))
+            self.steps.add_row([record.symbol, _shape(record.shape), record.dtype, record.meaning])
         self._step_title = trace.step_title
         for record in trace.training:
-            self.training.addTopLevelItem(QTreeWidgetItem(
-                [record.function, _shape(record.input), record.input_dtype, _shape(record.target), record.target_dtype]))
-        for tree in (self.modules, self.steps, self.training):
-            for column in range(tree.columnCount() - 1):
-                tree.resizeColumnToContents(column)
+            self.training.add_row([record.function, _shape(record.input), record.input_dtype, _shape(record.target),
+                                   record.target_dtype])
+        for table in (self.modules, self.steps, self.training):
+            table.fit_columns()
         failed = trace.failed_module
         if failed in self._module_items:
             self.modules.scrollToItem(self._module_items[failed])
+
+    def _explain(self, text: str) -> None:
+        """What went wrong, in words, above the tables; the line is gone while there is nothing to say."""
+        self.explanation.setText(text)
+        self.explanation.setVisible(bool(text))
 
     def _highlight(self, item: QTreeWidgetItem, key: tuple[str, str], explanation: str) -> None:
         for column in range(item.columnCount()):

@@ -3,6 +3,10 @@
 The image is a preallocated (n_mels, frames) float32 buffer shown row-major with fixed levels [0, 1] (the
 normalised mel's range) and a 256-entry colour table, so a repaint never rescans the data. Given a reference mel,
 the view shows the difference to it instead (computed frames only), on a diverging colour table.
+
+The y axis is labelled in Hz at the mel bands (frequency_axis.py), and a colour bar beside the image gives its
+levels in dB (colour_bar.py): the same fixed levels, so it is drawn once per change of model or mode, never per
+repaint. Until it has a mel the view shows no ticks and no colour bar, only its hint.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 
 from app.views import theme
+from app.views.colour_bar import ColourBar
+from app.views.frequency_axis import FrequencyAxis, band_position, band_range
 from app.views.incremental_mel import IncrementalMel
 from app.views.timeline import TimelinePlot
 from engine.features import MelConfig
@@ -20,15 +26,24 @@ LEVELS = (0.0, 1.0)
 DIFFERENCE_LEVELS = (-0.25, 0.25)  # normalised units: ±25 dB with the default 100 dB range
 
 
+def decibels(levels: tuple[float, float], config: MelConfig, difference: bool = False) -> tuple[float, float]:
+    """Normalised levels → dB: [0, 1] spans [min_db, 0] dB (0 dB being the model's reference, ref_db); a difference
+    of normalised mels scales alike, without the offset."""
+    offset = 0.0 if difference else config.min_db
+    return tuple(level * -config.min_db + offset for level in levels)
+
+
 class SpectrogramView(TimelinePlot):
     """Shows a normalised mel (n_mels, T), frame t centred on t·hop / sample_rate seconds."""
 
     def __init__(self, title: str, parent=None):
-        super().__init__(title, "mel band", parent)
+        self.frequency_axis = FrequencyAxis()
+        self.colour_bar = ColourBar()
+        super().__init__(title, "frequency (Hz)", parent, left_axis=self.frequency_axis, side=self.colour_bar)
         self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setLookupTable(theme.magma_lut())
-        self.image.setLevels(LEVELS)
         self.plot_item.addItem(self.image)
+        self.pitch_curve = pg.PlotCurveItem(pen=pg.mkPen(theme.PITCH_COLOUR, width=2), connect="finite")
+        self.plot_item.addItem(self.pitch_curve)
         self.plot_item.setMouseEnabled(x=True, y=False)
         self.mel_config = MelConfig()
         self.live: IncrementalMel | None = None
@@ -37,6 +52,13 @@ class SpectrogramView(TimelinePlot):
         self._painted_frames = 0
         self.title = title
         self.reference: np.ndarray | None = None
+        self._show_colours()
+        self._show_axes(None)
+
+    @property
+    def decibel_levels(self) -> tuple[float, float]:
+        """The image's levels in dB, as the colour bar shows them."""
+        return decibels(tuple(self.image.getLevels()), self.mel_config, difference=self.reference is not None)
 
     @property
     def frames(self) -> int:
@@ -59,23 +81,36 @@ class SpectrogramView(TimelinePlot):
         self.mel_config = config
         self._mel = np.ascontiguousarray(mel if mel is not None else np.zeros((config.n_mels, 0)), dtype=np.float32)
         self._frames = self._mel.shape[1]
+        self.set_pitch(None)
+        self._show_axes(config if mel is not None else None)
         self.mark_dirty()
+
+    def set_pitch(self, f0: np.ndarray | None, voiced: np.ndarray | None = None) -> None:
+        """Draw a pitch track over the image: f0 (T,) Hz per frame, a line at its mel band through the voiced frames
+        (voiced (T,) bool), none elsewhere; None clears it."""
+        if f0 is None:
+            self.pitch_curve.setData([], [])
+            return
+        config = self.mel_config
+        seconds = np.arange(len(f0)) * config.hop_length / config.sample_rate
+        bands = np.array([band_position(float(hz), config) for hz in f0])
+        self.pitch_curve.setData(seconds, np.where(voiced, bands, np.nan), skipFiniteCheck=False)
 
     def set_reference(self, mel: np.ndarray | None) -> None:
         """Show the difference to `mel` (n_mels, T) normalised, frame by frame (red: louder than it, blue: quieter),
         or the mel itself again for None."""
         self.reference = None if mel is None else np.ascontiguousarray(mel, dtype=np.float32)
-        difference = self.reference is not None
-        self.image.setLookupTable(theme.difference_lut() if difference else theme.magma_lut())
-        decibels = DIFFERENCE_LEVELS[1] * -self.mel_config.min_db
-        self.set_title(f"Generated mel − input mel (red: louder, blue: quieter; ±{decibels:.0f} dB)" if difference
-                       else self.title)
+        self._show_colours()
+        self.set_title(f"Generated mel − input mel (red: louder, blue: quieter; ±{self.decibel_levels[1]:.0f} dB)"
+                       if self.reference is not None else self.title)
         self.mark_dirty()
 
     def start_live(self, config: MelConfig, expected_samples: int) -> None:
         """Start an empty spectrogram that `append` fills from generated samples."""
         self.mel_config = config
         self.live = IncrementalMel(config, expected_samples)
+        self.set_pitch(None)
+        self._show_axes(config)
         self.mark_dirty()
 
     def append(self, samples: np.ndarray) -> None:
@@ -106,3 +141,21 @@ class SpectrogramView(TimelinePlot):
             self.image.setImage(shown, levels=DIFFERENCE_LEVELS, autoLevels=False)
         self.image.setRect(QRectF(-0.5 * seconds_per_frame, 0.0, columns * seconds_per_frame, n_mels))
         self._painted_frames = self.frames
+
+    def _show_colours(self) -> None:
+        """The image's colour table and levels, and the colour bar to match (in dB)."""
+        difference = self.reference is not None
+        lut = theme.difference_lut() if difference else theme.magma_lut()
+        self.image.setLookupTable(lut)
+        self.image.setLevels(DIFFERENCE_LEVELS if difference else LEVELS)
+        self.colour_bar.set_scale(lut, self.decibel_levels, "Δ dB" if difference else "dB")
+
+    def _show_axes(self, config: MelConfig | None) -> None:
+        """Frequency ticks and the dB colour bar for `config`'s bands, or, with nothing to show (None), neither: the
+        hint instead."""
+        self.frequency_axis.set_config(config)
+        self.plot_item.setYRange(*band_range(config or self.mel_config), padding=0)
+        if config is not None:
+            self._show_colours()
+        self.colour_bar.setVisible(config is not None)
+        self.show_hint(config is None)

@@ -13,6 +13,7 @@ OUTPUT_COLOUR = "#f6a35c"
 PLAYHEAD_COLOUR = "#f25f5c"
 ERROR_COLOUR = "#f25f5c"
 WARNING_COLOUR = "#f2c14e"
+PITCH_COLOUR = "#5ef2b5"  # the pitch track over the input mel: apart from the magma colours and the playhead
 
 
 def style_plot(plot: pg.PlotItem, title: str, y_label: str) -> None:
