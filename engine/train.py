@@ -634,7 +634,7 @@ def run(args: argparse.Namespace) -> int:
     if trainer.initialised_from:
         started = trainer.initialised_from
         grown = started.get("grown")  # runs started before growing existed did not record it
-        grown = f"{len(grown)} grown (the added layers start by changing nothing), " if grown else ""
+        grown = f"{len(grown)} grown (added layers or inputs start by changing nothing), " if grown else ""
         print(f"from {started['path']} ({started['steps']} steps): {len(started['copied'])} weights copied, {grown}"
               f"{len(started['fresh'])} fresh: {', '.join(started['fresh']) or 'none'}", file=sys.stderr)
     print(f"{model.family}: {model.parameter_count():,} parameters on {trainer.device}; "

@@ -212,7 +212,7 @@ def test_init_grows_a_wavenet_by_a_block_that_first_changes_nothing_and_then_lea
     out = tmp_path / "deeper.safetensors"
     assert main(["train", "--data", str(tone_set), "--model", "wavenet", "--config", str(config), "--out", str(out),
                  "--steps", "1", "--init", str(tmp_path / "small.safetensors")]) == 0
-    assert "11 grown (the added layers start by changing nothing), 8 fresh" in capsys.readouterr().err
+    assert "11 grown (added layers or inputs start by changing nothing), 8 fresh" in capsys.readouterr().err
 
 
 def test_train_command_names_a_folder_without_audio(tmp_path, capsys):

@@ -42,6 +42,7 @@ from engine.models.dilated import IMPLEMENTATIONS, CausalConv1d, make_causal_con
 from engine.models.linear_prediction import LinearPredictor
 from engine.models.mixture import mixture_log_prob
 from engine.models.upsample import UpsampleConfig, UpsampleNetwork
+from engine.pitch_source import SOURCE_CHANNELS, pitch_of_mels, source_features
 from engine.models.wavenet.stream import IncrementalGeneration
 
 SQRT_HALF = math.sqrt(0.5)
@@ -61,6 +62,9 @@ class WaveNetConfig:
         (engine/postfilter.py; the bundled model's was chosen on training recordings, like its temperature).
     envelope_postfilter: 0, or the strength (up to 1) of the mel-envelope post-filter applied after it
         (engine/envelope.py).
+    pitch_conditioning: whether the conditioning also holds the source features of the pitch read from the mel
+        (engine/pitch_source.py: a tone at the F0, its phase and the voicing, per sample), so that the network shapes
+        a tone of the right period instead of inventing the period.
     dilated_conv: "conv1d" or "fold" (engine/models/dilated.py). Default "conv1d": benchmarks/dilated_conv.py
         measured its forward + backward over all 20 layers about 1.6× faster than folding (CPU, 1 thread).
     """
@@ -81,6 +85,7 @@ class WaveNetConfig:
     temperature: float = 1.0
     pitch_postfilter: float = 0.0
     envelope_postfilter: float = 0.0
+    pitch_conditioning: bool = False
     upsample: UpsampleConfig = field(default_factory=lambda: UpsampleConfig(resnet_channels=64, aux_channels=32))
 
     @classmethod
@@ -163,7 +168,8 @@ class WaveNet(Vocoder):
         self.predictor = LinearPredictor(mel_config, config.lpc_order) if config.lpc_order else None
         self.lpc_input = nn.Linear(2, r) if config.lpc_order else None  # [e_{t−1}, p_t] → added to the embedding
         # every layer's V_l c in one 1×1 convolution: (N, n_mels + aux, T) → (N, layers · 2R, T)
-        self.condition = nn.Conv1d(mel_config.n_mels + config.upsample.aux_channels, n_layers * 2 * r, 1)
+        source = SOURCE_CHANNELS if config.pitch_conditioning else 0
+        self.condition = nn.Conv1d(mel_config.n_mels + config.upsample.aux_channels + source, n_layers * 2 * r, 1)
         self.speaker = nn.Embedding(config.speakers, n_layers * 2 * r) if config.speakers > 0 else None
         self.layers = nn.ModuleList(ResidualLayer(r, config.kernel_size, d, config.dilated_conv) for d in config.dilations)
         # every layer's W_skip in one 1×1 convolution over the stacked gated activations, so skip = Σ_l W_skip,l z_l
@@ -197,7 +203,14 @@ class WaveNet(Vocoder):
     def grown_weights(self, source: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Growing from a WaveNet of fewer layers (more blocks; the same channels): the layers it had keep their
         conditioning rows (layers · 2R) and skip columns (layers · R); the added layers come after them, with
-        their skip columns and residual convolutions zero, so they change nothing until training moves them."""
+        their skip columns and residual convolutions zero, so they change nothing until training moves them.
+        Given pitch conditioning, from one without it (the same layers): its conditioning weights with zero columns
+        for the source features, so again the model first computes exactly what the checkpoint did."""
+        fresh_condition, had_condition = self.state_dict()["condition.weight"], source.get("condition.weight")
+        if had_condition is not None and had_condition.shape[0] == fresh_condition.shape[0] \
+                and had_condition.shape[1] + SOURCE_CHANNELS == fresh_condition.shape[1]:
+            zeros = torch.zeros_like(fresh_condition[:, had_condition.shape[1]:])
+            return {"condition.weight": torch.cat([had_condition, zeros], dim=1)}
         r = self.config.residual_channels
         had = sum(name.startswith("layers.") and name.endswith(".residual.weight") for name in source)
         if not 0 < had < len(self.layers) or source["skip.weight"].shape[0] != self.config.skip_channels:
@@ -213,9 +226,20 @@ class WaveNet(Vocoder):
                 grown[name] = torch.zeros_like(fresh[name])
         return grown
 
-    def conditioning(self, mel_up: torch.Tensor, aux: torch.Tensor, speaker: torch.Tensor | None) -> torch.Tensor:
-        """Every layer's V_l c + U_l s. mel_up (N, T, n_mels), aux (N, T, aux), speaker (N,) or None → (N, layers · 2R, T)."""
-        cond = self.condition(torch.cat([mel_up, aux], dim=-1).transpose(1, 2))
+    def source(self, mel: torch.Tensor) -> torch.Tensor | None:
+        """With pitch conditioning: the source features of the pitch read from each whole mel (N, n_mels, F) →
+        (N, F · hop, SOURCE_CHANNELS); else None."""
+        if not self.config.pitch_conditioning:
+            return None
+        mel_config = self.mel_config
+        return source_features(pitch_of_mels(mel, mel_config), mel_config.hop_length, mel_config.sample_rate)[0]
+
+    def conditioning(self, mel_up: torch.Tensor, aux: torch.Tensor, speaker: torch.Tensor | None,
+                     source: torch.Tensor | None = None) -> torch.Tensor:
+        """Every layer's V_l c + U_l s. mel_up (N, T, n_mels), aux (N, T, aux), speaker (N,) or None, and with pitch
+        conditioning the source features (N, T, SOURCE_CHANNELS) → (N, layers · 2R, T)."""
+        inputs = [mel_up, aux] if source is None else [mel_up, aux, source.to(mel_up.dtype)]
+        cond = self.condition(torch.cat(inputs, dim=-1).transpose(1, 2))
         if self.speaker is not None:
             if speaker is None:
                 raise ConfigError(f"this WaveNet is conditioned on {self.config.speakers} speakers: pass speaker ids.")
@@ -257,7 +281,8 @@ class WaveNet(Vocoder):
             )
         mel_up, aux = self.upsample(mel)
         lpc_features = None if self.predictor is None else self.lpc_features(mel, audio)
-        return self.stack(previous_classes(audio, self.config.bits), self.conditioning(mel_up, aux, speaker), lpc_features)
+        cond = self.conditioning(mel_up, aux, speaker, self.source(mel))
+        return self.stack(previous_classes(audio, self.config.bits), cond, lpc_features)
 
     def training_target(self, mel: torch.Tensor, audio: torch.Tensor, fed: torch.Tensor | None = None) -> torch.Tensor:
         """The values the output is scored against (N, F·hop): the audio, or with linear prediction its excitation

@@ -32,6 +32,7 @@ class IncrementalGeneration:
         self.batch = mel.shape[0]
         self.hop = model.hop_length
         self.padded_mel = model.upsample.pad_mel(mel)
+        self.source = model.source(mel)  # the whole mel's pitch, read once: (N, F · hop, S) or None
         self.windows = FrameWindows(self._block_inputs, mel.shape[-1], model.hop_length, mel.shape[0])
         self.kernel_size = config.kernel_size
         self.step = 0
@@ -128,7 +129,8 @@ class IncrementalGeneration:
         folded in so that each step only indexes it; with linear prediction also the steps' weights (n, N, p)."""
         model = self.model
         mel_up, aux = model.upsample.upsample_range(self.padded_mel, start, stop)
-        cond = model.conditioning(mel_up, aux, self.speaker) + self.filter_gate_bias.unsqueeze(-1)
+        source = None if self.source is None else self.source[:, start * self.hop : stop * self.hop]
+        cond = model.conditioning(mel_up, aux, self.speaker, source) + self.filter_gate_bias.unsqueeze(-1)
         cond = cond.view(self.batch, len(self.dilations), -1, cond.shape[-1]).permute(3, 1, 0, 2).contiguous()
         if self.predictor is None:
             return (cond,)
