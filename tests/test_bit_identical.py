@@ -1,7 +1,8 @@
 """The built-in models generate what they generated when tests/fixtures/bit_identical.npz was recorded: the same
 samples to the bit, from the same mel at the same seed, in the compiled CPU loop and in the torch loop. Recorded
 before the families moved into packages (engine/models/<family>/), so that a refactor that keeps the output
-passes and one that changes it, by a single sample, fails.
+passes and one that changes it, by a single sample, fails; the WaveRNN's again when the bundled one came to draw once
+per sample (candidates 1, so that it streams in real time), the others' unchanged.
 
 Record again only for a change meant to alter the output:
     python3 -c "from tests.test_bit_identical import record; record()"
