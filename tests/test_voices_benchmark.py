@@ -1,0 +1,58 @@
+"""benchmarks/voices.py's pitch figures: the recording against itself, harmonics against noise, the refusal of a
+training voice."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.features import MelConfig
+
+CONFIG = MelConfig()
+RATE, HOP = CONFIG.sample_rate, CONFIG.hop_length
+
+
+def voices_module():
+    benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(benchmarks))  # voices.py imports quality.py beside it
+    spec = importlib.util.spec_from_file_location("voices_benchmark", benchmarks / "voices.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def voice_like(f0: float, seconds: float = 1.0) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (0.3 * sum(np.cos(2 * np.pi * k * f0 * t) / k for k in range(1, 25)) / 3).astype(np.float32)
+
+
+def test_a_recording_agrees_with_itself_and_a_tone_an_octave_up_is_1200_cents_off(warm_librosa):
+    voices = voices_module()
+    reference = voices.pyin_track(voice_like(150.0), RATE, HOP)
+    itself, octave = voices.VoiceScores(), voices.VoiceScores()
+    itself.add_pitch(reference, voice_like(150.0), CONFIG)
+    octave.add_pitch(reference, voice_like(300.0), CONFIG)
+    assert itself.voicing[0] == 1.0 and itself.f0_cents[0] == 0.0
+    assert abs(octave.f0_cents[0] - 1200.0) < 30.0
+
+
+def test_harmonics_stand_above_the_noise_between_them_and_noise_does_not(warm_librosa):
+    voices = voices_module()
+    f0, voiced = np.full(81, 150.0), np.ones(81, bool)
+    tone = voice_like(150.0) + 1e-3 * np.random.default_rng(1).standard_normal(RATE).astype(np.float32)
+    noise = 0.1 * np.random.default_rng(2).standard_normal(RATE).astype(np.float32)
+    assert voices.hnr_db(tone, f0, voiced, RATE, HOP) > 20.0
+    assert abs(voices.hnr_db(noise, f0, voiced, RATE, HOP)) < 5.0
+    assert np.isnan(voices.hnr_db(tone, f0, np.zeros(81, bool), RATE, HOP))
+
+
+def test_a_training_voice_is_refused(tmp_path):
+    voices = voices_module()
+    (tmp_path / "heldout" / "someone").mkdir(parents=True)
+    (tmp_path / "manifest.json").write_text(json.dumps({"voices": {"someone": {"role": "train"}}}))
+    with pytest.raises(SystemExit, match="someone are training voices"):
+        voices.check_not_trained_on(tmp_path / "heldout", [tmp_path / "heldout" / "someone"])
