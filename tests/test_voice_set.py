@@ -5,8 +5,10 @@ import json
 import numpy as np
 import pytest
 import soundfile
+import torch
 
 from engine import checkpoints
+from engine.pitch_source import SOURCE_CHANNELS
 from engine.train import Trainer, run_training
 from engine.voice_set import GAIN_DB, PITCH_SHIFTS, Voice, build_voice_set, file_gain, selection
 from tests.test_train import sections
@@ -87,3 +89,16 @@ def test_training_on_the_voice_set_names_every_training_voice_and_licence(voice_
     assert data["source"] == "voices" and data["licence"] == "CC0"
     assert "a 110 Hz tone" in data["speaker"] and "a 240 Hz tone" in data["speaker"]
     assert "150 Hz" not in data["speaker"]  # the validation voice is not training data
+
+
+def test_a_pitch_conditioned_wavenet_trains_on_the_voice_set(voice_set, tmp_path):
+    out, _ = voice_set
+    values = sections("wavenet")
+    values["model"] = {**values["model"], "pitch_conditioning": True}
+    trainer = Trainer.new("wavenet", out / "train", sections=values, device="cpu", valid_root=out / "valid")
+    source_columns = trainer.model.condition.weight[:, -SOURCE_CHANNELS:].detach().clone()
+    result = run_training(trainer, tmp_path / "pitch.safetensors", 3, log_path=None)
+    assert result.steps == 3 and np.isfinite(result.losses[-1][1])
+    loaded = checkpoints.load(tmp_path / "pitch.safetensors").model
+    assert loaded.config.pitch_conditioning
+    assert not torch.equal(loaded.condition.weight[:, -SOURCE_CHANNELS:], source_columns)  # trained through the source
