@@ -32,7 +32,7 @@ def pitch_rows(track: PitchTrack) -> np.ndarray:
 
 
 def pitch_of_mels(mel: torch.Tensor, config: MelConfig) -> torch.Tensor:
-    """Normalised mels (N, n_mels, F) → their pitch rows (N, PITCH_ROWS, F), each row's track read from its whole mel."""
+    """Normalised mels (N, n_mels, F) → their pitch rows (N, PITCH_ROWS, F), each track read from its whole mel."""
     rows = [pitch_rows(estimate_pitch(one.detach().cpu().numpy(), config)) for one in mel]
     return torch.from_numpy(np.stack(rows)).to(mel.device)
 
@@ -71,5 +71,6 @@ def source_features(pitch: torch.Tensor, hop_length: int, sample_rate: int,
     f0 = per_sample(pitch[:, 0].double(), hop_length)
     voicing = per_sample(pitch[:, 1].double(), hop_length)
     phase = running_phase(f0, sample_rate, start_phase)
-    source = torch.stack([tone(f0, phase, TONE_TOP_HZ) * voicing, torch.sin(phase) * voicing, torch.cos(phase) * voicing, voicing], dim=-1)
+    source = torch.stack([tone(f0, phase, TONE_TOP_HZ) * voicing, torch.sin(phase) * voicing,
+                          torch.cos(phase) * voicing, voicing], dim=-1)
     return source.float(), torch.remainder(phase[:, -1], 2.0 * math.pi)
