@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 import torch
+from torch import nn
 
 from engine.features import MelConfig
 from engine.pitch import PitchTrack, estimate_pitch
@@ -74,3 +75,17 @@ def source_features(pitch: torch.Tensor, hop_length: int, sample_rate: int,
     source = torch.stack([tone(f0, phase, TONE_TOP_HZ) * voicing, torch.sin(phase) * voicing,
                           torch.cos(phase) * voicing, voicing], dim=-1)
     return source.float(), torch.remainder(phase[:, -1], 2.0 * math.pi)
+
+
+class PitchSource(nn.Module):
+    """The source features of the pitch read from each whole mel, as a module of the vocoder that uses them (so the
+    shape inspector lists them like any other layer; no weights). mel (N, n_mels, F) normalised →
+    source (N, F · hop, SOURCE_CHANNELS) float32."""
+
+    def __init__(self, mel_config: MelConfig):
+        super().__init__()
+        self.mel_config = mel_config
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        config = self.mel_config
+        return source_features(pitch_of_mels(mel, config), config.hop_length, config.sample_rate)[0]

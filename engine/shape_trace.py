@@ -263,7 +263,9 @@ def _wavernn_step(model, mel, audio) -> tuple[str, list[StepRecord], torch.Tenso
     mel_up, aux = model.upsample(mel)
     a1, a2, a3, a4 = (part[:, t] for part in aux.split(model.aux_part, dim=-1))
     previous = model.sample_inputs(mel, audio)[:, t]
-    x_in = model.input_layer(torch.cat([previous, mel_up[:, t], a1], dim=-1))
+    source = model.source(mel)
+    source_t = [] if source is None else [source[:, t]]
+    x_in = model.input_layer(torch.cat([previous, mel_up[:, t], a1, *source_t], dim=-1))
     h1 = model.rnn1(x_in.unsqueeze(1))[0][:, 0]
     z1 = x_in + h1
     h2 = model.rnn2(torch.cat([z1, a2], dim=-1).unsqueeze(1))[0][:, 0]
@@ -278,7 +280,9 @@ def _wavernn_step(model, mel, audio) -> tuple[str, list[StepRecord], torch.Tenso
         else _record("[x_{t-1}, e_{t-1}, p_t]", previous, "previous sample, its excitation, the prediction (mu-law)"),
         _record("mel_t", mel_up[:, t], "upsampled mel at t"),
         _record("aux¹_t", a1, "aux features, first quarter"),
-        _record("x_in", x_in, "I([sample inputs, mel_t, aux¹_t])"),
+        *[_record("s_t", part, "source features at t: tone, sin and cos of its phase (each × voicing), voicing")
+          for part in source_t],
+        _record("x_in", x_in, "I([sample inputs, mel_t, aux¹_t" + (", s_t])" if source_t else "])")),
         _record("h¹_t", h1, "GRU₁(x_in, h¹_{t-1})"),
         _record("z¹", z1, "x_in + h¹_t (residual)"),
         _record("h²_t", h2, "GRU₂([z¹, aux²_t], h²_{t-1})"),

@@ -108,6 +108,12 @@ class Vocoder(nn.Module, abc.ABC):
         Returns the output (N, C, F · hop): column t is computed from audio[:, :t] and the mel only.
         """
 
+    def source(self, mel: torch.Tensor) -> torch.Tensor | None:
+        """With pitch conditioning (a family's `pitch_source` module, engine/pitch_source.py): the source features
+        of the pitch read from each whole mel (N, n_mels, F) → (N, F · hop, SOURCE_CHANNELS); else None."""
+        pitch_source = getattr(self, "pitch_source", None)
+        return None if pitch_source is None else pitch_source(mel)
+
     def grown_weights(self, source: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """For `train --init` from a smaller model of this family: weights for the names whose shapes differ from
         `source`'s, built so that this larger model first computes exactly what the smaller one did. Families that

@@ -42,7 +42,7 @@ from engine.models.dilated import IMPLEMENTATIONS, CausalConv1d, make_causal_con
 from engine.models.linear_prediction import LinearPredictor
 from engine.models.mixture import mixture_log_prob
 from engine.models.upsample import UpsampleConfig, UpsampleNetwork
-from engine.pitch_source import SOURCE_CHANNELS, pitch_of_mels, source_features
+from engine.pitch_source import SOURCE_CHANNELS, PitchSource
 from engine.models.wavenet.stream import IncrementalGeneration
 
 SQRT_HALF = math.sqrt(0.5)
@@ -169,6 +169,7 @@ class WaveNet(Vocoder):
         self.lpc_input = nn.Linear(2, r) if config.lpc_order else None  # [e_{t−1}, p_t] → added to the embedding
         # every layer's V_l c in one 1×1 convolution: (N, n_mels + aux, T) → (N, layers · 2R, T)
         source = SOURCE_CHANNELS if config.pitch_conditioning else 0
+        self.pitch_source = PitchSource(mel_config) if config.pitch_conditioning else None
         self.condition = nn.Conv1d(mel_config.n_mels + config.upsample.aux_channels + source, n_layers * 2 * r, 1)
         self.speaker = nn.Embedding(config.speakers, n_layers * 2 * r) if config.speakers > 0 else None
         self.layers = nn.ModuleList(ResidualLayer(r, config.kernel_size, d, config.dilated_conv) for d in config.dilations)
@@ -225,14 +226,6 @@ class WaveNet(Vocoder):
             for name in (f"layers.{layer}.residual.weight", f"layers.{layer}.residual.bias"):
                 grown[name] = torch.zeros_like(fresh[name])
         return grown
-
-    def source(self, mel: torch.Tensor) -> torch.Tensor | None:
-        """With pitch conditioning: the source features of the pitch read from each whole mel (N, n_mels, F) →
-        (N, F · hop, SOURCE_CHANNELS); else None."""
-        if not self.config.pitch_conditioning:
-            return None
-        mel_config = self.mel_config
-        return source_features(pitch_of_mels(mel, mel_config), mel_config.hop_length, mel_config.sample_rate)[0]
 
     def conditioning(self, mel_up: torch.Tensor, aux: torch.Tensor, speaker: torch.Tensor | None,
                      source: torch.Tensor | None = None) -> torch.Tensor:

@@ -39,6 +39,7 @@ from engine.models.recurrent import RecurrentVocoder, check_model_input
 from engine.models.upsample import UpsampleConfig, UpsampleNetwork, check_factors
 from engine.models.wavernn.mel_guide import guided_stream
 from engine.models.wavernn.stream import WaveRNNStream
+from engine.pitch_source import SOURCE_CHANNELS, PitchSource
 
 MIXTURE_BITS = 16  # "mol" mode models 16-bit samples
 
@@ -51,7 +52,9 @@ class WaveRNNConfig:
     (below 1 favours the likelier ones); candidates: 1, or how many draws mel-guided sampling chooses among
     (mel_guide.py, "mulaw" mode); pitch_postfilter (0–4) and envelope_postfilter (0–1): 0, or the
     strength of the post-filters that generation applies to the output (engine/postfilter.py,
-    engine/envelope.py). Sizes default to a CPU-friendly model
+    engine/envelope.py); pitch_conditioning: whether I is also fed the source features of the pitch read from the
+    mel (engine/pitch_source.py: a tone at the F0, its phase and the voicing, per sample), so that the network shapes
+    a tone of the right period instead of inventing the period. Sizes default to a CPU-friendly model
     (fatchord used 512 / 512; see benchmarks/wavernn_stream.py for the speed of each)."""
 
     rnn_dims: int = 256
@@ -65,6 +68,7 @@ class WaveRNNConfig:
     candidates: int = 1
     pitch_postfilter: float = 0.0
     envelope_postfilter: float = 0.0
+    pitch_conditioning: bool = False
     upsample: UpsampleConfig = field(default_factory=UpsampleConfig)
 
     @classmethod
@@ -115,7 +119,9 @@ class WaveRNN(RecurrentVocoder):
         self.upsample = UpsampleNetwork(mel_config.n_mels, mel_config.hop_length, config.upsample)
         self.predictor = LinearPredictor(mel_config, config.lpc_order) if config.lpc_order else None
         self.n_fed = 3 if self.predictor else 1  # the sample inputs of each step: see `sample_inputs`
-        self.input_layer = nn.Linear(self.n_fed + mel_config.n_mels + self.aux_part, rnn)
+        self.pitch_source = PitchSource(mel_config) if config.pitch_conditioning else None
+        source_channels = SOURCE_CHANNELS if config.pitch_conditioning else 0
+        self.input_layer = nn.Linear(self.n_fed + mel_config.n_mels + self.aux_part + source_channels, rnn)
         self.rnn1 = nn.GRU(rnn, rnn, batch_first=True)
         self.rnn2 = nn.GRU(rnn + self.aux_part, rnn, batch_first=True)
         self.fc1 = nn.Linear(rnn + self.aux_part, fc)
@@ -163,12 +169,22 @@ class WaveRNN(RecurrentVocoder):
         check_model_input(self, mel, audio)
         mel_up, aux = self.upsample(mel)
         a1, a2, a3, a4 = aux.split(self.aux_part, dim=-1)
-        x = self.input_layer(torch.cat([self.sample_inputs(mel, audio), mel_up, a1], dim=-1))
+        source = self.source(mel)
+        conditioning = [mel_up, a1] if source is None else [mel_up, a1, source.to(mel_up.dtype)]
+        x = self.input_layer(torch.cat([self.sample_inputs(mel, audio), *conditioning], dim=-1))
         x = x + self.rnn1(x)[0]
         x = x + self.rnn2(torch.cat([x, a2], dim=-1))[0]
         x = F.relu(self.fc1(torch.cat([x, a3], dim=-1)))
         x = F.relu(self.fc2(torch.cat([x, a4], dim=-1)))
         return self.fc3(x).transpose(1, 2)
+
+    def grown_weights(self, source: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Given pitch conditioning, from a WaveRNN without it (the same sizes): its I with zero columns for the
+        source features, so the model first computes exactly what the checkpoint did."""
+        fresh, had = self.input_layer.weight, source.get("input_layer.weight")
+        if self.pitch_source is None or had is None or tuple(had.shape) != (fresh.shape[0], fresh.shape[1] - SOURCE_CHANNELS):
+            return {}
+        return {"input_layer.weight": torch.cat([had, torch.zeros_like(fresh[:, had.shape[1]:])], dim=1)}
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """output (N, C, T), `training_target` (N, T) → cross-entropy over mu-law classes, or the mixture's NLL."""
