@@ -61,11 +61,16 @@ def _input_file(value: str) -> str:
 
 def _model(value: str) -> str:
     from engine.catalog import BUILTINS
+    from engine.model_reference import model_problem
 
     if value not in BUILTINS and not Path(value).is_file():
         raise argparse.ArgumentTypeError(
             f"found {value!r}, neither a built-in model nor a file; expected one of {', '.join(BUILTINS)} or a "
             ".safetensors checkpoint. Run `vocoscope models` for the names, or check the path")
+    problem = model_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(f"found {problem}; expected a built-in model or a .safetensors checkpoint "
+                                         "saved by Vocoscope. Run `vocoscope models` for the names")
     return value
 
 

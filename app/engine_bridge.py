@@ -3,6 +3,13 @@
 Engine events arrive on the engine's worker thread; they are re-emitted here as Qt signals, which Qt queues
 to the GUI thread because the receivers live there. Reading a file (librosa) and listing the models (torch
 model construction) run on two more threads of their own, so the GUI thread only paints and handles input.
+
+Generated samples never come through here. A job's events say where its samples are: `job_started` carries the
+job's output stream (engine/output.py), which the engine thread writes with the take's mel; the views read it on
+their paint timer and a player (`open_player`) follows it, its callback reading where the engine wrote.
+A chunk's event (its place and the running statistics) is not sent at all: the bridge keeps the latest
+(`latest_chunk`), which the window reads on its frame clock, like the stream, so the GUI thread is not woken once
+per chunk.
 """
 
 from __future__ import annotations
@@ -17,8 +24,10 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from app.collector import freeze_survivors
-from engine.errors import VocoscopeError
+from engine.errors import AudioDeviceError, VocoscopeError
 from engine.features import Conditioning, MelConfig
+
+__all__ = ["AudioDeviceError", "EngineBridge", "LoadFailed", "LoadedInput", "plain_message"]
 
 
 @dataclass
@@ -53,7 +62,6 @@ class EngineBridge(QObject):
     """Qt signals for engine events; every slot argument is an engine dataclass (see engine.jobs)."""
 
     job_started = Signal(object)
-    chunk_ready = Signal(object)
     job_finished = Signal(object)
     job_failed = Signal(object)
     input_loaded = Signal(object)
@@ -64,6 +72,10 @@ class EngineBridge(QObject):
         super().__init__(parent)
         self._events: dict[type, Signal] = {}
         self._engine = None
+        self._chunk_type: type | None = None
+        self.latest_chunk = None  # the last engine.jobs.ChunkReady of any job, replaced on the worker thread
+        # Set once the start-up work of the listing thread (the models listed, librosa and numba warmed) is over.
+        self.warmed = threading.Event()
         freeze_survivors()  # Qt, pyqtgraph, numpy: importing torch and librosa next makes several full collections
         # The engine imports torch (1–3 s): on a thread of its own, so the window shows without waiting for it.
         self._starting = threading.Thread(target=self._start_engine, name="vocoscope-engine-start", daemon=True)
@@ -84,10 +96,10 @@ class EngineBridge(QObject):
             return
         self._events = {
             jobs.JobStarted: self.job_started,
-            jobs.ChunkReady: self.chunk_ready,
             jobs.JobFinished: self.job_finished,
             jobs.JobFailed: self.job_failed,
         }
+        self._chunk_type = jobs.ChunkReady
         self._engine = jobs.Engine(on_event=self._on_event)
         freeze_survivors()  # torch and the engine's modules
 
@@ -99,8 +111,11 @@ class EngineBridge(QObject):
         return self._engine
 
     def _on_event(self, event) -> None:
-        """Worker thread: hand the event to the GUI thread."""
+        """Worker thread: hand the event to the GUI thread, or keep it for the frame clock (a chunk's)."""
         if self._closed:
+            return
+        if type(event) is self._chunk_type:
+            self.latest_chunk = event  # kept before the job's end is sent: a JobFinished finds its last chunk here
             return
         signal = self._events.get(type(event))
         if signal is not None:
@@ -119,6 +134,24 @@ class EngineBridge(QObject):
 
     def cancel(self) -> None:
         self.engine.cancel()
+
+    # --- sound (the caller's thread; the player's callback runs on the sound system's) --------------------
+
+    @staticmethod
+    def open_player(sample_rate: int, device: str | None):
+        """An `engine.playback.Player` at `sample_rate` on `device` (None: the default output); it plays a recording
+        (`play_clip`) or follows an output stream (`follow`). Raises AudioDeviceError when there is no sound output."""
+        from engine.playback import Player
+
+        return Player(sample_rate, device)
+
+    @staticmethod
+    def output_devices() -> list:
+        """The sound outputs (engine.playback.OutputDevice); empty without a sound server. Raises AudioDeviceError
+        without PortAudio."""
+        from engine.playback import list_output_devices
+
+        return list_output_devices()
 
     # --- loading (loader thread) -------------------------------------------------------------------------
 
@@ -151,6 +184,7 @@ class EngineBridge(QObject):
         except Exception:  # the load or generation that needs it will report the problem
             traceback.print_exc()
         freeze_survivors()  # librosa, numba and the built-in models
+        self.warmed.set()
 
     def _emit_listing(self, models: list, devices: list, problem: str | None) -> None:
         if not self._closed:

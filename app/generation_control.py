@@ -1,15 +1,26 @@
-"""The window's generation, one at a time: start it with the chosen model, device, temperature and seed; follow its
-chunks into the output views, the shape inspector and the sound card; sum it up when it finishes, stops or fails.
-It keeps what came out: the audio, its rate, how it was made (the exported file's comment tag) and its mel distance
-to the input."""
+"""The window's generation, one at a time: start it with the chosen model, device, temperature and seed; point the
+output views at its output stream; follow its progress in the shape inspector and the status panel; sum it up when
+it finishes, stops or fails. It keeps what came out: the output stream (the audio, read where the engine wrote it),
+its rate, how it was made (the exported file's comment tag) and its mel distance to the input.
+
+The samples never come here: the engine thread writes them, and the take's mel, into the job's output stream
+(engine/output.py); the views read it on the window's frame clock and a player follows it on its own. Nor do the
+chunk events: the progress (the latest chunk's place and running statistics) is read from the bridge on the frame
+clock too, at most every PROGRESS_INTERVAL_SECONDS."""
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 
 from app.collector import freeze_survivors
 from engine.export import take_comment
 from engine.features import mel_distance_db
+
+# The running figures (speed, real-time factor, ETA, progress) change a little with every chunk; shown on every frame
+# they cost the GUI thread more than the plots (the progress bar repaints itself at once on each new value).
+PROGRESS_INTERVAL_SECONDS = 0.25
 
 
 class GenerationControl:
@@ -24,12 +35,14 @@ class GenerationControl:
         self.conditioning = None  # the Conditioning the job generates from
         self.seed: int | None = None  # the last generation's seed, for "Generate again"
         self.next_seed: int | None = None  # the seed the next start takes; None draws a new one
-        self.audio: np.ndarray | None = None  # the finished or stopped output (N,) float32
+        self.output = None  # the job's engine.output.OutputStream: the running, finished or stopped take
+        self.audio: np.ndarray | None = None  # the finished or stopped take (N,) float32: a view of `output`
         self.rate = 16000
         self.total = 0  # the samples the running job will make
         self.comment = ""  # how the output was made
         self.mel_distance_db: float | None = None  # the finished output's mel distance to the input
         self.discarding = False  # the running job is stopping and its output goes nowhere: its input has gone
+        self._progress_shown: tuple[object, float] = (None, 0.0)  # the chunk event last shown, and when
 
     @property
     def running(self) -> bool:
@@ -63,13 +76,13 @@ class GenerationControl:
             window.bridge.cancel()
             if window.playback.live:
                 window.playback.stop()
-        self.audio = None
-        window.output_waveform.reset(self.rate, 0)
+        self.audio = self.output = None
+        window.output_waveform.set_audio(None, self.rate)
         window.output_mel.set_mel(None, window.output_mel.mel_config)
         window.status_panel.reset()
 
     def on_started(self, event) -> None:
-        if event.job_id != self.job_id:
+        if event.job_id != self.job_id or self.discarding:
             return
         window = self.window
         window.shape_inspector.on_engine_event(event)
@@ -80,25 +93,40 @@ class GenerationControl:
                                     window.loaded.path if window.loaded is not None else None)
         self.rate = event.sample_rate
         self.total = event.total_samples
-        window.output_waveform.reset(event.sample_rate, event.total_samples)
-        window.output_mel.start_live(event.conditioning.mel_config, event.total_samples)
+        self.output = event.output
+        window.output_waveform.follow(event.output)
+        window.output_mel.follow(event.output)
         window.apply_mel_difference()
-        window.playback.expect(event.total_samples)
 
-    def on_chunk(self, event) -> None:
-        if event.job_id != self.job_id or self.discarding:
+    def on_frame(self) -> None:
+        """On the window's frame clock: the running job's progress (its latest chunk event) in the shape inspector
+        and the status panel, when it moved on, at most every PROGRESS_INTERVAL_SECONDS. The views read the output
+        stream themselves."""
+        shown, when = self._progress_shown
+        now = time.monotonic()
+        if now - when < PROGRESS_INTERVAL_SECONDS or not self.running or self.discarding:
             return
-        window, chunk = self.window, event.chunk
-        window.shape_inspector.on_engine_event(event)
-        window.output_waveform.append(chunk.samples, chunk.start)
-        window.output_mel.append(chunk.samples)
-        self.stats = chunk.stats
-        window.playback.feed(chunk.samples, chunk.stats.samples_per_second)
+        event = self._latest_chunk()
+        if event is None or event is shown:
+            return
+        self.stats = event.stats
+        self.window.shape_inspector.on_engine_event(event)
+        self.window.status_panel.show_stats(event.stats)
+        self._progress_shown = (event, now)
+
+    def _latest_chunk(self):
+        """The running job's latest engine.jobs.ChunkReady, or None before its first chunk."""
+        event = self.window.bridge.latest_chunk
+        return event if event is not None and event.job_id == self.job_id else None
 
     def _ended(self, event) -> bool:
-        """Whether `event` ends the running job: then the job is over, and the shape inspector has the event."""
+        """Whether `event` ends the running job: then the job is over, its last figures are taken, and the shape
+        inspector has the event."""
         if event.job_id != self.job_id:
             return False
+        last = self._latest_chunk()
+        if last is not None:
+            self.stats = last.stats
         self.job_id = None
         self.window.shape_inspector.on_engine_event(event)
         return True
@@ -110,12 +138,11 @@ class GenerationControl:
         if self.discarding:
             self._discarded(event)
             return
-        self.audio = np.ascontiguousarray(event.audio, dtype=np.float32)
+        self.audio = event.audio
         self.mel_distance_db = None
-        if not event.cancelled:
-            window.output_mel.finish()
+        if not event.cancelled:  # the engine has computed the whole take's mel
             conditioning = self.conditioning
-            self.mel_distance_db = mel_distance_db(conditioning.mel, window.output_mel.mel, conditioning.mel_config)
+            self.mel_distance_db = mel_distance_db(conditioning.mel, self.output.mel.mel, conditioning.mel_config)
         window.playback.end_of_output()
         if self.stats is not None:
             window.status_panel.show_stats(self.stats)

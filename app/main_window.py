@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QDoubleSpinBox, QFileDial
 from app.engine_bridge import EngineBridge
 from app.export_control import ExportControl
 from app.generation_control import GenerationControl
+from app.import_offer import offer_import
+from app.model_code import ModelCodeControl
 from app.playback_control import PlaybackControl
 from app.settings import Settings
 from app.views import help as help_views
@@ -30,7 +32,8 @@ from app.views.spectrogram import SpectrogramView
 from app.views.status_panel import StatusPanel
 from app.views.waveform import WaveformView
 from app.window_style import STYLE_SHEET, dark_palette, overflow_icon
-from engine.catalog import untrained_warning
+from engine.catalog import EXAMPLES, untrained_warning
+from engine.model_reference import usable_model
 from engine.models import DEFAULT_MODEL
 
 FRAME_INTERVAL_MS = 33
@@ -41,7 +44,6 @@ POSTFILTER_TIP = ("Post-filter the output of a model that has post-filters (the 
                   "the mel asks for. Off: the model's raw output.")
 GUIDANCE_TIP = ("Let a model that chooses among several draws by the mel (the bundled WaveRNN) do so: closer to the "
                 "input's pitch and sound, many times slower. Off: every draw kept, in real time.")
-EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
 OPEN_FILTER = "Audio or mel (*.wav *.flac *.ogg *.oga *.mp3 *.aiff *.aif *.npy *.pt);;All files (*)"
 
 class MainWindow(QMainWindow):
@@ -55,7 +57,8 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.settings = settings or Settings()
         self.bridge = bridge or EngineBridge(self)
-        self.model: str = self.settings.model or DEFAULT_MODEL
+        # A remembered model that is gone or junk gives way to the default now, before any file is opened with it.
+        self.model, stale_model = usable_model(self.settings.model)
         self.device: str = self.settings.device or "auto"
         self.temperature: float | None = self.settings.temperature
         self.model_infos: dict[str, object] = {}  # ModelInfo by name or path, as listed or met on loading
@@ -71,7 +74,7 @@ class MainWindow(QMainWindow):
         self.setPalette(dark_palette())
         self.setStyleSheet(STYLE_SHEET)
         self.setAcceptDrops(True)
-        self.playback = PlaybackControl(self.settings, self)
+        self.playback = PlaybackControl(self.settings, self.bridge, self)
         self.exports = ExportControl(self)
         self.generation = GenerationControl(self)
         self._build_views()
@@ -91,6 +94,8 @@ class MainWindow(QMainWindow):
         self.frame_clock.start()
         self.bridge.list_models()
         self.playback.check_sound_output()
+        if stale_model:
+            self.show_error(stale_model, "warning")
 
     # --- construction ----------------------------------------------------------------------------------
 
@@ -232,6 +237,10 @@ class MainWindow(QMainWindow):
         menus = self.menuBar()
         file_menu = menus.addMenu("&File")
         file_menu.addAction(self.open_action)
+        self.model_code = ModelCodeControl(self)  # File → Open model code…: the user's nn.Module in the Shapes dock
+        self.model_code.failed.connect(self.show_error)
+        file_menu.addAction(self._action("Open model code…", self.model_code.open_dialog,
+                                         tip="Show the shapes inside your own nn.Module (runs its code)"))
         self.recent_menu = file_menu.addMenu("Open recent")
         file_menu.addAction(self.export_action)
         file_menu.addAction(self.export_mel_action)
@@ -291,7 +300,6 @@ class MainWindow(QMainWindow):
         self.bridge.input_loaded.connect(self._on_input_loaded, queued)
         self.bridge.input_failed.connect(self._on_input_failed, queued)
         self.bridge.job_started.connect(self.generation.on_started, queued)
-        self.bridge.chunk_ready.connect(self.generation.on_chunk, queued)
         self.bridge.job_finished.connect(self.generation.on_finished, queued)
         self.bridge.job_failed.connect(self.generation.on_failed, queued)
 
@@ -473,7 +481,10 @@ class MainWindow(QMainWindow):
             self.open_file(path)
 
     def open_file(self, path: str | Path, remember: bool = True) -> None:
-        """Read `path` for the current model (on the loader thread); the views change only if it works."""
+        """Read `path` for the current model (on the loader thread); the views change only if it works. Another
+        project's vocoder checkpoint is offered for import instead (app/import_offer.py)."""
+        if offer_import(self, Path(path)):
+            return
         self._pending_load = self.bridge.load_input(path, self.model)
         self._remember_load = remember
         self.activity.setText(f"Reading {Path(path).name}…")
@@ -594,13 +605,10 @@ class MainWindow(QMainWindow):
                 self.playback.stop()
                 return
             conditioning = self.loaded.conditioning
-            self.playback.start(source, conditioning.audio, conditioning.mel_config.sample_rate,
-                                start_seconds=start_seconds)
-        elif self.generation.audio is not None:
-            self.playback.start(source, self.generation.audio, self.generation.rate, start_seconds=start_seconds)
-        elif self.generation.running:
-            self.playback.start(source, self.output_waveform.samples, self.generation.rate,
-                                follow_total=self.generation.total)
+            self.playback.play_recording(source, conditioning.audio, conditioning.mel_config.sample_rate,
+                                         start_seconds=start_seconds)
+        elif self.generation.output is not None:  # the player follows the engine's stream, finished or growing
+            self.playback.play_output(self.generation.output, start_seconds=start_seconds)
         else:
             self.playback.stop()
 
@@ -653,8 +661,7 @@ class MainWindow(QMainWindow):
             return
         for plot in self.plots:
             plot.refresh()
-        if self.generation.running and self.generation.stats is not None:
-            self.status_panel.show_stats(self.generation.stats)
+        self.generation.on_frame()
 
     def paint_now(self) -> None:
         """Paint everything pending at once (end of a job, before a screenshot)."""

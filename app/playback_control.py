@@ -1,26 +1,29 @@
 """Playback for the window: one Player at a time, the playhead it drives, and which sound output it uses.
 
-The window decides what to play (the input recording, the finished output, or the output still being
-generated) and forwards the job's chunks; this object opens the Player, feeds it, stops it, and on each frame
-of the window's clock reports where the playhead is. It owns the status bar's sound-server label and fills
-the "Output device" menu; the chosen output is kept in the settings.
+The window decides what to play: the input recording, or the output stream of a generation (engine/output.py),
+finished or still being generated. This object opens the Player (through the engine bridge), points it at what to
+play, stops it, and on each frame of the window's clock reports where the playhead is. An output is never handed
+over sample by sample: the player follows the engine's stream, its callback reading the samples where the engine
+thread wrote them, so no generated sample passes through the GUI thread on its way to the sound card. It owns the
+status bar's sound-server label and fills the "Output device" menu; the chosen output is kept in the settings.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QActionGroup
 from PySide6.QtWidgets import QLabel, QMenu
 
-from app.engine_bridge import plain_message
+from app.engine_bridge import AudioDeviceError, EngineBridge, plain_message
 from app.settings import Settings
 from app.views import theme
-from engine.errors import AudioDeviceError
 
 
 class PlaybackControl(QObject):
-    """Plays clips or a growing output through `engine.playback.Player`; the window connects to its signals."""
+    """Plays a recording or an output stream through `engine.playback.Player`; the window connects to its signals."""
 
     changed = Signal()                       # a player started or stopped: what can be played has changed
     playhead_moved = Signal(object)          # seconds into the clip, or None to hide the playhead
@@ -28,9 +31,10 @@ class PlaybackControl(QObject):
     failed = Signal(str)                     # why playback could not start, for the banner
     noted = Signal(str)                      # something worth knowing but not wrong, for the messages panel
 
-    def __init__(self, settings: Settings, parent: QObject | None = None):
+    def __init__(self, settings: Settings, bridge: EngineBridge, parent: QObject | None = None):
         super().__init__(parent)
         self.settings = settings
+        self.bridge = bridge
         self.player = None
         self.playing_source: str | None = None
         self.live = False                    # the player follows the output while it is generated
@@ -38,32 +42,28 @@ class PlaybackControl(QObject):
         self.sound_label = QLabel()
         self._output_menu: QMenu | None = None
 
-    def start(self, source: str, audio: np.ndarray, rate: int, follow_total: int | None = None,
-              start_seconds: float = 0.0) -> None:
-        """Play `audio` (n,) at `rate` from `start_seconds` (a finished clip) or its start, after stopping whatever
-        plays.
+    def play_recording(self, source: str, audio: np.ndarray, rate: int, start_seconds: float = 0.0) -> None:
+        """Play a finished recording `audio` (n,) float32 at `rate` from `start_seconds`, after stopping whatever
+        plays."""
+        self._play(source, rate, lambda player: player.play_clip(audio, start_seconds), live=False)
 
-        With `follow_total` the clip is still being generated: `audio` is what exists so far, the rest arrives
-        through `feed`, and `follow_total` is the full length in samples (0 when not known yet).
-        """
+    def play_output(self, output, start_seconds: float = 0.0) -> None:
+        """Play a generation's output stream (engine.output.OutputStream) from `start_seconds` (a finished take) or
+        from its start, following it while it is still being generated, after stopping whatever plays."""
+        self._play("output", output.sample_rate, lambda player: player.follow(output, start_seconds),
+                   live=not output.finished)
+
+    def _play(self, source: str, rate: int, begin: Callable, live: bool) -> None:
         self.stop()
-        live = follow_total is not None
-        seconds = (follow_total if live else len(audio)) / rate
         try:
             try:
-                player = self._open(rate, seconds)
+                player = self._open(rate)
             except AudioDeviceError:
                 if not self._fading:
                     raise
                 self._close_faded(everything=True)  # a device that takes one stream at a time: free it, once
-                player = self._open(rate, seconds)
-            if live:
-                if follow_total:
-                    player.expect(follow_total)
-                player.feed(np.array(audio, dtype=np.float32))
-                self.live = True
-            else:
-                player.play_clip(audio, start_seconds)
+                player = self._open(rate)
+            begin(player)
         except AudioDeviceError as error:
             self._show_no_sound(str(error))
             self.failed.emit(str(error))
@@ -73,13 +73,11 @@ class PlaybackControl(QObject):
             return
         self.player = player
         self.playing_source = source
+        self.live = live
         self.changed.emit()
 
-    def _open(self, rate: int, seconds: float):
-        from engine.playback import Player
-
-        # The ring holds the whole clip, so feeding it from the GUI thread never blocks.
-        return Player(rate, self.settings.audio_device, capacity_seconds=max(60.0, seconds + 2.0))
+    def _open(self, rate: int):
+        return self.bridge.open_player(rate, self.settings.audio_device)
 
     def seek(self, source: str, seconds: float) -> bool:
         """If `source`'s finished clip is playing, jump to `seconds` in it (with a short fade, no new stream);
@@ -90,20 +88,9 @@ class PlaybackControl(QObject):
         player.seek(seconds)
         return True
 
-    def expect(self, total_samples: int) -> None:
-        """The output being followed will be `total_samples` long."""
-        if self.live and self.player is not None:
-            self.player.expect(total_samples)
-
-    def feed(self, samples: np.ndarray, samples_per_second: float) -> None:
-        """Append a generated chunk (n,) to the output being followed."""
-        if self.live and self.player is not None:
-            self.player.feed(samples, samples_per_second)
-
     def end_of_output(self) -> None:
-        """Generation ended: the followed output plays to its end and stops following."""
-        if self.live and self.player is not None:
-            self.player.finish()
+        """Generation ended: the followed output plays to its end (the player saw the stream finish), and being
+        finished it can now be sought in."""
         self.live = False
 
     def stop(self) -> None:
@@ -125,6 +112,10 @@ class PlaybackControl(QObject):
         self._close_faded()
         player = self.player
         if player is None:
+            return
+        if player.failure is not None:  # playback could not start on the engine's thread
+            self.failed.emit(player.failure)
+            self.stop()
             return
         self.progress.emit(player.buffered / player.sample_rate, player.underruns)
         if player.finished:
@@ -158,9 +149,7 @@ class PlaybackControl(QObject):
     def check_sound_output(self) -> None:
         """Show in the sound label whether any output exists, naming them in its tooltip."""
         try:
-            from engine.playback import list_output_devices
-
-            outputs = list_output_devices()
+            outputs = self.bridge.output_devices()
         except AudioDeviceError as error:
             self._show_no_sound(str(error))
             return
@@ -185,9 +174,7 @@ class PlaybackControl(QObject):
         menu = self._output_menu
         menu.clear()
         try:
-            from engine.playback import list_output_devices
-
-            outputs = list_output_devices()
+            outputs = self.bridge.output_devices()
         except AudioDeviceError as error:
             outputs = []
             self._show_no_sound(str(error))

@@ -15,18 +15,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from engine import __version__
-from engine.errors import CheckpointError
+from engine.checkpoint_header import read_header
 from engine.models import DEFAULT_MODEL
 
 ENGINE = Path(__file__).resolve().parent
-RESOURCES = ENGINE.parent / "resources" / "models"
-HEADER_LIMIT = 100_000_000  # safetensors refuses larger headers
+# What Vocoscope ships besides code: engine/resources in an installed wheel (pyproject.toml puts resources/ there)
+# and in the desktop bundle (packaging/vocoscope.spec), resources/ beside the packages in a checkout.
+BUNDLED = ENGINE / "resources" if (ENGINE / "resources").is_dir() else ENGINE.parent / "resources"
+RESOURCES = BUNDLED / "models"
+EXAMPLES = BUNDLED / "examples"
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class ModelInfo:
     candidates: int = 1  # how many draws it chooses among by the mel (engine/models/wavernn/mel_guide.py), 1: every draw kept
     steps: int = 0  # training steps its checkpoint records, with those of the run it started from (--init)
     training_data: str = ""  # what it was trained on and under which licence, e.g. "asterisk-en (CC-BY-SA-3.0)"
+    sparsity: str = ""  # its pruned matrices' share of zero blocks, e.g. "R 96% zero in 16x1 blocks"; "" if dense
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
@@ -92,24 +95,6 @@ def untrained_warning(name: str, trained: bool) -> str | None:
     choices = [f"{builtin} (the default)" if builtin == DEFAULT_MODEL else builtin for builtin in bundled]
     return (f"{name} has random weights (not trained): it makes noise, not speech. Use "
             f"{' or '.join(choices) + ', or ' if choices else ''}a checkpoint trained with `vocoscope train`.")
-
-
-def read_header(path: Path) -> bytes:
-    """The JSON header of the safetensors file `path` (8 bytes of little-endian length, then that much JSON), as
-    stored. Raises `CheckpointError` when the file does not start like a safetensors file."""
-    try:
-        with open(path, "rb") as handle:
-            prefix = handle.read(8)
-            length = struct.unpack("<Q", prefix)[0] if len(prefix) == 8 else -1
-            size = os.fstat(handle.fileno()).st_size
-            header = handle.read(length) if 0 < length <= min(HEADER_LIMIT, size - 8) else b""
-        if not header.startswith(b"{") or not isinstance(json.loads(header), dict):
-            raise ValueError("no JSON object")
-    except (OSError, ValueError) as error:
-        raise CheckpointError(path, f"a file that is not a safetensors checkpoint ({error})",
-                              "8 bytes of header length, then a JSON header",
-                              "Replace the file with a checkpoint saved by Vocoscope.") from None
-    return header
 
 
 def list_builtins() -> list[ModelInfo]:

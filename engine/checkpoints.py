@@ -18,11 +18,12 @@ from typing import Any
 
 import torch
 
+from engine.checkpoint_header import FORMAT, read_checkpoint_header
+from engine.checkpoint_limits import check_config, check_skeleton, check_weights
 from engine.errors import CheckpointError, ConfigError
 from engine.export import atomic_path
 from engine.models.base import Vocoder
 
-FORMAT = "vocoscope-checkpoint-1"
 EXTRA_PREFIX = "extra/"
 PLAIN_STATE_SUFFIXES = (".pt", ".pth")
 RESERVED_KEYS = ("family", "model", "mel")
@@ -62,55 +63,72 @@ def save(model: Vocoder, path: str | Path, *, meta: dict[str, Any] | None = None
 
 
 def load(path: str | Path, device: str | torch.device = "cpu", *, family: str | None = None) -> LoadedCheckpoint:
-    """Read a checkpoint written by `save` (or, with `family`, a plain .pt/.pth state dict) onto `device`."""
+    """Read a checkpoint written by `save` (or, with `family`, a plain .pt/.pth state dict) onto `device`.
+
+    Everything the file asks for is checked before memory is spent on it (engine/checkpoint_limits.py): the config's
+    types and ranges, the size of the model it describes, the tensors' declared shapes against that model, and last
+    the weights themselves (finite floats)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(path, "no such file" if not path.exists() else "a folder",
                               "a .safetensors checkpoint", "Check the path, or run `vocoscope models`.")
     if path.suffix.lower() in PLAIN_STATE_SUFFIXES:
         return _import_state_dict(path, device, family)
-    header, tensors = _read_safetensors(path)
-    model = _rebuild(path, header)
+    header = read_checkpoint_header(path)
+    config_class = _config_class(path, header.meta)
+    model_values, mel_values = header.meta.get("model") or {}, header.meta.get("mel") or {}
+    check_config(path, config_class, model_values, mel_values)
+    skeleton = _rebuild(path, header.meta, device="meta")
+    if skeleton is not None:
+        check_skeleton(path, skeleton, header)
+    tensors = _read_tensors(path)
+    model = _rebuild(path, header.meta)
+    if skeleton is None:  # a family that cannot be built on the meta device: the same checks, after the build
+        check_skeleton(path, model, header)
     weights = {key: value for key, value in tensors.items() if not key.startswith(EXTRA_PREFIX)}
     extra = {key[len(EXTRA_PREFIX):]: value for key, value in tensors.items() if key.startswith(EXTRA_PREFIX)}
     _load_weights(path, model, weights)
     model.to(device).eval()
-    return LoadedCheckpoint(model=model, meta=header, extra_tensors={k: v.to(device) for k, v in extra.items()})
+    return LoadedCheckpoint(model=model, meta=header.meta,
+                            extra_tensors={k: v.to(device) for k, v in extra.items()})
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
     from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
+    from safetensors.torch import load_file
 
     try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-        tensors = load_file(str(path))
+        return load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
         raise CheckpointError(path, f"a file that is not a safetensors checkpoint ({_first_line(error)})",
                               "a .safetensors file written by Vocoscope",
                               "Choose a .safetensors checkpoint; a plain PyTorch state dict can be imported "
                               "with its family (checkpoints.load(path, family=...)).") from None
-    if metadata.get("format") != FORMAT or "vocoscope" not in metadata:
-        raise CheckpointError(path, f"a safetensors file without Vocoscope metadata (format={metadata.get('format')!r})",
-                              f"format {FORMAT!r} with the model's family and config",
-                              "Save the model with engine.checkpoints.save, or import its state dict with its family.")
-    try:
-        header = json.loads(metadata["vocoscope"])
-    except json.JSONDecodeError as error:
-        raise CheckpointError(path, f"metadata that is not JSON ({error})", "a JSON object",
-                              "The file is damaged; save the model again.") from None
-    return header, tensors
 
 
-def _rebuild(path: Path, header: dict[str, Any]) -> Vocoder:
-    from engine.models.registry import FAMILIES, build
+def _config_class(path: Path, meta: dict[str, Any]) -> type:
+    from engine.models.registry import FAMILIES
 
-    family = header.get("family")
+    family = meta.get("family")
     if family not in FAMILIES:
         raise CheckpointError(path, f"model family {family!r}", f"one of {', '.join(FAMILIES)}",
                               "This checkpoint is for another program or a newer Vocoscope.")
+    return FAMILIES[family][1]
+
+
+def _rebuild(path: Path, header: dict[str, Any], device: str | None = None) -> Vocoder | None:
+    """The model the header describes, freshly initialised; on the meta device (no storage: shapes only) when
+    `device` is "meta", or None where the family cannot be built there."""
+    from engine.models.registry import build
+
+    family = header["family"]
     try:
+        if device == "meta":
+            try:
+                with torch.device("meta"):
+                    return build(family, header.get("model") or {}, header.get("mel") or {})
+            except (NotImplementedError, RuntimeError):
+                return None
         return build(family, header.get("model") or {}, header.get("mel") or {})
     except ConfigError as error:
         raise CheckpointError(path, f"a {family} config that does not hold together ({error})",
@@ -139,6 +157,7 @@ def _load_weights(path: Path, model: Vocoder, weights: dict[str, torch.Tensor]) 
         raise CheckpointError(path, "weights that do not fit the model: " + ", ".join(parts),
                               f"the weights of a {model.family} model with the stored config",
                               "The file's config and weights disagree; save or export the model again.")
+    check_weights(path, weights, expected)
     model.load_state_dict(weights)
 
 

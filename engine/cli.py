@@ -19,7 +19,11 @@ from typing import NoReturn
 
 from engine import __version__
 from engine.errors import AudioDeviceError, InputError, VocoscopeError
+from engine.importers.command import add_import_command
 from engine.models import DEFAULT_MODEL
+from engine.module_options import add_module_arguments
+
+SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.Generator.manual_seed takes
 
 _USAGE = """\
 %(prog)s [FILE] [OPTIONS]    open the window, with FILE loaded
@@ -80,7 +84,7 @@ def build_command_parser(command: str | None = None) -> ArgumentParser:
     vocode.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME|PATH",
                         help=f"a built-in model (see `vocoscope models`) or a .safetensors checkpoint ({DEFAULT_MODEL})")
     vocode.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
-    vocode.add_argument("--seed", type=int, default=None, help="seed for sampling: the same seed, the same audio")
+    vocode.add_argument("--seed", type=_seed, default=None, help="seed for sampling: the same seed, the same audio")
     vocode.add_argument("--temperature", type=float, default=None, metavar="T",
                         help="draw at temperature T instead of the model's own (mu-law models; below 1: less noise)")
     vocode.add_argument("--pitch-postfilter", type=float, default=None, metavar="S",
@@ -103,6 +107,7 @@ def build_command_parser(command: str | None = None) -> ArgumentParser:
     inspect = commands.add_parser("inspect", help="check an input against a model and show every module's shapes")
     inspect.add_argument("input", metavar="INPUT")
     inspect.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME|PATH", help=f"as for vocode ({DEFAULT_MODEL})")
+    add_module_arguments(inspect)
     inspect.set_defaults(run=_inspect)
 
     models = commands.add_parser("models", help="list the built-in models")
@@ -111,6 +116,8 @@ def build_command_parser(command: str | None = None) -> ArgumentParser:
 
     devices = commands.add_parser("devices", help="list compute devices and sound outputs")
     devices.set_defaults(run=_devices)
+
+    add_import_command(commands)
 
     if command in _TRAINING_COMMANDS:
         from engine import train
@@ -205,11 +212,16 @@ def default_output(input_path: Path) -> Path:
 
 def output_paths(inputs: list[Path], output: Path | None) -> list[Path]:
     """Where each input's audio goes: OUT itself for one input, OUT/NAME.vocoded.wav for several (OUT a folder),
-    or beside each input without OUT. Raises `InputError` when two inputs would write the same file."""
+    or beside each input without OUT. Raises `InputError` when two inputs would write the same file, or when OUT for
+    several inputs is a file or names one."""
     from engine.export import AUDIO_FORMATS
+    from engine.features import AUDIO_SUFFIXES, MEL_SUFFIXES
 
-    if len(inputs) > 1 and output is not None and output.suffix.lower() in AUDIO_FORMATS:
-        raise InputError(output, f"one file name for {len(inputs)} inputs", "a folder for their outputs",
+    file_suffixes = set(AUDIO_FORMATS) | set(AUDIO_SUFFIXES) | set(MEL_SUFFIXES)
+    if len(inputs) > 1 and output is not None and (output.suffix.lower() in file_suffixes or
+                                                   (output.exists() and not output.is_dir())):
+        raise InputError(output, f"one {'existing file' if output.is_file() else 'file name'} for {len(inputs)} inputs",
+                         "a folder for their outputs",
                          f"Name a folder with -o (for example -o {output.with_suffix('')}), or vocode one input.")
     if len(inputs) == 1 and output is not None:
         return [output]
@@ -223,7 +235,22 @@ def output_paths(inputs: list[Path], output: Path | None) -> list[Path]:
     return paths
 
 
+def _check_inputs_survive(inputs: list[Path], outputs: list[Path]) -> None:
+    """Raise `InputError` when an output would replace another input: with several inputs it could be written before
+    that input is read (`vocode a.wav a.vocoded.wav --force`). An input replaced by its own output (-o a.wav --force)
+    is read whole before anything is written."""
+    from engine.atomic_write import same_file
+
+    for index, (source, output) in enumerate(zip(inputs, outputs)):
+        for other_index, other in enumerate(inputs):
+            if other_index != index and same_file(output, other):
+                raise InputError(output, f"the output of {source}, which is also input {other_index + 1} ({other})",
+                                 "outputs that are not inputs", "Leave the output out of the inputs, or name another "
+                                 "output with -o (a folder for several inputs).")
+
+
 def _vocode(args: argparse.Namespace) -> int:
+    from engine.atomic_write import write_error
     from engine.export import check_audio_output
     from engine.models.registry import load_model
 
@@ -233,8 +260,12 @@ def _vocode(args: argparse.Namespace) -> int:
                          "Leave out --play, or vocode and play one input at a time.")
     folder = Path(args.output) if args.output and len(inputs) > 1 else None
     outputs = output_paths(inputs, Path(args.output) if args.output else None)
+    _check_inputs_survive(inputs, outputs)
     if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise write_error(folder / default_output(inputs[0]).name, error) from None
     for path in outputs:  # before any work: a run of many files must not stop at the tenth for a name
         check_audio_output(path, args.force)
     from engine.threads import use_engine_threads
@@ -261,44 +292,43 @@ def _vocode(args: argparse.Namespace) -> int:
 
 
 def _vocode_one(args: argparse.Namespace, model, info, draws: str, source: Path, output: Path) -> None:
-    """Vocode one input into `output` (checked already), printing what was written."""
+    """Vocode one input into `output` (checked already), printing what was written. A long recording is read in
+    blocks and its audio written as it is made (engine.features.stream_input, engine.export.audio_writer), so memory
+    holds its mel but never the recording or the take whole."""
     import numpy as np
 
-    from engine.export import take_comment, write_audio
-    from engine.features import load_input
-    from engine.fold import finished_prefix
+    from engine.export import audio_writer, check_audio_output, take_comment
+    from engine.features import stream_input
     from engine.generate import generate, new_seed
 
     seed = args.seed if args.seed is not None else new_seed()
-    conditioning = load_input(source, model.mel_config, model.min_frames)
+    conditioning = stream_input(source, model.mel_config, model.min_frames)
     rate = model.mel_config.sample_rate
     total = conditioning.num_samples
-    audio = np.zeros(total, dtype=np.float32)
+    check_audio_output(output, args.force, num_samples=total)
     player = _open_player(rate, args.output_device) if args.play else None
-    played_until = 0
-    final = np.zeros(total, dtype=bool)
+    in_order = _InOrder()
     stats = None
     show_progress = sys.stderr.isatty()
     try:
         if player is not None:
             player.expect(total)
-        for chunk in generate(model, conditioning, device=args.device, seed=seed, fold=args.fold or None,
-                              temperature=args.temperature, pitch_postfilter=args.pitch_postfilter,
-                              envelope_postfilter=args.envelope_postfilter, candidates=args.candidates):
-            end = chunk.start + len(chunk.samples)
-            audio[chunk.start : end] = chunk.samples
-            final[chunk.start : end] = True
-            stats = chunk.stats
+        with audio_writer(output, rate, overwrite=args.force,
+                          comment=take_comment(info.name, draws, seed, source)) as writer:
+            for chunk in generate(model, conditioning, device=args.device, seed=seed, fold=args.fold or None,
+                                  temperature=args.temperature, pitch_postfilter=args.pitch_postfilter,
+                                  envelope_postfilter=args.envelope_postfilter, candidates=args.candidates):
+                stats = chunk.stats
+                if show_progress:
+                    print(_progress_line(stats, rate), end="", file=sys.stderr, flush=True)
+                for samples in in_order.add(chunk.start, chunk.samples):
+                    writer.write(samples)
+                    if player is not None:
+                        player.feed(samples, stats.samples_per_second)
+            if writer.frames < total:  # a take is as long as its input, as it always was
+                writer.write(np.zeros(total - writer.frames, dtype=np.float32))
             if show_progress:
-                print(_progress_line(stats, rate), end="", file=sys.stderr, flush=True)
-            if player is not None:
-                ready = finished_prefix(final, played_until)
-                if ready > played_until:
-                    player.feed(audio[played_until:ready], stats.samples_per_second)
-                    played_until = ready
-        if show_progress:
-            print(file=sys.stderr)
-        write_audio(output, audio, rate, overwrite=args.force, comment=take_comment(info.name, draws, seed, source))
+                print(file=sys.stderr)
         if player is not None:
             player.finish()
             player.wait()
@@ -308,8 +338,28 @@ def _vocode_one(args: argparse.Namespace, model, info, draws: str, source: Path,
             player.close()
     speed = f", {stats.real_time_factor:.2f}x real time" if stats is not None else ""
     print(f"wrote {output}: {total} samples, {total / rate:.2f} s at {rate} Hz with {info.name}, seed {seed}{speed}")
+    if stats is not None and stats.warning:
+        print(f"vocoscope: warning: {output}: {stats.warning}", file=sys.stderr)
     if player is not None:
         print(summary.line())
+
+
+class _InOrder:
+    """Chunks in any order (fold mode) → runs of samples in order, each given out as soon as it follows what was
+    given out before: the file and the sound card take samples in order."""
+
+    def __init__(self) -> None:
+        self.next = 0
+        self.waiting: dict = {}  # start → samples (n,) that came before their turn
+
+    def add(self, start: int, samples) -> list:
+        self.waiting[start] = samples
+        ready = []
+        while self.next in self.waiting:
+            samples = self.waiting.pop(self.next)
+            ready.append(samples)
+            self.next += len(samples)
+        return ready
 
 
 def _progress_line(stats, rate: int) -> str:
@@ -330,6 +380,18 @@ def _open_player(rate: int, device: str | None):
         return None
 
 
+def _seed(value: str) -> int:
+    """--seed: a whole number torch can seed with (argparse.ArgumentTypeError otherwise, so exit 2)."""
+    try:
+        seed = int(value)
+    except ValueError:
+        seed = None
+    if seed is None or not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"found {value!r}; expected a whole number from {SEED_RANGE[0]} to "
+                                         f"{SEED_RANGE[1]} (2^64 − 1). Choose a smaller seed")
+    return seed
+
+
 def _device_argument(device: str | None) -> str | int | None:
     return int(device) if device is not None and device.isdigit() else device
 
@@ -339,12 +401,23 @@ def _device_argument(device: str | None) -> str | int | None:
 
 def _inspect(args: argparse.Namespace) -> int:
     """Print the preflight verdict and the module table; exit 2 when the verdict finds a problem."""
+    if args.module:  # the user's own model code (engine/module_inspect.py)
+        from engine.module_inspect import run_command
+
+        return run_command(args)
+    from engine.features import absurd_mel_values
     from engine.models.registry import load_model
-    from engine.shapes import inspect, render_report
+    from engine.shapes import Inspection, load_raw, preflight, render_report, trace
 
     model, _ = load_model(args.model, device="cpu")
-    inspection = inspect(model, Path(args.input))
+    raw = load_raw(Path(args.input), model)
+    problem = absurd_mel_values(raw, model.mel_config, args.input) if not hasattr(raw, "mel_config") else None
+    if problem is not None:  # nothing about the model can be traced on values like these
+        raise problem
+    inspection = Inspection(preflight(model, raw, source=args.input), trace(model, raw))
     print(render_report(inspection.verdict, inspection.trace))
+    if getattr(model, "sparsity_note", ""):
+        print(f"sparsity: {model.sparsity_note}")
     return 0 if inspection.verdict.ok else 2
 
 
@@ -361,7 +434,8 @@ def _models(args: argparse.Namespace) -> int:
         receptive = str(info.receptive_field) if info.receptive_field else "unbounded"
         trained = (f"{info.steps:,} steps" if info.steps else "yes") if info.trained else "no (random weights)"
         print(f"{info.name:<14}{info.family:<14}{info.sample_rate:>7}{info.hop_length:>5}{info.n_mels:>6}"
-              f"{receptive:>11}{info.parameters:>12,}  {trained:<21}{info.draws}")
+              f"{receptive:>11}{info.parameters:>12,}  {trained:<21}{info.draws}"
+              f"{'; ' + info.sparsity if info.sparsity else ''}")
     print(f"default: {DEFAULT_MODEL} (the window's first run, and vocode and inspect without --model)")
     return 0
 

@@ -111,11 +111,14 @@ class SegmentDataset:
     def seconds(self) -> float:
         return sum(len(r.audio) for r in self.recordings) / self.mel_config.sample_rate
 
-    def sample(self, rng: np.random.Generator, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """A batch of random segments: (mel (N, n_mels, frames), audio (N, frames · hop)), float32."""
+    def sample(self, rng: np.random.Generator, batch_size: int,
+               rows: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch of random segments: (mel (N, n_mels, frames), audio (N, frames · hop)), float32. With `rows`
+        (a rank's share, engine/distributed.py), only those rows of the batch: the generator draws the whole batch
+        either way, so every rank's generator advances alike."""
         picks = rng.choice(len(self.recordings), size=batch_size, p=self._weights)
         return self._cut([(int(index), int(rng.integers(0, self.recordings[index].frames - self.frames + 1)))
-                          for index in picks])
+                          for index in picks][rows])
 
     def fixed_segments(self, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Up to `count` segments that do not overlap, the same ones for the same files, `count` and `seed`.

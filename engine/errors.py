@@ -32,6 +32,14 @@ class CheckpointError(InputError):
     """A checkpoint file that cannot be loaded safely or does not describe a model."""
 
 
+class OutputError(InputError, OSError):
+    """A file that cannot be written: the folder missing or read-only, the disk full, the name taken.
+
+    The message reads ``<file>: found <the cause>; expected <what writing needs>. <fix>``. It is an `OSError` too, so
+    that code which carries on without a file it could not write (a cache) still does.
+    """
+
+
 class ConfigError(VocoscopeError):
     """A model configuration that contradicts itself (for example upsampling factors against the hop)."""
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from torch import nn
 
@@ -73,17 +73,27 @@ def failed_module(exception: BaseException, model: nn.Module) -> str | None:
     return found
 
 
-def explain(exception: BaseException, model: nn.Module) -> str:
-    """One paragraph for a person: the module that failed, what it was given, the likely cause and the fix."""
+def explain(exception: BaseException, model: nn.Module, mel_config=None) -> str:
+    """One paragraph for a person: the module that failed, what it was given, the likely cause and the fix.
+
+    mel_config: the mel the model was built for (band count, hop), for a model that does not carry its own
+    `mel_config` (a user's module); default: the model's.
+    """
     name = failed_module(exception, model)
-    where = _describe_module(model, name)
+    return f"{_describe_module(model, name)}: {cause(exception, model, mel_config)}"
+
+
+def cause(exception: BaseException, model: nn.Module, mel_config=None) -> str:
+    """`explain` without the module: what went wrong, the likely cause and the fix."""
+    config = mel_config if mel_config is not None else getattr(model, "mel_config", None)
+    name = failed_module(exception, model)
     message = str(exception).strip()
     first_line = message.splitlines()[0] if message else type(exception).__name__
     for pattern, reason in _FAMILIES:
         match = pattern.search(message)
         if match:
-            return f"{where}: {reason(match, model, name)} (torch: {first_line})"
-    return f"{where}: {type(exception).__name__}: {first_line}"
+            return f"{reason(match, model, name, config)} (torch: {first_line})"
+    return f"{type(exception).__name__}: {first_line}"
 
 
 def _describe_module(model: nn.Module, name: str | None) -> str:
@@ -95,23 +105,13 @@ def _describe_module(model: nn.Module, name: str | None) -> str:
     return f"In module '{name}' ({type(module).__name__})"
 
 
-def _model_bands(model: nn.Module) -> int | None:
-    config = getattr(model, "mel_config", None)
-    return getattr(config, "n_mels", None)
-
-
-def _model_hop(model: nn.Module) -> int | None:
-    config = getattr(model, "mel_config", None)
-    return getattr(config, "hop_length", None)
-
-
 # --- the error families --------------------------------------------------------------------------------------
 
 
-def _features(match: re.Match, model: nn.Module, name: str | None) -> str:
+def _features(match: re.Match, model: nn.Module, name: str | None, config) -> str:
     rows, found, expected, _out = (int(g) for g in match.groups())
     text = f"this layer takes {expected} input features per row but was given {found} (a {rows}×{found} input)."
-    bands = _model_bands(model)
+    bands = getattr(config, "n_mels", None)
     short = expected - found
     if bands is not None and 0 < short < bands:
         text += (f" Likely cause: the mel has {bands - short} bands where the model was trained on {bands}"
@@ -123,11 +123,11 @@ def _features(match: re.Match, model: nn.Module, name: str | None) -> str:
     return text
 
 
-def _channels(match: re.Match, model: nn.Module, name: str | None) -> str:
+def _channels(match: re.Match, model: nn.Module, name: str | None, config) -> str:
     given = tuple(int(v) for v in match.group(1).split(","))
     expected, found = int(match.group(2)), int(match.group(3))
     text = f"this convolution takes {expected} channels but was given {found} (an input of shape {given})."
-    bands = _model_bands(model)
+    bands = getattr(config, "n_mels", None)
     # the conditioning network reflect-pads the time axis by `pad` frames on each side before this convolution
     padding = {2 * module.pad for module in model.modules() if isinstance(module, UpsampleNetwork)}
     if bands is not None and expected == bands and any(given[-1] - extra == bands for extra in padding | {0}):
@@ -141,10 +141,10 @@ def _channels(match: re.Match, model: nn.Module, name: str | None) -> str:
     return text
 
 
-def _lengths(match: re.Match, model: nn.Module, name: str | None) -> str:
+def _lengths(match: re.Match, model: nn.Module, name: str | None, config) -> str:
     first, second = int(match.group("a")), int(match.group("b"))
     text = f"two tensors meet with lengths {first} and {second} along an axis where they must agree."
-    hop = _model_hop(model)
+    hop = getattr(config, "hop_length", None)
     if hop:
         text += (f" Likely cause: the upsampled conditioning and the audio disagree in length. The model's hop is"
                  f" {hop} samples, so F mel frames must come with exactly F × {hop} samples"
@@ -159,7 +159,7 @@ def _lengths(match: re.Match, model: nn.Module, name: str | None) -> str:
 _INTEGER = re.compile(r"long|int|byte|short|bool", re.IGNORECASE)
 
 
-def _dtype(match: re.Match, model: nn.Module, name: str | None) -> str:
+def _dtype(match: re.Match, model: nn.Module, name: str | None, config) -> str:
     found, expected = match.group("found"), match.group("expected")
     if _INTEGER.search(expected) and not _INTEGER.search(found):
         # torch words some of these messages from the weight's side: the integer one is the input
@@ -176,13 +176,13 @@ def _dtype(match: re.Match, model: nn.Module, name: str | None) -> str:
     return text
 
 
-def _target_dtype(match: re.Match, model: nn.Module, name: str | None) -> str:
+def _target_dtype(match: re.Match, model: nn.Module, name: str | None, config) -> str:
     return ("cross_entropy was given a float target, but its target holds class indices (N, T) of type long."
             " Likely cause: the audio samples were passed instead of their classes. Quantise them first (for"
             " example engine.features.mulaw_encode) and make the target a long tensor: target.long().")
 
 
-def _target_size(match: re.Match, model: nn.Module, name: str | None) -> str:
+def _target_size(match: re.Match, model: nn.Module, name: str | None, config) -> str:
     expected = [int(v) for v in match.group(1).split(",") if v.strip()]
     got = [int(v) for v in match.group(2).split(",") if v.strip()]
     text = (f"cross_entropy read the logits as (N, C, T) and so expected a target of size {expected}, but the"
@@ -199,26 +199,31 @@ def _target_size(match: re.Match, model: nn.Module, name: str | None) -> str:
     return text
 
 
-def _target_batch(match: re.Match, model: nn.Module, name: str | None) -> str:
+def _target_batch(match: re.Match, model: nn.Module, name: str | None, config) -> str:
     rows, target_rows = int(match.group(1)), int(match.group(2))
     return (f"cross_entropy was given {rows} rows of logits but {target_rows} target rows. Likely cause: the"
             " logits were flattened to (N·T, C) but the target was not. Flatten both (logits.reshape(-1, C),"
             " target.reshape(-1)), or keep the batch: logits (N, C, T) with a target (N, T).")
 
 
-def _hidden_batch(match: re.Match, model: nn.Module, name: str | None) -> str:
+def _hidden_batch(match: re.Match, model: nn.Module, name: str | None, config) -> str:
     found, expected = match.group("hidden"), match.group("input")
     return (f"the initial hidden state has batch size {found} but the input has batch size {expected}. Make the"
             f" state for the input's batch: torch.zeros({expected}, hidden_size) (or let the model start it).")
 
 
-def _hidden_size(match: re.Match, model: nn.Module, name: str | None) -> str:
-    return (f"the recurrent layer expected an initial hidden state of size ({match.group(1)}) but was given"
-            f" [{match.group(2)}]. Likely cause: a state made for another batch size or layer; build it from the"
-            " input's batch: torch.zeros(layers, batch, hidden_size).")
+def _hidden_size(match: re.Match, model: nn.Module, name: str | None, config) -> str:
+    expected = [int(v) for v in match.group(1).split(",")]
+    given = [int(v) for v in match.group(2).split(",")]
+    text = (f"the recurrent layer expected an initial hidden state of size ({match.group(1)}) but was given"
+            f" [{match.group(2)}].")
+    if len(expected) == len(given) == 3 and expected[1] != given[1]:
+        text += f" The state has batch size {given[1]} but the input has batch size {expected[1]}."
+    return text + (" Likely cause: a state made for another batch size or layer; build it from the input's batch:"
+                   " torch.zeros(layers, batch, hidden_size).")
 
 
-_Reason = Callable[[re.Match, nn.Module, "str | None"], str]
+_Reason = Callable[[re.Match, nn.Module, "str | None", Any], str]  # (match, model, failed module, MelConfig)
 
 _FAMILIES: list[tuple[re.Pattern, _Reason]] = [
     (re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)"), _features),

@@ -17,6 +17,8 @@ import soundfile
 
 from engine.errors import InputError
 
+ABSURD_MEL = 1e4  # beyond any mel: normalised ones lie in [0, 1], decibels within ±300, magnitudes far below this
+STREAM_BLOCK_SECONDS = 60.0  # `stream_input` reads a recording in blocks of this length (one block: `load_input`)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif")
 MEL_SUFFIXES = (".npy", ".pt")
 
@@ -27,6 +29,12 @@ class MelConfig:
 
     `normalisation` is ``"db_minmax"``: magnitude mel → ``20·log10(max(m, 1e-5)) − ref_db`` → scaled from
     ``[min_db, 0]`` dB to ``[0, 1]`` and clipped. A model trained on that range expects values in ``[0, 1]``.
+    ``"db_symmetric"`` is the same scaled to ``[-1, 1]`` (Real-Time-Voice-Cloning's vocoder).
+
+    The rest describe models imported from other projects (engine/importers/) and are off by default: `peak`, the
+    audio scaled to this peak before analysis; `preemphasis`, the audio filtered by 1 − k·z⁻¹ before the STFT;
+    `output_preemphasis`, the model generates audio pre-emphasised by this k, which generation de-emphasises
+    (engine/emphasis.py).
     """
 
     sample_rate: int = 16000
@@ -40,6 +48,9 @@ class MelConfig:
     normalisation: str = "db_minmax"
     min_db: float = -100.0
     ref_db: float = 20.0
+    peak: float = 0.0
+    preemphasis: float = 0.0
+    output_preemphasis: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -59,7 +70,8 @@ class Conditioning:
     """What a model is conditioned on: the mel, how it was made, and the audio it came from if any.
 
     mel: (n_mels, T) float32, normalised as `mel_config` says.
-    audio: (num_samples,) float32 at `mel_config.sample_rate`, or None for a mel file.
+    audio: (num_samples,) float32 at `mel_config.sample_rate`, or None for a mel file and for a long recording read
+        in blocks (`stream_input`), whose length is then `length`.
     """
 
     mel: np.ndarray
@@ -68,6 +80,7 @@ class Conditioning:
     audio: np.ndarray | None = None
     source_rate: int | None = None
     transposed: bool = False
+    length: int | None = None
 
     @property
     def frames(self) -> int:
@@ -78,6 +91,8 @@ class Conditioning:
         """Samples to generate: the source's length when there is one, else frames × hop."""
         if self.audio is not None:
             return int(len(self.audio))
+        if self.length is not None:
+            return self.length
         return self.frames * self.mel_config.hop_length
 
 
@@ -117,30 +132,52 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
     Returns (samples (num_samples, channels) float32, sample rate).
     """
     path = Path(path)
+    with _open_audio(path) as f:
+        rate = f.samplerate
+        samples = _read(path, f, -1)
+    if samples.shape[0] == 0:
+        raise InputError(path, "an audio file with no samples", "at least one sample", "Choose a file that holds sound.")
+    _check_finite(path, samples)
+    return samples, rate
+
+
+def _open_audio(path: Path) -> soundfile.SoundFile:
+    """`path` opened for reading by libsndfile, after the checks every audio input gets (exists, a file, readable, not
+    empty, a WAV header that does not lie)."""
     if not path.exists():
         raise InputError(path, "no such file", "an audio or mel file", "Check the path.")
     if path.is_dir():
         raise InputError(path, "a folder", "an audio or mel file", "Choose a file inside the folder.")
-    size = path.stat().st_size
-    if size == 0:
-        raise InputError(path, "an empty file (0 bytes)", "audio samples", "Choose a file that holds a recording.")
-    _check_wav_header(path)
     try:
-        with soundfile.SoundFile(str(path)) as f:
-            rate = f.samplerate
-            samples = f.read(dtype="float32", always_2d=True)
+        size = path.stat().st_size
+        if size == 0:
+            raise InputError(path, "an empty file (0 bytes)", "audio samples", "Choose a file that holds a recording.")
+        _check_wav_header(path)
+        return soundfile.SoundFile(str(path))
+    except OSError as error:
+        raise InputError(path, f"a file that cannot be read ({error.strerror or error})", "a file you may read",
+                         "Check the file's permissions (chmod u+r), or copy it somewhere readable.") from None
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
-        raise InputError(
-            path,
-            f"data that is not a readable audio file ({_first_line(error)})",
-            "WAV, FLAC, Ogg or MP3 audio",
-            "Convert the file to WAV or FLAC, for example with `sox in.xxx out.wav`.",
-        ) from None
-    if samples.shape[0] == 0:
-        raise InputError(path, "an audio file with no samples", "at least one sample", "Choose a file that holds sound.")
+        raise _unreadable(path, error) from None
+
+
+def _read(path: Path, f: soundfile.SoundFile, frames: int) -> np.ndarray:
+    """Up to `frames` (-1: all) frames from the open file `f`: (n, channels) float32."""
+    try:
+        return f.read(frames, dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+        raise _unreadable(path, error) from None
+
+
+def _unreadable(path: Path, error: BaseException) -> InputError:
+    return InputError(path, f"data that is not a readable audio file ({_first_line(error)})",
+                      "WAV, FLAC, Ogg or MP3 audio",
+                      "Convert the file to WAV or FLAC, for example with `sox in.xxx out.wav`.")
+
+
+def _check_finite(path: Path, samples: np.ndarray) -> None:
     if not np.isfinite(samples).all():
         raise InputError(path, "NaN or infinite samples", "finite samples", "Re-export the recording.")
-    return samples, rate
 
 
 def to_mono(samples: np.ndarray) -> np.ndarray:
@@ -168,16 +205,30 @@ def load_audio(path: str | Path, sample_rate: int) -> tuple[np.ndarray, int]:
 # --- mel ---------------------------------------------------------------------------------------------------
 
 
+NORMALISATIONS = ("db_minmax", "db_symmetric")
+
+
 def normalise(mel_magnitude: np.ndarray, config: MelConfig) -> np.ndarray:
-    """Magnitude mel → values in [0, 1] (``db_minmax``)."""
+    """Magnitude mel → values in [0, 1] (``db_minmax``) or [-1, 1] (``db_symmetric``)."""
+    _check_normalisation(config)
     db = 20.0 * np.log10(np.maximum(mel_magnitude, 1e-5)) - config.ref_db
-    return np.clip((db - config.min_db) / -config.min_db, 0.0, 1.0).astype(np.float32)
+    unit = np.clip((db - config.min_db) / -config.min_db, 0.0, 1.0)
+    return (unit if config.normalisation == "db_minmax" else 2.0 * unit - 1.0).astype(np.float32)
 
 
 def denormalise(mel: np.ndarray, config: MelConfig) -> np.ndarray:
     """Inverse of `normalise` (exact inside the clipping range)."""
-    db = np.asarray(mel, dtype=np.float64) * -config.min_db + config.min_db + config.ref_db
+    _check_normalisation(config)
+    mel = np.asarray(mel, dtype=np.float64)
+    unit = mel if config.normalisation == "db_minmax" else (mel + 1.0) / 2.0
+    db = unit * -config.min_db + config.min_db + config.ref_db
     return np.power(10.0, db / 20.0).astype(np.float32)
+
+
+def _check_normalisation(config: MelConfig) -> None:
+    if config.normalisation not in NORMALISATIONS:
+        raise InputError("mel settings", f"normalisation {config.normalisation!r}", f"one of {', '.join(NORMALISATIONS)}",
+                         "Rebuild the model's MelConfig with a known normalisation.")
 
 
 def _librosa_mel_settings(config: MelConfig) -> dict:
@@ -204,10 +255,17 @@ def mel_spectrogram(audio: np.ndarray, config: MelConfig) -> np.ndarray:
 
     The frames are centred: the signal is padded by n_fft // 2 at both ends, reflected (or with zeros when it is too
     short to reflect). The padding is done here, as librosa would do it, because librosa warns on stderr about any
-    signal shorter than n_fft that it pads itself; the mel is the same to the bit."""
+    signal shorter than n_fft that it pads itself; the mel is the same to the bit. With `peak` or `preemphasis` set,
+    the audio is first scaled to that peak, then pre-emphasised."""
     import librosa
 
     audio = np.asarray(audio, dtype=np.float32)
+    if config.peak and np.abs(audio).max() > 0:
+        audio = audio * np.float32(config.peak / np.abs(audio).max())
+    if config.preemphasis:
+        from scipy.signal import lfilter
+
+        audio = lfilter([1.0, -config.preemphasis], [1.0], audio).astype(np.float32)
     half = config.n_fft // 2
     padded = np.pad(audio, half, mode="reflect" if len(audio) > half else "constant")
     settings = _librosa_mel_settings(config) | {"center": False}
@@ -314,7 +372,33 @@ def mel_problems(array: np.ndarray, config: MelConfig, min_frames: int, source: 
         bad = int(np.size(array) - np.isfinite(array).sum())
         problems.append(InputError(source, f"{bad} NaN or infinite value{'s' if bad != 1 else ''}", "finite values",
                                    "Recompute the mel; check for log(0) upstream."))
+    else:
+        absurd = absurd_mel_values(array, config, source)
+        if absurd is not None:
+            problems.append(absurd)
     return problems
+
+
+def absurd_mel_values(array: Any, config: MelConfig, source: str | Path | None) -> InputError | None:
+    """The `InputError` for a mel (any shape; an array or a tensor) whose values lie beyond any mel (±`ABSURD_MEL`),
+    else None: a model fed 1e30 makes full-scale DC, and nothing about it can be traced."""
+    if hasattr(array, "detach"):
+        array = array.detach().cpu().float().numpy()
+    array = np.asarray(array)
+    if not np.issubdtype(array.dtype, np.number) or not array.size:
+        return None
+    finite = array[np.isfinite(array)] if np.issubdtype(array.dtype, np.floating) else array
+    if not finite.size:
+        return None
+    low, high = float(np.min(finite)), float(np.max(finite))
+    if max(abs(low), abs(high)) <= ABSURD_MEL:
+        return None
+    expected = "[-1, 1]" if config.normalisation == "db_symmetric" else "[0, 1]"
+    return InputError(source, f"values from {low:.3g} to {high:.3g}, beyond any mel",
+                      f"values within ±{ABSURD_MEL:g}; for this model's {config.normalisation} normalisation, "
+                      f"within {expected}",
+                      "Normalise the mel the model's way (engine.features.normalise), or give the audio and let "
+                      "Vocoscope make the mel.")
 
 
 def validate_mel(array: np.ndarray, config: MelConfig, min_frames: int, source: str | Path | None = None) -> tuple[np.ndarray, bool]:
@@ -345,6 +429,98 @@ def load_input(path: str | Path, config: MelConfig, min_frames: int = 1) -> Cond
                          f"at least {min_frames} frames ({(min_frames - 1) * config.hop_length} samples)",
                          "Use a longer recording.")
     return Conditioning(mel=mel_spectrogram(audio, config), mel_config=config, source=path, audio=audio, source_rate=rate)
+
+
+def stream_input(path: str | Path, config: MelConfig, min_frames: int = 1,
+                 block_seconds: float = STREAM_BLOCK_SECONDS) -> Conditioning:
+    """`load_input` for the command line: a recording longer than `block_seconds` is read, made mono, resampled and
+    turned into its mel block by block, so that memory holds one block of audio and the mel, never the whole
+    recording (nor its STFT). The result has no `audio`, only its `length` at the model's rate; a shorter recording
+    or a mel file is read by `load_input` (the same mel to the bit as the window's).
+    Each frame's mel is computed from the same samples as `mel_spectrogram` would use; only the order of the sums in
+    the filter bank's matrix product may differ, in the last bit of float32."""
+    path = Path(path)
+    if path.suffix.lower() in MEL_SUFFIXES or config.peak or config.preemphasis:  # (peak: the whole recording's)
+        return load_input(path, config, min_frames)
+    with _open_audio(path) as f:
+        if f.frames <= block_seconds * f.samplerate:
+            return load_input(path, config, min_frames)
+        rate = f.samplerate
+        mel, length = _streamed_mel(path, f, config, max(1, int(block_seconds * rate)))
+    if config.frames_for(length) < min_frames:  # a recording longer than a block is never this short
+        raise InputError(path, f"{length} samples", f"at least {min_frames} frames", "Use a longer recording.")
+    return Conditioning(mel=mel, mel_config=config, source=path, source_rate=rate, length=length)
+
+
+def _streamed_mel(path: Path, f: soundfile.SoundFile, config: MelConfig, block: int) -> tuple[np.ndarray, int]:
+    """The normalised mel (n_mels, 1 + length // hop) of the open file `f` read `block` frames at a time, and the
+    length of its audio at `config.sample_rate`."""
+    import soxr
+
+    resampler = None
+    if f.samplerate != config.sample_rate:
+        resampler = soxr.ResampleStream(f.samplerate, config.sample_rate, 1, dtype="float32", quality="HQ")
+    capacity = config.frames_for(int(np.ceil(f.frames * config.sample_rate / f.samplerate)) + 16)
+    mel = np.empty((config.n_mels, capacity), dtype=np.float32)
+    framer = _Framer(config)
+    remaining = f.frames
+    while remaining > 0:
+        samples = _read(path, f, min(block, remaining))
+        if not len(samples):
+            break
+        remaining -= len(samples)
+        _check_finite(path, samples)
+        mono = to_mono(samples)
+        if resampler is not None:
+            mono = resampler.resample_chunk(mono, last=remaining <= 0)
+        framer.push(mono, mel, last=remaining <= 0)
+    return mel[:, : framer.frames], framer.length
+
+
+class _Framer:
+    """Centred mel frames of a signal that arrives in pieces: frame t spans samples [t·hop − n_fft/2, t·hop + n_fft/2)
+    of the signal reflected by n_fft/2 at both ends, as `mel_spectrogram` pads it (the first n_fft/2 + 1 samples are
+    held back until they have all come: a streaming resampler gives out little at first)."""
+
+    def __init__(self, config: MelConfig):
+        self.config = config
+        self.half = config.n_fft // 2
+        self.pending = np.zeros(0, dtype=np.float32)  # padded signal from the next frame's first sample
+        self.tail = np.zeros(0, dtype=np.float32)  # the last half + 1 samples seen, for the reflection at the end
+        self.head = np.zeros(0, dtype=np.float32)  # the first samples, until there are enough to reflect
+        self.frames = 0
+        self.length = 0
+
+    def push(self, audio: np.ndarray, mel: np.ndarray, last: bool) -> None:
+        """Append `audio` (n,) and write every frame it completes into mel[:, frames:]."""
+        import librosa
+
+        config, half = self.config, self.half
+        if self.length == 0:
+            self.head = np.concatenate([self.head, audio])
+            if len(self.head) <= half and not last:
+                return
+            audio, self.head = self.head, self.head[:0]
+            self.length = len(audio)
+            start = audio[half:0:-1] if len(audio) > half else np.zeros(half, dtype=np.float32)
+            audio = np.concatenate([start, audio])
+        else:
+            self.length += len(audio)
+        self.tail = np.concatenate([self.tail, audio])[-(half + 1):]
+        pieces = [self.pending, audio]
+        if last:
+            pieces.append(self.tail[-2 : -half - 2 : -1])
+        signal = np.concatenate(pieces)
+        count = 0 if len(signal) < config.n_fft else 1 + (len(signal) - config.n_fft) // config.hop_length
+        if last:
+            count = min(count, 1 + self.length // config.hop_length - self.frames)
+        if count:
+            settings = _librosa_mel_settings(config) | {"center": False}
+            end = (count - 1) * config.hop_length + config.n_fft
+            block = librosa.feature.melspectrogram(y=signal[:end], n_mels=config.n_mels, **settings)
+            mel[:, self.frames : self.frames + count] = normalise(block, config)
+            self.frames += count
+        self.pending = signal[count * config.hop_length :]
 
 
 # --- sample coding -----------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ and crossfades them together again (engine/fold.py).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import secrets
 import threading
@@ -21,12 +22,14 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from engine.emphasis import DeEmphasis
 from engine.envelope import EnvelopePostFilter
 from engine.errors import VocoscopeError
 from engine.features import Conditioning, mel_spectrogram, resample, validate_mel
 from engine.fold import (Fold, FoldJoiner, finished_prefix, fold_layout, fold_mel, segments_as_one_batch,
                          segments_in_parallel)
 from engine.models.base import Vocoder
+from engine.output_guard import OutputGuard
 from engine.postfilter import PitchPostFilter
 
 CHUNK_TARGET_SECONDS = 0.045
@@ -35,7 +38,11 @@ BLOCK_SECONDS = 0.050  # the longest a streamed block should take: cancelling ac
 
 @dataclass
 class Stats:
-    """Running statistics; real_time_factor is audio seconds per wall second (> 1 is faster than real time)."""
+    """Running statistics; real_time_factor is audio seconds per wall second (> 1 is faster than real time).
+
+    warning: what is wrong with the output so far ("" when nothing is: engine/output_guard.py): NaN samples (made
+    silent), or output clipped, constant or silent; the last chunk's is the run's verdict.
+    """
 
     samples_done: int
     total_samples: int
@@ -43,6 +50,7 @@ class Stats:
     samples_per_second: float
     real_time_factor: float
     eta_seconds: float
+    warning: str = ""
 
 
 @dataclass
@@ -124,6 +132,8 @@ def generate(
         (engine/postfilter.py, engine/envelope.py; mu-law models).
     candidates: choose among this many draws by the mel instead of the model's own number (1: every draw kept;
         engine/models/wavernn/mel_guide.py, WaveRNN models).
+    Every sample is finite (a NaN or infinity becomes silence) and each chunk's `stats.warning` says what is wrong
+    with the output so far (`engine.output_guard.OutputGuard`).
     Raises `VocoscopeError` when the GPU runs out of memory or fails.
     """
     torch_device = choose_device(device)
@@ -150,13 +160,15 @@ def generate(
             else:
                 chunks = _generate_in_order(model, mel, total, generator, cancel, clock)
             postfilters = []
+            if model.mel_config.output_preemphasis:  # a model trained on pre-emphasised audio (engine/emphasis.py)
+                postfilters.append(DeEmphasis(model.mel_config.output_preemphasis))
             if model.pitch_postfilter:
                 postfilters.append(PitchPostFilter(model.mel_config.sample_rate, model.pitch_postfilter))
             if model.envelope_postfilter:
                 postfilters.append(EnvelopePostFilter(conditioning.mel, model.mel_config, model.envelope_postfilter))
             if postfilters:
                 chunks = _postfiltered(chunks, total, postfilters)
-            yield from chunks
+            yield from _guarded(chunks, clock.guard)
     except torch.cuda.OutOfMemoryError:
         raise VocoscopeError(
             f"the GPU ran out of memory generating {total} samples"
@@ -199,19 +211,31 @@ def _postfiltered(chunks: Iterator[Chunk], total: int, postfilters: list) -> Ite
         yield Chunk(rest, done, stats)
 
 
+def _guarded(chunks: Iterator[Chunk], guard: OutputGuard) -> Iterator[Chunk]:
+    """The final chunks, finite and in [-1, 1], each carrying the guard's verdict on the output so far."""
+    try:
+        for chunk in chunks:
+            samples = guard.clean(chunk.samples)
+            guard.watch(samples, chunk.start)
+            yield Chunk(samples, chunk.start, dataclasses.replace(chunk.stats, warning=guard.warning))
+    finally:
+        chunks.close()
+
+
 class _Clock:
-    """Counts final samples and turns them into `Stats`."""
+    """Counts final samples and turns them into `Stats`; its guard makes them finite as they come out of the model."""
 
     def __init__(self, total: int, sample_rate: int):
         self.total = total
         self.sample_rate = sample_rate
         self.done = 0
         self.began = time.perf_counter()
+        self.guard = OutputGuard(sample_rate)
 
     def chunk(self, samples: torch.Tensor | np.ndarray, start: int) -> Chunk:
         if isinstance(samples, torch.Tensor):
             samples = samples.detach().to("cpu", torch.float32).numpy()
-        samples = np.clip(samples, -1.0, 1.0).astype(np.float32, copy=False)
+        samples = self.guard.clean(samples)
         self.done += len(samples)
         elapsed = max(time.perf_counter() - self.began, 1e-9)
         rate = self.done / elapsed

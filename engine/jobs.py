@@ -4,6 +4,10 @@ Callers (the window's bridge, scripts) submit jobs and receive events through `o
 thread: the bridge re-emits them as queued Qt signals. A job that fails (a bad file, a torch error) ends in
 `JobFailed` with a message for a person; the engine stays alive for the next job. The last loaded model is
 kept between jobs.
+
+A job's samples go into its output stream (`JobStarted.output`, engine/output.py), written once on the worker
+thread, chunk by chunk, with the mel of what is final; the events carry no samples, only where they are. A player
+following the stream and the window's views read it where it lies.
 """
 
 from __future__ import annotations
@@ -13,17 +17,19 @@ import itertools
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from engine.errors import VocoscopeError
 from engine.features import Conditioning, load_input
-from engine.generate import Chunk, Fold, choose_device, conform, generate, new_seed
+from engine.generate import Fold, Stats, choose_device, conform, generate, new_seed
 from engine.models.base import Vocoder
 from engine.models.registry import ModelInfo, info_for, load_model, sampling_info
+from engine.output import OutputStream
 from engine.threads import use_engine_threads
 
 log = logging.getLogger(__name__)
@@ -34,6 +40,8 @@ class JobStarted:
     """model_info: the model as this job draws from it (a job's temperature replaces its own there too);
     seed: the sampling seed, the job's own or one drawn for it: the same seed, model, input, temperature and
         device give the same audio;
+    output: the job's output stream (engine.output.OutputStream, as long as the take, with its mel), which the
+        worker writes and anyone may read or follow;
     shapes: the shape inspector's view (engine.shapes.Inspection: preflight verdict and trace), or None."""
 
     job_id: int
@@ -42,18 +50,25 @@ class JobStarted:
     total_samples: int
     sample_rate: int
     seed: int
+    output: OutputStream
     shapes: Any = None
 
 
 @dataclass
 class ChunkReady:
+    """Samples [start, end) of the job's output are in its stream (JobStarted.output); stats: engine.generate.Stats
+    after them."""
+
     job_id: int
-    chunk: Chunk
+    start: int
+    end: int
+    stats: Stats
 
 
 @dataclass
 class JobFinished:
-    """audio: (total_samples,) float32, or what was made before a cancel (then `cancelled` is True)."""
+    """audio: the samples held by the job's output stream, [0, extent), a read-only view of it (no copy):
+    (total_samples,) float32, or what was made before a cancel (then `cancelled` is True)."""
 
     job_id: int
     audio: np.ndarray
@@ -157,7 +172,7 @@ class Engine:
         if job.cancel.is_set():
             self._emit(JobFinished(job.job_id, np.zeros(0, dtype=np.float32), cancelled=True))
             return
-        model = None
+        model = output = None
         try:
             model, info = self._model(job.model, job.device)
             overrides = (job.temperature, job.pitch_postfilter, job.envelope_postfilter, job.candidates)
@@ -166,25 +181,27 @@ class Engine:
                     info = dataclasses.replace(info, **sampling_info(model))
             conditioning = self._conditioning(job.source, model)
             total = conditioning.num_samples
-            audio = np.zeros(total, dtype=np.float32)
+            output = OutputStream(model.mel_config.sample_rate, max(1, total), total, conditioning.mel_config)
             seed = job.seed if job.seed is not None else new_seed()
-            self._emit(JobStarted(job.job_id, info, conditioning, total, model.mel_config.sample_rate, seed,
+            self._emit(JobStarted(job.job_id, info, conditioning, total, model.mel_config.sample_rate, seed, output,
                                   shapes=_inspection(model, conditioning)))
             made = 0
             for chunk in generate(model, conditioning, device=job.device, seed=seed, fold=job.fold,
                                   cancel=job.cancel, temperature=job.temperature,
                                   pitch_postfilter=job.pitch_postfilter,
                                   envelope_postfilter=job.envelope_postfilter, candidates=job.candidates):
-                audio[chunk.start : chunk.start + len(chunk.samples)] = chunk.samples
+                output.write(chunk.samples, chunk.start, chunk.stats)
                 made += len(chunk.samples)
-                self._emit(ChunkReady(job.job_id, chunk))
+                self._emit(ChunkReady(job.job_id, chunk.start, chunk.start + len(chunk.samples), chunk.stats))
         except Exception as error:  # every failure becomes an event; the worker lives on
+            if output is not None:
+                output.finish(complete=False)  # a player following it plays what there is, then ends
             self._emit(JobFailed(job.job_id, _message(error, model), shapes=_inspection(model, job.source)))
             return
         cancelled = job.cancel.is_set() and made < total
-        if cancelled and not job.fold:
-            audio = audio[:made]  # in order: what was made is a prefix (fold mode leaves gaps of silence instead)
-        self._emit(JobFinished(job.job_id, audio, cancelled))
+        output.finish(complete=not cancelled)
+        # in order, what a cancel leaves is a prefix; fold mode leaves gaps of silence, up to its furthest sample
+        self._emit(JobFinished(job.job_id, output.samples(), cancelled))
 
     def _model(self, name: str | Path | Vocoder, device: str) -> tuple[Vocoder, ModelInfo]:
         if isinstance(name, Vocoder):

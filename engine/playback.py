@@ -1,12 +1,20 @@
 """Sound output: generated samples reach the sound card while they are being generated.
 
-A `Player` owns one `sounddevice.OutputStream` (mono, float32). The producer (the engine thread) calls
-`feed` with each chunk; the samples are converted to the device's rate if it refuses the model's, and written
-into a preallocated `RingBuffer`. The audio callback only copies from that ring into the device's buffer, in
-place: no allocation, no locks, no Qt. When the ring has too little it pads with silence, counts an underrun
-and carries on from where it was.
+A `Player` owns one `sounddevice.OutputStream` (mono, float32) and plays an `engine.output.OutputStream`: the
+audio callback only copies from that stream's ring buffer into the device's buffer, in place (no allocation, no
+locks, no Qt). When the stream has too little it pads with silence, counts an underrun and carries on from where
+it was.
 
-Streaming use (the CLI's `vocode --play`, the window's "play output" while generating)::
+Following a stream the engine writes (the window's "play output", while generating or after)::
+
+    player.follow(job_output)             # the engine thread's writes start it (adaptive start, below)
+    player.follow(job_output, 1.5)        # a finished take, from 1.5 s: it can pause, resume and seek
+
+The samples go from the engine thread into the stream's ring, and from there to the sound card: no other thread
+carries them. Only a device that refuses the model's rate needs a copy: the player converts the stream (with soxr,
+on the writer's thread as the samples come, or once when a finished take starts) into a ring of its own.
+
+Feeding a stream of the player's own (the CLI's `vocode --play`, whose loop holds the chunks)::
 
     with Player(model_rate, device=None) as player:
         player.expect(total_samples)
@@ -16,7 +24,7 @@ Streaming use (the CLI's `vocode --play`, the window's "play output" while gener
         player.wait()
         print(player.summary().line())   # "played 3.20 s, start delay 0.12 s, 0 underruns"
 
-Finished clips (the window's "play input" / "play output" after generation)::
+Finished clips (the window's "play input")::
 
     player.play_clip(audio); player.pause(); player.resume(); player.seek(1.5); player.stop()
 
@@ -54,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import AudioDeviceError
-from engine.ringbuffer import RingBuffer
+from engine.output import OutputStream
 
 MIN_PREROLL_SECONDS = 0.1
 # A starting stream fills the device's whole buffer at once, and that buffer is the latency rounded up to whole
@@ -182,7 +190,8 @@ class Player:
     device: None (the default output), a name (or part of one) or an index from `list_output_devices()`.
     device_rate: the stream's rate; None takes `sample_rate` when the device accepts it, else the device's
         default rate. Audio at another rate than the stream's is converted with soxr as it is fed.
-    capacity_seconds: ring size, in seconds at the stream's rate; `feed` blocks while the ring is full.
+    capacity_seconds: the size of the player's own ring (`feed`, or a converted take: then at least the take), in
+        seconds at the stream's rate; `feed` blocks while it is full.
     latency: seconds of audio the device buffers ahead; generous, so a busy machine does not starve it
         (`playhead_seconds` takes it into account; see DEFAULT_LATENCY_SECONDS).
 
@@ -214,7 +223,7 @@ class Player:
         self.device_rate = int(device_rate or self._choose_rate(sd, info))
         self._open_stream(sd, device, latency)
 
-        self._ring = RingBuffer(max(1, int(capacity_seconds * self.device_rate)))
+        self._capacity = max(1, int(capacity_seconds * self.device_rate))
         fade_length = max(1, int(FADE_SECONDS * self.device_rate))
         self._fade_down = np.linspace(1.0, 0.0, fade_length, dtype=np.float32)
         self._fade_up = self._fade_down[::-1].copy()
@@ -223,7 +232,8 @@ class Player:
         # sides takes those losses instead of the audio (and instead of a stop's fade-out, which would click).
         self._lead_frames = int(LEAD_IN_SECONDS * self.device_rate)
         self._tail_frames = int((2 * self.latency + 0.05) * self.device_rate)
-        self._resampler: Any = None
+        self._start_lock = threading.Lock()
+        self._follow_lock = threading.Lock()
         self._reset_state()
 
     # ----------------------------------------------------------------- opening
@@ -251,7 +261,13 @@ class Player:
 
     def _reset_state(self) -> None:
         """Everything a new playback starts from; called before the stream runs, never during."""
-        self._clip: np.ndarray | None = None
+        # What the callback plays, at the device's rate: the followed stream itself, or a ring of the player's own
+        # (fed samples, or the followed stream converted). `_followed` is the stream at the model's rate.
+        self._output: OutputStream | None = None
+        self._followed: OutputStream | None = None
+        self._converted = 0  # samples of the followed stream converted into `_output` so far
+        self._resampler: Any = None
+        self.failure: str | None = None  # why playback that was to start on the writer's thread could not
         self._read = 0  # absolute offset, in device frames, of the next sample the callback copies
         self._fade_in = len(self._fade_up)  # ≥ fade length: no fade-in under way
         self._fade_out = 0
@@ -263,10 +279,9 @@ class Player:
         self._ending = False
         self._tail_left = 0
         self._lead_in = 0
-        self._fed_all = False
         self._underruns = 0
         self._device_underflows = 0
-        self._fed = 0  # samples at the model's rate
+        self._fed = 0  # samples at the model's rate that may be played
         self._largest_chunk = 0
         self._expected: int | None = None
         self._rate_given: float | None = None
@@ -283,7 +298,7 @@ class Player:
         self._t0 = time.monotonic()
 
     def feed(self, samples: np.ndarray, samples_per_second: float | None = None) -> None:
-        """Append generated samples (n,) float32 in [-1, 1]; called from the producer thread.
+        """Append generated samples (n,) float32 in [-1, 1] to the player's own stream; called from the producer thread.
 
         samples_per_second: the generation rate if the producer measures it; the player also measures it
         (`generation_rate`) and uses the lower. Blocks only while the ring is full (never the callback); returns
@@ -291,24 +306,84 @@ class Player:
         """
         if self._stop_requested:
             return
-        now = time.monotonic()
-        if self._t0 is None:
-            self._t0 = now
+        if self._output is None:
+            self._output = OutputStream(self.device_rate, self._capacity)
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
-        if self._first_feed is None:
-            self._first_feed = (now, len(samples))
-        self._fed += len(samples)
-        self._largest_chunk = max(self._largest_chunk, len(samples))
-        self._rate_given = samples_per_second
         self._write(self._convert(samples, last=False))
-        if not self._started and self._ready_to_start():
-            self._start()
+        self._arrived(self._fed + len(samples), samples_per_second)
 
     def finish(self) -> None:
         """No more samples: the callback plays what is left, then the stream ends and `wait` returns."""
+        if self._output is None:
+            self._output = OutputStream(self.device_rate, self._capacity)
         self._write(self._convert(np.zeros(0, dtype=np.float32), last=True))
-        self._fed_all = True
-        if not self._started and not self._stop_requested:
+        self._output.finish()
+        if not self._stop_requested:
+            self._start()
+
+    def follow(self, stream: OutputStream, start_seconds: float = 0.0) -> None:
+        """Play `stream` (at the model's rate) from `start_seconds`, after stopping whatever plays: a finished take
+        at once, one still being written by the adaptive-start rule, checked on the writer's thread after each of
+        its writes."""
+        self._halt_stream()
+        self._reset_state()
+        start = min(stream.ready, max(0, int(start_seconds * self.sample_rate)))
+        self._t0 = time.monotonic()
+        if stream.total is not None:
+            self._expected = stream.total
+        self._followed = stream
+        if self.device_rate == self.sample_rate:
+            self._output = stream
+        elif stream.finished:
+            import soxr
+
+            converted = soxr.resample(stream.ring.view(0, stream.ready), self.sample_rate, self.device_rate)
+            self._output = OutputStream.of_clip(converted.astype(np.float32, copy=False), self.device_rate)
+        else:
+            room = self._to_device(stream.total or 0) + self.device_rate
+            self._output = OutputStream(self.device_rate, max(self._capacity, room))
+        self._read = self._to_device(start)
+        self._fed = stream.ready
+        if stream.finished:
+            self._start()
+            return
+        self._first_feed = (self._t0, stream.ready)  # what was written before is a backlog, not a rate
+        stream.follow(self._on_written)
+        self._on_written(stream)  # the backlog may be enough to start with
+
+    def _on_written(self, stream: OutputStream) -> None:
+        """A follower of the stream: on the writer's thread after a write or at the end (and once in `follow`)."""
+        with self._follow_lock:
+            if self._stop_requested or stream is not self._followed:
+                return
+            try:
+                if self._output is not stream and not self._output.finished:
+                    finished, ready = stream.finished, stream.ready  # in this order: once finished, ready is final
+                    self._write(self._convert(stream.ring.view(self._converted, ready - self._converted),
+                                              last=finished))
+                    self._converted = ready
+                    if finished:
+                        self._output.finish()
+                stats = stream.stats
+                self._arrived(stream.ready, stats.samples_per_second if stats is not None else None)
+                if stream.finished:
+                    self._start()
+            except AudioDeviceError as error:  # the writer is the engine: playback fails, generation goes on
+                self.failure = str(error)
+                self._stop_requested = True
+                self._done.set()
+
+    def _arrived(self, fed: int, samples_per_second: float | None) -> None:
+        """`fed` samples (at the model's rate) may be played now: measure the rate, start if the rule is met."""
+        now = time.monotonic()
+        if self._t0 is None:
+            self._t0 = now
+        if self._first_feed is None:
+            self._first_feed = (now, fed)
+        self._largest_chunk = max(self._largest_chunk, fed - self._fed)
+        self._fed = fed
+        self._rate_given = samples_per_second
+        if not self._started and self._ready_to_start():
             self._start()
 
     def _convert(self, samples: np.ndarray, last: bool) -> np.ndarray:
@@ -322,16 +397,17 @@ class Player:
         return self._resampler.resample_chunk(samples, last=last)
 
     def _write(self, samples: np.ndarray) -> None:
-        written = 0
+        """Into the player's own ring, waiting while it is full."""
+        ring, written = self._output.ring, 0
         while written < len(samples) and not self._stop_requested:
-            room = self._ring.free(self._read)
+            room = ring.free(self._read)
             if room <= 0:
                 if not self._started:
                     self._start()
                 time.sleep(_FEED_POLL_SECONDS)
                 continue
             piece = samples[written:written + room]
-            self._ring.write(piece)
+            self._output.write(piece)
             written += len(piece)
 
     @property
@@ -344,7 +420,7 @@ class Player:
 
         The measured rate counts what reached `feed` in order, which is what playback consumes; the
         producer's figure may count samples it has not fed yet (fold mode finishes segments out of order).
-        The first feed only starts the clock: it may be a backlog (playing a clip that is half generated).
+        The first feed only starts the clock: it may be a backlog (following a take that is half generated).
         None until there is a figure.
         """
         measured = None
@@ -370,30 +446,22 @@ class Player:
         return buffered >= max(0.0, remaining / (RATE_MARGIN * rate) - remaining / s) + self.preroll
 
     def _start(self) -> None:
-        self._lead_in = self._lead_frames
-        self._started = True
-        self._start_delay = time.monotonic() - self._t0 if self._t0 is not None else 0.0
-        try:
-            self._stream.start()
-        except self._portaudio_error as error:
-            raise AudioDeviceError(_explain(error, self.device_name, self.device_rate)) from None
+        with self._start_lock:  # the writer's thread and the thread that called `follow` may both get here
+            if self._started:
+                return
+            self._lead_in = self._lead_frames
+            self._started = True
+            self._start_delay = time.monotonic() - self._t0 if self._t0 is not None else 0.0
+            try:
+                self._stream.start()
+            except self._portaudio_error as error:
+                raise AudioDeviceError(_explain(error, self.device_name, self.device_rate)) from None
 
     # ----------------------------------------------------------------- clips
     def play_clip(self, audio: np.ndarray, start_seconds: float = 0.0) -> None:
         """Play a finished clip (n,) float32 at the model's rate from `start_seconds`; any playback stops first."""
-        self._halt_stream()
-        self._reset_state()
-        clip = np.asarray(audio, dtype=np.float32).reshape(-1)
-        if self.device_rate != self.sample_rate:
-            import soxr
-
-            clip = soxr.resample(clip, self.sample_rate, self.device_rate).astype(np.float32, copy=False)
-        self._clip = clip
-        self._fed = len(audio)
-        self._fed_all = True
-        self._read = min(len(clip), self._to_device(int(start_seconds * self.sample_rate)))
-        self._t0 = time.monotonic()
-        self._start()
+        self.follow(OutputStream.of_clip(np.asarray(audio, dtype=np.float32).reshape(-1), self.sample_rate),
+                    start_seconds)
 
     def pause(self) -> None:
         """Fade out and hold the position; `resume` goes on from there."""
@@ -410,11 +478,12 @@ class Player:
     def seek(self, seconds: float) -> None:
         """Jump to `seconds` into a finished clip, with a short fade out and in so the jump does not click.
 
-        Once the clip has played to its end the stream is over: `play_clip(audio, start_seconds)` plays again.
+        Once the clip has played to its end the stream is over: `play_clip(audio, start_seconds)` (or `follow`)
+        plays again.
         """
-        if self._clip is None:
-            raise ValueError("seek works on a finished clip (play_clip); a clip still being generated cannot seek")
-        target = min(len(self._clip), max(0, self._to_device(int(seconds * self.sample_rate))))
+        if self._followed is None or not self._followed.finished:
+            raise ValueError("seek works on a finished clip or take; a take still being generated cannot seek")
+        target = min(self._output.ready, max(0, self._to_device(int(seconds * self.sample_rate))))
         if self._halted or not self._stream.active:
             self._read = target
         else:
@@ -422,7 +491,8 @@ class Player:
 
     # --------------------------------------------------------------- ending
     def stop(self) -> None:
-        """Fade out over FADE_SECONDS, stop and close the stream; a producer blocked in `feed` returns.
+        """Fade out over FADE_SECONDS, stop and close the stream; a producer blocked in `feed` returns, and a
+        followed stream's writer no longer calls the player.
 
         Returns once the fade and the silence after it have reached the device (about 2.5 latencies); a
         stream that does not end by then is aborted.
@@ -438,6 +508,8 @@ class Player:
             self._stop_deadline = (time.monotonic() + self.latency + FADE_SECONDS + self._tail_frames / self.device_rate
                                    + 0.5)
         self._stop_requested = True
+        if self._followed is not None:
+            self._followed.unfollow(self._on_written)
 
     @property
     def faded(self) -> bool:
@@ -544,15 +616,11 @@ class Player:
             out = out[lead:]
         fading_out = self._stop_requested or self._pause_requested or self._pending_seek is not None
         wanted = min(len(out), len(self._fade_down) - self._fade_out) if fading_out else len(out)
-        if self._clip is not None:
-            copied = min(wanted, len(self._clip) - self._read)
-            np.copyto(out[:copied], self._clip[self._read:self._read + copied])
-            at_end = self._read + copied >= len(self._clip)
-        else:
-            copied = self._ring.copy_into(out[:wanted], self._read)
-            at_end = self._fed_all and self._read + copied >= self._ring.written
-            if copied < wanted and not at_end and not fading_out:
-                self._underruns += 1
+        output = self._output
+        copied = output.ring.copy_into(out[:wanted], self._read, output.ready)
+        at_end = output.finished and self._read + copied >= output.ready  # `finished` first: then `ready` is final
+        if copied < wanted and not at_end and not fading_out:
+            self._underruns += 1
         self._read += copied
         out[copied:].fill(0.0)
 

@@ -15,9 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine import __version__
-from engine.catalog import BUILTINS, RESOURCES
+from engine.catalog import BUILTINS, EXAMPLES
 
-EXAMPLES = RESOURCES.parent / "examples"
 SECONDS = 0.5
 PASSED, SKIPPED, FAILED = "ok", "skip", "FAIL"
 

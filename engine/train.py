@@ -1,5 +1,6 @@
 """Training for both model families: `vocoscope train --data DIR --model FAMILY --out CKPT [--steps N] [--resume]
-[--valid DIR]`.
+[--valid DIR] [--nproc-per-node N]`, in one process or as one of several ranks (engine/distributed.py) under
+torchrun, or started on this machine's ranks by --nproc-per-node (engine/launcher.py).
 
 Each step draws a batch of random segments (aligned to hops) from the recordings under DIR, runs the model's
 teacher-forced `forward` and its `loss` on the (N, C, T) output, and takes an Adam step with the gradient norm
@@ -11,6 +12,10 @@ With --valid DIR (recordings held out of training), every `valid_every` steps an
 computed, in eval mode and without gradients, on a fixed set of segments from DIR, drawn once with a seed of their
 own: training is the same with or without it, and so is a resumed run.
 
+On several ranks, batch_size is the global batch, split evenly over them; rank 0 alone writes the checkpoint and
+the logs and validates, and the checkpoint holds every rank's random state. The arguments are checked before
+anything is computed (engine/train_checks.py).
+
 --config FILE is JSON with any of {"model": {...}, "mel": {...}, "train": {...}}; missing keys take defaults.
 """
 
@@ -20,26 +25,30 @@ import argparse
 import contextlib
 import csv
 import dataclasses
+import errno
 import json
 import math
 import shlex
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, Self, TextIO
 
 import numpy as np
 import torch
 
-from engine import checkpoints
-from engine.datasets import SegmentDataset, audio_files
+from engine import checkpoints, distributed
+from engine.datasets import CACHE_FOLDER, SegmentDataset, audio_files
+from engine.distributed import ONE_PROCESS, World
 from engine.errors import ConfigError, InputError
 from engine.features import MelConfig
 from engine.generate import choose_device
 from engine.models.base import Vocoder
 from engine.models.noise_injection import noise_classes, noisy_past
+from engine.train_checks import check_train_arguments
 from engine.weight_average import WeightAverage
 
 TRAINABLE_FAMILIES = ("wavernn", "wavernn-dual", "wavenet")
@@ -88,11 +97,25 @@ class TrainConfig:
     ema_decay: float = 0.0
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str | Path = "train config") -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+    def check_types(cls, values: dict[str, Any], source: str | Path = "train config") -> None:
+        """Raise `ConfigError` for a setting this class does not know, or of the wrong type (a whole number where
+        one is expected, a number for the others; true and false are neither)."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(fields))
         if unknown:
-            raise ConfigError(f"{source}: unknown training setting {unknown[0]!r}; known settings are {', '.join(sorted(known))}.")
+            raise ConfigError(f"{source}: unknown training setting {unknown[0]!r}; known settings are "
+                              f"{', '.join(sorted(fields))}.")
+        for name, value in values.items():
+            whole = fields[name].type == "int"
+            if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
+                kind = "a whole number" if whole else "a number"
+                raise ConfigError(f"{source}: training setting {name} is {json.dumps(value, default=repr)} (a "
+                                  f"{type(value).__name__}); it must be {kind}. Write it as one, without quotes, "
+                                  f'such as "{name}": {fields[name].default}.')
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str | Path = "train config") -> TrainConfig:
+        cls.check_types(values, source)
         config = cls(**values)
         if config.segment_frames - 2 * config.context_frames < 1:
             raise ConfigError(f"{source}: segment_frames={config.segment_frames} leaves no frame for the loss after "
@@ -190,7 +213,7 @@ class ValidationSet:
 
     @classmethod
     def load(cls, root: str | Path, data_root: str | Path, mel_config: MelConfig, train_config: TrainConfig,
-             cache_root: str | Path | None = None) -> "ValidationSet":
+             cache_root: str | Path | None = None) -> ValidationSet:
         """At most `valid_segments` segments of `segment_frames` frames from the recordings under `root`, chosen
         by `SegmentDataset.fixed_segments` with VALIDATION_SEED; `root` must hold nothing of `data_root`."""
         check_held_out(root, data_root)
@@ -207,14 +230,20 @@ class ValidationSet:
 
 class Trainer:
     """A model, its optimizer and the random state of its batches; `step()` trains on one batch, `validate()` scores
-    the held-out segments, if any."""
+    the held-out segments, if any. On several ranks (`world`), each trainer is one rank's: `network` is the model
+    wrapped to average gradients over the ranks, and every rank must call `step()` and `save()` alike."""
 
     def __init__(self, model: Vocoder, train_config: TrainConfig, dataset: SegmentDataset, device: torch.device,
-                 data: dict[str, Any], validation: ValidationSet | None = None):
+                 data: dict[str, Any], validation: ValidationSet | None = None, world: World = ONE_PROCESS):
         if train_config.input_noise and getattr(model, "predictor", None) is None:
             raise ConfigError(f"input_noise={train_config.input_noise} needs a model with linear prediction; this "
                               f"{model.family} has none. Set lpc_order in the model config, or input_noise to 0.")
+        world.check_batch(train_config.batch_size)
+        self.world = world
+        if world.distributed:
+            distributed.use_global_batch_norm(model)
         self.model = model.to(device).train()
+        self.network = distributed.parallel(self.model, device) if world.distributed else self.model
         self.average = WeightAverage(self.model, train_config.ema_decay) if train_config.ema_decay else None
         self.config = train_config
         self.dataset = dataset
@@ -229,36 +258,43 @@ class Trainer:
         self.skipped_steps = 0
         self.commands: list[str] = []
         self.initialised_from: dict[str, Any] | None = None
+        self.saved_step: int | None = None  # the step the checkpoint on disk holds, once this run has written one
+        self.resumed_from_ranks: int | None = None  # the ranks of the run resumed, if any
 
     @classmethod
     def new(cls, family: str, data_root: str | Path, *, sections: dict[str, dict[str, Any]] | None = None,
-            device: str = "auto", cache_root: str | Path | None = None, init: str | Path | None = None,
-            valid_root: str | Path | None = None) -> "Trainer":
+            device: str | torch.device = "auto", cache_root: str | Path | None = None, init: str | Path | None = None,
+            valid_root: str | Path | None = None, world: World = ONE_PROCESS) -> Trainer:
         """A freshly initialised model of `family` (torch seeded from the training seed); with `init`, a checkpoint
         whose weights it starts from where they fit (see `initialise_from`); with `valid_root`, held-out recordings
-        to validate on (see `ValidationSet`)."""
+        to validate on (see `ValidationSet`). On several ranks every rank builds the same model, and rank r > 0
+        then seeds its own torch generator with seed + r."""
         from engine.models.registry import build
 
         sections = sections or {"model": {}, "mel": {}, "train": {}}
         train_config = TrainConfig.from_dict(sections["train"])
+        world.check_batch(train_config.batch_size)
         torch.manual_seed(train_config.seed)
         model = build(family, sections["model"], sections["mel"])
         initialised_from = None if init is None else initialise_from(model, init)
-        dataset = SegmentDataset(data_root, model.mel_config, train_config.segment_frames, cache_root)
-        validation = None if valid_root is None else ValidationSet.load(valid_root, data_root, model.mel_config,
-                                                                        train_config, cache_root)
+        dataset, validation = _load_data(data_root, valid_root, model.mel_config, train_config, cache_root, world)
         trainer = cls(model, train_config, dataset, choose_device(device), data_description(Path(data_root)),
-                      validation)
+                      validation, world)
         trainer.initialised_from = initialised_from
+        if world.rank:
+            torch.manual_seed(train_config.seed + world.rank)
         return trainer
 
     @classmethod
     def resume(cls, path: str | Path, data_root: str | Path, *, family: str | None = None,
-               train_overrides: dict[str, Any] | None = None, device: str = "auto",
-               cache_root: str | Path | None = None, valid_root: str | Path | None = None) -> "Trainer":
+               train_overrides: dict[str, Any] | None = None, device: str | torch.device = "auto",
+               cache_root: str | Path | None = None, valid_root: str | Path | None = None,
+               world: World = ONE_PROCESS) -> Trainer:
         """Continue the run saved in `path` exactly where it stopped. `train_overrides` (e.g. a lower learning
         rate) change the run from here on; without them the continuation equals an uninterrupted run, with or
-        without held-out recordings (`valid_root`) to validate on."""
+        without held-out recordings (`valid_root`) to validate on, on as many ranks (`world`) as the run had. On
+        another number of ranks the batches still continue exactly; a rank the run did not have starts its torch
+        generator afresh (seed + rank)."""
         loaded = checkpoints.load(path)
         if family is not None and loaded.model.family != family:
             raise InputError(path, f"a {loaded.model.family} checkpoint", f"a {family} checkpoint (--model {family})",
@@ -269,24 +305,25 @@ class Trainer:
             raise InputError(path, "a checkpoint without training state", "a checkpoint written by `vocoscope train`",
                              "Start a new run with another --out.")
         train_config = TrainConfig.from_dict({**training["config"], **(train_overrides or {})})
-        dataset = SegmentDataset(data_root, loaded.model.mel_config, train_config.segment_frames, cache_root)
-        validation = None if valid_root is None else ValidationSet.load(valid_root, data_root, loaded.model.mel_config,
-                                                                        train_config, cache_root)
+        world.check_batch(train_config.batch_size)
+        dataset, validation = _load_data(data_root, valid_root, loaded.model.mel_config, train_config, cache_root,
+                                         world)
         trainer = cls(loaded.model, train_config, dataset, choose_device(device), data_description(Path(data_root)),
-                      validation)
+                      validation, world)
         trainer._restore(loaded.meta, loaded.extra_tensors)
         return trainer
 
     # --- one step ------------------------------------------------------------------------------------------
 
     def teacher_forced_loss(self, mel: torch.Tensor, audio: torch.Tensor,
-                            fed: torch.Tensor | None = None) -> torch.Tensor:
+                            fed: torch.Tensor | None = None, *, network: torch.nn.Module | None = None) -> torch.Tensor:
         """The model's loss on a batch of segments, mel (N, n_mels, F), audio (N, F · hop), leaving out the
         context frames at each end (see TrainConfig): a mean over the N segments and their samples. `fed`
-        (N, F · hop) is the past the model is fed, when not the audio itself (see `noisy_past`)."""
+        (N, F · hop) is the past the model is fed, when not the audio itself (see `noisy_past`). `network` runs
+        the forward pass: the model itself by default, its gradient-averaging wrapper in a distributed step."""
         mel, audio = mel.to(self.device), audio.to(self.device)
         fed = None if fed is None else fed.to(self.device)
-        output = self.model(mel, audio if fed is None else fed)
+        output = (network or self.model)(mel, audio if fed is None else fed)
         target = self.model.training_target(mel, audio, fed)
         context = self.config.context_frames * self.model.hop_length
         if context:
@@ -294,16 +331,23 @@ class Trainer:
         return self.model.loss(output, target)
 
     def step(self) -> float:
-        """Train on one batch; return its loss. A non-finite loss or gradient skips the update (and is counted)."""
-        mel, audio = self.dataset.sample(self.batch_rng, self.config.batch_size)
-        loss = self.teacher_forced_loss(mel, audio, self.noisy_past(mel, audio) if self.config.input_noise else None)
+        """Train on one batch; return its loss. A non-finite loss or gradient skips the update (and is counted).
+        On several ranks, this rank trains on its rows of the global batch, and the loss returned (and judged) is
+        the global batch's; the gradients, and so the norm, are already the same on every rank."""
+        rows = self.world.rows(self.config.batch_size)
+        mel, audio = self.dataset.sample(self.batch_rng, self.config.batch_size, rows)
+        fed = self.noisy_past(mel, audio, rows) if self.config.input_noise else None
+        loss = self.teacher_forced_loss(mel, audio, fed, network=self.network)
         for group in self.optimizer.param_groups:
             group["lr"] = self.config.learning_rate_at(self.step_count)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        loss = distributed.mean_over_ranks(self.world, loss.detach())
         if torch.isfinite(loss) and torch.isfinite(norm):
             self.optimizer.step()
+            if hasattr(self.model, "after_step"):  # a model's own schedule, e.g. the sparse WaveRNN's pruning
+                self.model.after_step(self.step_count + 1)
             if self.average is not None:
                 self.average.update(self.model)
         else:
@@ -311,12 +355,13 @@ class Trainer:
         self.step_count += 1
         return float(loss.detach())
 
-    def noisy_past(self, mel: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        """mel (N, n_mels, F), audio (N, F · hop) → the past to feed with noise injected (N, F · hop), its noise
-        drawn from the batch generator (so a resumed run draws the same)."""
+    def noisy_past(self, mel: torch.Tensor, audio: torch.Tensor, rows: slice = slice(None)) -> torch.Tensor:
+        """mel (N, n_mels, F), audio (N, F · hop), rows `rows` of the global batch → the past to feed with noise
+        injected (N, F · hop), its noise drawn for the whole batch from the batch generator (so a resumed run, and
+        every rank, draws the same) and cut to those rows."""
         with torch.no_grad():
             coefficients = self.model.predictor(mel.to(self.device))
-        noise = noise_classes(self.batch_rng, audio.shape[0], audio.shape[1], self.config.input_noise)
+        noise = noise_classes(self.batch_rng, self.config.batch_size, audio.shape[1], self.config.input_noise)[rows]
         return noisy_past(audio, coefficients, noise, self.model.hop_length, self.model.config.bits)
 
     def validate(self) -> float:
@@ -348,17 +393,37 @@ class Trainer:
 
     # --- checkpoints ---------------------------------------------------------------------------------------
 
-    def save(self, path: str | Path, *, command: str = "", loss: float | None = None) -> Path:
-        """Write the model (with a weight average: the average, and the trained weights as extra tensors), Adam's
-        state and the random states to `path` (atomically)."""
-        optimizer_state = self.optimizer.state_dict()
-        extra = {"rng/torch": torch.get_rng_state()}
+    def random_state(self) -> dict[str, Any]:
+        """This rank's random generators: torch's on the CPU (and on its GPU) and the batch generator's."""
+        state = {"torch": torch.get_rng_state(), "batch_rng": json.loads(json.dumps(self.batch_rng.bit_generator.state))}
         if self.device.type == "cuda":
-            extra["rng/cuda"] = torch.cuda.get_rng_state(self.device)
+            state["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def save(self, path: str | Path, *, command: str = "", loss: float | None = None) -> Path | None:
+        """Write the model (with a weight average: the average, and the trained weights as extra tensors), Adam's
+        state and the random states to `path` (atomically). On several ranks every rank calls it: each hands its
+        random state (and a digest of its weights, which must be the same everywhere) to rank 0, which alone writes
+        and returns the path; the others return None.
+
+        Rank 0's torch states are rng/torch (and rng/cuda), as one process writes them; rank r's rng/rank<r>/...
+        The batch generator's state is stored once: every rank draws the same global batches."""
+        ranks = distributed.gather(self.world, {**self.random_state(), "weights": distributed.weights_digest(
+            self.model) if self.world.distributed else ""})
+        if not self.world.main:
+            self.saved_step = self.step_count
+            return None
+        if any(rank["batch_rng"] != ranks[0]["batch_rng"] or rank["weights"] != ranks[0]["weights"] for rank in ranks):
+            raise RuntimeError(f"the {self.world.size} ranks disagree on the weights or the batch generator at step "
+                               f"{self.step_count}: the run is no longer one run; nothing was saved")
+        optimizer_state = self.optimizer.state_dict()
+        extra = {}
+        for rank, state in enumerate(ranks):
+            prefix = "rng/" if rank == 0 else f"rng/rank{rank}/"
+            extra.update({prefix + name: state[name] for name in ("torch", "cuda") if name in state})
         for index, values in optimizer_state["state"].items():
             for name, value in values.items():
                 extra[f"adam/{index}/{name}"] = value if torch.is_tensor(value) else torch.tensor(value)
-        numpy_state = self.batch_rng.bit_generator.state
         data = self.data
         meta = {
             "training_note": (f"{data['source']} ({data['part']}): {data['speaker']}; "
@@ -377,13 +442,16 @@ class Trainer:
                 "resume": {
                     "param_groups": optimizer_state["param_groups"],
                     # JSON keeps Python's big integers exactly; the PCG64 state is 128-bit
-                    "batch_rng": json.loads(json.dumps(numpy_state)),
+                    "batch_rng": ranks[0]["batch_rng"],
+                    "world_size": self.world.size,
                 },
             },
         }
         with self._generating_weights() as trained:
             extra.update({f"{TRAINED_PREFIX}{name}": value for name, value in trained.items()})
-            return checkpoints.save(self.model, path, meta=meta, extra_tensors=extra)
+            written = checkpoints.save(self.model, path, meta=meta, extra_tensors=extra)
+        self.saved_step = self.step_count
+        return written
 
     def _restore(self, meta: dict[str, Any], extra: dict[str, torch.Tensor]) -> None:
         training = meta["training"]
@@ -400,14 +468,43 @@ class Trainer:
                 if TRAINED_PREFIX + name in extra:
                     parameter.copy_(extra[TRAINED_PREFIX + name])
         self.batch_rng.bit_generator.state = state["batch_rng"]
-        torch.set_rng_state(extra["rng/torch"].cpu())
-        if self.device.type == "cuda" and "rng/cuda" in extra:
-            torch.cuda.set_rng_state(extra["rng/cuda"].cpu(), self.device)
+        self.saved_step = self.step_count
+        self.resumed_from_ranks = int(state.get("world_size", 1))  # runs before several ranks were one process
+        rank = self.world.rank
+        prefix = "rng/" if rank == 0 else f"rng/rank{rank}/"
+        if prefix + "torch" in extra:
+            torch.set_rng_state(extra[prefix + "torch"].cpu())
+        else:  # a rank the resumed run did not have
+            torch.manual_seed(self.config.seed + rank)
+        if self.device.type == "cuda" and prefix + "cuda" in extra:
+            torch.cuda.set_rng_state(extra[prefix + "cuda"].cpu(), self.device)
         self.seconds = float(training.get("seconds_trained", 0.0))
         self.commands = list(training.get("commands", []))
         self.skipped_steps = int(training.get("skipped_steps", 0))
         self.initialised_from = training.get("initialised_from")
         self.last_validation = training.get("valid")
+
+
+def _load_data(data_root: str | Path, valid_root: str | Path | None, mel_config: MelConfig,
+               train_config: TrainConfig, cache_root: str | Path | None,
+               world: World) -> tuple[SegmentDataset, ValidationSet | None]:
+    """The training recordings, and the held-out ones with `valid_root`. On several ranks local rank 0 of each
+    machine reads them first, computing and caching the mels not cached yet; the other ranks then read the cache."""
+    cache = Path(cache_root) if cache_root is not None else Path(data_root) / CACHE_FOLDER
+    with distributed.local_main_first(world):
+        try:
+            dataset = SegmentDataset(data_root, mel_config, train_config.segment_frames, cache_root)
+            validation = None if valid_root is None else ValidationSet.load(valid_root, data_root, mel_config,
+                                                                            train_config, cache_root)
+        except OSError as error:
+            if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS) or not error.filename or not Path(
+                    error.filename).resolve().is_relative_to(cache.resolve()):
+                raise
+            raise InputError(cache, f"a mel cache folder that cannot be written ({error.strerror})",
+                             "a writable folder for the mels computed from the recordings",
+                             "Give --cache DIR, a folder you can write (the mels are computed once and kept "
+                             "there).") from None
+    return dataset, validation
 
 
 def initialise_from(model: Vocoder, path: str | Path) -> dict[str, Any]:
@@ -437,9 +534,10 @@ def initialise_from(model: Vocoder, path: str | Path) -> dict[str, Any]:
 
 
 class Progress:
-    """A one-line progress bar (step, loss, steps/s, time left) on a terminal; a line per interval otherwise."""
+    """A one-line progress bar (step, loss, steps/s, time left) on a terminal; a line per interval otherwise;
+    nothing with no `stream` (the ranks but rank 0)."""
 
-    def __init__(self, total: int, stream: TextIO, every: int, width: int = 24):
+    def __init__(self, total: int, stream: TextIO | None, every: int, width: int = 24):
         self.total = total
         self.stream = stream
         self.every = every
@@ -451,6 +549,8 @@ class Progress:
 
     def update(self, step: int, loss: float, steps_per_second: float, *, final: bool = False) -> None:
         """Redraw at most 10 times a second on a terminal; elsewhere print every `every` steps and the last."""
+        if self.stream is None:
+            return
         now = time.monotonic()
         if self.interactive:
             if not final and now - self.last_draw < 0.1:
@@ -473,6 +573,8 @@ class Progress:
 
     def note(self, text: str) -> None:
         """A line of its own (e.g. a validation loss); on a terminal it replaces the bar, redrawn at the next step."""
+        if self.stream is None:
+            return
         if self.interactive:
             self.stream.write("\r" + text.ljust(self.drawn) + "\n")
             self.drawn = 0
@@ -488,7 +590,7 @@ class StopRequest:
         self.requested = False
         self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> "StopRequest":
+    def __enter__(self) -> Self:
         try:
             for number in (signal.SIGINT, signal.SIGTERM):
                 self._previous[number] = signal.signal(number, self._handle)
@@ -499,7 +601,7 @@ class StopRequest:
     def _handle(self, number: int, frame: Any) -> None:
         self.requested = True
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         for number, handler in self._previous.items():
             signal.signal(number, handler)
 
@@ -532,11 +634,17 @@ def run_training(trainer: Trainer, out: str | Path, steps: int, *, log_path: str
                  should_stop: Callable[[], bool] | None = None) -> RunResult:
     """Train until `steps` steps in all (counting those of a resumed run), saving to `out` as it goes. With held-out
     recordings, validate every `valid_every` steps and at the end, logged to `valid_log_path(log_path)`. Progress
-    goes to `stream` (default: sys.stderr as it is when called)."""
+    goes to `stream` (default: sys.stderr as it is when called).
+
+    On several ranks every rank calls it alike: rank 0 alone reports, logs, validates and writes `out`; a stop
+    asked for on any rank (Ctrl+C, SIGTERM, `should_stop`) stops every rank after the same step, and the checkpoint
+    is then written as at the end. When a rank is lost, the others raise and nothing more is written: the last
+    checkpoint stays as it was."""
     config = trainer.config
-    progress = Progress(steps, sys.stderr if stream is None else stream, config.log_every)
+    main = trainer.world.main
+    progress = Progress(steps, (sys.stderr if stream is None else stream) if main else None, config.log_every)
     log_file = writer = valid_file = valid_writer = None
-    if log_path is not None:
+    if log_path is not None and main:
         log_file = _open_log(Path(log_path), ["step", "loss", "steps_per_second", "seconds_trained"],
                              trainer.step_count == 0)
         writer = csv.writer(log_file)
@@ -564,6 +672,7 @@ def run_training(trainer: Trainer, out: str | Path, steps: int, *, log_path: str
     interval_start = time.monotonic()
     last_loss = float("nan")
     interrupted = False
+    ended_together = False  # every rank reached the end of the loop (always so for one process)
     with StopRequest() as stop:
         try:
             while trainer.step_count < steps:
@@ -581,20 +690,22 @@ def run_training(trainer: Trainer, out: str | Path, steps: int, *, log_path: str
                         writer.writerow([trainer.step_count, f"{mean:.5f}", f"{rate:.3f}", f"{trainer.seconds:.1f}"])
                         log_file.flush()
                     interval_losses, interval_start = [], time.monotonic()
-                if trainer.validation is not None and trainer.step_count % config.valid_every == 0:
+                if main and trainer.validation is not None and trainer.step_count % config.valid_every == 0:
                     interval_start += validate()  # the steps/s are training's alone
                 if trainer.step_count % config.checkpoint_every == 0:
                     trainer.save(out, command=command, loss=losses[-1][1] if losses else last_loss)
-                if (should_stop is not None and should_stop()) or stop.requested:
+                if distributed.any_rank(trainer.world, (should_stop is not None and should_stop()) or stop.requested):
                     interrupted = trainer.step_count < steps
                     break
+            ended_together = True
             latest = trainer.last_validation
-            if trainer.validation is not None and not (
+            if main and trainer.validation is not None and not (
                     latest and latest["step"] == trainer.step_count and latest["data"] == trainer.validation.data):
                 validate()
         finally:
             recent = losses[-1][1] if losses else last_loss
-            trainer.save(out, command=command, loss=None if math.isnan(recent) else recent)
+            if ended_together or not trainer.world.distributed:  # a lost rank would never answer the save's gather
+                trainer.save(out, command=command, loss=None if math.isnan(recent) else recent)
             for file in (log_file, valid_file):
                 if file is not None:
                     file.close()
@@ -604,54 +715,109 @@ def run_training(trainer: Trainer, out: str | Path, steps: int, *, log_path: str
 
 
 def run(args: argparse.Namespace) -> int:
+    """`vocoscope train`: one process; one rank of several under torchrun; or, with --nproc-per-node N, the
+    launcher of N ranks on this machine."""
+    world = World.from_environment()
+    check_train_arguments(args, world)
+    sections = read_config_file(args.config)
+    source = args.config or "train config"
+    TrainConfig.check_types(sections["train"], source)
+    if args.resume and (sections["model"] or sections["mel"]):
+        raise InputError(args.config, "model or mel settings while resuming", "only \"train\" settings",
+                         "The model and its mel are fixed by the checkpoint; remove them from the config.")
+    if args.nproc_per_node is not None and args.nproc_per_node > 1:
+        from engine.launcher import launch
+
+        if not args.resume:  # a resumed run's batch is the checkpoint's, checked by the ranks
+            World(size=args.nproc_per_node).check_batch(TrainConfig.from_dict(sections["train"], source).batch_size,
+                                                        source)
+        return launch(args.nproc_per_node, worker_arguments(args), Path(args.out))
     if args.threads:
         torch.set_num_threads(args.threads)
+    if not world.distributed:
+        return _train(args, sections, world, args.device)
+    with distributed.joined(world, args.device) as device:
+        return _train(args, sections, world, device)
+
+
+def worker_arguments(args: argparse.Namespace) -> list[str]:
+    """`args` as the command line of one rank: train's arguments but --nproc-per-node."""
+    words = ["train", "--data", str(args.data), "--model", args.model, "--out", str(args.out), "--steps",
+             str(args.steps), "--device", args.device, "--threads", str(args.threads)]
+    for option, value in (("--valid", args.valid), ("--config", args.config), ("--init", args.init),
+                          ("--log", args.log), ("--cache", args.cache)):
+        if value:
+            words += [option, str(value)]
+    return words + (["--resume"] if args.resume else [])
+
+
+def _command(args: argparse.Namespace, world: World) -> str:
+    """The command the checkpoint records for this part of the run."""
+    words = (["vocoscope", "train", "--data", str(args.data), "--model", args.model, "--out", str(args.out),
+              "--steps", str(args.steps)] + (["--config", str(args.config)] if args.config else [])
+             + (["--resume"] if args.resume else []) + (["--init", str(args.init)] if args.init else [])
+             + (["--valid", str(args.valid)] if args.valid else []))
+    if world.distributed and world.machines == 1:
+        words += ["--nproc-per-node", str(world.size)]
+    elif world.distributed:
+        words = ["torchrun", "--nnodes", str(world.machines), "--nproc-per-node", str(world.local_size), "-m",
+                 "engine.cli"] + words[1:]
+    return shlex.join(words)
+
+
+def _train(args: argparse.Namespace, sections: dict[str, dict[str, Any]], world: World,
+           device: str | torch.device) -> int:
+    """Build the trainer (this rank's) and run it; rank 0 reports."""
     out = Path(args.out)
-    sections = read_config_file(args.config)
-    command = shlex.join(["vocoscope", "train", "--data", str(args.data), "--model", args.model, "--out", str(out),
-                          "--steps", str(args.steps)] + (["--config", str(args.config)] if args.config else [])
-                         + (["--resume"] if args.resume else []) + (["--init", str(args.init)] if args.init else [])
-                         + (["--valid", str(args.valid)] if args.valid else []))
-    if args.resume and args.init:
-        raise InputError(args.init, "--init together with --resume", "one of them",
-                         "--resume continues the run in --out; --init starts a new run from another checkpoint.")
+
+    def report(text: str) -> None:
+        if world.main:
+            print(text, file=sys.stderr)
+
     if args.resume:
-        if not out.exists():
-            raise InputError(out, "no such checkpoint to resume", "a checkpoint written by an earlier run",
-                             "Leave out --resume to start a new run.")
-        if sections["model"] or sections["mel"]:
-            raise InputError(args.config, "model or mel settings while resuming", "only \"train\" settings",
-                             "The model and its mel are fixed by the checkpoint; remove them from the config.")
         trainer = Trainer.resume(out, args.data, family=args.model, train_overrides=sections["train"],
-                                 device=args.device, cache_root=args.cache, valid_root=args.valid)
+                                 device=device, cache_root=args.cache, valid_root=args.valid, world=world)
     else:
-        if out.exists():
-            raise InputError(out, "a checkpoint that already exists", "a new file, or --resume",
-                             "Add --resume to continue that run, or choose another --out.")
-        trainer = Trainer.new(args.model, args.data, sections=sections, device=args.device, cache_root=args.cache,
-                              init=args.init, valid_root=args.valid)
+        trainer = Trainer.new(args.model, args.data, sections=sections, device=device, cache_root=args.cache,
+                              init=args.init, valid_root=args.valid, world=world)
     model = trainer.model
     if trainer.initialised_from:
         started = trainer.initialised_from
         grown = started.get("grown")  # runs started before growing existed did not record it
         grown = f"{len(grown)} grown (added layers or inputs start by changing nothing), " if grown else ""
-        print(f"from {started['path']} ({started['steps']} steps): {len(started['copied'])} weights copied, {grown}"
-              f"{len(started['fresh'])} fresh: {', '.join(started['fresh']) or 'none'}", file=sys.stderr)
-    print(f"{model.family}: {model.parameter_count():,} parameters on {trainer.device}; "
-          f"{len(trainer.dataset.recordings)} recordings, {trainer.dataset.seconds / 60:.1f} min "
-          f"({trainer.dataset.skipped} shorter than a segment left out); from step {trainer.step_count} to {args.steps}",
-          file=sys.stderr)
+        report(f"from {started['path']} ({started['steps']} steps): {len(started['copied'])} weights copied, {grown}"
+               f"{len(started['fresh'])} fresh: {', '.join(started['fresh']) or 'none'}")
+    report(f"{model.family}: {model.parameter_count():,} parameters on {trainer.device}; "
+           f"{len(trainer.dataset.recordings)} recordings, {trainer.dataset.seconds / 60:.1f} min "
+           f"({trainer.dataset.skipped} shorter than a segment left out); from step {trainer.step_count} to {args.steps}")
+    if world.distributed:
+        batch = trainer.config.batch_size
+        report(f"{world.size} ranks ({world.machines} machine(s) × {world.local_size}, {distributed.backend()} on "
+               f"{trainer.device.type}, {torch.get_num_threads()} torch thread(s) each): each step trains on a global "
+               f"batch of {batch} segments, {batch // world.size} per rank; rank 0 writes {out} and the logs")
+    if trainer.resumed_from_ranks not in (None, world.size):
+        report(f"resuming on {world.size} rank(s) a run saved on {trainer.resumed_from_ranks}: the batches continue "
+               "exactly; a rank the run did not have starts its own torch generator afresh")
     if trainer.validation is not None:
-        print(f"validation: {trainer.validation.segments} segments of {trainer.config.segment_frames} frames from "
-              f"{trainer.validation.root}, every {trainer.config.valid_every} steps and at the end", file=sys.stderr)
+        report(f"validation: {trainer.validation.segments} segments of {trainer.config.segment_frames} frames from "
+               f"{trainer.validation.root}, every {trainer.config.valid_every} steps and at the end")
     log_path = args.log if args.log else out.with_suffix(".csv")
-    result = run_training(trainer, out, args.steps, log_path=log_path, command=command)
+    try:
+        result = run_training(trainer, out, args.steps, log_path=log_path, command=_command(args, world))
+    except RuntimeError as error:
+        if not (world.distributed and distributed.is_lost_rank(error)):
+            raise
+        saved = (f"the last checkpoint, {out}, holds step {trainer.saved_step}: continue with the same command and "
+                 "--resume" if trainer.saved_step is not None else
+                 f"no checkpoint was written yet (the first comes at step {trainer.config.checkpoint_every})")
+        print(f"vocoscope: rank {world.rank} of {world.size} lost the other ranks during step "
+              f"{trainer.step_count + 1} ({distributed.lost_rank_cause(error)}); {saved}.", file=sys.stderr)
+        return 1
     if result.interrupted:
-        print(f"stopped at step {result.steps}; saved {out}. Continue with the same command and --resume.",
-              file=sys.stderr)
+        report(f"stopped at step {result.steps}; saved {out}. Continue with the same command and --resume.")
         return 130
     valid_log = f", validation log {valid_log_path(log_path)}" if trainer.validation is not None else ""
-    print(f"done: {result.steps} steps; saved {out}; loss log {log_path}{valid_log}", file=sys.stderr)
+    report(f"done: {result.steps} steps; saved {out}; loss log {log_path}{valid_log}")
     return 0
 
 
@@ -679,5 +845,9 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads for torch (default: torch's)")
     parser.add_argument("--log", metavar="CSV", help="loss log (default: CKPT with .csv)")
     parser.add_argument("--cache", metavar="DIR", help="mel cache folder (default: DIR/.vocoscope-cache)")
+    parser.add_argument("--nproc-per-node", type=int, metavar="N", help="train on N processes (ranks) of this "
+                        "machine, started through torch.distributed.run: one GPU each on CUDA, gloo on the CPU; "
+                        "batch_size is the global batch, split evenly over them. Across machines, launch with "
+                        "torchrun instead (docs/training.md)")
     parser.set_defaults(run=run)
     trainset.add_cli(subparsers)

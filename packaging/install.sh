@@ -8,7 +8,8 @@
 #   --cpu   torch's CPU-only build, from PyTorch's own index (download.pytorch.org/whl/cpu). Without it pip takes
 #           torch from the package index, whose Linux x86-64 build brings the CUDA libraries (several GB; what a
 #           machine with an NVIDIA GPU wants), unless a CPU wheel of the same version is at hand (pip's find-links).
-#   --test  also the test tools (pytest, pytest-qt, hypothesis), a PulseAudio server and Xvfb for the tests.
+#   --test  also the test tools (pytest, pytest-qt, hypothesis), a PulseAudio server, Xvfb and desktop-file-validate
+#           for the tests.
 #
 # The link: /usr/local/bin/vocoscope when run as root; else ~/.local/bin/vocoscope when that folder is on PATH
 # (Debian's and Ubuntu's ~/.profile add it at login when it exists), else /usr/local/bin/vocoscope with sudo (as
@@ -21,7 +22,7 @@ SYSTEM_PYTHON=/usr/bin/python3
 APT_PACKAGES=(python3-venv libportaudio2 libsndfile1 libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0
   libfontconfig1 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-render-util0
   libxcb-image0 libxcb-randr0 libxcb-xinerama0)
-APT_TEST_PACKAGES=(pulseaudio pulseaudio-utils libasound2-plugins xvfb)
+APT_TEST_PACKAGES=(pulseaudio pulseaudio-utils libasound2-plugins xvfb desktop-file-utils)
 
 usage() {
   sed -n '2,/^set /s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"

@@ -12,13 +12,14 @@ import torch
 from tests.helpers import REPO
 
 INSTALL = REPO / "packaging" / "install.sh"
+BUILD_BUNDLE = REPO / "packaging" / "build_bundle.sh"
 
 
 def bash(script: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(["/bin/bash", "-c", script], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize("path", [INSTALL, REPO / ".ci" / "run"])
+@pytest.mark.parametrize("path", [INSTALL, BUILD_BUNDLE, REPO / ".ci" / "run"])
 def test_the_scripts_parse(path):
     result = subprocess.run(["/bin/bash", "-n", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -39,6 +40,18 @@ def test_an_unknown_option_stops_before_apt_with_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "'--gpu'" in result.stderr and "--cpu, --test or --help" in result.stderr
     assert not apt_log.exists()
+
+
+def test_the_bundle_script_refuses_an_unknown_option_before_building(tmp_path):
+    (tmp_path / "apt-get").write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path}/apt.log\n")
+    (tmp_path / "apt-get").chmod(0o755)
+    env = dict(os.environ, PATH=f"{tmp_path}:/usr/bin:/bin")
+    result = subprocess.run(["/bin/bash", str(BUILD_BUNDLE), "--check", "--onefile"], env=env, capture_output=True,
+                            text=True)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "'--onefile'" in result.stderr
+    assert "expected --cpu, --check, --venv DIR or --help" in result.stderr
+    assert not (tmp_path / "apt.log").exists()
 
 
 def test_a_machine_without_apt_is_told_so(tmp_path):

@@ -51,14 +51,34 @@ def mel_file(tmp_path, frames=4):
 def test_job_delivers_contiguous_chunks_that_add_up_to_the_length(engine, tmp_path):
     job = engine.submit_generate("wavernn", mel_file(tmp_path), device="cpu", seed=1)
     events = [event for _, event in engine.events.until_done(job)]
-    started, chunks, finished = events[0], [e.chunk for e in events[1:-1]], events[-1]
+    started, chunks, finished = events[0], events[1:-1], events[-1]
     assert isinstance(started, JobStarted) and started.total_samples == 4 * 200 and started.sample_rate == 16000
-    assert all(isinstance(e, ChunkReady) for e in events[1:-1])
-    starts = [c.start for c in chunks]
-    assert starts == list(np.cumsum([0] + [len(c.samples) for c in chunks[:-1]]))
-    assert sum(len(c.samples) for c in chunks) == 800
+    assert all(isinstance(e, ChunkReady) for e in chunks)
+    assert [c.start for c in chunks] == [0] + [c.end for c in chunks[:-1]] and chunks[-1].end == 800
     assert isinstance(finished, JobFinished) and not finished.cancelled
-    np.testing.assert_array_equal(finished.audio, np.concatenate([c.samples for c in chunks]))
+    output = started.output
+    assert output.finished and output.ready == output.extent == 800 and chunks[-1].stats.samples_done == 800
+    assert np.shares_memory(finished.audio, output.ring.view(0, 800)), "the take is the stream's, not a copy"
+
+
+def test_the_output_stream_is_written_on_the_worker_thread_with_its_mel_and_events_carry_no_samples(engine):
+    """The one copy of the take: written where it is made, followed on that thread, its mel made there too."""
+    from engine.features import mel_spectrogram
+    from engine.generate import generate
+    from engine.models.registry import build
+
+    model = build("wavernn").eval()
+    conditioning = Conditioning(mel=np.random.default_rng(2).random((80, 12), dtype=np.float32), mel_config=MelConfig())
+    writers = []
+    job = engine.submit_generate(model, conditioning, device="cpu", seed=5)
+    _, started = engine.events.queue.get(timeout=60)
+    started.output.follow(lambda stream: writers.append((threading.current_thread().name, stream.ready)))
+    events = [event for _, event in engine.events.until_done(job)]
+    expected = np.concatenate([c.samples for c in generate(model, conditioning, device="cpu", seed=5)])
+    np.testing.assert_array_equal(events[-1].audio, expected)
+    assert {name for name, _ in writers} == {"vocoscope-engine"} and writers[-1][1] == len(expected)
+    assert not any(isinstance(value, np.ndarray) for e in events[:-1] for value in vars(e).values())
+    np.testing.assert_allclose(started.output.mel.mel, mel_spectrogram(expected, MelConfig()), atol=1e-5)
 
 
 def test_cancel_ends_the_job_within_100_ms(engine):

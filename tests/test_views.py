@@ -1,10 +1,13 @@
-"""The views on their own: the incremental spectrogram, the growing waveform, repaint only when dirty and shown."""
+"""The views on their own: the incremental spectrogram, the growing waveform read from an output stream, repaint
+only when there is something new and the view is shown."""
 
 import numpy as np
 import pytest
 
-from app.views.incremental_mel import IncrementalMel
 from engine.features import MelConfig, mel_spectrogram
+from engine.incremental_mel import IncrementalMel
+from engine.output import OutputStream
+from engine.ringbuffer import RingBuffer
 
 SMALL_MEL = MelConfig(sample_rate=8000, n_fft=256, hop_length=40, win_length=160, n_mels=20, fmax=4000.0)
 
@@ -13,43 +16,45 @@ SMALL_MEL = MelConfig(sample_rate=8000, n_fft=256, hop_length=40, win_length=160
 def test_incremental_mel_matches_librosa_for_any_chunking(num_samples, warm_librosa):
     rng = np.random.default_rng(num_samples)
     audio = (0.3 * rng.standard_normal(num_samples)).astype(np.float32)
+    ring = RingBuffer(num_samples)
     live = IncrementalMel(SMALL_MEL, expected_samples=num_samples // 2)
-    start = 0
-    while start < num_samples:
-        size = int(rng.integers(1, 300))
-        live.append(audio[start:start + size])
-        start += size
-    live.finish()
+    while ring.written < num_samples:
+        ring.write(audio[ring.written:ring.written + int(rng.integers(1, 300))])
+        live.update(ring, ring.written)
+    live.finish(ring, num_samples)
     reference = mel_spectrogram(audio, SMALL_MEL)
     assert live.mel.shape == reference.shape == (20, 1 + num_samples // 40)
     np.testing.assert_allclose(live.mel, reference, atol=1e-5)
 
 
 def test_incremental_mel_computes_each_frame_once_as_its_window_completes():
+    ring = RingBuffer(1000)
+    ring.write(np.zeros(1000, np.float32))
     live = IncrementalMel(SMALL_MEL, expected_samples=1000)
-    assert live.append(np.zeros(128, np.float32)) == 0          # the reflect padding needs pad + 1 samples
-    added = live.append(np.zeros(1, np.float32))                # frame 0 spans samples [-128, 128)
-    assert added == 1 and live.frames_done == 1
-    assert live.append(np.zeros(39, np.float32)) == 1           # each hop completes one more frame
+    assert live.update(ring, 128) == 0                           # the reflect padding needs pad + 1 samples
+    assert live.update(ring, 129) == 1 and live.frames_done == 1  # frame 0 spans samples [-128, 128)
+    assert live.update(ring, 168) == 1                           # each hop completes one more frame
     assert live.frames_done == 2
-    assert live.append(np.zeros(832, np.float32)) == 20          # 1000 samples: frames t with 40·t + 256 ≤ 1000 + 128
-    assert live.finish() == 26 - 22                              # the end padding completes the last four
+    assert live.update(ring, 1000) == 20                          # frames t with 40·t + 256 ≤ 1000 + 128
+    assert live.update(ring, 1000) == 0
+    assert live.finish(ring, 1000) == 26 - 22                     # the end padding completes the last four
     assert live.frames_done == 1 + 1000 // 40
 
 
-def test_waveform_view_paints_the_received_samples_only_when_dirty_and_visible(qtbot):
+def test_waveform_view_paints_what_the_stream_holds_only_when_it_grew_and_the_view_shows(qtbot):
     from app.views.waveform import WaveformView
 
     view = WaveformView("generated", "#ffffff")
     qtbot.addWidget(view)
-    view.reset(8000, 800)
-    view.append(np.full(240, 0.5, np.float32), 0)
+    stream = OutputStream(8000, 800, total=800)
+    view.follow(stream)
+    stream.write(np.full(240, 0.5, np.float32))
     assert not view.refresh()                                   # hidden: nothing painted
     view.show()
     qtbot.waitExposed(view)
     assert view.refresh() and view.painted_samples == 240
     assert not view.refresh()                                   # nothing new since
-    view.append(np.full(240, -0.5, np.float32), 240)
+    stream.write(np.full(240, -0.5, np.float32))
     assert view.refresh() and view.painted_samples == 480
     x, y = view.curve.getOriginalDataset()
     np.testing.assert_allclose(x[[0, 479]], [0.0, 479 / 8000])
@@ -72,8 +77,7 @@ def test_a_long_waveform_is_drawn_as_its_peaks_and_every_sample_when_zoomed_in(q
     view = shown_waveform_view(qtbot)
     samples = (0.5 * np.sin(np.arange(340_000) / 7.0)).astype(np.float32)
     samples[123_456] = 1.0  # one peak that must survive the thinning
-    view.reset(16000, len(samples))
-    view.append(samples, 0)
+    view.set_audio(samples, 16000)
     view.plot_item.setXRange(0.0, len(samples) / 16000, padding=0)
     view.refresh()
     shown = view.curve._getDisplayDataset()
@@ -90,12 +94,15 @@ def test_the_envelope_of_chunks_in_any_order_is_each_buckets_lowest_and_highest_
     view = shown_waveform_view(qtbot)
     rng = np.random.default_rng(3)
     samples = (0.3 * rng.standard_normal(100_003)).astype(np.float32)
-    view.reset(16000, len(samples))
+    stream = OutputStream(16000, len(samples), total=len(samples))
+    view.follow(stream)
+    view.plot_item.setXRange(0.0, len(samples) / 16000, padding=0)
     starts = list(range(0, len(samples), 777))
     rng.shuffle(starts)  # as fold mode delivers them
-    for start in starts:
-        view.append(samples[start:start + 777], start)
-    view.plot_item.setXRange(0.0, len(samples) / 16000, padding=0)
+    for number, start in enumerate(starts):
+        stream.write(samples[start:start + 777], start)
+        if number % 20 == 0:
+            view.refresh()  # a frame now and then while they arrive: the envelope catches up with the later ones
     view.refresh()
     shown = view.curve._getDisplayDataset()
     bucket = view.bucket
@@ -103,8 +110,9 @@ def test_the_envelope_of_chunks_in_any_order_is_each_buckets_lowest_and_highest_
     assert bucket == 25 and view.painted_samples == len(samples)
     np.testing.assert_array_equal(shown.y[0::2], padded.min(axis=1))
     np.testing.assert_array_equal(shown.y[1::2], padded.max(axis=1))
-    view.reset(16000, len(samples))  # a new take whose first half has not arrived yet: silence there, not the last take
-    view.append(samples[50_000:], 50_000)
+    stream = OutputStream(16000, len(samples), total=len(samples))
+    view.follow(stream)  # a new take whose first half has not arrived yet: silence there, not the last take
+    stream.write(samples[50_000:], 50_000)
     view.refresh()
     shown = view.curve._getDisplayDataset()
     assert not shown.y[: 2 * (50_000 // bucket)].any()
@@ -118,13 +126,16 @@ def test_spectrogram_view_shows_live_frames_with_fixed_levels(qtbot, warm_libros
     qtbot.addWidget(view)
     view.show()
     qtbot.waitExposed(view)
-    view.start_live(SMALL_MEL, 4000)
-    view.append(np.zeros(2000, np.float32))
+    stream = OutputStream(8000, 4000, total=4000, mel_config=SMALL_MEL)  # its mel is made as it is written
+    view.follow(stream)
+    stream.write(np.zeros(2000, np.float32))
     assert view.refresh() and view.painted_frames == (2000 + 128 - 256) // 40 + 1
     assert view.image.image.shape == (20, 101) and view.image.image.flags["C_CONTIGUOUS"]
+    assert np.shares_memory(view.image.image, stream.mel.buffer), "the view draws the engine's mel where it lies"
     assert tuple(view.image.getLevels()) == LEVELS
-    view.append(np.zeros(2000, np.float32))
-    view.finish()
+    assert not view.refresh()                                   # nothing new since
+    stream.write(np.zeros(2000, np.float32))
+    stream.finish()
     assert view.refresh() and view.painted_frames == 101
     rect = view.image.mapRectToParent(view.image.boundingRect())
     assert rect.width() == pytest.approx(101 * 40 / 8000)

@@ -1,6 +1,9 @@
 """The real window, offscreen, driving a real engine thread with a tiny WaveRNN checkpoint."""
 
 import gc
+import os
+import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -48,31 +51,81 @@ def test_generate_fills_views_with_exact_samples_and_frames(qtbot, make_window, 
     assert window.activity.text().endswith(f"; mel distance to the input {distance:.1f} dB")
 
 
-def test_gui_thread_never_stalls_over_100ms_during_generation(qtbot, make_window, inputs):
+@pytest.mark.parametrize("busy_processes", [
+    0, pytest.param(2, marks=pytest.mark.skip(reason="issue #21, open: beside two CPU-bound processes gaps of over "
+                                                     "100 ms were measured (127 ms, 0.09 s after Generate)"))])
+def test_gui_thread_never_stalls_over_100ms_during_generation(qtbot, make_window, inputs, busy_processes):
+    """With CPU-bound processes beside it (two: as on a busy two-core machine): the GUI thread only draws, so its 10 ms
+    ticks keep coming while the engine thread generates, writes the output stream and computes the output's mel."""
     window = make_window()
-    # Start-up work (listing the built-in models builds each once) is over before the measurement starts.
-    qtbot.waitUntil(lambda: window.model_chooser.count() > 1, timeout=60000)
+    # Start-up work (the listing builds each built-in model, then librosa and numba are warmed, holding the GIL for up
+    # to 200 ms at a time) is over before the measurement starts.
+    qtbot.waitUntil(window.bridge.warmed.is_set, timeout=120000)
     open_and_wait(qtbot, window, inputs["long"])
     ticks = []
     timer = QTimer()
     timer.setInterval(10)
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-    chunks = []
-    chunk_times = []
-    window.bridge.chunk_ready.connect(lambda event: (chunks.append(event), chunk_times.append(time.perf_counter())))
-    timer.start()
-    with qtbot.waitSignal(window.generation_done, timeout=90000):
-        window.generate()
-    timer.stop()
-    assert len(chunks) > 20
+    # CPU-bound processes, which stop by themselves should this one die before it stops them.
+    spin = f"import os\nwhile os.getppid() == {os.getpid()}: pass"
+    busy = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(busy_processes)]
+    try:
+        timer.start()
+        with qtbot.waitSignal(window.generation_done, timeout=90000) as blocker:
+            window.generate()
+        timer.stop()
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    assert not blocker.args[0].cancelled and len(blocker.args[0].audio) == 48000
+    assert window.generation.stats.samples_done == 48000, "the progress of the run reached the window"
     gaps = np.diff(ticks)
     assert gaps.max() < 0.100, (f"largest gap between 10 ms ticks: {1000 * gaps.max():.0f} ms, "
-                                f"{ticks[gaps.argmax()] - ticks[0]:.2f} s after Generate; first chunk after "
-                                f"{chunk_times[0] - ticks[0]:.2f} s")
+                                f"{ticks[gaps.argmax()] - ticks[0]:.2f} s after Generate of {ticks[-1] - ticks[0]:.2f} s")
     # Painting follows the frame clock, not the chunks: no more repaints than 33 ms frames elapsed, with a margin.
     # Qt's default (coarse) timers may fire up to 5% early: CI once counted 77 paints in 2.44 s, 31.5 a second.
     elapsed = ticks[-1] - ticks[0]
     assert window.output_waveform.paints <= elapsed / (0.9 * FRAME_INTERVAL_MS / 1000) + 3
+
+
+def test_no_generated_sample_passes_through_the_gui_thread_on_its_way_to_the_speaker(qtbot, make_window, inputs,
+                                                                                   sound_server, monkeypatch):
+    """Every write into a ring buffer is the engine thread's, into the job's output stream; every read of the player's
+    callback is from that same ring, on the sound system's thread; and what the sink played is the take."""
+    from engine.ringbuffer import RingBuffer
+    from tests.test_playback import at_monitor_rate, match
+
+    writes, reads = [], []
+    write, copy_into = RingBuffer.write, RingBuffer.copy_into
+
+    def recorded_write(ring, samples, start=None):
+        writes.append((ring, threading.get_ident()))  # (current_thread would leave a Dummy thread behind)
+        return write(ring, samples, start)
+
+    def recorded_copy_into(ring, out, start, end):
+        reads.append((ring, threading.get_ident()))
+        return copy_into(ring, out, start, end)
+
+    monkeypatch.setattr(RingBuffer, "write", recorded_write)
+    monkeypatch.setattr(RingBuffer, "copy_into", recorded_copy_into)
+    window = make_window()
+    open_and_wait(qtbot, window, inputs["long"])
+    engine_thread = next(t for t in threading.enumerate() if t.name == "vocoscope-engine")
+    mark = sound_server.monitor.mark()
+    generate_until_first_chunk(qtbot, window)
+    window.play("output")                                          # follows the take while it is generated
+    player, output = window.playback.player, window.generation.output
+    assert window.playback.live and player is not None
+    qtbot.waitUntil(lambda: not window.generation.running, timeout=60000)
+    qtbot.waitUntil(lambda: window.playback.player is None, timeout=30000)  # played to its end
+    take = window.generation.audio
+    assert len(take) == 48000 and player.underruns == 0
+    assert writes and all(ring is output.ring and thread == engine_thread.ident for ring, thread in writes)
+    gui = threading.main_thread().ident
+    assert reads and all(ring is output.ring and thread not in (gui, engine_thread.ident) for ring, thread in reads)
+    ncc, duration_error = match(at_monitor_rate(take, 8000), sound_server.monitor.since(mark))
+    assert ncc >= 0.98 and abs(duration_error) <= 0.05
 
 
 def test_generate_frees_the_garbage_cycles_it_would_otherwise_freeze(qtbot, make_window, inputs):
@@ -468,8 +521,8 @@ def test_a_remembered_checkpoint_that_is_gone_gives_way_to_the_trained_default_m
     assert window.model == DEFAULT_MODEL and window.model_chooser.current == DEFAULT_MODEL
     assert window.model_infos[DEFAULT_MODEL].trained, "the default model has no bundled weights in resources/models"
     warnings = [m.text for m in window.messages.messages if m.level == "warning"]
-    assert warnings == [f"The model remembered from last time ({tmp_path / 'deleted.safetensors'}) is gone; "
-                        f"using {DEFAULT_MODEL}."]
+    assert warnings == [f"The model remembered from last time cannot be used: {tmp_path / 'deleted.safetensors'} "
+                        f"is gone. Using {DEFAULT_MODEL}."]
 
 
 def test_a_dropped_checkpoint_becomes_the_model_and_a_recording_dropped_with_it_is_opened(qtbot, make_window, inputs,
@@ -659,10 +712,10 @@ def test_a_device_that_takes_one_stream_at_a_time_is_freed_for_the_next(qtbot, m
     first = window.playback.player
     opening = window.playback._open
 
-    def one_stream_at_a_time(rate, seconds):
+    def one_stream_at_a_time(rate):
         if window.playback.fading:
             raise AudioDeviceError("the device is busy")
-        return opening(rate, seconds)
+        return opening(rate)
 
     monkeypatch.setattr(window.playback, "_open", one_stream_at_a_time)
     window.play("input", start_seconds=2.0)

@@ -81,10 +81,7 @@ def make_window(qtbot, tmp_path, tiny_checkpoint):
 
 
 def generate_until_first_chunk(qtbot, window, timeout=30000):
-    """Start a generation; return once its first chunk has reached the window. This waits on the window's state in
-    the GUI thread, not with waitSignal on the bridge's chunk_ready: that signal comes from the engine thread, and
-    chunks still queued for a finished blocker were delivered to whatever object had taken its place in memory
-    (pytest-qt: "'Player' object has no attribute 'check_params_callback'", once in a full run)."""
+    """Start a generation; return once the window has seen its progress (read from the bridge on the frame clock)."""
     window.generate()
     qtbot.waitUntil(lambda: window.generation.stats is not None, timeout=timeout)
 

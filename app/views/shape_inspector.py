@@ -93,8 +93,7 @@ class ShapeInspectorDock(QDockWidget):
             self._show_shapes(getattr(event, "shapes", None))
             self.live.setText(f"generating {event.total_samples:,} samples at {event.sample_rate} Hz")
         elif kind == "ChunkReady" and event.job_id == self._job:
-            stats = event.chunk.stats
-            end = event.chunk.start + len(event.chunk.samples)
+            stats, end = event.stats, event.end
             self.live.setText(f"generating: {stats.samples_done:,} / {stats.total_samples:,} samples, "
                               f"{stats.real_time_factor:.2f}× real time")
             if self._step_title:

@@ -1,6 +1,8 @@
 """A mel spectrogram on the shared time axis: the input's mel, or the generated audio's, growing live.
 
-The image is a preallocated (n_mels, frames) float32 buffer shown row-major with fixed levels [0, 1] (the
+The generated audio's mel is computed by the engine, on its own thread, as the samples are written into the output
+stream (engine/output.py, engine/incremental_mel.py); the view only reads how far it has got on each refresh and
+draws it. The image is a preallocated (n_mels, frames) float32 buffer shown row-major with fixed levels [0, 1] (the
 normalised mel's range) and a 256-entry colour table, so a repaint never rescans the data. Given a reference mel,
 the view shows the difference to it instead (computed frames only), on a diverging colour table.
 
@@ -18,7 +20,6 @@ from PySide6.QtCore import QRectF
 from app.views import theme
 from app.views.colour_bar import ColourBar
 from app.views.frequency_axis import FrequencyAxis, band_position, band_range
-from app.views.incremental_mel import IncrementalMel
 from app.views.timeline import TimelinePlot
 from engine.features import MelConfig
 
@@ -46,7 +47,7 @@ class SpectrogramView(TimelinePlot):
         self.plot_item.addItem(self.pitch_curve)
         self.plot_item.setMouseEnabled(x=True, y=False)
         self.mel_config = MelConfig()
-        self.live: IncrementalMel | None = None
+        self.live = None  # the engine.incremental_mel.IncrementalMel of the output stream followed, if any
         self._mel = np.zeros((self.mel_config.n_mels, 0), dtype=np.float32)
         self._frames = 0
         self._painted_frames = 0
@@ -105,26 +106,22 @@ class SpectrogramView(TimelinePlot):
                        if self.reference is not None else self.title)
         self.mark_dirty()
 
-    def start_live(self, config: MelConfig, expected_samples: int) -> None:
-        """Start an empty spectrogram that `append` fills from generated samples."""
-        self.mel_config = config
-        self.live = IncrementalMel(config, expected_samples)
+    def follow(self, stream) -> None:
+        """Show the mel of an engine.output.OutputStream (its `mel`), as far as the engine has computed it."""
+        self.live = stream.mel
+        self.mel_config = stream.mel.config
         self.set_pitch(None)
-        self._show_axes(config)
+        self._show_axes(self.mel_config)
         self.mark_dirty()
 
-    def append(self, samples: np.ndarray) -> None:
-        """Add the next generated samples (n,); only the frames they complete are computed."""
-        if self.live.append(samples):
+    def refresh(self) -> bool:
+        """Paint if the engine has computed frames since the last paint (or anything else changed)."""
+        if self.live is not None and self.live.frames_done != self._painted_frames:
             self.mark_dirty()
-
-    def finish(self) -> None:
-        """The audio is complete: compute the last frames (end padding)."""
-        if self.live is not None and not self.live.finished:
-            self.live.finish()
-            self.mark_dirty()
+        return super().refresh()
 
     def paint(self) -> None:
+        frames = self.frames  # before the buffer: frames the engine adds meanwhile wait for the next paint
         buffer = self.live.buffer if self.live is not None else self._mel
         seconds_per_frame = self.mel_config.hop_length / self.mel_config.sample_rate
         n_mels, columns = buffer.shape
@@ -136,11 +133,11 @@ class SpectrogramView(TimelinePlot):
             self.image.setImage(buffer, levels=LEVELS, autoLevels=False)
         else:
             shown = np.zeros_like(buffer)
-            frames = min(self.frames, self.reference.shape[1])
-            np.subtract(buffer[:, :frames], self.reference[:, :frames], out=shown[:, :frames])
+            compared = min(frames, self.reference.shape[1])
+            np.subtract(buffer[:, :compared], self.reference[:, :compared], out=shown[:, :compared])
             self.image.setImage(shown, levels=DIFFERENCE_LEVELS, autoLevels=False)
         self.image.setRect(QRectF(-0.5 * seconds_per_frame, 0.0, columns * seconds_per_frame, n_mels))
-        self._painted_frames = self.frames
+        self._painted_frames = frames
 
     def _show_colours(self) -> None:
         """The image's colour table and levels, and the colour bar to match (in dB)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QGraphicsWidget, QLabel
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsWidget, QLabel
 
 from app.views import theme
 
@@ -30,6 +30,8 @@ class TimelinePlot(pg.PlotWidget):
                          axisItems={"left": left_axis} if left_axis is not None else None)
         self.plot_item: pg.PlotItem = self.getPlotItem()
         theme.style_plot(self.plot_item, title, y_label)
+        for edge in ("left", "bottom"):  # an axis (and its grid) is drawn again when its ticks move, not with each frame
+            self.plot_item.getAxis(edge).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.side = side if side is not None else QGraphicsWidget()  # what fills the column right of the data
         self.side.setMinimumWidth(SIDE_WIDTH)
         self.side.setMaximumWidth(SIDE_WIDTH)

@@ -1,9 +1,11 @@
-"""A waveform on the shared time axis: a whole file, or generated audio growing chunk by chunk.
+"""A waveform on the shared time axis: a whole file, or a generation's output stream growing chunk by chunk.
 
-Samples go into a preallocated buffer as they arrive, and so does their envelope: the lowest and the highest sample
-of each bucket of `bucket` samples (at most ENVELOPE_BUCKETS buckets over the buffer), updated for the new samples
-only. A refresh hands the curve either the envelope, when the view is so wide that a pixel covers a bucket or more,
-or the visible samples themselves. Either way a repaint costs the same however long the audio is.
+The view keeps no copy of the samples: it reads the whole signal it was given, or the engine's output stream
+(engine/output.py) where the engine thread wrote it, on the paint timer. What it keeps is their envelope: the lowest
+and the highest sample of each bucket of `bucket` samples (at most ENVELOPE_BUCKETS buckets over the signal),
+brought up to date on each paint for the samples that arrived since. A refresh hands the curve either the envelope,
+when the view is so wide that a pixel covers a bucket or more, or the visible samples themselves. Either way a
+repaint costs the same however long the audio is.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ ENVELOPE_BUCKETS = 4096
 
 
 class WaveformView(TimelinePlot):
-    """Holds samples (capacity,) float32 at `sample_rate`; the first `num_samples` of them are shown."""
+    """Shows samples at `sample_rate`: a whole signal (`set_audio`) or an output stream as it grows (`follow`)."""
 
     def __init__(self, title: str, colour: str, parent=None):
         super().__init__(title, "amplitude", parent)
@@ -31,53 +33,88 @@ class WaveformView(TimelinePlot):
         self.plot_item.addItem(self.curve)
         self.plot_item.sigXRangeChanged.connect(self.mark_dirty)  # zooming may switch envelope and samples
         self.sample_rate = 16000
-        self.num_samples = 0
         self.painted_samples = 0  # how many of the samples the curve shows now
         self.bucket = 1
-        self._samples = np.zeros(0, dtype=np.float32)
+        self._samples = np.zeros(0, dtype=np.float32)  # the whole signal, when not following a stream
+        self._stream = None  # the engine.output.OutputStream followed, if any
+        self._settled = 0  # samples before this are final and in the envelope
+        self._seen = (0, 0)  # the stream's (ready, extent) when the envelope was last brought up to date
         self._low = np.zeros(0, dtype=np.float32)
         self._high = np.zeros(0, dtype=np.float32)
 
     @property
-    def samples(self) -> np.ndarray:
-        """(num_samples,) the samples received so far (a view into the buffer)."""
-        return self._samples[:self.num_samples]
+    def num_samples(self) -> int:
+        """Samples there are to show: the whole signal's, or as far as the stream has been written."""
+        return self._stream.extent if self._stream is not None else len(self._samples)
 
-    def reset(self, sample_rate: int, capacity: int) -> None:
-        """Empty the view and preallocate room for `capacity` samples."""
-        self.sample_rate = sample_rate
-        self.num_samples = 0
-        self.bucket = max(1, math.ceil(capacity / ENVELOPE_BUCKETS))
+    @property
+    def samples(self) -> np.ndarray:
+        """(num_samples,) the samples shown, read where they lie (a read-only view, no copy)."""
+        return self._read(0, self.num_samples)
+
+    def set_audio(self, samples: np.ndarray | None, sample_rate: int) -> None:
+        """Show a whole signal (n,), or nothing for None; the view reads it where it is."""
+        self._stream = None
+        self._samples = np.zeros(0, dtype=np.float32) if samples is None else samples
+        self._start(sample_rate, len(self._samples))
+        self._envelope(0, len(self._samples))
+
+    def follow(self, stream) -> None:
+        """Show an engine.output.OutputStream, read on each refresh as far as it has been written."""
         self._samples = np.zeros(0, dtype=np.float32)
-        self._low, self._high = np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.float32)
-        self._reserve(capacity)
+        self._stream = stream
+        self._start(stream.sample_rate, stream.total or stream.ring.capacity)
+
+    def _start(self, sample_rate: int, length: int) -> None:
+        self.sample_rate = sample_rate
+        self.bucket = max(1, math.ceil(length / ENVELOPE_BUCKETS))
+        buckets = math.ceil(length / self.bucket)
+        self._low, self._high = np.zeros(buckets, dtype=np.float32), np.zeros(buckets, dtype=np.float32)
+        self._settled, self._seen = 0, (0, 0)
         self.curve.setData([], [])
         self.painted_samples = 0
         self.mark_dirty()
 
-    def set_audio(self, samples: np.ndarray | None, sample_rate: int) -> None:
-        """Show a whole signal (n,), or nothing for None."""
-        samples = np.zeros(0, dtype=np.float32) if samples is None else samples
-        self.reset(sample_rate, len(samples))
-        self.append(samples, 0)
+    def refresh(self) -> bool:
+        """Paint if the stream followed has moved on since the last paint (or anything else changed)."""
+        if self._stream is not None and (self._stream.ready, self._stream.extent) != self._seen:
+            self.mark_dirty()
+        return super().refresh()
 
-    def append(self, samples: np.ndarray, start: int) -> None:
-        """Write samples (n,) at absolute sample `start`."""
-        end = start + len(samples)
-        self._reserve(end)
-        self._samples[start:end] = samples
-        self.num_samples = max(self.num_samples, end)
-        first, last = start // self.bucket, math.ceil(end / self.bucket)
-        touched = self._samples[first * self.bucket:last * self.bucket]
-        if last * self.bucket > self.num_samples:  # the last bucket is partly filled: its envelope so far
-            touched = touched.copy()
-            touched[self.num_samples - first * self.bucket:] = touched[self.num_samples - first * self.bucket - 1]
-        buckets = touched.reshape(last - first, self.bucket)
-        self._low[first:last], self._high[first:last] = buckets.min(axis=1), buckets.max(axis=1)
-        self.mark_dirty()
+    def _read(self, start: int, end: int) -> np.ndarray:
+        if self._stream is not None:
+            return self._stream.ring.view(start, end - start)
+        return self._samples[start:end]
+
+    def _catch_up(self) -> None:
+        """Bring the envelope up to date with the stream: every bucket from the first not yet final on (fold mode
+        writes ahead, leaving silence that is filled later)."""
+        ready, extent = self._stream.ready, self._stream.extent  # in this order: ready ≤ extent
+        if (ready, extent) != self._seen:
+            self._envelope(self._settled, extent)
+            self._settled, self._seen = ready, (ready, extent)
+
+    def _envelope(self, start: int, end: int) -> None:
+        """The lowest and highest sample of each bucket that samples [start, end) fall in; a bucket partly filled
+        counts the samples it has."""
+        if end <= start:
+            return
+        bucket = self.bucket
+        first, whole, last = start // bucket, end // bucket, math.ceil(end / bucket)
+        if len(self._low) < last:
+            grow = np.zeros(last - len(self._low), dtype=np.float32)
+            self._low, self._high = np.concatenate([self._low, grow]), np.concatenate([self._high, grow])
+        if whole > first:
+            buckets = self._read(first * bucket, whole * bucket).reshape(whole - first, bucket)
+            self._low[first:whole], self._high[first:whole] = buckets.min(axis=1), buckets.max(axis=1)
+        if last > whole:
+            part = self._read(whole * bucket, end)
+            self._low[whole], self._high[whole] = part.min(), part.max()
 
     def paint(self) -> None:
-        n = self.num_samples
+        if self._stream is not None:
+            self._catch_up()
+        n = self._seen[1] if self._stream is not None else len(self._samples)
         (left, right), _ = self.plot_item.viewRange()
         pixels = max(self.plot_item.vb.width(), 1.0)
         samples_per_pixel = (right - left) * self.sample_rate / pixels
@@ -93,17 +130,6 @@ class WaveformView(TimelinePlot):
             last = min(n, int(math.ceil(right * self.sample_rate)) + 2)
             first = min(first, last)
             times = np.arange(first, last, dtype=np.float64) / self.sample_rate
-            values = self._samples[first:last]
+            values = self._read(first, last)
         self.curve.setData(times, values, skipFiniteCheck=True)
         self.painted_samples = n
-
-    def _reserve(self, capacity: int) -> None:
-        """Room for `capacity` samples, in whole buckets, and for their envelope."""
-        if capacity > len(self._samples):
-            buckets = math.ceil(max(capacity, 2 * len(self._samples)) / self.bucket)
-            grown = np.zeros(buckets * self.bucket, dtype=np.float32)
-            grown[:self.num_samples] = self._samples[:self.num_samples]
-            self._samples = grown
-            kept = len(self._low)
-            self._low, self._high = (np.concatenate([old, np.zeros(buckets - kept, dtype=np.float32)])
-                                     for old in (self._low, self._high))

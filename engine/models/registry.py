@@ -88,7 +88,7 @@ def info_for(model: Vocoder, name: str, trained: bool, path: Path | None,
     return ModelInfo(name=name, family=model.family, sample_rate=mel.sample_rate, hop_length=mel.hop_length,
                      n_mels=mel.n_mels, receptive_field=int(model.receptive_field),
                      parameters=model.parameter_count(), trained=trained, path=path, **sampling_info(model),
-                     steps=steps, training_data=training_data)
+                     steps=steps, training_data=training_data, sparsity=getattr(model, "sparsity_note", ""))
 
 
 def _builtin(name: str, device: str | torch.device) -> tuple[Vocoder, ModelInfo]:

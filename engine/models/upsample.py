@@ -23,13 +23,19 @@ from engine.errors import ConfigError
 
 @dataclass
 class UpsampleConfig:
-    """factors: multiply to the hop length. pad: frames of context on each side (the resnet's kernel is 2·pad + 1)."""
+    """factors: multiply to the hop length. pad: frames of context on each side (the resnet's kernel is 2·pad + 1).
+    pad_mode: how those frames are made at the ends of a mel: "reflect", or "zeros" (fatchord's generation pads with
+    zero frames)."""
 
     factors: tuple[int, ...] = (5, 5, 8)
     pad: int = 2
     resnet_blocks: int = 4
     resnet_channels: int = 128
     aux_channels: int = 128
+    pad_mode: str = "reflect"
+
+
+PAD_MODES = {"reflect": "reflect", "zeros": "constant"}  # pad_mode → torch's name
 
 
 def check_factors(factors: tuple[int, ...] | list[int], hop_length: int) -> None:
@@ -106,19 +112,23 @@ class UpsampleNetwork(nn.Module):
                 f"the upsampling network's pad is {config.pad} frames, but the smoothing filters reach up to 2 frames: "
                 "set pad to 2 or more."
             )
+        if config.pad_mode not in PAD_MODES:
+            raise ConfigError(f"the upsampling network's pad_mode is {config.pad_mode!r}; it must be one of "
+                              f"{', '.join(PAD_MODES)}.")
         self.pad = config.pad
+        self.pad_mode = PAD_MODES[config.pad_mode]
         self.hop_length = hop_length
         self.resnet = MelResNet(n_mels, config)
         self.stages = nn.ModuleList(StretchSmooth(s) for s in config.factors)
 
     @property
     def min_frames(self) -> int:
-        """Reflect padding by `pad` frames needs more than `pad` frames."""
-        return self.pad + 1
+        """Reflect padding by `pad` frames needs more than `pad` frames; zero padding needs one."""
+        return self.pad + 1 if self.pad_mode == "reflect" else 1
 
     def pad_mel(self, mel: torch.Tensor) -> torch.Tensor:
-        """(N, n_mels, F) → (N, n_mels, F + 2·pad), reflected at both ends."""
-        return F.pad(mel, (self.pad, self.pad), mode="reflect")
+        """(N, n_mels, F) → (N, n_mels, F + 2·pad), padded at both ends as `pad_mode` says (reflected by default)."""
+        return F.pad(mel, (self.pad, self.pad), mode=self.pad_mode)
 
     def unpadded(self, padded_mel: torch.Tensor, start: int, stop: int) -> torch.Tensor:
         """Frames [start, stop) of the mel that `pad_mel` padded, as they were before padding: (N, n_mels, stop − start)."""

@@ -14,6 +14,7 @@ from engine.models.base import Vocoder
 from engine.models.wavenet.model import WaveNet, WaveNetConfig
 from engine.models.wavernn.model import WaveRNN, WaveRNNConfig
 from engine.models.wavernn_dual.model import DualSoftmaxConfig, DualSoftmaxWaveRNN
+from engine.models.wavernn_dual.pruning import SparsityConfig
 
 
 def tiny_models() -> list[Vocoder]:
@@ -22,7 +23,9 @@ def tiny_models() -> list[Vocoder]:
     wavernns = [WaveRNN(WaveRNNConfig(rnn_dims=4, fc_dims=4, lpc_order=order), mel) for order in (0, 2)]
     wavenets = [WaveNet(WaveNetConfig(blocks=1, layers=2, residual_channels=4, skip_channels=4, lpc_order=order), mel)
                 for order in (0, 2)]
-    return [model.eval() for model in [*wavernns, DualSoftmaxWaveRNN(DualSoftmaxConfig(hidden_size=4), mel), *wavenets]]
+    duals = [DualSoftmaxWaveRNN(DualSoftmaxConfig(hidden_size=size, sparsity=SparsityConfig(target=target)), mel)
+             for size, target in ((4, 0.0), (32, 0.5))]  # dense, and pruned (the block-sparse loop)
+    return [model.eval() for model in [*wavernns, *duals, *wavenets]]
 
 
 def warm_all() -> None:

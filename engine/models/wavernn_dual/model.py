@@ -26,6 +26,10 @@ byte of audio[:, t] (teacher forcing of c_t, as in the paper). The receptive fie
 
 On the CPU the per-sample loop runs compiled (kernel.py: the same arithmetic and draws); elsewhere it runs as torch
 ops (stream.py).
+
+Sparse WaveRNN (§4): with `sparsity.target` > 0, training prunes R (and optionally O1–O4) in 16×1 blocks on the
+paper's schedule (pruning.py; the trainer calls `after_step`), and the CPU loop skips the zero blocks
+(sparse.py, sparse_kernel.py).
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ from engine.models.recurrent import RecurrentVocoder, check_model_input
 from engine.models.upsample import UpsampleConfig, UpsampleNetwork, check_factors
 from engine.models.wavernn_dual.cell import (BYTE_VALUES, SILENCE_COARSE, SILENCE_FINE, byte_input, coarse_fine_bytes,
                                              gates)
+from engine.models.wavernn_dual.pruning import BlockPruning, SparsityConfig
+from engine.models.wavernn_dual.sparse import SparseStream
 from engine.models.wavernn_dual.stream import DualSoftmaxStream
 
 PAPER_HIDDEN_SIZE = 896  # chosen in the paper to fit a GPU's registers
@@ -52,10 +58,12 @@ PAPER_HIDDEN_SIZE = 896  # chosen in the paper to fit a GPU's registers
 @dataclass
 class DualSoftmaxConfig:
     """hidden_size: H, the whole state (even). The default is sized for CPU streaming; the paper's model is
-    `DualSoftmaxConfig(hidden_size=PAPER_HIDDEN_SIZE)` (see benchmarks/wavernn_stream.py for the speed of each)."""
+    `DualSoftmaxConfig(hidden_size=PAPER_HIDDEN_SIZE)` (see benchmarks/speed.py for the speed of each).
+    sparsity: the pruning schedule (pruning.py); its target 0 keeps the model dense."""
 
     hidden_size: int = 256
     upsample: UpsampleConfig = field(default_factory=UpsampleConfig)
+    sparsity: SparsityConfig = field(default_factory=SparsityConfig)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "DualSoftmaxConfig":
@@ -77,6 +85,7 @@ class DualSoftmaxWaveRNN(RecurrentVocoder):
         if H < 2 or H % 2:
             raise ConfigError(f"hidden_size is {H}; it must be even (a coarse half and a fine half).")
         self.half = H // 2
+        config.sparsity.check(self.half)
         self.upsample = UpsampleNetwork(mel_config.n_mels, mel_config.hop_length, config.upsample)
         self.R = nn.Linear(H, 3 * H, bias=False)
         self.I_coarse = nn.Linear(2, 3 * self.half)
@@ -86,10 +95,28 @@ class DualSoftmaxWaveRNN(RecurrentVocoder):
         self.O2 = nn.Linear(self.half, BYTE_VALUES)
         self.O3 = nn.Linear(self.half, self.half)
         self.O4 = nn.Linear(self.half, BYTE_VALUES)
+        self.pruning = None
+        if config.sparsity.target:
+            self.pruning = BlockPruning(config.sparsity, {name: getattr(self, name) for name in config.sparsity.layers})
+            # Loaded weights may be an average that let masked blocks drift from zero: zero them again.
+            self.register_load_state_dict_post_hook(lambda module, keys: module.pruning.apply())
 
     @property
     def draws(self) -> str:
         return "16-bit sample as coarse and fine bytes"
+
+    @property
+    def sparsity_note(self) -> str:
+        """The pruned matrices' share of zero 16×1 blocks in words, e.g. "R 96% zero in 16x1 blocks"; "" if dense."""
+        if self.pruning is None:
+            return ""
+        shares = ", ".join(f"{name} {fraction:.0%}" for name, fraction in self.pruning.sparsity().items())
+        return f"{shares} zero in 16x1 blocks"
+
+    def after_step(self, step: int) -> None:
+        """Called by the trainer after training step `step`: the pruning schedule's masks (pruning.py), if any."""
+        if self.pruning is not None:
+            self.pruning.after_step(step)
 
     def compiled_on(self, device: torch.device) -> bool:
         return self.compiled_cpu_loop and device.type == "cpu"
@@ -127,4 +154,4 @@ class DualSoftmaxWaveRNN(RecurrentVocoder):
 
     def start_stream(self, mel: torch.Tensor, repeats: int = 1) -> DualSoftmaxStream:
         """A generation over mel (N, n_mels, F) before its first sample (silence before it); see `RecurrentStream`."""
-        return DualSoftmaxStream(self, mel, repeats)
+        return (DualSoftmaxStream if self.pruning is None else SparseStream)(self, mel, repeats)

@@ -133,15 +133,22 @@ class DualSoftmaxStream(RecurrentStream):
         self, I_cond: torch.Tensor, uniforms: torch.Tensor, fed: torch.Tensor | None, return_logits: bool,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """`_torch_loop` on the CPU, by `kernel.run_block` (same inputs, same draws)."""
-        L, N = I_cond.shape[:2]
         if self.kernel_weights is None:
             self.kernel_weights = kernel_weights(self.model)
+        return self.run_compiled(kernel.run_block, I_cond, uniforms, fed, return_logits)
+
+    def run_compiled(
+        self, run_block, I_cond: torch.Tensor, uniforms: torch.Tensor, fed: torch.Tensor | None, return_logits: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Run a compiled loop (kernel.py's `run_block`, or sparse_kernel.py's) with `self.kernel_weights` on the
+        state, as `_torch_loop` takes and returns it."""
+        L, N = I_cond.shape[:2]
         h, x_prev = self.h.numpy().copy(), self.x_prev.numpy().copy()
         taught = np.empty((0, 0, 0), dtype=np.int64) if fed is None else fed.transpose(0, 1).contiguous().numpy()
         drawn = np.empty((L, N, 2), dtype=np.int64)
         logits = np.empty((L, N, 2 * BYTE_VALUES) if return_logits else (0, 0, 0), dtype=np.float32)
-        kernel.run_block(I_cond.contiguous().numpy(), uniforms.reshape(2, L, N).numpy(), taught, *self.kernel_weights,
-                         h, x_prev, drawn, logits)
+        run_block(I_cond.contiguous().numpy(), uniforms.reshape(2, L, N).numpy(), taught, *self.kernel_weights,
+                  h, x_prev, drawn, logits)
         self.h, self.x_prev = torch.from_numpy(h), torch.from_numpy(x_prev)
         logits_block = torch.from_numpy(logits).permute(1, 2, 0) if return_logits else None
         return torch.from_numpy(drawn).permute(1, 2, 0), logits_block
