@@ -173,27 +173,34 @@ def check_skeleton(path: Path, skeleton: torch.nn.Module, header: CheckpointHead
         raise CheckpointError(path, f"a config asking for a receptive field of {receptive:,} samples",
                               f"at most {MAX_RECEPTIVE_FIELD:,} samples", _REWRITE)
     declared = {name: entry for name, entry in header.tensors.items() if not name.startswith("extra/")}
-    missing = [name for name in expected if name not in declared]
-    unexpected = [name for name in declared if name not in expected]
-    wrong = [name for name in expected if name in declared and tuple(expected[name].shape) != declared[name].shape]
+    parts = fit_problems(expected, {name: entry.shape for name, entry in declared.items()})
     kinds = [name for name in expected if name in declared and _dtype_problem(expected[name], declared[name].dtype)]
-    if missing or unexpected or wrong or kinds:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (first {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (first {unexpected[0]})")
-        if wrong:
-            name = wrong[0]
-            parts.append(f"{len(wrong)} of another shape (first {name}: {declared[name].shape} stored, "
-                         f"{tuple(expected[name].shape)} by the config)")
-        if kinds:
-            name = kinds[0]
-            parts.append(f"{len(kinds)} of another dtype (first {name}: {declared[name].dtype} stored, "
-                         f"{_dtype_problem(expected[name], declared[name].dtype)} by the model)")
+    if kinds:
+        name = kinds[0]
+        parts.append(f"{len(kinds)} of another dtype (first {name}: {declared[name].dtype} stored, "
+                     f"{_dtype_problem(expected[name], declared[name].dtype)} by the model)")
+    if parts:
         raise CheckpointError(path, "weights that do not fit the model its config describes: " + ", ".join(parts),
                               f"the weights of a {getattr(skeleton, 'family', 'this')} model with the stored config",
                               "The file's config and weights disagree; save or export the model again.")
+
+
+def fit_problems(expected: dict[str, torch.Tensor], stored: dict[str, tuple[int, ...]]) -> list[str]:
+    """How the stored tensors (name → shape) fail the model's state dict `expected`, as message parts
+    ("2 missing (first x)", "1 unexpected (first y)", "1 of another shape (first z: ...)"); empty when they fit."""
+    missing = [name for name in expected if name not in stored]
+    unexpected = [name for name in stored if name not in expected]
+    wrong = [name for name in expected if name in stored and tuple(expected[name].shape) != tuple(stored[name])]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing (first {missing[0]})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected (first {unexpected[0]})")
+    if wrong:
+        name = wrong[0]
+        parts.append(f"{len(wrong)} of another shape (first {name}: {tuple(stored[name])} stored, "
+                     f"{tuple(expected[name].shape)} by the config)")
+    return parts
 
 
 def _dtype_problem(expected: torch.Tensor, stored: str) -> str | None:

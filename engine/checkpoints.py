@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from engine.checkpoint_header import FORMAT, read_checkpoint_header
-from engine.checkpoint_limits import check_config, check_skeleton, check_weights
+from engine.checkpoint_limits import check_config, check_skeleton, check_weights, fit_problems
 from engine.errors import CheckpointError, ConfigError
 from engine.export import atomic_path
 from engine.models.base import Vocoder
@@ -141,19 +141,8 @@ def _rebuild(path: Path, header: dict[str, Any], device: str | None = None) -> V
 
 def _load_weights(path: Path, model: Vocoder, weights: dict[str, torch.Tensor]) -> None:
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(weights))
-    unexpected = sorted(set(weights) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(weights) if tuple(expected[k].shape) != tuple(weights[k].shape))
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (first {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (first {unexpected[0]})")
-        if wrong:
-            key = wrong[0]
-            parts.append(f"{len(wrong)} of another shape (first {key}: {tuple(weights[key].shape)} "
-                         f"instead of {tuple(expected[key].shape)})")
+    parts = fit_problems(expected, {name: tuple(value.shape) for name, value in weights.items()})
+    if parts:
         raise CheckpointError(path, "weights that do not fit the model: " + ", ".join(parts),
                               f"the weights of a {model.family} model with the stored config",
                               "The file's config and weights disagree; save or export the model again.")
