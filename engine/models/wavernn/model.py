@@ -182,7 +182,8 @@ class WaveRNN(RecurrentVocoder):
         """Given pitch conditioning, from a WaveRNN without it (the same sizes): its I with zero columns for the
         source features, so the model first computes exactly what the checkpoint did."""
         fresh, had = self.input_layer.weight, source.get("input_layer.weight")
-        if self.pitch_source is None or had is None or tuple(had.shape) != (fresh.shape[0], fresh.shape[1] - SOURCE_CHANNELS):
+        plain_shape = (fresh.shape[0], fresh.shape[1] - SOURCE_CHANNELS)
+        if self.pitch_source is None or had is None or tuple(had.shape) != plain_shape:
             return {}
         return {"input_layer.weight": torch.cat([had, torch.zeros_like(fresh[:, had.shape[1]:])], dim=1)}
 
