@@ -11,9 +11,10 @@ The result is plain data (`Trace.to_dict()` is JSON-able) that the CLI table and
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -34,6 +35,7 @@ LOSS_FUNCTIONS = {
 
 # Frames traced by default: enough for the conditioning network's padding, short enough to be instant.
 TRACE_FRAMES = 3
+TRACE_SEED = 0  # torch's generators while tracing (see same_noise)
 
 
 @dataclass
@@ -122,18 +124,28 @@ def trace(model: nn.Module, raw: Any, *, frames: int | None = None) -> Trace:
     was_training = model.training
     model.eval()
     try:
-        output = _hooked_forward(model, mel, audio, records, result)
+        with same_noise(mel.device):
+            output = _hooked_forward(model, mel, audio, records, result)
         if output is not None:
             result.training = _training_view(model, output, model.training_target(mel, audio))
             step_tracer = STEP_TRACERS.get(result.family)
             if step_tracer is not None:
-                with torch.no_grad():
+                with torch.no_grad(), same_noise(mel.device):
                     title, steps, produced = step_tracer(model, mel, audio)
                 result.step_title, result.steps = title, steps
                 result.step_error = float((produced - output[..., 0]).abs().max())
     finally:
         model.train(was_training)
     return result
+
+
+@contextlib.contextmanager
+def same_noise(device: torch.device) -> Iterator[None]:
+    """Inside, torch's generators start from TRACE_SEED, and outside they are as before: a model that draws noise in
+    its forward pass (a WaveNet with output "waveform") draws the same in the forward pass and the step trace."""
+    with torch.random.fork_rng([device] if device.type == "cuda" else []):
+        torch.manual_seed(TRACE_SEED)
+        yield
 
 
 def _forward_inputs(model: nn.Module, raw: Any, frames: int | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -297,6 +309,10 @@ def _wavernn_step(model, mel, audio) -> tuple[str, list[StepRecord], torch.Tenso
     return f"WaveRNN cell, sample t = {t}", steps, out
 
 
+OUTPUT_WORDS = {"mulaw": "logits over 2^bits mu-law classes", "mol": "mixture parameters",
+                "waveform": "the sample x_t itself"}
+
+
 def _wavenet_step(model, mel, audio) -> tuple[str, list[StepRecord], torch.Tensor]:
     """Column 0 of every residual layer (input, filter/gate, gated z, residual out, skip share), then the output."""
     t = 0
@@ -310,7 +326,9 @@ def _wavenet_step(model, mel, audio) -> tuple[str, list[StepRecord], torch.Tenso
             handle.remove()
     r = model.config.residual_channels
     skip_weight = model.skip.weight.squeeze(-1)
-    steps = [_record("x_0", seen[0][0][..., t], "embedding of the previous sample's mu-law class")]
+    first_input = ("embedding of the previous sample's mu-law class" if model.config.autoregressive
+                   else "the source features and noise at t, through a 1×1 convolution")
+    steps = [_record("x_0", seen[0][0][..., t], first_input)]
     gated = []
     for l, ((x, cond, x_next, z), layer) in enumerate(zip(seen, model.layers)):
         a = layer.filter_gate(x)[..., t] + cond[..., t]
@@ -328,7 +346,7 @@ def _wavenet_step(model, mel, audio) -> tuple[str, list[StepRecord], torch.Tenso
     steps += [
         _record("skip", skip, "Σ_l W_skip,l · z_l + bias"),
         _record("post", hidden, "relu(post(relu(skip)))"),
-        _record("out_t", out, "logits over 2^bits mu-law classes" if model.config.output == "mulaw" else "mixture parameters"),
+        _record("out_t", out, OUTPUT_WORDS[model.config.output]),
     ]
     if model.config.output == "mulaw":
         steps.append(_record("P(x_t)", torch.softmax(out, dim=-1), "softmax(out_t)"))

@@ -367,7 +367,8 @@ class Trainer:
     def validate(self) -> float:
         """The loss on the validation segments, each weighing the same, in batches of batch_size; recorded as the
         latest validation. Eval mode (BatchNorm uses its running statistics and leaves them alone), no gradients
-        and no random generator touched: training goes on exactly as it would have without it."""
+        and no training generator touched: training goes on exactly as it would have without it. A model that draws
+        noise in its forward pass (a WaveNet with output "waveform") draws the same noise at every validation."""
         validation = self.validation
         if validation is None:
             raise ValueError("validate() needs held-out recordings: build the trainer with valid_root")
@@ -375,7 +376,9 @@ class Trainer:
         total = 0.0
         self.model.eval()
         try:
-            with self._generating_weights(), torch.no_grad():
+            devices = [self.device] if self.device.type == "cuda" else []
+            with self._generating_weights(), torch.no_grad(), torch.random.fork_rng(devices):
+                torch.manual_seed(VALIDATION_SEED)
                 for start in range(0, validation.segments, batch):
                     mel, audio = validation.mel[start : start + batch], validation.audio[start : start + batch]
                     # every segment has as many samples, so a batch's mean counts once per segment

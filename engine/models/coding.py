@@ -37,11 +37,14 @@ def mulaw_expand(classes: torch.Tensor, bits: int) -> torch.Tensor:
 
 
 def describe_draws(mixtures: int, bits: int, lpc_order: int, temperature: float, pitch_postfilter: float = 0.0,
-                   envelope_postfilter: float = 0.0, candidates: int = 1) -> str:
+                   envelope_postfilter: float = 0.0, candidates: int = 1, waveform: bool = False) -> str:
     """What a model draws, in words: "mixture of 10 logistics" when `mixtures` (else 0), or "9-bit mu-law",
-    "8-bit mu-law excitation, LPC 16, T 0.8", and what generation does to it: ", best of 8 by the mel",
-    ", pitch post-filter 0.8", ", envelope post-filter 1"."""
-    if mixtures:
+    "8-bit mu-law excitation, LPC 16, T 0.8", or (`waveform`, a network that draws nothing) "waveform from the
+    pitch's source and noise", and what generation does to it: ", best of 8 by the mel", ", pitch post-filter 0.8",
+    ", envelope post-filter 1"."""
+    if waveform:
+        words = "waveform from the pitch's source and noise"
+    elif mixtures:
         words = f"mixture of {mixtures} logistics"
     else:
         words = f"{bits}-bit mu-law" + (f" excitation, LPC {lpc_order}" if lpc_order else "")

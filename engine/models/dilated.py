@@ -47,6 +47,13 @@ class CausalConv1d(nn.Conv1d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(F.pad(x, (self.left_pad, 0)))
 
+    def continued(self, x: torch.Tensor, past: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The convolution of a block that follows earlier ones: x (N, C_in, n), past (N, C_in, (k − 1) · d) the
+        inputs before it (zeros before the first block) → (output (N, C_out, n), the past of the next block). Blocks
+        run one after another compute what `forward` computes on their concatenation."""
+        joined = torch.cat([past, x], dim=-1)
+        return F.conv1d(joined, self.weight, self.bias, dilation=self.dilation), joined[..., joined.shape[-1] - self.left_pad:]
+
 
 class FoldedCausalConv1d(CausalConv1d):
     """Same function as `CausalConv1d`, computed on the time-folded input with an undilated convolution.

@@ -6,7 +6,7 @@ Per layer l (dilation d_l, kernel size k), on the residual stream x (N, R, T):
     x ← (x + W_res z) · √½,   skip ← skip + W_skip z
 c is the local conditioning (the mel through the shared `UpsampleNetwork`), s the optional speaker embedding.
 Output: ReLU → 1×1 → ReLU → 1×1 on the skip sum: 2^bits mu-law logits ("mulaw") or the 3·M parameters of a
-discretized mixture of logistics ("mol").
+discretized mixture of logistics ("mol"), or the sample itself ("waveform", below).
 
 Input coding: column t is fed the mu-law class (2^bits classes) of the previous sample, audio[:, t − 1]
 (silence at t = 0), through an embedding table (a one-hot input times a 1×1 convolution). So column t depends
@@ -17,6 +17,12 @@ the mel's all-pole envelope predicts each sample, p_t = −Σ a_k x_{t−k}; the
 e_t = x_t − p_t, the sample is x_t = p_t + e_t, and column t's input adds a linear map of [e_{t−1}, p_t] (mu-law
 compressed) to the embedding. The sampling noise then follows the speech's envelope instead of being white.
 Through p_t and e_{t−1}, column t also sees the p samples before that span; `receptive_field` counts them.
+
+With output "waveform" (pitch conditioning needed) the network is not autoregressive, as in neural source-filter
+models (Wang et al. 2019): column t's input is the source at t (the source features of engine/pitch_source.py and
+white noise, through a 1×1 convolution), its one output the sample x_t, scored by a multi-resolution STFT loss
+(engine/models/spectral_loss.py). It shapes a tone of the pitch read from the mel, and noise, into the voice;
+generation (block_stream.py) runs whole blocks through the convolutions, each layer continuing from its last inputs.
 
 Generation (stream.py) keeps, per layer, a ring buffer of its last (k − 1) · d inputs (Paine et al. 2016, "Fast
 WaveNet"), so one sample costs O(layers) small matrix products instead of a pass over the receptive field. On the
@@ -41,12 +47,15 @@ from engine.models.coding import describe_draws, mulaw_classes, mulaw_compress
 from engine.models.dilated import IMPLEMENTATIONS, CausalConv1d, make_causal_conv
 from engine.models.linear_prediction import LinearPredictor
 from engine.models.mixture import mixture_log_prob
+from engine.models.spectral_loss import spectral_loss
 from engine.models.upsample import UpsampleConfig, UpsampleNetwork
 from engine.pitch_source import SOURCE_CHANNELS, PitchSource
+from engine.models.wavenet.block_stream import BlockGeneration
 from engine.models.wavenet.stream import IncrementalGeneration
 
 SQRT_HALF = math.sqrt(0.5)
-OUTPUTS = ("mulaw", "mol")
+OUTPUTS = ("mulaw", "mol", "waveform")
+EXCITATION_CHANNELS = SOURCE_CHANNELS + 1  # a "waveform" WaveNet's input column: the source features and noise
 
 
 @dataclass
@@ -55,6 +64,8 @@ class WaveNetConfig:
 
     bits: mu-law classes 2^bits of the input coding, and of the output when output == "mulaw".
     mixtures, mol_bits: the logistic mixture size and the sample grid (2^mol_bits levels) when output == "mol".
+    output: "mulaw", "mol" or "waveform" (not autoregressive: the sample itself from the source and noise; needs
+        pitch_conditioning; see the module's docstring).
     speakers: size of the global-conditioning table (0: no speaker conditioning).
     lpc_order: 0, or the order of the linear prediction from the mel (output "mulaw" only).
     temperature: mu-law classes are drawn from softmax(logits / temperature) (below 1 favours the likelier ones).
@@ -98,7 +109,12 @@ class WaveNetConfig:
 
     @property
     def output_channels(self) -> int:
-        return 2**self.bits if self.output == "mulaw" else 3 * self.mixtures
+        return {"mulaw": 2**self.bits, "mol": 3 * self.mixtures, "waveform": 1}[self.output]
+
+    @property
+    def autoregressive(self) -> bool:
+        """Whether column t is fed the previous sample (every output but "waveform")."""
+        return self.output != "waveform"
 
 
 def check_config(config: WaveNetConfig) -> None:
@@ -115,6 +131,10 @@ def check_config(config: WaveNetConfig) -> None:
     if config.lpc_order < 0 or (config.lpc_order and config.output != "mulaw"):
         problems.append(f"lpc_order is {config.lpc_order} with output {config.output!r}; it must be 0, or more than 0 "
                         'with output "mulaw" (linear prediction draws a mu-law excitation)')
+    if config.output == "waveform" and not (config.pitch_conditioning and config.lpc_order == 0):
+        problems.append(f"output is \"waveform\" with pitch_conditioning {config.pitch_conditioning} and lpc_order "
+                        f"{config.lpc_order}; a waveform WaveNet shapes the source of the pitch: set pitch_conditioning "
+                        "true and lpc_order 0")
     if not config.temperature > 0:
         problems.append(f"temperature is {config.temperature}; it must be more than 0")
     if not 0 <= config.pitch_postfilter <= 4:
@@ -145,7 +165,17 @@ class ResidualLayer(nn.Module):
         self.residual = nn.Conv1d(channels, channels, 1)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        filt, gate = (self.filter_gate(x) + cond).chunk(2, dim=1)
+        return self.gated(self.filter_gate(x), x, cond)
+
+    def continued(self, x: torch.Tensor, cond: torch.Tensor, past: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`forward` on a block that follows earlier ones (see CausalConv1d.continued): also past (N, R, (k − 1) · d)
+        in, and the next block's past out."""
+        convolved, past = self.filter_gate.continued(x, past)
+        return *self.gated(convolved, x, cond), past
+
+    def gated(self, convolved: torch.Tensor, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        filt, gate = (convolved + cond).chunk(2, dim=1)
         z = torch.tanh(filt) * torch.sigmoid(gate)
         return (x + self.residual(z)) * SQRT_HALF, z
 
@@ -164,7 +194,10 @@ class WaveNet(Vocoder):
         r, s = config.residual_channels, config.skip_channels
         n_layers = len(config.dilations)
         self.upsample = UpsampleNetwork(mel_config.n_mels, mel_config.hop_length, config.upsample)
-        self.embed = nn.Embedding(2**config.bits, r)
+        if config.autoregressive:
+            self.embed = nn.Embedding(2**config.bits, r)
+        else:  # the source features and noise of column t → its input (N, R, T)
+            self.excitation = nn.Conv1d(EXCITATION_CHANNELS, r, 1)
         self.predictor = LinearPredictor(mel_config, config.lpc_order) if config.lpc_order else None
         self.lpc_input = nn.Linear(2, r) if config.lpc_order else None  # [e_{t−1}, p_t] → added to the embedding
         # every layer's V_l c in one 1×1 convolution: (N, n_mels + aux, T) → (N, layers · 2R, T)
@@ -180,6 +213,8 @@ class WaveNet(Vocoder):
 
     @property
     def receptive_field(self) -> int:
+        """Samples of the past that column t sees (its own input included): of the audio when autoregressive, of the
+        source and noise with output "waveform"."""
         return (self.config.kernel_size - 1) * sum(self.config.dilations) + 1 + self.config.lpc_order
 
     @property
@@ -189,6 +224,9 @@ class WaveNet(Vocoder):
     @property
     def draws(self) -> str:
         config = self.config
+        if not config.autoregressive:
+            return describe_draws(0, 0, 0, 1.0, config.pitch_postfilter, config.envelope_postfilter,
+                                  waveform=True)
         mixtures = config.mixtures if config.output == "mol" else 0
         return describe_draws(mixtures, config.bits, config.lpc_order, config.temperature, config.pitch_postfilter,
                               config.envelope_postfilter)
@@ -251,20 +289,37 @@ class WaveNet(Vocoder):
         x = self.embed(inputs)
         if lpc_features is not None:
             x = x + self.lpc_input(lpc_features)
-        x = x.transpose(1, 2)
+        return self.layers_and_output(x.transpose(1, 2), cond)[0]
+
+    def layers_and_output(self, x: torch.Tensor, cond: torch.Tensor, pasts: list[torch.Tensor] | None = None
+                          ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+        """Every residual layer, the skip sum and the output: x (N, R, T) the first layer's input, cond
+        (N, layers · 2R, T) → (N, C, T). Given `pasts` (each layer's last (k − 1) · d inputs, see
+        ResidualLayer.continued), the block continues from them, and the next block's pasts come back too."""
         layer_conds = cond.chunk(len(self.layers), dim=1)
-        gated = []
-        for layer, layer_cond in zip(self.layers, layer_conds):
-            x, z = layer(x, layer_cond)
+        gated, next_pasts = [], []
+        for l, (layer, layer_cond) in enumerate(zip(self.layers, layer_conds)):
+            if pasts is None:
+                x, z = layer(x, layer_cond)
+            else:
+                x, z, past = layer.continued(x, layer_cond, pasts[l])
+                next_pasts.append(past)
             gated.append(z)
         skip = self.skip(torch.cat(gated, dim=1))
-        return self.out(F.relu(self.post(F.relu(skip))))
+        return self.out(F.relu(self.post(F.relu(skip)))), (next_pasts if pasts is not None else None)
 
-    def forward(self, mel: torch.Tensor, audio: torch.Tensor, speaker: torch.Tensor | None = None) -> torch.Tensor:
+    def excitation_input(self, source: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Output "waveform": source (N, T, SOURCE_CHANNELS), noise (N, T) → the first layer's input (N, R, T)."""
+        return self.excitation(torch.cat([source, noise.unsqueeze(-1).to(source.dtype)], dim=-1).transpose(1, 2))
+
+    def forward(self, mel: torch.Tensor, audio: torch.Tensor, speaker: torch.Tensor | None = None,
+                noise: torch.Tensor | None = None) -> torch.Tensor:
         """mel (N, n_mels, F), audio (N, F · hop) in [-1, 1], speaker (N,) or None → output (N, C, F · hop).
 
         Column t is computed from audio[:, t − receptive_field : t] and the mel: mu-law logits (C = 2^bits)
-        or mixture parameters (C = 3·M).
+        or mixture parameters (C = 3·M). With output "waveform" the audio only gives the length: column t is the
+        sample (C = 1) made from the mel and the source and `noise` (N, F · hop; standard normal drawn when None)
+        of columns t − receptive_field + 1 … t.
         """
         expected = mel.shape[-1] * self.hop_length
         if audio.shape[-1] != expected:
@@ -273,8 +328,12 @@ class WaveNet(Vocoder):
                 f"frames · hop_length = {expected} samples", "Trim or pad the audio to a whole number of hops.",
             )
         mel_up, aux = self.upsample(mel)
+        source = self.source(mel)
+        cond = self.conditioning(mel_up, aux, speaker, source)
+        if not self.config.autoregressive:
+            noise = torch.randn_like(audio) if noise is None else noise
+            return self.layers_and_output(self.excitation_input(source, noise), cond)[0]
         lpc_features = None if self.predictor is None else self.lpc_features(mel, audio)
-        cond = self.conditioning(mel_up, aux, speaker, self.source(mel))
         return self.stack(previous_classes(audio, self.config.bits), cond, lpc_features)
 
     def training_target(self, mel: torch.Tensor, audio: torch.Tensor, fed: torch.Tensor | None = None) -> torch.Tensor:
@@ -283,9 +342,12 @@ class WaveNet(Vocoder):
         return audio if self.predictor is None else self.predictor.split(mel, audio, fed)[1].float()
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """output (N, C, T) from `forward`, `training_target` (N, T) → cross-entropy on mu-law classes, or MoL NLL."""
+        """output (N, C, T) from `forward`, `training_target` (N, T) → cross-entropy on mu-law classes, MoL NLL, or
+        the multi-resolution STFT loss of the "waveform" output (T > 128)."""
         if self.config.output == "mulaw":
             return F.cross_entropy(output, mulaw_classes(target, self.config.bits))
+        if self.config.output == "waveform":
+            return spectral_loss(output[:, 0], target)
         return -mixture_log_prob(output, target, self.config.mol_bits).mean()
 
     def stream(
@@ -298,7 +360,8 @@ class WaveNet(Vocoder):
         generator: torch.Generator | None = None,
         speaker: torch.Tensor | None = None,
     ) -> Iterator[StreamBlock]:
-        """Fast WaveNet generation; see `Vocoder.stream`. mel (N, n_mels, F), teacher (N, F · hop) or None."""
+        """Fast WaveNet generation; see `Vocoder.stream`. mel (N, n_mels, F), teacher (N, F · hop) or None (with
+        output "waveform" nothing is fed back, so a teacher changes nothing; the "logits" are the samples (N, 1, n))."""
         frames = mel.shape[-1]
         if teacher is not None and tuple(teacher.shape) != (mel.shape[0], frames * self.hop_length):
             raise InputError(
@@ -306,7 +369,7 @@ class WaveNet(Vocoder):
                 f"({mel.shape[0]}, {frames * self.hop_length})", "Pass one row of frames · hop_length samples per mel.",
             )
         with torch.inference_mode():
-            generation = IncrementalGeneration(self, mel, speaker)
+            generation = (IncrementalGeneration if self.config.autoregressive else BlockGeneration)(self, mel, speaker)
         for start, stop in block_ranges(frames, block_frames):
             # inference mode only around the work, never across a yield, so the caller's grad mode is untouched
             with torch.inference_mode():

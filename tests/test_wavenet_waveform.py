@@ -1,0 +1,136 @@
+"""A WaveNet with output "waveform": not autoregressive, it shapes the source of the pitch read from the mel, and
+noise, into the samples. Its blocks stream what one forward pass computes, a column sees only the source and noise
+up to it, the multi-resolution STFT loss scores magnitudes and not phase, and it trains, resumes exactly and
+validates without moving training."""
+
+import math
+
+import pytest
+import torch
+
+from engine.errors import ConfigError
+from engine.models.spectral_loss import spectral_loss
+from engine.models.wavenet.model import WaveNet, WaveNetConfig
+from engine.pitch_source import SOURCE_CHANNELS
+from engine.shape_trace import trace
+from engine.train import Trainer, run_training
+from tests.test_pitch_conditioning import tone_mel_and_audio
+from tests.test_train import TINY_TRAINING, held_out_set, tone_set  # noqa: F401 (fixtures)
+from tests.test_wavenet import MEL, small_wavenet
+
+WAVEFORM = {"blocks": 2, "layers": 4, "residual_channels": 8, "skip_channels": 16, "output": "waveform",
+            "pitch_conditioning": True, "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 8}}
+
+
+def waveform_wavenet(seed: int = 0) -> WaveNet:
+    return small_wavenet(seed, output="waveform", pitch_conditioning=True)
+
+
+def block_noise(generator_seed: int, batch: int, sizes: list[int]) -> torch.Tensor:
+    """The noise `stream` draws for blocks of `sizes` samples from a generator seeded so: (batch, Σ sizes)."""
+    generator = torch.Generator().manual_seed(generator_seed)
+    return torch.cat([torch.randn(batch, size, generator=generator) for size in sizes], dim=1)
+
+
+def test_blocks_stream_what_the_forward_pass_computes(warm_librosa):
+    model = waveform_wavenet()
+    mel, audio = tone_mel_and_audio(frames=40)
+    block_frames = iter([1, 3, 7, 2, 11, 16])
+    blocks = list(model.stream(mel, block_frames=block_frames, generator=torch.Generator().manual_seed(5),
+                               return_logits=True))
+    sizes = [block.samples.shape[1] for block in blocks]
+    assert sizes == [16, 48, 112, 32, 176, 256]
+    with torch.no_grad():
+        full = model(mel, audio, noise=block_noise(5, 1, sizes))
+    assert full.shape == (1, 1, 40 * MEL.hop_length)
+    streamed = torch.cat([block.logits for block in blocks], dim=-1)
+    torch.testing.assert_close(streamed, full, atol=1e-5, rtol=0)
+    samples = torch.cat([block.samples for block in blocks], dim=1)
+    torch.testing.assert_close(samples, full[:, 0].clamp(-1, 1), atol=1e-5, rtol=0)
+    assert float(full.std()) > 1e-3
+
+
+def test_a_column_sees_the_noise_up_to_it_and_never_after(warm_librosa):
+    model = waveform_wavenet()
+    mel, audio = tone_mel_and_audio(frames=20)
+    noise = torch.randn(1, audio.shape[1], generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        reference = model(mel, audio, noise=noise)
+        for t in (0, 37, 150):
+            changed = noise.clone()
+            changed[:, t:] += 1.0
+            output = model(mel, audio, noise=changed)
+            assert torch.equal(output[..., :t], reference[..., :t])
+            assert float((output[..., t] - reference[..., t]).abs().max()) > 1e-5
+        # the audio only gives the length: nothing of it is fed back
+        assert torch.equal(model(mel, -audio, noise=noise), reference)
+
+
+def harmonic_tone(f0: float, phase_seed: int) -> torch.Tensor:
+    """Half a second of 19 harmonics of `f0` (amplitude 1/k), their phases drawn from `phase_seed`: (1, 8000)."""
+    t = torch.arange(8000) / 16000.0
+    phases = 2 * math.pi * torch.rand(19, generator=torch.Generator().manual_seed(phase_seed))
+    return 0.1 * sum(torch.sin(2 * math.pi * k * f0 * t + phases[k - 1]) / k for k in range(1, 20))[None]
+
+
+def test_the_spectral_loss_scores_magnitudes_more_than_phase():
+    tone = harmonic_tone(200.0, phase_seed=0)
+    assert float(spectral_loss(tone, tone)) == 0.0
+    other_phases = float(spectral_loss(harmonic_tone(200.0, phase_seed=1), tone))
+    off_by_43_cents = float(spectral_loss(harmonic_tone(205.0, phase_seed=0), tone))
+    half_as_loud = float(spectral_loss(0.5 * tone, tone))
+    assert other_phases < 0.4 * off_by_43_cents, (other_phases, off_by_43_cents)
+    assert other_phases < 0.6 * half_as_loud, (other_phases, half_as_loud)
+
+
+def test_a_waveform_wavenet_needs_the_pitch_and_draws_nothing():
+    with pytest.raises(ConfigError, match="pitch_conditioning true and lpc_order 0"):
+        WaveNet(WaveNetConfig(output="waveform"), MEL)
+    with pytest.raises(ConfigError, match="pitch_conditioning true and lpc_order 0"):
+        WaveNet(WaveNetConfig(output="waveform", pitch_conditioning=True, lpc_order=4), MEL)
+    model = waveform_wavenet()
+    assert model.temperature is None and not hasattr(model, "embed")
+    assert model.draws == "waveform from the pitch's source and noise"
+    with pytest.raises(ConfigError, match="without a temperature"):
+        model.check_temperature(0.5)
+
+
+def sections(**train):
+    return {"model": dict(WAVEFORM), "mel": {}, "train": {**TINY_TRAINING, **train}}
+
+
+def test_it_trains_resumes_exactly_and_validates_without_moving_training(tone_set, held_out_set, tmp_path):
+    straight = Trainer.new("wavenet", tone_set, sections=sections(), device="cpu")
+    result = run_training(straight, tmp_path / "straight.safetensors", 40, log_path=None)
+    first, last = result.losses[0][1], result.losses[-1][1]
+    assert last < 0.8 * first, f"loss went from {first:.3f} to {last:.3f} in 40 steps"
+
+    halves = Trainer.new("wavenet", tone_set, sections=sections(), device="cpu")
+    run_training(halves, tmp_path / "halves.safetensors", 17, log_path=None)
+    resumed = Trainer.resume(tmp_path / "halves.safetensors", tone_set, family="wavenet", device="cpu")
+    run_training(resumed, tmp_path / "halves.safetensors", 40, log_path=None)
+    for name, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), f"{name} differs after resuming"
+
+    validated = Trainer.new("wavenet", tone_set, sections=sections(valid_every=10, valid_segments=6), device="cpu",
+                            valid_root=held_out_set)
+    result = run_training(validated, tmp_path / "validated.safetensors", 40, log_path=None)
+    assert [step for step, _ in result.valid_losses] == [10, 20, 30, 40]
+    for name, value in straight.model.state_dict().items():
+        assert torch.equal(value, validated.model.state_dict()[name]), f"{name} differs when validating"
+    again = validated.validate()
+    assert again == pytest.approx(result.valid_losses[-1][1], abs=1e-9), "each validation draws the same noise"
+
+
+def test_the_inspector_lists_the_excitation_and_its_step_matches_the_forward_pass(warm_librosa):
+    mel, _ = tone_mel_and_audio()
+    model = waveform_wavenet()
+    before = torch.get_rng_state()
+    result = trace(model, mel[0].numpy(), frames=6)
+    assert torch.equal(torch.get_rng_state(), before), "tracing leaves torch's generator as it was"
+    samples = 6 * MEL.hop_length
+    record = result.module("excitation")
+    assert record.inputs == [(1, SOURCE_CHANNELS + 1, samples)] and record.outputs == [(1, 8, samples)]
+    assert result.training[0].input == (1, 1, samples) and result.training[0].target == (1, samples)
+    assert result.step("out_t").shape == (1, 1) and result.step("out_t").meaning == "the sample x_t itself"
+    assert result.step_error is not None and result.step_error < 1e-5
