@@ -126,8 +126,11 @@ def no_network(mel: np.ndarray, config: MelConfig, seed: int) -> np.ndarray:
     return postfiltered((source * gain).astype(np.float32), mel, config, *CONTROL_POSTFILTERS)
 
 
-def methods(models: list, mels: list[np.ndarray], config: MelConfig, seed: int) -> dict[str, tuple[list, float]]:
-    """Every method's resyntheses of `mels` and the seconds each took: {label: ([audio (F · hop,)], seconds)}."""
+def methods(models: list, mels: list[np.ndarray], config: MelConfig, seed: int,
+            postfilters: list[tuple[float, float]] = ()) -> dict[str, tuple[list, float]]:
+    """Every method's resyntheses of `mels` and the seconds each took: {label: ([audio (F · hop,)], seconds)}; for
+    each (pitch, envelope) strength pair in `postfilters` also each model's raw draw post-filtered so (for choosing
+    the strengths on validation voices)."""
     results: dict[str, tuple[list, float]] = {}
 
     def timed(label, make):
@@ -150,6 +153,10 @@ def methods(models: list, mels: list[np.ndarray], config: MelConfig, seed: int) 
         shipped = [postfiltered(samples, mel, config, model.pitch_postfilter, model.envelope_postfilter)
                    for samples, mel in zip(drawn, mels)]
         results[f"{name} shipped"] = (shipped, time.perf_counter() - started + (0.0 if guided else raw_seconds))
+        for pitch, envelope in postfilters:
+            started = time.perf_counter()
+            made = [postfiltered(samples, mel, config, pitch, envelope) for samples, mel in zip(raw, mels)]
+            results[f"{name} pitch {pitch:g} envelope {envelope:g}"] = (made, time.perf_counter() - started + raw_seconds)
     return results
 
 
@@ -211,8 +218,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="use only the first N recordings of each voice")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--json", metavar="FILE", help="also write every voice's figures as JSON")
+    parser.add_argument("--postfilters", nargs="*", default=[], metavar="PITCH,ENVELOPE",
+                        help="also each model's raw draw through post-filters of these strengths (choose on --data "
+                             "data/voices/valid, never on the held-out voices)")
     parser.add_argument("--speed", action="store_true", help="also time `vocoscope vocode` with each model on one core")
     args = parser.parse_args(argv)
+    try:
+        postfilters = [tuple(float(part) for part in pair.split(",")) for pair in args.postfilters]
+    except ValueError:
+        parser.error(f"--postfilters takes PITCH,ENVELOPE pairs such as 0.8,1; got {args.postfilters}")
+    if any(len(pair) != 2 for pair in postfilters):
+        parser.error(f"--postfilters takes PITCH,ENVELOPE pairs such as 0.8,1; got {args.postfilters}")
     warnings.filterwarnings("ignore", message="Mean of empty slice")  # a method with no voiced frame: NaN, shown
     torch.set_num_threads(args.threads)
     root = Path(args.data)
@@ -239,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         rows: dict[str, VoiceScores] = {"recording itself": VoiceScores()}
         for audio, reference in zip((audio for audio, _ in recordings), references):
             rows["recording itself"].add_pitch(reference, audio, config)
-        for label, (outputs, seconds) in methods(models, [mel for _, mel in recordings], config, args.seed).items():
+        made = methods(models, [mel for _, mel in recordings], config, args.seed, postfilters)
+        for label, (outputs, seconds) in made.items():
             scores = rows.setdefault(label, VoiceScores())
             scores.seconds = seconds
             for (audio, _), reference, estimate in zip(recordings, references, outputs):
