@@ -149,6 +149,8 @@ class GenerationControl:
         window.status_panel.show_finished(event.cancelled)
         window.status_panel.show_distance(self.mel_distance_db)
         window.note(self.summary(event.cancelled))
+        if self.stats is not None and self.stats.warning:  # the output guard's verdict on the take (NaN, clipped, ...)
+            window.show_error(self.stats.warning[0].upper() + self.stats.warning[1:], "warning")
         window.paint_now()
         window.update_actions()
         window.generation_done.emit(event)

@@ -299,6 +299,7 @@ def _vocode_one(args: argparse.Namespace, model, info, draws: str, source: Path,
 
     from engine.export import audio_writer, check_audio_output, take_comment
     from engine.features import stream_input
+    from engine.fold import InOrder
     from engine.generate import generate, new_seed
 
     seed = args.seed if args.seed is not None else new_seed()
@@ -307,7 +308,7 @@ def _vocode_one(args: argparse.Namespace, model, info, draws: str, source: Path,
     total = conditioning.num_samples
     check_audio_output(output, args.force, num_samples=total)
     player = _open_player(rate, args.output_device) if args.play else None
-    in_order = _InOrder()
+    in_order = InOrder()
     stats = None
     show_progress = sys.stderr.isatty()
     try:
@@ -342,24 +343,6 @@ def _vocode_one(args: argparse.Namespace, model, info, draws: str, source: Path,
         print(f"vocoscope: warning: {output}: {stats.warning}", file=sys.stderr)
     if player is not None:
         print(summary.line())
-
-
-class _InOrder:
-    """Chunks in any order (fold mode) → runs of samples in order, each given out as soon as it follows what was
-    given out before: the file and the sound card take samples in order."""
-
-    def __init__(self) -> None:
-        self.next = 0
-        self.waiting: dict = {}  # start → samples (n,) that came before their turn
-
-    def add(self, start: int, samples) -> list:
-        self.waiting[start] = samples
-        ready = []
-        while self.next in self.waiting:
-            samples = self.waiting.pop(self.next)
-            ready.append(samples)
-            self.next += len(samples)
-        return ready
 
 
 def _progress_line(stats, rate: int) -> str:

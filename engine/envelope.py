@@ -32,13 +32,14 @@ MAX_GAIN_DB = 24.0
 class EnvelopePostFilter:
     """Streaming: `push` takes the next samples (n,) and returns those now final, float32; `finish` returns the
     rest. Together they return as many samples as were pushed. mel: the conditioning (n_mels, F), normalised;
-    frames past F take its last frame."""
+    frames past F take its last frame. It is kept as it is (no copy) and read a few frames at a time, so that what
+    the filter holds does not grow with the length of the take."""
 
     def __init__(self, mel: np.ndarray, config: MelConfig, strength: float):
         self.strength = float(strength)
         self.n_fft, self.hop = config.n_fft, config.hop_length
         self.half = config.n_fft // 2
-        self.target = np.maximum(denormalise(mel, config).astype(np.float64), 1e-8)  # (n_mels, F) magnitudes
+        self.mel, self.config = mel, config
         self.basis, self.window = mel_analysis(config)  # (n_mels, bins), (n_fft,)
         weights = self.basis.sum(axis=0)  # (bins,)
         self.covered = weights > 0
@@ -73,7 +74,7 @@ class EnvelopePostFilter:
         frames = self._x[starts[:, None] + np.arange(self.n_fft)] * self.window  # (k, n_fft)
         spectra = np.fft.rfft(frames, axis=1)  # (k, bins)
         made = np.abs(spectra) @ self.basis.T  # (k, n_mels)
-        target = self.target[:, np.minimum(np.arange(self._next, stop), self.target.shape[1] - 1)].T
+        target = self._target(self._next, stop)
         gain_db = np.clip(20.0 * np.log10(target / np.maximum(made, 1e-8)) * self.strength, -MAX_GAIN_DB, MAX_GAIN_DB)
         gains = np.power(10.0, gain_db / 20.0) @ self.spread.T  # (k, bins)
         gains[:, ~self.covered] = 1.0
@@ -89,6 +90,11 @@ class EnvelopePostFilter:
             self._sum[at : at + self.n_fft - skip] += frame[skip:]
             self._norm[at : at + self.n_fft - skip] += self.squared_window[skip:]
         self._next = stop
+
+    def _target(self, start: int, stop: int) -> np.ndarray:
+        """The magnitudes the conditioning mel asks for in frames [start, stop): (k, n_mels) float64."""
+        frames = self.mel[:, np.minimum(np.arange(start, stop), self.mel.shape[1] - 1)]
+        return np.maximum(denormalise(frames, self.config).astype(np.float64), 1e-8).T
 
     def _release(self, final: int) -> np.ndarray:
         """Return samples [_done, final) and drop what no later frame reads."""

@@ -13,7 +13,7 @@ How the segments are generated follows the sampling loop's cost:
 - a torch loop (CUDA, or a mixture model on the CPU) costs about the same per step for a whole batch as for one
   row: all segments are one batch in one stream (`segments_as_one_batch`), as batched WaveRNN inference does it.
 Both give (segment, local start, samples) in whatever order they come; `FoldJoiner` turns those into final spans
-of the output.
+of the output, and `InOrder` gives the spans out in order, each as soon as everything before it has come.
 """
 
 from __future__ import annotations
@@ -200,15 +200,35 @@ def _stream_one(model: Vocoder, mel: torch.Tensor, block_frames: int, seed: int,
         blocks.close()
 
 
-def finished_prefix(final, start: int, window: int = 4096) -> int:
-    """The end of the run of final samples (True in `final`, (T,) bool) from `start`: fold mode makes spans out
-    of order, playback and the post-filter take them in order. Looks at doubling windows, so a call costs about
-    the run's length, not T."""
-    end = start
-    while end < len(final):
-        piece = final[end:end + window]
-        if not piece.all():
-            return end + int(piece.argmin())
-        end += len(piece)
-        window *= 2
-    return len(final)
+class InOrder:
+    """Spans of the output in any order (fold mode) → runs of samples in order, each given out as soon as it follows
+    what was given out before: the post-filters, a file and a sound card take samples in order. Only the spans that
+    came before their turn are held: in order, none.
+
+    Why fold mode cannot give out everything at once: segment i + 1's samples follow segment i's last ones, which
+    exist only when segment i is finished. Side by side in threads (`segments_in_parallel`, a compiled loop), the
+    segments are taken in order, so about one segment per thread is held; as one batch (`segments_as_one_batch`, a
+    torch loop), every segment ends at the batch's last step, and all of the take but segment 0's is held until then.
+    """
+
+    def __init__(self) -> None:
+        self.next = 0  # the first sample not given out yet
+        self.waiting: dict[int, np.ndarray] = {}  # start → samples (n,) that came before their turn
+        self.held = 0  # samples in `waiting`
+        self.most_held = 0  # the most held at once
+
+    def add(self, start: int, samples: np.ndarray) -> list[np.ndarray]:
+        """samples (n,) from absolute sample `start` → the runs now in order, from `next` on (none while a gap stays).
+        Spans never overlap: each starts where another ends, or at 0."""
+        if not len(samples):
+            return []
+        self.waiting[start] = samples
+        self.held += len(samples)
+        self.most_held = max(self.most_held, self.held)
+        ready = []
+        while self.next in self.waiting:
+            samples = self.waiting.pop(self.next)
+            self.held -= len(samples)
+            ready.append(samples)
+            self.next += len(samples)
+        return ready

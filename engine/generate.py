@@ -26,7 +26,7 @@ from engine.emphasis import DeEmphasis
 from engine.envelope import EnvelopePostFilter
 from engine.errors import VocoscopeError
 from engine.features import Conditioning, mel_spectrogram, resample, validate_mel
-from engine.fold import (Fold, FoldJoiner, finished_prefix, fold_layout, fold_mel, segments_as_one_batch,
+from engine.fold import (Fold, FoldJoiner, InOrder, fold_layout, fold_mel, segments_as_one_batch,
                          segments_in_parallel)
 from engine.models.base import Vocoder
 from engine.output_guard import OutputGuard
@@ -142,7 +142,8 @@ def generate(
         return
     hop = model.hop_length
     frames = min(conditioning.frames, max(model.min_frames, math.ceil(total / hop)))
-    mel = torch.from_numpy(np.ascontiguousarray(conditioning.mel[:, :frames], dtype=np.float32))
+    # a view of the conditioning's mel, not a copy: for a long input the mel is the largest thing generation holds
+    mel = torch.from_numpy(np.asarray(conditioning.mel, dtype=np.float32))[:, :frames]
     generator = torch.Generator(device=torch_device)
     if seed is None:
         generator.seed()
@@ -167,7 +168,7 @@ def generate(
             if model.envelope_postfilter:
                 postfilters.append(EnvelopePostFilter(conditioning.mel, model.mel_config, model.envelope_postfilter))
             if postfilters:
-                chunks = _postfiltered(chunks, total, postfilters)
+                chunks = _postfiltered(chunks, postfilters)
             yield from _guarded(chunks, clock.guard)
     except torch.cuda.OutOfMemoryError:
         raise VocoscopeError(
@@ -181,24 +182,23 @@ def generate(
         raise
 
 
-def _postfiltered(chunks: Iterator[Chunk], total: int, postfilters: list) -> Iterator[Chunk]:
+def _postfiltered(chunks: Iterator[Chunk], postfilters: list) -> Iterator[Chunk]:
     """The chunks (in any order: fold mode) through the post-filters one after another, as chunks in order. Each
     carries the stats of the chunk that completed it; the post-filters hold back their last samples (~26 ms, and
-    64 ms more for the envelope's) until the end (or a cancel) releases them. A cancelled fold keeps what came before
-    its first gap."""
-    audio = np.zeros(total, dtype=np.float32)
-    final = np.zeros(total, dtype=bool)
-    fed = done = 0
+    64 ms more for the envelope's) until the end (or a cancel) releases them. Only chunks that came before their turn
+    are held (`InOrder`: in order, none), so memory does not grow with the take; a cancelled fold keeps what came
+    before its first gap."""
+    in_order = InOrder()
+    done = 0
     stats = None
     try:
         for chunk in chunks:
-            audio[chunk.start : chunk.start + len(chunk.samples)] = chunk.samples
-            final[chunk.start : chunk.start + len(chunk.samples)] = True
-            stats, ready = chunk.stats, finished_prefix(final, fed)
-            samples = audio[fed:ready]
+            stats, ready = chunk.stats, in_order.add(chunk.start, chunk.samples)
+            if not ready:
+                continue
+            samples = np.concatenate(ready) if len(ready) > 1 else ready[0]
             for postfilter in postfilters:
                 samples = postfilter.push(samples)
-            fed = ready
             if len(samples):
                 yield Chunk(samples, done, stats)
                 done += len(samples)

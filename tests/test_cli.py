@@ -12,13 +12,10 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from engine import checkpoints
 from engine.cli import default_output, main
 from engine.features import Conditioning, MelConfig
-from engine.fold import finished_prefix
 from engine.models import DEFAULT_MODEL
 from engine.models.registry import BUILTINS, load_model
 from tests.helpers import NUMBA_CACHE, REPO, MelEcho, run_cli, tone, write_wav
@@ -218,16 +215,6 @@ def test_inspect_piped_into_a_reader_that_has_gone_exits_quietly(tmp_path):
     shell = f"{sys.executable} -m engine.cli inspect {mel} --model wavenet | true; exit ${{PIPESTATUS[0]}}"
     result = subprocess.run(["bash", "-c", shell], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert (result.returncode, result.stderr) == (0, "")
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.booleans(), max_size=300), st.integers(0, 300), st.integers(1, 8))
-def test_play_waits_for_the_first_unfinished_sample_of_an_out_of_order_fold(final, start, window):
-    final = np.array(final, dtype=bool)
-    start = min(start, len(final))
-    unfinished = np.flatnonzero(~final[start:])
-    expected = start + int(unfinished[0]) if len(unfinished) else len(final)
-    assert finished_prefix(final, start, window) == expected
 
 
 def test_vocode_temperature_replaces_the_models_own(tmp_path, capsys):
