@@ -24,8 +24,8 @@ import torch.multiprocessing
 
 from engine import checkpoints, distributed
 from engine.cli import main
-from engine.distributed import GlobalBatchNorm, World
-from engine.errors import ConfigError
+from engine.distributed import GlobalBatchNorm, World, choose_rank_device, joined
+from engine.errors import ConfigError, VocoscopeError
 from engine.launcher import failed_ranks
 from engine.train import TRAINED_PREFIX, Trainer, run_training
 from tests.helpers import NUMBA_CACHE, REPO
@@ -324,3 +324,30 @@ def test_train_refuses_wrong_arguments_and_unwritable_outputs_before_any_step(to
     message = capsys.readouterr().err
     assert f"{read_only_folder / '.vocoscope-cache'}: found a mel cache folder that cannot be written" in message
     assert "Give --cache DIR" in message and not out.exists()
+
+
+def test_each_rank_takes_the_gpu_of_its_local_rank_and_joins_with_nccl(monkeypatch):
+    """CUDA cannot run here: its presence is mocked (device count, set_device, the process group's start)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    second = World(3, 4, 1, 2)
+    assert choose_rank_device(second, "auto") == torch.device("cuda", 1)
+    assert choose_rank_device(second, "cpu") == torch.device("cpu")
+    with pytest.raises(VocoscopeError, match=r"rank 5 needs cuda:2, but this machine has 2 CUDA GPU\(s\) for 3 "
+                                             r"ranks; run --nproc-per-node 2"):
+        choose_rank_device(World(5, 6, 2, 3), "cuda")
+    assert choose_rank_device(World(5, 6, 2, 3), "auto") == torch.device("cpu")  # not a GPU for every local rank
+    with pytest.raises(VocoscopeError, match="expected --device cuda, cpu or auto"):
+        choose_rank_device(second, "cuda:0")
+
+    joins, chosen = [], []
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    monkeypatch.setattr(distributed.dist, "init_process_group", lambda backend, **options: joins.append((backend, options)))
+    monkeypatch.setattr(distributed.dist, "destroy_process_group", lambda: None)
+    with joined(second, "auto") as device:
+        assert device == torch.device("cuda", 1)
+    with joined(second, "cpu") as device:
+        assert device == torch.device("cpu")
+    assert chosen == [torch.device("cuda", 1)]
+    assert joins == [("nccl", {"rank": 3, "world_size": 4, "device_id": torch.device("cuda", 1)}),
+                     ("gloo", {"rank": 3, "world_size": 4, "device_id": None})]
