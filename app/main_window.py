@@ -44,7 +44,8 @@ POSTFILTER_TIP = ("Post-filter the output of a model that has post-filters (the 
                   "the mel asks for. Off: the model's raw output.")
 GUIDANCE_TIP = ("Let a model that chooses among several draws by the mel (the bundled WaveRNN) do so: closer to the "
                 "input's pitch and sound, many times slower. Off: every draw kept, in real time.")
-OPEN_FILTER = "Audio or mel (*.wav *.flac *.ogg *.oga *.mp3 *.aiff *.aif *.npy *.pt);;All files (*)"
+OPEN_FILTER = ("Audio or mel (*.wav *.flac *.ogg *.oga *.mp3 *.aiff *.aif *.npy *.pt);;"
+               "Checkpoints to import (*.pt *.pth *.pyt);;All files (*)")
 
 class MainWindow(QMainWindow):
     """The Vocoscope window. `bridge` is made here unless a test passes its own."""
@@ -352,10 +353,10 @@ class MainWindow(QMainWindow):
         current = [self.model] if self.model not in known and (not models or Path(self.model).exists()) else []
         checkpoints = list(dict.fromkeys(current + [p for p in self.settings.recent_checkpoints if Path(p).exists()]))
         self.model_chooser.populate(models, checkpoints)
-        if not self.model_chooser.select(self.model):
-            if self.model != DEFAULT_MODEL:
-                self.show_error(f"The model remembered from last time ({self.model}) is gone; using {DEFAULT_MODEL}.",
-                                "warning")
+        if not self.model_chooser.select(self.model):  # a checkpoint that went after start-up checked it
+            stale_model = usable_model(self.model)[1]
+            if stale_model:
+                self.show_error(stale_model, "warning")
             self.model = DEFAULT_MODEL
             self.model_chooser.select(self.model)
         self.device_chooser.clear()

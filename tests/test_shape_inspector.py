@@ -45,17 +45,14 @@ def engine_events():
 
 
 def deliver(dock, events: queue.Queue, until: type, qtbot, timeout_ms: int = 20000) -> list:
-    """Hand the engine's events to the dock on this (GUI) thread, as the bridge does, until one of type `until`."""
+    """Hand the engine's events to the dock on this (GUI) thread, as the bridge does, until one of type `until`; after
+    each the event loop runs until the dock has put in the rows it fills a slice at a time."""
     seen: list = []
-
-    def drained() -> bool:
-        while not events.empty():
-            event = events.get()
-            dock.on_engine_event(event)
-            seen.append((event, dock.highlighted(), len(dock._module_items), dock.live.text()))
-        return any(isinstance(event, until) for event, *_ in seen)
-
-    qtbot.waitUntil(drained, timeout=timeout_ms)
+    while not seen or not isinstance(seen[-1][0], until):
+        event = events.get(timeout=timeout_ms / 1000)
+        dock.on_engine_event(event)
+        qtbot.waitUntil(lambda: not dock.filling, timeout=timeout_ms)
+        seen.append((event, dock.highlighted(), len(dock._module_items), dock.live.text()))
     return seen
 
 

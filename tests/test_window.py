@@ -51,10 +51,20 @@ def test_generate_fills_views_with_exact_samples_and_frames(qtbot, make_window, 
     assert window.activity.text().endswith(f"; mel distance to the input {distance:.1f} dB")
 
 
-@pytest.mark.parametrize("busy_processes", [
-    0, pytest.param(2, marks=pytest.mark.skip(reason="issue #21, open: beside two CPU-bound processes gaps of over "
-                                                     "100 ms were measured (127 ms, 0.09 s after Generate)"))])
-def test_gui_thread_never_stalls_over_100ms_during_generation(qtbot, make_window, inputs, busy_processes):
+def wait_for_idle_gui_thread(qtbot) -> None:
+    """Until 10 ms ticks come three in a row, each within 25 ms of the one before: what was pending is done."""
+    ticks = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    qtbot.waitUntil(lambda: len(ticks) > 3 and np.diff(ticks[-4:]).max() < 0.025, timeout=20000)
+    timer.stop()
+
+
+@pytest.mark.parametrize("busy_processes", [0, 2])
+def test_gui_thread_never_stalls_over_100ms_during_generation(qtbot, make_window, inputs, busy_processes,
+                                                              record_property):
     """With CPU-bound processes beside it (two: as on a busy two-core machine): the GUI thread only draws, so its 10 ms
     ticks keep coming while the engine thread generates, writes the output stream and computes the output's mel."""
     window = make_window()
@@ -62,6 +72,7 @@ def test_gui_thread_never_stalls_over_100ms_during_generation(qtbot, make_window
     # to 200 ms at a time) is over before the measurement starts.
     qtbot.waitUntil(window.bridge.warmed.is_set, timeout=120000)
     open_and_wait(qtbot, window, inputs["long"])
+    wait_for_idle_gui_thread(qtbot)  # the loaded input is painted: the load's work, not generation's
     ticks = []
     timer = QTimer()
     timer.setInterval(10)
@@ -71,6 +82,7 @@ def test_gui_thread_never_stalls_over_100ms_during_generation(qtbot, make_window
     busy = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(busy_processes)]
     try:
         timer.start()
+        ticks.append(time.perf_counter())  # Generate's moment: the wait for the first tick counts too
         with qtbot.waitSignal(window.generation_done, timeout=90000) as blocker:
             window.generate()
         timer.stop()
@@ -81,6 +93,9 @@ def test_gui_thread_never_stalls_over_100ms_during_generation(qtbot, make_window
     assert not blocker.args[0].cancelled and len(blocker.args[0].audio) == 48000
     assert window.generation.stats.samples_done == 48000, "the progress of the run reached the window"
     gaps = np.diff(ticks)
+    # in the report of --junitxml: the largest gap and how long after Generate it began
+    record_property("largest_gap_ms", round(1000 * gaps.max(), 1))
+    record_property("largest_gap_at_s", round(ticks[gaps.argmax()] - ticks[0], 2))
     assert gaps.max() < 0.100, (f"largest gap between 10 ms ticks: {1000 * gaps.max():.0f} ms, "
                                 f"{ticks[gaps.argmax()] - ticks[0]:.2f} s after Generate of {ticks[-1] - ticks[0]:.2f} s")
     # Painting follows the frame clock, not the chunks: no more repaints than 33 ms frames elapsed, with a margin.

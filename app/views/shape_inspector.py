@@ -5,22 +5,32 @@ API for the main window (helper "window"):
 
     dock = ShapeInspectorDock(parent)              # a QDockWidget titled "Shapes"; add it with addDockWidget
     dock.on_engine_event(event)                    # on the GUI thread, for every engine.jobs event:
-        JobStarted  with .shapes (engine.shapes.Inspection or None): fills the checks and the tables
-        ChunkReady  updates the live line (samples done, real-time factor, the cell's current sample)
+        JobStarted  with .shapes (engine.shapes.Inspection or None): fills the checks and the tables, a slice at a
+                    time (below); an inspection equal to the one shown is left as it is
+        ChunkReady  updates the live line (samples done, real-time factor)
         JobFailed   with .shapes: fills them and highlights the failing check and module; shows .message
         JobFinished marks the run done (or cancelled)
-    dock.show_inspection(verdict, trace)           # show an engine.shapes Verdict and Trace directly (either None)
+    dock.show_inspection(verdict, trace)           # show an engine.shapes Verdict and Trace (either None) at once
+    dock.filling -> bool                           # whether a sliced fill has rows still to add
     dock.clear()
     dock.highlighted() -> list[(section, name)]    # the highlighted rows: ("check", name) or ("module", dotted)
     dock.module_item(name) / dock.check_item(name) # the tree rows, for the window's selection and for tests
     dock.moduleActivated (Signal(str))             # a module row was double-clicked: its dotted name
 
-Everything shown comes from plain data computed on the engine thread; this view only paints.
+Everything shown comes from plain data computed on the engine thread; this view only paints. A job's inspection
+arrives as generation starts, when the GUI thread must keep its frames coming: its rows go in a slice at a time (a
+slice ends once it has taken SLICE_SECONDS of the GUI thread's time), the event loop running between slices, and the
+dock is painted once, when they are all in; a table's columns are fitted to its rows (the costly part: every cell's
+size is asked for) only once it shows (app/views/shape_table.py). Filled at once, the default model's rows took the GUI
+thread 36-68 ms; sliced, 1-9 ms a turn of the event loop (tests/test_shape_inspector_slices.py).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+import time
+from collections.abc import Iterator
+
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QDockWidget, QLabel, QTabWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
@@ -30,6 +40,9 @@ from app.views.theme import ERROR_COLOUR
 HIGHLIGHT = QColor(ERROR_COLOUR)
 HIGHLIGHT_TEXT = QColor("#ffffff")
 CONTAINERS = ("ModuleList", "ModuleDict", "Sequential")
+# The GUI thread's time one slice of a fill may take. Beside two CPU-bound processes on two cores the GUI thread's
+# work takes three to five times as long on the clock as on the CPU, and its 10 ms ticks must not stop for 100 ms.
+SLICE_SECONDS = 0.003
 
 
 def _shape(shape) -> str:
@@ -80,8 +93,12 @@ class ShapeInspectorDock(QDockWidget):
         self._module_items: dict[str, QTreeWidgetItem] = {}
         self._check_items: dict[str, QTreeWidgetItem] = {}
         self._highlighted: list[tuple[str, str]] = []
-        self._step_title = ""
         self._job: int | None = None
+        self._shown = None  # the (verdict, trace) shown or being filled
+        self._filling: Iterator[bool] | None = None  # the rest of a sliced fill (see _rows)
+        self._next_slice = QTimer(self)
+        self._next_slice.setSingleShot(True)
+        self._next_slice.timeout.connect(self._fill_slice)
 
     # --- what the window calls --------------------------------------------------------------------------------
 
@@ -90,14 +107,13 @@ class ShapeInspectorDock(QDockWidget):
         kind = type(event).__name__
         if kind == "JobStarted":
             self._job = event.job_id
-            self._show_shapes(getattr(event, "shapes", None))
+            self._show_shapes(getattr(event, "shapes", None), sliced=True)
             self.live.setText(f"generating {event.total_samples:,} samples at {event.sample_rate} Hz")
         elif kind == "ChunkReady" and event.job_id == self._job:
-            stats, end = event.stats, event.end
+            # The live line only: a tab's title that changes its width lays out and paints the whole dock again.
+            stats = event.stats
             self.live.setText(f"generating: {stats.samples_done:,} / {stats.total_samples:,} samples, "
                               f"{stats.real_time_factor:.2f}× real time")
-            if self._step_title:
-                self.tabs.setTabText(2, f"Cell step (now at sample {end:,})")
         elif kind == "JobFailed":
             self._show_shapes(getattr(event, "shapes", None))
             self.live.setText("failed")
@@ -105,15 +121,58 @@ class ShapeInspectorDock(QDockWidget):
                 self._explain(event.message)
         elif kind == "JobFinished" and event.job_id == self._job:
             self.live.setText(f"{'cancelled' if event.cancelled else 'done'}: {len(event.audio):,} samples")
-            self.tabs.setTabText(2, "Cell step")
 
     def show_inspection(self, verdict, trace) -> None:
-        """Show an engine.shapes Verdict and Trace (either may be None); failing rows are highlighted."""
+        """Show an engine.shapes Verdict and Trace (either may be None) at once; failing rows are highlighted."""
+        self._start_filling(verdict, trace)
+        for _ in self._filling:
+            pass
+        self._filled()
+
+    @property
+    def filling(self) -> bool:
+        return self._filling is not None
+
+    def _start_filling(self, verdict, trace) -> None:
+        """Clear the dock, say what the inspection found, and make the steps that add its rows."""
         self.clear()
+        self._shown = (verdict, trace)
+        self._summarise(verdict, trace)
+        self._filling = self._rows(verdict, trace)
+        self.tabs.setUpdatesEnabled(False)  # painted once, when the rows are in, not after every slice
+
+    def _fill_slice(self) -> None:
+        """Add rows until SLICE_SECONDS of this thread's time are spent, or until a costly step is next, which opens
+        the next slice; that follows once the event loop has run."""
+        if self._filling is None:
+            return
+        start = time.thread_time()
+        for costly_step_next in self._filling:
+            if costly_step_next or time.thread_time() - start >= SLICE_SECONDS:
+                self._next_slice.start(0)
+                return
+        self._filled()
+
+    def _filled(self) -> None:
+        self._filling = None
+        self.tabs.setUpdatesEnabled(True)
+
+    def _rows(self, verdict, trace) -> Iterator[bool]:
+        """The fill as steps: a row each, then each table's columns fitted. Before each step it yields whether the
+        step is costly (a shown table's columns: every cell's size is asked for), to be done in a slice of its own."""
         if verdict is not None:
-            self._fill_checks(verdict)
+            yield from self._fill_checks(verdict)
         if trace is not None:
-            self._fill_trace(trace)
+            yield from self._fill_trace(trace)
+        failed = trace.failed_module if trace is not None else None
+        if failed in self._module_items:
+            self.modules.scrollToItem(self._module_items[failed])
+        for table in (self.checks, self.modules, self.steps, self.training):
+            yield table.isVisible()  # a hidden table fits when it shows (app/views/shape_table.py), at no cost now
+            table.fit_columns()
+
+    def _summarise(self, verdict, trace) -> None:
+        """The status line, the explanation and the tab to look at first."""
         problems = [] if verdict is None else [c.name for c in verdict.checks if not c.ok]
         failed = trace is not None and trace.error
         if problems or failed:
@@ -128,15 +187,16 @@ class ShapeInspectorDock(QDockWidget):
             self._explain(f"{first.name}: found {first.found}; expected {first.expected}. {first.fix}")
 
     def clear(self) -> None:
+        self._next_slice.stop()
+        self._filled()
+        self._shown = None
         for tree in (self.checks, self.modules, self.steps, self.training):
             tree.clear()
         self._module_items.clear()
         self._check_items.clear()
         self._highlighted.clear()
-        self._step_title = ""
         self.status.setText("")
         self._explain("")
-        self.tabs.setTabText(2, "Cell step")
 
     def highlighted(self) -> list[tuple[str, str]]:
         return list(self._highlighted)
@@ -149,23 +209,31 @@ class ShapeInspectorDock(QDockWidget):
 
     # --- filling the trees ------------------------------------------------------------------------------------
 
-    def _show_shapes(self, inspection) -> None:
-        if inspection is not None:
+    def _show_shapes(self, inspection, sliced: bool = False) -> None:
+        """Show `inspection` unless it is the one shown: at once, or `sliced` (the first slice when the event loop
+        next runs)."""
+        if inspection is None or self._shown == (inspection.verdict, inspection.trace):
+            return
+        if sliced:  # after what else the event's handlers do (the output views follow the new stream)
+            self._start_filling(inspection.verdict, inspection.trace)
+            self._next_slice.start(0)
+        else:
             self.show_inspection(inspection.verdict, inspection.trace)
 
-    def _fill_checks(self, verdict) -> None:
+    def _fill_checks(self, verdict) -> Iterator[bool]:
+        self.checks.setColumnHidden(3, all(check.ok for check in verdict.checks))  # no fix to show
         for check in verdict.checks:
+            yield False
             item = self.checks.add_row([check.name, check.found, check.expected, "" if check.ok else check.fix])
             item.setToolTip(0, check.fix or check.expected)
             self._check_items[check.name] = item
             if not check.ok:
                 self._highlight(item, ("check", check.name), f"{check.fix}")
-        self.checks.setColumnHidden(3, all(check.ok for check in verdict.checks))  # no fix to show
-        self.checks.fit_columns()
 
-    def _fill_trace(self, trace) -> None:
+    def _fill_trace(self, trace) -> Iterator[bool]:
         self.setWindowTitle(f"Shapes: {trace.model} ({trace.family}), {trace.frames} frames")
         for record in trace.modules:
+            yield False
             label = record.name.rsplit(".", 1)[-1] or trace.model
             if record.calls:
                 inputs = _shapes(record.inputs)
@@ -177,20 +245,16 @@ class ShapeInspectorDock(QDockWidget):
             item.setData(0, Qt.UserRole, record.name)
             item.setToolTip(0, f"{record.name or trace.model} ({record.kind})")
             self._module_items[record.name] = item
+            item.setExpanded(True)
             if record.failed:
                 self._highlight(item, ("module", record.name), trace.error or "")
-        self.modules.expandAll()
         for record in trace.steps:
+            yield False
             self.steps.add_row([record.symbol, _shape(record.shape), record.dtype, record.meaning])
-        self._step_title = trace.step_title
         for record in trace.training:
+            yield False
             self.training.add_row([record.function, _shape(record.input), record.input_dtype, _shape(record.target),
                                    record.target_dtype])
-        for table in (self.modules, self.steps, self.training):
-            table.fit_columns()
-        failed = trace.failed_module
-        if failed in self._module_items:
-            self.modules.scrollToItem(self._module_items[failed])
 
     def _explain(self, text: str) -> None:
         """What went wrong, in words, above the tables; the line is gone while there is nothing to say."""

@@ -4,7 +4,8 @@ Columns of short values (names, shapes, dtypes, counts) take the width of their 
 meaning, a check's finding) share the width left over and wrap onto more lines; without prose, the first column
 (a module's name, indented by its depth) gives way when the short columns are wider than the table, so shapes and
 dtypes stay in view. Every cell's tooltip holds its full text. The columns fit again whenever the table is resized
-or filled; the user can still drag them wider or narrower.
+or filled; the user can still drag them wider or narrower. Fitting asks every cell for its size, which takes the GUI
+thread tens of milliseconds for a large model: a hidden table (a tab behind another, a closed dock) fits when it shows.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class ShapeTable(QTreeWidget):
         self.setAlternatingRowColors(True)
         self.setIndentation(12)
         self.prose = prose  # rows differ in height (wrapped prose, several shapes): no uniform row heights
+        self._fit_when_shown = False
         if prose:
             self.setWordWrap(True)
             self.setItemDelegate(WrappingDelegate(self))
@@ -61,7 +63,11 @@ class ShapeTable(QTreeWidget):
         return item
 
     def fit_columns(self) -> None:
-        """Short columns to their contents, prose columns sharing the rest (see the module docstring)."""
+        """Short columns to their contents, prose columns sharing the rest (see the module docstring); a hidden table
+        when it shows."""
+        self._fit_when_shown = not self.isVisible()
+        if self._fit_when_shown:
+            return
         shown = [column for column in range(self.columnCount()) if not self.isColumnHidden(column)]
         short = [column for column in shown if column not in self.prose]
         prose = [column for column in shown if column in self.prose]
@@ -76,3 +82,8 @@ class ShapeTable(QTreeWidget):
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self.fit_columns()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._fit_when_shown:
+            self.fit_columns()

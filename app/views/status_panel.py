@@ -64,8 +64,11 @@ class StatusPanel(QWidget):
         self.elapsed.setText(f"elapsed {clock(stats.elapsed)}")
         self.eta.setText(f"ETA {clock(stats.eta_seconds)}")
         fraction = stats.samples_done / stats.total_samples if stats.total_samples else 0.0
+        # setValue repaints at once, and with it all the window has pending (the plots): that waits for the next paint
+        self.progress.setUpdatesEnabled(False)
         self.progress.setValue(round(1000 * min(1.0, fraction)))
         self.progress.setFormat(f"{100 * fraction:.0f} %")
+        self.progress.setUpdatesEnabled(True)
 
     def show_finished(self, cancelled: bool) -> None:
         self.eta.setText("ETA —")
