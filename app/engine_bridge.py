@@ -24,10 +24,19 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from app.collector import freeze_survivors
+from engine.catalog import EXAMPLES, untrained_warning
 from engine.errors import AudioDeviceError, VocoscopeError
-from engine.features import Conditioning, MelConfig
+from engine.export import take_comment
+from engine.features import Conditioning, MelConfig, mel_distance_db
+from engine.model_reference import usable_model
+from engine.models import DEFAULT_MODEL
 
-__all__ = ["AudioDeviceError", "EngineBridge", "LoadFailed", "LoadedInput", "plain_message"]
+# The rest of app/ imports nothing from engine/ but these (tests/test_import_structure.py holds it): plain values,
+# errors and quick helpers, none of which imports torch. Work (loading, generating, sound, exports, imports,
+# inspections) goes through EngineBridge's methods.
+__all__ = ["AudioDeviceError", "Conditioning", "DEFAULT_MODEL", "EXAMPLES", "EngineBridge", "LoadFailed", "LoadedInput",
+           "MelConfig", "VocoscopeError", "mel_distance_db", "plain_message", "take_comment", "untrained_warning",
+           "usable_model"]
 
 
 @dataclass
@@ -152,6 +161,58 @@ class EngineBridge(QObject):
         from engine.playback import list_output_devices
 
         return list_output_devices()
+
+    # --- files (the caller's thread) ------------------------------------------------------------------------
+
+    @staticmethod
+    def export_audio(path: str | Path, audio, sample_rate: int, overwrite: bool, comment: str) -> Path:
+        """Write `audio` (N,) float32 to WAV or FLAC by the suffix, atomically; returns the path written. Raises
+        VocoscopeError for a refused name or an existing file without `overwrite`, OSError when the write fails."""
+        from engine.export import write_audio
+
+        return write_audio(path, audio, sample_rate, overwrite=overwrite, comment=comment)
+
+    @staticmethod
+    def export_mel(path: str | Path, mel, overwrite: bool) -> Path:
+        """Write `mel` (n_mels, T) to .npy, atomically; returns the path written. Raises as `export_audio`."""
+        from engine.export import write_mel
+
+        return write_mel(path, mel, overwrite=overwrite)
+
+    @staticmethod
+    def checkpoint_source(path: Path) -> str | None:
+        """The project whose vocoder checkpoint `path` (.pt / .pth / .pyt) is, read without running code; None when
+        its tensor names are no known source's. Raises VocoscopeError when it holds more than plain tensors."""
+        from engine.importers.sources import detect_source
+
+        return detect_source(path)
+
+    @staticmethod
+    def import_checkpoint(path: Path, source: str, hparams: list[Path], target: Path) -> list[str]:
+        """Import `source`'s checkpoint `path` (with its `hparams` files; [] for the published defaults) and save it
+        as the Vocoscope checkpoint `target`; returns the notes of where each setting came from. Raises
+        VocoscopeError or OSError."""
+        from engine import checkpoints
+        from engine.importers.sources import import_checkpoint
+
+        _, imported = import_checkpoint(path, source, hparams)
+        checkpoints.save(imported.model, target, meta=imported.meta)
+        return list(imported.notes)
+
+    @staticmethod
+    def code_request(module: str, input: str, kwargs: str, checkpoint: str | None):
+        """The `engine.module_inspect.CodeRequest` for the user's module "file.py:Name" (imports torch)."""
+        from engine.module_inspect import CodeRequest
+
+        return CodeRequest(module=module, input=input, kwargs=kwargs, checkpoint=checkpoint)
+
+    @staticmethod
+    def inspect_code(request):
+        """Run the shape inspector on the user's module (`code_request`): an `engine.module_inspect.CodeInspection`.
+        Runs the user's code; call it off the GUI thread. Raises whatever the code or its files raise."""
+        from engine.module_inspect import inspect_code
+
+        return inspect_code(request)
 
     # --- loading (loader thread) -------------------------------------------------------------------------
 

@@ -9,8 +9,7 @@ from typing import Callable
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from engine.errors import VocoscopeError
-from engine.export import write_audio, write_mel
+from app.engine_bridge import EngineBridge, VocoscopeError
 
 AUDIO_FILTERS = {"WAV audio (*.wav)": ".wav", "FLAC audio (*.flac)": ".flac"}
 MEL_FILTERS = {"NumPy mel (*.npy)": ".npy"}
@@ -44,8 +43,8 @@ class ExportControl:
     def audio_to(self, path: str | Path, overwrite: bool = False) -> Path | None:
         """Write the generated audio; an existing file is replaced only with `overwrite`."""
         window = self.window
-        written = self._written(path, lambda: write_audio(path, window.generation.audio, window.generation.rate,
-                                                           overwrite=overwrite, comment=window.generation.comment))
+        written = self._written(path, lambda: EngineBridge.export_audio(
+            path, window.generation.audio, window.generation.rate, overwrite, window.generation.comment))
         if written is not None:
             window.note(f"Exported {len(window.generation.audio) / window.generation.rate:.2f} s to {written}")
         return written
@@ -53,7 +52,7 @@ class ExportControl:
     def mel_to(self, path: str | Path, overwrite: bool = False) -> Path | None:
         """Write the input's mel as the chosen model sees it (n_mels, T) to .npy; replaced only with `overwrite`."""
         mel = self.window.loaded.conditioning.mel
-        written = self._written(path, lambda: write_mel(path, mel, overwrite=overwrite))
+        written = self._written(path, lambda: EngineBridge.export_mel(path, mel, overwrite))
         if written is not None:
             self.window.note(f"Exported the input mel ({mel.shape[0]} bands × {mel.shape[1]} frames) to {written}")
         return written

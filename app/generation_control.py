@@ -15,8 +15,7 @@ import time
 import numpy as np
 
 from app.collector import freeze_survivors
-from engine.export import take_comment
-from engine.features import mel_distance_db
+from app.engine_bridge import mel_distance_db, take_comment
 
 # The running figures (speed, real-time factor, ETA, progress) change a little with every chunk; shown on every frame
 # they cost the GUI thread more than the plots (the progress bar repaints itself at once on each new value).

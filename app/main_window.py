@@ -15,7 +15,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog, QLabel, QMainWindow, QMessageBox,
                                QSplitter, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
-from app.engine_bridge import EngineBridge
+from app.engine_bridge import DEFAULT_MODEL, EXAMPLES, EngineBridge, untrained_warning, usable_model
 from app.export_control import ExportControl
 from app.generation_control import GenerationControl
 from app.import_offer import offer_import
@@ -32,9 +32,6 @@ from app.views.spectrogram import SpectrogramView
 from app.views.status_panel import StatusPanel
 from app.views.waveform import WaveformView
 from app.window_style import STYLE_SHEET, dark_palette, overflow_icon
-from engine.catalog import EXAMPLES, untrained_warning
-from engine.model_reference import usable_model
-from engine.models import DEFAULT_MODEL
 
 FRAME_INTERVAL_MS = 33
 TEMPERATURE_TIP = ("Sampling temperature of mu-law models: below 1 the likelier classes are drawn more often (less "

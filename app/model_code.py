@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.engine_bridge import plain_message
+from app.engine_bridge import EngineBridge, plain_message
 
 WARNING = ("Running the file runs its code, with your rights: open only code you trust. Weights are read as tensors "
            "only (weights_only), never as pickled code.")
@@ -85,11 +85,9 @@ class ModelCodeDialog(QDialog):
 
     def request(self):
         """The engine.module_inspect.CodeRequest the fields describe."""
-        from engine.module_inspect import CodeRequest
-
-        return CodeRequest(module=f"{self.file.text().strip()}:{self.name.currentText().strip()}",
-                           input=self.input.text().strip(), kwargs=self.kwargs.text(),
-                           checkpoint=self.checkpoint.text().strip() or None)
+        return EngineBridge.code_request(f"{self.file.text().strip()}:{self.name.currentText().strip()}",
+                                         self.input.text().strip(), self.kwargs.text(),
+                                         self.checkpoint.text().strip() or None)
 
     def _with_browse(self, field: QLineEdit, browse) -> QWidget:
         row = QWidget(self)
@@ -153,9 +151,7 @@ class ModelCodeControl(QObject):
 
     def _work(self, request) -> None:
         try:
-            from engine.module_inspect import inspect_code
-
-            self._done.emit(inspect_code(request), "")
+            self._done.emit(EngineBridge.inspect_code(request), "")
         except Exception as error:  # noqa: BLE001 (the user's code and files can fail in any way: shown, never raised)
             self._done.emit(None, plain_message(error))
 

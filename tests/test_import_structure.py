@@ -136,3 +136,31 @@ def test_the_model_kernels_import_no_torch_and_no_model():
         imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
         assert not {module for module in imported if module.split(".")[0] == "torch"}, kernel
+
+
+# The one exception to "app reaches the engine only through the bridge": app/__main__.py is the command line's, not
+# the window's. Its argument checks run inside `vocoscope`'s parser (engine/cli.py) before any window opens, where Qt
+# must not be imported (the bridge imports it), and `python -m app` runs engine.cli itself.
+ENGINE_IMPORTS_OUTSIDE_THE_BRIDGE = {"app.__main__": {"engine.catalog", "engine.model_reference", "engine.cli"}}
+
+
+def test_app_reaches_the_engine_only_through_the_bridge():
+    """No app module but app/engine_bridge.py imports engine/, at import time or inside a function, apart from the
+    command line's stated exception above."""
+    found = []
+    for path in sorted((ROOT / "app").rglob("*.py")):
+        name = module_name(path)
+        if name == "app.engine_bridge":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                imported = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                imported = [node.module or ""]
+            else:
+                continue
+            for module in imported:
+                if module.split(".")[0] == "engine" and module not in ENGINE_IMPORTS_OUTSIDE_THE_BRIDGE.get(name, ()):
+                    found.append((str(path.relative_to(ROOT)), node.lineno, module))
+    assert not found, ("; ".join(f"{file}:{line} imports {module}" for file, line, module in sorted(found))
+                       + ": import it from app.engine_bridge (a name it re-exports, or an EngineBridge method) instead")

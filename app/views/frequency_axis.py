@@ -12,7 +12,7 @@ import math
 
 import pyqtgraph as pg
 
-from engine.features import MelConfig
+from app.engine_bridge import MelConfig
 
 TICK_FREQUENCIES = (50.0, 100.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0)
 MIN_TICK_SPACING_PX = 16  # about a line of the axis's type: closer labels would overlap

@@ -17,11 +17,11 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 
+from app.engine_bridge import MelConfig
 from app.views import theme
 from app.views.colour_bar import ColourBar
 from app.views.frequency_axis import FrequencyAxis, band_position, band_range
 from app.views.timeline import TimelinePlot
-from engine.features import MelConfig
 
 LEVELS = (0.0, 1.0)
 DIFFERENCE_LEVELS = (-0.25, 0.25)  # normalised units: ±25 dB with the default 100 dB range
