@@ -1,11 +1,12 @@
 """Peak memory of `vocoscope vocode` on a short and a long silent recording: does memory stay flat with length?
 
 For each length a silent WAV is written (in blocks), then `vocoscope vocode` runs on it in its own process until
-the output file holds `--output-seconds` of audio: by then the whole input has been read and turned into its mel
-(engine.features.stream_input), the model has taken the mel, and generation and the streamed writer are running.
-The process is then stopped, and its peak resident memory (VmHWM, the kernel's high-water mark) is what is reported,
-next to the mel's own size. Generating two hours of audio on a CPU would take hours; everything that grows with the
-input's length happens before the first second of output.
+the output file holds `--output-seconds` of audio: by then the whole input has been read once (checked and measured,
+engine.streamed_mel.stream_input), the model, the envelope post-filter and the mel read a block at a time are
+running, and so is the streamed writer. The process is then stopped, and its peak resident memory (VmHWM, the
+kernel's high-water mark) is what is reported, next to the size the mel would have whole. Generating two hours of
+audio on a CPU would take hours; whatever would grow with the input's length (the mel made whole, a pitch read of
+the whole take) would happen before the first second of output.
 
     python3 benchmarks/long_input_memory.py                      # 1 min against 2 h, 16 kHz mono
     python3 benchmarks/long_input_memory.py --minutes 1 30 --rate 44100 --channels 2

@@ -26,6 +26,7 @@ from engine.features import NORMALISATIONS, MelConfig
 MAX_PARAMETERS = 100_000_000  # 400 MB of float32 weights: twenty times the paper-sized dual-softmax WaveRNN
 MAX_RECEPTIVE_FIELD = 1 << 20  # samples (65 s at 16 kHz): a WaveNet keeps a queue per layer as long as its dilation
 MAX_FACTORS = 8
+BAND_LISTS = (0, 1024)  # MelConfig's per-band statistics: none, or one number per band
 MAX_LAYERS = 128  # blocks × layers of a WaveNet: the paper's has 30; building 128 takes about a second
 _REWRITE = "The file is damaged or was not written by Vocoscope; save the model again from a working set-up."
 
@@ -37,8 +38,9 @@ RANGES: dict[str, tuple[float, float]] = {
     "sample_rate": (1000, 384_000), "n_fft": (16, 65_536), "hop_length": (1, 65_536), "win_length": (1, 65_536),
     "n_mels": (1, 1024), "fmin": (0.0, 192_000.0), "fmax": (1.0, 192_000.0), "min_db": (-300.0, -1.0),
     "ref_db": (-300.0, 300.0), "peak": (0.0, 1.0), "preemphasis": (0.0, 1.0), "output_preemphasis": (0.0, 1.0),
+    "highpass_hz": (0.0, 192_000.0),
     # the upsampling network
-    "pad": (0, 64), "resnet_blocks": (0, 64), "resnet_channels": (1, 4096), "aux_channels": (1, 4096),
+    "pad": (0, 64), "resnet_blocks": (0, 64), "resnet_channels": (1, 4096), "aux_channels": (0, 4096),
     # WaveRNN and the dual-softmax WaveRNN
     "rnn_dims": (1, 4096), "fc_dims": (1, 4096), "hidden_size": (2, 8192), "n_mixtures": (1, 256),
     "log_scale_min": (-50.0, 0.0), "candidates": (1, 64),
@@ -105,8 +107,10 @@ def _value_problem(key: str, name: str, hint: Any, value: Any) -> tuple[str, str
         hint = next(argument for argument in arguments if argument is not type(None))
         origin, arguments = typing.get_origin(hint), typing.get_args(hint)
     if origin is tuple:
-        if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= MAX_FACTORS:
-            return f"{key} of {_short(value)}", f"a list of 1 to {MAX_FACTORS} whole numbers"
+        bands = name in ("mel_mean", "mel_scale")
+        shortest, longest = BAND_LISTS if bands else (1, MAX_FACTORS)
+        if not isinstance(value, (list, tuple)) or not shortest <= len(value) <= longest:
+            return f"{key} of {_short(value)}", f"a list of {shortest} to {longest} {'' if bands else 'whole '}numbers"
         for item in value:
             problem = _value_problem(key, name, arguments[0], item)
             if problem:

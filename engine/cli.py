@@ -292,15 +292,15 @@ def _vocode(args: argparse.Namespace) -> int:
 
 
 def _vocode_one(args: argparse.Namespace, model, info, draws: str, source: Path, output: Path) -> None:
-    """Vocode one input into `output` (checked already), printing what was written. A long recording is read in
-    blocks and its audio written as it is made (engine.features.stream_input, engine.export.audio_writer), so memory
-    holds its mel but never the recording or the take whole."""
+    """Vocode one input into `output` (checked already), printing what was written. A long recording's mel is read
+    in blocks as generation asks for it and its audio written as it is made (engine.streamed_mel.stream_input,
+    engine.export.audio_writer), so memory never holds the recording, its mel or the take whole."""
     import numpy as np
 
     from engine.export import audio_writer, check_audio_output, take_comment
-    from engine.features import stream_input
     from engine.fold import InOrder
     from engine.generate import generate, new_seed
+    from engine.streamed_mel import stream_input
 
     seed = args.seed if args.seed is not None else new_seed()
     conditioning = stream_input(source, model.mel_config, model.min_frames)

@@ -25,21 +25,23 @@ from __future__ import annotations
 import numpy as np
 
 from engine.features import MelConfig, denormalise, mel_analysis
+from engine.mel_frames import FrameSource, frame_source
 
 MAX_GAIN_DB = 24.0
 
 
 class EnvelopePostFilter:
     """Streaming: `push` takes the next samples (n,) and returns those now final, float32; `finish` returns the
-    rest. Together they return as many samples as were pushed. mel: the conditioning (n_mels, F), normalised;
-    frames past F take its last frame. It is kept as it is (no copy) and read a few frames at a time, so that what
-    the filter holds does not grow with the length of the take."""
+    rest. Together they return as many samples as were pushed. mel: the conditioning (n_mels, F), normalised, or a
+    FrameSource of one row (engine/mel_frames.py: a long input's); frames past F take its last frame. It is kept as
+    it is (no copy) and read a few frames at a time, so that what the filter holds does not grow with the length of
+    the take."""
 
-    def __init__(self, mel: np.ndarray, config: MelConfig, strength: float):
+    def __init__(self, mel: np.ndarray | FrameSource, config: MelConfig, strength: float):
         self.strength = float(strength)
         self.n_fft, self.hop = config.n_fft, config.hop_length
         self.half = config.n_fft // 2
-        self.mel, self.config = mel, config
+        self.mel, self.config = frame_source(mel), config
         self.basis, self.window = mel_analysis(config)  # (n_mels, bins), (n_fft,)
         weights = self.basis.sum(axis=0)  # (bins,)
         self.covered = weights > 0
@@ -93,8 +95,9 @@ class EnvelopePostFilter:
 
     def _target(self, start: int, stop: int) -> np.ndarray:
         """The magnitudes the conditioning mel asks for in frames [start, stop): (k, n_mels) float64."""
-        frames = self.mel[:, np.minimum(np.arange(start, stop), self.mel.shape[1] - 1)]
-        return np.maximum(denormalise(frames, self.config).astype(np.float64), 1e-8).T
+        at = np.minimum(np.arange(start, stop), self.mel.frames - 1)
+        window = self.mel.window(int(at[0]), int(at[-1]) + 1)[0].cpu().numpy()
+        return np.maximum(denormalise(window[:, at - at[0]], self.config).astype(np.float64), 1e-8).T
 
     def _release(self, final: int) -> np.ndarray:
         """Return samples [_done, final) and drop what no later frame reads."""
@@ -110,6 +113,6 @@ class EnvelopePostFilter:
 
 
 def envelope_postfilter(audio: np.ndarray, mel: np.ndarray, config: MelConfig, strength: float) -> np.ndarray:
-    """The whole signal at once: audio (T,), its conditioning mel (n_mels, F) → filtered (T,) float32."""
+    """The whole signal at once: audio (T,), its conditioning mel (n_mels, F) or FrameSource → filtered (T,) float32."""
     stream = EnvelopePostFilter(mel, config, strength)
     return np.concatenate([stream.push(audio), stream.finish()])

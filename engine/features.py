@@ -18,7 +18,6 @@ import soundfile
 from engine.errors import InputError
 
 ABSURD_MEL = 1e4  # beyond any mel: normalised ones lie in [0, 1], decibels within ±300, magnitudes far below this
-STREAM_BLOCK_SECONDS = 60.0  # `stream_input` reads a recording in blocks of this length (one block: `load_input`)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif")
 MEL_SUFFIXES = (".npy", ".pt")
 
@@ -29,12 +28,15 @@ class MelConfig:
 
     `normalisation` is ``"db_minmax"``: magnitude mel → ``20·log10(max(m, 1e-5)) − ref_db`` → scaled from
     ``[min_db, 0]`` dB to ``[0, 1]`` and clipped. A model trained on that range expects values in ``[0, 1]``.
-    ``"db_symmetric"`` is the same scaled to ``[-1, 1]`` (Real-Time-Voice-Cloning's vocoder).
+    ``"db_symmetric"`` is the same scaled to ``[-1, 1]`` (Real-Time-Voice-Cloning's vocoder). ``"log10_meanvar"`` is
+    ``log10(max(m, 1e-10))`` less `mel_mean`, divided by `mel_scale` (one value per band: the training set's mean and
+    standard deviation, r9y9's wavenet_vocoder); `min_db` and `ref_db` are then unused.
 
     The rest describe models imported from other projects (engine/importers/) and are off by default: `peak`, the
     audio scaled to this peak before analysis; `preemphasis`, the audio filtered by 1 − k·z⁻¹ before the STFT;
     `output_preemphasis`, the model generates audio pre-emphasised by this k, which generation de-emphasises
-    (engine/emphasis.py).
+    (engine/emphasis.py); `highpass_hz`, the audio filtered by r9y9's low-cut FIR (255 taps, this cut-off) before
+    everything else.
     """
 
     sample_rate: int = 16000
@@ -51,6 +53,9 @@ class MelConfig:
     peak: float = 0.0
     preemphasis: float = 0.0
     output_preemphasis: float = 0.0
+    highpass_hz: float = 0.0
+    mel_mean: tuple[float, ...] = ()
+    mel_scale: tuple[float, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -58,7 +63,7 @@ class MelConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "MelConfig":
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known})
 
     def frames_for(self, num_samples: int) -> int:
         """Mel frames librosa makes (centred frames) from `num_samples` samples."""
@@ -69,12 +74,14 @@ class MelConfig:
 class Conditioning:
     """What a model is conditioned on: the mel, how it was made, and the audio it came from if any.
 
-    mel: (n_mels, T) float32, normalised as `mel_config` says.
+    mel: (n_mels, T) float32, normalised as `mel_config` says; for a long recording read in blocks
+        (engine.streamed_mel.stream_input) a FrameSource of one row (engine/mel_frames.py) that computes its frames as
+        they are asked for.
     audio: (num_samples,) float32 at `mel_config.sample_rate`, or None for a mel file and for a long recording read
-        in blocks (`stream_input`), whose length is then `length`.
+        in blocks, whose length is then `length`.
     """
 
-    mel: np.ndarray
+    mel: Any
     mel_config: MelConfig
     source: Path | None = None
     audio: np.ndarray | None = None
@@ -84,7 +91,7 @@ class Conditioning:
 
     @property
     def frames(self) -> int:
-        return int(self.mel.shape[1])
+        return int(self.mel.shape[-1])  # (n_mels, T), or a FrameSource's (1, n_mels, T)
 
     @property
     def num_samples(self) -> int:
@@ -205,12 +212,16 @@ def load_audio(path: str | Path, sample_rate: int) -> tuple[np.ndarray, int]:
 # --- mel ---------------------------------------------------------------------------------------------------
 
 
-NORMALISATIONS = ("db_minmax", "db_symmetric")
+NORMALISATIONS = ("db_minmax", "db_symmetric", "log10_meanvar")
 
 
 def normalise(mel_magnitude: np.ndarray, config: MelConfig) -> np.ndarray:
-    """Magnitude mel → values in [0, 1] (``db_minmax``) or [-1, 1] (``db_symmetric``)."""
+    """Magnitude mel → values in [0, 1] (``db_minmax``), [-1, 1] (``db_symmetric``) or standardised log10 bands
+    (``log10_meanvar``)."""
     _check_normalisation(config)
+    if config.normalisation == "log10_meanvar":
+        mean, scale = np.asarray(config.mel_mean)[:, None], np.asarray(config.mel_scale)[:, None]
+        return ((np.log10(np.maximum(mel_magnitude, 1e-10)) - mean) / scale).astype(np.float32)
     db = 20.0 * np.log10(np.maximum(mel_magnitude, 1e-5)) - config.ref_db
     unit = np.clip((db - config.min_db) / -config.min_db, 0.0, 1.0)
     return (unit if config.normalisation == "db_minmax" else 2.0 * unit - 1.0).astype(np.float32)
@@ -220,6 +231,9 @@ def denormalise(mel: np.ndarray, config: MelConfig) -> np.ndarray:
     """Inverse of `normalise` (exact inside the clipping range)."""
     _check_normalisation(config)
     mel = np.asarray(mel, dtype=np.float64)
+    if config.normalisation == "log10_meanvar":
+        return np.power(10.0, mel * np.asarray(config.mel_scale)[:, None] + np.asarray(config.mel_mean)[:, None]
+                        ).astype(np.float32)
     unit = mel if config.normalisation == "db_minmax" else (mel + 1.0) / 2.0
     db = unit * -config.min_db + config.min_db + config.ref_db
     return np.power(10.0, db / 20.0).astype(np.float32)
@@ -229,6 +243,12 @@ def _check_normalisation(config: MelConfig) -> None:
     if config.normalisation not in NORMALISATIONS:
         raise InputError("mel settings", f"normalisation {config.normalisation!r}", f"one of {', '.join(NORMALISATIONS)}",
                          "Rebuild the model's MelConfig with a known normalisation.")
+    if config.normalisation == "log10_meanvar" and not (
+            len(config.mel_mean) == len(config.mel_scale) == config.n_mels and min(config.mel_scale) > 0):
+        raise InputError("mel settings", f"{len(config.mel_mean)} band means and {len(config.mel_scale)} scales "
+                         f"(the smallest {min(config.mel_scale, default=0):g})",
+                         f"{config.n_mels} of each, every scale above 0",
+                         "Import the model again with its mean-variance statistics.")
 
 
 def _librosa_mel_settings(config: MelConfig) -> dict:
@@ -256,10 +276,16 @@ def mel_spectrogram(audio: np.ndarray, config: MelConfig) -> np.ndarray:
     The frames are centred: the signal is padded by n_fft // 2 at both ends, reflected (or with zeros when it is too
     short to reflect). The padding is done here, as librosa would do it, because librosa warns on stderr about any
     signal shorter than n_fft that it pads itself; the mel is the same to the bit. With `peak` or `preemphasis` set,
-    the audio is first scaled to that peak, then pre-emphasised."""
+    the audio is first scaled to that peak, then pre-emphasised; with `highpass_hz`, low-cut filtered before both
+    (and kept in float64 from there, as r9y9's preprocessing keeps it)."""
     import librosa
 
     audio = np.asarray(audio, dtype=np.float32)
+    if config.highpass_hz:
+        from scipy.signal import firwin, lfilter
+
+        taps = firwin(255, config.highpass_hz / (config.sample_rate // 2), pass_zero=False)
+        audio = lfilter(taps, 1, audio)
     if config.peak and np.abs(audio).max() > 0:
         audio = audio * np.float32(config.peak / np.abs(audio).max())
     if config.preemphasis:
@@ -429,98 +455,6 @@ def load_input(path: str | Path, config: MelConfig, min_frames: int = 1) -> Cond
                          f"at least {min_frames} frames ({(min_frames - 1) * config.hop_length} samples)",
                          "Use a longer recording.")
     return Conditioning(mel=mel_spectrogram(audio, config), mel_config=config, source=path, audio=audio, source_rate=rate)
-
-
-def stream_input(path: str | Path, config: MelConfig, min_frames: int = 1,
-                 block_seconds: float = STREAM_BLOCK_SECONDS) -> Conditioning:
-    """`load_input` for the command line: a recording longer than `block_seconds` is read, made mono, resampled and
-    turned into its mel block by block, so that memory holds one block of audio and the mel, never the whole
-    recording (nor its STFT). The result has no `audio`, only its `length` at the model's rate; a shorter recording
-    or a mel file is read by `load_input` (the same mel to the bit as the window's).
-    Each frame's mel is computed from the same samples as `mel_spectrogram` would use; only the order of the sums in
-    the filter bank's matrix product may differ, in the last bit of float32."""
-    path = Path(path)
-    if path.suffix.lower() in MEL_SUFFIXES or config.peak or config.preemphasis:  # (peak: the whole recording's)
-        return load_input(path, config, min_frames)
-    with _open_audio(path) as f:
-        if f.frames <= block_seconds * f.samplerate:
-            return load_input(path, config, min_frames)
-        rate = f.samplerate
-        mel, length = _streamed_mel(path, f, config, max(1, int(block_seconds * rate)))
-    if config.frames_for(length) < min_frames:  # a recording longer than a block is never this short
-        raise InputError(path, f"{length} samples", f"at least {min_frames} frames", "Use a longer recording.")
-    return Conditioning(mel=mel, mel_config=config, source=path, source_rate=rate, length=length)
-
-
-def _streamed_mel(path: Path, f: soundfile.SoundFile, config: MelConfig, block: int) -> tuple[np.ndarray, int]:
-    """The normalised mel (n_mels, 1 + length // hop) of the open file `f` read `block` frames at a time, and the
-    length of its audio at `config.sample_rate`."""
-    import soxr
-
-    resampler = None
-    if f.samplerate != config.sample_rate:
-        resampler = soxr.ResampleStream(f.samplerate, config.sample_rate, 1, dtype="float32", quality="HQ")
-    capacity = config.frames_for(int(np.ceil(f.frames * config.sample_rate / f.samplerate)) + 16)
-    mel = np.empty((config.n_mels, capacity), dtype=np.float32)
-    framer = _Framer(config)
-    remaining = f.frames
-    while remaining > 0:
-        samples = _read(path, f, min(block, remaining))
-        if not len(samples):
-            break
-        remaining -= len(samples)
-        _check_finite(path, samples)
-        mono = to_mono(samples)
-        if resampler is not None:
-            mono = resampler.resample_chunk(mono, last=remaining <= 0)
-        framer.push(mono, mel, last=remaining <= 0)
-    return mel[:, : framer.frames], framer.length
-
-
-class _Framer:
-    """Centred mel frames of a signal that arrives in pieces: frame t spans samples [t·hop − n_fft/2, t·hop + n_fft/2)
-    of the signal reflected by n_fft/2 at both ends, as `mel_spectrogram` pads it (the first n_fft/2 + 1 samples are
-    held back until they have all come: a streaming resampler gives out little at first)."""
-
-    def __init__(self, config: MelConfig):
-        self.config = config
-        self.half = config.n_fft // 2
-        self.pending = np.zeros(0, dtype=np.float32)  # padded signal from the next frame's first sample
-        self.tail = np.zeros(0, dtype=np.float32)  # the last half + 1 samples seen, for the reflection at the end
-        self.head = np.zeros(0, dtype=np.float32)  # the first samples, until there are enough to reflect
-        self.frames = 0
-        self.length = 0
-
-    def push(self, audio: np.ndarray, mel: np.ndarray, last: bool) -> None:
-        """Append `audio` (n,) and write every frame it completes into mel[:, frames:]."""
-        import librosa
-
-        config, half = self.config, self.half
-        if self.length == 0:
-            self.head = np.concatenate([self.head, audio])
-            if len(self.head) <= half and not last:
-                return
-            audio, self.head = self.head, self.head[:0]
-            self.length = len(audio)
-            start = audio[half:0:-1] if len(audio) > half else np.zeros(half, dtype=np.float32)
-            audio = np.concatenate([start, audio])
-        else:
-            self.length += len(audio)
-        self.tail = np.concatenate([self.tail, audio])[-(half + 1):]
-        pieces = [self.pending, audio]
-        if last:
-            pieces.append(self.tail[-2 : -half - 2 : -1])
-        signal = np.concatenate(pieces)
-        count = 0 if len(signal) < config.n_fft else 1 + (len(signal) - config.n_fft) // config.hop_length
-        if last:
-            count = min(count, 1 + self.length // config.hop_length - self.frames)
-        if count:
-            settings = _librosa_mel_settings(config) | {"center": False}
-            end = (count - 1) * config.hop_length + config.n_fft
-            block = librosa.feature.melspectrogram(y=signal[:end], n_mels=config.n_mels, **settings)
-            mel[:, self.frames : self.frames + count] = normalise(block, config)
-            self.frames += count
-        self.pending = signal[count * config.hop_length :]
 
 
 # --- sample coding -----------------------------------------------------------------------------------------

@@ -7,6 +7,10 @@ hop, or a whole chunk for a model fast enough: `BlockPacer`), so stopping costs 
 
 Fold mode (`fold=Fold(...)` or `fold=True`) splits the mel into overlapping segments, generates them at once
 and crossfades them together again (engine/fold.py).
+
+In order, the mel is read a window at a time (engine/mel_frames.py) by the model (where it `reads_frame_sources`)
+and by the envelope post-filter, so a long input's mel (engine/streamed_mel.py) is never made whole; fold mode, which
+cuts the whole mel into segments, and a model that takes only tensors get it whole.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from engine.errors import VocoscopeError
 from engine.features import Conditioning, mel_spectrogram, resample, validate_mel
 from engine.fold import (Fold, FoldJoiner, InOrder, fold_layout, fold_mel, segments_as_one_batch,
                          segments_in_parallel)
+from engine.mel_frames import FrameSource, frame_source
 from engine.models.base import Vocoder
 from engine.output_guard import OutputGuard
 from engine.postfilter import PitchPostFilter
@@ -142,8 +147,8 @@ def generate(
         return
     hop = model.hop_length
     frames = min(conditioning.frames, max(model.min_frames, math.ceil(total / hop)))
-    # a view of the conditioning's mel, not a copy: for a long input the mel is the largest thing generation holds
-    mel = torch.from_numpy(np.asarray(conditioning.mel, dtype=np.float32))[:, :frames]
+    conditioning_mel = _conditioning_frames(conditioning)
+    mel = conditioning_mel.first(frames)  # (1, n_mels, frames)
     generator = torch.Generator(device=torch_device)
     if seed is None:
         generator.seed()
@@ -157,16 +162,17 @@ def generate(
         mel = mel.to(torch_device)
         with model.sampling_at(temperature, pitch_postfilter, envelope_postfilter, candidates):
             if fold:
-                chunks = _generate_folded(model, mel, total, fold, generator, cancel, clock)
+                chunks = _generate_folded(model, mel.whole()[0], total, fold, generator, cancel, clock)
             else:
-                chunks = _generate_in_order(model, mel, total, generator, cancel, clock)
+                chunks = _generate_in_order(model, mel if model.reads_frame_sources else mel.whole(), total,
+                                            generator, cancel, clock)
             postfilters = []
             if model.mel_config.output_preemphasis:  # a model trained on pre-emphasised audio (engine/emphasis.py)
                 postfilters.append(DeEmphasis(model.mel_config.output_preemphasis))
             if model.pitch_postfilter:
                 postfilters.append(PitchPostFilter(model.mel_config.sample_rate, model.pitch_postfilter))
             if model.envelope_postfilter:
-                postfilters.append(EnvelopePostFilter(conditioning.mel, model.mel_config, model.envelope_postfilter))
+                postfilters.append(EnvelopePostFilter(conditioning_mel, model.mel_config, model.envelope_postfilter))
             if postfilters:
                 chunks = _postfiltered(chunks, postfilters)
             yield from _guarded(chunks, clock.guard)
@@ -180,6 +186,14 @@ def generate(
         if torch_device.type == "cuda" and "CUDA" in str(error):
             raise VocoscopeError(f"the GPU failed: {str(error).splitlines()[0]}. Try --device cpu.") from None
         raise
+
+
+def _conditioning_frames(conditioning: Conditioning) -> FrameSource:
+    """The conditioning's mel as one row (1, n_mels, T) read a window at a time: a long input's FrameSource, or a
+    view of the mel in memory (not a copy: for a long input the mel is the largest thing generation could hold)."""
+    if isinstance(conditioning.mel, FrameSource):
+        return conditioning.mel
+    return frame_source(np.asarray(conditioning.mel, dtype=np.float32))
 
 
 def _postfiltered(chunks: Iterator[Chunk], postfilters: list) -> Iterator[Chunk]:
@@ -246,13 +260,14 @@ class _Clock:
 
 @torch.no_grad()
 def _generate_in_order(model, mel, total, generator, cancel, clock) -> Iterator[Chunk]:
-    """mel: (n_mels, F). The model streams blocks paced by `BlockPacer`; they are gathered into ~45 ms chunks."""
+    """mel: (1, n_mels, F), a tensor or a FrameSource. The model streams blocks paced by `BlockPacer`; they are
+    gathered into ~45 ms chunks."""
     chunk_frames = block_frames_for(model.hop_length, model.mel_config.sample_rate)
     chunk_length = chunk_frames * model.hop_length
     pending: list[torch.Tensor] = []
     pending_length = 0
     start = 0
-    stream = model.stream(mel.unsqueeze(0), block_frames=BlockPacer(chunk_frames), generator=generator)
+    stream = model.stream(mel, block_frames=BlockPacer(chunk_frames), generator=generator)
     try:
         for block in stream:
             if cancel is not None and cancel.is_set():

@@ -8,6 +8,11 @@ conditioning, so it shapes a tone of the right period instead of inventing the p
 
 F0 and voicing are interpolated linearly between frame centres (frame f's centre is sample f · hop, as the mel's
 centred frames are) and held past the last centre; the phase is the running sum of the F0 from `start_phase`.
+
+Generation reads them a block at a time (`SourceBlocks`): the pitch of each PITCH_BLOCK_SECONDS of the mel, read
+with PITCH_OVERLAP_SECONDS of the mel either side, and its source features made with the phase carried from the
+block before, so that neither the per-frame scores of the pitch reading nor the per-sample features of a long take
+are ever held whole (docs/long-input-memory.md). A mel of one block or less is read whole, as `PitchSource` reads it.
 """
 
 from __future__ import annotations
@@ -19,12 +24,15 @@ import torch
 from torch import nn
 
 from engine.features import MelConfig
+from engine.mel_frames import FrameSource
 from engine.pitch import PitchTrack, estimate_pitch
 
 PITCH_ROWS = 3  # F0 (Hz), voiced (0/1), score
 SOURCE_CHANNELS = 4  # tone · v, sin φ · v, cos φ · v, v
 TONE_TOP_HZ = 4000.0
 BLOCK = 4096  # samples of tone made at a time: (N, BLOCK, harmonics) stays small for any length
+PITCH_BLOCK_SECONDS = 60.0  # generation reads the pitch of a longer mel a block of this length at a time
+PITCH_OVERLAP_SECONDS = 5.0  # with this much of the mel either side, for the Viterbi paths to meet the block's
 
 
 def pitch_rows(track: PitchTrack) -> np.ndarray:
@@ -38,9 +46,11 @@ def pitch_of_mels(mel: torch.Tensor, config: MelConfig) -> torch.Tensor:
     return torch.from_numpy(np.stack(rows)).to(mel.device)
 
 
-def per_sample(values: torch.Tensor, hop_length: int) -> torch.Tensor:
-    """(N, F) per frame → (N, F · hop) per sample, linear between frame centres f · hop, held after the last."""
-    following = torch.cat([values[:, 1:], values[:, -1:]], dim=1)
+def per_sample(values: torch.Tensor, hop_length: int, after: torch.Tensor | None = None) -> torch.Tensor:
+    """(N, F) per frame → (N, F · hop) per sample, linear between frame centres f · hop; after the last centre
+    towards `after` (N,), the value of the frame that follows (a block's), or held where None."""
+    last = values[:, -1:] if after is None else after[:, None].to(values.dtype)
+    following = torch.cat([values[:, 1:], last], dim=1)
     fraction = torch.arange(hop_length, dtype=values.dtype, device=values.device) / hop_length
     return (values[:, :, None] + (following - values)[:, :, None] * fraction).reshape(values.shape[0], -1)
 
@@ -65,12 +75,13 @@ def running_phase(f0: torch.Tensor, sample_rate: int, start_phase: torch.Tensor 
     return phase if start_phase is None else phase + start_phase[:, None].to(phase.dtype)
 
 
-def source_features(pitch: torch.Tensor, hop_length: int, sample_rate: int,
-                    start_phase: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def source_features(pitch: torch.Tensor, hop_length: int, sample_rate: int, start_phase: torch.Tensor | None = None,
+                    after: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """pitch (N, PITCH_ROWS, F) → (source (N, F · hop, SOURCE_CHANNELS) float32, the phase after the last sample
-    (N,), to continue from). start_phase (N,) radians, or None for 0."""
-    f0 = per_sample(pitch[:, 0].double(), hop_length)
-    voicing = per_sample(pitch[:, 1].double(), hop_length)
+    (N,), to continue from). start_phase (N,) radians, or None for 0. after: (N, PITCH_ROWS) the pitch of the frame
+    that follows (a block of a longer take), or None: the last frame's is held."""
+    f0 = per_sample(pitch[:, 0].double(), hop_length, None if after is None else after[:, 0].double())
+    voicing = per_sample(pitch[:, 1].double(), hop_length, None if after is None else after[:, 1].double())
     phase = running_phase(f0, sample_rate, start_phase)
     source = torch.stack([tone(f0, phase, TONE_TOP_HZ) * voicing, torch.sin(phase) * voicing,
                           torch.cos(phase) * voicing, voicing], dim=-1)
@@ -89,3 +100,53 @@ class PitchSource(nn.Module):
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         config = self.mel_config
         return source_features(pitch_of_mels(mel, config), config.hop_length, config.sample_rate)[0]
+
+
+class SourceBlocks:
+    """The source features of the pitch of `mel` (N, n_mels, F), for generation: `features(start, stop)` gives frames
+    [start, stop) as (N, (stop − start) · hop, SOURCE_CHANNELS) float32, made a block of `block` frames at a time
+    (PITCH_BLOCK_SECONDS), of which only the last asked for is kept (windows come in order).
+
+    Block k's pitch is read from its frames and `overlap` frames either side (PITCH_OVERLAP_SECONDS; fewer at the
+    ends), so its Viterbi path and its loudness reference are that stretch's, not the whole take's; its features
+    run towards the pitch of the block's next frame and start at the phase the block before ended at (kept for every
+    block made, so a block can be made again). A mel of at most one block gives exactly `PitchSource`'s features."""
+
+    def __init__(self, mel: FrameSource, config: MelConfig, block: int | None = None, overlap: int | None = None):
+        frame_rate = config.sample_rate / config.hop_length
+        self.mel, self.config = mel, config
+        self.block = block or max(1, round(PITCH_BLOCK_SECONDS * frame_rate))
+        self.overlap = round(PITCH_OVERLAP_SECONDS * frame_rate) if overlap is None else overlap
+        self.phases: list[torch.Tensor | None] = [None]  # block k's start phase (N,), for every block reached
+        self.kept: tuple[int, torch.Tensor] | None = None  # (k, block k's features)
+
+    def features(self, start: int, stop: int) -> torch.Tensor:
+        hop, block = self.config.hop_length, self.block
+        blocks = range(start // block, max(start, stop - 1) // block + 1)
+        parts = []
+        for k in blocks:
+            first = k * block
+            part = self._block(k)[:, (max(start, first) - first) * hop : (min(stop, first + block) - first) * hop]
+            parts.append(part if k == blocks[-1] else part.clone())  # a copy: the block it is cut from goes next
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+    def _block(self, k: int) -> torch.Tensor:
+        """Block k's features (N, its frames · hop, SOURCE_CHANNELS), made after the blocks before it if need be."""
+        if self.kept is None or self.kept[0] != k:
+            self.kept = None  # let the block before go first: one block's features at a time
+            for earlier in range(len(self.phases) - 1, k):  # the phase block k starts at is where they end
+                self._make(earlier)
+            self.kept = (k, self._make(k))
+        return self.kept[1]
+
+    def _make(self, k: int) -> torch.Tensor:
+        config, frames = self.config, self.mel.frames
+        first, last = k * self.block, min((k + 1) * self.block, frames)
+        low, high = max(0, first - self.overlap), min(frames, last + 1 + self.overlap)
+        pitch = pitch_of_mels(self.mel.window(low, high), config)
+        after = pitch[:, :, last - low] if last < frames else None
+        source, end_phase = source_features(pitch[:, :, first - low : last - low], config.hop_length,
+                                            config.sample_rate, self.phases[k], after)
+        if len(self.phases) == k + 1:
+            self.phases.append(end_phase)
+        return source

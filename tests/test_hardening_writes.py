@@ -236,8 +236,9 @@ def test_an_unreadable_input_exits_2_naming_it(tmp_path, capsys):
 
 
 def _read_as_nobody(path: Path) -> str:
-    """What reading `path` for the command line (engine.features.stream_input) raises as the user nobody."""
-    from engine.features import MelConfig, stream_input
+    """What reading `path` for the command line (engine.streamed_mel.stream_input) raises as the user nobody."""
+    from engine.features import MelConfig
+    from engine.streamed_mel import stream_input
 
     read, write = os.pipe()
     child = os.fork()

@@ -152,12 +152,3 @@ def test_hparams_that_contradict_the_weights_are_refused(tmp_path):
     hparams.write_text("hop_length = 275\nsample_rate = 22050\n")
     with pytest.raises(CheckpointError, match=r"hop 100\) in the weights, but hop 275 in the hparams"):
         import_checkpoint(FIXTURES / "fatchord_raw.pyt", "fatchord", [hparams])
-
-
-def test_an_r9y9_checkpoint_is_recognised_and_refused_with_the_reason(tmp_path):
-    path = tmp_path / "checkpoint_step000100000.pth"  # r9y9's train.py layout, two of its weight-normed tensors
-    torch.save({"state_dict": {"first_conv.weight_g": torch.ones(8, 1, 1), "first_conv.weight_v": torch.ones(8, 1, 1)},
-                "global_step": 100000, "global_epoch": 3}, path)
-    assert detect_source(path) == "r9y9"
-    with pytest.raises(CheckpointError, match="recognised but cannot be imported yet"):
-        import_checkpoint(path, None)

@@ -58,3 +58,53 @@ def test_declining_the_import_writes_nothing_and_a_mel_in_a_pt_file_opens_as_bef
     window.open_file(mel_file)
     qtbot.waitUntil(lambda: window.loaded is not None, timeout=20000)
     assert window.loaded.path == mel_file
+
+
+def driving_the_file_dialog(files: list[Path], texts: list[str]) -> QTimer:
+    """A timer that answers the import question with "Import with hparams…", picks `files` in the file dialog that
+    follows, and answers OK to the message boxes after it."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from app.import_offer import WITH_HPARAMS
+
+    def answer():
+        widget = QApplication.activeModalWidget()
+        if isinstance(widget, QFileDialog):
+            widget.setDirectory(str(files[0].parent))
+            widget.selectFile(" ".join(f'"{file.name}"' for file in files))
+            widget.accept()
+        elif isinstance(widget, QMessageBox):
+            texts.append(widget.text())
+            chosen = [button for button in widget.buttons() if button.text() == WITH_HPARAMS]
+            (chosen[0] if chosen else widget.button(QMessageBox.StandardButton.Ok)).click()
+
+    timer = QTimer()
+    timer.timeout.connect(answer)
+    timer.start(50)
+    return timer
+
+
+def test_an_r9y9_checkpoint_imports_with_the_hparams_and_statistics_picked_in_the_window(qtbot, make_window, tmp_path):  # noqa: F811
+    from app.main_window import OPEN_FILTER
+
+    assert "Checkpoints to import (*.pt *.pth *.pyt)" in OPEN_FILTER
+    window = make_window()
+    r9y9 = Path(__file__).resolve().parent / "fixtures" / "r9y9"
+    for name in ("r9y9_raw.pth", "r9y9_raw_hparams.json", "r9y9_raw_meanvar.npz"):
+        shutil.copy(r9y9 / name, tmp_path / name)
+    path = tmp_path / "r9y9_raw.pth"
+    texts = []
+    timer = answering(QMessageBox.StandardButton.Yes, texts)  # the published defaults: its stacks unknown, refused
+    window.open_file(path)
+    timer.stop()
+    assert "vocoder checkpoint of r9y9" in texts[0] and "no hparams naming the stacks" in texts[1]
+    assert not (tmp_path / "r9y9_raw.safetensors").exists()
+    texts = []
+    timer = driving_the_file_dialog([tmp_path / "r9y9_raw_hparams.json", tmp_path / "r9y9_raw_meanvar.npz"], texts)
+    window.open_file(path)
+    timer.stop()
+    target = tmp_path / "r9y9_raw.safetensors"
+    assert "mel statistics: mean and variance of 20 bands" in texts[-1]
+    assert window.model == str(target)
+    mel = checkpoints.load(target).model.mel_config
+    assert (mel.normalisation, mel.output_preemphasis) == ("log10_meanvar", 0.85)

@@ -15,7 +15,8 @@ The architecture comes from the tensors' shapes; sample rate, STFT and mel setti
 hparams.py, read without running it, or a JSON object), else from the source's published defaults: every such
 guess is listed. The result vocodes, streams, inspects and fine-tunes (train --init) like any Vocoscope model.
 Sources: fatchord (fatchord/WaveRNN), rtvc (Real-Time-Voice-Cloning's vocoder), torchaudio
-(torchaudio.models.WaveRNN state dict); r9y9 (r9y9/wavenet_vocoder) is recognised and refused with the reason.
+(torchaudio.models.WaveRNN state dict), r9y9 (r9y9/wavenet_vocoder: pass its hparams.json and its mel statistics
+as a .npz of `mean` and `var`, e.g. --hparams hparams.json --hparams meanvar.npz; see docs/importing.md).
 """
 
 
@@ -27,8 +28,9 @@ def add_import_command(commands) -> None:
     parser.add_argument("--from", dest="source", choices=SOURCE_NAMES, default=None,
                         help="the project that wrote it (default: detected from the tensor names)")
     parser.add_argument("--hparams", action="append", default=[], metavar="FILE",
-                        help="the source's hparams.py or a JSON object of its settings; repeat for several files, "
-                             "later ones winning (rtvc: synthesizer/hparams.py, then vocoder/hparams.py)")
+                        help="the source's hparams.py, a JSON object of its settings or a .npz of arrays; repeat "
+                             "for several files, later ones winning (rtvc: synthesizer/hparams.py, then "
+                             "vocoder/hparams.py; r9y9: hparams.json and meanvar.npz)")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.safetensors", help="the checkpoint to write")
     parser.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     parser.set_defaults(run=run_import)
@@ -52,6 +54,7 @@ def run_import(args: argparse.Namespace) -> int:
         print(f"  {note}")
     print(f"  mel: {mel.sample_rate} Hz, n_fft {mel.n_fft}, hop {mel.hop_length}, window {mel.win_length}, "
           f"{mel.n_mels} bands {mel.fmin:g}–{mel.fmax:g} Hz, {mel.normalisation}"
+          + (f", low-cut {mel.highpass_hz:g} Hz" if mel.highpass_hz else "")
           + (f", pre-emphasis {mel.preemphasis:g}" if mel.preemphasis else "")
           + (f", output de-emphasised by {mel.output_preemphasis:g}" if mel.output_preemphasis else ""))
     checkpoints.save(model, output, meta=imported.meta)

@@ -67,10 +67,14 @@ def read_hparams(paths: list[Path]) -> dict[str, Any]:
 
     A .json file is one object of settings (r9y9's exported hparams). A .py file gives each top-level
     `name = <literal>` and each literal keyword of a top-level call (`hparams = HParams(name=<literal>, ...)`);
-    values that are computed (`voc_seq_len = hop_length * 5`) are left out.
+    values that are computed (`voc_seq_len = hop_length * 5`) are left out. A .npz file gives each of its arrays,
+    as a list, under its name (r9y9's mel statistics: `mean`, `var`), read without unpickling.
     """
     settings: dict[str, Any] = {}
     for path in paths:
+        if path.suffix.lower() == ".npz":
+            settings.update(_arrays(path))
+            continue
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
@@ -94,6 +98,19 @@ def read_hparams(paths: list[Path]) -> dict[str, Any]:
                              "the project's hparams.py", "Pass the file as the project ships it, or a JSON file.") from None
         settings.update(_literal_settings(tree))
     return settings
+
+
+def _arrays(path: Path) -> dict[str, Any]:
+    """The arrays of a .npz file by name, as lists; refused when it holds pickled objects or is not a .npz."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            return {name: arrays[name].tolist() for name in arrays.files}
+    except (OSError, ValueError, EOFError) as error:
+        raise InputError(path, f"a file numpy will not read as plain arrays ({str(error)[:120]})",
+                         "a .npz of numeric arrays (numpy.savez)",
+                         "Write it with numpy.savez(path, mean=..., var=...), from plain arrays.") from None
 
 
 def _literal_settings(tree: ast.Module) -> dict[str, Any]:

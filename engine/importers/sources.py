@@ -14,11 +14,8 @@ SOURCES = {
     "fatchord": ("engine.importers.fatchord", "import_fatchord"),
     "rtvc": ("engine.importers.rtvc", "import_rtvc"),
     "torchaudio": ("engine.importers.torchaudio_wavernn", "import_torchaudio"),
+    "r9y9": ("engine.importers.r9y9", "import_r9y9"),
 }
-# Recognised by their structure, refused with the reason (docs/importing.md).
-NOT_YET = {"r9y9": "r9y9/wavenet_vocoder's WaveNet is recognised but cannot be imported yet: its scalar input, "
-                   "weight-normed layers, conv-in upsampling without aux features and mean-variance normalised "
-                   "log10 mel have no counterpart in Vocoscope's WaveNet so far (docs/importing.md)."}
 # The same network saved two ways: either name imports a plain state dict of it.
 _SAME_NETWORK = {"fatchord", "rtvc"}
 SUFFIXES = (".pt", ".pth", ".pyt", ".ckpt")
@@ -61,8 +58,6 @@ def import_checkpoint(path: Path, source: str | None, hparams_files: list[Path] 
     if detected is not None and detected != source and not {detected, source} <= _SAME_NETWORK:
         raise CheckpointError(path, f"a {detected} checkpoint (by its tensor names) imported as {source}",
                               f"a {source} checkpoint", f"Use --from {detected}, or leave --from out.")
-    if source in NOT_YET:
-        raise CheckpointError(path, f"a {source} checkpoint", f"a checkpoint of {', '.join(SOURCES)}", NOT_YET[source])
     if source not in SOURCES:
         raise CheckpointError(path, f"source {source!r}", f"one of {', '.join(SOURCES)}", "Choose one of those.")
     module_name, function_name = SOURCES[source]

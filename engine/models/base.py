@@ -4,7 +4,9 @@ A vocoder is an autoregressive model of audio samples conditioned on a mel spect
 - a teacher-forced `forward` for training: column t of the output predicts sample t from samples < t and the mel;
 - `loss(output, target)` on that output, against `training_target(mel, audio)` (the audio itself, unless the
   family models something derived from it);
-- `stream(mel, ...)`: generation as an iterator of `StreamBlock`s, one block of samples at a time;
+- `stream(mel, ...)`: generation as an iterator of `StreamBlock`s, one block of samples at a time, reading the mel a
+  window of frames at a time (a tensor, or for the families that say so, `reads_frame_sources`, a `FrameSource`:
+  engine/mel_frames.py);
 - its `MelConfig`, its `receptive_field` and `min_frames`, and a JSON-able `config_dict()` for checkpoints.
 """
 
@@ -24,6 +26,8 @@ from torch import nn
 
 from engine.errors import ConfigError
 from engine.features import MelConfig
+from engine.mel_frames import FrameSource, frame_source
+from engine.pitch_source import SourceBlocks
 
 ConfigT = TypeVar("ConfigT")
 
@@ -80,6 +84,9 @@ class Vocoder(nn.Module, abc.ABC):
     """Base of the model families. Subclasses set `family` and build their layers from (config, mel_config)."""
 
     family: ClassVar[str]
+    # whether `stream` takes a FrameSource as its mel (reading it a window at a time, engine/models/frame_windows.py):
+    # generation then hands it a long input's mel without ever making it whole; other models get the whole tensor
+    reads_frame_sources: ClassVar[bool] = False
 
     def __init__(self, config: Any, mel_config: MelConfig):
         super().__init__()
@@ -114,6 +121,13 @@ class Vocoder(nn.Module, abc.ABC):
         pitch_source = getattr(self, "pitch_source", None)
         return None if pitch_source is None else pitch_source(mel)
 
+    def source_blocks(self, mel: FrameSource | torch.Tensor) -> SourceBlocks | None:
+        """With pitch conditioning, for streaming: the source features of the pitch of mel (N, n_mels, F), a
+        FrameSource or a tensor, made a block of frames at a time (engine/pitch_source.py: the same as `source` for a
+        mel of up to a minute); else None."""
+        pitch_source = getattr(self, "pitch_source", None)
+        return None if pitch_source is None else SourceBlocks(frame_source(mel), pitch_source.mel_config)
+
     def grown_weights(self, source: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """For `train --init` from a smaller model of this family: weights for the names whose shapes differ from
         `source`'s, built so that this larger model first computes exactly what the smaller one did. Families that
@@ -142,7 +156,8 @@ class Vocoder(nn.Module, abc.ABC):
     ) -> Iterator[StreamBlock]:
         """Generate sample by sample, yielding every `block_frames · hop` samples.
 
-        mel: (N, n_mels, F). The conditioning is upsampled one block at a time, so memory stays flat.
+        mel: (N, n_mels, F), a tensor, or a `FrameSource` where `reads_frame_sources`. The conditioning is read and
+            upsampled one window of frames at a time, so memory stays flat.
         block_frames: frames per block, or an iterator asked for each block's frames as the block begins
             (`block_ranges`), so that the sizes can follow how fast the blocks go.
         teacher: (N, F · hop) samples to feed back instead of the sampled ones (teacher forcing), so the

@@ -17,16 +17,20 @@ from typing import Iterator
 import torch
 
 from engine.errors import InputError
+from engine.mel_frames import FrameSource
 from engine.models.base import StreamBlock, Vocoder, block_ranges
-from engine.models.frame_windows import FrameWindows
+from engine.models.frame_windows import FrameWindows, padded_frames
 
 
-def check_model_input(model: Vocoder, mel: torch.Tensor, audio: torch.Tensor | None = None) -> None:
-    """Raise `InputError` unless mel is (N, n_mels, F ≥ min_frames) floats and audio, if given, (N, F·hop)."""
+def check_model_input(model: Vocoder, mel: torch.Tensor | FrameSource, audio: torch.Tensor | None = None) -> None:
+    """Raise `InputError` unless mel is (N, n_mels, F ≥ min_frames) floats (a tensor or a FrameSource) and audio, if
+    given, (N, F·hop)."""
     n_mels, hop, min_frames = model.mel_config.n_mels, model.hop_length, model.min_frames
-    if mel.dim() != 3 or mel.shape[1] != n_mels or not mel.is_floating_point():
+    tensor = not isinstance(mel, FrameSource)
+    if (tensor and (mel.dim() != 3 or not mel.is_floating_point())) or mel.shape[1] != n_mels:
         raise InputError(
-            "mel", f"a {mel.dtype} tensor of shape {tuple(mel.shape)}", f"floats of shape (N, {n_mels}, frames)",
+            "mel", f"a {mel.dtype if tensor else 'float32'} mel of shape {tuple(mel.shape)}",
+            f"floats of shape (N, {n_mels}, frames)",
             f"Compute the mel with this model's MelConfig (n_mels={n_mels}) and add a batch axis.",
         )
     if mel.shape[2] < min_frames:
@@ -46,9 +50,9 @@ class RecurrentStream(abc.ABC):
     and repeated: the candidates of mel-guided sampling (engine/models/wavernn/mel_guide.py).
     """
 
-    def __init__(self, model: "RecurrentVocoder", mel: torch.Tensor, repeats: int = 1):
+    def __init__(self, model: "RecurrentVocoder", mel: torch.Tensor | FrameSource, repeats: int = 1):
         self.model = model
-        self.padded = model.upsample.pad_mel(mel)
+        self.padded = padded_frames(model.upsample, mel)
         self.rows = mel.shape[0] * repeats
 
         def compute(start: int, stop: int) -> tuple[torch.Tensor, ...]:
@@ -84,6 +88,7 @@ class RecurrentVocoder(Vocoder):
     frames, and `stream` runs the family's `RecurrentStream` block by block, after the warm-up when sampling."""
 
     WARMUP_FRAMES = 4
+    reads_frame_sources = True
 
     @property
     def receptive_field(self) -> int:

@@ -24,8 +24,10 @@ from engine.errors import ConfigError
 @dataclass
 class UpsampleConfig:
     """factors: multiply to the hop length. pad: frames of context on each side (the resnet's kernel is 2·pad + 1).
-    pad_mode: how those frames are made at the ends of a mel: "reflect", or "zeros" (fatchord's generation pads with
-    zero frames)."""
+    pad_mode: how those frames are made at the ends of a mel: "reflect", "zeros" (fatchord's generation pads with
+    zero frames) or "edge" (copies of the end frames, as r9y9's synthesis pads).
+    network: "resnet" (this network), or "conv_in" (r9y9's, engine/models/conv_in_upsample.py: pad is its input
+    convolution's reach, and the resnet's settings are unused)."""
 
     factors: tuple[int, ...] = (5, 5, 8)
     pad: int = 2
@@ -33,9 +35,10 @@ class UpsampleConfig:
     resnet_channels: int = 128
     aux_channels: int = 128
     pad_mode: str = "reflect"
+    network: str = "resnet"
 
 
-PAD_MODES = {"reflect": "reflect", "zeros": "constant"}  # pad_mode → torch's name
+PAD_MODES = {"reflect": "reflect", "zeros": "constant", "edge": "replicate"}  # pad_mode → torch's name
 
 
 def check_factors(factors: tuple[int, ...] | list[int], hop_length: int) -> None:
@@ -107,6 +110,8 @@ class UpsampleNetwork(nn.Module):
     def __init__(self, n_mels: int, hop_length: int, config: UpsampleConfig):
         super().__init__()
         check_factors(config.factors, hop_length)
+        if config.network != "resnet":
+            raise ConfigError(f"the upsampling network is {config.network!r}; this family builds only \"resnet\".")
         if config.pad < 2:
             raise ConfigError(
                 f"the upsampling network's pad is {config.pad} frames, but the smoothing filters reach up to 2 frames: "

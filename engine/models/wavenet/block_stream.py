@@ -8,22 +8,25 @@ from __future__ import annotations
 import torch
 
 from engine.models.base import StreamBlock
+from engine.models.frame_windows import padded_frames
 
 
 class BlockGeneration:
-    """The state of one generation: the padded mel, the whole mel's source features, each layer's past inputs."""
+    """The state of one generation: the mel padded a window at a time, the source features made a block at a time,
+    each layer's past inputs."""
 
     def __init__(self, model, mel: torch.Tensor, speaker: torch.Tensor | None):
-        """model: a WaveNet with output "waveform"; mel (N, n_mels, F); speaker (N,) or None."""
+        """model: a WaveNet with output "waveform"; mel (N, n_mels, F), a tensor or a FrameSource; speaker (N,) or
+        None."""
         config = model.config
         self.model = model
         self.speaker = speaker
         self.hop = model.hop_length
-        self.padded_mel = model.upsample.pad_mel(mel)
-        self.source = model.source(mel)  # the whole mel's pitch, read once: (N, F · hop, S)
+        self.padded_mel = padded_frames(model.upsample, mel)
+        self.source = model.source_blocks(mel)
         # layer l's inputs before the first block are zeros, as the causal padding of the forward pass
-        self.pasts = [mel.new_zeros(mel.shape[0], config.residual_channels, (config.kernel_size - 1) * layer.dilation)
-                      for layer in model.layers]
+        self.pasts = [torch.zeros(mel.shape[0], config.residual_channels, (config.kernel_size - 1) * layer.dilation,
+                                  device=mel.device) for layer in model.layers]
 
     def block(self, start: int, stop: int, teacher: torch.Tensor | None, return_logits: bool,
               generator: torch.Generator | None) -> StreamBlock:
@@ -31,7 +34,7 @@ class BlockGeneration:
         `generator` ((N, n) per block). Nothing is fed back, so `teacher` changes nothing."""
         model = self.model
         mel_up, aux = model.upsample.upsample_range(self.padded_mel, start, stop)
-        source = self.source[:, start * self.hop : stop * self.hop]
+        source = self.source.features(start, stop)
         noise = torch.randn(source.shape[:2], generator=generator, device=source.device, dtype=source.dtype)
         cond = model.conditioning(mel_up, aux, self.speaker, source)
         output, self.pasts = model.layers_and_output(model.excitation_input(source, noise), cond, self.pasts)

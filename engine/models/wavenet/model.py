@@ -9,8 +9,9 @@ Output: ReLU → 1×1 → ReLU → 1×1 on the skip sum: 2^bits mu-law logits ("
 discretized mixture of logistics ("mol"), or the sample itself ("waveform", below).
 
 Input coding: column t is fed the mu-law class (2^bits classes) of the previous sample, audio[:, t − 1]
-(silence at t = 0), through an embedding table (a one-hot input times a 1×1 convolution). So column t depends
-only on audio[:, :t], and on audio[:, t − receptive_field : t] only.
+(silence at t = 0), through an embedding table (a one-hot input times a 1×1 convolution); or with input "scalar"
+(r9y9's "raw" WaveNet, output "mol") the sample audio[:, t − 1] itself (0 at t = 0) through a 1×1 convolution. So
+column t depends only on audio[:, :t], and on audio[:, t − receptive_field : t] only.
 
 With linear prediction (`lpc_order` p > 0, "mulaw" output; engine/models/linear_prediction.py, as in LPCNet)
 the mel's all-pole envelope predicts each sample, p_t = −Σ a_k x_{t−k}; the softmax is over the excitation
@@ -46,15 +47,17 @@ from engine.models.base import StreamBlock, Vocoder, block_ranges, config_from_d
 from engine.models.coding import describe_draws, mulaw_classes, mulaw_compress
 from engine.models.dilated import IMPLEMENTATIONS, CausalConv1d, make_causal_conv
 from engine.models.linear_prediction import LinearPredictor
-from engine.models.mixture import mixture_log_prob
+from engine.models.mixture import LOG_SCALE_MIN, mixture_log_prob
 from engine.models.spectral_loss import spectral_loss
-from engine.models.upsample import UpsampleConfig, UpsampleNetwork
+from engine.models.conv_in_upsample import upsample_network
+from engine.models.upsample import UpsampleConfig
 from engine.pitch_source import SOURCE_CHANNELS, PitchSource
 from engine.models.wavenet.block_stream import BlockGeneration
 from engine.models.wavenet.stream import IncrementalGeneration
 
 SQRT_HALF = math.sqrt(0.5)
 OUTPUTS = ("mulaw", "mol", "waveform")
+INPUTS = ("mulaw", "scalar")
 EXCITATION_CHANNELS = SOURCE_CHANNELS + 1  # a "waveform" WaveNet's input column: the source features and noise
 
 
@@ -64,6 +67,9 @@ class WaveNetConfig:
 
     bits: mu-law classes 2^bits of the input coding, and of the output when output == "mulaw".
     mixtures, mol_bits: the logistic mixture size and the sample grid (2^mol_bits levels) when output == "mol".
+    log_scale_min: the floor on the mixture's log scales, in the loss and in the draws (output "mol").
+    input: "mulaw" (the previous sample's mu-law class through an embedding) or "scalar" (the sample through a 1×1
+        convolution; output "mol" only).
     output: "mulaw", "mol" or "waveform" (not autoregressive: the sample itself from the source and noise; needs
         pitch_conditioning; see the module's docstring).
     speakers: size of the global-conditioning table (0: no speaker conditioning).
@@ -90,6 +96,8 @@ class WaveNetConfig:
     bits: int = 8
     mixtures: int = 10
     mol_bits: int = 16
+    log_scale_min: float = LOG_SCALE_MIN
+    input: str = "mulaw"
     speakers: int = 0
     dilated_conv: str = "conv1d"
     lpc_order: int = 0
@@ -126,6 +134,9 @@ def check_config(config: WaveNetConfig) -> None:
         problems.append(f"blocks={config.blocks}, layers={config.layers}, dilation_base={config.dilation_base}; each must be 1 or more")
     if config.output not in OUTPUTS:
         problems.append(f"output is {config.output!r}; expected one of {OUTPUTS}")
+    if config.input not in INPUTS or (config.input == "scalar" and (config.output != "mol" or config.lpc_order)):
+        problems.append(f"input is {config.input!r} with output {config.output!r} and lpc_order {config.lpc_order}; "
+                        f'expected one of {INPUTS}, and "scalar" only with output "mol" and lpc_order 0')
     if config.dilated_conv not in IMPLEMENTATIONS:
         problems.append(f"dilated_conv is {config.dilated_conv!r}; expected one of {IMPLEMENTATIONS}")
     if config.lpc_order < 0 or (config.lpc_order and config.output != "mulaw"):
@@ -187,14 +198,17 @@ class WaveNet(Vocoder):
     # Sampling in mu-law mode on the CPU runs the compiled loop of kernel.py; False runs the torch loop there too (the
     # one CUDA runs), for comparing the two.
     compiled_cpu_loop = True
+    reads_frame_sources = True  # stream's generations read the mel a window at a time (frame_windows.PaddedFrames)
 
     def __init__(self, config: WaveNetConfig, mel_config: MelConfig):
         super().__init__(config, mel_config)
         check_config(config)
         r, s = config.residual_channels, config.skip_channels
         n_layers = len(config.dilations)
-        self.upsample = UpsampleNetwork(mel_config.n_mels, mel_config.hop_length, config.upsample)
-        if config.autoregressive:
+        self.upsample = upsample_network(mel_config.n_mels, mel_config.hop_length, config.upsample)
+        if config.input == "scalar":
+            self.first_conv = nn.Conv1d(1, r, 1)
+        elif config.autoregressive:
             self.embed = nn.Embedding(2**config.bits, r)
         else:  # the source features and noise of column t → its input (N, R, T)
             self.excitation = nn.Conv1d(EXCITATION_CHANNELS, r, 1)
@@ -283,9 +297,18 @@ class WaveNet(Vocoder):
         compressed = mulaw_compress(torch.stack([F.pad(excitation, (1, -1)), prediction], dim=-1), self.config.bits)
         return compressed.float()
 
+    def previous_inputs(self, audio: torch.Tensor) -> torch.Tensor:
+        """audio (N, T) → what column t is fed (N, T): the mu-law class of audio[:, t − 1], or with input "scalar"
+        the sample itself (0 at t = 0)."""
+        if self.config.input == "scalar":
+            return F.pad(audio, (1, -1))
+        return previous_classes(audio, self.config.bits)
+
     def stack(self, inputs: torch.Tensor, cond: torch.Tensor, lpc_features: torch.Tensor | None = None) -> torch.Tensor:
-        """The network on given input classes. inputs (N, T) long, cond (N, layers · 2R, T), and with linear
-        prediction `lpc_features` (N, T, 2) → (N, C, T)."""
+        """The network on given inputs (`previous_inputs`). inputs (N, T) long classes, or float samples with input
+        "scalar"; cond (N, layers · 2R, T), and with linear prediction `lpc_features` (N, T, 2) → (N, C, T)."""
+        if self.config.input == "scalar":
+            return self.layers_and_output(self.first_conv(inputs.unsqueeze(1)), cond)[0]
         x = self.embed(inputs)
         if lpc_features is not None:
             x = x + self.lpc_input(lpc_features)
@@ -334,7 +357,7 @@ class WaveNet(Vocoder):
             noise = torch.randn_like(audio) if noise is None else noise
             return self.layers_and_output(self.excitation_input(source, noise), cond)[0]
         lpc_features = None if self.predictor is None else self.lpc_features(mel, audio)
-        return self.stack(previous_classes(audio, self.config.bits), cond, lpc_features)
+        return self.stack(self.previous_inputs(audio), cond, lpc_features)
 
     def training_target(self, mel: torch.Tensor, audio: torch.Tensor, fed: torch.Tensor | None = None) -> torch.Tensor:
         """The values the output is scored against (N, F·hop): the audio, or with linear prediction its excitation
@@ -348,7 +371,7 @@ class WaveNet(Vocoder):
             return F.cross_entropy(output, mulaw_classes(target, self.config.bits))
         if self.config.output == "waveform":
             return spectral_loss(output[:, 0], target)
-        return -mixture_log_prob(output, target, self.config.mol_bits).mean()
+        return -mixture_log_prob(output, target, self.config.mol_bits, self.config.log_scale_min).mean()
 
     def stream(
         self,

@@ -9,7 +9,7 @@ import torch
 
 from engine.models.base import StreamBlock
 from engine.models.coding import MulawSampler, mulaw_classes, mulaw_compress
-from engine.models.frame_windows import FrameWindows
+from engine.models.frame_windows import FrameWindows, padded_frames
 from engine.models.linear_prediction import excited_sample, next_prediction, pushed
 from engine.models.mixture import MixtureSampler
 from engine.models.wavenet import kernel
@@ -25,19 +25,22 @@ class IncrementalGeneration:
     """
 
     def __init__(self, model, mel: torch.Tensor, speaker: torch.Tensor | None):
-        """model: a WaveNet; mel (N, n_mels, F); speaker (N,) or None."""
+        """model: a WaveNet; mel (N, n_mels, F), a tensor or a FrameSource; speaker (N,) or None."""
         config = model.config
         self.model = model
         self.speaker = speaker
         self.batch = mel.shape[0]
         self.hop = model.hop_length
-        self.padded_mel = model.upsample.pad_mel(mel)
-        self.source = model.source(mel)  # the whole mel's pitch, read once: (N, F · hop, S) or None
+        self.padded_mel = padded_frames(model.upsample, mel)  # padded a window at a time
+        self.source = model.source_blocks(mel)  # the pitch's source features, made a block at a time, or None
         self.windows = FrameWindows(self._block_inputs, mel.shape[-1], model.hop_length, mel.shape[0])
         self.kernel_size = config.kernel_size
         self.step = 0
         r = config.residual_channels
-        self.embed = model.embed.weight
+        scalar = config.input == "scalar"  # fed the previous sample through first_conv, not a class's embedding
+        self.embed = None if scalar else model.embed.weight
+        self.first_conv = model.first_conv.weight[:, :, 0].t().contiguous() if scalar else None  # (1, R)
+        self.first_conv_bias = model.first_conv.bias if scalar else None
         self.dilations = [layer.dilation for layer in model.layers]
         # filter_gate weight (2R, R, k) → (k · R, 2R): rows of tap j multiply the input at t − (k − 1 − j) · d
         self.filter_gate = [layer.filter_gate.weight.permute(2, 1, 0).reshape(-1, 2 * r).contiguous() for layer in model.layers]
@@ -51,19 +54,20 @@ class IncrementalGeneration:
         self.out = model.out.weight.squeeze(-1).t().contiguous()
         self.out_bias = model.out.bias
         self.queue_sizes = [(self.kernel_size - 1) * d for d in self.dilations]
-        self.previous = mulaw_classes(torch.zeros(self.batch), config.bits)  # silence before t = 0
+        self.previous = torch.zeros(self.batch) if scalar else mulaw_classes(torch.zeros(self.batch), config.bits)
         self.predictor = model.predictor
         if self.predictor is not None:  # the last p samples, oldest first, and e_{t−1} mu-law compressed
             self.history = torch.zeros(self.batch, config.lpc_order, dtype=torch.float64)
             self.previous_excitation = torch.zeros(self.batch, 1)
             self.lpc_input = model.lpc_input.weight.t().contiguous()
             self.lpc_input_bias = model.lpc_input.bias
-        self.sampler = MulawSampler(config.bits, config.temperature) if config.output == "mulaw" else MixtureSampler()
+        self.sampler = (MulawSampler(config.bits, config.temperature) if config.output == "mulaw"
+                        else MixtureSampler(config.log_scale_min))
         self.compiled = model.compiled_on(mel.device)
         if self.compiled:
             self._compiled_state()
         else:
-            self.rings = [torch.zeros(size, self.batch, r, dtype=self.embed.dtype) for size in self.queue_sizes]
+            self.rings = [torch.zeros(size, self.batch, r, dtype=self.out.dtype) for size in self.queue_sizes]
 
     def _compiled_state(self) -> None:
         """The weights and queues as `kernel.run_block` takes them: float32 numpy, matrices as (out, in) but for
@@ -99,7 +103,8 @@ class IncrementalGeneration:
         teacher_classes = teacher_samples = None
         if teacher is not None:
             teacher_samples = teacher[:, first : first + n].t().contiguous()
-            teacher_classes = mulaw_classes(teacher_samples, config.bits)
+            teacher_classes = (teacher_samples.float() if self.first_conv is not None  # input "scalar": the samples
+                               else mulaw_classes(teacher_samples, config.bits))
         noise = self.sampler.noise(n, self.batch, generator, cond.device)
         if self.compiled:
             return self._compiled_block(cond, noise, teacher_classes, teacher_samples, lpc_weights, return_logits)
@@ -107,7 +112,7 @@ class IncrementalGeneration:
         drawn = []
         for i in range(n):
             if lpc_weights is None:
-                output = self._step(cond[i], self.embed[self.previous])
+                output = self._step(cond[i], self._input_column())
                 drawn.append(self.sampler.draw(output, noise[i]))
                 self.previous = teacher_classes[i] if teacher_classes is not None else self._input_classes(drawn[-1])
             else:
@@ -129,7 +134,7 @@ class IncrementalGeneration:
         folded in so that each step only indexes it; with linear prediction also the steps' weights (n, N, p)."""
         model = self.model
         mel_up, aux = model.upsample.upsample_range(self.padded_mel, start, stop)
-        source = None if self.source is None else self.source[:, start * self.hop : stop * self.hop]
+        source = None if self.source is None else self.source.features(start, stop)
         cond = model.conditioning(mel_up, aux, self.speaker, source) + self.filter_gate_bias.unsqueeze(-1)
         cond = cond.view(self.batch, len(self.dilations), -1, cond.shape[-1]).permute(3, 1, 0, 2).contiguous()
         if self.predictor is None:
@@ -164,9 +169,17 @@ class IncrementalGeneration:
             logits=torch.from_numpy(logits).permute(1, 2, 0).contiguous() if return_logits else None,
         )
 
+    def _input_column(self) -> torch.Tensor:
+        """This step's input column (N, R): the embedding of the previous class, or the previous sample through
+        first_conv."""
+        if self.first_conv is None:
+            return self.embed[self.previous]
+        return torch.addmm(self.first_conv_bias, self.previous.unsqueeze(1), self.first_conv)
+
     def _input_classes(self, drawn: torch.Tensor) -> torch.Tensor:
-        """A step's draw (N, 1), a class or (mixture output) a sample → the next step's input classes (N,)."""
-        if self.model.config.output == "mulaw":
+        """A step's draw (N, 1), a class or (mixture output) a sample → the next step's input classes (N,), or the
+        sample itself with input "scalar"."""
+        if self.model.config.output == "mulaw" or self.first_conv is not None:
             return drawn[:, 0]
         return mulaw_classes(drawn[:, 0], self.model.config.bits)
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from engine.features import MelConfig, mel_analysis, normalise
+from engine.mel_frames import FrameSource, frame_source
 from engine.models.base import StreamBlock, block_ranges
 
 GUIDE_FRAMES = 2
@@ -34,22 +35,24 @@ LOOKAHEAD_FRAMES = 2
 
 
 class MelScorer:
-    """How far each candidate's mel frames are from the conditioning mel's. mel: (N, n_mels, F), normalised."""
+    """How far each candidate's mel frames are from the conditioning mel's. mel: (N, n_mels, F), normalised (an array,
+    a tensor or a FrameSource, read the frames compared at a time)."""
 
-    def __init__(self, mel: np.ndarray, config: MelConfig, candidates: int):
+    def __init__(self, mel: np.ndarray | torch.Tensor | FrameSource, config: MelConfig, candidates: int):
         self.config, self.candidates = config, candidates
-        self.target = mel  # (N, n_mels, F): one per row, for all its candidates
+        self.target = frame_source(mel)  # (N, n_mels, F): one per row, for all its candidates
         self.basis, self.window = mel_analysis(config)  # (n_mels, bins), (n_fft,)
 
     def distances(self, audio: np.ndarray, first: int, frames: list[int]) -> np.ndarray:
-        """audio (N·K, L) from absolute sample `first` on; frames: the mel frames to compare, each wholly inside it
-        → mean |difference| of the normalised mels per candidate, (N, K)."""
+        """audio (N·K, L) from absolute sample `first` on; frames: the mel frames to compare (consecutive), each wholly
+        inside it → mean |difference| of the normalised mels per candidate, (N, K)."""
         hop, half = self.config.hop_length, self.config.n_fft // 2
         windows = np.stack([audio[:, f * hop - half - first : f * hop + half - first] for f in frames], 1)
         spectra = np.abs(np.fft.rfft(windows * self.window, axis=-1))  # (N·K, frames, bins)
         mels = normalise(np.einsum("mb,rfb->rmf", self.basis, spectra), self.config)  # (N·K, n_mels, frames)
         mels = mels.reshape(-1, self.candidates, *mels.shape[1:])  # (N, K, n_mels, frames)
-        return np.abs(mels - self.target[:, None, :, frames]).mean(axis=(2, 3))
+        target = self.target.window(frames[0], frames[-1] + 1).float().cpu().numpy()  # (N, n_mels, frames)
+        return np.abs(mels - target[:, None]).mean(axis=(2, 3))
 
 
 def guided_stream(model: Any, mel: torch.Tensor, candidates: int,
@@ -63,7 +66,7 @@ def guided_stream(model: Any, mel: torch.Tensor, candidates: int,
         # the candidates of a row share its conditioning: computed once per row, repeated for each candidate
         generation = model.start_stream(mel, repeats=candidates)
         generation.warm_up(generator)
-    scorer = MelScorer(mel.float().cpu().numpy(), config, candidates)
+    scorer = MelScorer(mel, config, candidates)
     first_of_row = torch.arange(batch, device=mel.device) * candidates
     past = np.zeros((batch * candidates, half), dtype=np.float32)  # the kept audio's last `half` samples
     for start, stop in block_ranges(frames, GUIDE_FRAMES):

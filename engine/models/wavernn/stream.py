@@ -92,8 +92,7 @@ class WaveRNNStream(RecurrentStream):
         if model.predictor is not None:
             self.history = torch.zeros(self.rows, model.config.lpc_order, dtype=torch.float64, device=device)
         self.kernel_weights: tuple[np.ndarray, ...] | None = None
-        with torch.inference_mode():
-            self.source = model.source(mel)  # the whole mel's pitch, read once: (N, F · hop, S) or None
+        self.source = model.source_blocks(mel)  # the pitch's source features, made a block at a time, or None
 
     def fed(self, teacher: torch.Tensor) -> torch.Tensor:
         """The teacher's samples (rows, T) as the loop takes them: compressed as inputs, or as they are with linear
@@ -113,8 +112,7 @@ class WaveRNNStream(RecurrentStream):
         a1, a2, a3, a4 = aux.transpose(0, 1).split(model.aux_part, dim=-1)
         parts = [mel_up.transpose(0, 1), a1]
         if self.source is not None:
-            hop = model.hop_length
-            parts.append(self.source[:, start * hop : stop * hop].transpose(0, 1).to(a1.dtype))
+            parts.append(self.source.features(start, stop).transpose(0, 1).to(a1.dtype))
         conditioning = torch.cat(parts, -1)
         x_in = F.linear(conditioning, model.input_layer.weight[:, model.n_fed :], model.input_layer.bias)
         gi1 = gru_input_split(F.linear(x_in, model.rnn1.weight_ih_l0, model.rnn1.bias_ih_l0), model.rnn1)
