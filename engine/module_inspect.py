@@ -47,7 +47,7 @@ from engine.module_loading import (
     parse_module_spec,
 )
 from engine.module_options import DEFAULT_FRAMES
-from engine.shape_trace import ModuleRecord, Trace, _first_dtype, _LossCalls, _shapes
+from engine.shape_trace import ModuleRecord, Trace, _first_dtype, _LossCalls, _shapes, tensors
 from engine.shapes import Check, Verdict
 
 FAMILY = "your code"
@@ -248,13 +248,7 @@ def _run(module: nn.Module, inputs: dict[str, torch.Tensor]) -> _Run:
 
 def _dtypes(value: Any) -> list[str]:
     """dtypes of every tensor in a (nested) value, in order (as `_shapes` lists their shapes)."""
-    if isinstance(value, torch.Tensor):
-        return [str(value.dtype).replace("torch.", "")]
-    if isinstance(value, (tuple, list)):
-        return [dtype for item in value for dtype in _dtypes(item)]
-    if isinstance(value, dict):
-        return [dtype for item in value.values() for dtype in _dtypes(item)]
-    return []
+    return [str(tensor.dtype).replace("torch.", "") for tensor in tensors(value)]
 
 
 def _describe(value: Any) -> str:

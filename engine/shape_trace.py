@@ -174,15 +174,20 @@ def _forward_inputs(model: nn.Module, raw: Any, frames: int | None) -> tuple[tor
     return mel.to(device), teacher.to(device)
 
 
+def tensors(value: Any) -> list[torch.Tensor]:
+    """Every tensor in a (nested) value of tuples, lists and dicts, in order."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [tensor for item in value for tensor in tensors(item)]
+    if isinstance(value, dict):
+        return [tensor for item in value.values() for tensor in tensors(item)]
+    return []
+
+
 def _shapes(value: Any) -> list[tuple[int, ...]]:
     """Shapes of every tensor in a (nested) value, in order."""
-    if isinstance(value, torch.Tensor):
-        return [tuple(value.shape)]
-    if isinstance(value, (tuple, list)):
-        return [shape for item in value for shape in _shapes(item)]
-    if isinstance(value, dict):
-        return [shape for item in value.values() for shape in _shapes(item)]
-    return []
+    return [tuple(tensor.shape) for tensor in tensors(value)]
 
 
 def _first_dtype(value: Any) -> str:
