@@ -63,15 +63,16 @@ def test_declining_the_import_writes_nothing_and_a_mel_in_a_pt_file_opens_as_bef
 def driving_the_file_dialog(files: list[Path], texts: list[str]) -> QTimer:
     """A timer that answers the import question with "Import with hparams…", picks `files` in the file dialog that
     follows, and answers OK to the message boxes after it."""
-    from PySide6.QtWidgets import QFileDialog
+    from PySide6.QtWidgets import QFileDialog, QLineEdit
 
     from app.import_offer import WITH_HPARAMS
 
     def answer():
         widget = QApplication.activeModalWidget()
         if isinstance(widget, QFileDialog):
+            # Typed into the name field as a person would: selectFile leaves the field alone while it has the focus.
             widget.setDirectory(str(files[0].parent))
-            widget.selectFile(" ".join(f'"{file.name}"' for file in files))
+            widget.findChild(QLineEdit, "fileNameEdit").setText(" ".join(f'"{file.name}"' for file in files))
             widget.accept()
         elif isinstance(widget, QMessageBox):
             texts.append(widget.text())
