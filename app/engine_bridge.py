@@ -30,12 +30,13 @@ from engine.export import take_comment
 from engine.features import Conditioning, MelConfig, mel_distance_db
 from engine.model_reference import usable_model
 from engine.models import DEFAULT_MODEL
+from engine.sampling import Sampling
 
 # The rest of app/ imports nothing from engine/ but these (tests/test_import_structure.py holds it): plain values,
 # errors and quick helpers, none of which imports torch. Work (loading, generating, sound, exports, imports,
 # inspections) goes through EngineBridge's methods.
 __all__ = ["AudioDeviceError", "Conditioning", "DEFAULT_MODEL", "EXAMPLES", "EngineBridge", "LoadFailed", "LoadedInput",
-           "MelConfig", "VocoscopeError", "mel_distance_db", "plain_message", "take_comment", "untrained_warning",
+           "MelConfig", "Sampling", "VocoscopeError", "mel_distance_db", "plain_message", "take_comment", "untrained_warning",
            "usable_model"]
 
 
@@ -133,13 +134,10 @@ class EngineBridge(QObject):
     # --- jobs (engine worker thread) ---------------------------------------------------------------------
 
     def generate(self, model: str, source: Conditioning | str | Path, device: str, seed: int | None = None,
-                 temperature: float | None = None,
-                 postfilters: tuple[float | None, float | None] = (None, None), candidates: int | None = None) -> int:
-        """Queue a generation job (`temperature`, `postfilters` (pitch, envelope), `candidates`: None for the model's
-        own); returns its id."""
-        return self.engine.submit_generate(model, source, device=device, seed=seed, temperature=temperature,
-                                           pitch_postfilter=postfilters[0], envelope_postfilter=postfilters[1],
-                                           candidates=candidates)
+                 sampling: Sampling | None = None) -> int:
+        """Queue a generation job drawing by `sampling` (None, or a setting left None: the model's own); returns its
+        id."""
+        return self.engine.submit_generate(model, source, device=device, seed=seed, sampling=sampling)
 
     def cancel(self) -> None:
         self.engine.cancel()

@@ -48,15 +48,14 @@ class GenerationControl:
         return self.job_id is not None
 
     def start(self) -> None:
-        """Generate from the window's input (which must be loaded) with its chosen model, device and temperature."""
+        """Generate from the window's input (which must be loaded) with its chosen model, device and sampling."""
         window = self.window
         window.banner.hide()
         self.clear()
         self.stats = None
         freeze_survivors()  # what is alive now lives on: the collector need walk only what generation makes
         self.job_id = window.bridge.generate(window.model, window.loaded.conditioning, window.device,
-                                             seed=self.next_seed, temperature=window.temperature,
-                                             postfilters=window.postfilters, candidates=window.candidates)
+                                             seed=self.next_seed, sampling=window.sampling)
         self.next_seed = None
         self.model_label = window.model_chooser.currentText()  # another may be chosen while this one generates
         window.activity.setText(f"Generating with {self.model_label} on "

@@ -15,7 +15,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog, QLabel, QMainWindow, QMessageBox,
                                QSplitter, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
-from app.engine_bridge import DEFAULT_MODEL, EXAMPLES, EngineBridge, untrained_warning, usable_model
+from app.engine_bridge import DEFAULT_MODEL, EXAMPLES, EngineBridge, Sampling, untrained_warning, usable_model
 from app.export_control import ExportControl
 from app.generation_control import GenerationControl
 from app.import_offer import offer_import
@@ -408,17 +408,16 @@ class MainWindow(QMainWindow):
             self.guidance_action.setChecked(bool(on))
 
     @property
-    def candidates(self) -> int | None:
-        """What generation is asked for: None for the model's own candidates, 1 for every draw kept."""
-        off = self.guidance_action.isEnabled() and not self.guidance_action.isChecked()
-        return 1 if off else None
-
-    @property
-    def postfilters(self) -> tuple[float | None, float | None]:
-        """What generation is asked for, (pitch, envelope): None for the model's own post-filters, 0 for none (the
-        raw output)."""
-        off = self.postfilter_action.isEnabled() and not self.postfilter_action.isChecked()
-        return (0.0, 0.0) if off else (None, None)
+    def sampling(self) -> Sampling:
+        """What the next generation is asked for: the temperature box's where the model has one (None: the model's
+        own), one draw with every one kept where mel guidance is off, the raw output (post-filters at 0) where the
+        post-filters are off."""
+        guidance_off = self.guidance_action.isEnabled() and not self.guidance_action.isChecked()
+        postfilters_off = self.postfilter_action.isEnabled() and not self.postfilter_action.isChecked()
+        raw = 0.0 if postfilters_off else None
+        temperature = self.temperature if self.temperature_box.isEnabled() else None
+        return Sampling(temperature=temperature, candidates=1 if guidance_off else None, pitch_postfilter=raw,
+                        envelope_postfilter=raw)
 
     def _sync_model_controls(self) -> None:
         """Everything that follows the chosen model's ModelInfo: the temperature box, the switches, the warning."""
@@ -444,18 +443,18 @@ class MainWindow(QMainWindow):
         """Show the chosen model's own temperature in the box, and disable the box for a model without one; the
         post-filter switch likewise."""
         info = self.model_infos.get(self.model)
-        filters = (("pitch", getattr(info, "pitch_postfilter", 0.0)),
-                   ("envelope", getattr(info, "envelope_postfilter", 0.0)))
+        own = info.sampling if info is not None else Sampling()
+        filters = (("pitch", own.pitch_postfilter), ("envelope", own.envelope_postfilter))
         strengths = [f"{words} {strength:g}" for words, strength in filters if strength]
         self.postfilter_action.setEnabled(bool(strengths))
         self.postfilter_action.setText(f"Post-filters ({', '.join(strengths)})" if strengths else "Post-filters")
-        candidates = getattr(info, "candidates", 1)
+        candidates = own.candidates or 1
         self.guidance_action.setEnabled(candidates > 1)
         self.guidance_action.setText(f"Mel guidance (best of {candidates})" if candidates > 1 else "Mel guidance")
-        own = getattr(info, "temperature", None)
-        without = info is not None and own is None
+        without = info is not None and own.temperature is None
         self.temperature_box.setEnabled(not without)
-        self.temperature_box.setSpecialValueText("model's own" + (f" ({own:g})" if own is not None else ""))
+        self.temperature_box.setSpecialValueText("model's own" + (f" ({own.temperature:g})"
+                                                                  if own.temperature is not None else ""))
         self.temperature_box.setToolTip("This model draws without a temperature (mixture or dual softmax)." if without
                                         else TEMPERATURE_TIP)
 

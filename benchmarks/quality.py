@@ -49,6 +49,7 @@ from engine.features import MelConfig, griffin_lim, load_audio, mel_distance_db,
 from engine.models.coding import mulaw_classes, mulaw_expand  # noqa: E402
 from engine.models.registry import load_model  # noqa: E402
 from engine.postfilter import pitch_postfilter  # noqa: E402
+from engine.sampling import Sampling  # noqa: E402
 
 METRIC_RATE = 16000  # PESQ wide band is defined at 16 kHz
 
@@ -88,14 +89,16 @@ def load_recordings(files: list[Path], config: MelConfig) -> list[tuple[np.ndarr
     return [aligned_audio_and_mel(load_audio(path, config.sample_rate)[0], config) for path in files]
 
 
-def resynthesise(model, mels: list[np.ndarray], seed: int, block_frames: int = 40) -> list[np.ndarray]:
+def resynthesise(model, mels: list[np.ndarray], seed: int, block_frames: int = 40,
+                 sampling: Sampling | None = None) -> list[np.ndarray]:
     """All mels as one batch (padded to the longest by repeating each last frame, which changes only the
-    conditioning of each recording's last `pad` frames); returns each recording's samples."""
+    conditioning of each recording's last `pad` frames), drawn by `sampling` (None: the model's own; the stream
+    applies no post-filter); returns each recording's samples."""
     longest = max(mel.shape[1] for mel in mels)
     batch = np.stack([np.pad(mel, ((0, 0), (0, longest - mel.shape[1])), mode="edge") for mel in mels])
     generator = torch.Generator().manual_seed(seed)
     blocks = [block.samples for block in model.stream(torch.from_numpy(batch), block_frames=block_frames,
-                                                       generator=generator)]
+                                                       generator=generator, sampling=sampling)]
     samples = torch.cat(blocks, dim=1).numpy()
     return [samples[i, : mel.shape[1] * model.hop_length] for i, mel in enumerate(mels)]
 
@@ -111,7 +114,7 @@ def true_classes(model, audio: np.ndarray, mel: np.ndarray) -> np.ndarray | None
     """audio (F · hop,), mel (n_mels, F) → the audio in the model's coding with every class right (F · hop,): each
     sample's mu-law class, or with linear prediction x_t = p_t + e_t, e_t's class taken from the recording and p_t
     predicted from the recording's own past. None for a model that draws no mu-law classes (no temperature)."""
-    if model.temperature is None:
+    if model.own_sampling.temperature is None:
         return None
     bits = model.config.bits
     mel_batch, audio_batch = torch.from_numpy(mel)[None], torch.from_numpy(audio)[None]
@@ -165,15 +168,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # a checkpoint path is labelled by its file name without the suffix
     models = [(Path(name).stem, *load_model(name)) for name in args.models]
-    for name, model, _ in models:
-        for temperature in args.temperatures or []:
+    for name, model, _ in models:  # each setting asked for, checked before any work
+        for temperature, candidates in itertools.product(args.temperatures or [None], args.candidates or [None]):
             try:
-                model.check_temperature(temperature)
-            except ConfigError as error:
-                sys.exit(f"{name}: {error}")
-        for candidates in args.candidates or []:
-            try:
-                model.check_candidates(candidates)
+                model.sampling(Sampling(temperature=temperature, candidates=candidates))
             except ConfigError as error:
                 sys.exit(f"{name}: {error}")
     print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, torch "
@@ -202,11 +200,11 @@ def main(argv: list[str] | None = None) -> int:
                 label = name + ("" if temperature is None else f" T {temperature:g}") + (
                     "" if candidates is None else f" K {candidates}")
                 started = time.perf_counter()
-                with model.sampling_at(temperature, candidates=candidates):
-                    drawn = resynthesise(model, [mel for _, mel in recordings], args.seed)
+                sampling = model.sampling(Sampling(temperature=temperature, candidates=candidates))
+                drawn = resynthesise(model, [mel for _, mel in recordings], args.seed, sampling=sampling)
                 seconds = time.perf_counter() - started
-                for strength in args.postfilters or [model.pitch_postfilter]:
-                    for envelope in args.envelopes or [model.envelope_postfilter]:
+                for strength in args.postfilters or [sampling.pitch_postfilter]:
+                    for envelope in args.envelopes or [sampling.envelope_postfilter]:
                         key = label + (f" PF {strength:g}" if args.postfilters else "") + (
                             f" env {envelope:g}" if args.envelopes else "")
                         started = time.perf_counter()

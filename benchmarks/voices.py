@@ -47,6 +47,7 @@ from engine.features import MelConfig, denormalise, griffin_lim, mel_spectrogram
 from engine.models.registry import load_model  # noqa: E402
 from engine.pitch import estimate_pitch  # noqa: E402
 from engine.pitch_source import per_sample  # noqa: E402
+from engine.sampling import Sampling  # noqa: E402
 
 PYIN_RANGE = (60.0, 500.0)
 CONTROL_POSTFILTERS = (0.8, 1.0)  # pitch, envelope: the bundled models' own
@@ -143,14 +144,13 @@ def methods(models: list, mels: list[np.ndarray], config: MelConfig, seed: int,
     for name, model in models:
         if model.mel_config != config:
             continue
-        with model.sampling_at(None, pitch_postfilter=0, envelope_postfilter=0,
-                               candidates=1 if hasattr(model.config, "candidates") else None):
-            timed(f"{name} raw", lambda: resynthesise(model, mels, seed))
-        guided = getattr(model.config, "candidates", 1) > 1
+        timed(f"{name} raw", lambda: resynthesise(model, mels, seed, sampling=Sampling(candidates=1)))
+        own = model.sampling()
+        guided = own.candidates > 1
         raw, raw_seconds = results[f"{name} raw"]
         started = time.perf_counter()
         drawn = resynthesise(model, mels, seed) if guided else raw
-        shipped = [postfiltered(samples, mel, config, model.pitch_postfilter, model.envelope_postfilter)
+        shipped = [postfiltered(samples, mel, config, own.pitch_postfilter, own.envelope_postfilter)
                    for samples, mel in zip(drawn, mels)]
         results[f"{name} shipped"] = (shipped, time.perf_counter() - started + (0.0 if guided else raw_seconds))
         for pitch, envelope in postfilters:

@@ -22,6 +22,7 @@ from typing import Any
 from engine import __version__
 from engine.checkpoint_header import read_header
 from engine.models import DEFAULT_MODEL
+from engine.sampling import Sampling
 
 ENGINE = Path(__file__).resolve().parent
 # What Vocoscope ships besides code: engine/resources in an installed wheel (pyproject.toml puts resources/ there)
@@ -60,10 +61,8 @@ class ModelInfo:
     trained: bool
     path: Path | None
     draws: str  # what one sampling step draws, e.g. "9-bit mu-law"
-    temperature: float | None  # the temperature it draws at, None where it draws without one
-    pitch_postfilter: float = 0.0  # the strength of its pitch post-filter, 0 where it has none
-    envelope_postfilter: float = 0.0  # the strength of its envelope post-filter, 0 where it has none
-    candidates: int = 1  # how many draws it chooses among by the mel (engine/models/wavernn/mel_guide.py), 1: every draw kept
+    # how it draws (engine/sampling.py): its own settings, None for those it has not; in a job's events, the job's
+    sampling: Sampling
     steps: int = 0  # training steps its checkpoint records, with those of the run it started from (--init)
     training_data: str = ""  # what it was trained on and under which licence, e.g. "asterisk-en (CC-BY-SA-3.0)"
     sparsity: str = ""  # its pruned matrices' share of zero blocks, e.g. "R 96% zero in 16x1 blocks"; "" if dense
@@ -72,6 +71,12 @@ class ModelInfo:
         values = asdict(self)
         values["path"] = str(self.path) if self.path is not None else None
         return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelInfo:
+        """The inverse of `to_dict`."""
+        path = values.get("path")
+        return cls(**{**values, "sampling": Sampling(**values["sampling"]), "path": Path(path) if path else None})
 
 
 def bundled_checkpoint(name: str) -> Path | None:
@@ -104,7 +109,7 @@ def list_builtins() -> list[ModelInfo]:
     cache = _cache_file()
     stored = _read_cache(cache)
     try:
-        return [ModelInfo(**{**stored[keys[name]], "path": bundled_checkpoint(name)}) for name in BUILTINS]
+        return [ModelInfo.from_dict({**stored[keys[name]], "path": bundled_checkpoint(name)}) for name in BUILTINS]
     except (KeyError, TypeError):  # not cached yet (or an entry not written by this code): build them
         pass
     from engine.models.registry import list_models

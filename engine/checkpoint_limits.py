@@ -22,6 +22,7 @@ import torch
 from engine.checkpoint_header import FLOAT_DTYPES, INT_DTYPES, CheckpointHeader
 from engine.errors import CheckpointError
 from engine.features import NORMALISATIONS, MelConfig
+from engine.sampling import SETTINGS
 
 MAX_PARAMETERS = 100_000_000  # 400 MB of float32 weights: twenty times the paper-sized dual-softmax WaveRNN
 MAX_RECEPTIVE_FIELD = 1 << 20  # samples (65 s at 16 kHz): a WaveNet keeps a queue per layer as long as its dilation
@@ -43,14 +44,15 @@ RANGES: dict[str, tuple[float, float]] = {
     "pad": (0, 64), "resnet_blocks": (0, 64), "resnet_channels": (1, 4096), "aux_channels": (0, 4096),
     # WaveRNN and the dual-softmax WaveRNN
     "rnn_dims": (1, 4096), "fc_dims": (1, 4096), "hidden_size": (2, 8192), "n_mixtures": (1, 256),
-    "log_scale_min": (-50.0, 0.0), "candidates": (1, 64),
+    "log_scale_min": (-50.0, 0.0),
     # WaveNet
     "blocks": (1, 32), "layers": (1, 32), "dilation_base": (1, 16), "kernel_size": (1, 64),
     "residual_channels": (1, 4096), "skip_channels": (1, 4096), "mixtures": (1, 256), "mol_bits": (1, 16),
     "speakers": (0, 100_000),
     # shared
-    "bits": (1, 16), "lpc_order": (0, 64), "temperature": (1e-3, 100.0), "pitch_postfilter": (0.0, 4.0),
-    "envelope_postfilter": (0.0, 1.0),
+    "bits": (1, 16), "lpc_order": (0, 64),
+    # the sampling settings a config keeps its own of (engine/sampling.py)
+    **{setting.name: (setting.low, setting.high) for setting in SETTINGS},
 }
 # Windows librosa makes from a name alone (scipy.signal.get_window without parameters).
 WINDOWS = ("hann", "hamming", "blackman", "blackmanharris", "bartlett", "barthann", "bohman", "boxcar", "cosine",

@@ -22,6 +22,7 @@ from engine.errors import AudioDeviceError, InputError, VocoscopeError
 from engine.importers.command import add_import_command
 from engine.models import DEFAULT_MODEL
 from engine.module_options import add_module_arguments
+from engine.sampling import SETTINGS, Sampling
 
 SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.Generator.manual_seed takes
 
@@ -85,16 +86,8 @@ def build_command_parser(command: str | None = None) -> ArgumentParser:
                         help=f"a built-in model (see `vocoscope models`) or a .safetensors checkpoint ({DEFAULT_MODEL})")
     vocode.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     vocode.add_argument("--seed", type=_seed, default=None, help="seed for sampling: the same seed, the same audio")
-    vocode.add_argument("--temperature", type=float, default=None, metavar="T",
-                        help="draw at temperature T instead of the model's own (mu-law models; below 1: less noise)")
-    vocode.add_argument("--pitch-postfilter", type=float, default=None, metavar="S",
-                        help="pitch post-filter at strength S instead of the model's own (0: none)")
-    vocode.add_argument("--envelope-postfilter", type=float, default=None, metavar="S",
-                        help="mel-envelope post-filter at strength S (up to 1) instead of the model's own (0: none; "
-                             "with --pitch-postfilter 0, the model's raw output)")
-    vocode.add_argument("--candidates", type=int, default=None, metavar="K",
-                        help="choose among K draws by the mel instead of the model's own number (WaveRNN models; "
-                             "1: every draw kept, in real time)")
+    for setting in SETTINGS:  # engine/sampling.py
+        vocode.add_argument(setting.flag, type=setting.kind, default=None, metavar=setting.metavar, help=setting.help)
     vocode.add_argument("--fold", action="store_true",
                         help="generate overlapping segments at once: side by side on the CPU's cores, or as one batch "
                              "on a GPU (faster for a long input)")
@@ -255,6 +248,7 @@ def _vocode(args: argparse.Namespace) -> int:
     from engine.models.registry import load_model
 
     inputs = [Path(name) for name in args.inputs]
+    requested = Sampling(**{setting.name: getattr(args, setting.name) for setting in SETTINGS})
     if args.play and len(inputs) > 1:
         raise InputError(inputs[1], f"{len(inputs)} inputs with --play", "one input to play",
                          "Leave out --play, or vocode and play one input at a time.")
@@ -273,12 +267,11 @@ def _vocode(args: argparse.Namespace) -> int:
     use_engine_threads()
     model, info = load_model(args.model, device="cpu")
     _warn_if_untrained(info.name, info.trained)
-    # refuses what the model cannot take, before any work
-    draws = model.draws_at(args.temperature, args.pitch_postfilter, args.envelope_postfilter, args.candidates)
+    sampling = model.sampling(requested)  # refuses what the model cannot take, before any work
     failed = []
     for source, output in zip(inputs, outputs):
         try:
-            _vocode_one(args, model, info, draws, source, output)
+            _vocode_one(args, model, info, sampling, source, output)
         except InputError as error:
             if len(inputs) == 1:
                 raise
@@ -291,7 +284,7 @@ def _vocode(args: argparse.Namespace) -> int:
     return 0
 
 
-def _vocode_one(args: argparse.Namespace, model, info, draws: str, source: Path, output: Path) -> None:
+def _vocode_one(args: argparse.Namespace, model, info, sampling: Sampling, source: Path, output: Path) -> None:
     """Vocode one input into `output` (checked already), printing what was written. A long recording's mel is read
     in blocks as generation asks for it and its audio written as it is made (engine.streamed_mel.stream_input,
     engine.export.audio_writer), so memory never holds the recording, its mel or the take whole."""
@@ -315,10 +308,9 @@ def _vocode_one(args: argparse.Namespace, model, info, draws: str, source: Path,
         if player is not None:
             player.expect(total)
         with audio_writer(output, rate, overwrite=args.force,
-                          comment=take_comment(info.name, draws, seed, source)) as writer:
+                          comment=take_comment(info.name, model.draws_with(sampling), seed, source)) as writer:
             for chunk in generate(model, conditioning, device=args.device, seed=seed, fold=args.fold or None,
-                                  temperature=args.temperature, pitch_postfilter=args.pitch_postfilter,
-                                  envelope_postfilter=args.envelope_postfilter, candidates=args.candidates):
+                                  sampling=sampling):
                 stats = chunk.stats
                 if show_progress:
                     print(_progress_line(stats, rate), end="", file=sys.stderr, flush=True)

@@ -29,6 +29,7 @@ import torch
 
 from engine.devices import cpu_cores
 from engine.models.base import Vocoder
+from engine.sampling import Sampling
 
 SegmentBlock = tuple[int, int, np.ndarray]  # (segment, first local sample, samples (n,) float32)
 
@@ -123,11 +124,11 @@ class FoldJoiner:
         return [((j + 1) * self.own + done, faded)]
 
 
-def segments_as_one_batch(model: Vocoder, batch: torch.Tensor, block_frames: int,
-                          generator: torch.Generator) -> Iterator[SegmentBlock]:
-    """batch (S, n_mels, T + P) → each segment's blocks, streamed as one batch of S rows."""
+def segments_as_one_batch(model: Vocoder, batch: torch.Tensor, block_frames: int, generator: torch.Generator,
+                          sampling: Sampling) -> Iterator[SegmentBlock]:
+    """batch (S, n_mels, T + P) → each segment's blocks, streamed as one batch of S rows drawn by `sampling`."""
     position = 0
-    stream = model.stream(batch, block_frames=block_frames, generator=generator)
+    stream = model.stream(batch, block_frames=block_frames, generator=generator, sampling=sampling)
     try:
         for block in stream:
             samples = block.samples.detach().to("cpu", torch.float32).numpy()
@@ -139,10 +140,11 @@ def segments_as_one_batch(model: Vocoder, batch: torch.Tensor, block_frames: int
 
 
 def segments_in_parallel(model: Vocoder, batch: torch.Tensor, block_frames: int, generator: torch.Generator,
-                         threads: int | None = None) -> Iterator[SegmentBlock]:
-    """batch (S, n_mels, T + P) → each segment's blocks, each segment streamed alone (batch of 1) with a generator
-    seeded from `generator`'s next S draws, `threads` segments at a time (None: one per core), in threads of their
-    own: the compiled loops release the GIL. Closing the iterator stops the threads after their current block."""
+                         sampling: Sampling, threads: int | None = None) -> Iterator[SegmentBlock]:
+    """batch (S, n_mels, T + P) → each segment's blocks drawn by `sampling`, each segment streamed alone (batch of
+    1) with a generator seeded from `generator`'s next S draws, `threads` segments at a time (None: one per core),
+    in threads of their own: the compiled loops release the GIL. Closing the iterator stops the threads after their
+    current block."""
     segments = batch.shape[0]
     seeds = torch.randint(0, 2**62, (segments,), generator=generator, device=generator.device).tolist()
     waiting: queue.SimpleQueue[int] = queue.SimpleQueue()
@@ -160,7 +162,7 @@ def segments_in_parallel(model: Vocoder, batch: torch.Tensor, block_frames: int,
                         i = waiting.get_nowait()
                     except queue.Empty:
                         return
-                    _stream_one(model, batch[i : i + 1], block_frames, seeds[i], i, made, stop)
+                    _stream_one(model, batch[i : i + 1], block_frames, sampling, seeds[i], i, made, stop)
         except BaseException as error:  # handed to the consumer, which raises it
             made.put(error)
         finally:
@@ -186,11 +188,11 @@ def segments_in_parallel(model: Vocoder, batch: torch.Tensor, block_frames: int,
             worker.join()
 
 
-def _stream_one(model: Vocoder, mel: torch.Tensor, block_frames: int, seed: int, i: int,
+def _stream_one(model: Vocoder, mel: torch.Tensor, block_frames: int, sampling: Sampling, seed: int, i: int,
                 made: queue.SimpleQueue, stop: threading.Event) -> None:
     """Stream segment i (mel (1, n_mels, T + P)) into `made` as (i, local start, samples), until `stop`."""
     generator = torch.Generator(device=mel.device).manual_seed(seed)
-    blocks = segments_as_one_batch(model, mel, block_frames, generator)
+    blocks = segments_as_one_batch(model, mel, block_frames, generator, sampling)
     try:
         for _, position, samples in blocks:
             if stop.is_set():

@@ -36,6 +36,7 @@ from engine.mel_frames import FrameSource, frame_source
 from engine.models.base import Vocoder
 from engine.output_guard import OutputGuard
 from engine.postfilter import PitchPostFilter
+from engine.sampling import Sampling
 
 CHUNK_TARGET_SECONDS = 0.045
 BLOCK_SECONDS = 0.050  # the longest a streamed block should take: cancelling acts between blocks
@@ -121,10 +122,7 @@ def generate(
     seed: int | None = None,
     fold: Fold | bool | None = None,
     cancel: threading.Event | None = None,
-    temperature: float | None = None,
-    pitch_postfilter: float | None = None,
-    envelope_postfilter: float | None = None,
-    candidates: int | None = None,
+    sampling: Sampling | None = None,
 ) -> Iterator[Chunk]:
     """Generate audio for `conditioning` with `model`, chunk by chunk.
 
@@ -132,15 +130,13 @@ def generate(
     seed: seeds the sampling generator; the same seed, model and device give the same samples.
     fold: None/False streams in order; True or a `Fold` generates overlapping segments at once.
     cancel: when set, the generator stops after the current block.
-    temperature: draw at this temperature instead of the model's own (mu-law models; see `Vocoder.sampling_at`).
-    pitch_postfilter, envelope_postfilter: post-filter at these strengths (0: not at all) instead of the model's own
-        (engine/postfilter.py, engine/envelope.py; mu-law models).
-    candidates: choose among this many draws by the mel instead of the model's own number (1: every draw kept;
-        engine/models/wavernn/mel_guide.py, WaveRNN models).
+    sampling: how to draw and post-filter (engine/sampling.py); None, or a setting left None: the model's own.
+        A setting the model cannot take raises `ConfigError` before any work.
     Every sample is finite (a NaN or infinity becomes silence) and each chunk's `stats.warning` says what is wrong
     with the output so far (`engine.output_guard.OutputGuard`).
     Raises `VocoscopeError` when the GPU runs out of memory or fails.
     """
+    sampling = model.sampling(sampling)
     torch_device = choose_device(device)
     total = conditioning.num_samples if num_samples is None else min(int(num_samples), conditioning.num_samples)
     if total <= 0:
@@ -160,22 +156,21 @@ def generate(
     try:
         model.to(torch_device)
         mel = mel.to(torch_device)
-        with model.sampling_at(temperature, pitch_postfilter, envelope_postfilter, candidates):
-            if fold:
-                chunks = _generate_folded(model, mel.whole()[0], total, fold, generator, cancel, clock)
-            else:
-                chunks = _generate_in_order(model, mel if model.reads_frame_sources else mel.whole(), total,
-                                            generator, cancel, clock)
-            postfilters = []
-            if model.mel_config.output_preemphasis:  # a model trained on pre-emphasised audio (engine/emphasis.py)
-                postfilters.append(DeEmphasis(model.mel_config.output_preemphasis))
-            if model.pitch_postfilter:
-                postfilters.append(PitchPostFilter(model.mel_config.sample_rate, model.pitch_postfilter))
-            if model.envelope_postfilter:
-                postfilters.append(EnvelopePostFilter(conditioning_mel, model.mel_config, model.envelope_postfilter))
-            if postfilters:
-                chunks = _postfiltered(chunks, postfilters)
-            yield from _guarded(chunks, clock.guard)
+        if fold:
+            chunks = _generate_folded(model, mel.whole()[0], total, fold, generator, sampling, cancel, clock)
+        else:
+            chunks = _generate_in_order(model, mel if model.reads_frame_sources else mel.whole(), total,
+                                        generator, sampling, cancel, clock)
+        postfilters = []
+        if model.mel_config.output_preemphasis:  # a model trained on pre-emphasised audio (engine/emphasis.py)
+            postfilters.append(DeEmphasis(model.mel_config.output_preemphasis))
+        if sampling.pitch_postfilter:
+            postfilters.append(PitchPostFilter(model.mel_config.sample_rate, sampling.pitch_postfilter))
+        if sampling.envelope_postfilter:
+            postfilters.append(EnvelopePostFilter(conditioning_mel, model.mel_config, sampling.envelope_postfilter))
+        if postfilters:
+            chunks = _postfiltered(chunks, postfilters)
+        yield from _guarded(chunks, clock.guard)
     except torch.cuda.OutOfMemoryError:
         raise VocoscopeError(
             f"the GPU ran out of memory generating {total} samples"
@@ -259,7 +254,7 @@ class _Clock:
 
 
 @torch.no_grad()
-def _generate_in_order(model, mel, total, generator, cancel, clock) -> Iterator[Chunk]:
+def _generate_in_order(model, mel, total, generator, sampling, cancel, clock) -> Iterator[Chunk]:
     """mel: (1, n_mels, F), a tensor or a FrameSource. The model streams blocks paced by `BlockPacer`; they are
     gathered into ~45 ms chunks."""
     chunk_frames = block_frames_for(model.hop_length, model.mel_config.sample_rate)
@@ -267,7 +262,7 @@ def _generate_in_order(model, mel, total, generator, cancel, clock) -> Iterator[
     pending: list[torch.Tensor] = []
     pending_length = 0
     start = 0
-    stream = model.stream(mel, block_frames=BlockPacer(chunk_frames), generator=generator)
+    stream = model.stream(mel, block_frames=BlockPacer(chunk_frames), generator=generator, sampling=sampling)
     try:
         for block in stream:
             if cancel is not None and cancel.is_set():
@@ -319,7 +314,7 @@ class BlockPacer:
 
 
 @torch.no_grad()
-def _generate_folded(model, mel, total, fold, generator, cancel, clock) -> Iterator[Chunk]:
+def _generate_folded(model, mel, total, fold, generator, sampling, cancel, clock) -> Iterator[Chunk]:
     """Generate the segments at once (engine/fold.py); emit each span of output as soon as it is final, with its
     absolute start."""
     hop = model.hop_length
@@ -328,9 +323,9 @@ def _generate_folded(model, mel, total, fold, generator, cancel, clock) -> Itera
     joiner = FoldJoiner(segments, target * hop, overlap * hop, total)
     block_frames = block_frames_for(hop, model.mel_config.sample_rate)
     if model.compiled_on(mel.device):
-        blocks = segments_in_parallel(model, batch, block_frames, generator, fold.threads)
+        blocks = segments_in_parallel(model, batch, block_frames, generator, sampling, fold.threads)
     else:
-        blocks = segments_as_one_batch(model, batch, block_frames, generator)
+        blocks = segments_as_one_batch(model, batch, block_frames, generator, sampling)
     try:
         for i, begin, samples in blocks:
             if cancel is not None and cancel.is_set():

@@ -28,8 +28,9 @@ from engine.errors import VocoscopeError
 from engine.features import Conditioning, load_input
 from engine.generate import Fold, Stats, choose_device, conform, generate, new_seed
 from engine.models.base import Vocoder
-from engine.models.registry import ModelInfo, info_for, load_model, sampling_info
+from engine.models.registry import ModelInfo, info_for, load_model
 from engine.output import OutputStream
+from engine.sampling import Sampling
 from engine.threads import use_engine_threads
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class JobStarted:
-    """model_info: the model as this job draws from it (a job's temperature replaces its own there too);
-    seed: the sampling seed, the job's own or one drawn for it: the same seed, model, input, temperature and
-        device give the same audio;
+    """model_info: the model as this job draws from it (the job's sampling replaces its own there too);
+    seed: the sampling seed, the job's own or one drawn for it: the same seed, model, input, sampling and device give
+        the same audio;
     output: the job's output stream (engine.output.OutputStream, as long as the take, with its mel), which the
         worker writes and anyone may read or follow;
     shapes: the shape inspector's view (engine.shapes.Inspection: preflight verdict and trace), or None."""
@@ -95,10 +96,7 @@ class _Job:
     device: str
     seed: int | None
     fold: Fold | bool | None
-    temperature: float | None
-    pitch_postfilter: float | None
-    envelope_postfilter: float | None
-    candidates: int | None
+    sampling: Sampling | None
     cancel: threading.Event
 
 
@@ -120,13 +118,10 @@ class Engine:
 
     def submit_generate(self, model: str | Path | Vocoder, source: str | Path | Conditioning, *,
                         device: str = "auto", seed: int | None = None, fold: Fold | bool | None = None,
-                        temperature: float | None = None, pitch_postfilter: float | None = None,
-                        envelope_postfilter: float | None = None, candidates: int | None = None) -> int:
+                        sampling: Sampling | None = None) -> int:
         """Queue a job: `model` is a built-in name, a checkpoint path or a model object (used as it is);
-        `source` is a file or a Conditioning; `temperature`, the post-filter strengths and `candidates`, when given,
-        replace the model's own for this job."""
-        job = _Job(next(self._ids), model, source, device, seed, fold, temperature, pitch_postfilter,
-                   envelope_postfilter, candidates, threading.Event())
+        `source` is a file or a Conditioning; the settings `sampling` gives replace the model's own for this job."""
+        job = _Job(next(self._ids), model, source, device, seed, fold, sampling, threading.Event())
         with self._lock:
             self._outstanding[job.job_id] = job.cancel
         self._queue.put(job)
@@ -175,10 +170,9 @@ class Engine:
         model = output = None
         try:
             model, info = self._model(job.model, job.device)
-            overrides = (job.temperature, job.pitch_postfilter, job.envelope_postfilter, job.candidates)
-            if any(value is not None for value in overrides):  # as the model list would say it
-                with model.sampling_at(*overrides):
-                    info = dataclasses.replace(info, **sampling_info(model))
+            if job.sampling is not None:  # as the model list would say it
+                info = dataclasses.replace(info, draws=model.draws_with(model.sampling(job.sampling)),
+                                           sampling=job.sampling.over(info.sampling))
             conditioning = self._conditioning(job.source, model)
             total = conditioning.num_samples
             output = OutputStream(model.mel_config.sample_rate, max(1, total), total, conditioning.mel_config)
@@ -187,9 +181,7 @@ class Engine:
                                   shapes=_inspection(model, conditioning)))
             made = 0
             for chunk in generate(model, conditioning, device=job.device, seed=seed, fold=job.fold,
-                                  cancel=job.cancel, temperature=job.temperature,
-                                  pitch_postfilter=job.pitch_postfilter,
-                                  envelope_postfilter=job.envelope_postfilter, candidates=job.candidates):
+                                  cancel=job.cancel, sampling=job.sampling):
                 output.write(chunk.samples, chunk.start, chunk.stats)
                 made += len(chunk.samples)
                 self._emit(ChunkReady(job.job_id, chunk.start, chunk.start + len(chunk.samples), chunk.stats))

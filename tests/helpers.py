@@ -62,7 +62,7 @@ class ClosedFormVocoder(Vocoder):
     def loss(self, output: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
         return torch.mean((output[:, 0] - audio) ** 2)
 
-    def stream(self, mel, *, block_frames=2, teacher=None, return_logits=False, generator=None):
+    def stream(self, mel, *, block_frames=2, teacher=None, return_logits=False, generator=None, sampling=None):
         samples, hop = self.expected(mel), self.hop_length
         for start, stop in block_ranges(mel.shape[-1], block_frames):
             self.blocks.append(stop - start)

@@ -10,11 +10,12 @@ import torch
 from safetensors.torch import save_file
 
 from engine import checkpoints
-from engine.errors import CheckpointError, ConfigError, InputError
+from engine.errors import CheckpointError, ConfigError
 from engine.features import Conditioning, MelConfig
 from engine.generate import generate
 from engine.models import registry
 from engine.models.registry import build
+from engine.sampling import Sampling
 
 TINY = {"wavernn": {"rnn_dims": 16, "fc_dims": 16, "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 4}},
         "wavernn-dual": {"hidden_size": 16, "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 4}},
@@ -197,21 +198,21 @@ def test_bundling_a_run_changes_only_the_temperature_and_post_filter_and_refuses
 
     assert main([str(run), str(out), "--temperature", "0.7"]) == 2
     assert "--force" in capsys.readouterr().err and checkpoints.load(out).model.config.temperature == 0.6
-    bundle(run, out, 0.7, force=True)
+    bundle(run, out, Sampling(temperature=0.7), force=True)
     assert checkpoints.load(out).model.config.temperature == 0.7
     assert checkpoints.load(out).model.config.pitch_postfilter == 0.0
     assert main([str(run), str(out), "--temperature", "0.5", "--pitch-postfilter", "0.8", "--force"]) == 0
     assert f"wrote {out}: 12 steps, T 0.5, pitch post-filter 0.8" in capsys.readouterr().out
     assert checkpoints.load(out).model.draws.endswith("T 0.5, pitch post-filter 0.8")
-    with pytest.raises(InputError, match="a WaveRNN checkpoint and 1 or more candidates"):
-        bundle(run, out, 0.5, candidates=8, force=True)
+    with pytest.raises(ConfigError, match="this wavenet does not choose among draws"):
+        bundle(run, out, Sampling(temperature=0.5, candidates=8), force=True)
     checkpoints.save(build("wavernn"), tmp_path / "wavernn.safetensors")
     assert main([str(tmp_path / "wavernn.safetensors"), str(tmp_path / "wavernn-bundled.safetensors"),
                  "--temperature", "0.9", "--pitch-postfilter", "0.8", "--candidates", "8"]) == 0
-    assert "T 0.9, pitch post-filter 0.8, best of 8 by the mel" in capsys.readouterr().out
+    assert "T 0.9, best of 8 by the mel, pitch post-filter 0.8" in capsys.readouterr().out
     bundled = checkpoints.load(tmp_path / "wavernn-bundled.safetensors").model
-    assert (bundled.candidates, bundled.pitch_postfilter) == (8, 0.8)
+    assert (bundled.config.candidates, bundled.config.pitch_postfilter) == (8, 0.8)
     assert bundled.draws.endswith("T 0.9, best of 8 by the mel, pitch post-filter 0.8")
     checkpoints.save(build("wavernn-dual"), tmp_path / "dual.safetensors")
     with pytest.raises(ConfigError, match="mu-law models only"):
-        bundle(tmp_path / "dual.safetensors", tmp_path / "dual-bundled.safetensors", 0.5)
+        bundle(tmp_path / "dual.safetensors", tmp_path / "dual-bundled.safetensors", Sampling(temperature=0.5))

@@ -18,6 +18,7 @@ from engine.cli import default_output, main
 from engine.features import Conditioning, MelConfig
 from engine.models import DEFAULT_MODEL
 from engine.models.registry import BUILTINS, load_model
+from engine.sampling import Sampling
 from tests.helpers import NUMBA_CACHE, REPO, MelEcho, run_cli, tone, write_wav
 
 FRAMES = 4
@@ -62,7 +63,7 @@ def test_models_json_lists_every_builtin():
     assert models["wavenet"]["receptive_field"] > 1 and models["wavernn"]["receptive_field"] == 0
     assert models["wavernn-dual"]["draws"] == "16-bit sample as coarse and fine bytes"
     assert all("-bit mu-law" in models[name]["draws"] for name in ("wavernn", "wavenet"))
-    assert models["wavernn-dual"]["temperature"] is None
+    assert models["wavernn-dual"]["sampling"]["temperature"] is None
     assert (models["wavernn-dual"]["steps"], models["wavernn-dual"]["training_data"]) == (0, "")
     for name in ("wavernn", "wavenet"):  # what the bundled checkpoints record
         meta = checkpoints.load(models[name]["path"]).meta
@@ -70,7 +71,7 @@ def test_models_json_lists_every_builtin():
         assert models[name]["steps"] == meta["steps"] + started_from > 0
         data = meta["training"]["data"]
         assert models[name]["training_data"] == f"{data['source']} ({data['licence']})" == "asterisk-en (CC-BY-SA-3.0)"
-    assert all(models[name]["temperature"] > 0 for name in ("wavernn", "wavenet"))
+    assert all(models[name]["sampling"]["temperature"] > 0 for name in ("wavernn", "wavenet"))
     assert [name for name, info in models.items() if info["default"]] == [DEFAULT_MODEL]
     assert models[DEFAULT_MODEL]["trained"], "the default model has no bundled weights in resources/models"
 
@@ -226,13 +227,13 @@ def test_vocode_temperature_replaces_the_models_own(tmp_path, capsys):
     assert main(["vocode", str(mel), "-o", str(tmp_path / "cold.wav"), "--seed", "4", "--temperature", "0.3"]) == 0
     model, _ = load_model(DEFAULT_MODEL)
     conditioning = Conditioning(mel=np.load(mel), mel_config=model.mel_config)
-    expected = np.concatenate([c.samples for c in generate(model, conditioning, seed=4, temperature=0.3)])
+    expected = np.concatenate([c.samples for c in generate(model, conditioning, seed=4, sampling=Sampling(temperature=0.3))])
     written, _ = soundfile.read(tmp_path / "cold.wav", dtype="float32")
     np.testing.assert_allclose(written, expected, atol=1 / 32768)
     own = np.concatenate([c.samples for c in generate(model, conditioning, seed=4)])
     assert np.abs(written - own).max() > 1e-3
     assert main(["vocode", str(mel), "-o", str(tmp_path / "x.wav"), "--temperature", "0"]) != 0
-    assert "more than 0" in capsys.readouterr().err
+    assert "it must be a number from 0.001 to 100" in capsys.readouterr().err
     assert main(["vocode", str(mel), "-o", str(tmp_path / "y.wav"), "--model", "wavernn-dual",
                  "--temperature", "0.5"]) != 0
     assert "mu-law models only" in capsys.readouterr().err
@@ -244,7 +245,7 @@ def test_vocode_candidates_replace_the_models_own_and_1_keeps_every_draw(tmp_pat
     from engine.generate import generate
 
     model, _ = load_model("wavernn")
-    assert model.candidates == 1, "the bundled WaveRNN ships drawing once, in real time"
+    assert model.sampling().candidates == 1, "the bundled WaveRNN ships drawing once, in real time"
     mel = tmp_path / "m.npy"
     np.save(mel, np.random.default_rng(6).random((80, 12), dtype=np.float32))
     conditioning = Conditioning(mel=np.load(mel), mel_config=model.mel_config)
@@ -252,15 +253,14 @@ def test_vocode_candidates_replace_the_models_own_and_1_keeps_every_draw(tmp_pat
         out = tmp_path / f"k{candidates}.wav"
         assert main(["vocode", str(mel), "-o", str(out), "--model", "wavernn", "--seed", "4",
                      "--candidates", str(candidates)]) == 0
-        expected = np.concatenate([c.samples for c in generate(model, conditioning, seed=4, candidates=candidates)])
+        expected = np.concatenate([c.samples for c in generate(model, conditioning, seed=4, sampling=Sampling(candidates=candidates))])
         written, _ = soundfile.read(out, dtype="float32")
         np.testing.assert_allclose(written, expected, atol=1 / 32768)
         with soundfile.SoundFile(str(out)) as tagged:
             assert ("best of 3 by the mel" in tagged.comment) == (candidates == 3)
-    assert model.candidates == 1, "the model's own is restored"
     capsys.readouterr()
     assert main(["vocode", str(mel), "-o", str(tmp_path / "x.wav"), "--model", "wavernn", "--candidates", "0"]) == 2
-    assert "1 (every draw kept) or more" in capsys.readouterr().err
+    assert "number of candidates is 0; it must be a whole number from 1 to 64" in capsys.readouterr().err
     assert main(["vocode", str(mel), "-o", str(tmp_path / "y.wav"), "--model", "wavenet", "--candidates", "2"]) == 2
     assert "chooses among the mu-law draws of a WaveRNN" in capsys.readouterr().err
     assert not (tmp_path / "x.wav").exists() and not (tmp_path / "y.wav").exists()
@@ -273,14 +273,15 @@ def test_vocode_postfilters_replace_the_models_own_and_0_gives_the_raw_output(tm
     from engine.postfilter import pitch_postfilter
 
     model, _ = load_model("wavenet")
-    assert model.pitch_postfilter > 0 and model.envelope_postfilter == 1, "the bundled WaveNet ships with both"
+    own = model.sampling()
+    assert own.pitch_postfilter > 0 and own.envelope_postfilter == 1, "the bundled WaveNet ships with both"
     mel = tmp_path / "m.npy"
     np.save(mel, np.random.default_rng(6).random((80, 12), dtype=np.float32))
     assert main(["vocode", str(mel), "-o", str(tmp_path / "raw.wav"), "--model", "wavenet", "--seed", "4",
                  "--pitch-postfilter", "0", "--envelope-postfilter", "0"]) == 0
     conditioning = Conditioning(mel=np.load(mel), mel_config=model.mel_config)
-    raw = np.concatenate([c.samples for c in generate(model, conditioning, seed=4, pitch_postfilter=0,
-                                                      envelope_postfilter=0)])
+    raw_sampling = Sampling(pitch_postfilter=0, envelope_postfilter=0)
+    raw = np.concatenate([c.samples for c in generate(model, conditioning, seed=4, sampling=raw_sampling)])
     written, _ = soundfile.read(tmp_path / "raw.wav", dtype="float32")
     np.testing.assert_allclose(written, raw, atol=1 / 32768)
     with soundfile.SoundFile(str(tmp_path / "raw.wav")) as tagged:
@@ -292,12 +293,11 @@ def test_vocode_postfilters_replace_the_models_own_and_0_gives_the_raw_output(tm
     np.testing.assert_allclose(strong, expected, atol=1 / 32768)
     with soundfile.SoundFile(str(tmp_path / "strong.wav")) as tagged:
         assert ", pitch post-filter 2, envelope post-filter 1)" in tagged.comment
-    assert model.pitch_postfilter > 0 and model.pitch_postfilter != 2, "the model's own is restored"
     capsys.readouterr()
     assert main(["vocode", str(mel), "-o", str(tmp_path / "x.wav"), "--model", "wavernn-dual", "--pitch-postfilter", "1"]) == 2
     assert "this wavernn-dual has no pitch post-filter" in capsys.readouterr().err
     assert main(["vocode", str(mel), "-o", str(tmp_path / "y.wav"), "--pitch-postfilter", "-1"]) == 2
-    assert "0 (off) to 4" in capsys.readouterr().err
+    assert "it must be a number from 0 to 4 (0: off)" in capsys.readouterr().err
     assert not (tmp_path / "x.wav").exists() and not (tmp_path / "y.wav").exists()
 
 
@@ -309,7 +309,8 @@ def test_vocode_without_a_seed_says_which_it_drew_and_tags_the_file_with_it(tmp_
     seed = int(re.search(r", seed (\d+)", capsys.readouterr().out).group(1))
     assert main(["vocode", str(mel), "-o", str(tmp_path / "b.wav"), "--temperature", "0.5", "--seed", str(seed)]) == 0
     np.testing.assert_array_equal(soundfile.read(tmp_path / "a.wav")[0], soundfile.read(tmp_path / "b.wav")[0])
-    draws = load_model(DEFAULT_MODEL)[0].draws_at(0.5)
+    model = load_model(DEFAULT_MODEL)[0]
+    draws = model.draws_with(model.sampling(Sampling(temperature=0.5)))
     assert ", T 0.5" in draws
     with soundfile.SoundFile(str(tmp_path / "a.wav")) as tagged:
         assert tagged.comment == f"{DEFAULT_MODEL} ({draws}), seed {seed}, from m.npy"

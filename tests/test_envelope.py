@@ -9,6 +9,7 @@ from engine.envelope import EnvelopePostFilter, envelope_postfilter
 from engine.features import Conditioning, MelConfig, load_audio, mel_distance_db, mel_spectrogram
 from engine.generate import generate
 from engine.postfilter import pitch_postfilter
+from engine.sampling import Sampling
 
 CONFIG = MelConfig()  # 22.05 kHz, n_fft 1024, hop 256, 80 bands
 
@@ -79,8 +80,8 @@ def test_generation_applies_the_envelope_post_filter_after_the_pitch_one(speech_
     model, conditioning = speech_model
 
     def made(pitch, envelope):
-        chunks = list(generate(model, conditioning, device="cpu", seed=3, fold=fold, pitch_postfilter=pitch,
-                               envelope_postfilter=envelope))
+        chunks = list(generate(model, conditioning, device="cpu", seed=3, fold=fold,
+                               sampling=Sampling(pitch_postfilter=pitch, envelope_postfilter=envelope)))
         assert [chunk.start for chunk in chunks] == list(np.cumsum([0] + [len(c.samples) for c in chunks[:-1]]))
         return np.concatenate([chunk.samples for chunk in chunks])
 
@@ -91,20 +92,22 @@ def test_generation_applies_the_envelope_post_filter_after_the_pitch_one(speech_
     assert len(both) == conditioning.num_samples
     distance = [mel_distance_db(mel_spectrogram(audio, config), conditioning.mel, config) for audio in (raw, both)]
     assert distance[1] < distance[0] - 0.5, distance
-    assert model.draws_at(0.5, 0.8, 1.0) == ("8-bit mu-law excitation, LPC 16, T 0.5, pitch post-filter 0.8, "
-                                              "envelope post-filter 1")
+    chosen = model.sampling(Sampling(temperature=0.5, pitch_postfilter=0.8, envelope_postfilter=1.0))
+    assert model.draws_with(chosen) == ("8-bit mu-law excitation, LPC 16, T 0.5, pitch post-filter 0.8, "
+                                        "envelope post-filter 1")
 
 
 def test_a_strength_out_of_range_or_a_model_without_it_is_refused_in_words():
     from engine.errors import ConfigError
     from engine.models.registry import build
 
-    with pytest.raises(ConfigError, match=r"envelope_postfilter is 1.5; it must be 0 \(off\) to 1"):
+    with pytest.raises(ConfigError, match=r"envelope post-filter strength is 1.5; it must be a number from 0 to 1"):
         build("wavenet", {"envelope_postfilter": 1.5})
-    with pytest.raises(ConfigError, match=r"envelope_postfilter is -1"):
+    with pytest.raises(ConfigError, match=r"WaveRNNConfig: the envelope post-filter strength is -1"):
         build("wavernn", {"envelope_postfilter": -1})
-    with pytest.raises(ConfigError, match="the envelope post-filter strength is 2; it must be 0 \\(off\\) to 1"):
-        build("wavernn").draws_at(None, None, 2.0)
+    with pytest.raises(ConfigError, match=r"the envelope post-filter strength is 2.0; it must be a number from 0 to 1"):
+        Sampling(envelope_postfilter=2.0)
     with pytest.raises(ConfigError, match="this wavernn-dual has no envelope post-filter"):
-        build("wavernn-dual").draws_at(None, None, 1.0)
-    assert build("wavernn-dual").draws_at(None, 0.0, 0.0) == build("wavernn-dual").draws
+        build("wavernn-dual").sampling(Sampling(envelope_postfilter=1.0))
+    dual = build("wavernn-dual")
+    assert dual.draws_with(dual.sampling(Sampling(pitch_postfilter=0.0, envelope_postfilter=0.0))) == dual.draws

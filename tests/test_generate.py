@@ -11,6 +11,7 @@ from engine.errors import VocoscopeError
 from engine.features import Conditioning, MelConfig
 from engine.fold import Fold, crossfade, fold_layout
 from engine.generate import choose_device, generate
+from engine.sampling import Sampling
 from tests.helpers import EchoConfig, MelEcho
 
 RATE, HOP = 16000, 200
@@ -264,16 +265,15 @@ def test_a_temperature_for_one_generation_draws_as_the_model_with_it_would(famil
     def run(vocoder, **kwargs):
         return np.concatenate([c.samples for c in generate(vocoder, conditioning, device="cpu", seed=5, **kwargs)])
 
-    own, at_04 = run(model), run(model, temperature=0.4)
+    own, at_04 = run(model), run(model, sampling=Sampling(temperature=0.4))
     np.testing.assert_array_equal(at_04, run(hot))
     assert not np.array_equal(own, at_04)
-    assert model.temperature == 1.0, "the model's own temperature is back after the generation"
     np.testing.assert_array_equal(run(model), own)
-    stopped = generate(model, conditioning, device="cpu", seed=5, temperature=0.4)
-    next(stopped)
-    assert model.temperature == 0.4
-    stopped.close()
-    assert model.temperature == 1.0, "and after a generation that was stopped"
+    suspended = generate(model, conditioning, device="cpu", seed=5, sampling=Sampling(temperature=0.4))
+    next(suspended)
+    assert model.config.temperature == 1.0, "no config changes for a generation, even while one is suspended"
+    np.testing.assert_array_equal(run(model), own)
+    suspended.close()
 
 
 def test_a_temperature_is_refused_where_it_does_not_apply():
@@ -282,9 +282,9 @@ def test_a_temperature_is_refused_where_it_does_not_apply():
 
     conditioning = mel_conditioning(6)
     mixture = build("wavernn", {"mode": "mol"})
-    assert mixture.temperature is None and build("wavernn-dual").temperature is None
+    assert mixture.own_sampling.temperature is None and build("wavernn-dual").own_sampling.temperature is None
     with pytest.raises(ConfigError, match="mu-law models only"):
-        next(generate(mixture, conditioning, device="cpu", temperature=0.5))
-    for bad in (0.0, -1.0, float("nan")):
-        with pytest.raises(ConfigError, match="more than 0"):
-            next(generate(build("wavenet"), conditioning, device="cpu", temperature=bad))
+        next(generate(mixture, conditioning, device="cpu", sampling=Sampling(temperature=0.5)))
+    for bad in (0.0, -1.0, float("nan"), "hot"):
+        with pytest.raises(ConfigError, match="it must be a number from 0.001 to 100"):
+            Sampling(temperature=bad)

@@ -55,7 +55,7 @@ class StreamingHum(Vocoder):
     def loss(self, output, target):
         raise NotImplementedError
 
-    def stream(self, mel, *, block_frames=2, teacher=None, return_logits=False, generator=None):
+    def stream(self, mel, *, block_frames=2, teacher=None, return_logits=False, generator=None, sampling=None):
         hop, rate = self.hop_length, self.mel_config.sample_rate
         for start, stop in block_ranges(mel.shape[-1], block_frames):
             t = np.arange(start * hop, stop * hop)

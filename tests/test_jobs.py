@@ -9,6 +9,7 @@ import pytest
 
 from engine.features import Conditioning, MelConfig
 from engine.jobs import ChunkReady, Engine, JobFailed, JobFinished, JobStarted
+from engine.sampling import Sampling
 from tests.helpers import EchoConfig, MelEcho
 
 
@@ -176,14 +177,15 @@ def test_a_jobs_temperature_is_used_for_that_job_only(engine):
         events = [event for _, event in engine.events.until_done(job)]
         return events[0].model_info, events[-1].audio
 
-    (cold_info, cold), (own_info, own) = run(temperature=0.3), run()
-    assert (cold_info.temperature, own_info.temperature) == (0.3, 1.0)
+    (cold_info, cold), (own_info, own) = run(sampling=Sampling(temperature=0.3)), run()
+    assert (cold_info.sampling.temperature, own_info.sampling.temperature) == (0.3, 1.0)
     assert cold_info.draws.endswith(", T 0.3") and "T " not in own_info.draws
     model.config.temperature = 0.3
     np.testing.assert_array_equal(cold, run()[1])
     assert not np.array_equal(cold, own)
-    failed = engine.events.until_done(engine.submit_generate(model, conditioning, device="cpu", temperature=-1))
-    assert isinstance(failed[-1][1], JobFailed) and "more than 0" in failed[-1][1].message
+    failed = engine.events.until_done(engine.submit_generate(build("wavernn-dual"), conditioning, device="cpu",
+                                                             sampling=Sampling(temperature=0.3)))
+    assert isinstance(failed[-1][1], JobFailed) and "draws without a temperature" in failed[-1][1].message
 
 
 def test_every_job_reports_its_seed_and_that_seed_gives_the_same_audio(engine):

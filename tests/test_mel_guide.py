@@ -90,10 +90,10 @@ def test_generation_with_candidates_makes_every_sample_in_order_and_in_fold_mode
 
 
 @pytest.mark.parametrize("settings, words", [
-    ({"candidates": 0}, "candidates is 0"),
-    ({"candidates": 2.5}, "candidates is 2.5"),
+    ({"candidates": 0}, "number of candidates is 0"),
+    ({"candidates": 2.5}, "number of candidates is 2.5; it must be a whole number"),
     ({"candidates": 2, "mode": "mol"}, '1 in "mol" mode'),
-    ({"pitch_postfilter": 5.0}, "pitch_postfilter is 5.0"),
+    ({"pitch_postfilter": 5.0}, "pitch post-filter strength is 5.0"),
 ])
 def test_impossible_guidance_settings_are_config_errors(settings, words):
     with pytest.raises(ConfigError, match=words):

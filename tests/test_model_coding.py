@@ -9,6 +9,7 @@ import torch
 from engine.features import mulaw_decode, mulaw_encode
 from engine.models.coding import describe_draws, mulaw_classes, mulaw_expand, sample_classes
 from engine.models.mixture import MixtureSampler, mixture_log_prob
+from engine.sampling import Sampling
 
 
 @pytest.mark.parametrize("bits", [8, 9])
@@ -34,9 +35,13 @@ def test_drawn_classes_follow_the_softmax_and_skip_impossible_ones():
 
 
 def test_a_model_says_what_it_draws():
-    assert describe_draws(0, 9, 0, 1.0) == "9-bit mu-law"
-    assert describe_draws(0, 8, 16, 0.75) == "8-bit mu-law excitation, LPC 16, T 0.75"
-    assert describe_draws(10, 8, 0, 1.0) == "mixture of 10 logistics"
+    assert describe_draws(0, 9, 0, Sampling(temperature=1.0)) == "9-bit mu-law"
+    assert describe_draws(0, 8, 16, Sampling(temperature=0.75)) == "8-bit mu-law excitation, LPC 16, T 0.75"
+    assert describe_draws(10, 8, 0, Sampling()) == "mixture of 10 logistics"
+    guided = Sampling(temperature=0.5, candidates=8, pitch_postfilter=0.8, envelope_postfilter=0.0)
+    assert describe_draws(0, 9, 0, guided) == "9-bit mu-law, T 0.5, best of 8 by the mel, pitch post-filter 0.8"
+    assert describe_draws(0, 0, 0, Sampling(envelope_postfilter=1.0), waveform=True) == (
+        "waveform from the pitch's source and noise, envelope post-filter 1")
 
 
 @pytest.mark.parametrize("temperature", [0.5, 2.0])

@@ -7,6 +7,7 @@ import pytest
 from engine.features import Conditioning, load_audio, mel_spectrogram
 from engine.generate import generate
 from engine.postfilter import PitchPostFilter, pitch_postfilter
+from engine.sampling import Sampling
 
 RATE = 16000
 
@@ -119,7 +120,8 @@ def test_generation_applies_the_models_post_filter_to_what_it_draws(speech_model
     assert len(filtered) == conditioning.num_samples
     model.config.pitch_postfilter = 0.8
     try:
-        assert model.draws_at(0.5) == "8-bit mu-law excitation, LPC 16, T 0.5, pitch post-filter 0.8"
+        drawn_at = model.draws_with(model.sampling(Sampling(temperature=0.5)))
+        assert drawn_at == "8-bit mu-law excitation, LPC 16, T 0.5, pitch post-filter 0.8"
     finally:
         model.config.pitch_postfilter = own
 
@@ -128,5 +130,6 @@ def test_a_wavenet_config_with_a_negative_post_filter_is_refused_in_words():
     from engine.errors import ConfigError
     from engine.models.registry import build
 
-    with pytest.raises(ConfigError, match=r"pitch_postfilter is -0.5; it must be 0 \(off\) to 4"):
+    with pytest.raises(ConfigError, match=r"WaveNetConfig: the pitch post-filter strength is -0.5; it must be a "
+                                          r"number from 0 to 4 \(0: off\)"):
         build("wavenet", {"pitch_postfilter": -0.5})

@@ -14,6 +14,7 @@ from engine.models.wavenet.model import WaveNet, WaveNetConfig
 from engine.pitch_source import SOURCE_CHANNELS
 from engine.shape_trace import trace
 from engine.train import Trainer, run_training
+from engine.sampling import Sampling
 from tests.test_pitch_conditioning import tone_mel_and_audio
 from tests.test_train import TINY_TRAINING, held_out_set, tone_set  # noqa: F401 (fixtures)
 from tests.test_wavenet import MEL, small_wavenet
@@ -89,10 +90,10 @@ def test_a_waveform_wavenet_needs_the_pitch_and_draws_nothing():
         with pytest.raises(ConfigError, match="pitch_conditioning true and lpc_order 0"):
             WaveNet(WaveNetConfig(output="waveform", **settings), MEL)
     model = waveform_wavenet()
-    assert model.temperature is None and not hasattr(model, "embed")
+    assert model.own_sampling.temperature is None and not hasattr(model, "embed")
     assert model.draws == "waveform from the pitch's source and noise"
     with pytest.raises(ConfigError, match="without a temperature"):
-        model.check_temperature(0.5)
+        model.sampling(Sampling(temperature=0.5))
 
 
 def sections(**train):

@@ -16,6 +16,7 @@ from PySide6.QtGui import QDropEvent
 
 from app.main_window import FRAME_INTERVAL_MS
 from engine.features import mel_spectrogram
+from engine.sampling import Sampling
 from tests.test_window_fixtures import (  # noqa: F401 (fixtures)
     generate_until_first_chunk, inputs, make_window, open_and_wait, tiny_checkpoint)
 
@@ -413,7 +414,7 @@ def test_the_post_filter_switch_gives_the_models_raw_output_and_is_remembered(qt
     window = make_window()
     qtbot.waitUntil(lambda: window.model_chooser.count() > 1, timeout=60000)
     open_and_wait(qtbot, window, inputs["short"])
-    assert not window.postfilter_action.isEnabled() and window.postfilters == (None, None)  # the tiny WaveRNN has none
+    assert not window.postfilter_action.isEnabled() and window.sampling == Sampling()  # the tiny WaveRNN has none
     window.use_checkpoint(str(tmp_path / "tiny-wavenet.safetensors"))
     qtbot.waitUntil(lambda: window.postfilter_action.isEnabled(), timeout=20000)
     assert window.postfilter_action.isChecked()
@@ -427,13 +428,14 @@ def test_the_post_filter_switch_gives_the_models_raw_output_and_is_remembered(qt
     assert "pitch post-filter 0.8, envelope post-filter 1)" in window.activity.text()
 
     window.postfilter_action.trigger()                            # off, as a user would
-    assert window.postfilters == (0.0, 0.0) and not window.settings.postfilters
+    raw_sampling = Sampling(pitch_postfilter=0, envelope_postfilter=0)
+    assert window.sampling == raw_sampling and not window.settings.postfilters
     with qtbot.waitSignal(window.generation_done, timeout=60000):
         window.generate_again()
     assert window.generation.seed == seed and "post-filter" not in window.activity.text()
     conditioning = load_input(inputs["short"], TINY_MEL)
     raw = np.concatenate([c.samples for c in generate(wavenet.eval(), conditioning, device="cpu", seed=seed,
-                                                      pitch_postfilter=0, envelope_postfilter=0)])
+                                                      sampling=raw_sampling)])
     np.testing.assert_allclose(window.generation.audio, raw, atol=1e-6)
     pitched = pitch_postfilter(raw, TINY_MEL.sample_rate, 0.8)
     np.testing.assert_allclose(filtered, envelope_postfilter(pitched, conditioning.mel, TINY_MEL, 1.0), atol=1e-6)
@@ -461,7 +463,7 @@ def test_the_mel_guidance_switch_keeps_every_draw_and_is_remembered(qtbot, make_
     window = make_window()
     qtbot.waitUntil(lambda: window.model_chooser.count() > 1, timeout=60000)
     open_and_wait(qtbot, window, inputs["short"])
-    assert not window.guidance_action.isEnabled() and window.candidates is None  # the tiny WaveRNN draws once
+    assert not window.guidance_action.isEnabled() and window.sampling == Sampling()  # the tiny WaveRNN draws once
     window.use_checkpoint(str(tmp_path / "guided.safetensors"))
     qtbot.waitUntil(lambda: window.guidance_action.isEnabled(), timeout=20000)
     assert window.guidance_action.isChecked() and window.guidance_action.text() == "Mel guidance (best of 4)"
@@ -470,14 +472,14 @@ def test_the_mel_guidance_switch_keeps_every_draw_and_is_remembered(qtbot, make_
     assert "best of 4 by the mel" in window.activity.text()
 
     window.guidance_action.trigger()                              # off, as a user would
-    assert window.candidates == 1 and not window.settings.mel_guidance
+    assert window.sampling == Sampling(candidates=1) and not window.settings.mel_guidance
     with qtbot.waitSignal(window.generation_done, timeout=60000):
         window.generate_again()
     assert window.generation.seed == seed and "by the mel" not in window.activity.text()
     conditioning = load_input(inputs["short"], TINY_MEL)
     for candidates, made in ((1, window.generation.audio), (None, guided)):
         expected = np.concatenate([c.samples for c in generate(wavernn, conditioning, device="cpu", seed=seed,
-                                                               candidates=candidates)])
+                                                               sampling=Sampling(candidates=candidates))])
         np.testing.assert_allclose(made, expected, atol=1e-6)
     assert np.abs(guided - window.generation.audio).max() > 1e-3
     window.close()
@@ -603,7 +605,7 @@ def test_the_input_mel_exports_as_npy_and_opens_again_as_the_same_mel(qtbot, mak
 def test_the_temperature_box_shows_each_models_own_and_is_off_for_a_model_without_one(qtbot, make_window):
     from engine.models.registry import list_models
 
-    own = {info.name: info.temperature for info in list_models()}
+    own = {info.name: info.sampling.temperature for info in list_models()}
     window = make_window()
     qtbot.waitUntil(lambda: window.model_chooser.count() > 1, timeout=60000)
     window.set_model("wavenet")

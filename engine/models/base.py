@@ -13,10 +13,8 @@ A vocoder is an autoregressive model of audio samples conditioned on a mel spect
 from __future__ import annotations
 
 import abc
-import contextlib
 import dataclasses
 import itertools
-import math
 import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterator, TypeVar
@@ -28,12 +26,10 @@ from engine.errors import ConfigError
 from engine.features import MelConfig
 from engine.mel_frames import FrameSource, frame_source
 from engine.pitch_source import SourceBlocks
+from engine.sampling import Sampling, own_sampling, resolved
 
 ConfigT = TypeVar("ConfigT")
 
-# The post-filters generation may apply to a model's output, in this order: their config names, their names in
-# words and their greatest strength (engine/postfilter.py, engine/envelope.py).
-POSTFILTERS = {"pitch_postfilter": ("pitch post-filter", 4.0), "envelope_postfilter": ("envelope post-filter", 1.0)}
 
 
 def config_from_dict(cls: type[ConfigT], values: dict[str, Any]) -> ConfigT:
@@ -153,6 +149,7 @@ class Vocoder(nn.Module, abc.ABC):
         teacher: torch.Tensor | None = None,
         return_logits: bool = False,
         generator: torch.Generator | None = None,
+        sampling: Sampling | None = None,
     ) -> Iterator[StreamBlock]:
         """Generate sample by sample, yielding every `block_frames · hop` samples.
 
@@ -163,6 +160,8 @@ class Vocoder(nn.Module, abc.ABC):
         teacher: (N, F · hop) samples to feed back instead of the sampled ones (teacher forcing), so the
             logits can be compared with `forward`'s.
         generator: the source of randomness for sampling, for reproducible output.
+        sampling: how to draw (engine/sampling.py; None or a setting left None: the model's own). The post-filters
+            are generation's (engine/generate.py), not the stream's.
         Yields blocks whose samples add up to F · hop per batch row.
         """
 
@@ -172,92 +171,25 @@ class Vocoder(nn.Module, abc.ABC):
         unlike a loop of torch ops, whose cost per step is nearly the same for a whole batch."""
         return False
 
-    @property
-    def draws(self) -> str:
-        """What one sampling step draws, in words, for the model list (e.g. "9-bit mu-law")."""
+    def draws_with(self, sampling: Sampling) -> str:
+        """What one sampling step draws with `sampling` (resolved: `sampling()`), in words, e.g. "9-bit mu-law"."""
         return "one sample"
 
     @property
-    def temperature(self) -> float | None:
-        """The temperature its classes are drawn at, or None where the family draws without one (mixtures of
-        logistics, the dual softmax). A family with one keeps it in `config.temperature`."""
-        return None
+    def draws(self) -> str:
+        """What one sampling step draws by the model's own sampling, in words, for the model list."""
+        return self.draws_with(self.sampling())
 
     @property
-    def pitch_postfilter(self) -> float:
-        """0, or the strength of the pitch post-filter `engine.generate.generate` applies to what this model makes
-        (engine/postfilter.py). A family that offers it keeps it in `config.pitch_postfilter`."""
-        return float(getattr(self.config, "pitch_postfilter", 0.0))
+    def own_sampling(self) -> Sampling:
+        """The settings this model draws with unless a generation asks otherwise: those of its config, None for the
+        ones its family (or its output) has not. A family drawing without a temperature says so here."""
+        return own_sampling(self.config)
 
-    @property
-    def envelope_postfilter(self) -> float:
-        """0, or the strength of the mel-envelope post-filter `engine.generate.generate` applies after the pitch
-        post-filter (engine/envelope.py). A family that offers it keeps it in `config.envelope_postfilter`."""
-        return float(getattr(self.config, "envelope_postfilter", 0.0))
-
-    @property
-    def candidates(self) -> int:
-        """How many draws mel-guided sampling chooses among (engine/models/wavernn/mel_guide.py); 1: every draw is
-        kept. A family that offers it keeps it in `config.candidates`."""
-        return int(getattr(self.config, "candidates", 1))
-
-    def check_candidates(self, candidates: int) -> None:
-        """Raise `ConfigError` unless the model can choose among `candidates` draws (1 always: every draw kept)."""
-        if not (isinstance(candidates, int) and candidates >= 1):
-            raise ConfigError(f"the candidates are {candidates}; they must be a whole number, 1 (every draw kept) "
-                              "or more.")
-        if candidates > 1 and not (hasattr(self.config, "candidates") and self.temperature is not None):
-            raise ConfigError(f"this {self.family} draws {self.draws}: mel-guided sampling chooses among the mu-law "
-                              "draws of a WaveRNN. Generate with --candidates 1 or without it.")
-
-    def check_temperature(self, temperature: float) -> None:
-        """Raise `ConfigError` unless the model draws at a temperature and `temperature` is more than 0."""
-        if self.temperature is None:
-            raise ConfigError(f"this {self.family} draws {self.draws}, without a temperature: a temperature applies "
-                              "to mu-law models only. Generate with the model's own sampling.")
-        if not (math.isfinite(temperature) and temperature > 0):
-            raise ConfigError(f"the temperature is {temperature}; it must be a number more than 0 (1 draws from the "
-                              "model's distribution as it is, lower draws the likelier classes more often).")
-
-    def draws_at(self, temperature: float | None, pitch_postfilter: float | None = None,
-                 envelope_postfilter: float | None = None, candidates: int | None = None) -> str:
-        """`draws` as it reads at `temperature`, the post-filter strengths and `candidates` (None: the model's
-        own); refuses what `sampling_at` refuses."""
-        with self.sampling_at(temperature, pitch_postfilter, envelope_postfilter, candidates):
-            return self.draws
-
-    @contextlib.contextmanager
-    def sampling_at(self, temperature: float | None, pitch_postfilter: float | None = None,
-                    envelope_postfilter: float | None = None, candidates: int | None = None) -> Iterator[None]:
-        """Draw at `temperature`, choose among `candidates` draws by the mel (1: keep every draw), and post-filter at
-        `pitch_postfilter` and `envelope_postfilter` (0: not at all), inside the block instead of the model's own
-        (None: the model's own); the model's own are restored after it. Raises `ConfigError` for a model without
-        one, a temperature that is not > 0, candidates that are not a whole number from 1, or a post-filter
-        strength out of its range (pitch 0–4, envelope 0–1)."""
-        names = ("temperature", "candidates", *POSTFILTERS)
-        own = {name: getattr(self.config, name) for name in names if hasattr(self.config, name)}
-        if candidates is not None:
-            self.check_candidates(candidates)
-            if hasattr(self.config, "candidates"):
-                self.config.candidates = int(candidates)
-        if temperature is not None:
-            self.check_temperature(temperature)
-            self.config.temperature = float(temperature)
-        for name, strength in zip(POSTFILTERS, (pitch_postfilter, envelope_postfilter)):
-            if strength:  # 0 asks for no post-filter, which a model without one already has
-                words, most = POSTFILTERS[name]
-                if not hasattr(self.config, name):
-                    raise ConfigError(f"this {self.family} has no {words}. Generate without "
-                                      f"--{name.replace('_', '-')}.")
-                if not (math.isfinite(strength) and 0 <= strength <= most):
-                    raise ConfigError(f"the {words} strength is {strength:g}; it must be 0 (off) to {most:g}.")
-            if strength is not None and hasattr(self.config, name):
-                setattr(self.config, name, float(strength))
-        try:
-            yield
-        finally:
-            for name, value in own.items():
-                setattr(self.config, name, value)
+    def sampling(self, requested: Sampling | None = None) -> Sampling:
+        """The sampling a generation asking for `requested` draws with: each setting given there, the model's own
+        for the rest, off for those it has not. Raises `ConfigError` for a setting this model cannot take."""
+        return resolved(requested, self.own_sampling, self.family, self.draws_with)
 
     def config_dict(self) -> dict[str, Any]:
         """Everything needed to rebuild the model: {"family", "model", "mel"}."""

@@ -15,6 +15,8 @@ import math
 
 import torch
 
+from engine.sampling import Sampling
+
 
 def mulaw_compress(audio: torch.Tensor, bits: int) -> torch.Tensor:
     """Float samples in [-1, 1] (any shape) → mu-law compressed floats in [-1, 1] (before quantising)."""
@@ -36,22 +38,17 @@ def mulaw_expand(classes: torch.Tensor, bits: int) -> torch.Tensor:
     return (torch.sign(compressed) * torch.expm1(compressed.abs() * math.log1p(mu)) / mu).float()
 
 
-def describe_draws(mixtures: int, bits: int, lpc_order: int, temperature: float, pitch_postfilter: float = 0.0,
-                   envelope_postfilter: float = 0.0, candidates: int = 1, waveform: bool = False) -> str:
+def describe_draws(mixtures: int, bits: int, lpc_order: int, sampling: Sampling, waveform: bool = False) -> str:
     """What a model draws, in words: "mixture of 10 logistics" when `mixtures` (else 0), or "9-bit mu-law",
-    "8-bit mu-law excitation, LPC 16, T 0.8", or (`waveform`, a network that draws nothing) "waveform from the
-    pitch's source and noise", and what generation does to it: ", best of 8 by the mel", ", pitch post-filter 0.8",
-    ", envelope post-filter 1"."""
+    "8-bit mu-law excitation, LPC 16", or (`waveform`, a network that draws nothing) "waveform from the pitch's source
+    and noise", then what `sampling` (resolved) changes: ", T 0.8, best of 8 by the mel, pitch post-filter 0.8"."""
     if waveform:
         words = "waveform from the pitch's source and noise"
     elif mixtures:
         words = f"mixture of {mixtures} logistics"
     else:
         words = f"{bits}-bit mu-law" + (f" excitation, LPC {lpc_order}" if lpc_order else "")
-        words += f", T {temperature:g}" if temperature != 1.0 else ""
-    words += f", best of {candidates} by the mel" if candidates > 1 else ""
-    words += f", pitch post-filter {pitch_postfilter:g}" if pitch_postfilter else ""
-    return words + (f", envelope post-filter {envelope_postfilter:g}" if envelope_postfilter else "")
+    return words + sampling.words()
 
 
 def sample_classes(logits: torch.Tensor, uniform: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:

@@ -20,6 +20,7 @@ from engine.errors import InputError
 from engine.mel_frames import FrameSource
 from engine.models.base import StreamBlock, Vocoder, block_ranges
 from engine.models.frame_windows import FrameWindows, padded_frames
+from engine.sampling import Sampling
 
 
 def check_model_input(model: Vocoder, mel: torch.Tensor | FrameSource, audio: torch.Tensor | None = None) -> None:
@@ -47,11 +48,14 @@ class RecurrentStream(abc.ABC):
     window of frames at a time (engine/models/frame_windows.py); a family adds the state it carries between blocks.
 
     Each of the N rows runs as `repeats` rows (N · repeats in all, `rows`) with the same conditioning, computed once
-    and repeated: the candidates of mel-guided sampling (engine/models/wavernn/mel_guide.py).
+    and repeated: the candidates of mel-guided sampling (engine/models/wavernn/mel_guide.py). `sampling` is how it
+    draws (resolved: `Vocoder.sampling`).
     """
 
-    def __init__(self, model: "RecurrentVocoder", mel: torch.Tensor | FrameSource, repeats: int = 1):
+    def __init__(self, model: "RecurrentVocoder", mel: torch.Tensor | FrameSource, repeats: int = 1,
+                 sampling: Sampling | None = None):
         self.model = model
+        self.sampling = model.sampling(sampling)
         self.padded = padded_frames(model.upsample, mel)
         self.rows = mel.shape[0] * repeats
 
@@ -100,8 +104,9 @@ class RecurrentVocoder(Vocoder):
         return self.upsample.min_frames
 
     @abc.abstractmethod
-    def start_stream(self, mel: torch.Tensor, repeats: int = 1) -> RecurrentStream:
-        """A generation over mel (N, n_mels, F) before its first sample, each row run `repeats` times."""
+    def start_stream(self, mel: torch.Tensor, repeats: int = 1, sampling: Sampling | None = None) -> RecurrentStream:
+        """A generation over mel (N, n_mels, F) before its first sample, each row run `repeats` times, drawing by
+        `sampling` (None: the model's own)."""
 
     def stream(
         self,
@@ -111,13 +116,14 @@ class RecurrentVocoder(Vocoder):
         teacher: torch.Tensor | None = None,
         return_logits: bool = False,
         generator: torch.Generator | None = None,
+        sampling: Sampling | None = None,
     ) -> Iterator[StreamBlock]:
         """See `Vocoder.stream`. mel (N, n_mels, F) → blocks of (N, block_frames·hop) samples. Call in eval mode."""
         check_model_input(self, mel, teacher)
         hop = self.hop_length
         blocks = block_ranges(mel.shape[-1], block_frames)
         with torch.inference_mode():
-            generation = self.start_stream(mel)
+            generation = self.start_stream(mel, sampling=sampling)
             fed = None if teacher is None else generation.fed(teacher)
             if teacher is None:
                 generation.warm_up(generator)

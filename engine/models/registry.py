@@ -71,12 +71,6 @@ def build(family: str, model_cfg: dict[str, Any] | Any | None = None, mel_cfg: d
     return model_cls(model_cfg, mel_cfg)
 
 
-def sampling_info(model: Vocoder) -> dict[str, Any]:
-    """The `ModelInfo` fields that say how `model` samples now (they change inside `Vocoder.sampling_at`)."""
-    return dict(draws=model.draws, temperature=model.temperature, pitch_postfilter=model.pitch_postfilter,
-                envelope_postfilter=model.envelope_postfilter, candidates=model.candidates)
-
-
 def info_for(model: Vocoder, name: str, trained: bool, path: Path | None,
              meta: dict[str, Any] | None = None) -> ModelInfo:
     """The list entry of `model`; `meta` is its checkpoint's metadata, for the training it records."""
@@ -87,8 +81,8 @@ def info_for(model: Vocoder, name: str, trained: bool, path: Path | None,
     steps = int((meta or {}).get("steps", 0)) + int((training.get("initialised_from") or {}).get("steps", 0))
     return ModelInfo(name=name, family=model.family, sample_rate=mel.sample_rate, hop_length=mel.hop_length,
                      n_mels=mel.n_mels, receptive_field=int(model.receptive_field),
-                     parameters=model.parameter_count(), trained=trained, path=path, **sampling_info(model),
-                     steps=steps, training_data=training_data, sparsity=getattr(model, "sparsity_note", ""))
+                     parameters=model.parameter_count(), trained=trained, path=path, draws=model.draws,
+                     sampling=model.own_sampling, steps=steps, training_data=training_data, sparsity=getattr(model, "sparsity_note", ""))
 
 
 def _builtin(name: str, device: str | torch.device) -> tuple[Vocoder, ModelInfo]:

@@ -33,6 +33,7 @@ bundled model, whose torch loop spends nearly all its time dispatching small ops
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -52,6 +53,7 @@ from engine.models.spectral_loss import spectral_loss
 from engine.models.conv_in_upsample import upsample_network
 from engine.models.upsample import UpsampleConfig
 from engine.pitch_source import SOURCE_CHANNELS, PitchSource
+from engine.sampling import Sampling, own_sampling
 from engine.models.wavenet.block_stream import BlockGeneration
 from engine.models.wavenet.stream import IncrementalGeneration
 
@@ -146,12 +148,10 @@ def check_config(config: WaveNetConfig) -> None:
         problems.append(f"output is \"waveform\" with pitch_conditioning {config.pitch_conditioning} and lpc_order "
                         f"{config.lpc_order}; a waveform WaveNet shapes the source of the pitch: set pitch_conditioning "
                         "true and lpc_order 0")
-    if not config.temperature > 0:
-        problems.append(f"temperature is {config.temperature}; it must be more than 0")
-    if not 0 <= config.pitch_postfilter <= 4:
-        problems.append(f"pitch_postfilter is {config.pitch_postfilter}; it must be 0 (off) to 4")
-    if not 0 <= config.envelope_postfilter <= 1:
-        problems.append(f"envelope_postfilter is {config.envelope_postfilter}; it must be 0 (off) to 1")
+    try:
+        own_sampling(config)
+    except ConfigError as error:
+        problems.append(str(error).rstrip("."))
     if problems:
         raise ConfigError("WaveNet configuration: " + "; ".join(problems) + ".")
 
@@ -235,23 +235,19 @@ class WaveNet(Vocoder):
     def min_frames(self) -> int:
         return self.upsample.min_frames
 
-    @property
-    def draws(self) -> str:
+    def draws_with(self, sampling: Sampling) -> str:
         config = self.config
-        if not config.autoregressive:
-            return describe_draws(0, 0, 0, 1.0, config.pitch_postfilter, config.envelope_postfilter,
-                                  waveform=True)
         mixtures = config.mixtures if config.output == "mol" else 0
-        return describe_draws(mixtures, config.bits, config.lpc_order, config.temperature, config.pitch_postfilter,
-                              config.envelope_postfilter)
+        return describe_draws(mixtures, config.bits, config.lpc_order, sampling, waveform=not config.autoregressive)
 
     def compiled_on(self, device: torch.device) -> bool:
         return self.compiled_cpu_loop and self.config.output == "mulaw" and device.type == "cpu"
 
     @property
-    def temperature(self) -> float | None:
-        config = self.config
-        return config.temperature if config.output == "mulaw" else None
+    def own_sampling(self) -> Sampling:
+        """The config's, without a temperature unless it draws mu-law classes."""
+        own = own_sampling(self.config)
+        return own if self.config.output == "mulaw" else dataclasses.replace(own, temperature=None)
 
     def grown_weights(self, source: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Growing from a WaveNet of fewer layers (more blocks; the same channels): the layers it had keep their
@@ -381,6 +377,7 @@ class WaveNet(Vocoder):
         teacher: torch.Tensor | None = None,
         return_logits: bool = False,
         generator: torch.Generator | None = None,
+        sampling: Sampling | None = None,
         speaker: torch.Tensor | None = None,
     ) -> Iterator[StreamBlock]:
         """Fast WaveNet generation; see `Vocoder.stream`. mel (N, n_mels, F), teacher (N, F · hop) or None (with
@@ -391,8 +388,10 @@ class WaveNet(Vocoder):
                 "teacher", f"samples of shape {tuple(teacher.shape)} for {mel.shape[0]} × {frames} mel frames",
                 f"({mel.shape[0]}, {frames * self.hop_length})", "Pass one row of frames · hop_length samples per mel.",
             )
+        temperature = self.sampling(sampling).temperature
         with torch.inference_mode():
-            generation = (IncrementalGeneration if self.config.autoregressive else BlockGeneration)(self, mel, speaker)
+            generation = (IncrementalGeneration(self, mel, speaker, temperature) if self.config.autoregressive
+                          else BlockGeneration(self, mel, speaker))
         for start, stop in block_ranges(frames, block_frames):
             # inference mode only around the work, never across a yield, so the caller's grad mode is untouched
             with torch.inference_mode():

@@ -24,10 +24,12 @@ class IncrementalGeneration:
     The torch loop keeps one tensor per layer (`rings`); the compiled loop all of them in one array (`ring`).
     """
 
-    def __init__(self, model, mel: torch.Tensor, speaker: torch.Tensor | None):
-        """model: a WaveNet; mel (N, n_mels, F), a tensor or a FrameSource; speaker (N,) or None."""
+    def __init__(self, model, mel: torch.Tensor, speaker: torch.Tensor | None, temperature: float | None):
+        """model: a WaveNet; mel (N, n_mels, F), a tensor or a FrameSource; speaker (N,) or None; temperature: the
+        mu-law draws' (None for a mixture)."""
         config = model.config
         self.model = model
+        self.temperature = temperature
         self.speaker = speaker
         self.batch = mel.shape[0]
         self.hop = model.hop_length
@@ -61,7 +63,7 @@ class IncrementalGeneration:
             self.previous_excitation = torch.zeros(self.batch, 1)
             self.lpc_input = model.lpc_input.weight.t().contiguous()
             self.lpc_input_bias = model.lpc_input.bias
-        self.sampler = (MulawSampler(config.bits, config.temperature) if config.output == "mulaw"
+        self.sampler = (MulawSampler(config.bits, temperature) if config.output == "mulaw"
                         else MixtureSampler(config.log_scale_min))
         self.compiled = model.compiled_on(mel.device)
         if self.compiled:
@@ -160,7 +162,7 @@ class IncrementalGeneration:
         taught = np.empty((0, 0), np.float32) if teacher_samples is None else teacher_samples.float().numpy()
         step_weights = np.empty((0, 0, 0)) if lpc_weights is None else lpc_weights.contiguous().numpy()
         uniforms = torch.stack(noise).reshape(n, self.batch).numpy()
-        kernel.run_block(cond.float().numpy(), uniforms, teacher, taught, step_weights, config.bits, config.temperature,
+        kernel.run_block(cond.float().numpy(), uniforms, teacher, taught, step_weights, config.bits, self.temperature,
                          *self.kernel_weights, *self.kernel_lpc_input, self.ring, self.kernel_step, self.kernel_previous,
                          self.kernel_history, self.kernel_excitation, samples, logits)
         self.step += n

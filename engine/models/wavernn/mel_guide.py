@@ -29,6 +29,7 @@ import torch
 from engine.features import MelConfig, mel_analysis, normalise
 from engine.mel_frames import FrameSource, frame_source
 from engine.models.base import StreamBlock, block_ranges
+from engine.sampling import Sampling
 
 GUIDE_FRAMES = 2
 LOOKAHEAD_FRAMES = 2
@@ -55,16 +56,17 @@ class MelScorer:
         return np.abs(mels - target[:, None]).mean(axis=(2, 3))
 
 
-def guided_stream(model: Any, mel: torch.Tensor, candidates: int,
+def guided_stream(model: Any, mel: torch.Tensor, sampling: Sampling,
                   generator: torch.Generator | None) -> Iterator[StreamBlock]:
     """mel (N, n_mels, F) → blocks of (N, GUIDE_FRAMES · hop) samples (the last may be shorter), each the winner of
-    `candidates` draws. `model` is a WaveRNN (model.py), whose stream (stream.py) can `keep` rows."""
+    `sampling.candidates` draws. `model` is a WaveRNN (model.py), whose stream (stream.py) can `keep` rows."""
+    candidates = sampling.candidates
     batch, frames = mel.shape[0], mel.shape[-1]
     config, hop = model.mel_config, model.hop_length
     half, reach = config.n_fft // 2, config.win_length // 2
     with torch.inference_mode():
         # the candidates of a row share its conditioning: computed once per row, repeated for each candidate
-        generation = model.start_stream(mel, repeats=candidates)
+        generation = model.start_stream(mel, repeats=candidates, sampling=sampling)
         generation.warm_up(generator)
     scorer = MelScorer(mel, config, candidates)
     first_of_row = torch.arange(batch, device=mel.device) * candidates

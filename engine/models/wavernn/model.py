@@ -22,6 +22,7 @@ compiled one (kernel.py); with `candidates` > 1 each block is the best of that m
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -40,6 +41,7 @@ from engine.models.upsample import UpsampleConfig, UpsampleNetwork, check_factor
 from engine.models.wavernn.mel_guide import guided_stream
 from engine.models.wavernn.stream import WaveRNNStream
 from engine.pitch_source import SOURCE_CHANNELS, PitchSource
+from engine.sampling import Sampling, own_sampling
 
 MIXTURE_BITS = 16  # "mol" mode models 16-bit samples
 
@@ -98,16 +100,10 @@ class WaveRNN(RecurrentVocoder):
         if config.lpc_order < 0 or (config.lpc_order and config.mode != "mulaw"):
             raise ConfigError(f'WaveRNN lpc_order is {config.lpc_order} in "{config.mode}" mode; it must be 0, or '
                               'more than 0 in "mulaw" mode (linear prediction draws a mu-law excitation).')
-        if not config.temperature > 0:
-            raise ConfigError(f"WaveRNN temperature is {config.temperature}; it must be more than 0.")
-        if not (isinstance(config.candidates, int) and config.candidates >= 1) or (
-                config.candidates > 1 and config.mode != "mulaw"):
-            raise ConfigError(f'WaveRNN candidates is {config.candidates}; it must be a whole number, 1 or more, and '
-                              '1 in "mol" mode (mel-guided sampling chooses among mu-law draws).')
-        if not 0 <= config.pitch_postfilter <= 4:
-            raise ConfigError(f"WaveRNN pitch_postfilter is {config.pitch_postfilter}; it must be 0 (off) to 4.")
-        if not 0 <= config.envelope_postfilter <= 1:
-            raise ConfigError(f"WaveRNN envelope_postfilter is {config.envelope_postfilter}; it must be 0 (off) to 1.")
+        own_sampling(config)  # its settings in range
+        if config.candidates != 1 and config.mode != "mulaw":
+            raise ConfigError(f'WaveRNN candidates is {config.candidates}; it must be 1 in "mol" mode (mel-guided '
+                              'sampling chooses among mu-law draws).')
         aux_channels = config.upsample.aux_channels
         if aux_channels % 4 != 0:
             raise ConfigError(
@@ -128,17 +124,16 @@ class WaveRNN(RecurrentVocoder):
         self.fc2 = nn.Linear(fc + self.aux_part, fc)
         self.fc3 = nn.Linear(fc, self.n_classes)
 
-    @property
-    def draws(self) -> str:
+    def draws_with(self, sampling: Sampling) -> str:
         config = self.config
         mixtures = config.n_mixtures if config.mode == "mol" else 0
-        return describe_draws(mixtures, config.bits, config.lpc_order, config.temperature, config.pitch_postfilter,
-                              config.envelope_postfilter, config.candidates)
+        return describe_draws(mixtures, config.bits, config.lpc_order, sampling)
 
     @property
-    def temperature(self) -> float | None:
-        config = self.config
-        return config.temperature if config.mode == "mulaw" else None
+    def own_sampling(self) -> Sampling:
+        """The config's; a mixture draws without a temperature and without candidates."""
+        own = own_sampling(self.config)
+        return own if self.config.mode == "mulaw" else dataclasses.replace(own, temperature=None, candidates=None)
 
     def compiled_on(self, device: torch.device) -> bool:
         return self.compiled_cpu_loop and self.config.mode == "mulaw" and device.type == "cpu"
@@ -193,9 +188,9 @@ class WaveRNN(RecurrentVocoder):
             return F.cross_entropy(output, mulaw_classes(target, self.config.bits))
         return -mixture_log_prob(output, target, MIXTURE_BITS, self.config.log_scale_min).mean()
 
-    def start_stream(self, mel: torch.Tensor, repeats: int = 1) -> WaveRNNStream:
+    def start_stream(self, mel: torch.Tensor, repeats: int = 1, sampling: Sampling | None = None) -> WaveRNNStream:
         """A generation over mel (N, n_mels, F) before its first sample (silence before it); see `RecurrentStream`."""
-        return WaveRNNStream(self, mel, repeats)
+        return WaveRNNStream(self, mel, repeats, sampling)
 
     def stream(
         self,
@@ -205,12 +200,14 @@ class WaveRNN(RecurrentVocoder):
         teacher: torch.Tensor | None = None,
         return_logits: bool = False,
         generator: torch.Generator | None = None,
+        sampling: Sampling | None = None,
     ) -> Iterator[StreamBlock]:
         """See `RecurrentVocoder.stream`; sampling with `candidates` > 1 (no teacher, no logits) yields blocks of
         GUIDE_FRAMES, each the best of that many draws by the mel (mel_guide.py)."""
-        if teacher is None and not return_logits and self.candidates > 1:
+        sampling = self.sampling(sampling)
+        if teacher is None and not return_logits and sampling.candidates > 1:
             check_model_input(self, mel)
-            yield from guided_stream(self, mel, self.candidates, generator)
+            yield from guided_stream(self, mel, sampling, generator)
             return
         yield from super().stream(mel, block_frames=block_frames, teacher=teacher, return_logits=return_logits,
-                                  generator=generator)
+                                  generator=generator, sampling=sampling)

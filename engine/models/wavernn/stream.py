@@ -23,6 +23,7 @@ from engine.models.linear_prediction import excited_sample, next_prediction, pus
 from engine.models.mixture import MixtureSampler
 from engine.models.recurrent import RecurrentStream
 from engine.models.wavernn import kernel
+from engine.sampling import Sampling
 
 
 def gru_step(
@@ -83,8 +84,8 @@ class WaveRNNStream(RecurrentStream):
     (rows, rnn); with linear prediction the last p samples `history` (rows, p) float64, oldest first; and the
     compiled loop's weights (`kernel_weights`), copied at its first block."""
 
-    def __init__(self, model, mel: torch.Tensor, repeats: int = 1):
-        super().__init__(model, mel, repeats)
+    def __init__(self, model, mel: torch.Tensor, repeats: int = 1, sampling: Sampling | None = None):
+        super().__init__(model, mel, repeats, sampling)
         device, rnn = mel.device, model.config.rnn_dims
         self.previous = torch.zeros(self.rows, 1 if model.predictor is None else 2, device=device)
         self.h1 = self.h2 = torch.zeros(self.rows, rnn, device=device)
@@ -141,7 +142,7 @@ class WaveRNNStream(RecurrentStream):
         lpc_weights = lpc_weights[0] if lpc_weights else None
         length, batch = input_gi1.shape[:2]
         mulaw, lpc = config.mode == "mulaw", model.predictor is not None
-        sampler = MulawSampler(bits, config.temperature) if mulaw else MixtureSampler(config.log_scale_min)
+        sampler = MulawSampler(bits, self.sampling.temperature) if mulaw else MixtureSampler(config.log_scale_min)
         device = self.padded.device
         noise = sampler.noise(length, batch, generator, device)
         if model.compiled_on(device):
@@ -208,7 +209,7 @@ class WaveRNNStream(RecurrentStream):
         if self.kernel_weights is None:
             self.kernel_weights = kernel_weights(model)
         kernel.run_rows_in_threads(model.row_threads or cpu_cores(), *conditioning, uniforms, taught, step_weights,
-                                   model.config.bits, model.config.temperature, self.kernel_weights, previous, history,
+                                   model.config.bits, self.sampling.temperature, self.kernel_weights, previous, history,
                                    h1, h2, samples, logits)
         self.previous, self.h1, self.h2 = torch.from_numpy(previous), torch.from_numpy(h1), torch.from_numpy(h2)
         if lpc:

@@ -51,6 +51,7 @@ from engine.models.wavernn_dual.cell import (BYTE_VALUES, SILENCE_COARSE, SILENC
 from engine.models.wavernn_dual.pruning import BlockPruning, SparsityConfig
 from engine.models.wavernn_dual.sparse import SparseStream
 from engine.models.wavernn_dual.stream import DualSoftmaxStream
+from engine.sampling import Sampling
 
 PAPER_HIDDEN_SIZE = 896  # chosen in the paper to fit a GPU's registers
 
@@ -101,8 +102,7 @@ class DualSoftmaxWaveRNN(RecurrentVocoder):
             # Loaded weights may be an average that let masked blocks drift from zero: zero them again.
             self.register_load_state_dict_post_hook(lambda module, keys: module.pruning.apply())
 
-    @property
-    def draws(self) -> str:
+    def draws_with(self, sampling: Sampling) -> str:
         return "16-bit sample as coarse and fine bytes"
 
     @property
@@ -152,6 +152,7 @@ class DualSoftmaxWaveRNN(RecurrentVocoder):
         coarse, fine = coarse_fine_bytes(audio)
         return F.cross_entropy(output[:, :BYTE_VALUES], coarse) + F.cross_entropy(output[:, BYTE_VALUES:], fine)
 
-    def start_stream(self, mel: torch.Tensor, repeats: int = 1) -> DualSoftmaxStream:
+    def start_stream(self, mel: torch.Tensor, repeats: int = 1,
+                     sampling: Sampling | None = None) -> DualSoftmaxStream:
         """A generation over mel (N, n_mels, F) before its first sample (silence before it); see `RecurrentStream`."""
-        return (DualSoftmaxStream if self.pruning is None else SparseStream)(self, mel, repeats)
+        return (DualSoftmaxStream if self.pruning is None else SparseStream)(self, mel, repeats, sampling)

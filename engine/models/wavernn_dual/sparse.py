@@ -22,6 +22,7 @@ import torch
 from engine.models.wavernn_dual import sparse_kernel
 from engine.models.wavernn_dual.pruning import BLOCK
 from engine.models.wavernn_dual.stream import DualSoftmaxStream, half_major_rows, kernel_weights
+from engine.sampling import Sampling
 
 
 class BlockSparse(NamedTuple):
@@ -83,8 +84,8 @@ class SparseStream(DualSoftmaxStream):
     """One generation of a pruned DualSoftmaxWaveRNN: `DualSoftmaxStream` with the conditioning computed as the
     module docstring says and, on the CPU, the block-sparse compiled loop."""
 
-    def __init__(self, model, mel: torch.Tensor, repeats: int = 1):
-        super().__init__(model, mel, repeats)
+    def __init__(self, model, mel: torch.Tensor, repeats: int = 1, sampling: Sampling | None = None):
+        super().__init__(model, mel, repeats, sampling)
         rows = half_major_rows(model)
         n_mels = model.mel_config.n_mels
         weight = model.conditioning.weight.detach()[rows]  # (3H, n_mels + aux), half-major

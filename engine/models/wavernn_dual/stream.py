@@ -13,6 +13,7 @@ import torch
 from engine.models.base import StreamBlock
 from engine.models.coding import sample_classes
 from engine.models.recurrent import RecurrentStream
+from engine.sampling import Sampling
 from engine.models.wavernn_dual import kernel
 from engine.models.wavernn_dual.cell import (BYTE_VALUES, SILENCE_COARSE, SILENCE_FINE, byte_input, bytes_to_audio,
                                              coarse_fine_bytes, gates)
@@ -51,8 +52,8 @@ class DualSoftmaxStream(RecurrentStream):
     (rows, H) and [c_{t−1}, f_{t−1}] `x_prev` (rows, 2) as inputs; R's rows reordered, transposed, `R_t` (H, 3H);
     the compiled loop's weights (`kernel_weights`), copied at its first block."""
 
-    def __init__(self, model, mel: torch.Tensor, repeats: int = 1):
-        super().__init__(model, mel, repeats)
+    def __init__(self, model, mel: torch.Tensor, repeats: int = 1, sampling: Sampling | None = None):
+        super().__init__(model, mel, repeats, sampling)
         silence = torch.tensor([[byte_input(SILENCE_COARSE), byte_input(SILENCE_FINE)]], device=mel.device)
         self.h = torch.zeros(self.rows, model.config.hidden_size, device=mel.device)
         self.x_prev = silence.expand(self.rows, 2)
