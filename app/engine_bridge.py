@@ -220,7 +220,7 @@ class EngineBridge(QObject):
 
     def _list_models(self) -> None:
         from engine.devices import ComputeDevice, compute_devices
-        from engine.models import registry
+        from engine.models import loading
 
         problems = []
         try:
@@ -229,7 +229,7 @@ class EngineBridge(QObject):
             devices = [ComputeDevice("cpu", "CPU")]
             problems.append(f"could not list the CUDA devices: {plain_message(error)}")
         try:
-            models = registry.list_models()
+            models = loading.list_builtins()  # from the list's cache when it has them: no model is built
         except Exception as error:
             models = []
             problems.append(f"could not list the built-in models: {plain_message(error)}")
@@ -258,9 +258,9 @@ class EngineBridge(QObject):
     def _model_needs(self, model: str) -> tuple[MelConfig, int, object]:
         with self._lock:
             if model not in self._mel_configs:
-                from engine.models import registry
+                from engine.models import loading
 
-                vocoder, info = registry.load_model(model, device="cpu")
+                vocoder, info = loading.load_model(model, device="cpu")
                 self._mel_configs[model] = (vocoder.mel_config, int(vocoder.min_frames), info)
                 freeze_survivors()
             return self._mel_configs[model]

@@ -47,7 +47,7 @@ from engine.envelope import envelope_postfilter  # noqa: E402
 from engine.errors import ConfigError  # noqa: E402
 from engine.features import MelConfig, griffin_lim, load_audio, mel_distance_db, mel_spectrogram, resample  # noqa: E402
 from engine.models.coding import mulaw_classes, mulaw_expand  # noqa: E402
-from engine.models.registry import load_model  # noqa: E402
+from engine.models.loading import load_model # noqa: E402  # noqa: E402
 from engine.postfilter import pitch_postfilter  # noqa: E402
 from engine.sampling import Sampling  # noqa: E402
 

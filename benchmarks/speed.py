@@ -53,7 +53,7 @@ SEED = 0
 
 def bundled() -> list[tuple[str, str, Vocoder]]:
     """(name, size, model) of each bundled checkpoint, and the dual-softmax built-in."""
-    from engine.models.registry import load_model
+    from engine.models.loading import load_model
 
     rows = [(path.stem, "bundled", checkpoints.load(path).model) for path in sorted(RESOURCES.glob("*.safetensors"))]
     return rows + [("wavernn-dual", "built-in H 256", load_model("wavernn-dual")[0])]

@@ -45,7 +45,8 @@ def vocode_rate(model_name: str, sample_rate: int, input_path: Path, output: Pat
 
 def main() -> None:
     from benchmarks.window_generation import window_rates
-    from engine.catalog import EXAMPLES, list_builtins
+    from engine.catalog import EXAMPLES
+    from engine.models.loading import list_builtins
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("input", nargs="?", type=Path, default=min(EXAMPLES.glob("*.*")))

@@ -44,7 +44,7 @@ from quality import Scores, load_recordings, postfiltered, resynthesise, score  
 from engine.datasets import audio_files  # noqa: E402
 from engine.excitation import excitation  # noqa: E402
 from engine.features import MelConfig, denormalise, griffin_lim, mel_spectrogram  # noqa: E402
-from engine.models.registry import load_model  # noqa: E402
+from engine.models.loading import load_model # noqa: E402  # noqa: E402
 from engine.pitch import estimate_pitch  # noqa: E402
 from engine.pitch_source import per_sample  # noqa: E402
 from engine.sampling import Sampling  # noqa: E402

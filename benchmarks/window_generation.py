@@ -29,7 +29,7 @@ def engine_rate(model_name: str, input_path: Path) -> float:
     """Samples per wall second of `generate` alone, the window's own generation path."""
     from engine.features import load_input
     from engine.generate import generate
-    from engine.models.registry import load_model
+    from engine.models.loading import load_model
 
     model, _ = load_model(model_name)
     model.eval()

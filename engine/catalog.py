@@ -2,12 +2,13 @@
 checks a model name against start at once (torch alone costs about 2 s of CPU).
 
 A built-in model is resources/models/<name>.safetensors when that file exists (trained), else its family's default
-config with weights from a fixed seed (untrained; engine/models/registry.py builds and loads both). What the list
+config with weights from a fixed seed (untrained; engine/models/loading.py builds and loads both, and is the
+half of the catalogue that needs torch). What the list
 says about a model (its receptive field, what it draws, its size) is computed by the model's own code, which needs
 torch; `list_builtins` keeps those entries on disk, under a key made of the checkpoint's safetensors header (its
 JSON: the config, the training record and every tensor's shape), the built-in's spec and the engine's source, so
 an entry is only reused for the same file read by the same code. A miss (the first run, a new checkpoint, changed
-code) builds the models once, as `registry.list_models` does.
+code) builds the models once, as `loading.list_models` does.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from engine import __version__
 from engine.checkpoint_header import read_header
@@ -102,8 +103,9 @@ def untrained_warning(name: str, trained: bool) -> str | None:
             f"{' or '.join(choices) + ', or ' if choices else ''}a checkpoint trained with `vocoscope train`.")
 
 
-def list_builtins() -> list[ModelInfo]:
-    """The built-in models' list entries, from the cache where it has them, else built (torch) and cached."""
+def list_builtins(build: Callable[[], list[ModelInfo]]) -> list[ModelInfo]:
+    """The built-in models' list entries, from the cache where it has them, else made by `build` (with torch:
+    engine/models/loading.py's `list_models`, which `loading.list_builtins` passes) and cached."""
     source = _source_fingerprint()
     keys = {name: _entry_key(name, source) for name in BUILTINS}
     cache = _cache_file()
@@ -112,9 +114,7 @@ def list_builtins() -> list[ModelInfo]:
         return [ModelInfo.from_dict({**stored[keys[name]], "path": bundled_checkpoint(name)}) for name in BUILTINS]
     except (KeyError, TypeError):  # not cached yet (or an entry not written by this code): build them
         pass
-    from engine.models.registry import list_models
-
-    infos = list_models()
+    infos = build()
     _write_cache(cache, {keys[info.name]: {**info.to_dict(), "path": None} for info in infos})
     return infos
 

@@ -245,7 +245,7 @@ def _check_inputs_survive(inputs: list[Path], outputs: list[Path]) -> None:
 def _vocode(args: argparse.Namespace) -> int:
     from engine.atomic_write import write_error
     from engine.export import check_audio_output
-    from engine.models.registry import load_model
+    from engine.models.loading import load_model
 
     inputs = [Path(name) for name in args.inputs]
     requested = Sampling(**{setting.name: getattr(args, setting.name) for setting in SETTINGS})
@@ -381,7 +381,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
         return run_command(args)
     from engine.features import absurd_mel_values
-    from engine.models.registry import load_model
+    from engine.models.loading import load_model
     from engine.shapes import Inspection, load_raw, preflight, render_report, trace
 
     model, _ = load_model(args.model, device="cpu")
@@ -397,7 +397,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from engine.catalog import list_builtins
+    from engine.models.loading import list_builtins
 
     infos = list_builtins()
     if args.json:

@@ -28,7 +28,8 @@ from engine.errors import VocoscopeError
 from engine.features import Conditioning, load_input
 from engine.generate import Fold, Stats, choose_device, conform, generate, new_seed
 from engine.models.base import Vocoder
-from engine.models.registry import ModelInfo, info_for, load_model
+from engine.catalog import ModelInfo
+from engine.models.loading import info_for, load_model
 from engine.output import OutputStream
 from engine.sampling import Sampling
 from engine.threads import use_engine_threads

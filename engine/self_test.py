@@ -76,7 +76,7 @@ def _vocode(name: str, example: Path | None) -> str:
 
     from engine.features import load_input
     from engine.generate import generate
-    from engine.models.registry import load_model
+    from engine.models.loading import load_model
 
     if example is None:
         raise FileNotFoundError(f"no example recording in {EXAMPLES}; expected the bundled one (reinstall)")

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from engine.features import load_input
-from engine.models import registry
+from engine import catalog
+from engine.models import loading
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "bit_identical.npz"
 EXAMPLE = Path(__file__).resolve().parents[1] / "resources" / "examples" / "allison-auth-incorrect.flac"
@@ -27,7 +28,7 @@ SEED = 7
 def excerpts(name: str) -> dict[str, np.ndarray]:
     """{"<name>-<loop>": samples (1, frames · hop) float32} for the built-in model `name`, streamed two frames a
     block from the example's mel at SEED, in each loop."""
-    model, _ = registry.load_model(name)
+    model, _ = loading.load_model(name)
     mel = load_input(EXAMPLE, model.mel_config, model.min_frames).mel
     samples = {}
     for loop, frames in FRAMES.items():
@@ -41,7 +42,7 @@ def excerpts(name: str) -> dict[str, np.ndarray]:
 def record() -> None:
     """Write the fixture from the code as it is now."""
     FIXTURE.parent.mkdir(exist_ok=True)
-    arrays = {key: value for name in registry.BUILTINS for key, value in excerpts(name).items()}
+    arrays = {key: value for name in catalog.BUILTINS for key, value in excerpts(name).items()}
     np.savez_compressed(FIXTURE, torch_version=np.array(torch.__version__), **arrays)
 
 

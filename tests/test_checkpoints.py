@@ -134,23 +134,23 @@ def test_plain_state_dict_is_imported_with_its_family(tmp_path):
 
 
 def test_a_trained_builtin_file_replaces_the_random_model(tmp_path, monkeypatch):
-    from engine.models import registry
+    from engine.models import loading
 
     model = tiny("wavernn")
     checkpoints.save(model, tmp_path / "wavernn.safetensors", meta={"steps": 1000})
-    monkeypatch.setattr(registry, "RESOURCES", tmp_path)
-    loaded, info = registry.load_model("wavernn")
+    monkeypatch.setattr(loading, "RESOURCES", tmp_path)
+    loaded, info = loading.load_model("wavernn")
     assert info.trained and info.path == tmp_path / "wavernn.safetensors"
     assert info.sample_rate == 8000 and info.parameters == model.parameter_count()
-    random_dual, dual_info = registry.load_model("wavernn-dual")
+    random_dual, dual_info = loading.load_model("wavernn-dual")
     assert not dual_info.trained and dual_info.path is None
 
 
 def test_untrained_builtins_are_the_same_model_every_time(monkeypatch, tmp_path):
-    from engine.models import registry
-    from engine.models.registry import load_model
+    from engine.models import loading
+    from engine.models.loading import load_model
 
-    monkeypatch.setattr(registry, "RESOURCES", tmp_path)  # no trained file: the random-init built-in
+    monkeypatch.setattr(loading, "RESOURCES", tmp_path)  # no trained file: the random-init built-in
     first, info = load_model("wavenet")
     torch.manual_seed(123)  # the global seed must not matter
     second, _ = load_model("wavenet")

@@ -17,7 +17,8 @@ from engine import checkpoints
 from engine.cli import default_output, main
 from engine.features import Conditioning, MelConfig
 from engine.models import DEFAULT_MODEL
-from engine.models.registry import BUILTINS, load_model
+from engine.catalog import BUILTINS
+from engine.models.loading import load_model
 from engine.sampling import Sampling
 from tests.helpers import NUMBA_CACHE, REPO, MelEcho, run_cli, tone, write_wav
 

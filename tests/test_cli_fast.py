@@ -15,7 +15,7 @@ import pytest
 import engine
 from engine import catalog, checkpoints
 from engine.cli import _command_helps, build_command_parser, main
-from engine.models import registry
+from engine.models import loading, registry
 from tests.helpers import NUMBA_CACHE, REPO
 from tests.test_window_fixtures import TINY_MEL, TINY_WAVERNN
 
@@ -70,7 +70,7 @@ def test_help_lists_the_windows_options_and_every_command(model_cache):
 
 def test_models_json_from_the_cache_is_what_the_models_say(model_cache):
     cached = json.loads(run("models", "--json", cache=model_cache).stdout)
-    built = [{**info.to_dict(), "default": info.name == "wavenet"} for info in registry.list_models()]
+    built = [{**info.to_dict(), "default": info.name == "wavenet"} for info in loading.list_models()]
     assert cached == built
 
 
@@ -135,15 +135,15 @@ def test_an_untrained_builtin_for_the_window_is_named_before_it_opens(monkeypatc
 def test_the_model_list_cache_follows_a_changed_checkpoint(tmp_path, monkeypatch):
     """The cache is keyed by the checkpoint's header: a retrained file is listed as it is now, not as it was."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    for module in (catalog, registry):
+    for module in (catalog, loading):
         monkeypatch.setattr(module, "RESOURCES", tmp_path / "models")
     listed = []
     for steps, rnn_dims in ((5, 16), (7, 24)):
         model = registry.build("wavernn", {**TINY_WAVERNN, "rnn_dims": rnn_dims, "mode": "mulaw"}, TINY_MEL)
         checkpoints.save(model, tmp_path / "models" / "wavernn.safetensors", meta={"steps": steps})
-        first, second = catalog.list_builtins(), catalog.list_builtins()
+        first, second = loading.list_builtins(), loading.list_builtins()
         assert [dataclasses.asdict(info) for info in first] == [dataclasses.asdict(info) for info in second]
-        assert [info.to_dict() for info in first] == [info.to_dict() for info in registry.list_models()]
+        assert [info.to_dict() for info in first] == [info.to_dict() for info in loading.list_models()]
         listed.append(first[0])
     assert [(info.steps, info.sample_rate, info.trained) for info in listed] == [(5, 8000, True), (7, 8000, True)]
     assert listed[0].parameters < listed[1].parameters

@@ -65,7 +65,8 @@ def test_the_output_takes_the_mels_envelope_and_keeps_its_pitch():
 @pytest.fixture(scope="module")
 def speech_model():
     """The bundled WaveNet and 0.6 s of the example's mel."""
-    from engine.models.registry import RESOURCES, load_model
+    from engine.catalog import RESOURCES
+    from engine.models.loading import load_model
 
     model, info = load_model("wavenet")
     if not info.trained:

@@ -71,7 +71,7 @@ def test_num_samples_limits_the_output():
 
 
 def test_same_seed_same_audio_other_seed_other_audio():
-    from engine.models.registry import load_model
+    from engine.models.loading import load_model
 
     model, _ = load_model("wavernn")
     conditioning = Conditioning(mel=np.random.default_rng(1).random((80, 3), dtype=np.float32), mel_config=model.mel_config)

@@ -9,7 +9,7 @@ import torch
 from engine.datasets import aligned_audio_and_mel
 from engine.features import MelConfig, load_audio
 from engine.models.linear_prediction import LinearPredictor
-from engine.models.registry import RESOURCES
+from engine.catalog import RESOURCES
 from engine.models.upsample import UpsampleConfig
 from engine.models.wavenet.model import WaveNet, WaveNetConfig
 from engine.models.wavernn.model import WaveRNN, WaveRNNConfig

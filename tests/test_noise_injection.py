@@ -10,7 +10,7 @@ from engine.features import MelConfig, load_audio
 from engine.models.coding import mulaw_classes
 from engine.models.linear_prediction import LinearPredictor, excited_sample, next_prediction, pushed
 from engine.models.noise_injection import noise_classes, noisy_past
-from engine.models.registry import RESOURCES
+from engine.catalog import RESOURCES
 
 CONFIG = MelConfig()
 BITS = 8

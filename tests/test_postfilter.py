@@ -68,7 +68,8 @@ def test_noise_without_pitch_passes_unchanged_and_strength_0_changes_nothing():
 def speech_model():
     """The bundled WaveNet (it makes voiced speech for the filter to find) without its envelope post-filter, which
     comes after this one (tests/test_envelope.py), and 0.6 s of the example's mel."""
-    from engine.models.registry import RESOURCES, load_model
+    from engine.catalog import RESOURCES
+    from engine.models.loading import load_model
 
     model, info = load_model("wavenet")
     if not info.trained:
@@ -85,7 +86,7 @@ def test_speech_filtered_frame_by_frame_has_no_step_at_the_frame_edges(speech_mo
     times its mean inside the frames on this model's speech (a faint 100 Hz buzz); faded over a quarter frame it
     is the same there as inside (0.94–1.03 over three seeds)."""
     from engine.features import load_input
-    from engine.models.registry import RESOURCES
+    from engine.catalog import RESOURCES
 
     model, _ = speech_model
     own, model.config.pitch_postfilter = model.config.pitch_postfilter, 0.0

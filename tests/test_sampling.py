@@ -6,7 +6,8 @@ import pytest
 
 from engine.catalog import ModelInfo
 from engine.errors import ConfigError
-from engine.models.registry import build, info_for
+from engine.models.loading import info_for
+from engine.models.registry import build
 from engine.sampling import SETTINGS, Sampling, resolved
 
 

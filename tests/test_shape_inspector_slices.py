@@ -17,7 +17,7 @@ from app.views.shape_table import text_margin
 from engine.features import Conditioning
 from engine.jobs import JobStarted
 from engine.models import DEFAULT_MODEL
-from engine.models.registry import load_model
+from engine.models.loading import load_model
 from engine.shapes import inspect
 
 # The GUI thread's time for one turn of the event loop during a sliced fill: a slice of rows ends once it has spent

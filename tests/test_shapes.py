@@ -222,7 +222,7 @@ def hooked_shapes(model, mel, audio):
 
 @pytest.mark.parametrize("name", ["wavernn", "wavernn-dual", "wavenet"])
 def test_trace_table_of_each_builtin_equals_hooks_on_a_real_forward(name):
-    from engine.models.registry import load_model
+    from engine.models.loading import load_model
 
     model, _ = load_model(name)
     bands, hop = model.mel_config.n_mels, model.hop_length

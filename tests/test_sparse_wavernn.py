@@ -9,7 +9,7 @@ import torch
 from engine import checkpoints
 from engine.errors import ConfigError
 from engine.features import MelConfig
-from engine.models import registry
+from engine.models import loading, registry
 from engine.models.wavernn_dual import kernel, sparse_kernel
 from engine.models.wavernn_dual.model import DualSoftmaxConfig, DualSoftmaxWaveRNN
 from engine.models.wavernn_dual.pruning import BLOCK, SparsityConfig, block_magnitudes
@@ -147,9 +147,9 @@ def test_a_checkpoint_keeps_the_masks_and_the_samples(tmp_path):
     assert loaded.pruning.sparsity() == model.pruning.sparsity()
     assert loaded.pruning.sparsity() == pytest.approx(dict.fromkeys(EVERY_LAYER, 0.96), abs=1 / 64)  # O1: 64 blocks
     assert torch.equal(samples(loaded, mel), expected)
-    info = registry.info_for(loaded, "sparse", True, path)
+    info = loading.info_for(loaded, "sparse", True, path)
     assert info.sparsity == model.sparsity_note == "R 96%, O1 95%, O2 96%, O3 95%, O4 96% zero in 16x1 blocks"
-    assert registry.info_for(dense_twin(loaded), "dense", True, path).sparsity == ""
+    assert loading.info_for(dense_twin(loaded), "dense", True, path).sparsity == ""
 
 
 @pytest.mark.parametrize("settings, words", [

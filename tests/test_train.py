@@ -16,7 +16,7 @@ from engine.cli import main
 from engine.datasets import SegmentDataset
 from engine.errors import ConfigError
 from engine.features import MelConfig, mel_spectrogram
-from engine.models.registry import load_model
+from engine.models.loading import load_model
 from engine.train import VALIDATION_SEED, Trainer, run_training
 
 RATE = 16000

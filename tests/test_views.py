@@ -159,7 +159,7 @@ def test_status_panel_shows_rate_rtf_eta_and_progress(qtbot):
 
 def test_model_chooser_tooltips_say_what_each_model_draws_and_how_it_was_trained(qtbot):
     from app.views.model_chooser import ModelChooser
-    from engine.models.registry import list_models
+    from engine.models.loading import list_models
 
     chooser = ModelChooser()
     qtbot.addWidget(chooser)

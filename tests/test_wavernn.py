@@ -239,7 +239,8 @@ def test_the_default_wavernn_does_not_start_with_a_dc_step():
     """Cold, the default WaveRNN drew a far-off first sample and held it (a DC step up to 0.6 for ~0.1 s, in 10 of 24
     seeds); warmed on silence, its first 0.2 s stays near zero on average in 25 ms windows, as the recording does."""
     from engine.features import load_audio, mel_spectrogram
-    from engine.models.registry import RESOURCES, load_model
+    from engine.catalog import RESOURCES
+    from engine.models.loading import load_model
 
     model, info = load_model("wavernn")
     assert info.trained, f"the default WaveRNN is missing from {RESOURCES}"

@@ -559,7 +559,7 @@ def test_a_dropped_checkpoint_becomes_the_model_and_a_recording_dropped_with_it_
 def test_opened_checkpoints_are_listed_again_next_time_while_they_exist(qtbot, make_window, tiny_checkpoint, tmp_path):
     import shutil
 
-    from engine.models.registry import BUILTINS
+    from engine.catalog import BUILTINS
 
     def listed_checkpoints(window):
         entries = [(window.model_chooser.itemText(i), window.model_chooser.itemData(i))
@@ -603,7 +603,7 @@ def test_the_input_mel_exports_as_npy_and_opens_again_as_the_same_mel(qtbot, mak
 
 
 def test_the_temperature_box_shows_each_models_own_and_is_off_for_a_model_without_one(qtbot, make_window):
-    from engine.models.registry import list_models
+    from engine.models.loading import list_models
 
     own = {info.name: info.sampling.temperature for info in list_models()}
     window = make_window()

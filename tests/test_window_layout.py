@@ -75,7 +75,7 @@ def test_before_a_file_the_mel_plots_show_a_hint_and_no_axis_values(qtbot, make_
 
 def test_the_shapes_dock_at_the_default_size_shows_whole_shapes_dtypes_and_meanings(qtbot, make_window):
     from engine.models import DEFAULT_MODEL
-    from engine.models.registry import load_model
+    from engine.models.loading import load_model
     from engine.shapes import preflight, trace
 
     window = make_window()

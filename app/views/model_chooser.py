@@ -43,7 +43,7 @@ class ModelChooser(QComboBox):
         self.currentIndexChanged.connect(self._mark_current)
 
     def populate(self, models: list, checkpoints: list[str]) -> None:
-        """Built-ins from `engine.models.registry.list_models()`, then checkpoint paths, then the opener."""
+        """Built-ins from `engine.models.loading.list_builtins()`, then checkpoint paths, then the opener."""
         self.blockSignals(True)
         self.clear()
         warning = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
