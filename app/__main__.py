@@ -7,8 +7,10 @@ Scripted mode, for documentation and automated checks::
 loads FILE, generates with the selected model, saves a PNG of the whole window once the last chunk is
 painted, and exits 0; if anything fails it prints the message on stderr and exits 2 (the input) or 1.
 
-The window's arguments are defined here and parsed by the `vocoscope` command's parser (engine/cli.py, which
-`python -m app` runs too), so `vocoscope --help` lists them and checks them before any window opens.
+This is the `vocoscope` command (`main`): a headless subcommand runs through engine/cli.py; anything else is the
+window's, or --help, --version, --self-test. `vocoscope --help` lists the window's arguments and the commands, and
+the arguments are checked before any window opens. Nothing here imports Qt or torch until a window or a check
+needs it.
 """
 
 from __future__ import annotations
@@ -19,10 +21,65 @@ import re
 import sys
 from pathlib import Path
 
+from engine import __version__, cli
+from engine.errors import VocoscopeError
+from engine.self_test import Skipped, run_self_test
+
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 SIZE = re.compile(r"(\d+)x(\d+)")
 MIN_SIZE, MAX_SIZE = 320, 16384  # pixels: below, nothing fits; above, no screen or screenshot wants it
+
+USAGE = """\
+%(prog)s [FILE] [OPTIONS]    open the window, with FILE loaded
+       %(prog)s COMMAND ...         run headless (%(prog)s COMMAND --help for its options)"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`vocoscope [FILE] [OPTIONS]` or `vocoscope COMMAND ...`; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = cli.build_command_parser(argv[0] if argv else None)
+    if argv and argv[0] in cli.command_helps(commands):
+        return cli.run_command(commands, argv)
+    if argv and not argv[0].startswith("-") and not Path(argv[0]).suffix and not Path(argv[0]).exists():
+        print(f"vocoscope: found {argv[0]!r}, neither a command nor a file; expected one of "
+              f"{', '.join(cli.command_helps(commands))}, or a FILE to open. See `vocoscope --help`.", file=sys.stderr)
+        return EXIT_INPUT
+    return cli.parse_and_run(build_parser(commands), argv, run_top_level)
+
+
+def build_parser(commands: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """`vocoscope [FILE] [OPTIONS]`: --version, --self-test and the window's arguments, with `commands` listed below
+    them."""
+    listing = "\n".join(f"  {name:<10}{help_line}" for name, help_line in cli.command_helps(commands).items())
+    parser = cli.ArgumentParser(prog="vocoscope", usage=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                description="A studio for neural vocoders: WaveRNN and WaveNet, streamed, heard and "
+                                            "inspected live.",
+                                epilog=f"commands:\n{listing}")
+    parser.add_argument("--version", action="version", version=f"vocoscope {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="load each built-in model, vocode the bundled example briefly, check the compute and "
+                             "sound devices and the display; exit 1 if anything failed")
+    add_window_arguments(parser)
+    return parser
+
+
+def run_top_level(args: argparse.Namespace) -> int:
+    """--self-test, or the window."""
+    window_options = ["FILE" if key == "file" else "--" + key.replace("_", "-")
+                      for key, value in vars(args).items() if key != "self_test" and value]
+    problem = window_arguments_problem(args)
+    if args.self_test and window_options:
+        problem = f"--self-test runs alone; found {' and '.join(window_options)} with it. Leave them out"
+    if problem:
+        raise VocoscopeError(f"{problem}. See `vocoscope --help`.")
+    if args.self_test:
+        return run_self_test([("window", window_check)])
+    if args.model:
+        from engine.catalog import has_trained_weights
+
+        cli.warn_if_untrained(args.model, has_trained_weights(args.model))
+    return open_window(args)
 
 
 def add_window_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,9 +169,19 @@ def display_problem() -> str | None:
     return None
 
 
+def window_check() -> str:
+    """The self-test's check of the window: Qt starts as the window would, without showing one (skipped without a
+    display)."""
+    problem = display_problem()
+    if problem:
+        raise Skipped(problem)
+    offscreen = os.environ.get("QT_QPA_PLATFORM") == "offscreen"
+    return start_qt() + (" (no window can be shown in this session)" if offscreen else "")
+
+
 def start_qt() -> str:
-    """Start Qt's application object as the window does, showing nothing (a check for `vocoscope --self-test`):
-    "Qt 6.8.1 starts on xcb". Call it only where `display_problem` found none."""
+    """Start Qt's application object as the window does, showing nothing: "Qt 6.8.1 starts on xcb". Call it only
+    where `display_problem` found none."""
     from PySide6 import __version__ as qt_version
     from PySide6.QtWidgets import QApplication
 
@@ -203,6 +270,4 @@ def open_window(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    from engine.cli import main
-
     sys.exit(main())

@@ -3,7 +3,7 @@ and an `import torch` measured in the same run.
 
     python3 benchmarks/cli_start.py [--runs 5]
 
-Each row runs `python -m engine.cli ARGS` (the console script's own code) --runs times and prints the median user +
+Each row runs `python -m app ARGS` (the console script's own code) --runs times and prints the median user +
 system CPU seconds of the child and its wall time. `models` is measured with the model list's cache filled (the
 usual case after install.sh) and once with an empty one (engine/catalog.py: it then builds the models with torch).
 """
@@ -52,7 +52,7 @@ def main() -> None:
     print(f"{'command':<34} {'CPU s':>8} {'wall s':>8}")
     row("python -c pass (reference)", [*python, "-c", "pass"], args.runs, env)
     row("python -c 'import torch' (ref.)", [*python, "-c", "import torch"], args.runs, env)
-    cli = [*python, "-m", "engine.cli"]
+    cli = [*python, "-m", "app"]
     child_seconds([*cli, "models"], env)  # fills the model list's cache
     for command in COMMANDS:
         row("vocoscope " + " ".join(command), [*cli, *command], args.runs, env)

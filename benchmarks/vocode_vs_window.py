@@ -5,7 +5,7 @@ bundled model.
 
 `--burners` CPU-bound processes (a busy loop each) run beside the whole measurement, as a build or a browser would
 on a user's machine. Each round runs `vocoscope vocode INPUT` as the user does (a fresh process: `python -m
-engine.cli`, the console script's code) and then generates the same input in the real window (Qt's offscreen
+engine.cli`, the code of the console script's headless commands) and then generates the same input in the real window (Qt's offscreen
 platform unless QT_QPA_PLATFORM says otherwise; benchmarks/window_generation.py, one run after a warm-up). Both
 rates are samples per second by the engine's own clock (what `vocode` prints as "x real time", and what the
 window's status bar shows), so the ratio compares the generation and not the start-ups; the vocode command's wall

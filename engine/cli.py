@@ -1,10 +1,10 @@
-"""The `vocoscope` command.
+"""The `vocoscope` command's headless commands (vocode, inspect, models, devices, import, train, trainset).
 
-`vocoscope` alone, or `vocoscope FILE`, opens the window; subcommands run headless. Exit status: 0 done;
-2 the input or the arguments are wrong (one message on stderr naming the file, what was found, what was
-expected and the fix; never a traceback); 1 an internal error. Qt is imported only when the window opens;
-torch and numba only by the commands that compute, so that --help, --version, `models` and the argument
-checks answer at once (benchmarks/cli_start.py).
+`vocoscope` itself (app/__main__.py, above the engine) runs them, and opens the window for anything else. Exit
+status: 0 done; 2 the input or the arguments are wrong (one message on stderr naming the file, what was found, what
+was expected and the fix; never a traceback); 1 an internal error. torch and numba are imported only by the
+commands that compute, so that --help, --version, `models` and the argument checks answer at once
+(benchmarks/cli_start.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
-from engine import __version__
 from engine.errors import AudioDeviceError, InputError, VocoscopeError
 from engine.importers.command import add_import_command
 from engine.models import DEFAULT_MODEL
@@ -25,10 +24,6 @@ from engine.module_options import add_module_arguments
 from engine.sampling import SETTINGS, Sampling
 
 SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.Generator.manual_seed takes
-
-_USAGE = """\
-%(prog)s [FILE] [OPTIONS]    open the window, with FILE loaded
-       %(prog)s COMMAND ...         run headless (%(prog)s COMMAND --help for its options)"""
 
 _VOCODE_EPILOG = """\
 OUT defaults to INPUT's name with ".vocoded.wav" in place of its suffix, in the folder INPUT is in
@@ -51,24 +46,6 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message}. See `{self.prog} --help`.\n")
-
-
-def build_parser(commands: argparse.ArgumentParser) -> ArgumentParser:
-    """`vocoscope [FILE] [OPTIONS]`: --version, --self-test and the window's arguments (app/__main__.py), with
-    `commands` listed below them."""
-    from app.__main__ import add_window_arguments  # app sits above the engine: imported only here
-
-    listing = "\n".join(f"  {name:<10}{help_line}" for name, help_line in _command_helps(commands).items())
-    parser = ArgumentParser(prog="vocoscope", usage=_USAGE, formatter_class=argparse.RawDescriptionHelpFormatter,
-                            description="A studio for neural vocoders: WaveRNN and WaveNet, streamed, heard and "
-                                        "inspected live.",
-                            epilog=f"commands:\n{listing}")
-    parser.add_argument("--version", action="version", version=f"vocoscope {__version__}")
-    parser.add_argument("--self-test", action="store_true",
-                        help="load each built-in model, vocode the bundled example briefly, check the compute and "
-                             "sound devices and the display; exit 1 if anything failed")
-    add_window_arguments(parser)
-    return parser
 
 
 def build_command_parser(command: str | None = None) -> ArgumentParser:
@@ -123,19 +100,28 @@ def build_command_parser(command: str | None = None) -> ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m engine.cli COMMAND ...`: the headless commands alone. `vocoscope` (app/__main__.py) runs them too,
+    and the window, --help, --version and --self-test besides."""
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = build_command_parser(argv[0] if argv else None)
-    # Anything but a subcommand is the window's, or --help, --version, --self-test: `vocoscope FILE --generate`.
-    if argv and argv[0] in _command_helps(commands):
-        return _parse_and_run(commands, argv, lambda args: args.run(args))
-    if argv and not argv[0].startswith("-") and not Path(argv[0]).suffix and not Path(argv[0]).exists():
-        print(f"vocoscope: found {argv[0]!r}, neither a command nor a file; expected one of "
-              f"{', '.join(_command_helps(commands))}, or a FILE to open. See `vocoscope --help`.", file=sys.stderr)
-        return 2
-    return _parse_and_run(build_parser(commands), argv, _run_top_level)
+    if argv and argv[0] in command_helps(commands):
+        return run_command(commands, argv)
+    if argv[:1] in (["-h"], ["--help"]):
+        commands.print_help()
+        return 0
+    print(f"vocoscope: found {' '.join(argv) or 'no command'}; expected one of {', '.join(command_helps(commands))}. "
+          "The window and --self-test are `vocoscope`'s (or `python -m app`).", file=sys.stderr)
+    return 2
 
 
-def _parse_and_run(parser: argparse.ArgumentParser, argv: list[str], run: Callable[[argparse.Namespace], int]) -> int:
+def run_command(commands: argparse.ArgumentParser, argv: list[str]) -> int:
+    """Run the headless command argv[0] with its arguments; returns the exit status."""
+    return parse_and_run(commands, argv, lambda args: args.run(args))
+
+
+def parse_and_run(parser: argparse.ArgumentParser, argv: list[str], run: Callable[[argparse.Namespace], int]) -> int:
+    """Parse `argv` with `parser` and `run` what it gives: the command line's errors become one line on stderr and an
+    exit status (2 the arguments or the input, 130 interrupted, 1 an internal error), never a traceback."""
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
@@ -159,35 +145,13 @@ def _parse_and_run(parser: argparse.ArgumentParser, argv: list[str], run: Callab
         return 1
 
 
-def _run_top_level(args: argparse.Namespace) -> int:
-    """--self-test, or the window."""
-    from app.__main__ import open_window, window_arguments_problem
-
-    window_options = ["FILE" if key == "file" else "--" + key.replace("_", "-")
-                      for key, value in vars(args).items() if key != "self_test" and value]
-    problem = window_arguments_problem(args)
-    if args.self_test and window_options:
-        problem = f"--self-test runs alone; found {' and '.join(window_options)} with it. Leave them out"
-    if problem:
-        raise VocoscopeError(f"{problem}. See `vocoscope --help`.")
-    if args.self_test:
-        from engine.self_test import run_self_test
-
-        return run_self_test()
-    if args.model:
-        from engine.catalog import has_trained_weights
-
-        _warn_if_untrained(args.model, has_trained_weights(args.model))
-    return open_window(args)
-
-
-def _command_helps(parser: argparse.ArgumentParser) -> dict[str, str]:
+def command_helps(parser: argparse.ArgumentParser) -> dict[str, str]:
     """{command: its one-line help}, train's included (argparse keeps them on its private subparsers action)."""
     actions = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
     return {choice.dest: choice.help for choice in actions[0]._choices_actions}
 
 
-def _warn_if_untrained(model: str, trained: bool) -> None:
+def warn_if_untrained(model: str, trained: bool) -> None:
     """One line on stderr when the model the command line chose has random weights (engine/catalog.py)."""
     from engine.catalog import untrained_warning
 
@@ -266,7 +230,7 @@ def _vocode(args: argparse.Namespace) -> int:
 
     use_engine_threads()
     model, info = load_model(args.model, device="cpu")
-    _warn_if_untrained(info.name, info.trained)
+    warn_if_untrained(info.name, info.trained)
     sampling = model.sampling(requested)  # refuses what the model cannot take, before any work
     failed = []
     for source, output in zip(inputs, outputs):

@@ -2,13 +2,12 @@
 
 Each built-in model is loaded and vocodes the first half second of the bundled example recording (finite samples in
 [-1, 1], not silence); each compute device runs a small product against the CPU's; the sound outputs are listed;
-Qt starts on the display (or offscreen). A machine without a sound output or a display is a machine, not a fault:
+and, added by `vocoscope --self-test` (app/__main__.py), Qt starts on the display (or offscreen). A machine without a sound output or a display is a machine, not a fault:
 those checks say so and are skipped. Exit status 0 when nothing failed, 1 otherwise.
 """
 
 from __future__ import annotations
 
-import os
 import platform
 import time
 from collections.abc import Callable
@@ -25,8 +24,9 @@ class Skipped(Exception):
     """A check that cannot run on this machine; its message says why."""
 
 
-def run_self_test() -> int:
-    """Run every check, print the report on stdout; 0 when none failed, else 1."""
+def run_self_test(more: list[tuple[str, Callable[[], str]]] = ()) -> int:
+    """Run every check and the `more` (title, check) the caller adds (the app: the window), print the report on
+    stdout; 0 when none failed, else 1. A check returns its note, or raises `Skipped`."""
     import torch
 
     from engine.threads import use_engine_threads
@@ -44,7 +44,7 @@ def run_self_test() -> int:
     for device in compute_devices():
         results.append(_check(f"compute {device.name}", lambda device=device: _compute(device.name, device.label)))
     results.append(_check("sound", _sound))
-    results.append(_check("window", _window))
+    results.extend(_check(title, check) for title, check in more)
     counts = {status: results.count(status) for status in (PASSED, SKIPPED, FAILED)}
     verdict = "failed" if counts[FAILED] else "passed"
     print(f"self-test {verdict}: {counts[PASSED]} ok, {counts[SKIPPED]} skipped, {counts[FAILED]} failed")
@@ -120,14 +120,3 @@ def _sound() -> str:
         raise Skipped("no sound output (no sound server, or it has none); generation and export work without it")
     default = next((output.name for output in outputs if output.is_default), outputs[0].name)
     return f"{len(outputs)} output(s), default {default}"
-
-
-def _window() -> str:
-    """Start Qt as the window would (app/__main__.py), without showing a window."""
-    from app.__main__ import display_problem, start_qt
-
-    problem = display_problem()
-    if problem:
-        raise Skipped(problem)
-    offscreen = os.environ.get("QT_QPA_PLATFORM") == "offscreen"
-    return start_qt() + (" (no window can be shown in this session)" if offscreen else "")

@@ -14,7 +14,8 @@ import soundfile
 import torch
 
 from engine import checkpoints
-from engine.cli import default_output, main
+from app.__main__ import main
+from engine.cli import default_output
 from engine.features import Conditioning, MelConfig
 from engine.models import DEFAULT_MODEL
 from engine.catalog import BUILTINS
@@ -401,7 +402,7 @@ def test_the_engine_worker_runs_torch_on_the_policys_threads():
 def test_self_test_offscreen_without_sound_passes_and_says_what_it_skipped(tmp_path):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PULSE_SERVER=f"unix:{tmp_path}/no-such-socket",
                NUMBA_CACHE_DIR=str(NUMBA_CACHE), PYTHONPATH=str(REPO))
-    result = subprocess.run([sys.executable, "-m", "engine.cli", "--self-test"], cwd=REPO, env=env,
+    result = subprocess.run([sys.executable, "-m", "app", "--self-test"], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()

@@ -14,7 +14,8 @@ import pytest
 
 import engine
 from engine import catalog, checkpoints
-from engine.cli import _command_helps, build_command_parser, main
+from app.__main__ import main
+from engine.cli import build_command_parser, command_helps
 from engine.models import loading, registry
 from tests.helpers import NUMBA_CACHE, REPO
 from tests.test_window_fixtures import TINY_MEL, TINY_WAVERNN
@@ -22,7 +23,7 @@ from tests.test_window_fixtures import TINY_MEL, TINY_WAVERNN
 HEAVY = ("torch", "numba", "PySide6")
 # Runs the console script's entry point, then says on stderr's last line which heavy modules it imported.
 PROBE = f"""import sys
-from engine.cli import main
+from app.__main__ import main
 status = main(sys.argv[1:])
 sys.stdout.flush()
 print("imported:", *[name for name in {HEAVY!r} if name in sys.modules], file=sys.stderr)
@@ -102,7 +103,7 @@ def test_a_bad_argument_ends_in_one_line_and_exit_2(argv, names, model_cache):
 
 
 def test_the_training_commands_are_listed_with_their_modules_own_help():
-    listed, loaded = _command_helps(build_command_parser()), _command_helps(build_command_parser("train"))
+    listed, loaded = command_helps(build_command_parser()), command_helps(build_command_parser("train"))
     assert list(listed.items()) == list(loaded.items())
 
 

@@ -23,7 +23,7 @@ import pytest
 import soundfile
 
 from engine.atomic_write import TEMPORARY, atomic_path, write_error
-from engine.cli import main
+from app.__main__ import main
 from engine.errors import InputError, OutputError
 from engine.export import write_audio
 from tests.helpers import REPO

@@ -84,7 +84,7 @@ def test_the_wheel_carries_every_module_and_bundled_file(wheel):
     expected = {f"engine/{path.relative_to(REPO).as_posix()}": path.stat().st_size for path in bundled_files()}
     assert len(expected) >= 3  # two models and an example, at least
     assert {name: sizes.get(name) for name in expected} == expected
-    assert "vocoscope = engine.cli:main" in entry_points
+    assert "vocoscope = app.__main__:main" in entry_points
 
 
 def test_the_installed_wheel_finds_its_models_and_example_inside_itself(wheel, tmp_path):
