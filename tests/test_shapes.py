@@ -252,7 +252,7 @@ def test_trace_table_of_each_builtin_equals_hooks_on_a_real_forward(name):
 def test_dual_softmax_cell_trace_has_the_paper_shapes(dual):
     result = trace(dual, good_mel())
     H, half = 10, 5
-    expected = {"x_t": (1, 3), "R·h_{t−1}": (1, 3 * H), "I*·x_t": (1, 3 * H), "u_t": (1, H), "r_t": (1, H),
+    expected = {"x_t": (1, 3), "h_{t−1}": (1, H), "R·h_{t−1}": (1, 3 * H), "I*·x_t": (1, 3 * H), "u_t": (1, H), "r_t": (1, H),
                 "e_t": (1, H), "h_t": (1, H), "y_c": (1, half), "y_f": (1, half), "P(c_t)": (1, 256),
                 "P(f_t)": (1, 256)}
     assert {s.symbol: s.shape for s in result.steps} == expected

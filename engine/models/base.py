@@ -26,6 +26,7 @@ from engine.errors import ConfigError
 from engine.features import MelConfig
 from engine.mel_frames import FrameSource, frame_source
 from engine.pitch_source import SourceBlocks
+from engine.models.step_view import StepView
 from engine.sampling import Sampling, own_sampling, resolved
 
 ConfigT = TypeVar("ConfigT")
@@ -170,6 +171,11 @@ class Vocoder(nn.Module, abc.ABC):
         cost grows with the batch rows (fold mode then streams segments side by side in threads, engine/fold.py),
         unlike a loop of torch ops, whose cost per step is nearly the same for a whole batch."""
         return False
+
+    def trace_step(self, mel: torch.Tensor, audio: torch.Tensor, t: int = 0) -> StepView | None:
+        """The cell at sample t, quantity by quantity, for the shape inspector, from the state the teacher-forced
+        pass reached at t − 1: its output equals `forward(mel, audio)`'s column t. None for a family without one."""
+        return None
 
     def draws_with(self, sampling: Sampling) -> str:
         """What one sampling step draws with `sampling` (resolved: `sampling()`), in words, e.g. "9-bit mu-law"."""

@@ -53,6 +53,8 @@ from engine.models.spectral_loss import spectral_loss
 from engine.models.conv_in_upsample import upsample_network
 from engine.models.upsample import UpsampleConfig
 from engine.pitch_source import SOURCE_CHANNELS, PitchSource
+from engine.models.wavenet import trace
+from engine.models.step_view import StepView
 from engine.sampling import Sampling, own_sampling
 from engine.models.wavenet.block_stream import BlockGeneration
 from engine.models.wavenet.stream import IncrementalGeneration
@@ -234,6 +236,9 @@ class WaveNet(Vocoder):
     @property
     def min_frames(self) -> int:
         return self.upsample.min_frames
+
+    def trace_step(self, mel: torch.Tensor, audio: torch.Tensor, t: int = 0) -> StepView:
+        return trace.trace_step(self, mel, audio, t)
 
     def draws_with(self, sampling: Sampling) -> str:
         config = self.config

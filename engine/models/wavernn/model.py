@@ -41,6 +41,8 @@ from engine.models.upsample import UpsampleConfig, UpsampleNetwork, check_factor
 from engine.models.wavernn.mel_guide import guided_stream
 from engine.models.wavernn.stream import WaveRNNStream
 from engine.pitch_source import SOURCE_CHANNELS, PitchSource
+from engine.models.wavernn import trace
+from engine.models.step_view import StepView
 from engine.sampling import Sampling, own_sampling
 
 MIXTURE_BITS = 16  # "mol" mode models 16-bit samples
@@ -123,6 +125,9 @@ class WaveRNN(RecurrentVocoder):
         self.fc1 = nn.Linear(rnn + self.aux_part, fc)
         self.fc2 = nn.Linear(fc + self.aux_part, fc)
         self.fc3 = nn.Linear(fc, self.n_classes)
+
+    def trace_step(self, mel: torch.Tensor, audio: torch.Tensor, t: int = 0) -> StepView:
+        return trace.trace_step(self, mel, audio, t)
 
     def draws_with(self, sampling: Sampling) -> str:
         config = self.config

@@ -51,6 +51,8 @@ from engine.models.wavernn_dual.cell import (BYTE_VALUES, SILENCE_COARSE, SILENC
 from engine.models.wavernn_dual.pruning import BlockPruning, SparsityConfig
 from engine.models.wavernn_dual.sparse import SparseStream
 from engine.models.wavernn_dual.stream import DualSoftmaxStream
+from engine.models.wavernn_dual import trace
+from engine.models.step_view import StepView
 from engine.sampling import Sampling
 
 PAPER_HIDDEN_SIZE = 896  # chosen in the paper to fit a GPU's registers
@@ -101,6 +103,9 @@ class DualSoftmaxWaveRNN(RecurrentVocoder):
             self.pruning = BlockPruning(config.sparsity, {name: getattr(self, name) for name in config.sparsity.layers})
             # Loaded weights may be an average that let masked blocks drift from zero: zero them again.
             self.register_load_state_dict_post_hook(lambda module, keys: module.pruning.apply())
+
+    def trace_step(self, mel: torch.Tensor, audio: torch.Tensor, t: int = 0) -> StepView:
+        return trace.trace_step(self, mel, audio, t)
 
     def draws_with(self, sampling: Sampling) -> str:
         return "16-bit sample as coarse and fine bytes"
