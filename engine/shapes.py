@@ -103,18 +103,10 @@ def mel_entry_module(model: nn.Module) -> str | None:
 
 
 def hidden_shapes(model: nn.Module, batch: int) -> dict[str, tuple[int, ...]]:
-    """The recurrent state each family starts generation from, by name, for `batch` rows.
-
-    WaveRNN ("wavernn"): the two GRUs' states h1, h2 (batch, rnn_dims); dual-softmax WaveRNN: h (batch, hidden);
-    WaveNet: none (its state is the per-layer queues of past activations, made by the model).
-    """
-    family = getattr(model, "family", None)
-    config = getattr(model, "config", None)
-    if family == "wavernn":
-        return {"h1": (batch, config.rnn_dims), "h2": (batch, config.rnn_dims)}
-    if family == "wavernn-dual":
-        return {"h": (batch, config.hidden_size)}
-    return {}
+    """The recurrent state the model's family starts generation from, by name, for `batch` rows
+    (`Vocoder.state_shapes`); none for a module of one's own."""
+    state_shapes = getattr(model, "state_shapes", None)
+    return state_shapes(batch) if state_shapes is not None else {}
 
 
 # --- preflight ---------------------------------------------------------------------------------------------

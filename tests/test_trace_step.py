@@ -43,3 +43,14 @@ def test_the_step_at_any_t_is_the_forward_pass_column_t(name):
         assert view.title.endswith(f"t = {t}")
         assert symbols in (None, [record.symbol for record in view.steps]), "the same quantities at every t"
         symbols = [record.symbol for record in view.steps]
+
+
+@pytest.mark.parametrize("name, symbol, state", [("wavernn mu-law", "h¹_{t-1}", "h1"), ("wavernn-dual", "h_{t−1}", "h")])
+def test_the_state_a_step_starts_from_has_the_shape_the_family_says(name, symbol, state):
+    family, settings = MODELS[name]
+    model = build(family, {**settings, "upsample": UPSAMPLE}, MEL).eval()
+    mel, audio = torch.rand(3, MEL.n_mels, 2), torch.zeros(3, 2 * MEL.hop_length)
+    with torch.no_grad():
+        view = model.trace_step(mel, audio, 5)
+    assert next(r.shape for r in view.steps if r.symbol == symbol) == model.state_shapes(3)[state]
+    assert build("wavenet", {"upsample": UPSAMPLE}, MEL).state_shapes(3) == {}

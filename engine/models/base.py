@@ -172,6 +172,11 @@ class Vocoder(nn.Module, abc.ABC):
         unlike a loop of torch ops, whose cost per step is nearly the same for a whole batch."""
         return False
 
+    def state_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
+        """The recurrent state generation starts from, by name, for `batch` rows; none where the family carries
+        none (a WaveNet's state is the per-layer queues of past activations, made by the model)."""
+        return {}
+
     def trace_step(self, mel: torch.Tensor, audio: torch.Tensor, t: int = 0) -> StepView | None:
         """The cell at sample t, quantity by quantity, for the shape inspector, from the state the teacher-forced
         pass reached at t − 1: its output equals `forward(mel, audio)`'s column t. None for a family without one."""

@@ -126,6 +126,10 @@ class WaveRNN(RecurrentVocoder):
         self.fc2 = nn.Linear(fc + self.aux_part, fc)
         self.fc3 = nn.Linear(fc, self.n_classes)
 
+    def state_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
+        """The two GRUs' states h1, h2 (batch, rnn_dims)."""
+        return {"h1": (batch, self.config.rnn_dims), "h2": (batch, self.config.rnn_dims)}
+
     def trace_step(self, mel: torch.Tensor, audio: torch.Tensor, t: int = 0) -> StepView:
         return trace.trace_step(self, mel, audio, t)
 

@@ -104,6 +104,10 @@ class DualSoftmaxWaveRNN(RecurrentVocoder):
             # Loaded weights may be an average that let masked blocks drift from zero: zero them again.
             self.register_load_state_dict_post_hook(lambda module, keys: module.pruning.apply())
 
+    def state_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
+        """The cell's state h (batch, hidden_size)."""
+        return {"h": (batch, self.config.hidden_size)}
+
     def trace_step(self, mel: torch.Tensor, audio: torch.Tensor, t: int = 0) -> StepView:
         return trace.trace_step(self, mel, audio, t)
 
