@@ -49,7 +49,7 @@ def test_the_step_at_any_t_is_the_forward_pass_column_t(name):
 def test_the_state_a_step_starts_from_has_the_shape_the_family_says(name, symbol, state):
     family, settings = MODELS[name]
     model = build(family, {**settings, "upsample": UPSAMPLE}, MEL).eval()
-    mel, audio = torch.rand(3, MEL.n_mels, 2), torch.zeros(3, 2 * MEL.hop_length)
+    mel, audio = torch.rand(3, MEL.n_mels, FRAMES), torch.zeros(3, FRAMES * MEL.hop_length)
     with torch.no_grad():
         view = model.trace_step(mel, audio, 5)
     assert next(r.shape for r in view.steps if r.symbol == symbol) == model.state_shapes(3)[state]
