@@ -1,6 +1,6 @@
-"""The window's generation, one at a time: start it with the chosen model, device, temperature and seed; point the
-output views at its output stream; follow its progress in the shape inspector and the status panel; sum it up when
-it finishes, stops or fails. It keeps what came out: the output stream (the audio, read where the engine wrote it),
+"""The window's generation, one at a time: start it as a `GenerationRequest` says (model, device, input, sampling)
+with the next seed; point the output views at its output stream; follow its progress in the shape inspector and the
+status panel; sum it up when it finishes, stops or fails, in signals the window connects to. It keeps what came out: the output stream (the audio, read where the engine wrote it),
 its rate, how it was made (the exported file's comment tag) and its mel distance to the input.
 
 The samples never come here: the engine thread writes them, and the take's mel, into the job's output stream
@@ -11,25 +11,68 @@ clock too, at most every PROGRESS_INTERVAL_SECONDS."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+from PySide6.QtCore import QObject, Signal
 
 from app.collector import freeze_survivors
-from app.engine_bridge import mel_distance_db, take_comment
+from app.engine_bridge import Conditioning, EngineBridge, Sampling, mel_distance_db, take_comment
+from app.playback_control import PlaybackControl
+from app.views.shape_inspector import ShapeInspectorDock
+from app.views.spectrogram import SpectrogramView
+from app.views.status_panel import StatusPanel
+from app.views.waveform import WaveformView
 
 # The running figures (speed, real-time factor, ETA, progress) change a little with every chunk; shown on every frame
 # they cost the GUI thread more than the plots (the progress bar repaints itself at once on each new value).
 PROGRESS_INTERVAL_SECONDS = 0.25
 
 
-class GenerationControl:
-    """`window` is the MainWindow: its bridge, chosen model and device, input, views and messages."""
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What to generate: the model (a built-in name or a checkpoint path) and its label in the chooser, the compute
+    device and its label, the input's conditioning and file, and how to draw."""
 
-    def __init__(self, window):
-        self.window = window
+    model: str
+    model_label: str
+    device: str
+    device_label: str
+    conditioning: Conditioning
+    input_path: Path | None
+    sampling: Sampling
+
+
+@dataclass(frozen=True)
+class OutputViews:
+    """The views a generation fills: its waveform and mel (which follow the output stream), the status panel (its
+    figures) and the shape inspector (the job's inspection and progress)."""
+
+    waveform: WaveformView
+    mel: SpectrogramView
+    status: StatusPanel
+    inspector: ShapeInspectorDock
+
+
+class GenerationControl(QObject):
+    """Runs the window's generations through `bridge`, fills `views`, and ends the live playback (`playback`) of a
+    take that stops; the window connects to its signals."""
+
+    activity = Signal(str)     # what it is doing now, for the status line
+    started = Signal()         # the job's output stream is known (and `conditioning` is the job's)
+    noted = Signal(str)        # what a job made, or that it was dropped, for the messages panel
+    warned = Signal(str)       # the output guard's verdict on a finished take (NaN, clipped, ...)
+    failed = Signal(str)       # why a job failed
+    ended = Signal(object)     # the job's JobFinished (finished, stopped or dropped), after its figures are shown
+
+    def __init__(self, bridge: EngineBridge, playback: PlaybackControl, views: OutputViews,
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self.bridge, self.playback, self.views = bridge, playback, views
         self.job_id: int | None = None
+        self.request: GenerationRequest | None = None  # the running or last job's
         self.stats = None  # the latest chunk's GenerationStats
-        self.model_label = ""  # the model chooser's entry the job generates with
         self.draws = ""  # what the model draws, in words, as the job started
         self.conditioning = None  # the Conditioning the job generates from
         self.seed: int | None = None  # the last generation's seed, for "Generate again"
@@ -47,54 +90,53 @@ class GenerationControl:
     def running(self) -> bool:
         return self.job_id is not None
 
-    def start(self) -> None:
-        """Generate from the window's input (which must be loaded) with its chosen model, device and sampling."""
-        window = self.window
-        window.banner.hide()
+    @property
+    def model_label(self) -> str:
+        """The model chooser's entry the running or last job generates with."""
+        return self.request.model_label if self.request is not None else ""
+
+    def start(self, request: GenerationRequest) -> None:
+        """Generate as `request` says, with `next_seed` (None: a new one)."""
         self.clear()
         self.stats = None
         freeze_survivors()  # what is alive now lives on: the collector need walk only what generation makes
-        self.job_id = window.bridge.generate(window.model, window.loaded.conditioning, window.device,
-                                             seed=self.next_seed, sampling=window.sampling)
+        self.request = request
+        self.job_id = self.bridge.generate(request.model, request.conditioning, request.device, seed=self.next_seed,
+                                           sampling=request.sampling)
         self.next_seed = None
-        self.model_label = window.model_chooser.currentText()  # another may be chosen while this one generates
-        window.activity.setText(f"Generating with {self.model_label} on "
-                                f"{window.device_chooser.currentText()}…")
+        self.activity.emit(f"Generating with {request.model_label} on {request.device_label}…")
 
     def stop(self) -> None:
         if self.running:
-            self.window.bridge.cancel()
+            self.bridge.cancel()
 
     def clear(self) -> None:
         """Forget the output and empty its views. A job still running generates from an input that is going: it
         is stopped, and what it made until then is dropped."""
-        window = self.window
         if self.running and not self.discarding:
             self.discarding = True
-            window.bridge.cancel()
-            if window.playback.live:
-                window.playback.stop()
+            self.bridge.cancel()
+            if self.playback.live:
+                self.playback.stop()
         self.audio = self.output = None
-        window.output_waveform.set_audio(None, self.rate)
-        window.output_mel.set_mel(None, window.output_mel.mel_config)
-        window.status_panel.reset()
+        self.views.waveform.set_audio(None, self.rate)
+        self.views.mel.set_mel(None, self.views.mel.mel_config)
+        self.views.status.reset()
 
     def on_started(self, event) -> None:
         if event.job_id != self.job_id or self.discarding:
             return
-        window = self.window
-        window.shape_inspector.on_engine_event(event)
+        self.views.inspector.on_engine_event(event)
         self.draws = event.model_info.draws
         self.conditioning = event.conditioning
         self.seed = event.seed
-        self.comment = take_comment(self.model_label, event.model_info.draws, event.seed,
-                                    window.loaded.path if window.loaded is not None else None)
+        self.comment = take_comment(self.model_label, event.model_info.draws, event.seed, self.request.input_path)
         self.rate = event.sample_rate
         self.total = event.total_samples
         self.output = event.output
-        window.output_waveform.follow(event.output)
-        window.output_mel.follow(event.output)
-        window.apply_mel_difference()
+        self.views.waveform.follow(event.output)
+        self.views.mel.follow(event.output)
+        self.started.emit()
 
     def on_frame(self) -> None:
         """On the window's frame clock: the running job's progress (its latest chunk event) in the shape inspector
@@ -108,13 +150,13 @@ class GenerationControl:
         if event is None or event is shown:
             return
         self.stats = event.stats
-        self.window.shape_inspector.on_engine_event(event)
-        self.window.status_panel.show_stats(event.stats)
+        self.views.inspector.on_engine_event(event)
+        self.views.status.show_stats(event.stats)
         self._progress_shown = (event, now)
 
     def _latest_chunk(self):
         """The running job's latest engine.jobs.ChunkReady, or None before its first chunk."""
-        event = self.window.bridge.latest_chunk
+        event = self.bridge.latest_chunk
         return event if event is not None and event.job_id == self.job_id else None
 
     def _ended(self, event) -> bool:
@@ -126,13 +168,12 @@ class GenerationControl:
         if last is not None:
             self.stats = last.stats
         self.job_id = None
-        self.window.shape_inspector.on_engine_event(event)
+        self.views.inspector.on_engine_event(event)
         return True
 
     def on_finished(self, event) -> None:
         if not self._ended(event):
             return
-        window = self.window
         if self.discarding:
             self._discarded(event)
             return
@@ -141,26 +182,22 @@ class GenerationControl:
         if not event.cancelled:  # the engine has computed the whole take's mel
             conditioning = self.conditioning
             self.mel_distance_db = mel_distance_db(conditioning.mel, self.output.mel.mel, conditioning.mel_config)
-        window.playback.end_of_output()
+        self.playback.end_of_output()
         if self.stats is not None:
-            window.status_panel.show_stats(self.stats)
-        window.status_panel.show_finished(event.cancelled)
-        window.status_panel.show_distance(self.mel_distance_db)
-        window.note(self.summary(event.cancelled))
-        if self.stats is not None and self.stats.warning:  # the output guard's verdict on the take (NaN, clipped, ...)
-            window.show_error(self.stats.warning[0].upper() + self.stats.warning[1:], "warning")
-        window.paint_now()
-        window.update_actions()
-        window.generation_done.emit(event)
+            self.views.status.show_stats(self.stats)
+        self.views.status.show_finished(event.cancelled)
+        self.views.status.show_distance(self.mel_distance_db)
+        self.noted.emit(self.summary(event.cancelled))
+        if self.stats is not None and self.stats.warning:
+            self.warned.emit(self.stats.warning[0].upper() + self.stats.warning[1:])
+        self.ended.emit(event)
 
     def _discarded(self, event) -> None:
         """The end of a job whose input was replaced while it ran: say so."""
-        window = self.window
         self.discarding = False
-        window.note(f"Stopped generating after {len(event.audio) / self.rate:.2f} s: another input was opened, and "
-                    "what was made from the one before is dropped.")
-        window.update_actions()
-        window.generation_done.emit(event)
+        self.noted.emit(f"Stopped generating after {len(event.audio) / self.rate:.2f} s: another input was opened, "
+                        "and what was made from the one before is dropped.")
+        self.ended.emit(event)
 
     def summary(self, cancelled: bool) -> str:
         """What the finished job made, with what, how fast, and how near the input's mel."""
@@ -177,10 +214,8 @@ class GenerationControl:
         if not self._ended(event):
             return
         self.discarding = False
-        window = self.window
-        window.shape_inspector.show()
-        if window.playback.live:
-            window.playback.stop()
-        window.status_panel.show_finished(cancelled=True)
-        window.show_error(event.message)
-        window.update_actions()
+        self.views.inspector.show()
+        if self.playback.live:
+            self.playback.stop()
+        self.views.status.show_finished(cancelled=True)
+        self.failed.emit(event.message)

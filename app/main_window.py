@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QDoubleSpinBox, QFileDial
 
 from app.engine_bridge import DEFAULT_MODEL, EXAMPLES, EngineBridge, Sampling, untrained_warning, usable_model
 from app.export_control import ExportControl
-from app.generation_control import GenerationControl
+from app.generation_control import GenerationControl, GenerationRequest, OutputViews
 from app.import_offer import offer_import
 from app.model_code import ModelCodeControl
 from app.playback_control import PlaybackControl
@@ -74,13 +74,15 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.playback = PlaybackControl(self.settings, self.bridge, self)
         self.exports = ExportControl(self)
-        self.generation = GenerationControl(self)
         self._build_views()
         self._build_actions()
         self._build_toolbar()
         self._build_menus()
         self._build_docks()
         self._build_status()
+        self.generation = GenerationControl(self.bridge, self.playback, OutputViews(
+            self.output_waveform, self.output_mel, self.status_panel, self.shape_inspector), self)
+        self._connect_generation()
         self._connect_bridge()
         self._connect_playback()
         self._restore_geometry()
@@ -300,6 +302,23 @@ class MainWindow(QMainWindow):
         self.bridge.job_started.connect(self.generation.on_started, queued)
         self.bridge.job_finished.connect(self.generation.on_finished, queued)
         self.bridge.job_failed.connect(self.generation.on_failed, queued)
+
+    def _connect_generation(self) -> None:
+        self.generation.activity.connect(self.activity.setText)
+        self.generation.started.connect(self.apply_mel_difference)
+        self.generation.noted.connect(self.note)
+        self.generation.warned.connect(lambda text: self.show_error(text, "warning"))
+        self.generation.failed.connect(self._on_generation_failed)
+        self.generation.ended.connect(self._on_generation_ended)
+
+    def _on_generation_ended(self, event) -> None:
+        self.paint_now()
+        self.update_actions()
+        self.generation_done.emit(event)
+
+    def _on_generation_failed(self, message: str) -> None:
+        self.show_error(message)
+        self.update_actions()
 
     def _connect_playback(self) -> None:
         self.playback.changed.connect(self.update_actions)
@@ -577,7 +596,10 @@ class MainWindow(QMainWindow):
             self.show_error("Nothing to generate from: open an audio or mel file first (Ctrl+O, or drop it here).",
                             "warning")
             return
-        self.generation.start()
+        self.banner.hide()
+        self.generation.start(GenerationRequest(
+            self.model, self.model_chooser.currentText(), self.device, self.device_chooser.currentText(),
+            self.loaded.conditioning, self.loaded.path, self.sampling))
         self.update_actions()
 
     def generate_again(self) -> None:
