@@ -42,11 +42,11 @@ class EnvelopePostFilter:
         self.n_fft, self.hop = config.n_fft, config.hop_length
         self.half = config.n_fft // 2
         self.mel, self.config = frame_source(mel), config
-        self.basis, self.window = mel_analysis(config)  # (n_mels, bins), (n_fft,)
-        weights = self.basis.sum(axis=0)  # (bins,)
+        self.analysis = mel_analysis(config)
+        weights = self.analysis.basis.sum(axis=0)  # (bins,)
         self.covered = weights > 0
-        self.spread = self.basis.T / np.where(self.covered, weights, 1.0)[:, None]  # (bins, n_mels)
-        self.squared_window = self.window**2
+        self.spread = self.analysis.basis.T / np.where(self.covered, weights, 1.0)[:, None]  # (bins, n_mels)
+        self.squared_window = self.analysis.window**2
         self._x = np.zeros(self.half)  # the input from absolute sample `_x_base` on (zeros before the start)
         self._x_base = -self.half
         self._sum = np.zeros(0)  # overlap-added frames from absolute sample `_done` on, and their squared windows
@@ -72,15 +72,13 @@ class EnvelopePostFilter:
         """Compute frames [_next, stop) and overlap-add them."""
         if stop <= self._next:
             return
-        starts = np.arange(self._next, stop) * self.hop - self.half - self._x_base  # into _x
-        frames = self._x[starts[:, None] + np.arange(self.n_fft)] * self.window  # (k, n_fft)
-        spectra = np.fft.rfft(frames, axis=1)  # (k, bins)
-        made = np.abs(spectra) @ self.basis.T  # (k, n_mels)
+        spectra = self.analysis.spectra(self.analysis.frames(self._x, self._x_base, self._next, stop))  # (k, bins)
+        made = self.analysis.mel_of(np.abs(spectra)).T  # (k, n_mels)
         target = self._target(self._next, stop)
         gain_db = np.clip(20.0 * np.log10(target / np.maximum(made, 1e-8)) * self.strength, -MAX_GAIN_DB, MAX_GAIN_DB)
         gains = np.power(10.0, gain_db / 20.0) @ self.spread.T  # (k, bins)
         gains[:, ~self.covered] = 1.0
-        shaped = np.fft.irfft(spectra * gains, n=self.n_fft, axis=1) * self.window  # (k, n_fft)
+        shaped = np.fft.irfft(spectra * gains, n=self.n_fft, axis=1) * self.analysis.window  # (k, n_fft)
         reach = stop * self.hop - self.half + self.n_fft - self._done  # the accumulators must reach the last frame
         if len(self._sum) < reach:
             self._sum = np.concatenate([self._sum, np.zeros(reach - len(self._sum))])

@@ -1,4 +1,5 @@
-"""Audio in, mel out: loading, resampling, the model's mel, mu-law and the 16-bit coarse/fine split.
+"""Audio in, mel out: loading, resampling, the model's mel and its STFT/mel analysis, mu-law and the 16-bit
+coarse/fine split.
 
 Everything here works on numpy arrays; the models turn them into tensors. Every problem with an input file
 is raised as an `InputError` that names the file, what was found, what was expected and the fix.
@@ -259,19 +260,65 @@ def _librosa_mel_settings(config: MelConfig) -> dict:
                 fmin=config.fmin, fmax=config.fmax)
 
 
-def mel_analysis(config: MelConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The mel filters (n_mels, n_fft // 2 + 1) and the analysis window padded to n_fft (n_fft,), float64: one frame
-    of `mel_spectrogram` is basis · |rfft(window · frame)| before `normalise`."""
+@dataclass(frozen=True, eq=False)  # arrays: compared and hashed by identity
+class MelAnalysis:
+    """The analysis behind one frame of `mel_spectrogram` before `normalise`: basis · |rfft(window · frame)|, frame f
+    being the n_fft samples centred on sample f · hop.
+
+    basis: (n_mels, n_fft // 2 + 1) mel filters; window: (n_fft,) the config's window padded to n_fft; both of one
+    dtype (float64, or float32 for the live spectrogram), which the spectra of frames of that dtype keep.
+    """
+
+    basis: np.ndarray
+    window: np.ndarray
+    hop_length: int
+
+    @property
+    def n_fft(self) -> int:
+        return len(self.window)
+
+    def frames(self, signal: np.ndarray, origin: int, start: int, stop: int) -> np.ndarray:
+        """Frames [start, stop) of `signal` (..., L), whose sample 0 is absolute sample `origin`: a view
+        (..., stop − start, n_fft) in which frame f holds samples [f · hop − n_fft // 2, f · hop + n_fft // 2)."""
+        first = start * self.hop_length - self.n_fft // 2 - origin
+        last = first + (stop - start - 1) * self.hop_length  # the last frame's first sample, in `signal`
+        if first < 0 or last + self.n_fft > signal.shape[-1]:
+            raise ValueError(f"frames [{start}, {stop}) reach past samples [{origin}, {origin + signal.shape[-1]})")
+        windows = np.lib.stride_tricks.sliding_window_view(signal, self.n_fft, axis=-1)
+        return windows[..., first : last + 1 : self.hop_length, :]
+
+    def spectra(self, frames: np.ndarray) -> np.ndarray:
+        """Frames (..., n_fft) → their windowed rfft (..., n_fft // 2 + 1), complex."""
+        return np.fft.rfft(frames * self.window, axis=-1)
+
+    def magnitudes(self, frames: np.ndarray) -> np.ndarray:
+        """Frames (..., n_fft) → |windowed rfft| (..., n_fft // 2 + 1)."""
+        return np.abs(self.spectra(frames))
+
+    def mel_of(self, magnitudes: np.ndarray) -> np.ndarray:
+        """Magnitudes (..., frames, n_fft // 2 + 1) → the mel (..., n_mels, frames), before `normalise`."""
+        return self.basis @ np.swapaxes(magnitudes, -1, -2)
+
+
+def mel_analysis(config: MelConfig, dtype: type = np.float64) -> MelAnalysis:
+    """`config`'s MelAnalysis, its filters and window in `dtype`: those librosa makes for `mel_spectrogram`."""
     import librosa
 
     basis = librosa.filters.mel(sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, fmin=config.fmin,
-                                fmax=config.fmax).astype(np.float64)
+                                fmax=config.fmax)
     window = librosa.filters.get_window(config.window, config.win_length, fftbins=True)
-    return basis, librosa.util.pad_center(window, size=config.n_fft).astype(np.float64)
+    window = librosa.util.pad_center(window, size=config.n_fft)
+    return MelAnalysis(basis.astype(dtype), window.astype(dtype), config.hop_length)
 
 
 def mel_spectrogram(audio: np.ndarray, config: MelConfig) -> np.ndarray:
-    """(num_samples,) float at config.sample_rate → normalised mel (n_mels, 1 + num_samples // hop) float32.
+    """(num_samples,) float at config.sample_rate → normalised mel (n_mels, 1 + num_samples // hop) float32."""
+    return normalise(mel_magnitude(audio, config), config)
+
+
+def mel_magnitude(audio: np.ndarray, config: MelConfig) -> np.ndarray:
+    """(num_samples,) float at config.sample_rate → magnitude mel (n_mels, 1 + num_samples // hop) float32 (float64
+    with `highpass_hz`), before `normalise`.
 
     The frames are centred: the signal is padded by n_fft // 2 at both ends, reflected (or with zeros when it is too
     short to reflect). The padding is done here, as librosa would do it, because librosa warns on stderr about any
@@ -295,7 +342,7 @@ def mel_spectrogram(audio: np.ndarray, config: MelConfig) -> np.ndarray:
     half = config.n_fft // 2
     padded = np.pad(audio, half, mode="reflect" if len(audio) > half else "constant")
     settings = _librosa_mel_settings(config) | {"center": False}
-    return normalise(librosa.feature.melspectrogram(y=padded, n_mels=config.n_mels, **settings), config)
+    return librosa.feature.melspectrogram(y=padded, n_mels=config.n_mels, **settings)
 
 
 def warm_mel() -> None:

@@ -3,9 +3,9 @@
 The samples stay where they are, in a `RingBuffer` (engine/ringbuffer.py): `update(ring, n)` computes the frames
 that the first n samples complete, reading them in place; only the frames whose window reaches past either end of
 the signal read a small padded copy. Centred frames padded as `engine.features.mel_spectrogram` pads them
-(reflected, or zeros for a signal of at most n_fft // 2 samples), with the filters and window of
-`engine.features.mel_analysis` for the model's `MelConfig`, so once `finish` has padded the end the result equals
-`mel_spectrogram` of the whole signal (frame t centred on t·hop).
+(reflected, or zeros for a signal of at most n_fft // 2 samples), analysed by `engine.features.mel_analysis` for the
+model's `MelConfig` in float32, so once `finish` has padded the end the result equals `mel_spectrogram` of the whole
+signal (frame t centred on t·hop).
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ class IncrementalMel:
     def __init__(self, config: MelConfig, expected_samples: int = 0):
         self.config = config
         self.pad = config.n_fft // 2
-        basis, window = mel_analysis(config)
-        self.mel_basis, self.window = basis.astype(np.float32), window.astype(np.float32)
+        self.analysis = mel_analysis(config, np.float32)
         self.frames_done = 0
         self.finished = False
         self._mel = np.zeros((config.n_mels, config.frames_for(max(expected_samples, 0))), dtype=np.float32)
@@ -62,10 +61,10 @@ class IncrementalMel:
             grown = np.zeros((self._mel.shape[0], max(frames_wanted, 2 * self._mel.shape[1])), dtype=np.float32)
             grown[:, :first] = self._mel[:, :first]
             self._mel = grown
-        span = self._samples(ring, num_samples, first * hop - self.pad, (frames_wanted - 1) * hop - self.pad + n_fft)
-        frames = np.lib.stride_tricks.sliding_window_view(span, n_fft)[::hop]
-        magnitude = np.abs(np.fft.rfft(frames * self.window, axis=1)).astype(np.float32)
-        self._mel[:, first:frames_wanted] = normalise(self.mel_basis @ magnitude.T, self.config)
+        origin = first * hop - self.pad
+        span = self._samples(ring, num_samples, origin, (frames_wanted - 1) * hop - self.pad + n_fft)
+        magnitudes = self.analysis.magnitudes(self.analysis.frames(span, origin, first, frames_wanted))
+        self._mel[:, first:frames_wanted] = normalise(self.analysis.mel_of(magnitudes), self.config)
         self.frames_done = frames_wanted
         return frames_wanted - first
 

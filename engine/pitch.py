@@ -78,11 +78,10 @@ def harmonic_frame(f0: float, config: MelConfig, phase_seed: int = 0) -> np.ndar
 @lru_cache(maxsize=4)
 def templates(config: MelConfig) -> np.ndarray:
     """(K, B) flattened templates of `candidates()` over the B low bands, as `_flatten` makes frames."""
-    basis, window = mel_analysis(config)
-    bands = _low_bands(config)
+    analysis = mel_analysis(config)
     frames = np.stack([harmonic_frame(f0, config) for f0 in candidates()])
-    magnitude = np.abs(np.fft.rfft(frames * window, axis=1)) @ basis.T
-    log_mel = normalise(magnitude, config).T[:bands].astype(np.float64)
+    mel = analysis.mel_of(analysis.magnitudes(frames))  # (n_mels, K)
+    log_mel = normalise(mel, config)[:_low_bands(config)].astype(np.float64)
     return _flatten(log_mel).T
 
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from engine.features import MelConfig
+from engine.features import MelConfig, mel_analysis
 from engine.models.coding import mulaw_expand
 
 LAG_WINDOW_HZ = 60.0  # Gaussian lag window: widens the envelope's peaks by about this much, for stable filters
@@ -64,11 +64,8 @@ class LinearPredictor(nn.Module):
 
     def __init__(self, mel_config: MelConfig, order: int):
         super().__init__()
-        import librosa
-
         self.mel_config, self.order = mel_config, order
-        filters = librosa.filters.mel(sr=mel_config.sample_rate, n_fft=mel_config.n_fft, n_mels=mel_config.n_mels,
-                                      fmin=mel_config.fmin, fmax=mel_config.fmax)
+        filters = mel_analysis(mel_config, np.float32).basis  # (n_mels, bins)
         bins = np.arange(filters.shape[1])
         centres = (filters * bins).sum(1) / filters.sum(1)
         # band mean magnitude (n_mels,) → bin magnitude (n_bins,): linear interpolation as a matrix, constant

@@ -42,15 +42,13 @@ class MelScorer:
     def __init__(self, mel: np.ndarray | torch.Tensor | FrameSource, config: MelConfig, candidates: int):
         self.config, self.candidates = config, candidates
         self.target = frame_source(mel)  # (N, n_mels, F): one per row, for all its candidates
-        self.basis, self.window = mel_analysis(config)  # (n_mels, bins), (n_fft,)
+        self.analysis = mel_analysis(config)
 
     def distances(self, audio: np.ndarray, first: int, frames: list[int]) -> np.ndarray:
         """audio (N·K, L) from absolute sample `first` on; frames: the mel frames to compare (consecutive), each wholly
         inside it → mean |difference| of the normalised mels per candidate, (N, K)."""
-        hop, half = self.config.hop_length, self.config.n_fft // 2
-        windows = np.stack([audio[:, f * hop - half - first : f * hop + half - first] for f in frames], 1)
-        spectra = np.abs(np.fft.rfft(windows * self.window, axis=-1))  # (N·K, frames, bins)
-        mels = normalise(np.einsum("mb,rfb->rmf", self.basis, spectra), self.config)  # (N·K, n_mels, frames)
+        windows = self.analysis.frames(audio, first, frames[0], frames[-1] + 1)  # (N·K, frames, n_fft)
+        mels = normalise(self.analysis.mel_of(self.analysis.magnitudes(windows)), self.config)  # (N·K, n_mels, frames)
         mels = mels.reshape(-1, self.candidates, *mels.shape[1:])  # (N, K, n_mels, frames)
         target = self.target.window(frames[0], frames[-1] + 1).float().cpu().numpy()  # (N, n_mels, frames)
         return np.abs(mels - target[:, None]).mean(axis=(2, 3))
