@@ -46,6 +46,7 @@ def record() -> None:
     np.savez_compressed(FIXTURE, torch_version=np.array(torch.__version__), **arrays)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["wavenet", "wavernn", "wavernn-dual"])
 def test_a_built_in_model_generates_the_recorded_samples(name, warm_librosa):
     recorded = np.load(FIXTURE)

@@ -34,6 +34,7 @@ def inputs(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", list(BUILTINS))
 def test_vocode_mel_gives_frames_times_hop_samples_at_the_model_rate(model, inputs):
     output = inputs / f"mel-{model}.wav"
@@ -44,6 +45,7 @@ def test_vocode_mel_gives_frames_times_hop_samples_at_the_model_rate(model, inpu
     assert f"wrote {output}" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", list(BUILTINS))
 def test_vocode_audio_keeps_the_resampled_length(model, inputs):
     output = inputs / f"speech-{model}.flac"
@@ -54,6 +56,7 @@ def test_vocode_audio_keeps_the_resampled_length(model, inputs):
     assert abs(info.frames - 960) <= 200
 
 
+@pytest.mark.slow
 def test_models_json_lists_every_builtin():
     result = run_cli("models", "--json")
     assert result.returncode == 0, result.stderr
@@ -161,6 +164,7 @@ def test_help_names_the_default_output(capsys):
 # --- --play ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_play_without_a_sound_server_still_writes_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("PULSE_SERVER", f"unix:{tmp_path}/no-such-socket")
     mel = tmp_path / "m.npy"
@@ -171,6 +175,7 @@ def test_play_without_a_sound_server_still_writes_the_file(tmp_path, monkeypatch
     assert soundfile.info(str(tmp_path / "m.vocoded.wav")).frames == 600
 
 
+@pytest.mark.slow
 def test_play_plays_while_generating_and_reports_underruns(tmp_path, sound_server):  # noqa: F811
     mel = tmp_path / "m.npy"
     np.save(mel, np.random.default_rng(4).random((80, 8), dtype=np.float32))
@@ -210,6 +215,7 @@ def test_progress_line_shows_percent_audio_made_speed_and_eta():
     assert "ETA --:--" in _progress_line(Stats(0, 100, 0.0, 0.0, 0.0, float("inf")), 16000)
 
 
+@pytest.mark.slow
 def test_inspect_piped_into_a_reader_that_has_gone_exits_quietly(tmp_path):
     mel = tmp_path / "mel.npy"
     np.save(mel, np.random.default_rng(0).uniform(0, 1, (80, 20)).astype(np.float32))
@@ -399,6 +405,7 @@ def test_the_engine_worker_runs_torch_on_the_policys_threads():
 # --- vocoscope --self-test ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_self_test_offscreen_without_sound_passes_and_says_what_it_skipped(tmp_path):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PULSE_SERVER=f"unix:{tmp_path}/no-such-socket",
                NUMBA_CACHE_DIR=str(NUMBA_CACHE), PYTHONPATH=str(REPO))

@@ -9,6 +9,8 @@ import pytest
 
 from tests.helpers import run_cli, tone, write_wav
 
+pytestmark = pytest.mark.slow  # runs `vocoscope vocode` in processes of its own
+
 
 def _wav_bytes(tmp_path, seconds=0.1):
     return write_wav(tmp_path / "source.wav", tone(seconds, 16000), 16000, "PCM_16").read_bytes()

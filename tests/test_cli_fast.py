@@ -49,6 +49,7 @@ def model_cache(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [("--version",), ("--help",), ("models",), ("models", "--json"), ("vocode", "--help")])
 def test_version_help_and_models_answer_without_torch_numba_or_qt(args, model_cache):
     result = run(*args, cache=model_cache)
@@ -56,10 +57,12 @@ def test_version_help_and_models_answer_without_torch_numba_or_qt(args, model_ca
     assert result.stderr.splitlines()[-1] == "imported:"
 
 
+@pytest.mark.slow
 def test_version_names_the_installed_version(model_cache):
     assert run("--version", cache=model_cache).stdout == f"vocoscope {engine.__version__}\n"
 
 
+@pytest.mark.slow
 def test_help_lists_the_windows_options_and_every_command(model_cache):
     out = run("--help", cache=model_cache).stdout
     for word in ("FILE", "--generate", "--screenshot", "--exit-when-done", "--size", "--settings", "--model",
@@ -69,6 +72,7 @@ def test_help_lists_the_windows_options_and_every_command(model_cache):
     assert all(command in listed for command in ("vocode", "inspect", "models", "devices", "train", "trainset"))
 
 
+@pytest.mark.slow
 def test_models_json_from_the_cache_is_what_the_models_say(model_cache):
     cached = json.loads(run("models", "--json", cache=model_cache).stdout)
     built = [{**info.to_dict(), "default": info.name == "wavenet"} for info in loading.list_models()]
@@ -92,6 +96,7 @@ BAD_ARGUMENTS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("argv, names", BAD_ARGUMENTS, ids=[" ".join(argv) for argv, _ in BAD_ARGUMENTS])
 def test_a_bad_argument_ends_in_one_line_and_exit_2(argv, names, model_cache):
     result = run(*argv, cache=model_cache)

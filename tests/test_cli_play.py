@@ -23,6 +23,8 @@ from tests.helpers import NUMBA_CACHE, REPO, run_cli
 from tests.test_playback import at_monitor_rate, match
 from tests.tone_vocoder import FAMILY, MelTone, ToneConfig, gliding_mel
 
+pytestmark = pytest.mark.slow  # runs the CLI in processes of its own and plays sound in real time
+
 RATE, HOP = 16000, 200
 SUMMARY = re.compile(r"played (\d+\.\d+) s, start delay (\d+\.\d+) s, (\d+) underruns")
 

@@ -31,6 +31,7 @@ def test_the_compiled_draw_never_picks_an_impossible_class():
     assert drawn == {0, 2}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start_kind", ["bias", "rows", "scalar"])
 @pytest.mark.parametrize("relu", [False, True])
 def test_both_matrix_products_match_numpy(start_kind, relu):

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ENGINE = Path(__file__).resolve().parents[1] / "engine"
 QT_MODULES = ("PySide6", "PySide2", "PyQt5", "PyQt6", "shiboken6", "pyqtgraph", "qtpy")
 
@@ -39,6 +41,7 @@ def test_engine_imports_the_window_only_inside_a_function():
     assert offenders == []
 
 
+@pytest.mark.slow
 def test_importing_every_engine_module_loads_no_qt():
     script = (
         "import importlib, pkgutil, sys, engine\n"

@@ -198,6 +198,7 @@ def test_fold_reconstructs_outside_overlaps_exactly_and_crossfades_inside(echo):
             "fold emits spans as they become final, out of order, with absolute starts"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["wavernn", "wavenet"])
 def test_a_compiled_fold_streams_each_segment_alone_and_makes_the_same_audio_on_any_number_of_threads(family):
     from engine.fold import fold_mel

@@ -174,11 +174,13 @@ def hostile(tmp_path_factory):
     return cases, results
 
 
+@pytest.mark.slow
 def test_the_base_checkpoint_loads_and_vocodes(hostile):
     cases, _ = hostile
     assert checkpoints.load(cases["base"][0]).meta["steps"] == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(HEADER_CASES) + list(TENSOR_CASES))
 def test_a_hostile_checkpoint_exits_2_with_one_line_naming_the_file_quickly_and_small(hostile, name):
     cases, results = hostile

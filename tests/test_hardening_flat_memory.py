@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -86,6 +87,7 @@ def peak_while_generating(minutes: float) -> tuple[int, int]:
     return _status_bytes("VmHWM") - base, made
 
 
+@pytest.mark.slow
 def test_generation_with_both_post_filters_holds_as_much_for_3_minutes_as_for_1():
     peak_while_generating(0.05)  # first calls: numba's compiled post-filter, the mel filters, torch's first tensors
     short, made_short = peak_while_generating(1.0)

@@ -20,6 +20,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from engine.features import Conditioning, MelConfig
 from engine.generate import generate
@@ -65,6 +66,7 @@ print(json.dumps([peak_while_generating(model, minutes) for minutes in (1.0, 3.0
 """
 
 
+@pytest.mark.slow
 def test_a_pitch_conditioned_model_holds_as_much_for_3_minutes_as_for_1():
     environment = dict(os.environ, MALLOC_MMAP_THRESHOLD_="16384", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
                        PYTHONPATH=str(REPO))

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import soundfile
 
 from engine.features import MelConfig, load_input
@@ -72,6 +73,7 @@ print(json.dumps(peaks))
 """
 
 
+@pytest.mark.slow
 def test_reading_16_minutes_costs_neither_the_mel_nor_the_recording(tmp_path):
     process = subprocess.run([sys.executable, "-c", MEASURE, str(tmp_path)], cwd=REPO, check=False,
                              capture_output=True, text=True, timeout=300)

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from engine.models import DEFAULT_MODEL
 from tests.test_window_fixtures import write_tone
 
@@ -27,6 +29,7 @@ def run_app(*args) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=180)
 
 
+@pytest.mark.slow
 def test_a_file_opened_at_start_up_is_read_with_the_default_when_the_remembered_model_is_gone(tmp_path):
     model = tmp_path / "gone.safetensors"
     audio = tmp_path / "take.wav"
@@ -51,6 +54,7 @@ def test_the_window_starts_with_the_default_and_says_why(qtbot, tmp_path):
     window.close()
 
 
+@pytest.mark.slow
 def test_a_junk_model_named_on_the_command_line_exits_2_before_the_window(tmp_path):
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"not a checkpoint")

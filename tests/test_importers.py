@@ -107,6 +107,7 @@ def test_de_emphasis_in_pieces_equals_one_pass():
     np.testing.assert_allclose(pieces, np.clip(lfilter([1], [1, -0.85], x.astype(np.float64)), -1, 1), atol=1e-7)
 
 
+@pytest.mark.slow
 def test_the_import_command_writes_a_checkpoint_that_loads_with_the_sources_settings(tmp_path):
     output = tmp_path / "voc.safetensors"
     result = subprocess.run([sys.executable, "-m", "engine.cli", "import", str(FIXTURES / "rtvc.pt"), "--from", "rtvc",
@@ -130,6 +131,7 @@ class _Payload:
         return os.system, (f"touch {self.marker}",)
 
 
+@pytest.mark.slow
 def test_a_checkpoint_that_needs_code_to_load_is_refused_without_running_it(tmp_path):
     marker, path = tmp_path / "ran", tmp_path / "model.pth"
     torch.save({"model": _Payload(marker)}, path)

@@ -80,6 +80,7 @@ def test_an_imported_r9y9_model_streams_what_its_forward_computes(kind):
     assert samples.shape == (1, 400) and samples.abs().max() <= 1.0 and samples.std() > 0
 
 
+@pytest.mark.slow
 def test_the_import_command_writes_an_r9y9_checkpoint_that_loads_and_computes_the_same(tmp_path):
     output = tmp_path / "r9y9.safetensors"
     result = subprocess.run([sys.executable, "-m", "engine.cli", "import", str(FIXTURES / "r9y9_raw.pth"),

@@ -61,6 +61,7 @@ def conditioning_mels() -> torch.Tensor:
     return torch.from_numpy(np.stack([mel_spectrogram(tone, SMALL_MEL)[:, :41] for tone in tones]))
 
 
+@pytest.mark.slow
 def test_choosing_among_draws_brings_the_output_closer_to_its_mel_reproducibly():
     mel = conditioning_mels()
     guided, plain = small_wavernn(8), small_wavernn(1)

@@ -32,6 +32,7 @@ def snr_db(reference: torch.Tensor, other: torch.Tensor) -> float:
     return 10 * np.log10(float(reference.double().square().sum() / (other.double() - reference.double()).square().sum()))
 
 
+@pytest.mark.slow
 def test_without_noise_the_fed_past_is_a_sampling_loop_drawing_each_true_excitations_class(speech):
     audio, mel = speech
     predictor = LinearPredictor(CONFIG, 16)

@@ -74,6 +74,7 @@ def test_the_package_list_names_every_package_folder():
     assert SETUPTOOLS["package-dir"] == {RESOURCE_PACKAGE: "resources"}
 
 
+@pytest.mark.slow
 def test_the_wheel_carries_every_module_and_bundled_file(wheel):
     with zipfile.ZipFile(wheel) as archive:
         sizes = {info.filename: info.file_size for info in archive.infolist()}
@@ -87,6 +88,7 @@ def test_the_wheel_carries_every_module_and_bundled_file(wheel):
     assert "vocoscope = app.__main__:main" in entry_points
 
 
+@pytest.mark.slow
 def test_the_installed_wheel_finds_its_models_and_example_inside_itself(wheel, tmp_path):
     site = tmp_path / "site"
     with zipfile.ZipFile(wheel) as archive:

@@ -95,6 +95,7 @@ def test_summary_line_names_seconds_played_start_delay_and_underruns():
     assert late.line() == "played 1.00 s, start delay 0.30 s, 0 underruns, 4 device underflows"
 
 
+@pytest.mark.slow
 def test_output_devices_are_listed_and_chosen_by_name_or_index(sound_server):
     devices = list_output_devices()
     assert devices, "the sound server's output is listed"
@@ -106,6 +107,7 @@ def test_output_devices_are_listed_and_chosen_by_name_or_index(sound_server):
         Player(RATE, "no-such-card")
 
 
+@pytest.mark.slow
 def test_streamed_samples_reach_the_sink_exactly(sound_server):
     """At the sink's own rate nothing resamples: the monitor must hold the fed ramp, sample for sample."""
     ramp = np.linspace(-0.8, 0.8, MONITOR_RATE, dtype=np.float32)
@@ -124,6 +126,7 @@ def test_streamed_samples_reach_the_sink_exactly(sound_server):
     assert np.max(np.abs(recording[start:stop] - ramp)) < 1e-4  # the sink's 16-bit samples
 
 
+@pytest.mark.slow
 def test_audio_plays_while_generated_and_the_recording_matches_the_output(sound_server):
     model = MelTone(ToneConfig(seconds_per_frame=0.5 * HOP / RATE))  # twice as fast as real time
     mark = sound_server.monitor.mark()
@@ -139,6 +142,7 @@ def test_audio_plays_while_generated_and_the_recording_matches_the_output(sound_
     assert abs(duration_error) <= 0.05
 
 
+@pytest.mark.slow
 def test_slow_generation_plays_to_the_end_without_underruns_after_the_adaptive_start(sound_server):
     real_time_share = 0.7
     model = MelTone(ToneConfig(seconds_per_frame=HOP / RATE / real_time_share))
@@ -157,6 +161,7 @@ def test_slow_generation_plays_to_the_end_without_underruns_after_the_adaptive_s
     assert abs(duration_error) <= 0.05
 
 
+@pytest.mark.slow
 def test_slow_generation_without_the_adaptive_start_runs_dry_and_counts_underruns(sound_server):
     model = MelTone(ToneConfig(seconds_per_frame=HOP / RATE / 0.5))
     with Player(RATE) as player:
@@ -166,6 +171,7 @@ def test_slow_generation_without_the_adaptive_start_runs_dry_and_counts_underrun
         assert player.summary().seconds_played == pytest.approx(1.5)
 
 
+@pytest.mark.slow
 def test_a_model_rate_the_stream_does_not_run_at_is_converted_as_it_is_fed(sound_server):
     model = MelTone()
     mark = sound_server.monitor.mark()
@@ -180,6 +186,7 @@ def test_a_model_rate_the_stream_does_not_run_at_is_converted_as_it_is_fed(sound
     assert abs(duration_error) <= 0.05
 
 
+@pytest.mark.slow
 def test_stop_mid_playback_fades_out_and_releases_a_blocked_producer(sound_server):
     sine = (0.5 * np.sin(2 * np.pi * 440 * np.arange(3 * MONITOR_RATE) / MONITOR_RATE)).astype(np.float32)
     mark = sound_server.monitor.mark()
@@ -205,6 +212,7 @@ def test_stop_mid_playback_fades_out_and_releases_a_blocked_producer(sound_serve
     assert np.max(np.abs(recording[stop - MONITOR_RATE // 1000:stop])) < 0.5 * 0.15
 
 
+@pytest.mark.slow
 def test_fade_out_returns_at_once_and_stop_after_it_closes_without_waiting(sound_server):
     """The window stops one player and starts the next without waiting for the fade and tail to reach the sink."""
     sine = (0.5 * np.sin(2 * np.pi * 440 * np.arange(3 * MONITOR_RATE) / MONITOR_RATE)).astype(np.float32)
@@ -229,6 +237,7 @@ def test_fade_out_returns_at_once_and_stop_after_it_closes_without_waiting(sound
     assert np.max(np.abs(np.diff(recording))) < 0.035  # faded, not cut (see the test above)
 
 
+@pytest.mark.slow
 def test_a_clip_pauses_resumes_and_seeks(sound_server):
     clip = (0.3 * np.sin(2 * np.pi * 330 * np.arange(4 * RATE) / RATE)).astype(np.float32)
     with Player(RATE) as player:
@@ -249,6 +258,7 @@ def test_a_clip_pauses_resumes_and_seeks(sound_server):
         assert player.position == len(clip)
 
 
+@pytest.mark.slow
 def test_without_a_sound_server_opening_says_so_plainly(tmp_path):
     script = (
         "from engine.errors import AudioDeviceError\n"

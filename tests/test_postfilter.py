@@ -81,6 +81,7 @@ def speech_model():
     model.config.envelope_postfilter = own
 
 
+@pytest.mark.slow
 def test_speech_filtered_frame_by_frame_has_no_step_at_the_frame_edges(speech_model):
     """Switched at once from one frame's filter to the next, the output's curvature at each 10 ms edge was 1.2–1.5
     times its mean inside the frames on this model's speech (a faint 100 Hz buzz); faded over a quarter frame it

@@ -72,7 +72,7 @@ def test_dock_is_populated_during_generation(qtbot, model, engine_events):
     assert live.startswith("generating: ") and "/ 2,000 samples" in live
     assert dock.status.text() == "All checks passed."
     assert dock.module_item("R").text(1) == "(1, 8)" and dock.module_item("R").text(2) == "(1, 24)"
-    assert dock.steps.topLevelItemCount() == 11 and dock.steps.topLevelItem(3).text(0) == "u_t"
+    assert dock.steps.topLevelItemCount() == 12 and dock.steps.topLevelItem(4).text(0) == "u_t"  # after h_{t−1}
     assert dock.training.topLevelItem(1).text(1) == "(1, 256, 60)"
     assert dock.live.text() == "done: 2,000 samples"
 

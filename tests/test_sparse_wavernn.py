@@ -103,6 +103,7 @@ def test_the_schedule_grows_to_the_target_as_the_paper_writes_it():
     assert fractions == sorted(fractions)
 
 
+@pytest.mark.slow
 def test_training_prunes_on_the_schedule_and_keeps_masked_weights_zero():
     """Adam steps on the model's loss, the trainer's call after each (engine/train.py): the masks update on the
     schedule, only grow, reach the target at its end, and the optimizer never revives a masked weight."""

@@ -25,6 +25,7 @@ FRAMES = 6
 STEPS = (0, 1, 37, FRAMES * MEL.hop_length - 1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_the_step_at_any_t_is_the_forward_pass_column_t(name):
     family, settings = MODELS[name]

@@ -19,6 +19,8 @@ from engine.features import MelConfig, mel_spectrogram
 from engine.models.loading import load_model
 from engine.train import VALIDATION_SEED, Trainer, run_training
 
+pytestmark = pytest.mark.slow  # every test here trains a model
+
 RATE = 16000
 HOP = MelConfig().hop_length
 

@@ -113,6 +113,7 @@ def train_as_rank(rank: int, size: int, port: int, data: str, folder: str) -> No
     (folder / f"rank{rank}.json").write_text(json.dumps(record))
 
 
+@pytest.mark.slow
 def test_two_ranks_train_as_one_process_with_the_global_batch_and_resume_exactly(tones, tmp_path):
     torch.multiprocessing.spawn(train_as_rank, args=(2, free_port(), str(tones), str(tmp_path)), nprocs=2)
     ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in range(2)]
@@ -170,6 +171,7 @@ def rank_process(launcher: int, rank: int) -> int | None:
     return None
 
 
+@pytest.mark.slow
 def test_a_killed_rank_ends_the_job_with_a_clear_message_and_the_last_checkpoint_loads(tones, tmp_path):
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps(TINY))

@@ -79,6 +79,7 @@ def test_selection_spreads_over_the_recordings_of_the_right_length():
     assert selection([3.0, 1.0], count=4) == [0]
 
 
+@pytest.mark.slow
 def test_training_on_the_voice_set_names_every_training_voice_and_licence(voice_set, tmp_path):
     out, _ = voice_set
     trainer = Trainer.new("wavenet", out / "train", sections=sections("wavenet"), device="cpu",
@@ -91,6 +92,7 @@ def test_training_on_the_voice_set_names_every_training_voice_and_licence(voice_
     assert "150 Hz" not in data["speaker"]  # the validation voice is not training data
 
 
+@pytest.mark.slow
 def test_a_pitch_conditioned_wavenet_trains_on_the_voice_set(voice_set, tmp_path):
     out, _ = voice_set
     values = sections("wavenet")

@@ -100,6 +100,7 @@ def sections(**train):
     return {"model": dict(WAVEFORM), "mel": {}, "train": {**TINY_TRAINING, **train}}
 
 
+@pytest.mark.slow
 def test_it_trains_resumes_exactly_and_validates_without_moving_training(tone_set, held_out_set, tmp_path):
     family = "wavenet"
     straight = Trainer.new(family, tone_set, sections=sections(), device="cpu")

@@ -235,6 +235,7 @@ def test_sampling_starts_from_a_state_warmed_on_silence_and_a_teacher_starts_col
     assert (warm - cold)[:, before_the_draw].abs().max() > 1e-3  # the warmed state changes the first distribution
 
 
+@pytest.mark.slow
 def test_the_default_wavernn_does_not_start_with_a_dc_step():
     """Cold, the default WaveRNN drew a far-off first sample and held it (a DC step up to 0.6 for ~0.1 s, in 10 of 24
     seeds); warmed on silence, its first 0.2 s stays near zero on average in 25 ms windows, as the recording does."""

@@ -63,6 +63,7 @@ def wait_for_idle_gui_thread(qtbot) -> None:
     timer.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("busy_processes", [0, 2])
 def test_gui_thread_never_stalls_over_100ms_during_generation(qtbot, make_window, inputs, busy_processes,
                                                               record_property):
@@ -105,6 +106,7 @@ def test_gui_thread_never_stalls_over_100ms_during_generation(qtbot, make_window
     assert window.output_waveform.paints <= elapsed / (0.9 * FRAME_INTERVAL_MS / 1000) + 3
 
 
+@pytest.mark.slow
 def test_no_generated_sample_passes_through_the_gui_thread_on_its_way_to_the_speaker(qtbot, make_window, inputs,
                                                                                    sound_server, monkeypatch):
     """Every write into a ring buffer is the engine thread's, into the job's output stream; every read of the player's
@@ -183,6 +185,7 @@ def test_stop_ends_job_within_200ms_and_next_job_runs(qtbot, make_window, inputs
     assert not finished.cancelled and len(finished.audio) == 4000
 
 
+@pytest.mark.slow
 def test_opening_another_input_while_generating_stops_and_drops_that_output(qtbot, make_window, inputs):
     """The chunks still on their way used to reach an output view the new input had emptied (AttributeError)."""
     window = make_window()
@@ -202,6 +205,7 @@ def test_opening_another_input_while_generating_stops_and_drops_that_output(qtbo
     assert window.output_waveform.painted_samples == 4000
 
 
+@pytest.mark.slow
 def test_choosing_another_model_while_generating_leaves_the_run_named_after_its_own(qtbot, make_window, inputs,
                                                                                       tmp_path):
     window = make_window()
@@ -285,6 +289,7 @@ def test_export_is_atomic_and_never_overwrites_unasked(qtbot, make_window, input
     assert soundfile.info(str(target)).frames == 4000
 
 
+@pytest.mark.slow
 def test_settings_persist_model_device_geometry_and_recent_files(qtbot, make_window, inputs, tmp_path,
                                                                  tiny_checkpoint):
     first = make_window()
@@ -328,6 +333,7 @@ def test_without_sound_server_playback_says_so_and_window_keeps_working(qtbot, m
     assert len(finished.audio) == 4000
 
 
+@pytest.mark.slow
 def test_playback_of_input_and_of_output_while_generating_moves_the_playhead(qtbot, make_window, inputs,
                                                                                   sound_server):
     window = make_window()
@@ -393,6 +399,7 @@ def test_temperature_is_drawn_at_named_in_the_summary_and_remembered(qtbot, make
     assert second.temperature_box.text() == "model's own"
 
 
+@pytest.mark.slow
 def test_the_post_filter_switch_gives_the_models_raw_output_and_is_remembered(qtbot, make_window, inputs, tmp_path):
     import torch
 
@@ -445,6 +452,7 @@ def test_the_post_filter_switch_gives_the_models_raw_output_and_is_remembered(qt
     assert not make_window().postfilter_action.isChecked()       # remembered
 
 
+@pytest.mark.slow
 def test_the_mel_guidance_switch_keeps_every_draw_and_is_remembered(qtbot, make_window, inputs, tmp_path):
     import torch
 
@@ -617,6 +625,7 @@ def test_the_temperature_box_shows_each_models_own_and_is_off_for_a_model_withou
     assert window.temperature_box.isEnabled() and window.temperature_box.text() == f"model's own ({own['wavernn']:g})"
 
 
+@pytest.mark.slow
 def test_b_goes_on_from_the_same_moment_in_the_other_of_input_and_output(qtbot, make_window, inputs, sound_server):
     window = make_window()
     open_and_wait(qtbot, window, inputs["long"])
@@ -647,6 +656,7 @@ def click_plot(qtbot, plot, seconds):
     qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=plot.mapFromScene(scene_point))
 
 
+@pytest.mark.slow
 def test_a_click_on_a_plot_plays_its_row_from_there_and_a_second_click_jumps(qtbot, make_window, inputs, sound_server):
     window = make_window()
     open_and_wait(qtbot, window, inputs["long"])                  # 6 s of 0.5 · e^-t · sin: its level says where
@@ -678,6 +688,7 @@ def test_a_click_on_a_plot_plays_its_row_from_there_and_a_second_click_jumps(qtb
     window.stop()
 
 
+@pytest.mark.slow
 def test_stopping_or_switching_playback_returns_at_once_and_the_faded_players_close_later(qtbot, make_window, inputs,
                                                                                            sound_server):
     """Each stop waited for the fade and the silence after it to reach the sink: 580 ms of frozen window."""
@@ -697,6 +708,7 @@ def test_stopping_or_switching_playback_returns_at_once_and_the_faded_players_cl
     qtbot.waitUntil(lambda: window.playback.fading == 0, timeout=3000)
 
 
+@pytest.mark.slow
 def test_a_minimised_window_still_closes_a_stopped_player_and_one_whose_clip_ended(qtbot, make_window, inputs,
                                                                                   sound_server):
     """The frame clock skipped everything while minimised, so a stopped player stayed open until the window showed."""
@@ -717,6 +729,7 @@ def test_a_minimised_window_still_closes_a_stopped_player_and_one_whose_clip_end
     assert ending._stream.closed and window.isMinimized()
 
 
+@pytest.mark.slow
 def test_a_device_that_takes_one_stream_at_a_time_is_freed_for_the_next(qtbot, make_window, inputs, sound_server,
                                                                          monkeypatch):
     """PulseAudio mixes streams; a bare ALSA device refuses a second one while the first still fades out."""
@@ -741,6 +754,7 @@ def test_a_device_that_takes_one_stream_at_a_time_is_freed_for_the_next(qtbot, m
     assert window.banner.isHidden()
 
 
+@pytest.mark.slow
 def test_ctrl_d_shows_the_generated_mel_as_its_difference_to_the_input_and_is_remembered(qtbot, make_window, inputs):
     window = make_window()
     loaded = open_and_wait(qtbot, window, inputs["short"])

@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PySide6.QtGui import QImage
 
 from tests.test_window_fixtures import inputs, tiny_checkpoint  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.slow  # runs the app in processes of its own
 
 ROOT = Path(__file__).resolve().parents[1]
 
