@@ -42,8 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in cli.command_helps(commands):
         return cli.run_command(commands, argv)
     if argv and not argv[0].startswith("-") and not Path(argv[0]).suffix and not Path(argv[0]).exists():
-        print(f"vocoscope: found {argv[0]!r}, neither a command nor a file; expected one of "
-              f"{', '.join(cli.command_helps(commands))}, or a FILE to open. See `vocoscope --help`.", file=sys.stderr)
+        print(
+            f"vocoscope: found {argv[0]!r}, neither a command nor a file; expected one of "
+            f"{', '.join(cli.command_helps(commands))}, or a FILE to open. See `vocoscope --help`.",
+            file=sys.stderr,
+        )
         return EXIT_INPUT
     return cli.parse_and_run(build_parser(commands), argv, run_top_level)
 
@@ -52,22 +55,31 @@ def build_parser(commands: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """`vocoscope [FILE] [OPTIONS]`: --version, --self-test and the window's arguments, with `commands` listed below
     them."""
     listing = "\n".join(f"  {name:<10}{help_line}" for name, help_line in cli.command_helps(commands).items())
-    parser = cli.ArgumentParser(prog="vocoscope", usage=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                description="A studio for neural vocoders: WaveRNN and WaveNet, streamed, heard and "
-                                            "inspected live.",
-                                epilog=f"commands:\n{listing}")
+    parser = cli.ArgumentParser(
+        prog="vocoscope",
+        usage=USAGE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="A studio for neural vocoders: WaveRNN and WaveNet, streamed, heard and inspected live.",
+        epilog=f"commands:\n{listing}",
+    )
     parser.add_argument("--version", action="version", version=f"vocoscope {__version__}")
-    parser.add_argument("--self-test", action="store_true",
-                        help="load each built-in model, vocode the bundled example briefly, check the compute and "
-                             "sound devices and the display; exit 1 if anything failed")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="load each built-in model, vocode the bundled example briefly, check the compute and "
+        "sound devices and the display; exit 1 if anything failed",
+    )
     add_window_arguments(parser)
     return parser
 
 
 def run_top_level(args: argparse.Namespace) -> int:
     """--self-test, or the window."""
-    window_options = ["FILE" if key == "file" else "--" + key.replace("_", "-")
-                      for key, value in vars(args).items() if key != "self_test" and value]
+    window_options = [
+        "FILE" if key == "file" else "--" + key.replace("_", "-")
+        for key, value in vars(args).items()
+        if key != "self_test" and value
+    ]
     problem = window_arguments_problem(args)
     if args.self_test and window_options:
         problem = f"--self-test runs alone; found {' and '.join(window_options)} with it. Leave them out"
@@ -85,18 +97,30 @@ def run_top_level(args: argparse.Namespace) -> int:
 def add_window_arguments(parser: argparse.ArgumentParser) -> None:
     """FILE and the window's options, each checked as it is parsed (argparse.ArgumentTypeError on a bad value)."""
     window = parser.add_argument_group("the window (vocoscope [FILE] [OPTIONS])")
-    window.add_argument("file", nargs="?", metavar="FILE", type=_input_file,
-                        help="audio (wav, flac, ogg, mp3) or mel (.npy, .pt) to open")
-    window.add_argument("--model", type=_model, metavar="NAME|PATH",
-                        help="built-in model name or checkpoint path (default: the last one used)")
-    window.add_argument("--device", type=_device,
-                        help="compute device: auto, cpu, cuda, cuda:0, ... (default: the last one used)")
+    window.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE",
+        type=_input_file,
+        help="audio (wav, flac, ogg, mp3) or mel (.npy, .pt) to open",
+    )
+    window.add_argument(
+        "--model",
+        type=_model,
+        metavar="NAME|PATH",
+        help="built-in model name or checkpoint path (default: the last one used)",
+    )
+    window.add_argument(
+        "--device", type=_device, help="compute device: auto, cpu, cuda, cuda:0, ... (default: the last one used)"
+    )
     window.add_argument("--generate", action="store_true", help="generate as soon as FILE is loaded")
-    window.add_argument("--screenshot", type=_screenshot, metavar="OUT.png",
-                        help="save a PNG of the window when generation ends")
+    window.add_argument(
+        "--screenshot", type=_screenshot, metavar="OUT.png", help="save a PNG of the window when generation ends"
+    )
     window.add_argument("--exit-when-done", action="store_true", help="quit when generation (and screenshot) ends")
-    window.add_argument("--settings", type=_settings, metavar="FILE.ini",
-                        help="keep settings in this ini file (scripts, tests)")
+    window.add_argument(
+        "--settings", type=_settings, metavar="FILE.ini", help="keep settings in this ini file (scripts, tests)"
+    )
     window.add_argument("--size", type=_size, metavar="WxH", help="window size for screenshots, e.g. 1400x900")
 
 
@@ -112,7 +136,8 @@ def _input_file(value: str) -> str:
     if not path.is_file():
         raise argparse.ArgumentTypeError(
             f"found {value!r}, {'a folder' if path.is_dir() else 'which does not exist'}; expected an audio file (wav, "
-            "flac, ogg, mp3) or a mel (.npy, .pt) to open. Check the path")
+            "flac, ogg, mp3) or a mel (.npy, .pt) to open. Check the path"
+        )
     return value
 
 
@@ -123,18 +148,23 @@ def _model(value: str) -> str:
     if value not in BUILTINS and not Path(value).is_file():
         raise argparse.ArgumentTypeError(
             f"found {value!r}, neither a built-in model nor a file; expected one of {', '.join(BUILTINS)} or a "
-            ".safetensors checkpoint. Run `vocoscope models` for the names, or check the path")
+            ".safetensors checkpoint. Run `vocoscope models` for the names, or check the path"
+        )
     problem = model_problem(value)
     if problem:
-        raise argparse.ArgumentTypeError(f"found {problem}; expected a built-in model or a .safetensors checkpoint "
-                                         "saved by Vocoscope. Run `vocoscope models` for the names")
+        raise argparse.ArgumentTypeError(
+            f"found {problem}; expected a built-in model or a .safetensors checkpoint "
+            "saved by Vocoscope. Run `vocoscope models` for the names"
+        )
     return value
 
 
 def _device(value: str) -> str:
     if not DEVICE.fullmatch(value):
-        raise argparse.ArgumentTypeError(f"found {value!r}; expected auto, cpu, cuda or cuda:N (N: the GPU's number). "
-                                         "Run `vocoscope devices` for this machine's")
+        raise argparse.ArgumentTypeError(
+            f"found {value!r}; expected auto, cpu, cuda or cuda:N (N: the GPU's number). "
+            "Run `vocoscope devices` for this machine's"
+        )
     return value
 
 
@@ -146,8 +176,10 @@ def _screenshot(value: str) -> str:
 
 def _settings(value: str) -> str:
     if Path(value).is_dir():
-        raise argparse.ArgumentTypeError(f"found {value!r}, a folder; expected an .ini file to keep the settings in. "
-                                         "Name a file in it, e.g. settings.ini")
+        raise argparse.ArgumentTypeError(
+            f"found {value!r}, a folder; expected an .ini file to keep the settings in. "
+            "Name a file in it, e.g. settings.ini"
+        )
     return value
 
 
@@ -156,16 +188,23 @@ def _size(value: str) -> tuple[int, int]:
     size = (int(match[1]), int(match[2])) if match else None
     if size is None or not all(MIN_SIZE <= side <= MAX_SIZE for side in size):
         raise argparse.ArgumentTypeError(
-            f"found {value!r}; expected WIDTHxHEIGHT in pixels, each from {MIN_SIZE} to {MAX_SIZE}, e.g. 1280x820")
+            f"found {value!r}; expected WIDTHxHEIGHT in pixels, each from {MIN_SIZE} to {MAX_SIZE}, e.g. 1280x820"
+        )
     return size
 
 
 def display_problem() -> str | None:
     """Why a window cannot open here, or None. Qt aborts the process without a display; say so instead."""
-    if sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM") \
-            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        return ("no display: found neither DISPLAY nor WAYLAND_DISPLAY; expected a desktop session. Run it on a "
-                "desktop, under `xvfb-run`, or with QT_QPA_PLATFORM=offscreen for scripted mode.")
+    if (
+        sys.platform.startswith("linux")
+        and not os.environ.get("QT_QPA_PLATFORM")
+        and not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")
+    ):
+        return (
+            "no display: found neither DISPLAY nor WAYLAND_DISPLAY; expected a desktop session. Run it on a "
+            "desktop, under `xvfb-run`, or with QT_QPA_PLATFORM=offscreen for scripted mode."
+        )
     return None
 
 

@@ -35,9 +35,23 @@ from engine.sampling import Sampling
 # The rest of app/ imports nothing from engine/ but these (tests/test_import_structure.py holds it): plain values,
 # errors and quick helpers, none of which imports torch. Work (loading, generating, sound, exports, imports,
 # inspections) goes through EngineBridge's methods.
-__all__ = ["AudioDeviceError", "Conditioning", "DEFAULT_MODEL", "EXAMPLES", "EngineBridge", "LoadFailed", "LoadedInput",
-           "MelConfig", "Sampling", "VocoscopeError", "mel_distance_db", "plain_message", "take_comment", "untrained_warning",
-           "usable_model"]
+__all__ = [
+    "AudioDeviceError",
+    "Conditioning",
+    "DEFAULT_MODEL",
+    "EXAMPLES",
+    "EngineBridge",
+    "LoadFailed",
+    "LoadedInput",
+    "MelConfig",
+    "Sampling",
+    "VocoscopeError",
+    "mel_distance_db",
+    "plain_message",
+    "take_comment",
+    "untrained_warning",
+    "usable_model",
+]
 
 
 @dataclass
@@ -133,8 +147,14 @@ class EngineBridge(QObject):
 
     # --- jobs (engine worker thread) ---------------------------------------------------------------------
 
-    def generate(self, model: str, source: Conditioning | str | Path, device: str, seed: int | None = None,
-                 sampling: Sampling | None = None) -> int:
+    def generate(
+        self,
+        model: str,
+        source: Conditioning | str | Path,
+        device: str,
+        seed: int | None = None,
+        sampling: Sampling | None = None,
+    ) -> int:
         """Queue a generation job drawing by `sampling` (None, or a setting left None: the model's own); returns its
         id."""
         return self.engine.submit_generate(model, source, device=device, seed=seed, sampling=sampling)

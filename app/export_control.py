@@ -43,8 +43,12 @@ class ExportControl:
     def audio_to(self, path: str | Path, overwrite: bool = False) -> Path | None:
         """Write the generated audio; an existing file is replaced only with `overwrite`."""
         window = self.window
-        written = self._written(path, lambda: EngineBridge.export_audio(
-            path, window.generation.audio, window.generation.rate, overwrite, window.generation.comment))
+        written = self._written(
+            path,
+            lambda: EngineBridge.export_audio(
+                path, window.generation.audio, window.generation.rate, overwrite, window.generation.comment
+            ),
+        )
         if written is not None:
             window.note(f"Exported {len(window.generation.audio) / window.generation.rate:.2f} s to {written}")
         return written
@@ -61,8 +65,11 @@ class ExportControl:
         """A save dialog beside the input; the suffix of the chosen filter is added when missing, and a name that
         then exists is replaced only if the user says so. None when cancelled."""
         loaded = self.window.loaded
-        default = (loaded.path.with_name(loaded.path.stem + default_ending) if loaded is not None
-                   else Path(default_ending.lstrip("_.")))
+        default = (
+            loaded.path.with_name(loaded.path.stem + default_ending)
+            if loaded is not None
+            else Path(default_ending.lstrip("_."))
+        )
         path, chosen_filter = QFileDialog.getSaveFileName(self.window, title, str(default), ";;".join(filters))
         if not path:
             return None
@@ -84,6 +91,7 @@ class ExportControl:
         except VocoscopeError as error:
             self.window.show_error(str(error))
         except OSError as error:
-            self.window.show_error(f"{path}: could not write the file ({error.strerror or error}). "
-                                   "Choose a folder you can write to.")
+            self.window.show_error(
+                f"{path}: could not write the file ({error.strerror or error}). Choose a folder you can write to."
+            )
         return None

@@ -59,15 +59,16 @@ class GenerationControl(QObject):
     """Runs the window's generations through `bridge`, fills `views`, and ends the live playback (`playback`) of a
     take that stops; the window connects to its signals."""
 
-    activity = Signal(str)     # what it is doing now, for the status line
-    started = Signal()         # the job's output stream is known (and `conditioning` is the job's)
-    noted = Signal(str)        # what a job made, or that it was dropped, for the messages panel
-    warned = Signal(str)       # the output guard's verdict on a finished take (NaN, clipped, ...)
-    failed = Signal(str)       # why a job failed
-    ended = Signal(object)     # the job's JobFinished (finished, stopped or dropped), after its figures are shown
+    activity = Signal(str)  # what it is doing now, for the status line
+    started = Signal()  # the job's output stream is known (and `conditioning` is the job's)
+    noted = Signal(str)  # what a job made, or that it was dropped, for the messages panel
+    warned = Signal(str)  # the output guard's verdict on a finished take (NaN, clipped, ...)
+    failed = Signal(str)  # why a job failed
+    ended = Signal(object)  # the job's JobFinished (finished, stopped or dropped), after its figures are shown
 
-    def __init__(self, bridge: EngineBridge, playback: PlaybackControl, views: OutputViews,
-                 parent: QObject | None = None):
+    def __init__(
+        self, bridge: EngineBridge, playback: PlaybackControl, views: OutputViews, parent: QObject | None = None
+    ):
         super().__init__(parent)
         self.bridge, self.playback, self.views = bridge, playback, views
         self.job_id: int | None = None
@@ -101,8 +102,9 @@ class GenerationControl(QObject):
         self.stats = None
         freeze_survivors()  # what is alive now lives on: the collector need walk only what generation makes
         self.request = request
-        self.job_id = self.bridge.generate(request.model, request.conditioning, request.device, seed=self.next_seed,
-                                           sampling=request.sampling)
+        self.job_id = self.bridge.generate(
+            request.model, request.conditioning, request.device, seed=self.next_seed, sampling=request.sampling
+        )
         self.next_seed = None
         self.activity.emit(f"Generating with {request.model_label} on {request.device_label}…")
 
@@ -195,17 +197,22 @@ class GenerationControl(QObject):
     def _discarded(self, event) -> None:
         """The end of a job whose input was replaced while it ran: say so."""
         self.discarding = False
-        self.noted.emit(f"Stopped generating after {len(event.audio) / self.rate:.2f} s: another input was opened, "
-                        "and what was made from the one before is dropped.")
+        self.noted.emit(
+            f"Stopped generating after {len(event.audio) / self.rate:.2f} s: another input was opened, "
+            "and what was made from the one before is dropped."
+        )
         self.ended.emit(event)
 
     def summary(self, cancelled: bool) -> str:
         """What the finished job made, with what, how fast, and how near the input's mel."""
-        summary = (("Stopped after " if cancelled else "Generated ") + f"{len(self.audio) / self.rate:.2f} s of audio "
-                   f"with {self.model_label} ({self.draws}), seed {self.seed}")
+        summary = (
+            "Stopped after " if cancelled else "Generated "
+        ) + f"{len(self.audio) / self.rate:.2f} s of audio with {self.model_label} ({self.draws}), seed {self.seed}"
         if self.stats is not None:
-            summary += (f" in {self.stats.elapsed:.1f} s ({self.stats.samples_per_second:,.0f} samples/s, "
-                        f"{self.stats.real_time_factor:.2f}× real time)")
+            summary += (
+                f" in {self.stats.elapsed:.1f} s ({self.stats.samples_per_second:,.0f} samples/s, "
+                f"{self.stats.real_time_factor:.2f}× real time)"
+            )
         if self.mel_distance_db is not None:
             summary += f"; mel distance to the input {self.mel_distance_db:.1f} dB"
         return summary

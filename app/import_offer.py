@@ -48,11 +48,18 @@ def offer_import(window, path: Path) -> bool:
 
 def ask(window, path: Path, source: str, target: Path) -> list[Path] | None:
     """The hparams files to import `path` with ([] for the published defaults), or None when the user declines."""
-    box = QMessageBox(QMessageBox.Icon.Question, "Import checkpoint",
-                      f"{path.name} is a vocoder checkpoint of {source}. Import it as a Vocoscope model ({target.name}, "
-                      "beside it) and use it?", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, window)
-    box.setInformativeText("Yes uses the source's published settings; to use the ones it was trained with, import "
-                           "with its hparams file (and, for r9y9, its mel statistics as a .npz).")
+    box = QMessageBox(
+        QMessageBox.Icon.Question,
+        "Import checkpoint",
+        f"{path.name} is a vocoder checkpoint of {source}. Import it as a Vocoscope model ({target.name}, "
+        "beside it) and use it?",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        window,
+    )
+    box.setInformativeText(
+        "Yes uses the source's published settings; to use the ones it was trained with, import "
+        "with its hparams file (and, for r9y9, its mel statistics as a .npz)."
+    )
     with_hparams = box.addButton(WITH_HPARAMS, QMessageBox.ButtonRole.AcceptRole)
     box.exec()
     if box.clickedButton() is with_hparams:

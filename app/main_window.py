@@ -12,8 +12,20 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog, QLabel, QMainWindow, QMessageBox,
-                               QSplitter, QToolBar, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QDoubleSpinBox,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QToolBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.engine_bridge import DEFAULT_MODEL, EXAMPLES, EngineBridge, Sampling, untrained_warning, usable_model
 from app.export_control import ExportControl
@@ -34,22 +46,31 @@ from app.views.waveform import WaveformView
 from app.window_style import STYLE_SHEET, dark_palette, overflow_icon
 
 FRAME_INTERVAL_MS = 33
-TEMPERATURE_TIP = ("Sampling temperature of mu-law models: below 1 the likelier classes are drawn more often (less "
-                   "noise, flatter), above 1 less often. \"model's own\" is the temperature the model comes with.")
-POSTFILTER_TIP = ("Post-filter the output of a model that has post-filters (the bundled ones): the pitch post-filter "
-                  "lowers the noise between the harmonics, the envelope post-filter brings each band to the level "
-                  "the mel asks for. Off: the model's raw output.")
-GUIDANCE_TIP = ("Let a model that chooses among several draws by the mel (the bundled WaveRNN) do so: closer to the "
-                "input's pitch and sound, many times slower. Off: every draw kept, in real time.")
-OPEN_FILTER = ("Audio or mel (*.wav *.flac *.ogg *.oga *.mp3 *.aiff *.aif *.npy *.pt);;"
-               "Checkpoints to import (*.pt *.pth *.pyt);;All files (*)")
+TEMPERATURE_TIP = (
+    "Sampling temperature of mu-law models: below 1 the likelier classes are drawn more often (less "
+    'noise, flatter), above 1 less often. "model\'s own" is the temperature the model comes with.'
+)
+POSTFILTER_TIP = (
+    "Post-filter the output of a model that has post-filters (the bundled ones): the pitch post-filter "
+    "lowers the noise between the harmonics, the envelope post-filter brings each band to the level "
+    "the mel asks for. Off: the model's raw output."
+)
+GUIDANCE_TIP = (
+    "Let a model that chooses among several draws by the mel (the bundled WaveRNN) do so: closer to the "
+    "input's pitch and sound, many times slower. Off: every draw kept, in real time."
+)
+OPEN_FILTER = (
+    "Audio or mel (*.wav *.flac *.ogg *.oga *.mp3 *.aiff *.aif *.npy *.pt);;"
+    "Checkpoints to import (*.pt *.pth *.pyt);;All files (*)"
+)
+
 
 class MainWindow(QMainWindow):
     """The Vocoscope window. `bridge` is made here unless a test passes its own."""
 
-    input_ready = Signal(object)        # LoadedInput, after the input views show it
-    generation_done = Signal(object)    # JobFinished, after the last chunk is painted
-    error_shown = Signal(str, str)      # (level, text) of every message shown in the banner
+    input_ready = Signal(object)  # LoadedInput, after the input views show it
+    generation_done = Signal(object)  # JobFinished, after the last chunk is painted
+    error_shown = Signal(str, str)  # (level, text) of every message shown in the banner
 
     def __init__(self, settings: Settings | None = None, bridge: EngineBridge | None = None):
         super().__init__()
@@ -80,8 +101,12 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_docks()
         self._build_status()
-        self.generation = GenerationControl(self.bridge, self.playback, OutputViews(
-            self.output_waveform, self.output_mel, self.status_panel, self.shape_inspector), self)
+        self.generation = GenerationControl(
+            self.bridge,
+            self.playback,
+            OutputViews(self.output_waveform, self.output_mel, self.status_panel, self.shape_inspector),
+            self,
+        )
         self._connect_generation()
         self._connect_bridge()
         self._connect_playback()
@@ -144,35 +169,54 @@ class MainWindow(QMainWindow):
         return action
 
     def _build_actions(self) -> None:
-        self.open_action = self._action("Open…", self.choose_file, QKeySequence.StandardKey.Open,
-                                        "Open an audio or mel file")
-        self.open_checkpoint_action = self._action("Open checkpoint…", self.choose_checkpoint,
-                                                   tip="Use a model from a .safetensors checkpoint")
-        self.generate_action = self._action("▶ Generate", self.generate, "Ctrl+Return",
-                                            "Generate audio from the input's mel")
-        self.generate_again_action = self._action("Generate again (same seed)", self.generate_again, "Ctrl+Shift+Return",
-                                                  "Generate with the last run's seed: the same model, input, "
-                                                  "temperature and device give the same audio")
+        self.open_action = self._action(
+            "Open…", self.choose_file, QKeySequence.StandardKey.Open, "Open an audio or mel file"
+        )
+        self.open_checkpoint_action = self._action(
+            "Open checkpoint…", self.choose_checkpoint, tip="Use a model from a .safetensors checkpoint"
+        )
+        self.generate_action = self._action(
+            "▶ Generate", self.generate, "Ctrl+Return", "Generate audio from the input's mel"
+        )
+        self.generate_again_action = self._action(
+            "Generate again (same seed)",
+            self.generate_again,
+            "Ctrl+Shift+Return",
+            "Generate with the last run's seed: the same model, input, temperature and device give the same audio",
+        )
         self.stop_action = self._action("■ Stop", self.stop, "Esc", "Stop generation and playback")
-        self.play_input_action = self._action("Play input", lambda: self.play("input"),
-                                              tip="Play the input recording")
-        self.play_output_action = self._action("Play output", lambda: self.play("output"),
-                                               tip="Play the generated audio, also while it is being generated")
+        self.play_input_action = self._action("Play input", lambda: self.play("input"), tip="Play the input recording")
+        self.play_output_action = self._action(
+            "Play output", lambda: self.play("output"), tip="Play the generated audio, also while it is being generated"
+        )
         self.stop_playback_action = self._action("Stop playback", self.playback.stop, tip="Stop playback")
-        self.play_toggle_action = self._action("Play / stop", self.toggle_playback, "Space",
-                                               "Play the output (or the input), or stop playing")
-        self.compare_action = self._action("Compare input / output", self.compare, "B",
-                                           "While one plays, go on from the same moment in the other (A/B)")
-        self.export_action = self._action("Export…", self.exports.choose_audio, "Ctrl+E",
-                                          "Save the generated audio as WAV or FLAC")
-        self.export_mel_action = self._action("Export input mel…", self.exports.choose_mel, "Ctrl+Shift+E",
-                                              "Save the input's mel, as the chosen model sees it, as .npy "
-                                              "(n_mels, frames): to vocode again or to feed another tool")
+        self.play_toggle_action = self._action(
+            "Play / stop", self.toggle_playback, "Space", "Play the output (or the input), or stop playing"
+        )
+        self.compare_action = self._action(
+            "Compare input / output",
+            self.compare,
+            "B",
+            "While one plays, go on from the same moment in the other (A/B)",
+        )
+        self.export_action = self._action(
+            "Export…", self.exports.choose_audio, "Ctrl+E", "Save the generated audio as WAV or FLAC"
+        )
+        self.export_mel_action = self._action(
+            "Export input mel…",
+            self.exports.choose_mel,
+            "Ctrl+Shift+E",
+            "Save the input's mel, as the chosen model sees it, as .npy "
+            "(n_mels, frames): to vocode again or to feed another tool",
+        )
         self.quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
         self.fit_action = self._action("Zoom to fit", self.zoom_to_fit, "Ctrl+0", "Show the whole signal")
-        self.difference_action = self._action("Generated mel as difference to input", self.show_mel_difference,
-                                              "Ctrl+D", "Show where the output's mel is louder (red) or quieter "
-                                                        "(blue) than the input mel it was made from")
+        self.difference_action = self._action(
+            "Generated mel as difference to input",
+            self.show_mel_difference,
+            "Ctrl+D",
+            "Show where the output's mel is louder (red) or quieter (blue) than the input mel it was made from",
+        )
         self.difference_action.setCheckable(True)
         self.difference_action.setChecked(self.settings.mel_difference)
         self.postfilter_action = self._action("Post-filters", self.set_postfilters, tip=POSTFILTER_TIP)
@@ -219,8 +263,11 @@ class MainWindow(QMainWindow):
         bar.addSeparator()
         # Short names under a "Play" label keep the whole bar within 1280 pixels; menus keep the full names.
         bar.addWidget(QLabel("Play"))
-        for action, short in ((self.play_input_action, "Input"), (self.play_output_action, "Output"),
-                              (self.stop_playback_action, "Stop")):
+        for action, short in (
+            (self.play_input_action, "Input"),
+            (self.play_output_action, "Output"),
+            (self.stop_playback_action, "Stop"),
+        ):
             action.setIconText(short)
             bar.addAction(action)
         bar.addSeparator()
@@ -239,8 +286,13 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.open_action)
         self.model_code = ModelCodeControl(self)  # File → Open model code…: the user's nn.Module in the Shapes dock
         self.model_code.failed.connect(self.show_error)
-        file_menu.addAction(self._action("Open model code…", self.model_code.open_dialog,
-                                         tip="Show the shapes inside your own nn.Module (runs its code)"))
+        file_menu.addAction(
+            self._action(
+                "Open model code…",
+                self.model_code.open_dialog,
+                tip="Show the shapes inside your own nn.Module (runs its code)",
+            )
+        )
         self.recent_menu = file_menu.addMenu("Open recent")
         file_menu.addAction(self.export_action)
         file_menu.addAction(self.export_mel_action)
@@ -258,8 +310,13 @@ class MainWindow(QMainWindow):
         model_menu.addAction(self.stop_action)
 
         playback_menu = menus.addMenu("&Playback")
-        for action in (self.play_input_action, self.play_output_action, self.stop_playback_action,
-                       self.play_toggle_action, self.compare_action):
+        for action in (
+            self.play_input_action,
+            self.play_output_action,
+            self.stop_playback_action,
+            self.play_toggle_action,
+            self.compare_action,
+        ):
             playback_menu.addAction(action)
         self.playback.attach_output_menu(playback_menu.addMenu("Output device"))
 
@@ -268,7 +325,9 @@ class MainWindow(QMainWindow):
         self.view_menu.addAction(self.difference_action)
 
         help_menu = menus.addMenu("&Help")
-        help_menu.addAction(self._action("Keyboard shortcuts", self.show_shortcuts, "F1", "Every shortcut of the window"))
+        help_menu.addAction(
+            self._action("Keyboard shortcuts", self.show_shortcuts, "F1", "Every shortcut of the window")
+        )
         help_menu.addAction(self._action("About Vocoscope", self.show_about, tip="Version, and what it runs on"))
 
     def _build_docks(self) -> None:
@@ -435,8 +494,12 @@ class MainWindow(QMainWindow):
         postfilters_off = self.postfilter_action.isEnabled() and not self.postfilter_action.isChecked()
         raw = 0.0 if postfilters_off else None
         temperature = self.temperature if self.temperature_box.isEnabled() else None
-        return Sampling(temperature=temperature, candidates=1 if guidance_off else None, pitch_postfilter=raw,
-                        envelope_postfilter=raw)
+        return Sampling(
+            temperature=temperature,
+            candidates=1 if guidance_off else None,
+            pitch_postfilter=raw,
+            envelope_postfilter=raw,
+        )
 
     def _sync_model_controls(self) -> None:
         """Everything that follows the chosen model's ModelInfo: the temperature box, the switches, the warning."""
@@ -472,10 +535,12 @@ class MainWindow(QMainWindow):
         self.guidance_action.setText(f"Mel guidance (best of {candidates})" if candidates > 1 else "Mel guidance")
         without = info is not None and own.temperature is None
         self.temperature_box.setEnabled(not without)
-        self.temperature_box.setSpecialValueText("model's own" + (f" ({own.temperature:g})"
-                                                                  if own.temperature is not None else ""))
-        self.temperature_box.setToolTip("This model draws without a temperature (mixture or dual softmax)." if without
-                                        else TEMPERATURE_TIP)
+        self.temperature_box.setSpecialValueText(
+            "model's own" + (f" ({own.temperature:g})" if own.temperature is not None else "")
+        )
+        self.temperature_box.setToolTip(
+            "This model draws without a temperature (mixture or dual softmax)." if without else TEMPERATURE_TIP
+        )
 
     def choose_checkpoint(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", "", "Checkpoints (*.safetensors);;All files (*)")
@@ -536,8 +601,7 @@ class MainWindow(QMainWindow):
             self._rebuild_recent_menu()
         seconds = conditioning.num_samples / config.sample_rate
         self.setWindowTitle(f"{loaded.path.name} — Vocoscope")
-        source = (f"{conditioning.source_rate} Hz audio" if conditioning.audio is not None
-                  else "mel file (no waveform)")
+        source = f"{conditioning.source_rate} Hz audio" if conditioning.audio is not None else "mel file (no waveform)"
         self.input_waveform.set_title(f"Input waveform · {loaded.path.name} · {source} · {seconds:.2f} s")
         self.zoom_to_fit()
         self.banner.hide()
@@ -593,13 +657,22 @@ class MainWindow(QMainWindow):
             return
         if self.loaded is None:
             self.generation.next_seed = None
-            self.show_error("Nothing to generate from: open an audio or mel file first (Ctrl+O, or drop it here).",
-                            "warning")
+            self.show_error(
+                "Nothing to generate from: open an audio or mel file first (Ctrl+O, or drop it here).", "warning"
+            )
             return
         self.banner.hide()
-        self.generation.start(GenerationRequest(
-            self.model, self.model_chooser.currentText(), self.device, self.device_chooser.currentText(),
-            self.loaded.conditioning, self.loaded.path, self.sampling))
+        self.generation.start(
+            GenerationRequest(
+                self.model,
+                self.model_chooser.currentText(),
+                self.device,
+                self.device_chooser.currentText(),
+                self.loaded.conditioning,
+                self.loaded.path,
+                self.sampling,
+            )
+        )
         self.update_actions()
 
     def generate_again(self) -> None:
@@ -624,8 +697,9 @@ class MainWindow(QMainWindow):
                 self.playback.stop()
                 return
             conditioning = self.loaded.conditioning
-            self.playback.play_recording(source, conditioning.audio, conditioning.mel_config.sample_rate,
-                                         start_seconds=start_seconds)
+            self.playback.play_recording(
+                source, conditioning.audio, conditioning.mel_config.sample_rate, start_seconds=start_seconds
+            )
         elif self.generation.output is not None:  # the player follows the engine's stream, finished or growing
             self.playback.play_output(self.generation.output, start_seconds=start_seconds)
         else:

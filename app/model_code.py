@@ -37,8 +37,10 @@ from PySide6.QtWidgets import (
 
 from app.engine_bridge import EngineBridge, plain_message
 
-WARNING = ("Running the file runs its code, with your rights: open only code you trust. Weights are read as tensors "
-           "only (weights_only), never as pickled code.")
+WARNING = (
+    "Running the file runs its code, with your rights: open only code you trust. Weights are read as tensors "
+    "only (weights_only), never as pickled code."
+)
 
 
 def model_names(path: str | Path) -> list[str]:
@@ -85,9 +87,12 @@ class ModelCodeDialog(QDialog):
 
     def request(self):
         """The engine.module_inspect.CodeRequest the fields describe."""
-        return EngineBridge.code_request(f"{self.file.text().strip()}:{self.name.currentText().strip()}",
-                                         self.input.text().strip(), self.kwargs.text(),
-                                         self.checkpoint.text().strip() or None)
+        return EngineBridge.code_request(
+            f"{self.file.text().strip()}:{self.name.currentText().strip()}",
+            self.input.text().strip(),
+            self.kwargs.text(),
+            self.checkpoint.text().strip() or None,
+        )
 
     def _with_browse(self, field: QLineEdit, browse) -> QWidget:
         row = QWidget(self)

@@ -25,11 +25,11 @@ from app.views import theme
 class PlaybackControl(QObject):
     """Plays a recording or an output stream through `engine.playback.Player`; the window connects to its signals."""
 
-    changed = Signal()                       # a player started or stopped: what can be played has changed
-    playhead_moved = Signal(object)          # seconds into the clip, or None to hide the playhead
-    progress = Signal(object, object)        # (buffered seconds, underruns), or (None, None) when stopped
-    failed = Signal(str)                     # why playback could not start, for the banner
-    noted = Signal(str)                      # something worth knowing but not wrong, for the messages panel
+    changed = Signal()  # a player started or stopped: what can be played has changed
+    playhead_moved = Signal(object)  # seconds into the clip, or None to hide the playhead
+    progress = Signal(object, object)  # (buffered seconds, underruns), or (None, None) when stopped
+    failed = Signal(str)  # why playback could not start, for the banner
+    noted = Signal(str)  # something worth knowing but not wrong, for the messages panel
 
     def __init__(self, settings: Settings, bridge: EngineBridge, parent: QObject | None = None):
         super().__init__(parent)
@@ -37,8 +37,8 @@ class PlaybackControl(QObject):
         self.bridge = bridge
         self.player = None
         self.playing_source: str | None = None
-        self.live = False                    # the player follows the output while it is generated
-        self._fading: list = []              # stopped players whose fade-out still plays; closed once faded
+        self.live = False  # the player follows the output while it is generated
+        self._fading: list = []  # stopped players whose fade-out still plays; closed once faded
         self.sound_label = QLabel()
         self._output_menu: QMenu | None = None
 
@@ -50,8 +50,9 @@ class PlaybackControl(QObject):
     def play_output(self, output, start_seconds: float = 0.0) -> None:
         """Play a generation's output stream (engine.output.OutputStream) from `start_seconds` (a finished take) or
         from its start, following it while it is still being generated, after stopping whatever plays."""
-        self._play("output", output.sample_rate, lambda player: player.follow(output, start_seconds),
-                   live=not output.finished)
+        self._play(
+            "output", output.sample_rate, lambda player: player.follow(output, start_seconds), live=not output.finished
+        )
 
     def _play(self, source: str, rate: int, begin: Callable, live: bool) -> None:
         self.stop()
@@ -154,8 +155,10 @@ class PlaybackControl(QObject):
             self._show_no_sound(str(error))
             return
         if not outputs:
-            self._show_no_sound("No sound server or output device found: playback is off; generation and export "
-                                "still work. Start a sound server (PulseAudio or PipeWire) and restart Vocoscope.")
+            self._show_no_sound(
+                "No sound server or output device found: playback is off; generation and export "
+                "still work. Start a sound server (PulseAudio or PipeWire) and restart Vocoscope."
+            )
         else:
             self.sound_label.setText("sound on")
             self.sound_label.setToolTip(", ".join(o.name for o in outputs))

@@ -42,12 +42,19 @@ QMenuBar::item:selected {{ background: #2a303a; }}
 def dark_palette() -> QPalette:
     """The window's colours, so docks and dialogs from other views match the plots."""
     palette = QPalette()
-    for role, colour in ((QPalette.ColorRole.Window, theme.BACKGROUND), (QPalette.ColorRole.Base, theme.BACKGROUND),
-                         (QPalette.ColorRole.AlternateBase, theme.PANEL), (QPalette.ColorRole.Button, theme.PANEL),
-                         (QPalette.ColorRole.WindowText, "#d8dce3"), (QPalette.ColorRole.Text, "#d8dce3"),
-                         (QPalette.ColorRole.ButtonText, "#d8dce3"), (QPalette.ColorRole.ToolTipBase, theme.PANEL),
-                         (QPalette.ColorRole.ToolTipText, "#d8dce3"), (QPalette.ColorRole.Highlight, "#3d5a80"),
-                         (QPalette.ColorRole.HighlightedText, "#ffffff")):
+    for role, colour in (
+        (QPalette.ColorRole.Window, theme.BACKGROUND),
+        (QPalette.ColorRole.Base, theme.BACKGROUND),
+        (QPalette.ColorRole.AlternateBase, theme.PANEL),
+        (QPalette.ColorRole.Button, theme.PANEL),
+        (QPalette.ColorRole.WindowText, "#d8dce3"),
+        (QPalette.ColorRole.Text, "#d8dce3"),
+        (QPalette.ColorRole.ButtonText, "#d8dce3"),
+        (QPalette.ColorRole.ToolTipBase, theme.PANEL),
+        (QPalette.ColorRole.ToolTipText, "#d8dce3"),
+        (QPalette.ColorRole.Highlight, "#3d5a80"),
+        (QPalette.ColorRole.HighlightedText, "#ffffff"),
+    ):
         palette.setColor(role, QColor(colour))
     return palette
 

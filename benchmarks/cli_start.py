@@ -47,8 +47,10 @@ def main() -> None:
     args = parser.parse_args()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     python = [sys.executable]
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"median of {args.runs} runs, load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"median of {args.runs} runs, load average {os.getloadavg()[0]:.2f}"
+    )
     print(f"{'command':<34} {'CPU s':>8} {'wall s':>8}")
     row("python -c pass (reference)", [*python, "-c", "pass"], args.runs, env)
     row("python -c 'import torch' (ref.)", [*python, "-c", "import torch"], args.runs, env)

@@ -97,12 +97,18 @@ def main() -> None:
         return rng.normal(0.0, scale, (args.steps, width)).astype(np.float32)
 
     cases = {
-        "WaveNet gate, 640 per step": case(wavenet_gate_library, wavenet_gate_compiled, [values(640, 3), values(640, 3)]),
-        "GRU gates, 192 units per step": case(gru_gates_library, gru_gates_compiled, [values(192, 3) for _ in range(3)]),
+        "WaveNet gate, 640 per step": case(
+            wavenet_gate_library, wavenet_gate_compiled, [values(640, 3), values(640, 3)]
+        ),
+        "GRU gates, 192 units per step": case(
+            gru_gates_library, gru_gates_compiled, [values(192, 3) for _ in range(3)]
+        ),
         "softmax weights, 256 classes": case(softmax_weights_library, softmax_weights_compiled, [values(256, 6)]),
     }
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs (load average "
-          f"{os.getloadavg()[0]:.1f}), numba {numba.__version__}, {args.steps} steps per timing, {args.repeats} repeats")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs (load average "
+        f"{os.getloadavg()[0]:.1f}), numba {numba.__version__}, {args.steps} steps per timing, {args.repeats} repeats"
+    )
     print(f"{'values':<31} {'library µs/step':>16} {'compiled µs/step':>17} {'speed-up':>9} {'max |difference|':>17}")
     for name, (library, compiled, outs) in cases.items():
         library(), compiled()  # compile both first

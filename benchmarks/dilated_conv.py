@@ -61,8 +61,10 @@ def main() -> None:
     mel_config = MelConfig()
     channels, k = config.residual_channels, config.kernel_size
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} thread(s)")
-    print(f"config: residual {channels} → {2 * channels} channels, k={k}, batch {args.batch} × {args.samples} samples, "
-          f"best of {args.repeats}, forward + backward")
+    print(
+        f"config: residual {channels} → {2 * channels} channels, k={k}, batch {args.batch} × {args.samples} samples, "
+        f"best of {args.repeats}, forward + backward"
+    )
     print()
     print(f"{'dilation':>10} {'conv1d ms':>10} {'fold ms':>10} {'fold/conv1d':>12}")
     x = torch.randn(args.batch, channels, args.samples, requires_grad=True)
@@ -76,8 +78,10 @@ def main() -> None:
         totals["conv1d"] += t_conv * config.dilations.count(d)
         totals["fold"] += t_fold * config.dilations.count(d)
         print(f"{d:>10} {t_conv * 1e3:>10.2f} {t_fold * 1e3:>10.2f} {t_fold / t_conv:>12.2f}")
-    print(f"{'all layers':>10} {totals['conv1d'] * 1e3:>10.2f} {totals['fold'] * 1e3:>10.2f} "
-          f"{totals['fold'] / totals['conv1d']:>12.2f}")
+    print(
+        f"{'all layers':>10} {totals['conv1d'] * 1e3:>10.2f} {totals['fold'] * 1e3:>10.2f} "
+        f"{totals['fold'] / totals['conv1d']:>12.2f}"
+    )
 
     frames = args.samples // mel_config.hop_length
     mel = torch.rand(args.batch, mel_config.n_mels, frames)
@@ -88,8 +92,10 @@ def main() -> None:
         model = WaveNet(WaveNetConfig(dilated_conv=implementation), mel_config)
         model.load_state_dict(reference.state_dict())
         model_times[implementation] = best_time(model_step(model, mel, audio), args.repeats)
-    print(f"{'model':>10} {model_times['conv1d'] * 1e3:>10.2f} {model_times['fold'] * 1e3:>10.2f} "
-          f"{model_times['fold'] / model_times['conv1d']:>12.2f}   (whole WaveNet training step)")
+    print(
+        f"{'model':>10} {model_times['conv1d'] * 1e3:>10.2f} {model_times['fold'] * 1e3:>10.2f} "
+        f"{model_times['fold'] / model_times['conv1d']:>12.2f}   (whole WaveNet training step)"
+    )
     print()
     print(f"faster for training (all layers' dilated convolutions, forward + backward): {min(totals, key=totals.get)}")
     print(f"faster whole training step: {min(model_times, key=model_times.get)}")

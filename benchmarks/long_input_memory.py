@@ -44,15 +44,30 @@ def write_silence(path: Path, minutes: float, rate: int, channels: int) -> None:
             frames -= len(block)
 
 
-def peak_while_vocoding(source: Path, output: Path, model: str, output_seconds: float,
-                        options: list[str]) -> tuple[int, float, str]:
+def peak_while_vocoding(
+    source: Path, output: Path, model: str, output_seconds: float, options: list[str]
+) -> tuple[int, float, str]:
     """(peak resident bytes, seconds until the output held `output_seconds` of audio, how it ended)."""
-    command = [sys.executable, "-m", "engine.cli", "vocode", str(source), "-o", str(output), "--force",
-               "--model", model, "--seed", "1", *options]
+    command = [
+        sys.executable,
+        "-m",
+        "engine.cli",
+        "vocode",
+        str(source),
+        "-o",
+        str(output),
+        "--force",
+        "--model",
+        model,
+        "--seed",
+        "1",
+        *options,
+    ]
     environment = dict(os.environ, OMP_NUM_THREADS="1")
     began = time.perf_counter()
-    process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        command, cwd=REPO, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     rate = MelConfig().sample_rate
     needed = int(output_seconds * rate) * 2 + 44
     peak, ended = 0, "finished"
@@ -88,12 +103,14 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=1)
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--output-seconds", type=float, default=1.0)
-    parser.add_argument("--vocode-options", default="", help="more options for vocode, e.g. \"--envelope-postfilter 0\"")
+    parser.add_argument("--vocode-options", default="", help='more options for vocode, e.g. "--envelope-postfilter 0"')
     args = parser.parse_args()
     config = MelConfig()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}; model {args.model} {args.vocode_options}; silent {args.rate} Hz × {args.channels} WAV input; "
-          f"stopped once {args.output_seconds:g} s of output was written")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; model {args.model} {args.vocode_options}; silent {args.rate} Hz × {args.channels} WAV input; "
+        f"stopped once {args.output_seconds:g} s of output was written"
+    )
     print(f"{'input':>10}{'file MB':>10}{'mel MB':>9}{'peak RSS MB':>13}{'× short':>9}{'seconds':>9}  ended")
     with tempfile.TemporaryDirectory(prefix="vocoscope-long-input-") as folder:
         reference = None
@@ -102,11 +119,18 @@ def main() -> None:
             write_silence(source, minutes, args.rate, args.channels)
             frames = config.frames_for(int(minutes * 60 * config.sample_rate))
             mel_bytes = frames * config.n_mels * 4
-            peak, seconds, ended = peak_while_vocoding(source, Path(folder) / f"out-{minutes:g}min.wav", args.model,
-                                                       args.output_seconds, args.vocode_options.split())
+            peak, seconds, ended = peak_while_vocoding(
+                source,
+                Path(folder) / f"out-{minutes:g}min.wav",
+                args.model,
+                args.output_seconds,
+                args.vocode_options.split(),
+            )
             reference = reference or peak
-            print(f"{minutes:>7g} min{source.stat().st_size / 1e6:>10.1f}{mel_bytes / 1e6:>9.1f}{peak / 1e6:>13.1f}"
-                  f"{peak / reference:>9.2f}{seconds:>9.1f}  {ended}")
+            print(
+                f"{minutes:>7g} min{source.stat().st_size / 1e6:>10.1f}{mel_bytes / 1e6:>9.1f}{peak / 1e6:>13.1f}"
+                f"{peak / reference:>9.2f}{seconds:>9.1f}  {ended}"
+            )
             source.unlink()
 
 

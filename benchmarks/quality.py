@@ -47,7 +47,7 @@ from engine.envelope import envelope_postfilter  # noqa: E402
 from engine.errors import ConfigError  # noqa: E402
 from engine.features import MelConfig, griffin_lim, load_audio, mel_distance_db, mel_spectrogram, resample  # noqa: E402
 from engine.models.coding import mulaw_classes, mulaw_expand  # noqa: E402
-from engine.models.loading import load_model # noqa: E402  # noqa: E402
+from engine.models.loading import load_model  # noqa: E402  # noqa: E402
 from engine.postfilter import pitch_postfilter  # noqa: E402
 from engine.sampling import Sampling  # noqa: E402
 
@@ -63,8 +63,10 @@ class Scores:
 
     def row(self, name: str, audio_seconds: float, width: int) -> str:
         timing = f"{self.seconds:>9.1f}{audio_seconds / self.seconds:>9.2f}" if self.seconds else f"{'—':>9}{'—':>9}"
-        return (f"{name:<{width}}{np.mean(self.pesq):>8.3f}{standard_error(self.pesq):>7.3f}{np.mean(self.stoi):>8.3f}"
-                f"{standard_error(self.stoi):>7.3f}{np.mean(self.log_mel_db):>12.2f}{timing}")
+        return (
+            f"{name:<{width}}{np.mean(self.pesq):>8.3f}{standard_error(self.pesq):>7.3f}{np.mean(self.stoi):>8.3f}"
+            f"{standard_error(self.stoi):>7.3f}{np.mean(self.log_mel_db):>12.2f}{timing}"
+        )
 
 
 def standard_error(values: list[float]) -> float:
@@ -80,8 +82,9 @@ def score(scores: Scores, reference: np.ndarray, estimate: np.ndarray, config: M
     est16 = resample(estimate, config.sample_rate, METRIC_RATE)
     scores.pesq.append(float(pesq(METRIC_RATE, ref16, est16, "wb")))
     scores.stoi.append(float(stoi(ref16, est16, METRIC_RATE, extended=False)))
-    scores.log_mel_db.append(mel_distance_db(mel_spectrogram(reference, config), mel_spectrogram(estimate, config),
-                                             config))
+    scores.log_mel_db.append(
+        mel_distance_db(mel_spectrogram(reference, config), mel_spectrogram(estimate, config), config)
+    )
 
 
 def load_recordings(files: list[Path], config: MelConfig) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -89,16 +92,21 @@ def load_recordings(files: list[Path], config: MelConfig) -> list[tuple[np.ndarr
     return [aligned_audio_and_mel(load_audio(path, config.sample_rate)[0], config) for path in files]
 
 
-def resynthesise(model, mels: list[np.ndarray], seed: int, block_frames: int = 40,
-                 sampling: Sampling | None = None) -> list[np.ndarray]:
+def resynthesise(
+    model, mels: list[np.ndarray], seed: int, block_frames: int = 40, sampling: Sampling | None = None
+) -> list[np.ndarray]:
     """All mels as one batch (padded to the longest by repeating each last frame, which changes only the
     conditioning of each recording's last `pad` frames), drawn by `sampling` (None: the model's own; the stream
     applies no post-filter); returns each recording's samples."""
     longest = max(mel.shape[1] for mel in mels)
     batch = np.stack([np.pad(mel, ((0, 0), (0, longest - mel.shape[1])), mode="edge") for mel in mels])
     generator = torch.Generator().manual_seed(seed)
-    blocks = [block.samples for block in model.stream(torch.from_numpy(batch), block_frames=block_frames,
-                                                       generator=generator, sampling=sampling)]
+    blocks = [
+        block.samples
+        for block in model.stream(
+            torch.from_numpy(batch), block_frames=block_frames, generator=generator, sampling=sampling
+        )
+    ]
     samples = torch.cat(blocks, dim=1).numpy()
     return [samples[i, : mel.shape[1] * model.hop_length] for i, mel in enumerate(mels)]
 
@@ -132,8 +140,10 @@ def check_held_out(folder: Path, files: list[Path]) -> None:
             trained_on = set(json.loads(manifest.read_text())["files"]["train"])
             overlap = sorted(path.name for path in files if path.name in trained_on)
             if overlap:
-                sys.exit(f"{folder}: {len(overlap)} recordings are training data (e.g. {overlap[0]}); "
-                         "benchmark on the held-out part.")
+                sys.exit(
+                    f"{folder}: {len(overlap)} recordings are training data (e.g. {overlap[0]}); "
+                    "benchmark on the held-out part."
+                )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,17 +151,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default="data/asterisk-en/heldout", help="folder of held-out recordings")
     parser.add_argument("--models", nargs="+", default=["wavernn", "wavenet"], help="built-in names or checkpoints")
     parser.add_argument("--seed", type=int, default=1, help="sampling seed")
-    parser.add_argument("--temperatures", nargs="+", type=float, metavar="T",
-                        help="score each model at each of these temperatures (default: the model's own)")
-    parser.add_argument("--candidates", nargs="+", type=int, metavar="K",
-                        help="score each WaveRNN choosing among each of these numbers of draws by the mel (1: every "
-                             "draw kept; default: the model's own)")
-    parser.add_argument("--postfilters", nargs="+", type=float, metavar="S",
-                        help="score each model's output with the pitch post-filter at each of these strengths (0: off; "
-                             "default: the model's own)")
-    parser.add_argument("--envelopes", nargs="+", type=float, metavar="S",
-                        help="score each model's output with the envelope post-filter at each of these strengths (0: "
-                             "off; default: the model's own)")
+    parser.add_argument(
+        "--temperatures",
+        nargs="+",
+        type=float,
+        metavar="T",
+        help="score each model at each of these temperatures (default: the model's own)",
+    )
+    parser.add_argument(
+        "--candidates",
+        nargs="+",
+        type=int,
+        metavar="K",
+        help="score each WaveRNN choosing among each of these numbers of draws by the mel (1: every "
+        "draw kept; default: the model's own)",
+    )
+    parser.add_argument(
+        "--postfilters",
+        nargs="+",
+        type=float,
+        metavar="S",
+        help="score each model's output with the pitch post-filter at each of these strengths (0: off; "
+        "default: the model's own)",
+    )
+    parser.add_argument(
+        "--envelopes",
+        nargs="+",
+        type=float,
+        metavar="S",
+        help="score each model's output with the envelope post-filter at each of these strengths (0: "
+        "off; default: the model's own)",
+    )
     parser.add_argument("--limit", type=int, default=0, help="use only the first N recordings")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads")
     parser.add_argument("--save", metavar="DIR", help="write every resynthesis as WAV for listening")
@@ -174,8 +204,10 @@ def main(argv: list[str] | None = None) -> int:
                 model.sampling(Sampling(temperature=temperature, candidates=candidates))
             except ConfigError as error:
                 sys.exit(f"{name}: {error}")
-    print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, torch "
-          f"{torch.__version__} ({torch.get_num_threads()} threads); seed {args.seed}")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, torch "
+        f"{torch.__version__} ({torch.get_num_threads()} threads); seed {args.seed}"
+    )
     print(f"held-out recordings: {len(files)} from {folder}")
     for name, model, info in models:
         training = f"{info.path}" if info.trained else "random weights (not trained)"
@@ -197,19 +229,27 @@ def main(argv: list[str] | None = None) -> int:
             if model.mel_config != config:
                 continue
             for temperature, candidates in itertools.product(args.temperatures or [None], args.candidates or [None]):
-                label = name + ("" if temperature is None else f" T {temperature:g}") + (
-                    "" if candidates is None else f" K {candidates}")
+                label = (
+                    name
+                    + ("" if temperature is None else f" T {temperature:g}")
+                    + ("" if candidates is None else f" K {candidates}")
+                )
                 started = time.perf_counter()
                 sampling = model.sampling(Sampling(temperature=temperature, candidates=candidates))
                 drawn = resynthesise(model, [mel for _, mel in recordings], args.seed, sampling=sampling)
                 seconds = time.perf_counter() - started
                 for strength in args.postfilters or [sampling.pitch_postfilter]:
                     for envelope in args.envelopes or [sampling.envelope_postfilter]:
-                        key = label + (f" PF {strength:g}" if args.postfilters else "") + (
-                            f" env {envelope:g}" if args.envelopes else "")
+                        key = (
+                            label
+                            + (f" PF {strength:g}" if args.postfilters else "")
+                            + (f" env {envelope:g}" if args.envelopes else "")
+                        )
                         started = time.perf_counter()
-                        outputs[key] = [postfiltered(samples, mel, config, strength, envelope)
-                                        for samples, (_, mel) in zip(drawn, recordings)]
+                        outputs[key] = [
+                            postfiltered(samples, mel, config, strength, envelope)
+                            for samples, (_, mel) in zip(drawn, recordings)
+                        ]
                         results.setdefault(key, Scores()).seconds = seconds + time.perf_counter() - started
             coded = [true_classes(model, audio, mel) for audio, mel in recordings]
             if coded[0] is not None:
@@ -219,8 +259,10 @@ def main(argv: list[str] | None = None) -> int:
             for path, (audio, _), estimate in zip(files, recordings, estimates):
                 score(results[label], audio, estimate, config)
                 per_file.setdefault(label, {})[path.name] = {
-                    "pesq": results[label].pesq[-1], "stoi": results[label].stoi[-1],
-                    "log_mel_db": results[label].log_mel_db[-1]}
+                    "pesq": results[label].pesq[-1],
+                    "stoi": results[label].stoi[-1],
+                    "log_mel_db": results[label].log_mel_db[-1],
+                }
                 if args.save:
                     import soundfile
 
@@ -229,11 +271,15 @@ def main(argv: list[str] | None = None) -> int:
                     soundfile.write(str(out / path.name), estimate, config.sample_rate, subtype="PCM_16")
 
     width = max(28, 2 + max(len(label) for label in results))
-    print(f"\n{'method':<{width}}{'PESQ-WB':>8}{'± se':>7}{'STOI':>8}{'± se':>7}{'log-mel dB':>12}{'time s':>9}{'x real':>9}")
+    print(
+        f"\n{'method':<{width}}{'PESQ-WB':>8}{'± se':>7}{'STOI':>8}{'± se':>7}{'log-mel dB':>12}{'time s':>9}{'x real':>9}"
+    )
     for label, scores in results.items():
         print(scores.row(label, audio_seconds, width))
-    print(f"({audio_seconds:.1f} s of audio; PESQ and STOI: higher is better, ± the standard error over recordings; "
-          "log-mel distance: lower is better)")
+    print(
+        f"({audio_seconds:.1f} s of audio; PESQ and STOI: higher is better, ± the standard error over recordings; "
+        "log-mel distance: lower is better)"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(per_file, indent=2) + "\n")
     return 0

@@ -58,8 +58,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f}), "
-          f"torch {torch.__version__}, {args.threads} thread(s), blocks of {args.block} steps, inference mode")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f}), "
+        f"torch {torch.__version__}, {args.threads} thread(s), blocks of {args.block} steps, inference mode"
+    )
     print(f"{'logits':<10} {'method':<33} {'min µs/step':>12} {'median µs/step':>15}")
     generator = torch.Generator().manual_seed(0)
     with torch.inference_mode():

@@ -62,12 +62,17 @@ def bundled() -> list[tuple[str, str, Vocoder]]:
 def published() -> list[tuple[str, str, Vocoder]]:
     """(name, size, model) at the published sizes, random weights (module docstring)."""
     mel = MelConfig()
-    fatchord = WaveRNNConfig(rnn_dims=512, fc_dims=512, mode="mulaw", bits=9,
-                             upsample=UpsampleConfig(factors=(5, 5, 8), resnet_blocks=10))
+    fatchord = WaveRNNConfig(
+        rnn_dims=512, fc_dims=512, mode="mulaw", bits=9, upsample=UpsampleConfig(factors=(5, 5, 8), resnet_blocks=10)
+    )
     r9y9 = WaveNetConfig(blocks=4, layers=6, residual_channels=512, skip_channels=256, output="mol")
     rows = [("wavernn", "fatchord 512", WaveRNN(fatchord, mel)), ("wavenet", "r9y9 24x512", WaveNet(r9y9, mel))]
-    for label, fraction, layers in (("H 896 dense", 0.0, PRUNABLE), ("H 896 90% R,O", 0.9, PRUNABLE),
-                                    ("H 896 96% R,O", 0.96, PRUNABLE), ("H 896 96% R", 0.96, ("R",))):
+    for label, fraction, layers in (
+        ("H 896 dense", 0.0, PRUNABLE),
+        ("H 896 90% R,O", 0.9, PRUNABLE),
+        ("H 896 96% R,O", 0.96, PRUNABLE),
+        ("H 896 96% R", 0.96, ("R",)),
+    ):
         sparsity = SparsityConfig(target=fraction, layers=layers)
         model = DualSoftmaxWaveRNN(DualSoftmaxConfig(hidden_size=PAPER_HIDDEN_SIZE, sparsity=sparsity), mel)
         if fraction:
@@ -99,8 +104,9 @@ def random_mel(model: Vocoder, seconds: float) -> Conditioning:
     return Conditioning(mel=mel, mel_config=model.mel_config)
 
 
-def timed_generation(model: Vocoder, conditioning: Conditioning, device: str, fold: bool) -> tuple[float, float, float,
-                                                                                                    int]:
+def timed_generation(
+    model: Vocoder, conditioning: Conditioning, device: str, fold: bool
+) -> tuple[float, float, float, int]:
     """(wall seconds, CPU seconds, seconds to the first chunk, samples) of one generation."""
     begin, begin_cpu = time.perf_counter(), time.process_time()
     first = None
@@ -125,8 +131,12 @@ def torch_loop_ops(model: Vocoder, device: str) -> float:
         next(stream)  # the start and the warm-up, not counted
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
             samples = next(stream).samples.shape[1]
-        dispatched = sum(1 for event in profile.events() if event.name.startswith("aten::")
-                         and (event.cpu_parent is None or not event.cpu_parent.name.startswith("aten::")))
+        dispatched = sum(
+            1
+            for event in profile.events()
+            if event.name.startswith("aten::")
+            and (event.cpu_parent is None or not event.cpu_parent.name.startswith("aten::"))
+        )
         return dispatched / samples
     finally:
         if compiled is not None:
@@ -152,17 +162,21 @@ def devices() -> list[str]:
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-HEADER = (f"{'model':<13}{'size':<16}{'device':<7}{'loop':<9}{'params':>10}  {'samples/s':>9}{'per CPU s':>10}"
-          f"{'x RT':>6}{'first':>7}{'folded/s':>9}{'fold xRT':>9}{'ops/sample':>11}{'vs ref':>7}")
+HEADER = (
+    f"{'model':<13}{'size':<16}{'device':<7}{'loop':<9}{'params':>10}  {'samples/s':>9}{'per CPU s':>10}"
+    f"{'x RT':>6}{'first':>7}{'folded/s':>9}{'fold xRT':>9}{'ops/sample':>11}{'vs ref':>7}"
+)
 
 
 def table_line(row: Row, reference: float | None) -> str:
     """One row of the table; `reference`: the dense H 896 row's samples per CPU second on this device, if measured."""
     ratio = f"{row.samples_per_cpu_second / reference:.1f}x" if "%" in row.size and reference else ""
-    return (f"{row.name:<13}{row.size:<16}{row.device:<7}{row.loop:<9}{row.parameters:>10,}  "
-            f"{row.samples_per_second:>9.0f}{row.samples_per_cpu_second:>10.0f}{row.real_time:>6.2f}"
-            f"{row.first_audio_seconds:>6.2f}s{row.folded_samples_per_second:>9.0f}{row.folded_real_time:>9.2f}"
-            f"{row.ops_per_sample:>11.1f}{ratio:>7}")
+    return (
+        f"{row.name:<13}{row.size:<16}{row.device:<7}{row.loop:<9}{row.parameters:>10,}  "
+        f"{row.samples_per_second:>9.0f}{row.samples_per_cpu_second:>10.0f}{row.real_time:>6.2f}"
+        f"{row.first_audio_seconds:>6.2f}s{row.folded_samples_per_second:>9.0f}{row.folded_real_time:>9.2f}"
+        f"{row.ops_per_sample:>11.1f}{ratio:>7}"
+    )
 
 
 def main() -> None:
@@ -170,15 +184,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1.0, help="audio per unbatched run (1.0)")
     parser.add_argument("--fold-seconds", type=float, default=3.0, help="audio per folded run; 0 skips them (3.0)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1)")
-    parser.add_argument("--only", nargs="*", default=None, metavar="NAME",
-                        help="rows whose model or size contains one of these words")
+    parser.add_argument(
+        "--only", nargs="*", default=None, metavar="NAME", help="rows whose model or size contains one of these words"
+    )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, running on {affinity}, "
-               f"load average {os.getloadavg()[0]:.1f}; torch {torch.__version__}, {args.threads} thread(s); "
-               f"{args.seconds:g} s unbatched, {args.fold_seconds:g} s folded")
+    machine = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, running on {affinity}, "
+        f"load average {os.getloadavg()[0]:.1f}; torch {torch.__version__}, {args.threads} thread(s); "
+        f"{args.seconds:g} s unbatched, {args.fold_seconds:g} s folded"
+    )
     if not args.json:
         print(machine)
         print(HEADER)
@@ -197,8 +214,10 @@ def main() -> None:
     if args.json:
         print(json.dumps({"machine": machine, "rows": [row.__dict__ for row in rows]}, indent=2))
     else:
-        print("x RT: audio seconds per wall second at 16 kHz; first: seconds to the first chunk; vs ref: per CPU "
-              "second, against the dense H 896 row")
+        print(
+            "x RT: audio seconds per wall second at 16 kHz; first: seconds to the first chunk; vs ref: per CPU "
+            "second, against the dense H 896 row"
+        )
 
 
 if __name__ == "__main__":

@@ -54,8 +54,9 @@ def write_audio(folder: Path, rate: int = 16000) -> Path:
     t = np.arange(2 * rate) / rate
     for index in range(4):
         glide = 2 * np.pi * (150 + 40 * index) * (t + 0.3 * t**2)
-        soundfile.write(str(folder / f"take{index}.wav"), 0.4 * np.sin(glide) + 0.02 * rng.standard_normal(t.size),
-                        rate)
+        soundfile.write(
+            str(folder / f"take{index}.wav"), 0.4 * np.sin(glide) + 0.02 * rng.standard_normal(t.size), rate
+        )
     return folder
 
 
@@ -65,14 +66,18 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def time_steps(rank: int, size: int, port: int, data: str, sections: dict, device_name: str, steps: int,
-               threads: int, result: str) -> None:
+def time_steps(
+    rank: int, size: int, port: int, data: str, sections: dict, device_name: str, steps: int, threads: int, result: str
+) -> None:
     """One rank of a row: warm up, time `steps` steps; rank 0 writes {"seconds", "device", ...} to `result`."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(threads)
     world = World(rank, size, rank, size)
-    joined = (distributed.joined(world, device_name) if world.distributed
-              else contextlib.nullcontext(choose_device(device_name)))
+    joined = (
+        distributed.joined(world, device_name)
+        if world.distributed
+        else contextlib.nullcontext(choose_device(device_name))
+    )
     with joined as device:
         trainer = Trainer.new("wavenet", data, sections=sections, device=device, world=world)
         for _ in range(WARM_UP_STEPS):
@@ -83,10 +88,18 @@ def time_steps(rank: int, size: int, port: int, data: str, sections: dict, devic
         seconds = time.perf_counter() - started
         if world.main:
             config = trainer.config
-            Path(result).write_text(json.dumps({
-                "seconds": seconds, "device": str(device), "parameters": trainer.model.parameter_count(),
-                "segment_samples": config.segment_frames * trainer.model.hop_length, "batch_size": config.batch_size,
-                "backend": distributed.backend()}))
+            Path(result).write_text(
+                json.dumps(
+                    {
+                        "seconds": seconds,
+                        "device": str(device),
+                        "parameters": trainer.model.parameter_count(),
+                        "segment_samples": config.segment_frames * trainer.model.hop_length,
+                        "batch_size": config.batch_size,
+                        "backend": distributed.backend(),
+                    }
+                )
+            )
 
 
 def measure(size: int, data: Path, sections: dict, device: str, steps: int, threads: int | None) -> dict:
@@ -94,15 +107,24 @@ def measure(size: int, data: Path, sections: dict, device: str, steps: int, thre
     threads = threads or (max(1, cpu_cores() // size) if device == "cpu" else 1)
     with tempfile.TemporaryDirectory() as folder:
         result = Path(folder) / "result.json"
-        torch.multiprocessing.spawn(time_steps, nprocs=size, args=(
-            size, free_port(), str(data), sections, device, steps, threads, str(result)))
+        torch.multiprocessing.spawn(
+            time_steps, nprocs=size, args=(size, free_port(), str(data), sections, device, steps, threads, str(result))
+        )
         measured = json.loads(result.read_text())
     samples = measured["batch_size"] * measured["segment_samples"] * steps
-    return {"ranks": size, "threads_per_rank": threads, "device": measured["device"], "backend": measured["backend"],
-            "steps": steps, "seconds_per_step": measured["seconds"] / steps,
-            "segments_per_second": measured["batch_size"] * steps / measured["seconds"],
-            "samples_per_second": samples / measured["seconds"], "parameters": measured["parameters"],
-            "batch_size": measured["batch_size"], "segment_samples": measured["segment_samples"]}
+    return {
+        "ranks": size,
+        "threads_per_rank": threads,
+        "device": measured["device"],
+        "backend": measured["backend"],
+        "steps": steps,
+        "seconds_per_step": measured["seconds"] / steps,
+        "segments_per_second": measured["batch_size"] * steps / measured["seconds"],
+        "samples_per_second": samples / measured["seconds"],
+        "parameters": measured["parameters"],
+        "batch_size": measured["batch_size"],
+        "segment_samples": measured["segment_samples"],
+    }
 
 
 def main() -> None:
@@ -116,10 +138,11 @@ def main() -> None:
     args = parser.parse_args()
     sections = json.loads(args.config.read_text()) if args.config else SECTIONS
     sections = {key: sections.get(key, {}) for key in ("model", "mel", "train")}
-    machine = (f"{platform.processor() or platform.machine()}, {cpu_cores()} cores (load average "
-               f"{os.getloadavg()[0]:.1f}), torch {torch.__version__}"
-               + (f", {torch.cuda.device_count()} × {torch.cuda.get_device_name(0)}"
-                  if args.device == "cuda" else ""))
+    machine = (
+        f"{platform.processor() or platform.machine()}, {cpu_cores()} cores (load average "
+        f"{os.getloadavg()[0]:.1f}), torch {torch.__version__}"
+        + (f", {torch.cuda.device_count()} × {torch.cuda.get_device_name(0)}" if args.device == "cuda" else "")
+    )
     with tempfile.TemporaryDirectory() as folder:
         data = write_audio(Path(folder))
         Trainer.new("wavenet", data, sections=sections, device="cpu")  # caches the mels once
@@ -132,13 +155,19 @@ def main() -> None:
         return
     first = rows[0]
     print(f"machine: {machine}")
-    print(f"model: WaveNet, {first['parameters']:,} parameters; global batch {first['batch_size']} segments of "
-          f"{first['segment_samples']} samples; {args.steps} steps timed after {WARM_UP_STEPS} warm-up steps")
-    print(f"{'ranks':>5} {'threads/rank':>12} {'device':>8} {'s/step':>8} {'segments/s':>11} {'samples/s':>10} "
-          f"{'speed-up':>9}")
+    print(
+        f"model: WaveNet, {first['parameters']:,} parameters; global batch {first['batch_size']} segments of "
+        f"{first['segment_samples']} samples; {args.steps} steps timed after {WARM_UP_STEPS} warm-up steps"
+    )
+    print(
+        f"{'ranks':>5} {'threads/rank':>12} {'device':>8} {'s/step':>8} {'segments/s':>11} {'samples/s':>10} "
+        f"{'speed-up':>9}"
+    )
     for row in rows:
-        print(f"{row['ranks']:>5} {row['threads_per_rank']:>12} {row['device']:>8} {row['seconds_per_step']:>8.3f} "
-              f"{row['segments_per_second']:>11.2f} {row['samples_per_second']:>10.0f} {row['speed_up']:>8.2f}x")
+        print(
+            f"{row['ranks']:>5} {row['threads_per_rank']:>12} {row['device']:>8} {row['seconds_per_step']:>8.3f} "
+            f"{row['segments_per_second']:>11.2f} {row['samples_per_second']:>10.0f} {row['speed_up']:>8.2f}x"
+        )
 
 
 if __name__ == "__main__":

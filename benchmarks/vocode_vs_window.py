@@ -33,9 +33,27 @@ BUSY_LOOP = "while True: pass"
 def vocode_rate(model_name: str, sample_rate: int, input_path: Path, output: Path) -> tuple[float, float]:
     """(samples/s by the engine's clock, wall seconds of the whole command) of one `vocoscope vocode` run."""
     began = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "engine.cli", "vocode", str(input_path), "-o", str(output), "--model",
-                           model_name, "--seed", "1", "--force"], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "vocode",
+            str(input_path),
+            "-o",
+            str(output),
+            "--model",
+            model_name,
+            "--seed",
+            "1",
+            "--force",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     wall = time.perf_counter() - began
     found = REAL_TIME.search(done.stdout)
     if found is None:
@@ -57,11 +75,15 @@ def main() -> None:
     import torch
 
     rates = {info.name: info.sample_rate for info in list_builtins() if info.path is not None}  # the bundled ones
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"input {args.input.name}, {args.burners} busy loop(s) beside it, load average {os.getloadavg()[0]:.2f}, "
-          f"best of {args.runs} rounds")
-    print(f"{'model':<10} {'vocode':>10} {'x RT':>6} {'vocode wall s':>14} {'window':>10} {'x RT':>6} "
-          f"{'vocode/window':>14}")
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"input {args.input.name}, {args.burners} busy loop(s) beside it, load average {os.getloadavg()[0]:.2f}, "
+        f"best of {args.runs} rounds"
+    )
+    print(
+        f"{'model':<10} {'vocode':>10} {'x RT':>6} {'vocode wall s':>14} {'window':>10} {'x RT':>6} "
+        f"{'vocode/window':>14}"
+    )
     burners = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(args.burners)]
     try:
         with tempfile.TemporaryDirectory() as scratch:
@@ -74,8 +96,11 @@ def main() -> None:
                     windowed.append(window_rates(name, args.input, 1)[0][0])
                 best, wall = max(speed for speed, _ in vocoded), min(wall for _, wall in vocoded)
                 window = max(windowed)
-                print(f"{name:<10} {best:>10,.0f} {best / rate:>6.2f} {wall:>14.1f} "
-                      f"{window:>10,.0f} {window / rate:>6.2f} {best / window:>14.2f}", flush=True)
+                print(
+                    f"{name:<10} {best:>10,.0f} {best / rate:>6.2f} {wall:>14.1f} "
+                    f"{window:>10,.0f} {window / rate:>6.2f} {best / window:>14.2f}",
+                    flush=True,
+                )
     finally:
         for burner in burners:
             burner.terminate()

@@ -44,7 +44,7 @@ from quality import Scores, load_recordings, postfiltered, resynthesise, score  
 from engine.datasets import audio_files  # noqa: E402
 from engine.excitation import excitation  # noqa: E402
 from engine.features import MelConfig, denormalise, griffin_lim, mel_spectrogram  # noqa: E402
-from engine.models.loading import load_model # noqa: E402  # noqa: E402
+from engine.models.loading import load_model  # noqa: E402  # noqa: E402
 from engine.pitch import estimate_pitch  # noqa: E402
 from engine.pitch_source import per_sample  # noqa: E402
 from engine.sampling import Sampling  # noqa: E402
@@ -59,8 +59,9 @@ def pyin_track(audio: np.ndarray, sample_rate: int, hop_length: int) -> tuple[np
     """audio (N,) → (f0 (F,) Hz with NaN where unvoiced, voiced (F,) bool), frames centred every hop_length."""
     import librosa
 
-    f0, voiced, _ = librosa.pyin(audio, fmin=PYIN_RANGE[0], fmax=PYIN_RANGE[1], sr=sample_rate,
-                                 frame_length=PYIN_FRAME, hop_length=hop_length)
+    f0, voiced, _ = librosa.pyin(
+        audio, fmin=PYIN_RANGE[0], fmax=PYIN_RANGE[1], sr=sample_rate, frame_length=PYIN_FRAME, hop_length=hop_length
+    )
     return f0, voiced
 
 
@@ -104,16 +105,21 @@ class VoiceScores(Scores):
         ref_f0, ref_voiced, f0, voiced = ref_f0[:frames], ref_voiced[:frames], f0[:frames], voiced[:frames]
         both = ref_voiced & voiced
         self.voicing.append(float(both.sum() / max(ref_voiced.sum(), 1)))
-        self.f0_cents.append(float(np.mean(np.abs(1200.0 * np.log2(f0[both] / ref_f0[both])))) if both.any()
-                             else float("nan"))
+        self.f0_cents.append(
+            float(np.mean(np.abs(1200.0 * np.log2(f0[both] / ref_f0[both])))) if both.any() else float("nan")
+        )
         self.hnr_db.append(hnr_db(estimate, ref_f0, ref_voiced, config.sample_rate, config.hop_length))
 
     def figures(self) -> dict[str, float]:
-        return {"pesq": float(np.mean(self.pesq)) if self.pesq else float("nan"),
-                "stoi": float(np.mean(self.stoi)) if self.stoi else float("nan"),
-                "log_mel_db": float(np.mean(self.log_mel_db)) if self.log_mel_db else float("nan"),
-                "voicing": float(np.mean(self.voicing)), "f0_cents": float(np.nanmean(self.f0_cents)),
-                "hnr_db": float(np.nanmean(self.hnr_db)), "seconds": self.seconds}
+        return {
+            "pesq": float(np.mean(self.pesq)) if self.pesq else float("nan"),
+            "stoi": float(np.mean(self.stoi)) if self.stoi else float("nan"),
+            "log_mel_db": float(np.mean(self.log_mel_db)) if self.log_mel_db else float("nan"),
+            "voicing": float(np.mean(self.voicing)),
+            "f0_cents": float(np.nanmean(self.f0_cents)),
+            "hnr_db": float(np.nanmean(self.hnr_db)),
+            "seconds": self.seconds,
+        }
 
 
 def no_network(mel: np.ndarray, config: MelConfig, seed: int) -> np.ndarray:
@@ -127,8 +133,9 @@ def no_network(mel: np.ndarray, config: MelConfig, seed: int) -> np.ndarray:
     return postfiltered((source * gain).astype(np.float32), mel, config, *CONTROL_POSTFILTERS)
 
 
-def methods(models: list, mels: list[np.ndarray], config: MelConfig, seed: int,
-            postfilters: list[tuple[float, float]] = ()) -> dict[str, tuple[list, float]]:
+def methods(
+    models: list, mels: list[np.ndarray], config: MelConfig, seed: int, postfilters: list[tuple[float, float]] = ()
+) -> dict[str, tuple[list, float]]:
     """Every method's resyntheses of `mels` and the seconds each took: {label: ([audio (F · hop,)], seconds)}; for
     each (pitch, envelope) strength pair in `postfilters` also each model's raw draw post-filtered so (for choosing
     the strengths on validation voices)."""
@@ -150,25 +157,34 @@ def methods(models: list, mels: list[np.ndarray], config: MelConfig, seed: int,
         raw, raw_seconds = results[f"{name} raw"]
         started = time.perf_counter()
         drawn = resynthesise(model, mels, seed) if guided else raw
-        shipped = [postfiltered(samples, mel, config, own.pitch_postfilter, own.envelope_postfilter)
-                   for samples, mel in zip(drawn, mels)]
+        shipped = [
+            postfiltered(samples, mel, config, own.pitch_postfilter, own.envelope_postfilter)
+            for samples, mel in zip(drawn, mels)
+        ]
         results[f"{name} shipped"] = (shipped, time.perf_counter() - started + (0.0 if guided else raw_seconds))
         for pitch, envelope in postfilters:
             started = time.perf_counter()
             made = [postfiltered(samples, mel, config, pitch, envelope) for samples, mel in zip(raw, mels)]
-            results[f"{name} pitch {pitch:g} envelope {envelope:g}"] = (made, time.perf_counter() - started + raw_seconds)
+            results[f"{name} pitch {pitch:g} envelope {envelope:g}"] = (
+                made,
+                time.perf_counter() - started + raw_seconds,
+            )
     return results
 
 
 def print_table(title: str, rows: dict[str, dict[str, float]], audio_seconds: float | None) -> None:
     width = max(30, 2 + max(len(label) for label in rows))
     print(f"\n{title}")
-    print(f"{'method':<{width}}{'PESQ-WB':>8}{'STOI':>7}{'mel dB':>8}{'voicing':>9}{'F0 cents':>10}{'HNR dB':>8}"
-          f"{'x real':>8}")
+    print(
+        f"{'method':<{width}}{'PESQ-WB':>8}{'STOI':>7}{'mel dB':>8}{'voicing':>9}{'F0 cents':>10}{'HNR dB':>8}"
+        f"{'x real':>8}"
+    )
     for label, f in rows.items():
         speed = f"{audio_seconds / f['seconds']:>8.2f}" if audio_seconds and f.get("seconds") else f"{'—':>8}"
-        print(f"{label:<{width}}{f['pesq']:>8.3f}{f['stoi']:>7.3f}{f['log_mel_db']:>8.2f}{f['voicing']:>9.2f}"
-              f"{f['f0_cents']:>10.1f}{f['hnr_db']:>8.1f}{speed}")
+        print(
+            f"{label:<{width}}{f['pesq']:>8.3f}{f['stoi']:>7.3f}{f['log_mel_db']:>8.2f}{f['voicing']:>9.2f}"
+            f"{f['f0_cents']:>10.1f}{f['hnr_db']:>8.1f}{speed}"
+        )
 
 
 def check_not_trained_on(root: Path, voices: list[Path]) -> None:
@@ -178,8 +194,10 @@ def check_not_trained_on(root: Path, voices: list[Path]) -> None:
         roles = {name: voice["role"] for name, voice in json.loads(manifest.read_text()).get("voices", {}).items()}
         trained = [folder.name for folder in voices if roles.get(folder.name) == "train"]
         if trained:
-            sys.exit(f"{root}: {', '.join(trained)} are training voices; benchmark on DIR/heldout (or DIR/valid to "
-                     "choose settings).")
+            sys.exit(
+                f"{root}: {', '.join(trained)} are training voices; benchmark on DIR/heldout (or DIR/valid to "
+                "choose settings)."
+            )
 
 
 def vocode_speed(models: list[str], voices: list[Path], config: MelConfig) -> dict[str, float]:
@@ -198,13 +216,28 @@ def vocode_speed(models: list[str], voices: list[Path], config: MelConfig) -> di
         soundfile.write(str(source), audio, config.sample_rate, subtype="PCM_16")
         pin = ["taskset", "-c", "0"] if shutil.which("taskset") else []
         for name in models:
-            command = [*pin, sys.executable, "-m", "engine.cli", "vocode", str(source), "-o",
-                       str(Path(folder) / f"{Path(name).stem}.wav"), "--model", name, "--seed", "1", "--force"]
+            command = [
+                *pin,
+                sys.executable,
+                "-m",
+                "engine.cli",
+                "vocode",
+                str(source),
+                "-o",
+                str(Path(folder) / f"{Path(name).stem}.wav"),
+                "--model",
+                name,
+                "--seed",
+                "1",
+                "--force",
+            ]
             started = time.perf_counter()
             subprocess.run(command, check=True, capture_output=True, env=os.environ | {"OMP_NUM_THREADS": "1"})
             speeds[name] = len(audio) / config.sample_rate / (time.perf_counter() - started)
-    print(f"\n`vocoscope vocode` as shipped, one core{' (taskset -c 0)' if pin else ''}, "
-          f"{len(audio) / config.sample_rate:.1f} s of the voices joined, start-up included:")
+    print(
+        f"\n`vocoscope vocode` as shipped, one core{' (taskset -c 0)' if pin else ''}, "
+        f"{len(audio) / config.sample_rate:.1f} s of the voices joined, start-up included:"
+    )
     for name, speed in speeds.items():
         print(f"  {name:<24}{speed:6.2f}x real time")
     return speeds
@@ -218,9 +251,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="use only the first N recordings of each voice")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--json", metavar="FILE", help="also write every voice's figures as JSON")
-    parser.add_argument("--postfilters", nargs="*", default=[], metavar="PITCH,ENVELOPE",
-                        help="also each model's raw draw through post-filters of these strengths (choose on --data "
-                             "data/voices/valid, never on the held-out voices)")
+    parser.add_argument(
+        "--postfilters",
+        nargs="*",
+        default=[],
+        metavar="PITCH,ENVELOPE",
+        help="also each model's raw draw through post-filters of these strengths (choose on --data "
+        "data/voices/valid, never on the held-out voices)",
+    )
     parser.add_argument("--speed", action="store_true", help="also time `vocoscope vocode` with each model on one core")
     args = parser.parse_args(argv)
     try:
@@ -232,14 +270,19 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="Mean of empty slice")  # a method with no voiced frame: NaN, shown
     torch.set_num_threads(args.threads)
     root = Path(args.data)
-    voices = sorted(path for path in root.iterdir() if path.is_dir() and not path.name.startswith(".")) \
-        if root.is_dir() else []
+    voices = (
+        sorted(path for path in root.iterdir() if path.is_dir() and not path.name.startswith("."))
+        if root.is_dir()
+        else []
+    )
     if not voices:
         sys.exit(f"{root}: no voice folders. Build them with `vocoscope trainset --source voices --out data/voices`.")
     check_not_trained_on(root, voices)
     models = [(Path(name).stem, load_model(name)[0]) for name in args.models]
-    print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, torch "
-          f"{torch.__version__} ({torch.get_num_threads()} threads); seed {args.seed}")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, torch "
+        f"{torch.__version__} ({torch.get_num_threads()} threads); seed {args.seed}"
+    )
     for name, model in models:
         print(f"  {name}: {model.family}, {sum(p.numel() for p in model.parameters()):,} parameters")
 
@@ -263,19 +306,26 @@ def main(argv: list[str] | None = None) -> int:
                 score(scores, audio, estimate, config)
                 scores.add_pitch(reference, estimate, config)
         per_voice[folder.name] = {label: scores.figures() for label, scores in rows.items()}
-        print_table(f"{folder.name}: {len(files)} recordings, {audio_seconds:.1f} s", per_voice[folder.name],
-                    audio_seconds)
+        print_table(
+            f"{folder.name}: {len(files)} recordings, {audio_seconds:.1f} s", per_voice[folder.name], audio_seconds
+        )
         sys.stdout.flush()
     labels = list(next(iter(per_voice.values())))
-    average = {label: {key: float(np.mean([per_voice[v][label][key] for v in per_voice]))
-                       for key in per_voice[voices[0].name][label]} for label in labels}
+    average = {
+        label: {
+            key: float(np.mean([per_voice[v][label][key] for v in per_voice]))
+            for key in per_voice[voices[0].name][label]
+        }
+        for label in labels
+    }
     for label in labels:
         average[label]["seconds"] = sum(per_voice[v][label]["seconds"] for v in per_voice)
     print_table(f"average over {len(per_voice)} voices ({total_seconds:.1f} s of audio)", average, total_seconds)
     speeds = vocode_speed(args.models, voices, config) if args.speed else {}
     if args.json:
-        Path(args.json).write_text(json.dumps({"voices": per_voice, "average": average, "vocode_x_real_time": speeds},
-                                              indent=2) + "\n")
+        Path(args.json).write_text(
+            json.dumps({"voices": per_voice, "average": average, "vocode_x_real_time": speeds}, indent=2) + "\n"
+        )
     return 0
 
 

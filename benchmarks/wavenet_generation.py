@@ -34,7 +34,10 @@ from engine.models.upsample import UpsampleConfig
 from engine.models.wavenet.model import WaveNet, WaveNetConfig, previous_classes
 
 MEMORY_MODEL = WaveNetConfig(
-    blocks=1, layers=4, residual_channels=16, skip_channels=32,
+    blocks=1,
+    layers=4,
+    residual_channels=16,
+    skip_channels=32,
     upsample=UpsampleConfig(resnet_blocks=2, resnet_channels=32, aux_channels=16),
 )
 
@@ -76,7 +79,9 @@ def incremental_rate(model: WaveNet, mel: torch.Tensor, samples: int) -> float:
     return done / (time.perf_counter() - start)
 
 
-def naive_generation(model: WaveNet, mel: torch.Tensor, history: torch.Tensor, samples: int) -> tuple[float, torch.Tensor, torch.Tensor]:
+def naive_generation(
+    model: WaveNet, mel: torch.Tensor, history: torch.Tensor, samples: int
+) -> tuple[float, torch.Tensor, torch.Tensor]:
     """Naive generation after a teacher-forced `history` (1, ≥ RF): each step runs the network on its last RF inputs.
 
     Returns (samples/s, the full audio (1, len(history) + samples), the naive logits (1, C, samples)).
@@ -138,14 +143,20 @@ def main() -> None:
     torch.manual_seed(0)
     model = WaveNet(WaveNetConfig(), mel_config).eval()
     config, rf = model.config, model.receptive_field
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f}), "
-          f"torch {torch.__version__}, {args.threads} thread(s)")
-    print(f"model: WaveNet {config.blocks} blocks × {config.layers} layers, k={config.kernel_size}, "
-          f"{config.residual_channels} residual / {config.skip_channels} skip channels, output {config.output}, "
-          f"receptive field {rf}, {model.parameter_count() / 1e6:.2f} M parameters, hop {mel_config.hop_length}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f}), "
+        f"torch {torch.__version__}, {args.threads} thread(s)"
+    )
+    print(
+        f"model: WaveNet {config.blocks} blocks × {config.layers} layers, k={config.kernel_size}, "
+        f"{config.residual_channels} residual / {config.skip_channels} skip channels, output {config.output}, "
+        f"receptive field {rf}, {model.parameter_count() / 1e6:.2f} M parameters, hop {mel_config.hop_length}"
+    )
 
     total = max(args.incremental_samples, rf + args.naive_samples)
-    mel = torch.rand(1, mel_config.n_mels, -(-total // mel_config.hop_length), generator=torch.Generator().manual_seed(1))
+    mel = torch.rand(
+        1, mel_config.n_mels, -(-total // mel_config.hop_length), generator=torch.Generator().manual_seed(1)
+    )
     fast = incremental_rate(model, mel, args.incremental_samples)
     model.compiled_cpu_loop = False
     fast_torch = incremental_rate(model, mel, args.incremental_samples)
@@ -164,23 +175,29 @@ def main() -> None:
     print(f"{'incremental, compiled loop':<34} {fast:>10.1f} {args.incremental_samples:>14}")
     print(f"{'incremental, torch loop':<34} {fast_torch:>10.1f} {args.incremental_samples:>14}")
     print(f"{'naive (recompute RF per sample)':<34} {naive:>10.1f} {args.naive_samples:>14}")
-    print(f"speed-up: {fast / naive:.1f}× compiled, {fast_torch / naive:.1f}× torch loop   (incremental vs naive logits "
-          f"on the same samples: max |Δ| = {mismatch:.1e})")
+    print(
+        f"speed-up: {fast / naive:.1f}× compiled, {fast_torch / naive:.1f}× torch loop   (incremental vs naive logits "
+        f"on the same samples: max |Δ| = {mismatch:.1e})"
+    )
 
     small = WaveNet(MEMORY_MODEL, mel_config).eval()
     c = small.config
     print()
-    print(f"memory model: {c.blocks} block × {c.layers} layers, k={c.kernel_size}, {c.residual_channels} residual / "
-          f"{c.skip_channels} skip channels, {small.parameter_count() / 1e3:.0f} k parameters; "
-          f"{args.memory_seconds:.0f} s of audio at {mel_config.sample_rate} Hz, block of {args.block_frames} frames")
+    print(
+        f"memory model: {c.blocks} block × {c.layers} layers, k={c.kernel_size}, {c.residual_channels} residual / "
+        f"{c.skip_channels} skip channels, {small.parameter_count() / 1e3:.0f} k parameters; "
+        f"{args.memory_seconds:.0f} s of audio at {mel_config.sample_rate} Hz, block of {args.block_frames} frames"
+    )
     start = time.perf_counter()
     peak, done, checkpoints = memory_growth(small, args.memory_seconds, args.block_frames)
     elapsed = time.perf_counter() - start
     print(f"{'audio generated (s)':>20} {'RSS growth (MB)':>16}")
     for audio_seconds, growth in checkpoints:
         print(f"{audio_seconds:>20.1f} {growth:>16.1f}")
-    print(f"peak RSS growth: {peak / 2**20:.1f} MB over {done} samples ({done / mel_config.sample_rate:.1f} s of audio) "
-          f"in {elapsed:.0f} s ({done / elapsed:.0f} samples/s); limit 200 MB")
+    print(
+        f"peak RSS growth: {peak / 2**20:.1f} MB over {done} samples ({done / mel_config.sample_rate:.1f} s of audio) "
+        f"in {elapsed:.0f} s ({done / elapsed:.0f} samples/s); limit 200 MB"
+    )
 
 
 if __name__ == "__main__":

@@ -84,8 +84,10 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     torch.set_num_threads(args.threads)
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{args.threads} torch thread(s), input {args.input.name}")
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{args.threads} torch thread(s), input {args.input.name}"
+    )
     print(f"{'model':<10} {'engine alone':>14} {'in the window':>15} {'ratio':>6} {'GUI CPU s':>10}")
     for name in ("wavernn", "wavenet"):
         alone = max(engine_rate(name, args.input) for _ in range(args.runs))

@@ -45,8 +45,9 @@ def atomic_path(path: Path, *, overwrite: bool = True) -> Iterator[Path]:
         remove_stale_temporaries(path.parent)
         _cleaned.add(str(path.parent))
     try:
-        handle, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp" + path.suffix,
-                                        dir=path.parent)
+        handle, name = tempfile.mkstemp(
+            prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp" + path.suffix, dir=path.parent
+        )
     except OSError as error:
         raise write_error(path, error) from None
     os.close(handle)
@@ -84,8 +85,12 @@ def _link_new(temporary: Path, path: Path) -> None:
         os.link(temporary, path)
         return
     except FileExistsError:
-        raise OutputError(path, "an existing file (it appeared while this one was being written)",
-                          "a new file name, or permission to replace the file", _EXISTS_FIX) from None
+        raise OutputError(
+            path,
+            "an existing file (it appeared while this one was being written)",
+            "a new file name, or permission to replace the file",
+            _EXISTS_FIX,
+        ) from None
     except OSError as error:
         if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
             raise
@@ -93,8 +98,12 @@ def _link_new(temporary: Path, path: Path) -> None:
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
-        raise OutputError(path, "an existing file (it appeared while this one was being written)",
-                          "a new file name, or permission to replace the file", _EXISTS_FIX) from None
+        raise OutputError(
+            path,
+            "an existing file (it appeared while this one was being written)",
+            "a new file name, or permission to replace the file",
+            _EXISTS_FIX,
+        ) from None
     os.replace(temporary, path)
 
 
@@ -132,11 +141,16 @@ def check_writable(path: Path) -> None:
     itself is not a folder."""
     path = Path(path)
     if path.is_dir():
-        raise OutputError(path, "a folder", "a file name for the output",
-                          f"Name a file inside it (for example {path / 'out.wav'}).")
+        raise OutputError(
+            path, "a folder", "a file name for the output", f"Name a file inside it (for example {path / 'out.wav'})."
+        )
     if not path.parent.is_dir():
-        raise OutputError(path, f"no folder {path.parent}", "an existing folder for the output",
-                          "Create the folder or choose another output path.")
+        raise OutputError(
+            path,
+            f"no folder {path.parent}",
+            "an existing folder for the output",
+            "Create the folder or choose another output path.",
+        )
     try:
         handle, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     except OSError as error:
@@ -149,8 +163,12 @@ def check_space(path: Path, needed: int) -> None:
     """Raise `OutputError` when the disk of `path`'s folder has less than `needed` bytes free."""
     free = _free_bytes(path.parent)
     if free is not None and free < needed:
-        raise OutputError(path, f"{_size(free)} free on its disk", f"room for about {_size(needed)}",
-                          "Free some space, or choose a folder on another disk (-o).")
+        raise OutputError(
+            path,
+            f"{_size(free)} free on its disk",
+            f"room for about {_size(needed)}",
+            "Free some space, or choose a folder on another disk (-o).",
+        )
 
 
 def write_error(path: Path, error: BaseException) -> OutputError:
@@ -159,20 +177,40 @@ def write_error(path: Path, error: BaseException) -> OutputError:
     code = getattr(error, "errno", None)
     free = _free_bytes(path.parent)
     if code in (errno.ENOSPC, errno.EDQUOT) or (code is None and free is not None and free < LOW_SPACE_BYTES):
-        return OutputError(path, f"no space left on the device ({_size(free or 0)} free)", "room for the file",
-                           "Free some space, or choose a folder on another disk (-o).")
+        return OutputError(
+            path,
+            f"no space left on the device ({_size(free or 0)} free)",
+            "room for the file",
+            "Free some space, or choose a folder on another disk (-o).",
+        )
     if code in (errno.EACCES, errno.EPERM):
-        return OutputError(path, f"no permission to write in {path.parent}", "a folder you may write to",
-                           "Choose another folder (-o), or change the folder's permissions.")
+        return OutputError(
+            path,
+            f"no permission to write in {path.parent}",
+            "a folder you may write to",
+            "Choose another folder (-o), or change the folder's permissions.",
+        )
     if code == errno.EROFS:
-        return OutputError(path, f"a read-only file system at {path.parent}", "a folder you may write to",
-                           "Choose a folder on a writable disk (-o).")
+        return OutputError(
+            path,
+            f"a read-only file system at {path.parent}",
+            "a folder you may write to",
+            "Choose a folder on a writable disk (-o).",
+        )
     if code in (errno.ENOENT, errno.ENOTDIR):
-        return OutputError(path, f"no folder {path.parent}", "an existing folder for the output",
-                           "Create the folder or choose another output path.")
+        return OutputError(
+            path,
+            f"no folder {path.parent}",
+            "an existing folder for the output",
+            "Create the folder or choose another output path.",
+        )
     text = os.strerror(code) if code else (str(error).strip() or type(error).__name__)
-    return OutputError(path, f"a write that failed ({text})", "a file that can be written",
-                       "Check the disk and the folder, or choose another output path (-o).")
+    return OutputError(
+        path,
+        f"a write that failed ({text})",
+        "a file that can be written",
+        "Check the disk and the folder, or choose another output path (-o).",
+    )
 
 
 def _free_bytes(folder: Path) -> int | None:

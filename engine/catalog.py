@@ -96,11 +96,15 @@ def untrained_warning(name: str, trained: bool) -> str | None:
     sound like and what to choose instead. For the command line's stderr and the window alike."""
     if trained:
         return None
-    bundled = sorted((builtin for builtin in BUILTINS if bundled_checkpoint(builtin) is not None),
-                     key=lambda builtin: builtin != DEFAULT_MODEL)
+    bundled = sorted(
+        (builtin for builtin in BUILTINS if bundled_checkpoint(builtin) is not None),
+        key=lambda builtin: builtin != DEFAULT_MODEL,
+    )
     choices = [f"{builtin} (the default)" if builtin == DEFAULT_MODEL else builtin for builtin in bundled]
-    return (f"{name} has random weights (not trained): it makes noise, not speech. Use "
-            f"{' or '.join(choices) + ', or ' if choices else ''}a checkpoint trained with `vocoscope train`.")
+    return (
+        f"{name} has random weights (not trained): it makes noise, not speech. Use "
+        f"{' or '.join(choices) + ', or ' if choices else ''}a checkpoint trained with `vocoscope train`."
+    )
 
 
 def list_builtins(build: Callable[[], list[ModelInfo]]) -> list[ModelInfo]:

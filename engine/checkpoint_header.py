@@ -20,8 +20,23 @@ from engine.errors import CheckpointError
 
 FORMAT = "vocoscope-checkpoint-1"
 HEADER_LIMIT = 100_000_000  # safetensors refuses larger headers
-DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
-          "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1}
+DTYPES = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U64": 8,
+    "U32": 4,
+    "U16": 2,
+    "U8": 1,
+    "BOOL": 1,
+}
 FLOAT_DTYPES = ("F64", "F32", "F16", "BF16")
 INT_DTYPES = ("I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8")
 _REWRITE = "The file is damaged or was not written by Vocoscope; save the model again."
@@ -62,9 +77,12 @@ def read_header(path: Path) -> bytes:
         if not header.startswith(b"{") or not isinstance(json.loads(header), dict):
             raise ValueError("no JSON object")
     except (OSError, ValueError) as error:
-        raise CheckpointError(path, f"a file that is not a safetensors checkpoint ({error})",
-                              "8 bytes of header length, then a JSON header",
-                              "Replace the file with a checkpoint saved by Vocoscope.") from None
+        raise CheckpointError(
+            path,
+            f"a file that is not a safetensors checkpoint ({error})",
+            "8 bytes of header length, then a JSON header",
+            "Replace the file with a checkpoint saved by Vocoscope.",
+        ) from None
     return header
 
 
@@ -75,16 +93,20 @@ def read_checkpoint_header(path: Path) -> CheckpointHeader:
     metadata = raw.pop("__metadata__", None)
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT or "vocoscope" not in metadata:
         found = metadata.get("format") if isinstance(metadata, dict) else None
-        raise CheckpointError(path, f"a safetensors file without Vocoscope metadata (format={found!r})",
-                              f"format {FORMAT!r} with the model's family and config",
-                              "Save the model with engine.checkpoints.save, or import its state dict with its family.")
+        raise CheckpointError(
+            path,
+            f"a safetensors file without Vocoscope metadata (format={found!r})",
+            f"format {FORMAT!r} with the model's family and config",
+            "Save the model with engine.checkpoints.save, or import its state dict with its family.",
+        )
     try:
         meta = json.loads(metadata["vocoscope"]) if isinstance(metadata["vocoscope"], str) else None
     except json.JSONDecodeError as error:
         raise CheckpointError(path, f"metadata that is not JSON ({error})", "a JSON object", _REWRITE) from None
     if not isinstance(meta, dict):
-        raise CheckpointError(path, f"metadata that is {_kind(meta)}", "a JSON object with family, model and mel",
-                              _REWRITE)
+        raise CheckpointError(
+            path, f"metadata that is {_kind(meta)}", "a JSON object with family, model and mel", _REWRITE
+        )
     _check_meta(path, meta)
     return CheckpointHeader(meta=meta, tensors={name: _entry(path, name, value) for name, value in raw.items()})
 
@@ -92,12 +114,14 @@ def read_checkpoint_header(path: Path) -> CheckpointHeader:
 def _check_meta(path: Path, meta: dict[str, Any]) -> None:
     """The types of what the loader and the model list read from the metadata."""
     if not isinstance(meta.get("family"), str):
-        raise CheckpointError(path, f"a model family that is {_kind(meta.get('family'))}",
-                              "the family's name, a string", _REWRITE)
+        raise CheckpointError(
+            path, f"a model family that is {_kind(meta.get('family'))}", "the family's name, a string", _REWRITE
+        )
     for key in ("model", "mel"):
         if not isinstance(meta.get(key, {}), dict):
-            raise CheckpointError(path, f'"{key}" that is {_kind(meta[key])}', f'"{key}": a JSON object of settings',
-                                  _REWRITE)
+            raise CheckpointError(
+                path, f'"{key}" that is {_kind(meta[key])}', f'"{key}": a JSON object of settings', _REWRITE
+            )
     for key in ("training_note", "licence"):
         if not isinstance(meta.get(key, ""), str):
             raise CheckpointError(path, f'"{key}" that is {_kind(meta[key])}', f'"{key}": a string', _REWRITE)
@@ -107,24 +131,33 @@ def _check_meta(path: Path, meta: dict[str, Any]) -> None:
         raise CheckpointError(path, f'"training" that is {_kind(training)}', '"training": a JSON object', _REWRITE)
     for key in ("data", "initialised_from"):
         if not isinstance(training.get(key) or {}, dict):
-            raise CheckpointError(path, f'"training.{key}" that is {_kind(training[key])}',
-                                  f'"training.{key}": a JSON object', _REWRITE)
+            raise CheckpointError(
+                path, f'"training.{key}" that is {_kind(training[key])}', f'"training.{key}": a JSON object', _REWRITE
+            )
     _check_steps(path, "training.initialised_from.steps", (training.get("initialised_from") or {}).get("steps", 0))
 
 
 def _check_steps(path: Path, name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise CheckpointError(path, f'"{name}" of {value!r}', f'"{name}": a whole number of training steps, 0 or more',
-                              _REWRITE)
+        raise CheckpointError(
+            path, f'"{name}" of {value!r}', f'"{name}": a whole number of training steps, 0 or more', _REWRITE
+        )
 
 
 def _entry(path: Path, name: str, value: Any) -> TensorEntry:
     shape = value.get("shape") if isinstance(value, dict) else None
     dtype = value.get("dtype") if isinstance(value, dict) else None
-    if dtype not in DTYPES or not isinstance(shape, list) or not all(
-            isinstance(side, int) and not isinstance(side, bool) and side >= 0 for side in shape):
-        raise CheckpointError(path, f"tensor {name!r} declared as {json.dumps(value)[:120]}",
-                              "a dtype and a shape of whole numbers", _REWRITE)
+    if (
+        dtype not in DTYPES
+        or not isinstance(shape, list)
+        or not all(isinstance(side, int) and not isinstance(side, bool) and side >= 0 for side in shape)
+    ):
+        raise CheckpointError(
+            path,
+            f"tensor {name!r} declared as {json.dumps(value)[:120]}",
+            "a dtype and a shape of whole numbers",
+            _REWRITE,
+        )
     return TensorEntry(dtype=dtype, shape=tuple(shape))
 
 

@@ -36,40 +36,82 @@ _REWRITE = "The file is damaged or was not written by Vocoscope; save the model 
 # registered by a user) has its type checked only.
 RANGES: dict[str, tuple[float, float]] = {
     # MelConfig
-    "sample_rate": (1000, 384_000), "n_fft": (16, 65_536), "hop_length": (1, 65_536), "win_length": (1, 65_536),
-    "n_mels": (1, 1024), "fmin": (0.0, 192_000.0), "fmax": (1.0, 192_000.0), "min_db": (-300.0, -1.0),
-    "ref_db": (-300.0, 300.0), "peak": (0.0, 1.0), "preemphasis": (0.0, 1.0), "output_preemphasis": (0.0, 1.0),
+    "sample_rate": (1000, 384_000),
+    "n_fft": (16, 65_536),
+    "hop_length": (1, 65_536),
+    "win_length": (1, 65_536),
+    "n_mels": (1, 1024),
+    "fmin": (0.0, 192_000.0),
+    "fmax": (1.0, 192_000.0),
+    "min_db": (-300.0, -1.0),
+    "ref_db": (-300.0, 300.0),
+    "peak": (0.0, 1.0),
+    "preemphasis": (0.0, 1.0),
+    "output_preemphasis": (0.0, 1.0),
     "highpass_hz": (0.0, 192_000.0),
     # the upsampling network
-    "pad": (0, 64), "resnet_blocks": (0, 64), "resnet_channels": (1, 4096), "aux_channels": (0, 4096),
+    "pad": (0, 64),
+    "resnet_blocks": (0, 64),
+    "resnet_channels": (1, 4096),
+    "aux_channels": (0, 4096),
     # WaveRNN and the dual-softmax WaveRNN
-    "rnn_dims": (1, 4096), "fc_dims": (1, 4096), "hidden_size": (2, 8192), "n_mixtures": (1, 256),
+    "rnn_dims": (1, 4096),
+    "fc_dims": (1, 4096),
+    "hidden_size": (2, 8192),
+    "n_mixtures": (1, 256),
     "log_scale_min": (-50.0, 0.0),
     # WaveNet
-    "blocks": (1, 32), "layers": (1, 32), "dilation_base": (1, 16), "kernel_size": (1, 64),
-    "residual_channels": (1, 4096), "skip_channels": (1, 4096), "mixtures": (1, 256), "mol_bits": (1, 16),
+    "blocks": (1, 32),
+    "layers": (1, 32),
+    "dilation_base": (1, 16),
+    "kernel_size": (1, 64),
+    "residual_channels": (1, 4096),
+    "skip_channels": (1, 4096),
+    "mixtures": (1, 256),
+    "mol_bits": (1, 16),
     "speakers": (0, 100_000),
     # shared
-    "bits": (1, 16), "lpc_order": (0, 64),
+    "bits": (1, 16),
+    "lpc_order": (0, 64),
     # the sampling settings a config keeps its own of (engine/sampling.py)
     **{setting.name: (setting.low, setting.high) for setting in SETTINGS},
 }
 # Windows librosa makes from a name alone (scipy.signal.get_window without parameters).
-WINDOWS = ("hann", "hamming", "blackman", "blackmanharris", "bartlett", "barthann", "bohman", "boxcar", "cosine",
-           "flattop", "nuttall", "parzen", "triang", "tukey", "lanczos")
+WINDOWS = (
+    "hann",
+    "hamming",
+    "blackman",
+    "blackmanharris",
+    "bartlett",
+    "barthann",
+    "bohman",
+    "boxcar",
+    "cosine",
+    "flattop",
+    "nuttall",
+    "parzen",
+    "triang",
+    "tukey",
+    "lanczos",
+)
 
 
 def check_config(path: Path, config_class: type, model_values: dict[str, Any], mel_values: dict[str, Any]) -> None:
     """Raise `CheckpointError` for the first model or mel setting of the wrong type or out of range."""
-    problems = _dataclass_problems(config_class, model_values, "model") + _dataclass_problems(MelConfig, mel_values,
-                                                                                             "mel")
+    problems = _dataclass_problems(config_class, model_values, "model") + _dataclass_problems(
+        MelConfig, mel_values, "mel"
+    )
     if not problems:
         problems = _mel_problems(MelConfig.from_dict(mel_values))
         blocks = model_values.get("blocks", getattr(config_class, "blocks", 1))  # the class holds the defaults
         layers = model_values.get("layers", getattr(config_class, "layers", 1))
         if blocks * layers > MAX_LAYERS:
-            problems.append((f"model.blocks {blocks} × model.layers {layers} = {blocks * layers} layers",
-                             f"at most {MAX_LAYERS} layers in all"))
+            problems.append(
+                (
+                    f"model.blocks {blocks} × model.layers {layers} = {blocks * layers} layers",
+                    f"at most {MAX_LAYERS} layers in all",
+                )
+            )
     if problems:
         found, expected = problems[0]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -154,14 +196,21 @@ def _mel_problems(mel: MelConfig) -> list[tuple[str, str]]:
     if mel.normalisation not in NORMALISATIONS:
         problems.append((f"mel.normalisation of {mel.normalisation!r}", f"one of {', '.join(NORMALISATIONS)}"))
     if mel.win_length > mel.n_fft:
-        problems.append((f"mel.win_length of {mel.win_length} with n_fft {mel.n_fft}",
-                         "a window no longer than n_fft"))
+        problems.append((f"mel.win_length of {mel.win_length} with n_fft {mel.n_fft}", "a window no longer than n_fft"))
     if mel.n_mels > mel.n_fft // 2 + 1:
-        problems.append((f"mel.n_mels of {mel.n_mels} with n_fft {mel.n_fft}",
-                         f"at most n_fft / 2 + 1 = {mel.n_fft // 2 + 1} bands (one frequency bin each)"))
+        problems.append(
+            (
+                f"mel.n_mels of {mel.n_mels} with n_fft {mel.n_fft}",
+                f"at most n_fft / 2 + 1 = {mel.n_fft // 2 + 1} bands (one frequency bin each)",
+            )
+        )
     if not mel.fmin < mel.fmax <= nyquist:
-        problems.append((f"mel.fmin {mel.fmin:g} Hz and mel.fmax {mel.fmax:g} Hz at {mel.sample_rate} Hz",
-                         f"0 <= fmin < fmax <= {nyquist:g} Hz (half the sample rate)"))
+        problems.append(
+            (
+                f"mel.fmin {mel.fmin:g} Hz and mel.fmax {mel.fmax:g} Hz at {mel.sample_rate} Hz",
+                f"0 <= fmin < fmax <= {nyquist:g} Hz (half the sample rate)",
+            )
+        )
     return problems
 
 
@@ -171,24 +220,36 @@ def check_skeleton(path: Path, skeleton: torch.nn.Module, header: CheckpointHead
     expected = skeleton.state_dict()
     parameters = sum(value.numel() for value in expected.values())
     if parameters > MAX_PARAMETERS:
-        raise CheckpointError(path, f"a config asking for a model of {parameters:,} parameters "
-                                    f"({parameters * 4 / 1e9:.1f} GB as float32)",
-                              f"at most {MAX_PARAMETERS:,} parameters ({MAX_PARAMETERS * 4 / 1e9:.1f} GB)", _REWRITE)
+        raise CheckpointError(
+            path,
+            f"a config asking for a model of {parameters:,} parameters ({parameters * 4 / 1e9:.1f} GB as float32)",
+            f"at most {MAX_PARAMETERS:,} parameters ({MAX_PARAMETERS * 4 / 1e9:.1f} GB)",
+            _REWRITE,
+        )
     receptive = int(getattr(skeleton, "receptive_field", 0))
     if receptive > MAX_RECEPTIVE_FIELD:
-        raise CheckpointError(path, f"a config asking for a receptive field of {receptive:,} samples",
-                              f"at most {MAX_RECEPTIVE_FIELD:,} samples", _REWRITE)
+        raise CheckpointError(
+            path,
+            f"a config asking for a receptive field of {receptive:,} samples",
+            f"at most {MAX_RECEPTIVE_FIELD:,} samples",
+            _REWRITE,
+        )
     declared = {name: entry for name, entry in header.tensors.items() if not name.startswith("extra/")}
     parts = fit_problems(expected, {name: entry.shape for name, entry in declared.items()})
     kinds = [name for name in expected if name in declared and _dtype_problem(expected[name], declared[name].dtype)]
     if kinds:
         name = kinds[0]
-        parts.append(f"{len(kinds)} of another dtype (first {name}: {declared[name].dtype} stored, "
-                     f"{_dtype_problem(expected[name], declared[name].dtype)} by the model)")
+        parts.append(
+            f"{len(kinds)} of another dtype (first {name}: {declared[name].dtype} stored, "
+            f"{_dtype_problem(expected[name], declared[name].dtype)} by the model)"
+        )
     if parts:
-        raise CheckpointError(path, "weights that do not fit the model its config describes: " + ", ".join(parts),
-                              f"the weights of a {getattr(skeleton, 'family', 'this')} model with the stored config",
-                              "The file's config and weights disagree; save or export the model again.")
+        raise CheckpointError(
+            path,
+            "weights that do not fit the model its config describes: " + ", ".join(parts),
+            f"the weights of a {getattr(skeleton, 'family', 'this')} model with the stored config",
+            "The file's config and weights disagree; save or export the model again.",
+        )
 
 
 def fit_problems(expected: dict[str, torch.Tensor], stored: dict[str, tuple[int, ...]]) -> list[str]:
@@ -204,8 +265,10 @@ def fit_problems(expected: dict[str, torch.Tensor], stored: dict[str, tuple[int,
         parts.append(f"{len(unexpected)} unexpected (first {unexpected[0]})")
     if wrong:
         name = wrong[0]
-        parts.append(f"{len(wrong)} of another shape (first {name}: {tuple(stored[name])} stored, "
-                     f"{tuple(expected[name].shape)} by the config)")
+        parts.append(
+            f"{len(wrong)} of another shape (first {name}: {tuple(stored[name])} stored, "
+            f"{tuple(expected[name].shape)} by the config)"
+        )
     return parts
 
 
@@ -221,14 +284,18 @@ def check_weights(path: Path, weights: dict[str, torch.Tensor], expected: dict[s
     for name, value in weights.items():
         if name in expected and expected[name].is_floating_point():
             if not value.is_floating_point():
-                raise CheckpointError(path, f"weight {name} stored as {value.dtype}", "floating-point weights",
-                                      _REWRITE)
+                raise CheckpointError(
+                    path, f"weight {name} stored as {value.dtype}", "floating-point weights", _REWRITE
+                )
             finite = torch.isfinite(value)
             if not bool(finite.all()):
                 bad = int(value.numel() - finite.sum())
-                raise CheckpointError(path, f"{bad:,} NaN or infinite value{'s' if bad != 1 else ''} in weight {name}",
-                                      "finite weights",
-                                      "The training diverged or the file is damaged; use an earlier checkpoint.")
+                raise CheckpointError(
+                    path,
+                    f"{bad:,} NaN or infinite value{'s' if bad != 1 else ''} in weight {name}",
+                    "finite weights",
+                    "The training diverged or the file is damaged; use an earlier checkpoint.",
+                )
 
 
 def _short(value: Any) -> str:

@@ -38,8 +38,13 @@ class LoadedCheckpoint:
     extra_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
-def save(model: Vocoder, path: str | Path, *, meta: dict[str, Any] | None = None,
-         extra_tensors: dict[str, torch.Tensor] | None = None) -> Path:
+def save(
+    model: Vocoder,
+    path: str | Path,
+    *,
+    meta: dict[str, Any] | None = None,
+    extra_tensors: dict[str, torch.Tensor] | None = None,
+) -> Path:
     """Write `model` (and `extra_tensors`) to `path` atomically: a temporary file beside it, then a rename.
 
     meta: JSON-able values; "training_note", "licence" and "steps" are shown by the model list.
@@ -70,8 +75,12 @@ def load(path: str | Path, device: str | torch.device = "cpu", *, family: str | 
     the weights themselves (finite floats)."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(path, "no such file" if not path.exists() else "a folder",
-                              "a .safetensors checkpoint", "Check the path, or run `vocoscope models`.")
+        raise CheckpointError(
+            path,
+            "no such file" if not path.exists() else "a folder",
+            "a .safetensors checkpoint",
+            "Check the path, or run `vocoscope models`.",
+        )
     if path.suffix.lower() in PLAIN_STATE_SUFFIXES:
         return _import_state_dict(path, device, family)
     header = read_checkpoint_header(path)
@@ -86,11 +95,10 @@ def load(path: str | Path, device: str | torch.device = "cpu", *, family: str | 
     if skeleton is None:  # a family that cannot be built on the meta device: the same checks, after the build
         check_skeleton(path, model, header)
     weights = {key: value for key, value in tensors.items() if not key.startswith(EXTRA_PREFIX)}
-    extra = {key[len(EXTRA_PREFIX):]: value for key, value in tensors.items() if key.startswith(EXTRA_PREFIX)}
+    extra = {key[len(EXTRA_PREFIX) :]: value for key, value in tensors.items() if key.startswith(EXTRA_PREFIX)}
     _load_weights(path, model, weights)
     model.to(device).eval()
-    return LoadedCheckpoint(model=model, meta=header.meta,
-                            extra_tensors={k: v.to(device) for k, v in extra.items()})
+    return LoadedCheckpoint(model=model, meta=header.meta, extra_tensors={k: v.to(device) for k, v in extra.items()})
 
 
 def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -100,10 +108,13 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
-        raise CheckpointError(path, f"a file that is not a safetensors checkpoint ({_first_line(error)})",
-                              "a .safetensors file written by Vocoscope",
-                              "Choose a .safetensors checkpoint; a plain PyTorch state dict can be imported "
-                              "with its family (checkpoints.load(path, family=...)).") from None
+        raise CheckpointError(
+            path,
+            f"a file that is not a safetensors checkpoint ({_first_line(error)})",
+            "a .safetensors file written by Vocoscope",
+            "Choose a .safetensors checkpoint; a plain PyTorch state dict can be imported "
+            "with its family (checkpoints.load(path, family=...)).",
+        ) from None
 
 
 def _config_class(path: Path, meta: dict[str, Any]) -> type:
@@ -111,8 +122,12 @@ def _config_class(path: Path, meta: dict[str, Any]) -> type:
 
     family = meta.get("family")
     if family not in FAMILIES:
-        raise CheckpointError(path, f"model family {family!r}", f"one of {', '.join(FAMILIES)}",
-                              "This checkpoint is for another program or a newer Vocoscope.")
+        raise CheckpointError(
+            path,
+            f"model family {family!r}",
+            f"one of {', '.join(FAMILIES)}",
+            "This checkpoint is for another program or a newer Vocoscope.",
+        )
     return FAMILIES[family][1]
 
 
@@ -131,21 +146,31 @@ def _rebuild(path: Path, header: dict[str, Any], device: str | None = None) -> V
                 return None
         return build(family, header.get("model") or {}, header.get("mel") or {})
     except ConfigError as error:
-        raise CheckpointError(path, f"a {family} config that does not hold together ({error})",
-                              "a consistent model config", "Save the model again from a working set-up.") from None
+        raise CheckpointError(
+            path,
+            f"a {family} config that does not hold together ({error})",
+            "a consistent model config",
+            "Save the model again from a working set-up.",
+        ) from None
     except (TypeError, ValueError, KeyError) as error:
-        raise CheckpointError(path, f"a {family} config this version cannot read ({_first_line(error)})",
-                              f"a {family} config of this Vocoscope version",
-                              "Save it again with this version, or update Vocoscope.") from None
+        raise CheckpointError(
+            path,
+            f"a {family} config this version cannot read ({_first_line(error)})",
+            f"a {family} config of this Vocoscope version",
+            "Save it again with this version, or update Vocoscope.",
+        ) from None
 
 
 def _load_weights(path: Path, model: Vocoder, weights: dict[str, torch.Tensor]) -> None:
     expected = model.state_dict()
     parts = fit_problems(expected, {name: tuple(value.shape) for name, value in weights.items()})
     if parts:
-        raise CheckpointError(path, "weights that do not fit the model: " + ", ".join(parts),
-                              f"the weights of a {model.family} model with the stored config",
-                              "The file's config and weights disagree; save or export the model again.")
+        raise CheckpointError(
+            path,
+            "weights that do not fit the model: " + ", ".join(parts),
+            f"the weights of a {model.family} model with the stored config",
+            "The file's config and weights disagree; save or export the model again.",
+        )
     check_weights(path, weights, expected)
     model.load_state_dict(weights)
 
@@ -155,21 +180,32 @@ def _import_state_dict(path: Path, device: str | torch.device, family: str | Non
     from engine.models.registry import FAMILIES, build
 
     if family not in FAMILIES:
-        raise CheckpointError(path, "a plain PyTorch file with no model family" if family is None else f"family {family!r}",
-                              f"a .safetensors checkpoint, or a state dict with its family ({', '.join(FAMILIES)})",
-                              "Pass the family to import it, or convert it to a Vocoscope checkpoint.")
+        raise CheckpointError(
+            path,
+            "a plain PyTorch file with no model family" if family is None else f"family {family!r}",
+            f"a .safetensors checkpoint, or a state dict with its family ({', '.join(FAMILIES)})",
+            "Pass the family to import it, or convert it to a Vocoscope checkpoint.",
+        )
     try:
         value = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for files that are not its own or hold code
-        raise CheckpointError(path, f"a file torch cannot read as plain tensors ({_first_line(error)})",
-                              "a state dict of tensors", "Export the weights with torch.save(model.state_dict(), path).") from None
+        raise CheckpointError(
+            path,
+            f"a file torch cannot read as plain tensors ({_first_line(error)})",
+            "a state dict of tensors",
+            "Export the weights with torch.save(model.state_dict(), path).",
+        ) from None
     if isinstance(value, dict):
         for key in ("state_dict", "model"):
             if isinstance(value.get(key), dict):
                 value = value[key]
     if not isinstance(value, dict) or not all(isinstance(v, torch.Tensor) for v in value.values()):
-        raise CheckpointError(path, f"a {type(value).__name__} that is not a state dict", "a dict of tensors",
-                              "Export the weights with torch.save(model.state_dict(), path).")
+        raise CheckpointError(
+            path,
+            f"a {type(value).__name__} that is not a state dict",
+            "a dict of tensors",
+            "Export the weights with torch.save(model.state_dict(), path).",
+        )
     model = build(family)
     _load_weights(path, model, value)
     model.to(device).eval()

@@ -54,23 +54,44 @@ def build_command_parser(command: str | None = None) -> ArgumentParser:
     parser = ArgumentParser(prog="vocoscope", description="Run a vocoder headless.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    vocode = commands.add_parser("vocode", help="turn audio or a mel file into audio with a vocoder",
-                                 epilog=_VOCODE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    vocode = commands.add_parser(
+        "vocode",
+        help="turn audio or a mel file into audio with a vocoder",
+        epilog=_VOCODE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     vocode.add_argument("inputs", nargs="+", metavar="INPUT", help="audio (wav, flac, ogg, mp3) or a mel (.npy, .pt)")
-    vocode.add_argument("-o", "--output", "--out", metavar="OUT", help="where to write the audio (.wav or .flac; a "
-                        "folder for several INPUTs); --out as train and trainset spell it")
-    vocode.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME|PATH",
-                        help=f"a built-in model (see `vocoscope models`) or a .safetensors checkpoint ({DEFAULT_MODEL})")
+    vocode.add_argument(
+        "-o",
+        "--output",
+        "--out",
+        metavar="OUT",
+        help="where to write the audio (.wav or .flac; a "
+        "folder for several INPUTs); --out as train and trainset spell it",
+    )
+    vocode.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        metavar="NAME|PATH",
+        help=f"a built-in model (see `vocoscope models`) or a .safetensors checkpoint ({DEFAULT_MODEL})",
+    )
     vocode.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     vocode.add_argument("--seed", type=_seed, default=None, help="seed for sampling: the same seed, the same audio")
     for setting in SETTINGS:  # engine/sampling.py
         vocode.add_argument(setting.flag, type=setting.kind, default=None, metavar=setting.metavar, help=setting.help)
-    vocode.add_argument("--fold", action="store_true",
-                        help="generate overlapping segments at once: side by side on the CPU's cores, or as one batch "
-                             "on a GPU (faster for a long input)")
+    vocode.add_argument(
+        "--fold",
+        action="store_true",
+        help="generate overlapping segments at once: side by side on the CPU's cores, or as one batch "
+        "on a GPU (faster for a long input)",
+    )
     vocode.add_argument("--play", action="store_true", help="play the audio while it is generated")
-    vocode.add_argument("--output-device", default=None, metavar="NAME",
-                        help="sound output for --play (name, part of one, or index; see `vocoscope devices`)")
+    vocode.add_argument(
+        "--output-device",
+        default=None,
+        metavar="NAME",
+        help="sound output for --play (name, part of one, or index; see `vocoscope devices`)",
+    )
     vocode.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     vocode.set_defaults(run=_vocode)
 
@@ -109,8 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] in (["-h"], ["--help"]):
         commands.print_help()
         return 0
-    print(f"vocoscope: found {' '.join(argv) or 'no command'}; expected one of {', '.join(command_helps(commands))}. "
-          "The window and --self-test are `vocoscope`'s (or `python -m app`).", file=sys.stderr)
+    print(
+        f"vocoscope: found {' '.join(argv) or 'no command'}; expected one of {', '.join(command_helps(commands))}. "
+        "The window and --self-test are `vocoscope`'s (or `python -m app`).",
+        file=sys.stderr,
+    )
     return 2
 
 
@@ -140,8 +164,11 @@ def parse_and_run(parser: argparse.ArgumentParser, argv: list[str], run: Callabl
     except Exception as error:  # the last line of defence: a short message, the traceback only on request
         if os.environ.get("VOCOSCOPE_DEBUG"):
             raise
-        print(f"vocoscope: internal error: {type(error).__name__}: {error}. "
-              "Run again with VOCOSCOPE_DEBUG=1 for the traceback, and report it.", file=sys.stderr)
+        print(
+            f"vocoscope: internal error: {type(error).__name__}: {error}. "
+            "Run again with VOCOSCOPE_DEBUG=1 for the traceback, and report it.",
+            file=sys.stderr,
+        )
         return 1
 
 
@@ -175,19 +202,29 @@ def output_paths(inputs: list[Path], output: Path | None) -> list[Path]:
     from engine.features import AUDIO_SUFFIXES, MEL_SUFFIXES
 
     file_suffixes = set(AUDIO_FORMATS) | set(AUDIO_SUFFIXES) | set(MEL_SUFFIXES)
-    if len(inputs) > 1 and output is not None and (output.suffix.lower() in file_suffixes or
-                                                   (output.exists() and not output.is_dir())):
-        raise InputError(output, f"one {'existing file' if output.is_file() else 'file name'} for {len(inputs)} inputs",
-                         "a folder for their outputs",
-                         f"Name a folder with -o (for example -o {output.with_suffix('')}), or vocode one input.")
+    if (
+        len(inputs) > 1
+        and output is not None
+        and (output.suffix.lower() in file_suffixes or (output.exists() and not output.is_dir()))
+    ):
+        raise InputError(
+            output,
+            f"one {'existing file' if output.is_file() else 'file name'} for {len(inputs)} inputs",
+            "a folder for their outputs",
+            f"Name a folder with -o (for example -o {output.with_suffix('')}), or vocode one input.",
+        )
     if len(inputs) == 1 and output is not None:
         return [output]
     paths = [default_output(source) if output is None else output / default_output(source).name for source in inputs]
     seen: dict[Path, Path] = {}
     for source, path in zip(inputs, paths):
         if path.resolve() in seen:
-            raise InputError(source, f"the same output name as {seen[path.resolve()]} ({path})",
-                             "one output file per input", "Vocode them into different folders (-o), or rename one.")
+            raise InputError(
+                source,
+                f"the same output name as {seen[path.resolve()]} ({path})",
+                "one output file per input",
+                "Vocode them into different folders (-o), or rename one.",
+            )
         seen[path.resolve()] = source
     return paths
 
@@ -201,9 +238,12 @@ def _check_inputs_survive(inputs: list[Path], outputs: list[Path]) -> None:
     for index, (source, output) in enumerate(zip(inputs, outputs)):
         for other_index, other in enumerate(inputs):
             if other_index != index and same_file(output, other):
-                raise InputError(output, f"the output of {source}, which is also input {other_index + 1} ({other})",
-                                 "outputs that are not inputs", "Leave the output out of the inputs, or name another "
-                                 "output with -o (a folder for several inputs).")
+                raise InputError(
+                    output,
+                    f"the output of {source}, which is also input {other_index + 1} ({other})",
+                    "outputs that are not inputs",
+                    "Leave the output out of the inputs, or name another output with -o (a folder for several inputs).",
+                )
 
 
 def _vocode(args: argparse.Namespace) -> int:
@@ -214,8 +254,12 @@ def _vocode(args: argparse.Namespace) -> int:
     inputs = [Path(name) for name in args.inputs]
     requested = Sampling(**{setting.name: getattr(args, setting.name) for setting in SETTINGS})
     if args.play and len(inputs) > 1:
-        raise InputError(inputs[1], f"{len(inputs)} inputs with --play", "one input to play",
-                         "Leave out --play, or vocode and play one input at a time.")
+        raise InputError(
+            inputs[1],
+            f"{len(inputs)} inputs with --play",
+            "one input to play",
+            "Leave out --play, or vocode and play one input at a time.",
+        )
     folder = Path(args.output) if args.output and len(inputs) > 1 else None
     outputs = output_paths(inputs, Path(args.output) if args.output else None)
     _check_inputs_survive(inputs, outputs)
@@ -242,8 +286,11 @@ def _vocode(args: argparse.Namespace) -> int:
             print(f"vocoscope: {error}", file=sys.stderr)
             failed.append(source)
     if failed:
-        print(f"vocoscope: {len(failed)} of {len(inputs)} inputs failed ({', '.join(map(str, failed))}); "
-              "the others were written.", file=sys.stderr)
+        print(
+            f"vocoscope: {len(failed)} of {len(inputs)} inputs failed ({', '.join(map(str, failed))}); "
+            "the others were written.",
+            file=sys.stderr,
+        )
         return 2
     return 0
 
@@ -271,10 +318,15 @@ def _vocode_one(args: argparse.Namespace, model, info, sampling: Sampling, sourc
     try:
         if player is not None:
             player.expect(total)
-        with audio_writer(output, rate, overwrite=args.force,
-                          comment=take_comment(info.name, model.draws_with(sampling), seed, source)) as writer:
-            for chunk in generate(model, conditioning, device=args.device, seed=seed, fold=args.fold or None,
-                                  sampling=sampling):
+        with audio_writer(
+            output,
+            rate,
+            overwrite=args.force,
+            comment=take_comment(info.name, model.draws_with(sampling), seed, source),
+        ) as writer:
+            for chunk in generate(
+                model, conditioning, device=args.device, seed=seed, fold=args.fold or None, sampling=sampling
+            ):
                 stats = chunk.stats
                 if show_progress:
                     print(_progress_line(stats, rate), end="", file=sys.stderr, flush=True)
@@ -303,9 +355,15 @@ def _vocode_one(args: argparse.Namespace, model, info, sampling: Sampling, sourc
 
 def _progress_line(stats, rate: int) -> str:
     """One carriage-returned terminal line: percent done, audio made, speed and ETA."""
-    eta = "--:--" if stats.eta_seconds == float("inf") else f"{int(stats.eta_seconds) // 60}:{int(stats.eta_seconds) % 60:02d}"
-    return (f"\r{100 * stats.samples_done / stats.total_samples:5.1f}%  {stats.samples_done / rate:7.2f} s of "
-            f"{stats.total_samples / rate:.2f} s  {stats.real_time_factor:5.2f}x real time  ETA {eta} ")
+    eta = (
+        "--:--"
+        if stats.eta_seconds == float("inf")
+        else f"{int(stats.eta_seconds) // 60}:{int(stats.eta_seconds) % 60:02d}"
+    )
+    return (
+        f"\r{100 * stats.samples_done / stats.total_samples:5.1f}%  {stats.samples_done / rate:7.2f} s of "
+        f"{stats.total_samples / rate:.2f} s  {stats.real_time_factor:5.2f}x real time  ETA {eta} "
+    )
 
 
 def _open_player(rate: int, device: str | None):
@@ -326,8 +384,10 @@ def _seed(value: str) -> int:
     except ValueError:
         seed = None
     if seed is None or not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
-        raise argparse.ArgumentTypeError(f"found {value!r}; expected a whole number from {SEED_RANGE[0]} to "
-                                         f"{SEED_RANGE[1]} (2^64 − 1). Choose a smaller seed")
+        raise argparse.ArgumentTypeError(
+            f"found {value!r}; expected a whole number from {SEED_RANGE[0]} to "
+            f"{SEED_RANGE[1]} (2^64 − 1). Choose a smaller seed"
+        )
     return seed
 
 
@@ -367,14 +427,18 @@ def _models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{**info.to_dict(), "default": info.name == DEFAULT_MODEL} for info in infos], indent=2))
         return 0
-    print(f"{'name':<14}{'family':<14}{'rate':>7}{'hop':>5}{'mels':>6}{'receptive':>11}{'parameters':>12}  "
-          f"{'trained':<21}draws")
+    print(
+        f"{'name':<14}{'family':<14}{'rate':>7}{'hop':>5}{'mels':>6}{'receptive':>11}{'parameters':>12}  "
+        f"{'trained':<21}draws"
+    )
     for info in infos:
         receptive = str(info.receptive_field) if info.receptive_field else "unbounded"
         trained = (f"{info.steps:,} steps" if info.steps else "yes") if info.trained else "no (random weights)"
-        print(f"{info.name:<14}{info.family:<14}{info.sample_rate:>7}{info.hop_length:>5}{info.n_mels:>6}"
-              f"{receptive:>11}{info.parameters:>12,}  {trained:<21}{info.draws}"
-              f"{'; ' + info.sparsity if info.sparsity else ''}")
+        print(
+            f"{info.name:<14}{info.family:<14}{info.sample_rate:>7}{info.hop_length:>5}{info.n_mels:>6}"
+            f"{receptive:>11}{info.parameters:>12,}  {trained:<21}{info.draws}"
+            f"{'; ' + info.sparsity if info.sparsity else ''}"
+        )
     print(f"default: {DEFAULT_MODEL} (the window's first run, and vocode and inspect without --model)")
     return 0
 

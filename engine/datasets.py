@@ -39,8 +39,10 @@ class Recording:
 def audio_files(root: Path) -> list[Path]:
     """Audio files under `root` (any depth), sorted, skipping hidden folders such as the mel cache."""
     return sorted(
-        path for path in root.rglob("*")
-        if path.suffix.lower() in AUDIO_SUFFIXES and path.is_file()
+        path
+        for path in root.rglob("*")
+        if path.suffix.lower() in AUDIO_SUFFIXES
+        and path.is_file()
         and not any(part.startswith(".") for part in path.relative_to(root).parts)
     )
 
@@ -81,29 +83,45 @@ class SegmentDataset:
     Recordings shorter than `frames` are left out; each segment is drawn uniformly over all the audio.
     """
 
-    def __init__(self, root: str | Path, mel_config: MelConfig, frames: int, cache_root: str | Path | None = None,
-                 option: str = "--data"):
+    def __init__(
+        self,
+        root: str | Path,
+        mel_config: MelConfig,
+        frames: int,
+        cache_root: str | Path | None = None,
+        option: str = "--data",
+    ):
         """`option` is the command-line option that named `root`, for the messages of a folder that cannot be used."""
         self.root = Path(root)
         self.mel_config = mel_config
         self.frames = frames
         if not self.root.is_dir():
-            raise InputError(self.root, "no such folder", "a folder of audio files",
-                             f"Check {option}, or build a set with `vocoscope trainset --out DIR`.")
+            raise InputError(
+                self.root,
+                "no such folder",
+                "a folder of audio files",
+                f"Check {option}, or build a set with `vocoscope trainset --out DIR`.",
+            )
         files = audio_files(self.root)
         if not files:
-            raise InputError(self.root, "a folder with no audio files", f"audio files ({', '.join(AUDIO_SUFFIXES)})",
-                             f"Point {option} at a folder of recordings, e.g. one made by "
-                             "`vocoscope trainset --out DIR`.")
+            raise InputError(
+                self.root,
+                "a folder with no audio files",
+                f"audio files ({', '.join(AUDIO_SUFFIXES)})",
+                f"Point {option} at a folder of recordings, e.g. one made by `vocoscope trainset --out DIR`.",
+            )
         cache = Path(cache_root) if cache_root is not None else self.root / CACHE_FOLDER
         recordings = [load_recording(path, self.root, mel_config, cache) for path in files]
         self.recordings = [r for r in recordings if r.frames >= frames]
         self.skipped = len(recordings) - len(self.recordings)
         if not self.recordings:
             longest = max(r.frames for r in recordings)
-            raise InputError(self.root, f"recordings of at most {longest} mel frames",
-                             f"at least one recording of {frames} frames ({frames * mel_config.hop_length} samples)",
-                             "Add longer recordings or train on shorter segments (segment_frames in --config).")
+            raise InputError(
+                self.root,
+                f"recordings of at most {longest} mel frames",
+                f"at least one recording of {frames} frames ({frames * mel_config.hop_length} samples)",
+                "Add longer recordings or train on shorter segments (segment_frames in --config).",
+            )
         starts = np.array([r.frames - frames + 1 for r in self.recordings], dtype=np.float64)
         self._weights = starts / starts.sum()
 
@@ -111,14 +129,18 @@ class SegmentDataset:
     def seconds(self) -> float:
         return sum(len(r.audio) for r in self.recordings) / self.mel_config.sample_rate
 
-    def sample(self, rng: np.random.Generator, batch_size: int,
-               rows: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(
+        self, rng: np.random.Generator, batch_size: int, rows: slice = slice(None)
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """A batch of random segments: (mel (N, n_mels, frames), audio (N, frames · hop)), float32. With `rows`
         (a rank's share, engine/distributed.py), only those rows of the batch: the generator draws the whole batch
         either way, so every rank's generator advances alike."""
         picks = rng.choice(len(self.recordings), size=batch_size, p=self._weights)
-        return self._cut([(int(index), int(rng.integers(0, self.recordings[index].frames - self.frames + 1)))
-                          for index in picks][rows])
+        return self._cut(
+            [(int(index), int(rng.integers(0, self.recordings[index].frames - self.frames + 1))) for index in picks][
+                rows
+            ]
+        )
 
     def fixed_segments(self, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Up to `count` segments that do not overlap, the same ones for the same files, `count` and `seed`.
@@ -127,8 +149,11 @@ class SegmentDataset:
         more) are chosen at random without repeats and returned in file order:
         (mel (S, n_mels, frames), audio (S, frames · hop)), float32, S = min(count, segments available).
         """
-        tiles = [(index, start) for index, recording in enumerate(self.recordings)
-                 for start in range(0, recording.frames - self.frames + 1, self.frames)]
+        tiles = [
+            (index, start)
+            for index, recording in enumerate(self.recordings)
+            for start in range(0, recording.frames - self.frames + 1, self.frames)
+        ]
         chosen = np.random.default_rng(seed).choice(len(tiles), size=min(count, len(tiles)), replace=False)
         return self._cut([tiles[i] for i in sorted(chosen)])
 

@@ -27,6 +27,9 @@ def compute_devices() -> list[ComputeDevice]:
     devices = [ComputeDevice("cpu", "CPU")]
     for index in range(torch.cuda.device_count() if torch.cuda.is_available() else 0):
         properties = torch.cuda.get_device_properties(index)
-        devices.append(ComputeDevice(f"cuda:{index}",
-                                     f"CUDA {index}: {properties.name} ({properties.total_memory / 2**30:.0f} GiB)"))
+        devices.append(
+            ComputeDevice(
+                f"cuda:{index}", f"CUDA {index}: {properties.name} ({properties.total_memory / 2**30:.0f} GiB)"
+            )
+        )
     return devices

@@ -50,17 +50,23 @@ class World:
         if "WORLD_SIZE" not in environment:
             return cls()
         try:
-            values = [int(environment.get(name, default)) for name, default in
-                      zip(ENVIRONMENT, ("0", "1", "0", environment["WORLD_SIZE"]))]
+            values = [
+                int(environment.get(name, default))
+                for name, default in zip(ENVIRONMENT, ("0", "1", "0", environment["WORLD_SIZE"]))
+            ]
         except ValueError:
             found = ", ".join(f"{name}={environment.get(name)!r}" for name in ENVIRONMENT)
-            raise VocoscopeError(f"the environment holds {found}; expected whole numbers, as torchrun sets them. "
-                                 "Launch with torchrun or `vocoscope train --nproc-per-node N`.") from None
+            raise VocoscopeError(
+                f"the environment holds {found}; expected whole numbers, as torchrun sets them. "
+                "Launch with torchrun or `vocoscope train --nproc-per-node N`."
+            ) from None
         world = cls(*values)
         if not (0 <= world.rank < world.size and 0 <= world.local_rank < world.local_size <= world.size):
-            raise VocoscopeError(f"the environment describes rank {world.rank} of {world.size} (local rank "
-                                 f"{world.local_rank} of {world.local_size}); expected 0 <= RANK < WORLD_SIZE and "
-                                 "0 <= LOCAL_RANK < LOCAL_WORLD_SIZE. Launch with torchrun.")
+            raise VocoscopeError(
+                f"the environment describes rank {world.rank} of {world.size} (local rank "
+                f"{world.local_rank} of {world.local_size}); expected 0 <= RANK < WORLD_SIZE and "
+                "0 <= LOCAL_RANK < LOCAL_WORLD_SIZE. Launch with torchrun."
+            )
         return world
 
     @property
@@ -81,9 +87,11 @@ class World:
         if batch_size % self.size:
             lower, higher = batch_size // self.size * self.size, (batch_size // self.size + 1) * self.size
             such_as = " or ".join(str(n) for n in (lower, higher) if n > 0)
-            raise ConfigError(f"{source}: batch_size={batch_size} does not split evenly over {self.size} ranks; make "
-                              f"it a multiple of {self.size} (such as {such_as}), or run on a number of ranks that "
-                              f"divides {batch_size}.")
+            raise ConfigError(
+                f"{source}: batch_size={batch_size} does not split evenly over {self.size} ranks; make "
+                f"it a multiple of {self.size} (such as {such_as}), or run on a number of ranks that "
+                f"divides {batch_size}."
+            )
 
     def rows(self, batch_size: int) -> slice:
         """This rank's share of a global batch of `batch_size` segments: rows [rank · B/W, (rank + 1) · B/W)."""
@@ -102,12 +110,16 @@ def choose_rank_device(world: World, name: str) -> torch.device:
     if name == "cpu":
         return torch.device("cpu")
     if name != "cuda":
-        raise VocoscopeError(f"--device {name}: with several ranks each takes the GPU of its local rank "
-                             f"(cuda:LOCAL_RANK); expected --device cuda, cpu or auto. Give --device cuda.")
+        raise VocoscopeError(
+            f"--device {name}: with several ranks each takes the GPU of its local rank "
+            f"(cuda:LOCAL_RANK); expected --device cuda, cpu or auto. Give --device cuda."
+        )
     if count <= world.local_rank:
-        raise VocoscopeError(f"rank {world.rank} needs cuda:{world.local_rank}, but this machine has {count} CUDA "
-                             f"GPU(s) for {world.local_size} ranks; run --nproc-per-node {count} (one rank per GPU), "
-                             "or use --device cpu.")
+        raise VocoscopeError(
+            f"rank {world.rank} needs cuda:{world.local_rank}, but this machine has {count} CUDA "
+            f"GPU(s) for {world.local_size} ranks; run --nproc-per-node {count} (one rank per GPU), "
+            "or use --device cpu."
+        )
     return torch.device("cuda", world.local_rank)
 
 
@@ -119,8 +131,12 @@ def joined(world: World, device_name: str) -> Iterator[torch.device]:
     device = choose_rank_device(world, device_name)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=world.rank, world_size=world.size,
-                            device_id=device if device.type == "cuda" else None)
+    dist.init_process_group(
+        "nccl" if device.type == "cuda" else "gloo",
+        rank=world.rank,
+        world_size=world.size,
+        device_id=device if device.type == "cuda" else None,
+    )
     yield device
     dist.destroy_process_group()
 
@@ -192,8 +208,9 @@ def parallel(model: nn.Module, device: torch.device) -> nn.Module:
 
     # static graph: every step uses the same parameters, and some never (a WaveNet's last residual convolution feeds
     # nothing), which the wrapper would otherwise wait for
-    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                   static_graph=True)
+    return DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None, static_graph=True
+    )
 
 
 def is_lost_rank(error: BaseException) -> bool:
@@ -202,8 +219,16 @@ def is_lost_rank(error: BaseException) -> bool:
         return True
     text = str(error).lower()
     return isinstance(error, RuntimeError) and any(
-        sign in text for sign in ("connection closed by peer", "connection reset by peer", "broken pipe", "gloo",
-                                  "nccl", "timed out"))
+        sign in text
+        for sign in (
+            "connection closed by peer",
+            "connection reset by peer",
+            "broken pipe",
+            "gloo",
+            "nccl",
+            "timed out",
+        )
+    )
 
 
 def lost_rank_cause(error: BaseException) -> str:
@@ -272,8 +297,9 @@ def use_global_batch_norm(module: nn.Module) -> nn.Module:
     same tensors, in the same order: an optimizer's state and a checkpoint's names stay valid). Returns `module`."""
     for name, child in module.named_children():
         if type(child) is nn.BatchNorm1d:
-            replacement = GlobalBatchNorm(child.num_features, child.eps, child.momentum, child.affine,
-                                          child.track_running_stats)
+            replacement = GlobalBatchNorm(
+                child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats
+            )
             replacement._parameters = child._parameters
             replacement._buffers = child._buffers
             replacement.train(child.training)

@@ -25,8 +25,9 @@ class DeEmphasis:
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         """samples (n,) → de-emphasised samples (n,) float32."""
-        out, self._state = lfilter([1.0], [1.0, -self.coefficient], np.asarray(samples, dtype=np.float64),
-                                   zi=self._state)
+        out, self._state = lfilter(
+            [1.0], [1.0, -self.coefficient], np.asarray(samples, dtype=np.float64), zi=self._state
+        )
         return np.clip(out, -1.0, 1.0).astype(np.float32)
 
     def finish(self) -> np.ndarray:

@@ -105,7 +105,7 @@ class EnvelopePostFilter:
         self._done += count
         keep_from = self._next * self.hop - self.half  # the next frame's first sample
         if keep_from > self._x_base:
-            self._x = self._x[keep_from - self._x_base:]
+            self._x = self._x[keep_from - self._x_base :]
             self._x_base = keep_from
         return out.astype(np.float32)
 

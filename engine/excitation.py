@@ -26,6 +26,7 @@ def excitation(track: PitchTrack, hop_length: int, sample_rate: int, num_samples
     voicing = np.pad(voicing[0].numpy(), (0, max(0, num_samples - voicing.shape[1])), mode="edge")[:num_samples]
     voiced = np.pad(voiced, (0, max(0, num_samples - len(voiced))))[:num_samples]
     noise = np.random.default_rng(seed).standard_normal(num_samples)
-    source = LEVEL * (voicing * (voiced + VOICED_NOISE * noise) / np.sqrt(1.0 + VOICED_NOISE**2)
-                      + (1.0 - voicing) * noise)
+    source = LEVEL * (
+        voicing * (voiced + VOICED_NOISE * noise) / np.sqrt(1.0 + VOICED_NOISE**2) + (1.0 - voicing) * noise
+    )
     return source.astype(np.float32)

@@ -37,6 +37,7 @@ def watch(model: nn.Module) -> Iterator[None]:
     def enter(name: str):
         def hook(_module, _args) -> None:
             entered.append(name)
+
         return hook
 
     def leave(_module, _args, _output) -> None:  # a forward hook that returned a value would replace the output
@@ -114,12 +115,16 @@ def _features(match: re.Match, model: nn.Module, name: str | None, config) -> st
     bands = getattr(config, "n_mels", None)
     short = expected - found
     if bands is not None and 0 < short < bands:
-        text += (f" Likely cause: the mel has {bands - short} bands where the model was trained on {bands}"
-                 f" ({short} features short). Recompute the mel with n_mels={bands}, or choose a model trained"
-                 f" on {bands - short} bands.")
+        text += (
+            f" Likely cause: the mel has {bands - short} bands where the model was trained on {bands}"
+            f" ({short} features short). Recompute the mel with n_mels={bands}, or choose a model trained"
+            f" on {bands - short} bands."
+        )
     else:
-        text += (" Likely cause: the features reaching it (mel bands, upsampled conditioning, previous samples)"
-                 " do not add up to what the model was built with; check the input against the model's MelConfig.")
+        text += (
+            " Likely cause: the features reaching it (mel bands, upsampled conditioning, previous samples)"
+            " do not add up to what the model was built with; check the input against the model's MelConfig."
+        )
     return text
 
 
@@ -131,11 +136,15 @@ def _channels(match: re.Match, model: nn.Module, name: str | None, config) -> st
     # the conditioning network reflect-pads the time axis by `pad` frames on each side before this convolution
     padding = {2 * module.pad for module in model.modules() if isinstance(module, UpsampleNetwork)}
     if bands is not None and expected == bands and any(given[-1] - extra == bands for extra in padding | {0}):
-        text += (f" Likely cause: the mel is time-major (N, T, n_mels={bands}). Transpose it to (N, n_mels, T):"
-                 " mel.transpose(1, 2).")
+        text += (
+            f" Likely cause: the mel is time-major (N, T, n_mels={bands}). Transpose it to (N, n_mels, T):"
+            " mel.transpose(1, 2)."
+        )
     elif bands is not None and expected == bands:
-        text += (f" Likely cause: the mel has {found} bands where the model was trained on {bands}. Recompute the"
-                 f" mel with n_mels={bands}, or choose a model trained on {found} bands.")
+        text += (
+            f" Likely cause: the mel has {found} bands where the model was trained on {bands}. Recompute the"
+            f" mel with n_mels={bands}, or choose a model trained on {found} bands."
+        )
     else:
         text += " Likely cause: the tensor reaching it was built with a different channel count than the model."
     return text
@@ -146,11 +155,13 @@ def _lengths(match: re.Match, model: nn.Module, name: str | None, config) -> str
     text = f"two tensors meet with lengths {first} and {second} along an axis where they must agree."
     hop = getattr(config, "hop_length", None)
     if hop:
-        text += (f" Likely cause: the upsampled conditioning and the audio disagree in length. The model's hop is"
-                 f" {hop} samples, so F mel frames must come with exactly F × {hop} samples"
-                 f" ({first} samples = {first / hop:g} frames, {second} samples = {second / hop:g} frames)."
-                 " Check that the mel was made with the model's hop length and sample rate, that the upsampling"
-                 " factors multiply to the hop, and trim or pad the audio to frames × hop.")
+        text += (
+            f" Likely cause: the upsampled conditioning and the audio disagree in length. The model's hop is"
+            f" {hop} samples, so F mel frames must come with exactly F × {hop} samples"
+            f" ({first} samples = {first / hop:g} frames, {second} samples = {second / hop:g} frames)."
+            " Check that the mel was made with the model's hop length and sample rate, that the upsampling"
+            " factors multiply to the hop, and trim or pad the audio to frames × hop."
+        )
     else:
         text += " Likely cause: a length computed from one setting (hop, sample rate) and used with another."
     return text
@@ -166,9 +177,11 @@ def _dtype(match: re.Match, model: nn.Module, name: str | None, config) -> str:
         found, expected = expected, found
     text = f"a tensor of type {found} met weights of type {expected}."
     if _INTEGER.search(found):
-        text += (" Likely cause: an integer tensor (a quantised mel, class indices, int16 audio) where float32 is"
-                 " needed. Convert it: tensor.float(), or numpy.astype(numpy.float32) before making the tensor;"
-                 " int16 audio also needs dividing by 32768.")
+        text += (
+            " Likely cause: an integer tensor (a quantised mel, class indices, int16 audio) where float32 is"
+            " needed. Convert it: tensor.float(), or numpy.astype(numpy.float32) before making the tensor;"
+            " int16 audio also needs dividing by 32768."
+        )
     elif re.search(r"double|float64", found, re.IGNORECASE):
         text += " Likely cause: a float64 array from numpy. Convert it: tensor.float()."
     else:
@@ -177,23 +190,31 @@ def _dtype(match: re.Match, model: nn.Module, name: str | None, config) -> str:
 
 
 def _target_dtype(match: re.Match, model: nn.Module, name: str | None, config) -> str:
-    return ("cross_entropy was given a float target, but its target holds class indices (N, T) of type long."
-            " Likely cause: the audio samples were passed instead of their classes. Quantise them first (for"
-            " example engine.features.mulaw_encode) and make the target a long tensor: target.long().")
+    return (
+        "cross_entropy was given a float target, but its target holds class indices (N, T) of type long."
+        " Likely cause: the audio samples were passed instead of their classes. Quantise them first (for"
+        " example engine.features.mulaw_encode) and make the target a long tensor: target.long()."
+    )
 
 
 def _target_size(match: re.Match, model: nn.Module, name: str | None, config) -> str:
     expected = [int(v) for v in match.group(1).split(",") if v.strip()]
     got = [int(v) for v in match.group(2).split(",") if v.strip()]
-    text = (f"cross_entropy read the logits as (N, C, T) and so expected a target of size {expected}, but the"
-            f" target is {got}.")
+    text = (
+        f"cross_entropy read the logits as (N, C, T) and so expected a target of size {expected}, but the"
+        f" target is {got}."
+    )
     if len(expected) == 2 and len(got) == 2 and expected[0] == got[0]:
-        text += (f" Likely cause: the logits are time-major (N, T, C) = ({got[0]}, {got[1]}, {expected[1]}):"
-                 f" cross_entropy wants (N, C, T) and a long target (N, T). Transpose the logits to (N, C, T):"
-                 f" logits.transpose(1, 2).")
+        text += (
+            f" Likely cause: the logits are time-major (N, T, C) = ({got[0]}, {got[1]}, {expected[1]}):"
+            f" cross_entropy wants (N, C, T) and a long target (N, T). Transpose the logits to (N, C, T):"
+            f" logits.transpose(1, 2)."
+        )
     elif len(got) == 1:
-        text += (" Likely cause: one label per clip. For per-step prediction give a target of shape (N, T); for"
-                 " one label per clip reduce the time axis of the logits first (mean over time or the last step).")
+        text += (
+            " Likely cause: one label per clip. For per-step prediction give a target of shape (N, T); for"
+            " one label per clip reduce the time axis of the logits first (mean over time or the last step)."
+        )
     else:
         text += " The target must have the logits' shape without the class axis (axis 1)."
     return text
@@ -201,26 +222,34 @@ def _target_size(match: re.Match, model: nn.Module, name: str | None, config) ->
 
 def _target_batch(match: re.Match, model: nn.Module, name: str | None, config) -> str:
     rows, target_rows = int(match.group(1)), int(match.group(2))
-    return (f"cross_entropy was given {rows} rows of logits but {target_rows} target rows. Likely cause: the"
-            " logits were flattened to (N·T, C) but the target was not. Flatten both (logits.reshape(-1, C),"
-            " target.reshape(-1)), or keep the batch: logits (N, C, T) with a target (N, T).")
+    return (
+        f"cross_entropy was given {rows} rows of logits but {target_rows} target rows. Likely cause: the"
+        " logits were flattened to (N·T, C) but the target was not. Flatten both (logits.reshape(-1, C),"
+        " target.reshape(-1)), or keep the batch: logits (N, C, T) with a target (N, T)."
+    )
 
 
 def _hidden_batch(match: re.Match, model: nn.Module, name: str | None, config) -> str:
     found, expected = match.group("hidden"), match.group("input")
-    return (f"the initial hidden state has batch size {found} but the input has batch size {expected}. Make the"
-            f" state for the input's batch: torch.zeros({expected}, hidden_size) (or let the model start it).")
+    return (
+        f"the initial hidden state has batch size {found} but the input has batch size {expected}. Make the"
+        f" state for the input's batch: torch.zeros({expected}, hidden_size) (or let the model start it)."
+    )
 
 
 def _hidden_size(match: re.Match, model: nn.Module, name: str | None, config) -> str:
     expected = [int(v) for v in match.group(1).split(",")]
     given = [int(v) for v in match.group(2).split(",")]
-    text = (f"the recurrent layer expected an initial hidden state of size ({match.group(1)}) but was given"
-            f" [{match.group(2)}].")
+    text = (
+        f"the recurrent layer expected an initial hidden state of size ({match.group(1)}) but was given"
+        f" [{match.group(2)}]."
+    )
     if len(expected) == len(given) == 3 and expected[1] != given[1]:
         text += f" The state has batch size {given[1]} but the input has batch size {expected[1]}."
-    return text + (" Likely cause: a state made for another batch size or layer; build it from the input's batch:"
-                   " torch.zeros(layers, batch, hidden_size).")
+    return text + (
+        " Likely cause: a state made for another batch size or layer; build it from the input's batch:"
+        " torch.zeros(layers, batch, hidden_size)."
+    )
 
 
 _Reason = Callable[[re.Match, nn.Module, "str | None", Any], str]  # (match, model, failed module, MelConfig)
@@ -228,15 +257,26 @@ _Reason = Callable[[re.Match, nn.Module, "str | None", Any], str]  # (match, mod
 _FAMILIES: list[tuple[re.Pattern, _Reason]] = [
     (re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)"), _features),
     (re.compile(r"expected input\[([\d, ]+)\] to have (\d+) channels, but got (\d+) channels"), _channels),
-    (re.compile(r"Sizes of tensors must match except in dimension \d+\. Expected size (?P<a>\d+) but got size (?P<b>\d+)"),
-     _lengths),
+    (
+        re.compile(
+            r"Sizes of tensors must match except in dimension \d+\. Expected size (?P<a>\d+) but got size (?P<b>\d+)"
+        ),
+        _lengths,
+    ),
     (re.compile(r"The size of tensor a \((?P<a>\d+)\) must match the size of tensor b \((?P<b>\d+)\)"), _lengths),
     (re.compile(r"expected target dtype to be Long"), _target_dtype),
     (re.compile(r"expected scalar type (?P<expected>\w+) but found (?P<found>\w+)"), _dtype),
     (re.compile(r"mat1 and mat2 must have the same dtype, but got (?P<found>\w+) and (?P<expected>\w+)"), _dtype),
-    (re.compile(r"expected m1 and m2 to have the same dtype, but got: (?P<found>[\w ]+) != (?P<expected>[\w ]+)"), _dtype),
-    (re.compile(r"Input type \((?P<found>[\w ]+)\) and (?:bias|weight) type \((?P<expected>[\w ]+)\) should be the same"),
-     _dtype),
+    (
+        re.compile(r"expected m1 and m2 to have the same dtype, but got: (?P<found>[\w ]+) != (?P<expected>[\w ]+)"),
+        _dtype,
+    ),
+    (
+        re.compile(
+            r"Input type \((?P<found>[\w ]+)\) and (?:bias|weight) type \((?P<expected>[\w ]+)\) should be the same"
+        ),
+        _dtype,
+    ),
     (re.compile(r"input dtype \((?P<found>[\w.]+)\) does not match weight dtype \((?P<expected>[\w.]+)\)"), _dtype),
     (re.compile(r"Expected target size \[([\d, ]*)\], got \[([\d, ]*)\]"), _target_size),
     (re.compile(r"Expected input batch_size \((\d+)\) to match target batch_size \((\d+)\)"), _target_batch),

@@ -24,8 +24,9 @@ BYTES_PER_SAMPLE = 2  # 16-bit; a FLAC is smaller, so this is the most a take ca
 def check_audio_output(path: Path, overwrite: bool, num_samples: int = 0) -> None:
     """Raise `InputError` unless `path` can receive exported audio: a .wav/.flac name, new (or `overwrite`), in a folder
     that can be written now, with room for `num_samples` 16-bit samples."""
-    _check_output(path, overwrite, "a .wav or .flac file name", "Name the file with .wav or .flac at the end.",
-                  AUDIO_FORMATS)
+    _check_output(
+        path, overwrite, "a .wav or .flac file name", "Name the file with .wav or .flac at the end.", AUDIO_FORMATS
+    )
     if num_samples:
         check_space(path, num_samples * BYTES_PER_SAMPLE + 4096)
 
@@ -44,8 +45,12 @@ def _check_output(path: Path, overwrite: bool, expected: str, fix: str, suffixes
     if suffix not in suffixes:
         raise InputError(path, f"the file type {suffix or '(none)'!r}", expected, fix)
     if path.exists() and not overwrite:
-        raise OutputError(path, "an existing file", "a new file name, or permission to replace the file",
-                          "Choose another name (-o), or confirm that it may be replaced (--force on the command line).")
+        raise OutputError(
+            path,
+            "an existing file",
+            "a new file name, or permission to replace the file",
+            "Choose another name (-o), or confirm that it may be replaced (--force on the command line).",
+        )
     check_writable(path)
 
 
@@ -68,8 +73,9 @@ def write_mel(path: str | Path, mel: np.ndarray, *, overwrite: bool = False) -> 
     return path
 
 
-def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, *, overwrite: bool = False,
-                comment: str = "") -> Path:
+def write_audio(
+    path: str | Path, audio: np.ndarray, sample_rate: int, *, overwrite: bool = False, comment: str = ""
+) -> Path:
     """Write mono audio (n,) float32 in [-1, 1] as 16-bit WAV or FLAC (chosen by the suffix), atomically, tagged
     with the software's name and `comment` (see `take_comment`; WAV INFO and FLAC Vorbis comments)."""
     with audio_writer(path, sample_rate, overwrite=overwrite, comment=comment) as writer:
@@ -97,8 +103,9 @@ class AudioSink:
 
 
 @contextmanager
-def audio_writer(path: str | Path, sample_rate: int, *, overwrite: bool = False,
-                 comment: str = "") -> Iterator[AudioSink]:
+def audio_writer(
+    path: str | Path, sample_rate: int, *, overwrite: bool = False, comment: str = ""
+) -> Iterator[AudioSink]:
     """Mono audio written as it is made, into a temporary file that becomes `path` when the block ends without an
     error (the format and tags as `write_audio`)::
 

@@ -144,7 +144,9 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
         rate = f.samplerate
         samples = _read(path, f, -1)
     if samples.shape[0] == 0:
-        raise InputError(path, "an audio file with no samples", "at least one sample", "Choose a file that holds sound.")
+        raise InputError(
+            path, "an audio file with no samples", "at least one sample", "Choose a file that holds sound."
+        )
     _check_finite(path, samples)
     return samples, rate
 
@@ -163,8 +165,12 @@ def _open_audio(path: Path) -> soundfile.SoundFile:
         _check_wav_header(path)
         return soundfile.SoundFile(str(path))
     except OSError as error:
-        raise InputError(path, f"a file that cannot be read ({error.strerror or error})", "a file you may read",
-                         "Check the file's permissions (chmod u+r), or copy it somewhere readable.") from None
+        raise InputError(
+            path,
+            f"a file that cannot be read ({error.strerror or error})",
+            "a file you may read",
+            "Check the file's permissions (chmod u+r), or copy it somewhere readable.",
+        ) from None
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
         raise _unreadable(path, error) from None
 
@@ -178,9 +184,12 @@ def _read(path: Path, f: soundfile.SoundFile, frames: int) -> np.ndarray:
 
 
 def _unreadable(path: Path, error: BaseException) -> InputError:
-    return InputError(path, f"data that is not a readable audio file ({_first_line(error)})",
-                      "WAV, FLAC, Ogg or MP3 audio",
-                      "Convert the file to WAV or FLAC, for example with `sox in.xxx out.wav`.")
+    return InputError(
+        path,
+        f"data that is not a readable audio file ({_first_line(error)})",
+        "WAV, FLAC, Ogg or MP3 audio",
+        "Convert the file to WAV or FLAC, for example with `sox in.xxx out.wav`.",
+    )
 
 
 def _check_finite(path: Path, samples: np.ndarray) -> None:
@@ -233,8 +242,9 @@ def denormalise(mel: np.ndarray, config: MelConfig) -> np.ndarray:
     _check_normalisation(config)
     mel = np.asarray(mel, dtype=np.float64)
     if config.normalisation == "log10_meanvar":
-        return np.power(10.0, mel * np.asarray(config.mel_scale)[:, None] + np.asarray(config.mel_mean)[:, None]
-                        ).astype(np.float32)
+        return np.power(
+            10.0, mel * np.asarray(config.mel_scale)[:, None] + np.asarray(config.mel_mean)[:, None]
+        ).astype(np.float32)
     unit = mel if config.normalisation == "db_minmax" else (mel + 1.0) / 2.0
     db = unit * -config.min_db + config.min_db + config.ref_db
     return np.power(10.0, db / 20.0).astype(np.float32)
@@ -242,22 +252,38 @@ def denormalise(mel: np.ndarray, config: MelConfig) -> np.ndarray:
 
 def _check_normalisation(config: MelConfig) -> None:
     if config.normalisation not in NORMALISATIONS:
-        raise InputError("mel settings", f"normalisation {config.normalisation!r}", f"one of {', '.join(NORMALISATIONS)}",
-                         "Rebuild the model's MelConfig with a known normalisation.")
+        raise InputError(
+            "mel settings",
+            f"normalisation {config.normalisation!r}",
+            f"one of {', '.join(NORMALISATIONS)}",
+            "Rebuild the model's MelConfig with a known normalisation.",
+        )
     if config.normalisation == "log10_meanvar" and not (
-            len(config.mel_mean) == len(config.mel_scale) == config.n_mels and min(config.mel_scale) > 0):
-        raise InputError("mel settings", f"{len(config.mel_mean)} band means and {len(config.mel_scale)} scales "
-                         f"(the smallest {min(config.mel_scale, default=0):g})",
-                         f"{config.n_mels} of each, every scale above 0",
-                         "Import the model again with its mean-variance statistics.")
+        len(config.mel_mean) == len(config.mel_scale) == config.n_mels and min(config.mel_scale) > 0
+    ):
+        raise InputError(
+            "mel settings",
+            f"{len(config.mel_mean)} band means and {len(config.mel_scale)} scales "
+            f"(the smallest {min(config.mel_scale, default=0):g})",
+            f"{config.n_mels} of each, every scale above 0",
+            "Import the model again with its mean-variance statistics.",
+        )
 
 
 def _librosa_mel_settings(config: MelConfig) -> dict:
     """The STFT and mel-filter settings `config` fixes, as librosa's keyword arguments: one place, so the mel
     that is analysed and the mel that Griffin-Lim inverts can never drift apart."""
-    return dict(sr=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length,
-                win_length=config.win_length, window=config.window, center=True, power=1.0,
-                fmin=config.fmin, fmax=config.fmax)
+    return dict(
+        sr=config.sample_rate,
+        n_fft=config.n_fft,
+        hop_length=config.hop_length,
+        win_length=config.win_length,
+        window=config.window,
+        center=True,
+        power=1.0,
+        fmin=config.fmin,
+        fmax=config.fmax,
+    )
 
 
 @dataclass(frozen=True, eq=False)  # arrays: compared and hashed by identity
@@ -304,8 +330,9 @@ def mel_analysis(config: MelConfig, dtype: type = np.float64) -> MelAnalysis:
     """`config`'s MelAnalysis, its filters and window in `dtype`: those librosa makes for `mel_spectrogram`."""
     import librosa
 
-    basis = librosa.filters.mel(sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, fmin=config.fmin,
-                                fmax=config.fmax)
+    basis = librosa.filters.mel(
+        sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax
+    )
     window = librosa.filters.get_window(config.window, config.win_length, fftbins=True)
     window = librosa.util.pad_center(window, size=config.n_fft)
     return MelAnalysis(basis.astype(dtype), window.astype(dtype), config.hop_length)
@@ -424,27 +451,55 @@ def mel_problems(array: np.ndarray, config: MelConfig, min_frames: int, source: 
     problems: list[InputError] = []
     if array.ndim != 2:
         fix = "Squeeze the batch axis: mel[0]." if array.ndim == 3 and array.shape[0] == 1 else "Save one 2-D mel."
-        problems.append(InputError(source, f"a {array.ndim}-D array of shape {tuple(array.shape)}",
-                                   f"a 2-D array (n_mels={config.n_mels}, frames)", fix))
+        problems.append(
+            InputError(
+                source,
+                f"a {array.ndim}-D array of shape {tuple(array.shape)}",
+                f"a 2-D array (n_mels={config.n_mels}, frames)",
+                fix,
+            )
+        )
         return problems
     if not np.issubdtype(array.dtype, np.floating):
-        problems.append(InputError(source, f"dtype {array.dtype}", "a floating-point mel (float32)",
-                                   "Convert it: mel.astype(numpy.float32); an integer mel is usually a mistake upstream."))
+        problems.append(
+            InputError(
+                source,
+                f"dtype {array.dtype}",
+                "a floating-point mel (float32)",
+                "Convert it: mel.astype(numpy.float32); an integer mel is usually a mistake upstream.",
+            )
+        )
     bands = config.n_mels
     if bands not in array.shape:
-        problems.append(InputError(source, f"a mel of shape {tuple(array.shape)}, with no axis of {bands} bands",
-                                   f"{bands} mel bands (shape ({bands}, frames))",
-                                   f"Recompute the mel with n_mels={bands}, or choose a model trained on {array.shape[0]} bands."))
+        problems.append(
+            InputError(
+                source,
+                f"a mel of shape {tuple(array.shape)}, with no axis of {bands} bands",
+                f"{bands} mel bands (shape ({bands}, frames))",
+                f"Recompute the mel with n_mels={bands}, or choose a model trained on {array.shape[0]} bands.",
+            )
+        )
     else:
         frames = array.shape[1] if array.shape[0] == bands else array.shape[0]
         if frames < min_frames:
-            problems.append(InputError(source, f"{frames} frame{'s' if frames != 1 else ''}",
-                                       f"at least {min_frames} frames (the conditioning network's padding)",
-                                       "Use a longer input."))
+            problems.append(
+                InputError(
+                    source,
+                    f"{frames} frame{'s' if frames != 1 else ''}",
+                    f"at least {min_frames} frames (the conditioning network's padding)",
+                    "Use a longer input.",
+                )
+            )
     if np.issubdtype(array.dtype, np.floating) and array.size and not np.isfinite(array).all():
         bad = int(np.size(array) - np.isfinite(array).sum())
-        problems.append(InputError(source, f"{bad} NaN or infinite value{'s' if bad != 1 else ''}", "finite values",
-                                   "Recompute the mel; check for log(0) upstream."))
+        problems.append(
+            InputError(
+                source,
+                f"{bad} NaN or infinite value{'s' if bad != 1 else ''}",
+                "finite values",
+                "Recompute the mel; check for log(0) upstream.",
+            )
+        )
     else:
         absurd = absurd_mel_values(array, config, source)
         if absurd is not None:
@@ -467,14 +522,18 @@ def absurd_mel_values(array: Any, config: MelConfig, source: str | Path | None) 
     if max(abs(low), abs(high)) <= ABSURD_MEL:
         return None
     expected = "[-1, 1]" if config.normalisation == "db_symmetric" else "[0, 1]"
-    return InputError(source, f"values from {low:.3g} to {high:.3g}, beyond any mel",
-                      f"values within ±{ABSURD_MEL:g}; for this model's {config.normalisation} normalisation, "
-                      f"within {expected}",
-                      "Normalise the mel the model's way (engine.features.normalise), or give the audio and let "
-                      "Vocoscope make the mel.")
+    return InputError(
+        source,
+        f"values from {low:.3g} to {high:.3g}, beyond any mel",
+        f"values within ±{ABSURD_MEL:g}; for this model's {config.normalisation} normalisation, within {expected}",
+        "Normalise the mel the model's way (engine.features.normalise), or give the audio and let "
+        "Vocoscope make the mel.",
+    )
 
 
-def validate_mel(array: np.ndarray, config: MelConfig, min_frames: int, source: str | Path | None = None) -> tuple[np.ndarray, bool]:
+def validate_mel(
+    array: np.ndarray, config: MelConfig, min_frames: int, source: str | Path | None = None
+) -> tuple[np.ndarray, bool]:
     """Check a mel and bring it to (n_mels, T) float32. Returns (mel, whether it was transposed).
 
     Raises the first of `mel_problems`.
@@ -498,10 +557,15 @@ def load_input(path: str | Path, config: MelConfig, min_frames: int = 1) -> Cond
         return Conditioning(mel=mel, mel_config=config, source=path, transposed=transposed)
     audio, rate = load_audio(path, config.sample_rate)
     if config.frames_for(len(audio)) < min_frames:
-        raise InputError(path, f"{len(audio)} samples ({config.frames_for(len(audio))} mel frames)",
-                         f"at least {min_frames} frames ({(min_frames - 1) * config.hop_length} samples)",
-                         "Use a longer recording.")
-    return Conditioning(mel=mel_spectrogram(audio, config), mel_config=config, source=path, audio=audio, source_rate=rate)
+        raise InputError(
+            path,
+            f"{len(audio)} samples ({config.frames_for(len(audio))} mel frames)",
+            f"at least {min_frames} frames ({(min_frames - 1) * config.hop_length} samples)",
+            "Use a longer recording.",
+        )
+    return Conditioning(
+        mel=mel_spectrogram(audio, config), mel_config=config, source=path, audio=audio, source_rate=rate
+    )
 
 
 # --- sample coding -----------------------------------------------------------------------------------------

@@ -124,8 +124,9 @@ class FoldJoiner:
         return [((j + 1) * self.own + done, faded)]
 
 
-def segments_as_one_batch(model: Vocoder, batch: torch.Tensor, block_frames: int, generator: torch.Generator,
-                          sampling: Sampling) -> Iterator[SegmentBlock]:
+def segments_as_one_batch(
+    model: Vocoder, batch: torch.Tensor, block_frames: int, generator: torch.Generator, sampling: Sampling
+) -> Iterator[SegmentBlock]:
     """batch (S, n_mels, T + P) → each segment's blocks, streamed as one batch of S rows drawn by `sampling`."""
     position = 0
     stream = model.stream(batch, block_frames=block_frames, generator=generator, sampling=sampling)
@@ -139,8 +140,14 @@ def segments_as_one_batch(model: Vocoder, batch: torch.Tensor, block_frames: int
         stream.close()
 
 
-def segments_in_parallel(model: Vocoder, batch: torch.Tensor, block_frames: int, generator: torch.Generator,
-                         sampling: Sampling, threads: int | None = None) -> Iterator[SegmentBlock]:
+def segments_in_parallel(
+    model: Vocoder,
+    batch: torch.Tensor,
+    block_frames: int,
+    generator: torch.Generator,
+    sampling: Sampling,
+    threads: int | None = None,
+) -> Iterator[SegmentBlock]:
     """batch (S, n_mels, T + P) → each segment's blocks drawn by `sampling`, each segment streamed alone (batch of
     1) with a generator seeded from `generator`'s next S draws, `threads` segments at a time (None: one per core),
     in threads of their own: the compiled loops release the GIL. Closing the iterator stops the threads after their
@@ -188,8 +195,16 @@ def segments_in_parallel(model: Vocoder, batch: torch.Tensor, block_frames: int,
             worker.join()
 
 
-def _stream_one(model: Vocoder, mel: torch.Tensor, block_frames: int, sampling: Sampling, seed: int, i: int,
-                made: queue.SimpleQueue, stop: threading.Event) -> None:
+def _stream_one(
+    model: Vocoder,
+    mel: torch.Tensor,
+    block_frames: int,
+    sampling: Sampling,
+    seed: int,
+    i: int,
+    made: queue.SimpleQueue,
+    stop: threading.Event,
+) -> None:
     """Stream segment i (mel (1, n_mels, T + P)) into `made` as (i, local start, samples), until `stop`."""
     generator = torch.Generator(device=mel.device).manual_seed(seed)
     blocks = segments_as_one_batch(model, mel, block_frames, generator, sampling)

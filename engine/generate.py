@@ -30,8 +30,7 @@ from engine.emphasis import DeEmphasis
 from engine.envelope import EnvelopePostFilter
 from engine.errors import VocoscopeError
 from engine.features import Conditioning, mel_spectrogram, resample, validate_mel
-from engine.fold import (Fold, FoldJoiner, InOrder, fold_layout, fold_mel, segments_as_one_batch,
-                         segments_in_parallel)
+from engine.fold import Fold, FoldJoiner, InOrder, fold_layout, fold_mel, segments_as_one_batch, segments_in_parallel
 from engine.mel_frames import FrameSource, frame_source
 from engine.models.base import Vocoder
 from engine.output_guard import OutputGuard
@@ -69,7 +68,7 @@ class Chunk:
 
 
 def choose_device(name: str | torch.device = "auto") -> torch.device:
-    """"auto" → CUDA when available, else CPU. Asking for CUDA without one is a `VocoscopeError`."""
+    """ "auto" → CUDA when available, else CPU. Asking for CUDA without one is a `VocoscopeError`."""
     if isinstance(name, torch.device):
         name = str(name)
     if name == "auto":
@@ -101,11 +100,17 @@ def conform(conditioning: Conditioning, model: Vocoder) -> Conditioning:
         audio = conditioning.audio
         if conditioning.mel_config.sample_rate != config.sample_rate:
             audio = resample(audio, conditioning.mel_config.sample_rate, config.sample_rate)
-        return Conditioning(mel=mel_spectrogram(audio, config), mel_config=config, source=conditioning.source,
-                            audio=audio, source_rate=conditioning.source_rate)
+        return Conditioning(
+            mel=mel_spectrogram(audio, config),
+            mel_config=config,
+            source=conditioning.source,
+            audio=audio,
+            source_rate=conditioning.source_rate,
+        )
     mel, transposed = validate_mel(conditioning.mel, config, model.min_frames, conditioning.source)
-    return Conditioning(mel=mel, mel_config=config, source=conditioning.source,
-                        transposed=conditioning.transposed or transposed)
+    return Conditioning(
+        mel=mel, mel_config=config, source=conditioning.source, transposed=conditioning.transposed or transposed
+    )
 
 
 def new_seed() -> int:
@@ -159,8 +164,9 @@ def generate(
         if fold:
             chunks = _generate_folded(model, mel.whole()[0], total, fold, generator, sampling, cancel, clock)
         else:
-            chunks = _generate_in_order(model, mel if model.reads_frame_sources else mel.whole(), total,
-                                        generator, sampling, cancel, clock)
+            chunks = _generate_in_order(
+                model, mel if model.reads_frame_sources else mel.whole(), total, generator, sampling, cancel, clock
+            )
         postfilters = []
         if model.mel_config.output_preemphasis:  # a model trained on pre-emphasised audio (engine/emphasis.py)
             postfilters.append(DeEmphasis(model.mel_config.output_preemphasis))
@@ -248,8 +254,14 @@ class _Clock:
         self.done += len(samples)
         elapsed = max(time.perf_counter() - self.began, 1e-9)
         rate = self.done / elapsed
-        stats = Stats(self.done, self.total, elapsed, rate, rate / self.sample_rate,
-                      (self.total - self.done) / rate if rate > 0 else float("inf"))
+        stats = Stats(
+            self.done,
+            self.total,
+            elapsed,
+            rate,
+            rate / self.sample_rate,
+            (self.total - self.done) / rate if rate > 0 else float("inf"),
+        )
         return Chunk(samples=samples, start=start, stats=stats)
 
 

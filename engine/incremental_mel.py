@@ -33,7 +33,7 @@ class IncrementalMel:
     @property
     def mel(self) -> np.ndarray:
         """(n_mels, frames_done) normalised mel of the frames computed so far (a view, not a copy)."""
-        return self._mel[:, :self.frames_done]
+        return self._mel[:, : self.frames_done]
 
     @property
     def buffer(self) -> np.ndarray:
@@ -81,4 +81,4 @@ class IncrementalMel:
         source = ring.view(source_low, source_high - source_low)
         padded = np.pad(source, (before, after), mode="reflect" if num_samples > pad else "constant")
         origin = source_low - before  # the sample padded[0] stands for
-        return padded[low - origin:high - origin]
+        return padded[low - origin : high - origin]

@@ -117,9 +117,16 @@ class Engine:
         self._thread = threading.Thread(target=self._run, name="vocoscope-engine", daemon=True)
         self._thread.start()
 
-    def submit_generate(self, model: str | Path | Vocoder, source: str | Path | Conditioning, *,
-                        device: str = "auto", seed: int | None = None, fold: Fold | bool | None = None,
-                        sampling: Sampling | None = None) -> int:
+    def submit_generate(
+        self,
+        model: str | Path | Vocoder,
+        source: str | Path | Conditioning,
+        *,
+        device: str = "auto",
+        seed: int | None = None,
+        fold: Fold | bool | None = None,
+        sampling: Sampling | None = None,
+    ) -> int:
         """Queue a job: `model` is a built-in name, a checkpoint path or a model object (used as it is);
         `source` is a file or a Conditioning; the settings `sampling` gives replace the model's own for this job."""
         job = _Job(next(self._ids), model, source, device, seed, fold, sampling, threading.Event())
@@ -131,8 +138,11 @@ class Engine:
     def cancel(self, job_id: int | None = None) -> None:
         """Stop job `job_id`, or every running and queued job. A queued job then ends in JobFinished(cancelled)."""
         with self._lock:
-            events = [self._outstanding[job_id]] if job_id in self._outstanding else (
-                list(self._outstanding.values()) if job_id is None else [])
+            events = (
+                [self._outstanding[job_id]]
+                if job_id in self._outstanding
+                else (list(self._outstanding.values()) if job_id is None else [])
+            )
         for event in events:
             event.set()
 
@@ -172,17 +182,37 @@ class Engine:
         try:
             model, info = self._model(job.model, job.device)
             if job.sampling is not None:  # as the model list would say it
-                info = dataclasses.replace(info, draws=model.draws_with(model.sampling(job.sampling)),
-                                           sampling=job.sampling.over(info.sampling))
+                info = dataclasses.replace(
+                    info,
+                    draws=model.draws_with(model.sampling(job.sampling)),
+                    sampling=job.sampling.over(info.sampling),
+                )
             conditioning = self._conditioning(job.source, model)
             total = conditioning.num_samples
             output = OutputStream(model.mel_config.sample_rate, max(1, total), total, conditioning.mel_config)
             seed = job.seed if job.seed is not None else new_seed()
-            self._emit(JobStarted(job.job_id, info, conditioning, total, model.mel_config.sample_rate, seed, output,
-                                  shapes=_inspection(model, conditioning)))
+            self._emit(
+                JobStarted(
+                    job.job_id,
+                    info,
+                    conditioning,
+                    total,
+                    model.mel_config.sample_rate,
+                    seed,
+                    output,
+                    shapes=_inspection(model, conditioning),
+                )
+            )
             made = 0
-            for chunk in generate(model, conditioning, device=job.device, seed=seed, fold=job.fold,
-                                  cancel=job.cancel, sampling=job.sampling):
+            for chunk in generate(
+                model,
+                conditioning,
+                device=job.device,
+                seed=seed,
+                fold=job.fold,
+                cancel=job.cancel,
+                sampling=job.sampling,
+            ):
                 output.write(chunk.samples, chunk.start, chunk.stats)
                 made += len(chunk.samples)
                 self._emit(ChunkReady(job.job_id, chunk.start, chunk.start + len(chunk.samples), chunk.stats))

@@ -33,8 +33,15 @@ def launch(ranks: int, arguments: list[str], out: Path) -> int:
 
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cpu_cores() // ranks)))
     _quiet_agent()
-    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=ranks, run_id=str(uuid.uuid4()),
-                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0)
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=ranks,
+        run_id=str(uuid.uuid4()),
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",
+        max_restarts=0,
+    )
     try:
         elastic_launch(config, sys.executable)("-u", "-m", "engine.cli", *arguments)
     except SignalException:
@@ -44,8 +51,11 @@ def launch(ranks: int, arguments: list[str], out: Path) -> int:
         for explained in SELF_EXPLAINED:
             if statuses <= explained:
                 return next(iter(explained))
-        print(f"vocoscope: {failed_ranks({rank: f.exitcode for rank, f in error.failures.items()}, ranks)}; every "
-              f"rank has stopped. {last_checkpoint(out)}", file=sys.stderr)
+        print(
+            f"vocoscope: {failed_ranks({rank: f.exitcode for rank, f in error.failures.items()}, ranks)}; every "
+            f"rank has stopped. {last_checkpoint(out)}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -53,6 +63,7 @@ def launch(ranks: int, arguments: list[str], out: Path) -> int:
 def failed_ranks(statuses: dict[int, int], ranks: int) -> str:
     """{rank: exit status (negative: killed by that signal)} → "rank 1 of 2 was killed by SIGKILL, rank 0 exited
     with status 1": the likeliest cause first (a signal other than the agent's own SIGTERM, then a failure)."""
+
     def how(status: int) -> str:
         if status < 0:
             try:
@@ -65,8 +76,9 @@ def failed_ranks(statuses: dict[int, int], ranks: int) -> str:
         return 2 if statuses[rank] == -signal.SIGTERM else int(statuses[rank] >= 0)
 
     order = sorted(statuses, key=lambda rank: (likelihood(rank), rank))
-    return ", ".join(f"rank {rank}{f' of {ranks}' if index == 0 else ''} {how(statuses[rank])}"
-                     for index, rank in enumerate(order))
+    return ", ".join(
+        f"rank {rank}{f' of {ranks}' if index == 0 else ''} {how(statuses[rank])}" for index, rank in enumerate(order)
+    )
 
 
 def last_checkpoint(out: Path) -> str:

@@ -35,15 +35,39 @@ from engine.features import (
 )
 from engine.module_options import AUDIO_LAYOUTS, DEFAULT_FRAMES, MEL_LAYOUTS
 
-BAND_NAMES = ("n_mels", "num_mels", "n_mel_channels", "mel_channels", "mel_bins", "n_freq", "feat_dims",
-              "cin_channels", "in_channels")
+BAND_NAMES = (
+    "n_mels",
+    "num_mels",
+    "n_mel_channels",
+    "mel_channels",
+    "mel_bins",
+    "n_freq",
+    "feat_dims",
+    "cin_channels",
+    "in_channels",
+)
 HOP_NAMES = ("hop_length", "hop_size", "hop")
 RATE_NAMES = ("sample_rate", "sampling_rate", "sr")
 FACTOR_NAMES = ("upsample_factors", "upsample_scales", "upsample_rates")
 CLASS_NAMES = ("n_classes", "quantize_channels", "num_classes")
 
-MEL_NAMES = ("mel", "mels", "melspec", "mel_spec", "spec", "specgram", "spectrogram", "c", "cond", "condition",
-             "conditioning", "local_condition", "features", "feats", "m")
+MEL_NAMES = (
+    "mel",
+    "mels",
+    "melspec",
+    "mel_spec",
+    "spec",
+    "specgram",
+    "spectrogram",
+    "c",
+    "cond",
+    "condition",
+    "conditioning",
+    "local_condition",
+    "features",
+    "feats",
+    "m",
+)
 AUDIO_NAMES = ("x", "audio", "wav", "wave", "waveform", "samples", "signal", "y", "inputs", "input")
 
 
@@ -58,24 +82,35 @@ class Recipe:
 
     def describe(self) -> str:
         c = self.config
-        return (f"{c.n_mels} bands ({self.origins['n_mels']}), hop {c.hop_length} ({self.origins['hop_length']}),"
-                f" {c.sample_rate} Hz ({self.origins['sample_rate']})")
+        return (
+            f"{c.n_mels} bands ({self.origins['n_mels']}), hop {c.hop_length} ({self.origins['hop_length']}),"
+            f" {c.sample_rate} Hz ({self.origins['sample_rate']})"
+        )
 
 
 def mel_recipe(arguments: dict[str, Any], overrides: dict[str, Any] | None = None) -> Recipe:
     """The MelConfig to compute the input's mel with, guessed from the constructor's `arguments`."""
     flat = _flatten(arguments)
     values: dict[str, Any] = {}
-    origins = {"n_mels": "Vocoscope's default", "hop_length": "Vocoscope's default",
-               "sample_rate": "Vocoscope's default"}
+    origins = {
+        "n_mels": "Vocoscope's default",
+        "hop_length": "Vocoscope's default",
+        "sample_rate": "Vocoscope's default",
+    }
     for key, names in (("n_mels", BAND_NAMES), ("hop_length", HOP_NAMES), ("sample_rate", RATE_NAMES)):
         for name in names:
             value = flat.get(name)
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 values[key], origins[key] = value, f"from {name}={value}"
                 break
-    factors = next((tuple(int(f) for f in flat[name]) for name in FACTOR_NAMES
-                    if isinstance(flat.get(name), (list, tuple)) and flat[name]), None)
+    factors = next(
+        (
+            tuple(int(f) for f in flat[name])
+            for name in FACTOR_NAMES
+            if isinstance(flat.get(name), (list, tuple)) and flat[name]
+        ),
+        None,
+    )
     if factors and "hop_length" not in values:
         values["hop_length"] = math.prod(factors)
         origins["hop_length"] = f"the product of the upsampling factors {factors}"
@@ -86,9 +121,12 @@ def mel_recipe(arguments: dict[str, Any], overrides: dict[str, Any] | None = Non
         classes = flat["out_channels"]
     for key, value in (overrides or {}).items():
         if key not in {f.name for f in dataclasses.fields(MelConfig)}:
-            raise InputError("--mel", f"the setting {key!r}",
-                             f"MelConfig settings: {', '.join(f.name for f in dataclasses.fields(MelConfig))}",
-                             "Spell the setting as MelConfig does.")
+            raise InputError(
+                "--mel",
+                f"the setting {key!r}",
+                f"MelConfig settings: {', '.join(f.name for f in dataclasses.fields(MelConfig))}",
+                "Spell the setting as MelConfig does.",
+            )
         values[key] = value
         origins[key] = "from --mel"
     rate = values.get("sample_rate", MelConfig.sample_rate)
@@ -135,8 +173,12 @@ def bind_forward(module: nn.Module, mel_arg: str | None = None, audio_arg: str |
     names = [p.name for p in parameters]
     for given, option in ((mel_arg, "--mel-arg"), (audio_arg, "--audio-arg")):
         if given is not None and given not in names:
-            raise InputError(option, f"{given!r}, not a parameter of forward{signature}",
-                             f"one of {', '.join(names)}", f"Give {option} one of forward's parameter names.")
+            raise InputError(
+                option,
+                f"{given!r}, not a parameter of forward{signature}",
+                f"one of {', '.join(names)}",
+                f"Give {option} one of forward's parameter names.",
+            )
     binding = Binding(mel_arg, audio_arg, str(signature), names)
     for role, given in (("mel", mel_arg), ("audio", audio_arg)):
         if given is not None:
@@ -155,13 +197,20 @@ def bind_forward(module: nn.Module, mel_arg: str | None = None, audio_arg: str |
         binding.mel = left.pop()
         binding.notes.append(f"mel → {binding.mel} (its only other required parameter; --mel-arg to change)")
     if left:
-        raise InputError(f"forward{signature}", f"required parameter(s) {', '.join(left)} that Vocoscope cannot fill",
-                         "a mel parameter and optionally an audio parameter",
-                         "Say which parameter is the mel and which the audio: --mel-arg NAME --audio-arg NAME"
-                         " (the others need defaults).")
+        raise InputError(
+            f"forward{signature}",
+            f"required parameter(s) {', '.join(left)} that Vocoscope cannot fill",
+            "a mel parameter and optionally an audio parameter",
+            "Say which parameter is the mel and which the audio: --mel-arg NAME --audio-arg NAME"
+            " (the others need defaults).",
+        )
     if binding.mel is None and binding.audio is None:
-        raise InputError(f"forward{signature}", "no parameter for the mel or the audio", "forward(x, mel) or similar",
-                         "Name them with --mel-arg NAME and --audio-arg NAME.")
+        raise InputError(
+            f"forward{signature}",
+            "no parameter for the mel or the audio",
+            "forward(x, mel) or similar",
+            "Name them with --mel-arg NAME and --audio-arg NAME.",
+        )
     for role in ("mel", "audio"):
         if getattr(binding, role) is None:
             binding.notes.append(f"no {role} parameter")
@@ -195,16 +244,27 @@ def read_source(path: str | Path, recipe: Recipe) -> Source:
         if mel.ndim == 2 and mel.shape[0] != bands and mel.shape[1] == bands:
             mel = mel.T  # time-major mels are read as (n_mels, F), as everywhere else
         if mel.ndim != 2:
-            raise InputError(path, f"a {mel.ndim}-D array of shape {tuple(mel.shape)}", "a 2-D mel (n_mels, frames)",
-                             "Save one mel: mel[0] drops a batch axis.")
+            raise InputError(
+                path,
+                f"a {mel.ndim}-D array of shape {tuple(mel.shape)}",
+                "a 2-D mel (n_mels, frames)",
+                "Save one mel: mel[0] drops a batch axis.",
+            )
         return Source(np.ascontiguousarray(mel), None, path)
     conditioning = load_input(path, recipe.config)
     return Source(conditioning.mel, conditioning.audio, path)
 
 
-def forward_inputs(source: Source, recipe: Recipe, binding: Binding, *, frames: int = DEFAULT_FRAMES,
-                   samples: int | None = None, mel_layout: str = "N,n_mels,F",
-                   audio_layout: str = "N,T") -> dict[str, torch.Tensor]:
+def forward_inputs(
+    source: Source,
+    recipe: Recipe,
+    binding: Binding,
+    *,
+    frames: int = DEFAULT_FRAMES,
+    samples: int | None = None,
+    mel_layout: str = "N,n_mels,F",
+    audio_layout: str = "N,T",
+) -> dict[str, torch.Tensor]:
     """{parameter name: tensor} for the first `frames` frames; the audio has `samples` samples (default
     frames × hop), zeros where the input has no audio. A float64 mel becomes float32; other dtypes stay."""
     mel = torch.from_numpy(np.ascontiguousarray(source.mel[:, :frames]))
@@ -247,5 +307,5 @@ def layout_audio(audio: np.ndarray, layout: str, classes: int) -> torch.Tensor:
     if layout == "N,T-classes":
         return coded.unsqueeze(0)
     if layout == "N,C,T-onehot":
-        return torch.nn.functional.one_hot(coded, 2 ** bits).t().unsqueeze(0).float()
+        return torch.nn.functional.one_hot(coded, 2**bits).t().unsqueeze(0).float()
     raise InputError("--audio-layout", repr(layout), " or ".join(AUDIO_LAYOUTS), "Pick one of those.")

@@ -57,13 +57,13 @@ FAMILY = "your code"
 class CodeRequest:
     """Everything `inspect --module` and the window's Open model code… dialog ask for."""
 
-    module: str                         # FILE.py:NAME
-    input: str | Path                   # audio or mel file
-    kwargs: str | dict[str, Any] = ""   # JSON object (or a dict) for NAME's constructor
+    module: str  # FILE.py:NAME
+    input: str | Path  # audio or mel file
+    kwargs: str | dict[str, Any] = ""  # JSON object (or a dict) for NAME's constructor
     checkpoint: str | Path | None = None
     mel_arg: str | None = None
     audio_arg: str | None = None
-    mel: str | dict[str, Any] = ""      # JSON object of MelConfig settings over the guessed ones
+    mel: str | dict[str, Any] = ""  # JSON object of MelConfig settings over the guessed ones
     mel_layout: str = "N,n_mels,F"
     audio_layout: str = "N,T"
     frames: int = DEFAULT_FRAMES
@@ -99,8 +99,12 @@ def inspect_code(request: CodeRequest) -> CodeInspection:
     verdict = Verdict(source=str(request.input))
     parameters = sum(p.numel() for p in module.parameters())
     verdict.checks += [
-        Check("model", True, f"{spec} → {type(module).__name__}, {parameters:,} parameters, {weights}",
-              "a torch.nn.Module"),
+        Check(
+            "model",
+            True,
+            f"{spec} → {type(module).__name__}, {parameters:,} parameters, {weights}",
+            "a torch.nn.Module",
+        ),
         Check("arguments", True, binding.describe(), "a mel and optionally an audio parameter"),
         Check("mel recipe", True, recipe.describe(), "the mel the model was built for"),
     ]
@@ -119,12 +123,19 @@ def _json_object(value: str | dict[str, Any], option: str) -> dict[str, Any]:
     try:
         parsed = json.loads(value)
     except json.JSONDecodeError as error:
-        raise InputError(option, f"{value!r}, not JSON ({error.msg} at character {error.pos})",
-                         'a JSON object, e.g. \'{"rnn_dims": 512, "hop_length": 275}\'',
-                         "Quote the whole object for the shell and the names inside with double quotes.") from None
+        raise InputError(
+            option,
+            f"{value!r}, not JSON ({error.msg} at character {error.pos})",
+            'a JSON object, e.g. \'{"rnn_dims": 512, "hop_length": 275}\'',
+            "Quote the whole object for the shell and the names inside with double quotes.",
+        ) from None
     if not isinstance(parsed, dict):
-        raise InputError(option, f"a JSON {type(parsed).__name__}", "a JSON object {\"name\": value, ...}",
-                         "Wrap the arguments in braces.")
+        raise InputError(
+            option,
+            f"a JSON {type(parsed).__name__}",
+            'a JSON object {"name": value, ...}',
+            "Wrap the arguments in braces.",
+        )
     return parsed
 
 
@@ -136,10 +147,14 @@ def _factors_check(recipe: Recipe) -> Check:
     found = f"upsampling factors {recipe.factors} multiply to {product}"
     if product == hop:
         return Check("upsampling", True, found, f"hop {hop}")
-    return Check("upsampling", False, f"{found}, but the hop is {hop} ({recipe.origins['hop_length']})",
-                 f"factors multiplying to {hop}",
-                 f"F mel frames become F × {product} samples while the audio has F × {hop}: make the factors multiply"
-                 f" to {hop}, or use hop_length={product}.")
+    return Check(
+        "upsampling",
+        False,
+        f"{found}, but the hop is {hop} ({recipe.origins['hop_length']})",
+        f"factors multiplying to {hop}",
+        f"F mel frames become F × {product} samples while the audio has F × {hop}: make the factors multiply"
+        f" to {hop}, or use hop_length={product}.",
+    )
 
 
 def _bands_check(source: Source, recipe: Recipe) -> Check:
@@ -147,8 +162,13 @@ def _bands_check(source: Source, recipe: Recipe) -> Check:
     found = f"a mel of {given} bands × {source.mel.shape[1]} frames, {source.mel.dtype}"
     if given == bands:
         return Check("bands", True, found, f"{bands} bands")
-    return Check("bands", False, found, f"{bands} bands ({recipe.origins['n_mels']})",
-                 f"Recompute the mel with n_mels={bands}, or build the model for {given} bands.")
+    return Check(
+        "bands",
+        False,
+        found,
+        f"{bands} bands ({recipe.origins['n_mels']})",
+        f"Recompute the mel with n_mels={bands}, or build the model for {given} bands.",
+    )
 
 
 # --- the traced forward -------------------------------------------------------------------------------------
@@ -166,8 +186,9 @@ class _Run:
     error: Exception | None = None
 
 
-def _trace(module: nn.Module, source: Source, recipe: Recipe, binding: Binding, request: CodeRequest,
-           verdict: Verdict) -> Trace:
+def _trace(
+    module: nn.Module, source: Source, recipe: Recipe, binding: Binding, request: CodeRequest, verdict: Verdict
+) -> Trace:
     layouts = {"mel_layout": request.mel_layout, "audio_layout": request.audio_layout}
     frames = min(request.frames, source.mel.shape[1])
     hop = recipe.config.hop_length
@@ -181,18 +202,26 @@ def _trace(module: nn.Module, source: Source, recipe: Recipe, binding: Binding, 
                 retry = _run(module, forward_inputs(source, recipe, binding, frames=frames, samples=length, **layouts))
                 if retry.error is None:
                     context = frames - length // hop
-                    verdict.checks.append(Check(
-                        "length", True,
-                        f"{frames} frames make {length} samples = ({frames} − {context}) × hop {hop}: the model uses"
-                        f" {context} frames of mel context (its padding); ran again with {length} samples of audio",
-                        f"frames × hop = {frames * hop} samples, or fewer by whole frames of context"))
+                    verdict.checks.append(
+                        Check(
+                            "length",
+                            True,
+                            f"{frames} frames make {length} samples = ({frames} − {context}) × hop {hop}: the model uses"
+                            f" {context} frames of mel context (its padding); ran again with {length} samples of audio",
+                            f"frames × hop = {frames * hop} samples, or fewer by whole frames of context",
+                        )
+                    )
                     run = retry
     finally:
         module.train(was_training)
     audio = run.inputs.get(binding.audio) if binding.audio else None
-    trace = Trace(family=FAMILY, model=type(module).__name__, frames=frames,
-                  samples=int(audio.shape[-1]) if audio is not None else frames * hop,
-                  modules=list(run.records.values()))
+    trace = Trace(
+        family=FAMILY,
+        model=type(module).__name__,
+        frames=frames,
+        samples=int(audio.shape[-1]) if audio is not None else frames * hop,
+        modules=list(run.records.values()),
+    )
     trace.training = run.losses.calls
     if run.error is None:
         verdict.checks.append(Check("forward", True, f"output {_describe(run.output)}", "a forward pass"))
@@ -208,9 +237,12 @@ def _trace(module: nn.Module, source: Source, recipe: Recipe, binding: Binding, 
 
 def _run(module: nn.Module, inputs: dict[str, torch.Tensor]) -> _Run:
     """module(**inputs) with hooks recording each module's first call: input and output shapes and dtypes."""
-    records = {name: ModuleRecord(name, type(sub).__name__, name.count(".") + (1 if name else 0),
-                                  sum(p.numel() for p in sub.parameters()))
-               for name, sub in module.named_modules()}
+    records = {
+        name: ModuleRecord(
+            name, type(sub).__name__, name.count(".") + (1 if name else 0), sum(p.numel() for p in sub.parameters())
+        )
+        for name, sub in module.named_modules()
+    }
     run = _Run(inputs, records, {}, _LossCalls())
 
     def before(name):
@@ -220,6 +252,7 @@ def _run(module: nn.Module, inputs: dict[str, torch.Tensor]) -> _Run:
             if record.calls == 1:
                 record.inputs = _shapes(args) + _shapes(kwargs)
                 run.received[name] = _dtypes(args) + _dtypes(kwargs)
+
         return hook
 
     def after(name):
@@ -229,6 +262,7 @@ def _run(module: nn.Module, inputs: dict[str, torch.Tensor]) -> _Run:
                 record.outputs = _shapes(output)
                 given, made = (run.received.get(name) or [""])[0], _first_dtype(output)
                 record.dtype = made if given in ("", made) or not made else f"{given}→{made}"
+
         return hook
 
     handles = []
@@ -262,8 +296,13 @@ def _context_length(run: _Run, audio_length: int, hop: int) -> int | None:
     It must be a size in the error's message (any size, for a bare `assert`) and an axis of an output recorded
     beside no axis of the audio's length: the conditioning made from the mel, not logits over 256 classes next
     to a time axis of the audio's length."""
-    made = {size for record in run.records.values() for shape in record.outputs if audio_length not in shape
-            for size in shape}
+    made = {
+        size
+        for record in run.records.values()
+        for shape in record.outputs
+        if audio_length not in shape
+        for size in shape
+    }
     named = {int(n) for n in re.findall(r"\d+", str(run.error))}
     fits = [n for n in (named & made if named else made) if hop <= n < audio_length and n % hop == 0]
     return max(fits, default=None)
@@ -271,8 +310,11 @@ def _context_length(run: _Run, audio_length: int, hop: int) -> int | None:
 
 def _length_note(run: _Run, frames: int, hop: int) -> str:
     """Frames × hop against the upsampled length, in numbers, when the error is two lengths that disagree."""
-    match = re.search(r"Expected size (\d+) but got size (\d+)|size of tensor a \((\d+)\) must match the size of"
-                      r" tensor b \((\d+)\)", str(run.error))
+    match = re.search(
+        r"Expected size (\d+) but got size (\d+)|size of tensor a \((\d+)\) must match the size of"
+        r" tensor b \((\d+)\)",
+        str(run.error),
+    )
     if match is None:
         return ""
     first, second = (int(n) for n in match.groups() if n is not None)
@@ -280,13 +322,16 @@ def _length_note(run: _Run, frames: int, hop: int) -> str:
     other = second if first == audio else first if second == audio else None
     if other is None or other % frames:
         return ""
-    return (f" The input has {frames} frames and {audio} samples (frames × hop = {frames} × {hop}); the other"
-            f" tensor has {other} = {frames} × {other // frames}: each frame was upsampled by {other // frames}, not"
-            f" by the hop {hop}. Make the upsampling factors multiply to {hop}.")
+    return (
+        f" The input has {frames} frames and {audio} samples (frames × hop = {frames} × {hop}); the other"
+        f" tensor has {other} = {frames} × {other // frames}: each frame was upsampled by {other // frames}, not"
+        f" by the hop {hop}. Make the upsampling factors multiply to {hop}."
+    )
 
 
-def _failure_check(module: nn.Module, run: _Run, name: str | None, recipe: Recipe, binding: Binding,
-                   request: CodeRequest, frames: int) -> Check:
+def _failure_check(
+    module: nn.Module, run: _Run, name: str | None, recipe: Recipe, binding: Binding, request: CodeRequest, frames: int
+) -> Check:
     """The forward check of a failed run: the module, what it received, what it expected, the fix."""
     record = run.records.get(name) if name is not None else None
     if record is not None and name:
@@ -297,17 +342,20 @@ def _failure_check(module: nn.Module, run: _Run, name: str | None, recipe: Recip
         documented = documented_inputs(module.forward, list(run.inputs))
         expected = f"forward{binding.signature}" + (f", documented as: {documented}" if documented else "")
     told = cause(run.error, module, recipe.config)
-    fix = told[told.index("Likely cause:"):] if "Likely cause:" in told else told  # the paragraph is in the trace
+    fix = told[told.index("Likely cause:") :] if "Likely cause:" in told else told  # the paragraph is in the trace
     fix += _length_note(run, frames, recipe.config.hop_length)
     if not name and not _any_layer_ran(run, module):
-        fix = (fix.rstrip(".") + ". The forward rejected its inputs before any layer ran: the mel was given as"
-               f" {request.mel_layout}, the audio as {request.audio_layout}. Try --mel-layout N,1,n_mels,F or"
-               " N,F,n_mels,"
-               " --audio-layout N,1,T, N,C,T-onehot or N,T-classes, or --mel-arg/--audio-arg if the arguments are"
-               " swapped.")
+        fix = (
+            fix.rstrip(".") + ". The forward rejected its inputs before any layer ran: the mel was given as"
+            f" {request.mel_layout}, the audio as {request.audio_layout}. Try --mel-layout N,1,n_mels,F or"
+            " N,F,n_mels,"
+            " --audio-layout N,1,T, N,C,T-onehot or N,T-classes, or --mel-arg/--audio-arg if the arguments are"
+            " swapped."
+        )
     where = f"'{name}' ({type(module.get_submodule(name)).__name__})" if name else type(module).__name__
-    return Check("forward", False, f"{where} received {received or 'nothing'}", expected, fix,
-                 name if name is not None else None)
+    return Check(
+        "forward", False, f"{where} received {received or 'nothing'}", expected, fix, name if name is not None else None
+    )
 
 
 def documented_inputs(forward, names: list[str]) -> str:
@@ -321,7 +369,7 @@ def documented_inputs(forward, names: list[str]) -> str:
             if pattern.match(line):
                 indent = len(line) - len(line.lstrip())
                 entry = [line.strip()]
-                for follow in lines[index + 1:]:
+                for follow in lines[index + 1 :]:
                     if not follow.strip() or len(follow) - len(follow.lstrip()) <= indent:
                         break
                     entry.append(follow.strip())
@@ -345,16 +393,19 @@ def expectation(layer: nn.Module) -> str:
     if isinstance(layer, nn.RNNBase):
         order = "(N, T, {})" if layer.batch_first else "(T, N, {})"
         layers = layer.num_layers * (2 if layer.bidirectional else 1)
-        return (f"{order.format(layer.input_size)} floating point and an optional state ({layers}, N,"
-                f" {layer.hidden_size}) with the input's batch N")
+        return (
+            f"{order.format(layer.input_size)} floating point and an optional state ({layers}, N,"
+            f" {layer.hidden_size}) with the input's batch N"
+        )
     if isinstance(layer, nn.RNNCellBase):
-        return (f"(N, {layer.input_size}) floating point and an optional state (N, {layer.hidden_size}) with the"
-                " input's batch N")
+        return (
+            f"(N, {layer.input_size}) floating point and an optional state (N, {layer.hidden_size}) with the"
+            " input's batch N"
+        )
     if isinstance(layer, nn.Embedding):
         return f"integer indices (int64) in [0, {layer.num_embeddings})"
     if isinstance(layer, nn.modules.batchnorm._BatchNorm):
-        return (f"(N, {layer.num_features}, …) floating point ({type(layer).__name__}"
-                f" num_features={layer.num_features})")
+        return f"(N, {layer.num_features}, …) floating point ({type(layer).__name__} num_features={layer.num_features})"
     if isinstance(layer, (nn.CrossEntropyLoss, nn.NLLLoss)):
         return "logits (N, C, …) floating point and a target of class indices (N, …) int64"
     return f"{type(layer).__name__}.forward{pyinspect.signature(layer.forward)}"
@@ -367,10 +418,18 @@ def run_command(args) -> int:
     """`vocoscope inspect INPUT --module FILE.py:NAME ...`: print the report; exit 2 when a check failed."""
     from engine.shapes import render_report
 
-    request = CodeRequest(module=args.module, input=args.input, kwargs=args.kwargs or "",
-                          checkpoint=args.checkpoint, mel_arg=args.mel_arg, audio_arg=args.audio_arg,
-                          mel=args.mel or "", mel_layout=args.mel_layout, audio_layout=args.audio_layout,
-                          frames=args.frames)
+    request = CodeRequest(
+        module=args.module,
+        input=args.input,
+        kwargs=args.kwargs or "",
+        checkpoint=args.checkpoint,
+        mel_arg=args.mel_arg,
+        audio_arg=args.audio_arg,
+        mel=args.mel or "",
+        mel_layout=args.mel_layout,
+        audio_layout=args.audio_layout,
+        frames=args.frames,
+    )
     inspection = inspect_code(request)
     print(render_report(inspection.verdict, inspection.trace))
     return 0 if inspection.verdict.ok else 2

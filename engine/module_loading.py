@@ -56,15 +56,23 @@ class BuiltModule:
 
 
 def parse_module_spec(text: str) -> ModuleSpec:
-    """"FILE.py:NAME" → ModuleSpec; the file must exist and end in .py."""
+    """ "FILE.py:NAME" → ModuleSpec; the file must exist and end in .py."""
     path_text, colon, name = text.rpartition(":")
     if not colon or not name.isidentifier() or not path_text:
-        raise InputError(text, f"{text!r}", "FILE.py:NAME, for example models/wavernn.py:WaveRNN",
-                         "Name the file and, after a colon, the class or function in it that builds the model.")
+        raise InputError(
+            text,
+            f"{text!r}",
+            "FILE.py:NAME, for example models/wavernn.py:WaveRNN",
+            "Name the file and, after a colon, the class or function in it that builds the model.",
+        )
     path = Path(path_text)
     if path.suffix != ".py":
-        raise InputError(path, f"a file ending in {path.suffix or 'nothing'!r}", "a Python file (.py)",
-                         "Give the .py file that defines the model.")
+        raise InputError(
+            path,
+            f"a file ending in {path.suffix or 'nothing'!r}",
+            "a Python file (.py)",
+            "Give the .py file that defines the model.",
+        )
     if not path.is_file():
         raise InputError(path, "no such file", "a Python file that defines the model", "Check the path.")
     return ModuleSpec(path, name)
@@ -94,18 +102,26 @@ def build_module(spec: ModuleSpec, kwargs: dict[str, Any] | None = None) -> Buil
     module_file = import_file(spec.path)
     target = getattr(module_file, spec.name, None)
     if target is None or not callable(target):
-        raise InputError(spec.path, f"no class or function named {spec.name!r}",
-                         f"one of: {', '.join(_candidates(module_file)) or 'none found'}",
-                         "Name an nn.Module class, or a function that returns one, after the colon.")
+        raise InputError(
+            spec.path,
+            f"no class or function named {spec.name!r}",
+            f"one of: {', '.join(_candidates(module_file)) or 'none found'}",
+            "Name an nn.Module class, or a function that returns one, after the colon.",
+        )
     arguments = _bind(spec, target, kwargs)
     try:
         built = target(**kwargs)
     except (Exception, SystemExit) as error:  # noqa: BLE001 (the user's constructor may raise anything)
-        raise _code_error(spec.path, error, f"building {spec.name}({_kwargs_text(kwargs)})",
-                          spec.path.resolve().parent) from None
+        raise _code_error(
+            spec.path, error, f"building {spec.name}({_kwargs_text(kwargs)})", spec.path.resolve().parent
+        ) from None
     if not isinstance(built, nn.Module):
-        raise InputError(spec.path, f"{spec.name}(...) returned a {type(built).__name__}", "a torch.nn.Module",
-                         "Name the model's class, or a function that returns the model.")
+        raise InputError(
+            spec.path,
+            f"{spec.name}(...) returned a {type(built).__name__}",
+            "a torch.nn.Module",
+            "Name the model's class, or a function that returns the model.",
+        )
     return BuiltModule(built, arguments, spec)
 
 
@@ -129,14 +145,24 @@ def _bind(spec: ModuleSpec, target, kwargs: dict[str, Any]) -> dict[str, Any]:
     try:
         bound = signature.bind(**kwargs)
     except TypeError as error:
-        required = [p.name for p in signature.parameters.values()
-                    if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        required = [
+            p.name
+            for p in signature.parameters.values()
+            if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
         missing = [name for name in required if name not in kwargs]
-        found = (f"{spec.name} needs {', '.join(missing)}; given {_kwargs_text(kwargs) or 'no arguments'}"
-                 if missing else f"{error}")
+        found = (
+            f"{spec.name} needs {', '.join(missing)}; given {_kwargs_text(kwargs) or 'no arguments'}"
+            if missing
+            else f"{error}"
+        )
         example = ", ".join(f'"{name}": ...' for name in (missing or required))
-        raise InputError(spec.path, found, f"{spec.name}{signature}",
-                         f"Give the constructor's arguments as JSON: --kwargs '{{{example}}}'.") from None
+        raise InputError(
+            spec.path,
+            found,
+            f"{spec.name}{signature}",
+            f"Give the constructor's arguments as JSON: --kwargs '{{{example}}}'.",
+        ) from None
     bound.apply_defaults()
     arguments = dict(bound.arguments)
     for name, parameter in signature.parameters.items():
@@ -156,18 +182,22 @@ def _code_error(path: Path, error: BaseException, doing: str, root: Path) -> Inp
     found += f" while {doing}" + (f", raised at {where}" if where else "")
     if isinstance(error, ModuleNotFoundError) and error.name:
         package = error.name.split(".")[0]
-        fix = (f"Install the package that provides {package!r} into the Python that runs Vocoscope"
-               f" ({sys.executable} -m pip install {package}), or run from the project the file belongs to.")
+        fix = (
+            f"Install the package that provides {package!r} into the Python that runs Vocoscope"
+            f" ({sys.executable} -m pip install {package}), or run from the project the file belongs to."
+        )
     elif isinstance(error, AttributeError) and "numpy" in str(error):
-        fix = ("The file uses a NumPy name this NumPy no longer has (for example np.cumproduct, removed in NumPy 2:"
-               " np.cumprod); change that line, or run with the NumPy version the file was written for.")
+        fix = (
+            "The file uses a NumPy name this NumPy no longer has (for example np.cumproduct, removed in NumPy 2:"
+            " np.cumprod); change that line, or run with the NumPy version the file was written for."
+        )
     else:
         fix = "Fix that line of the model's code, or give the arguments it needs with --kwargs."
     return InputError(path, found, "model code that imports and builds in this environment", fix)
 
 
 def _user_frame(error: BaseException, root: Path) -> str:
-    """"file.py:line" of the deepest traceback frame inside the user's folder, or ""."""
+    """ "file.py:line" of the deepest traceback frame inside the user's folder, or ""."""
     found = ""
     for frame in traceback.extract_tb(error.__traceback__):
         try:
@@ -191,32 +221,48 @@ def load_checkpoint(module: nn.Module, path: str | Path) -> int:
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(path, "no such file", "a checkpoint saved with torch.save(model.state_dict(), path)",
-                         "Check the path.")
+        raise InputError(
+            path, "no such file", "a checkpoint saved with torch.save(model.state_dict(), path)", "Check the path."
+        )
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 (pickle refusals and foreign files raise many types)
-        raise InputError(path, f"a file torch.load(weights_only=True) refuses ({str(error).splitlines()[0]})",
-                         "tensors only (a state_dict)",
-                         "Vocoscope never unpickles code: save the weights alone with "
-                         "torch.save(model.state_dict(), path).") from None
+        raise InputError(
+            path,
+            f"a file torch.load(weights_only=True) refuses ({str(error).splitlines()[0]})",
+            "tensors only (a state_dict)",
+            "Vocoscope never unpickles code: save the weights alone with torch.save(model.state_dict(), path).",
+        ) from None
     state = _state_dict(loaded)
     if state is None:
         keys = ", ".join(map(str, list(loaded)[:6])) if isinstance(loaded, dict) else type(loaded).__name__
-        raise InputError(path, f"no state_dict (top level: {keys})", "a dict of tensors, or one under "
-                         + "/".join(STATE_KEYS), "Save it with torch.save(model.state_dict(), path).")
+        raise InputError(
+            path,
+            f"no state_dict (top level: {keys})",
+            "a dict of tensors, or one under " + "/".join(STATE_KEYS),
+            "Save it with torch.save(model.state_dict(), path).",
+        )
     own = module.state_dict()
     missing = [key for key in own if key not in state]
     unexpected = [key for key in state if key not in own]
-    mismatched = [f"{key} {tuple(state[key].shape)} where the model has {tuple(own[key].shape)}"
-                  for key in own if key in state and tuple(state[key].shape) != tuple(own[key].shape)]
+    mismatched = [
+        f"{key} {tuple(state[key].shape)} where the model has {tuple(own[key].shape)}"
+        for key in own
+        if key in state and tuple(state[key].shape) != tuple(own[key].shape)
+    ]
     if missing or unexpected or mismatched:
-        parts = [f"{label} {', '.join(items[:4])}{' …' if len(items) > 4 else ''}"
-                 for label, items in (("shape", mismatched), ("missing", missing), ("unexpected", unexpected))
-                 if items]
-        raise InputError(path, "; ".join(parts), f"the {len(own)} tensors of {type(module).__name__} as built",
-                         "Build the model with the arguments the checkpoint was trained with (--kwargs), or give"
-                         " the checkpoint of this model.")
+        parts = [
+            f"{label} {', '.join(items[:4])}{' …' if len(items) > 4 else ''}"
+            for label, items in (("shape", mismatched), ("missing", missing), ("unexpected", unexpected))
+            if items
+        ]
+        raise InputError(
+            path,
+            "; ".join(parts),
+            f"the {len(own)} tensors of {type(module).__name__} as built",
+            "Build the model with the arguments the checkpoint was trained with (--kwargs), or give"
+            " the checkpoint of this model.",
+        )
     module.load_state_dict(state)
     return len(state)
 
@@ -226,7 +272,7 @@ def _state_dict(loaded: Any) -> dict[str, torch.Tensor] | None:
         return None
     if loaded and all(isinstance(value, torch.Tensor) for value in loaded.values()):
         if all(str(key).startswith("module.") for key in loaded):
-            return {key[len("module."):]: value for key, value in loaded.items()}
+            return {key[len("module.") :]: value for key, value in loaded.items()}
         return loaded
     for key in STATE_KEYS:
         nested = _state_dict(loaded.get(key))

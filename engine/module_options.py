@@ -40,19 +40,32 @@ Example: vocoscope inspect song.wav --module WaveRNN/models/fatchord_version.py:
 def add_module_arguments(parser: argparse.ArgumentParser) -> None:
     """--module and its companions, on `inspect`'s parser."""
     group = parser.add_argument_group("your own model code (runs your code: see below)")
-    group.add_argument("--module", metavar="FILE.py:NAME",
-                       help="inspect the nn.Module that NAME in FILE.py builds instead of --model")
+    group.add_argument(
+        "--module", metavar="FILE.py:NAME", help="inspect the nn.Module that NAME in FILE.py builds instead of --model"
+    )
     group.add_argument("--kwargs", metavar="JSON", help="NAME's constructor arguments as a JSON object")
     group.add_argument("--checkpoint", metavar="F", help="a state_dict to load (torch.load with weights_only=True)")
     group.add_argument("--mel-arg", metavar="NAME", help="forward's parameter that takes the mel")
     group.add_argument("--audio-arg", metavar="NAME", help="forward's parameter that takes the audio")
-    group.add_argument("--mel", metavar="JSON",
-                       help='MelConfig settings over the guessed ones, e.g. \'{"hop_length": 256}\'')
-    group.add_argument("--mel-layout", choices=list(MEL_LAYOUTS), default="N,n_mels,F", metavar="LAYOUT",
-                       help="how forward takes the mel: " + "; ".join(f"{k} {v}" for k, v in MEL_LAYOUTS.items()))
-    group.add_argument("--audio-layout", choices=list(AUDIO_LAYOUTS), default="N,T", metavar="LAYOUT",
-                       help="how forward takes the audio: " + "; ".join(f"{k} {v}" for k, v in AUDIO_LAYOUTS.items()))
-    group.add_argument("--frames", type=int, default=DEFAULT_FRAMES, metavar="N",
-                       help=f"mel frames to run (default {DEFAULT_FRAMES})")
+    group.add_argument(
+        "--mel", metavar="JSON", help="MelConfig settings over the guessed ones, e.g. '{\"hop_length\": 256}'"
+    )
+    group.add_argument(
+        "--mel-layout",
+        choices=list(MEL_LAYOUTS),
+        default="N,n_mels,F",
+        metavar="LAYOUT",
+        help="how forward takes the mel: " + "; ".join(f"{k} {v}" for k, v in MEL_LAYOUTS.items()),
+    )
+    group.add_argument(
+        "--audio-layout",
+        choices=list(AUDIO_LAYOUTS),
+        default="N,T",
+        metavar="LAYOUT",
+        help="how forward takes the audio: " + "; ".join(f"{k} {v}" for k, v in AUDIO_LAYOUTS.items()),
+    )
+    group.add_argument(
+        "--frames", type=int, default=DEFAULT_FRAMES, metavar="N", help=f"mel frames to run (default {DEFAULT_FRAMES})"
+    )
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter

@@ -41,8 +41,7 @@ class OutputStream:
         on the writer's thread after each write.
     """
 
-    def __init__(self, sample_rate: int, capacity: int, total: int | None = None,
-                 mel_config: MelConfig | None = None):
+    def __init__(self, sample_rate: int, capacity: int, total: int | None = None, mel_config: MelConfig | None = None):
         self.sample_rate = int(sample_rate)
         self.total = total
         self.ring = RingBuffer(capacity)

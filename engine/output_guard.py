@@ -107,18 +107,26 @@ class OutputGuard:
         rate = self.sample_rate
         problems = []
         if self.non_finite:
-            problems.append(f"{self.non_finite:,} NaN or infinite sample{'s' if self.non_finite != 1 else ''} "
-                            "(written as silence): the model's weights or its input are broken")
+            problems.append(
+                f"{self.non_finite:,} NaN or infinite sample{'s' if self.non_finite != 1 else ''} "
+                "(written as silence): the model's weights or its input are broken"
+            )
         if self.clipped.longest > self.moment:
-            problems.append(f"clipped at full scale for {self.clipped.longest / rate:.2f} s in a row "
-                            f"(from {self.clipped.longest_start / rate:.2f} s)")
+            problems.append(
+                f"clipped at full scale for {self.clipped.longest / rate:.2f} s in a row "
+                f"(from {self.clipped.longest_start / rate:.2f} s)"
+            )
         elif self.constant.longest + 1 > self.moment:
-            problems.append(f"stuck at the constant value {self.constant_value:+.3f} (DC) for "
-                            f"{(self.constant.longest + 1) / rate:.2f} s in a row "
-                            f"(from {(self.constant.longest_start - 1) / rate:.2f} s)")
+            problems.append(
+                f"stuck at the constant value {self.constant_value:+.3f} (DC) for "
+                f"{(self.constant.longest + 1) / rate:.2f} s in a row "
+                f"(from {(self.constant.longest_start - 1) / rate:.2f} s)"
+            )
         if self.samples > self.moment and self.peak < SILENCE_LEVEL:
-            problems.append(f"silent throughout (peak {20 * math.log10(max(self.peak, 1e-12)):.0f} dBFS): the input "
-                            "may be silent, or the model untrained")
+            problems.append(
+                f"silent throughout (peak {20 * math.log10(max(self.peak, 1e-12)):.0f} dBFS): the input "
+                "may be silent, or the model untrained"
+            )
         if not problems:
             return ""
         return "the output is " + "; ".join(problems) + ". Check the model and the input (vocoscope inspect)."

@@ -81,7 +81,7 @@ def templates(config: MelConfig) -> np.ndarray:
     analysis = mel_analysis(config)
     frames = np.stack([harmonic_frame(f0, config) for f0 in candidates()])
     mel = analysis.mel_of(analysis.magnitudes(frames))  # (n_mels, K)
-    log_mel = normalise(mel, config)[:_low_bands(config)].astype(np.float64)
+    log_mel = normalise(mel, config)[: _low_bands(config)].astype(np.float64)
     return _flatten(log_mel).T
 
 

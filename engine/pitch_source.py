@@ -64,8 +64,10 @@ def tone(f0: torch.Tensor, phase: torch.Tensor, top_hz: float) -> torch.Tensor:
     for start in range(0, f0.shape[1], BLOCK):
         part_f0, part_phase = f0[:, start : start + BLOCK, None], phase[:, start : start + BLOCK, None]
         weight = ((top_hz - harmonics * part_f0) / (0.1 * top_hz)).clamp(0.0, 1.0)
-        parts.append((weight * torch.cos(harmonics * part_phase)).sum(-1)
-                     / torch.sqrt(((weight**2).sum(-1) / 2.0).clamp_min(1e-9)))
+        parts.append(
+            (weight * torch.cos(harmonics * part_phase)).sum(-1)
+            / torch.sqrt(((weight**2).sum(-1) / 2.0).clamp_min(1e-9))
+        )
     return torch.cat(parts, dim=1)
 
 
@@ -75,16 +77,23 @@ def running_phase(f0: torch.Tensor, sample_rate: int, start_phase: torch.Tensor 
     return phase if start_phase is None else phase + start_phase[:, None].to(phase.dtype)
 
 
-def source_features(pitch: torch.Tensor, hop_length: int, sample_rate: int, start_phase: torch.Tensor | None = None,
-                    after: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def source_features(
+    pitch: torch.Tensor,
+    hop_length: int,
+    sample_rate: int,
+    start_phase: torch.Tensor | None = None,
+    after: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """pitch (N, PITCH_ROWS, F) → (source (N, F · hop, SOURCE_CHANNELS) float32, the phase after the last sample
     (N,), to continue from). start_phase (N,) radians, or None for 0. after: (N, PITCH_ROWS) the pitch of the frame
     that follows (a block of a longer take), or None: the last frame's is held."""
     f0 = per_sample(pitch[:, 0].double(), hop_length, None if after is None else after[:, 0].double())
     voicing = per_sample(pitch[:, 1].double(), hop_length, None if after is None else after[:, 1].double())
     phase = running_phase(f0, sample_rate, start_phase)
-    source = torch.stack([tone(f0, phase, TONE_TOP_HZ) * voicing, torch.sin(phase) * voicing,
-                          torch.cos(phase) * voicing, voicing], dim=-1)
+    source = torch.stack(
+        [tone(f0, phase, TONE_TOP_HZ) * voicing, torch.sin(phase) * voicing, torch.cos(phase) * voicing, voicing],
+        dim=-1,
+    )
     return source.float(), torch.remainder(phase[:, -1], 2.0 * math.pi)
 
 
@@ -145,8 +154,9 @@ class SourceBlocks:
         low, high = max(0, first - self.overlap), min(frames, last + 1 + self.overlap)
         pitch = pitch_of_mels(self.mel.window(low, high), config)
         after = pitch[:, :, last - low] if last < frames else None
-        source, end_phase = source_features(pitch[:, :, first - low : last - low], config.hop_length,
-                                            config.sample_rate, self.phases[k], after)
+        source, end_phase = source_features(
+            pitch[:, :, first - low : last - low], config.hop_length, config.sample_rate, self.phases[k], after
+        )
         if len(self.phases) == k + 1:
             self.phases.append(end_phase)
         return source

@@ -152,8 +152,9 @@ def list_output_devices() -> list[OutputDevice]:
     except sd.PortAudioError:
         return []
     return [
-        OutputDevice(d["index"], d["name"], float(d["default_samplerate"]), d["max_output_channels"],
-                     d["index"] == default)
+        OutputDevice(
+            d["index"], d["name"], float(d["default_samplerate"]), d["max_output_channels"], d["index"] == default
+        )
         for d in devices
         if d["max_output_channels"] > 0
     ]
@@ -359,8 +360,9 @@ class Player:
             try:
                 if self._output is not stream and not self._output.finished:
                     finished, ready = stream.finished, stream.ready  # in this order: once finished, ready is final
-                    self._write(self._convert(stream.ring.view(self._converted, ready - self._converted),
-                                              last=finished))
+                    self._write(
+                        self._convert(stream.ring.view(self._converted, ready - self._converted), last=finished)
+                    )
                     self._converted = ready
                     if finished:
                         self._output.finish()
@@ -406,7 +408,7 @@ class Player:
                     self._start()
                 time.sleep(_FEED_POLL_SECONDS)
                 continue
-            piece = samples[written:written + room]
+            piece = samples[written : written + room]
             self._output.write(piece)
             written += len(piece)
 
@@ -460,8 +462,9 @@ class Player:
     # ----------------------------------------------------------------- clips
     def play_clip(self, audio: np.ndarray, start_seconds: float = 0.0) -> None:
         """Play a finished clip (n,) float32 at the model's rate from `start_seconds`; any playback stops first."""
-        self.follow(OutputStream.of_clip(np.asarray(audio, dtype=np.float32).reshape(-1), self.sample_rate),
-                    start_seconds)
+        self.follow(
+            OutputStream.of_clip(np.asarray(audio, dtype=np.float32).reshape(-1), self.sample_rate), start_seconds
+        )
 
     def pause(self) -> None:
         """Fade out and hold the position; `resume` goes on from there."""
@@ -505,8 +508,9 @@ class Player:
         """Begin `stop` without waiting for it: the fade and the tail of silence play out on the audio thread.
         Once `faded`, `stop` closes the stream at once; the window fades one player out while the next starts."""
         if self._stop_deadline is None:
-            self._stop_deadline = (time.monotonic() + self.latency + FADE_SECONDS + self._tail_frames / self.device_rate
-                                   + 0.5)
+            self._stop_deadline = (
+                time.monotonic() + self.latency + FADE_SECONDS + self._tail_frames / self.device_rate + 0.5
+            )
         self._stop_requested = True
         if self._followed is not None:
             self._followed.unfollow(self._on_written)
@@ -586,8 +590,9 @@ class Player:
         return self._done.is_set()
 
     def summary(self) -> PlaybackSummary:
-        return PlaybackSummary(self.position / self.sample_rate, self._start_delay, self._underruns,
-                               self._device_underflows)
+        return PlaybackSummary(
+            self.position / self.sample_rate, self._start_delay, self._underruns, self._device_underflows
+        )
 
     # ----------------------------------------------------------- callback
     def _on_finished(self) -> None:
@@ -626,10 +631,10 @@ class Player:
 
         if self._fade_in < len(self._fade_up):
             count = min(copied, len(self._fade_up) - self._fade_in)
-            out[:count] *= self._fade_up[self._fade_in:self._fade_in + count]
+            out[:count] *= self._fade_up[self._fade_in : self._fade_in + count]
             self._fade_in += count
         if fading_out:
-            out[:copied] *= self._fade_down[self._fade_out:self._fade_out + copied]
+            out[:copied] *= self._fade_down[self._fade_out : self._fade_out + copied]
             self._fade_out += copied
             if self._fade_out >= len(self._fade_down) or at_end:
                 self._end_fade()

@@ -31,18 +31,27 @@ VOICING_THRESHOLD = 0.4
 
 
 @numba.njit(cache=True, nogil=True)
-def _filter_frames(x: np.ndarray, out: np.ndarray, first: int, frames: int, frame: int, shortest: int, longest: int,
-                   strength: float, previous: np.ndarray) -> None:
+def _filter_frames(
+    x: np.ndarray,
+    out: np.ndarray,
+    first: int,
+    frames: int,
+    frame: int,
+    shortest: int,
+    longest: int,
+    strength: float,
+    previous: np.ndarray,
+) -> None:
     """Filter `frames` frames of x (T,) float64 from x[first] on (first ≥ longest; each frame's x must reach
     `longest` samples past its end) into out (T,). previous: the last frame's (lag, g), (2,) float64, read for the
     crossfade and updated."""
     fade = frame // 4
     for start in range(first, first + frames * frame, frame):
-        here = x[start:start + frame]
+        here = x[start : start + frame]
         energy = np.sum(here * here) + 1e-9
         best, lag = -1.0, shortest
         for candidate in range(shortest, longest + 1):
-            past = x[start - candidate:start - candidate + frame]
+            past = x[start - candidate : start - candidate + frame]
             correlation = np.sum(here * past) / np.sqrt(energy * (np.sum(past * past) + 1e-9))
             if correlation > best:
                 best, lag = correlation, candidate
@@ -68,8 +77,17 @@ def pitch_postfilter(audio: np.ndarray, sample_rate: int, strength: float) -> np
     x = np.asarray(audio, dtype=np.float64)
     stream = PitchPostFilter(sample_rate, strength)
     out = x.copy()
-    _filter_frames(x, out, stream.longest, _frames_before(len(x), stream.longest, stream.frame, stream.longest),
-                   stream.frame, stream.shortest, stream.longest, stream.strength, stream._previous)
+    _filter_frames(
+        x,
+        out,
+        stream.longest,
+        _frames_before(len(x), stream.longest, stream.frame, stream.longest),
+        stream.frame,
+        stream.shortest,
+        stream.longest,
+        stream.strength,
+        stream._previous,
+    )
     return out.astype(np.float32)
 
 
@@ -82,10 +100,10 @@ class PitchPostFilter:
         self.frame = round(FRAME_SECONDS * sample_rate)
         self.shortest = round(SHORTEST_PERIOD_SECONDS * sample_rate)
         self.longest = round(LONGEST_PERIOD_SECONDS * sample_rate)
-        self._x = np.zeros(0)       # the input from absolute sample `_base` on
+        self._x = np.zeros(0)  # the input from absolute sample `_base` on
         self._base = 0
-        self._next = self.longest   # the next frame's absolute start (the first `longest` samples pass unchanged)
-        self._done = 0              # samples returned so far
+        self._next = self.longest  # the next frame's absolute start (the first `longest` samples pass unchanged)
+        self._done = 0  # samples returned so far
         self._previous = np.array([self.shortest, 0.0])  # the last decided frame's (lag, g): none yet
 
     def push(self, samples: np.ndarray) -> np.ndarray:
@@ -93,20 +111,29 @@ class PitchPostFilter:
         end = self._base + len(self._x)
         frames = _frames_before(end, self._next, self.frame, self.longest)
         out = self._x.copy()
-        _filter_frames(self._x, out, self._next - self._base, frames, self.frame, self.shortest, self.longest,
-                       self.strength, self._previous)
+        _filter_frames(
+            self._x,
+            out,
+            self._next - self._base,
+            frames,
+            self.frame,
+            self.shortest,
+            self.longest,
+            self.strength,
+            self._previous,
+        )
         self._next += frames * self.frame
         final = min(self._next, end)  # before the first frame is decided, what came so far is final unchanged
-        ready = out[self._done - self._base:final - self._base]
+        ready = out[self._done - self._base : final - self._base]
         self._done = final
         keep_from = max(self._base, min(self._done, self._next - self.longest))  # the next frame looks back
-        self._x = self._x[keep_from - self._base:]
+        self._x = self._x[keep_from - self._base :]
         self._base = keep_from
         return ready.astype(np.float32)
 
     def finish(self) -> np.ndarray:
         """The samples after the last decided frame, unchanged (no frame after it can be decided)."""
-        rest = self._x[self._done - self._base:]
+        rest = self._x[self._done - self._base :]
         self._done += len(rest)
         self._base, self._x = self._done, np.zeros(0)
         return rest.astype(np.float32)

@@ -22,6 +22,7 @@ def decode_g722(path: Path) -> np.ndarray:
     try:
         import G722
     except ImportError:
-        raise InputError(path, "no G.722 decoder installed", "the PyPI package g722",
-                         "Install it: pip install g722") from None
+        raise InputError(
+            path, "no G.722 decoder installed", "the PyPI package g722", "Install it: pip install g722"
+        ) from None
     return np.asarray(G722.G722(SAMPLE_RATE, 64000).decode(path.read_bytes()), dtype=np.int16)

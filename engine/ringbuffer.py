@@ -58,8 +58,10 @@ class RingBuffer:
         if count > self.capacity:
             raise ValueError(f"cannot write {count} samples into a ring of {self.capacity}; write in pieces")
         if start < 0 or start < max(self.written, end) - self.capacity:
-            raise ValueError(f"cannot write samples [{start}, {end}): the ring holds {self.capacity} samples "
-                             f"and has written up to {self.written}; write nearer the end")
+            raise ValueError(
+                f"cannot write samples [{start}, {end}): the ring holds {self.capacity} samples "
+                f"and has written up to {self.written}; write nearer the end"
+            )
         stale = max(self.written, self.capacity)  # from here on, a gap before `start` holds an earlier lap's samples
         if start > stale:
             self._store(np.zeros(start - stale, dtype=np.float32), stale)
@@ -71,18 +73,18 @@ class RingBuffer:
         count, end = len(samples), start + len(samples)
         head = start % self.capacity
         first = min(count, self.capacity - head)
-        self._buffer[head:head + first] = samples[:first]
-        self._buffer[:count - first] = samples[first:]
+        self._buffer[head : head + first] = samples[:first]
+        self._buffer[: count - first] = samples[first:]
         if end > self.capacity:
             lap = max(start, self.capacity)
             mirrored = self.capacity + lap % self.capacity
             stop = mirrored + end - lap
             if stop <= 2 * self.capacity:
-                self._buffer[mirrored:stop] = samples[lap - start:]
+                self._buffer[mirrored:stop] = samples[lap - start :]
             else:  # the mirrored range wraps too: its two pieces
                 split = 2 * self.capacity - mirrored
-                self._buffer[mirrored:] = samples[lap - start:lap - start + split]
-                self._buffer[self.capacity:self.capacity + stop - 2 * self.capacity] = samples[lap - start + split:]
+                self._buffer[mirrored:] = samples[lap - start : lap - start + split]
+                self._buffer[self.capacity : self.capacity + stop - 2 * self.capacity] = samples[lap - start + split :]
 
     def oldest(self) -> int:
         """The first absolute offset still held."""
@@ -100,7 +102,7 @@ class RingBuffer:
                 f"samples [{start}, {start + count}) are not held; the ring holds [{self.oldest()}, {self.written})"
             )
         head = start % self.capacity
-        view = self._buffer[head:head + count]
+        view = self._buffer[head : head + count]
         view.flags.writeable = False
         return view
 
@@ -113,5 +115,5 @@ class RingBuffer:
         if count <= 0:
             return 0
         head = start % self.capacity
-        np.copyto(out[:count], self._buffer[head:head + count])
+        np.copyto(out[:count], self._buffer[head : head + count])
         return count

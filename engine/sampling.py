@@ -49,25 +49,68 @@ class Setting:
         number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         if not number or (self.kind is int and not whole) or not self.low <= value <= self.high:
             kind = "a whole number" if self.kind is int else "a number"
-            raise ConfigError(f"the {self.words} is {value}; it must be {kind} from {self.low:g} to {self.high:g}"
-                              f"{f' ({self.off:g}: off)' if self.off is not None else ''}.")
+            raise ConfigError(
+                f"the {self.words} is {value}; it must be {kind} from {self.low:g} to {self.high:g}"
+                f"{f' ({self.off:g}: off)' if self.off is not None else ''}."
+            )
         return self.kind(value)
 
 
 SETTINGS = (
-    Setting("temperature", float, 1e-3, 100.0, None, 1.0, "T {:g}", "temperature",
-            "draws without a temperature (a temperature applies to mu-law models only)", "T",
-            "draw at temperature T instead of the model's own (mu-law models; below 1: less noise)"),
-    Setting("candidates", int, 1, 64, 1, 1, "best of {} by the mel", "number of candidates",
-            "does not choose among draws (mel guidance chooses among the mu-law draws of a WaveRNN)", "K",
-            "choose each block among K draws by the mel instead of the model's own number (WaveRNN mu-law models; "
-            "1: every draw kept, as fast as sampling can go)"),
-    Setting("pitch_postfilter", float, 0.0, 4.0, 0.0, 0.0, "pitch post-filter {:g}", "pitch post-filter strength", "has no pitch post-filter", "S",
-            "pitch post-filter at strength S (up to 4) instead of the model's own (0: off)"),
-    Setting("envelope_postfilter", float, 0.0, 1.0, 0.0, 0.0, "envelope post-filter {:g}",
-            "envelope post-filter strength",
-            "has no envelope post-filter", "S", "mel-envelope post-filter at strength S (up to 1) instead of the model's own (0: "
-            "off; with --pitch-postfilter 0, the model's raw output)"),
+    Setting(
+        "temperature",
+        float,
+        1e-3,
+        100.0,
+        None,
+        1.0,
+        "T {:g}",
+        "temperature",
+        "draws without a temperature (a temperature applies to mu-law models only)",
+        "T",
+        "draw at temperature T instead of the model's own (mu-law models; below 1: less noise)",
+    ),
+    Setting(
+        "candidates",
+        int,
+        1,
+        64,
+        1,
+        1,
+        "best of {} by the mel",
+        "number of candidates",
+        "does not choose among draws (mel guidance chooses among the mu-law draws of a WaveRNN)",
+        "K",
+        "choose each block among K draws by the mel instead of the model's own number (WaveRNN mu-law models; "
+        "1: every draw kept, as fast as sampling can go)",
+    ),
+    Setting(
+        "pitch_postfilter",
+        float,
+        0.0,
+        4.0,
+        0.0,
+        0.0,
+        "pitch post-filter {:g}",
+        "pitch post-filter strength",
+        "has no pitch post-filter",
+        "S",
+        "pitch post-filter at strength S (up to 4) instead of the model's own (0: off)",
+    ),
+    Setting(
+        "envelope_postfilter",
+        float,
+        0.0,
+        1.0,
+        0.0,
+        0.0,
+        "envelope post-filter {:g}",
+        "envelope post-filter strength",
+        "has no envelope post-filter",
+        "S",
+        "mel-envelope post-filter at strength S (up to 1) instead of the model's own (0: "
+        "off; with --pitch-postfilter 0, the model's raw output)",
+    ),
 )
 
 
@@ -97,8 +140,11 @@ class Sampling:
         """The settings a model's description mentions, e.g. ", T 0.5, best of 8 by the mel, pitch post-filter 0.8"
         ("" for none)."""
         values = ((setting, getattr(self, setting.name)) for setting in SETTINGS)
-        return "".join(f", {setting.shown.format(value)}" for setting, value in values
-                       if value is not None and value != setting.plain)
+        return "".join(
+            f", {setting.shown.format(value)}"
+            for setting, value in values
+            if value is not None and value != setting.plain
+        )
 
     def over(self, own: Sampling) -> Sampling:
         """These settings where set, `own`'s for the rest."""
@@ -121,12 +167,19 @@ def resolved(requested: Sampling | None, own: Sampling, family: str, draws: Call
     the model has none. Raises `ConfigError` for a setting the model has not, naming its `family` and what it
     `draws` by its own sampling."""
     requested = requested or Sampling()
-    base = dataclasses.replace(own, **{setting.name: setting.off for setting in SETTINGS
-                                       if getattr(own, setting.name) is None})
+    base = dataclasses.replace(
+        own, **{setting.name: setting.off for setting in SETTINGS if getattr(own, setting.name) is None}
+    )
     for setting in SETTINGS:
         value = getattr(requested, setting.name)
-        if value is not None and getattr(own, setting.name) is None and value != setting.off and not setting.every_model:
-            raise ConfigError(f"this {family} {setting.missing}; it draws {draws(base)}. Generate without "
-                              f"{setting.flag}" + (f" or with {setting.flag} {setting.off:g}."
-                                                   if setting.off is not None else "."))
+        if (
+            value is not None
+            and getattr(own, setting.name) is None
+            and value != setting.off
+            and not setting.every_model
+        ):
+            raise ConfigError(
+                f"this {family} {setting.missing}; it draws {draws(base)}. Generate without "
+                f"{setting.flag}" + (f" or with {setting.flag} {setting.off:g}." if setting.off is not None else ".")
+            )
     return requested.over(base)

@@ -33,8 +33,11 @@ def run_self_test(more: list[tuple[str, Callable[[], str]]] = ()) -> int:
 
     use_engine_threads()
     cuda = f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU only"
-    print(f"vocoscope {__version__} self-test: Python {platform.python_version()}, torch {torch.__version__} "
-          f"({cuda}), {platform.system()} {platform.machine()}", flush=True)
+    print(
+        f"vocoscope {__version__} self-test: Python {platform.python_version()}, torch {torch.__version__} "
+        f"({cuda}), {platform.system()} {platform.machine()}",
+        flush=True,
+    )
     results = []
     example = _example()
     for name in BUILTINS:
@@ -89,11 +92,14 @@ def _vocode(name: str, example: Path | None) -> str:
     seconds = time.perf_counter() - began
     peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
     if len(audio) != wanted or not np.all(np.isfinite(audio)) or peak > 1.0 or peak < 1e-4:
-        raise ValueError(f"made {len(audio)} samples with peak {peak:.3g}; expected {wanted} finite samples in "
-                         "[-1, 1], not silence")
+        raise ValueError(
+            f"made {len(audio)} samples with peak {peak:.3g}; expected {wanted} finite samples in [-1, 1], not silence"
+        )
     untrained = "" if info.trained else " (random weights: not trained)"
-    return (f"{len(audio) / model.mel_config.sample_rate:.2f} s of {example.name} in {seconds:.1f} s, "
-            f"peak {peak:.2f}{untrained}")
+    return (
+        f"{len(audio) / model.mel_config.sample_rate:.2f} s of {example.name} in {seconds:.1f} s, "
+        f"peak {peak:.2f}{untrained}"
+    )
 
 
 def _compute(device: str, label: str) -> str:

@@ -106,11 +106,21 @@ def trace(model: nn.Module, raw: Any, *, frames: int | None = None) -> Trace:
     t = 0, zero state), as generation starts, and checked against the forward pass's first column (`step_error`).
     """
     mel, audio = _forward_inputs(model, raw, frames)
-    result = Trace(family=getattr(model, "family", ""), model=type(model).__name__,
-                   frames=int(mel.shape[-1]), samples=int(audio.shape[-1]))
-    records = {name: ModuleRecord(name, type(module).__name__, name.count(".") + (1 if name else 0),
-                                  sum(p.numel() for p in module.parameters()))
-               for name, module in model.named_modules()}
+    result = Trace(
+        family=getattr(model, "family", ""),
+        model=type(model).__name__,
+        frames=int(mel.shape[-1]),
+        samples=int(audio.shape[-1]),
+    )
+    records = {
+        name: ModuleRecord(
+            name,
+            type(module).__name__,
+            name.count(".") + (1 if name else 0),
+            sum(p.numel() for p in module.parameters()),
+        )
+        for name, module in model.named_modules()
+    }
     result.modules = list(records.values())
     was_training = model.training
     model.eval()
@@ -202,6 +212,7 @@ def _hooked_forward(model, mel, audio, records: dict[str, ModuleRecord], result:
             record.calls += 1
             if record.calls == 1:
                 record.inputs = _shapes(args) + _shapes(kwargs)
+
         return hook
 
     def after(name):
@@ -210,6 +221,7 @@ def _hooked_forward(model, mel, audio, records: dict[str, ModuleRecord], result:
             if not record.outputs:
                 record.outputs = _shapes(output)
                 record.dtype = _first_dtype(output)
+
         return hook
 
     for name, module in model.named_modules():

@@ -28,8 +28,24 @@ from engine.features import MEL_SUFFIXES, Conditioning, MelConfig, load_input, m
 from engine.models.upsample import UpsampleNetwork
 from engine.shape_trace import LossRecord, ModuleRecord, StepRecord, Trace, trace
 
-__all__ = ["Check", "Verdict", "Inspection", "preflight", "inspect", "load_raw", "hidden_shapes", "trace", "Trace",
-           "ModuleRecord", "StepRecord", "LossRecord", "explain", "failed_module", "watch", "render_report"]
+__all__ = [
+    "Check",
+    "Verdict",
+    "Inspection",
+    "preflight",
+    "inspect",
+    "load_raw",
+    "hidden_shapes",
+    "trace",
+    "Trace",
+    "ModuleRecord",
+    "StepRecord",
+    "LossRecord",
+    "explain",
+    "failed_module",
+    "watch",
+    "render_report",
+]
 
 # Values a [0, 1]-normalised mel may overshoot by before it reads as another normalisation.
 RANGE_TOLERANCE = 0.05
@@ -156,8 +172,11 @@ def preflight(
     problems = {_problem_kind(p): p for p in mel_problems(single, config, model.min_frames, source)}
     checks.append(_layout_check(array, single, config, problems.get("layout"), entry))
     if single.ndim != 2:  # bands, dtype and values mean nothing until there is one 2-D mel to read them from
-        checks += [_rate_check(conditioning, source_rate, config), _hop_check(model, hop_length, config),
-                   _hidden_check(model, batch, hidden)]
+        checks += [
+            _rate_check(conditioning, source_rate, config),
+            _hop_check(model, hop_length, config),
+            _hidden_check(model, batch, hidden),
+        ]
         return verdict
     for kind, module in (("bands", entry), ("dtype", entry), ("finite", None)):
         problem = problems.get(kind)
@@ -222,7 +241,9 @@ def _frames(single: np.ndarray, config: MelConfig) -> int | None:
 
 def _layout_check(array, single, config, problem, module) -> Check:
     bands = config.n_mels
-    expected = f"(n_mels={bands}, frames) or time-major (frames, n_mels={bands}), optionally batched (N, n_mels, frames)"
+    expected = (
+        f"(n_mels={bands}, frames) or time-major (frames, n_mels={bands}), optionally batched (N, n_mels, frames)"
+    )
     if problem is not None or array.ndim not in (2, 3):
         found = problem.found if problem is not None else f"a {array.ndim}-D array of shape {tuple(array.shape)}"
         fix = problem.fix if problem is not None else "Save one 2-D mel."
@@ -230,12 +251,24 @@ def _layout_check(array, single, config, problem, module) -> Check:
     shape = tuple(array.shape)
     if single.shape[0] != bands and single.shape[1] == bands:
         if array.ndim == 3:
-            return Check("layout", False, f"a time-major batch (N, frames, n_mels) of shape {shape}",
-                         f"(N, n_mels={bands}, frames)", "Transpose it: mel.transpose(1, 2).", module)
-        return Check("layout", True, f"time-major (frames, n_mels) {shape}", expected,
-                     "Transposed to (n_mels, frames) when loaded.")
-    return Check("layout", True, f"{'(N, n_mels, frames)' if array.ndim == 3 else '(n_mels, frames)'} {shape}",
-                 expected)
+            return Check(
+                "layout",
+                False,
+                f"a time-major batch (N, frames, n_mels) of shape {shape}",
+                f"(N, n_mels={bands}, frames)",
+                "Transpose it: mel.transpose(1, 2).",
+                module,
+            )
+        return Check(
+            "layout",
+            True,
+            f"time-major (frames, n_mels) {shape}",
+            expected,
+            "Transposed to (n_mels, frames) when loaded.",
+        )
+    return Check(
+        "layout", True, f"{'(N, n_mels, frames)' if array.ndim == 3 else '(n_mels, frames)'} {shape}", expected
+    )
 
 
 def _passed(kind: str, single: np.ndarray, config: MelConfig) -> Check:
@@ -255,34 +288,67 @@ def _range_check(single: np.ndarray, config: MelConfig, module: str | None) -> C
     expected = f"values in [0, 1] (db_minmax: dB from {config.min_db:g} to 0, scaled to [0, 1])"
     if low >= -RANGE_TOLERANCE and high <= 1 + RANGE_TOLERANCE:
         return Check("range", True, found, expected)
-    normalise = (f"normalised = clip((dB − ({config.min_db:g})) / {-config.min_db:g}, 0, 1)"
-                 f" with dB = 20·log10(magnitude) − {config.ref_db:g}")
+    normalise = (
+        f"normalised = clip((dB − ({config.min_db:g})) / {-config.min_db:g}, 0, 1)"
+        f" with dB = 20·log10(magnitude) − {config.ref_db:g}"
+    )
     if low < -1 - RANGE_TOLERANCE or (low < -RANGE_TOLERANCE and high <= RANGE_TOLERANCE):
-        return Check("range", False, found + " — decibels, not a normalised mel", expected,
-                     f"Normalise it the model's way: {normalise}; or load the audio and let Vocoscope make the mel.",
-                     module)
+        return Check(
+            "range",
+            False,
+            found + " — decibels, not a normalised mel",
+            expected,
+            f"Normalise it the model's way: {normalise}; or load the audio and let Vocoscope make the mel.",
+            module,
+        )
     if low >= -RANGE_TOLERANCE:
-        return Check("range", False, found + " — a magnitude (linear) mel, not a normalised one", expected,
-                     f"Normalise it the model's way (engine.features.normalise): {normalise}.", module)
-    return Check("range", False, found + " — a symmetric [-1, 1] normalisation", expected,
-                 "Rescale it to [0, 1]: (mel + 1) / 2, if it was made with the same dB range.", module)
+        return Check(
+            "range",
+            False,
+            found + " — a magnitude (linear) mel, not a normalised one",
+            expected,
+            f"Normalise it the model's way (engine.features.normalise): {normalise}.",
+            module,
+        )
+    return Check(
+        "range",
+        False,
+        found + " — a symmetric [-1, 1] normalisation",
+        expected,
+        "Rescale it to [0, 1]: (mel + 1) / 2, if it was made with the same dB range.",
+        module,
+    )
 
 
 def _rate_check(conditioning: Conditioning | None, source_rate: int | None, config: MelConfig) -> Check:
     expected = f"{config.sample_rate} Hz (the model's sample rate)"
     if conditioning is not None and conditioning.audio is not None:
         rate = conditioning.source_rate or conditioning.mel_config.sample_rate
-        resampled = f", resampled to {conditioning.mel_config.sample_rate} Hz" if rate != conditioning.mel_config.sample_rate else ""
+        resampled = (
+            f", resampled to {conditioning.mel_config.sample_rate} Hz"
+            if rate != conditioning.mel_config.sample_rate
+            else ""
+        )
         if conditioning.mel_config.sample_rate != config.sample_rate:
-            return Check("sample rate", False, f"a mel made at {conditioning.mel_config.sample_rate} Hz from audio at {rate} Hz",
-                         expected, f"Remake the mel from the audio at {config.sample_rate} Hz (load it with this model's MelConfig).")
+            return Check(
+                "sample rate",
+                False,
+                f"a mel made at {conditioning.mel_config.sample_rate} Hz from audio at {rate} Hz",
+                expected,
+                f"Remake the mel from the audio at {config.sample_rate} Hz (load it with this model's MelConfig).",
+            )
         return Check("sample rate", True, f"audio at {rate} Hz{resampled}", expected)
     if source_rate is None:
         return Check("sample rate", True, "not given (a bare mel does not say)", expected)
     if source_rate != config.sample_rate:
-        return Check("sample rate", False, f"a mel computed from audio at {source_rate} Hz", expected,
-                     f"Recompute the mel from the audio resampled to {config.sample_rate} Hz, or load the audio file"
-                     " itself (Vocoscope resamples it); a mel made at another rate plays at the wrong speed and pitch.")
+        return Check(
+            "sample rate",
+            False,
+            f"a mel computed from audio at {source_rate} Hz",
+            expected,
+            f"Recompute the mel from the audio resampled to {config.sample_rate} Hz, or load the audio file"
+            " itself (Vocoscope resamples it); a mel made at another rate plays at the wrong speed and pitch.",
+        )
     return Check("sample rate", True, f"{source_rate} Hz", expected)
 
 
@@ -294,14 +360,24 @@ def _hop_check(model: nn.Module, hop_length: int | None, config: MelConfig) -> C
     product = math.prod(factors) if factors else config.hop_length
     described = f"upsampling factors {factors} multiply to {product}" if factors else f"hop {product}"
     if product != config.hop_length:
-        return Check("hop", False, f"{described} but the model's hop is {config.hop_length}",
-                     f"factors multiplying to {config.hop_length}",
-                     f"Rebuild the model with upsampling factors whose product is {config.hop_length}.", module)
+        return Check(
+            "hop",
+            False,
+            f"{described} but the model's hop is {config.hop_length}",
+            f"factors multiplying to {config.hop_length}",
+            f"Rebuild the model with upsampling factors whose product is {config.hop_length}.",
+            module,
+        )
     if hop_length is not None and hop_length != product:
-        return Check("hop", False, f"a mel made with hop {hop_length} samples; the model's {described}",
-                     f"hop {product} (the product of the upsampling factors)",
-                     f"Recompute the mel with hop_length={product}, or use a model whose upsampling factors multiply"
-                     f" to {hop_length}: F frames become F × {product} samples, not F × {hop_length}.", module)
+        return Check(
+            "hop",
+            False,
+            f"a mel made with hop {hop_length} samples; the model's {described}",
+            f"hop {product} (the product of the upsampling factors)",
+            f"Recompute the mel with hop_length={product}, or use a model whose upsampling factors multiply"
+            f" to {hop_length}: F frames become F × {product} samples, not F × {hop_length}.",
+            module,
+        )
     given = f"input hop {hop_length}, " if hop_length is not None else ""
     return Check("hop", True, f"{given}{described}", f"hop {config.hop_length}")
 
@@ -312,16 +388,30 @@ def _length_check(frames: int, num_samples: int | None, hop: int) -> Check:
     if num_samples is None:
         return Check("length", True, f"{frames} frames × hop {hop} = {available} samples", f"{available} samples")
     low, high = math.ceil(num_samples / hop), num_samples // hop + 1
-    expected = f"{low} frames for {num_samples} samples" if low == high else f"{low} to {high} frames for {num_samples} samples"
+    expected = (
+        f"{low} frames for {num_samples} samples"
+        if low == high
+        else f"{low} to {high} frames for {num_samples} samples"
+    )
     found = f"{frames} frames × hop {hop} = {available} samples"
     if frames < low:
-        return Check("length", False, found, expected,
-                     f"Ask for at most {available} samples, or give a mel of {low} frames: the upsampled conditioning"
-                     " must cover every sample generated.")
+        return Check(
+            "length",
+            False,
+            found,
+            expected,
+            f"Ask for at most {available} samples, or give a mel of {low} frames: the upsampled conditioning"
+            " must cover every sample generated.",
+        )
     if frames > high:
-        return Check("length", False, found, expected,
-                     f"The mel and the sample count disagree (a mel made with another hop or rate?). Ask for {available}"
-                     f" samples, or recompute the mel with hop {hop} from the {num_samples}-sample audio.")
+        return Check(
+            "length",
+            False,
+            found,
+            expected,
+            f"The mel and the sample count disagree (a mel made with another hop or rate?). Ask for {available}"
+            f" samples, or recompute the mel with hop {hop} from the {num_samples}-sample audio.",
+        )
     return Check("length", True, found, expected)
 
 
@@ -335,8 +425,13 @@ def _hidden_check(model: nn.Module, batch: int, hidden) -> Check:
         start = f"zeros, warmed on {warmup} frames of silence when sampling" if warmup else "zeros"
         return Check("hidden", True, f"batch {batch}; the state starts from {start}", expected)
     if not shapes:
-        return Check("hidden", False, "an initial hidden state", expected,
-                     f"{getattr(model, 'family', type(model).__name__)} keeps no recurrent state; pass none.")
+        return Check(
+            "hidden",
+            False,
+            "an initial hidden state",
+            expected,
+            f"{getattr(model, 'family', type(model).__name__)} keeps no recurrent state; pass none.",
+        )
     given = hidden if isinstance(hidden, dict) else {next(iter(shapes)): hidden}
     for name, tensor in given.items():
         want = shapes.get(name)
@@ -344,16 +439,30 @@ def _hidden_check(model: nn.Module, batch: int, hidden) -> Check:
         if want is None:
             return Check("hidden", False, f"a state named {name!r}", expected, f"Name the states {', '.join(shapes)}.")
         if shape != want:
-            return Check("hidden", False, f"hidden state {name} of shape {shape} (batch {shape[0] if shape else '?'})",
-                         f"{want} (batch {batch}, the input's)",
-                         f"Make it for the input's batch: torch.zeros{want}.")
+            return Check(
+                "hidden",
+                False,
+                f"hidden state {name} of shape {shape} (batch {shape[0] if shape else '?'})",
+                f"{want} (batch {batch}, the input's)",
+                f"Make it for the input's batch: torch.zeros{want}.",
+            )
         if not torch.is_floating_point(tensor):
-            return Check("hidden", False, f"hidden state {name} of dtype {tensor.dtype}", f"{want} float32",
-                         f"Make it with torch.zeros{want}.")
+            return Check(
+                "hidden",
+                False,
+                f"hidden state {name} of dtype {tensor.dtype}",
+                f"{want} float32",
+                f"Make it with torch.zeros{want}.",
+            )
         if not bool(torch.isfinite(tensor).all()) or float(tensor.abs().max()) > 1.0 + RANGE_TOLERANCE:
-            return Check("hidden", False, f"hidden state {name} with values outside [-1, 1] or NaN"
-                         " (uninitialised memory, e.g. torch.Tensor(1, H))", f"{want} in [-1, 1] (a GRU state)",
-                         f"Start from zeros: torch.zeros{want}; torch.Tensor(...) and torch.empty(...) hold garbage.")
+            return Check(
+                "hidden",
+                False,
+                f"hidden state {name} with values outside [-1, 1] or NaN"
+                " (uninitialised memory, e.g. torch.Tensor(1, H))",
+                f"{want} in [-1, 1] (a GRU state)",
+                f"Start from zeros: torch.zeros{want}; torch.Tensor(...) and torch.empty(...) hold garbage.",
+            )
     return Check("hidden", True, ", ".join(f"{n} {tuple(t.shape)}" for n, t in given.items()), expected)
 
 
@@ -367,8 +476,13 @@ def _settings_check(given: MelConfig, config: MelConfig) -> Check:
         return Check("mel settings", True, "the model's mel settings", "the model's mel settings")
     found = ", ".join(f"{name}={getattr(given, name)!r}" for name in different)
     expected = ", ".join(f"{name}={getattr(config, name)!r}" for name in different)
-    return Check("mel settings", False, found, expected,
-                 "Remake the mel with the model's MelConfig (loading the audio with this model does that).")
+    return Check(
+        "mel settings",
+        False,
+        found,
+        expected,
+        "Remake the mel with the model's MelConfig (loading the audio with this model does that).",
+    )
 
 
 # --- both at once, from whatever the user gave ---------------------------------------------------------------
@@ -419,23 +533,40 @@ def render_report(verdict: Verdict | None, trace: Trace | None) -> str:
         lines += ["", f"{trace.model} ({trace.family}) traced on {trace.frames} frames, {trace.samples} samples"]
         lines += _table(
             ("module", "input shape", "output shape", "dtype", "parameters"),
-            [(("  " * record.depth) + (record.name.rsplit(".", 1)[-1] or trace.model) + f" ({record.kind})"
-              + (f" ×{record.calls} calls" if record.calls > 1 else "") + (" <- FAILED" if record.failed else ""),
-              _shape_list(record.inputs) if record.calls else ("container" if record.kind in _CONTAINERS else "not called"),
-              _shape_list(record.outputs), record.dtype, f"{record.parameters:,}")
-             for record in trace.modules],
+            [
+                (
+                    ("  " * record.depth)
+                    + (record.name.rsplit(".", 1)[-1] or trace.model)
+                    + f" ({record.kind})"
+                    + (f" ×{record.calls} calls" if record.calls > 1 else "")
+                    + (" <- FAILED" if record.failed else ""),
+                    _shape_list(record.inputs)
+                    if record.calls
+                    else ("container" if record.kind in _CONTAINERS else "not called"),
+                    _shape_list(record.outputs),
+                    record.dtype,
+                    f"{record.parameters:,}",
+                )
+                for record in trace.modules
+            ],
         )
         if trace.error:
             lines += ["", f"Forward pass failed: {trace.error}"]
         if trace.training:
             lines += ["", "Training view (loss input and target):"]
-            lines += _table(("function", "input", "input dtype", "target", "target dtype"),
-                            [(r.function, _shape(r.input), r.input_dtype, _shape(r.target), r.target_dtype)
-                             for r in trace.training])
+            lines += _table(
+                ("function", "input", "input dtype", "target", "target dtype"),
+                [
+                    (r.function, _shape(r.input), r.input_dtype, _shape(r.target), r.target_dtype)
+                    for r in trace.training
+                ],
+            )
         if trace.steps:
             lines += ["", f"{trace.step_title} (matches the forward pass to {trace.step_error:.2g}):"]
-            lines += _table(("symbol", "shape", "dtype", "meaning"),
-                            [(s.symbol, _shape(s.shape), s.dtype, s.meaning) for s in trace.steps])
+            lines += _table(
+                ("symbol", "shape", "dtype", "meaning"),
+                [(s.symbol, _shape(s.shape), s.dtype, s.meaning) for s in trace.steps],
+            )
     return "\n".join(lines)
 
 
@@ -452,6 +583,8 @@ def _shape_list(shapes: list[tuple[int, ...]]) -> str:
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+
     def line(row):
         return "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
+
     return [line(header), line(tuple("-" * w for w in widths))] + [line(row) for row in rows]

@@ -18,16 +18,27 @@ import soundfile
 import torch
 
 from engine.errors import InputError
-from engine.features import (MEL_SUFFIXES, Conditioning, MelConfig, _check_finite, _librosa_mel_settings,
-                             _open_audio, _read, load_input, normalise, to_mono)
+from engine.features import (
+    MEL_SUFFIXES,
+    Conditioning,
+    MelConfig,
+    _check_finite,
+    _librosa_mel_settings,
+    _open_audio,
+    _read,
+    load_input,
+    normalise,
+    to_mono,
+)
 from engine.mel_frames import FrameSource
 
 STREAM_BLOCK_SECONDS = 60.0  # `stream_input` reads a recording in blocks of this length (one block: `load_input`)
 KEPT_BLOCKS = 4
 
 
-def stream_input(path: str | Path, config: MelConfig, min_frames: int = 1,
-                 block_seconds: float = STREAM_BLOCK_SECONDS) -> Conditioning:
+def stream_input(
+    path: str | Path, config: MelConfig, min_frames: int = 1, block_seconds: float = STREAM_BLOCK_SECONDS
+) -> Conditioning:
     """`load_input` for the command line: a recording longer than `block_seconds` is read once to check it and
     measure it (a block at a time), and its mel is then computed block by block as generation asks for it
     (`StreamedMel`), so that memory holds a few blocks of the mel and one of audio, never the whole mel, the
@@ -47,8 +58,9 @@ def stream_input(path: str | Path, config: MelConfig, min_frames: int = 1,
         length = _checked_length(path, f, config, block)
     if config.frames_for(length) < min_frames:  # a recording longer than a block is never this short
         raise InputError(path, f"{length} samples", f"at least {min_frames} frames", "Use a longer recording.")
-    mel = StreamedMel(path, config, length, block, block_frames=max(1, round(block_seconds * config.sample_rate
-                                                                               / config.hop_length)))
+    mel = StreamedMel(
+        path, config, length, block, block_frames=max(1, round(block_seconds * config.sample_rate / config.hop_length))
+    )
     return Conditioning(mel=mel, mel_config=config, source=path, source_rate=rate, length=length)
 
 
@@ -64,8 +76,9 @@ def _checked_length(path: Path, f: soundfile.SoundFile, config: MelConfig, block
             break
         remaining -= len(samples)
         _check_finite(path, samples)
-        length += len(samples) if resampler is None else len(resampler.resample_chunk(to_mono(samples),
-                                                                                      last=remaining <= 0))
+        length += (
+            len(samples) if resampler is None else len(resampler.resample_chunk(to_mono(samples), last=remaining <= 0))
+        )
     return length
 
 
@@ -108,7 +121,7 @@ class Framer:
             audio = np.concatenate([start, audio])
         else:
             self.length += len(audio)
-        self.tail = np.concatenate([self.tail, audio])[-(half + 1):]
+        self.tail = np.concatenate([self.tail, audio])[-(half + 1) :]
         pieces = [self.pending, audio]
         if last:
             pieces.append(self.tail[-2 : -half - 2 : -1])
@@ -177,10 +190,12 @@ class StreamedMel(FrameSource):
         """Read the next block of the file and keep the blocks of frames it completes, letting the oldest go."""
         samples = _read(self.path, self._file, min(self.read_frames, self._remaining)) if self._remaining > 0 else None
         if samples is None or not len(samples):
-            raise InputError(self.path,
-                             f"a recording that ends after {self._framer.length} samples at {self.config.sample_rate} Hz",
-                             f"the {self.length} samples it had when it was first read",
-                             "The file changed while it was being vocoded; vocode it again.")
+            raise InputError(
+                self.path,
+                f"a recording that ends after {self._framer.length} samples at {self.config.sample_rate} Hz",
+                f"the {self.length} samples it had when it was first read",
+                "The file changed while it was being vocoded; vocode it again.",
+            )
         self._remaining -= len(samples)
         _check_finite(self.path, samples)
         mono = to_mono(samples)

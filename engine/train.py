@@ -103,35 +103,44 @@ class TrainConfig:
         fields = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - set(fields))
         if unknown:
-            raise ConfigError(f"{source}: unknown training setting {unknown[0]!r}; known settings are "
-                              f"{', '.join(sorted(fields))}.")
+            raise ConfigError(
+                f"{source}: unknown training setting {unknown[0]!r}; known settings are {', '.join(sorted(fields))}."
+            )
         for name, value in values.items():
             whole = fields[name].type == "int"
             if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
                 kind = "a whole number" if whole else "a number"
-                raise ConfigError(f"{source}: training setting {name} is {json.dumps(value, default=repr)} (a "
-                                  f"{type(value).__name__}); it must be {kind}. Write it as one, without quotes, "
-                                  f'such as "{name}": {fields[name].default}.')
+                raise ConfigError(
+                    f"{source}: training setting {name} is {json.dumps(value, default=repr)} (a "
+                    f"{type(value).__name__}); it must be {kind}. Write it as one, without quotes, "
+                    f'such as "{name}": {fields[name].default}.'
+                )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str | Path = "train config") -> TrainConfig:
         cls.check_types(values, source)
         config = cls(**values)
         if config.segment_frames - 2 * config.context_frames < 1:
-            raise ConfigError(f"{source}: segment_frames={config.segment_frames} leaves no frame for the loss after "
-                              f"{config.context_frames} context frames at each end; make segment_frames at least "
-                              f"{2 * config.context_frames + 1}.")
+            raise ConfigError(
+                f"{source}: segment_frames={config.segment_frames} leaves no frame for the loss after "
+                f"{config.context_frames} context frames at each end; make segment_frames at least "
+                f"{2 * config.context_frames + 1}."
+            )
         counts = ("batch_size", "checkpoint_every", "log_every", "valid_every", "valid_segments")
         if any(getattr(config, name) < 1 for name in counts):
             raise ConfigError(f"{source}: {', '.join(counts[:-1])} and {counts[-1]} must be 1 or more.")
         if config.lr_halving_steps < 0:
-            raise ConfigError(f"{source}: lr_halving_steps={config.lr_halving_steps}; it must be 0 (a constant "
-                              "learning rate) or more.")
+            raise ConfigError(
+                f"{source}: lr_halving_steps={config.lr_halving_steps}; it must be 0 (a constant "
+                "learning rate) or more."
+            )
         if not config.input_noise >= 0:
             raise ConfigError(f"{source}: input_noise={config.input_noise}; it must be 0 (no noise injection) or more.")
         if not 0 <= config.ema_decay < 1:
-            raise ConfigError(f"{source}: ema_decay={config.ema_decay}; it must be 0 (no weight average) or between 0 "
-                              "and 1, such as 0.999.")
+            raise ConfigError(
+                f"{source}: ema_decay={config.ema_decay}; it must be 0 (no weight average) or between 0 "
+                "and 1, such as 0.999."
+            )
         return config
 
     def learning_rate_at(self, step: int) -> float:
@@ -152,16 +161,28 @@ def read_config_file(path: str | Path | None) -> dict[str, dict[str, Any]]:
     except FileNotFoundError:
         raise InputError(path, "no such file", "a JSON training config", "Check --config.") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InputError(path, f"text that is not JSON ({error})", 'a JSON object such as {"train": {"batch_size": 16}}',
-                         "Fix the JSON syntax.") from None
+        raise InputError(
+            path,
+            f"text that is not JSON ({error})",
+            'a JSON object such as {"train": {"batch_size": 16}}',
+            "Fix the JSON syntax.",
+        ) from None
     if not isinstance(values, dict) or set(values) - set(sections):
         found = sorted(set(values) - set(sections)) if isinstance(values, dict) else type(values).__name__
-        raise InputError(path, f"top-level keys {found}", 'a JSON object with "model", "mel" and/or "train"',
-                         "Put model settings under \"model\", mel settings under \"mel\", training under \"train\".")
+        raise InputError(
+            path,
+            f"top-level keys {found}",
+            'a JSON object with "model", "mel" and/or "train"',
+            'Put model settings under "model", mel settings under "mel", training under "train".',
+        )
     for key, value in values.items():
         if not isinstance(value, dict):
-            raise InputError(path, f'"{key}" holding a {type(value).__name__}', f'"{key}" holding an object',
-                             f'Write "{key}": {{...}}.')
+            raise InputError(
+                path,
+                f'"{key}" holding a {type(value).__name__}',
+                f'"{key}" holding an object',
+                f'Write "{key}": {{...}}.',
+            )
         sections[key] = value
     return sections
 
@@ -174,21 +195,36 @@ def data_description(root: Path) -> dict[str, Any]:
             values = json.loads(manifest.read_text())
             if "voices" in values:  # a set of many voices (engine/voice_set.py): those of this part
                 voices = [v for v in values["voices"].values() if v["role"] == root.name]
-                return {"source": values["source"], "speaker": "; ".join(v["speaker"] for v in voices),
-                        "licence": ", ".join(sorted({v["licence"] for v in voices})),
-                        "attribution": "; ".join(dict.fromkeys(v["attribution"] for v in voices)), "part": root.name}
-            return {"source": values.get("source", ""), "speaker": values.get("speaker", ""),
-                    "licence": values.get("licence", ""), "attribution": values.get("attribution", ""),
-                    "part": root.name}
-    return {"source": str(root), "speaker": "", "licence": "unknown (no manifest.json beside the data)",
-            "attribution": "", "part": root.name}
+                return {
+                    "source": values["source"],
+                    "speaker": "; ".join(v["speaker"] for v in voices),
+                    "licence": ", ".join(sorted({v["licence"] for v in voices})),
+                    "attribution": "; ".join(dict.fromkeys(v["attribution"] for v in voices)),
+                    "part": root.name,
+                }
+            return {
+                "source": values.get("source", ""),
+                "speaker": values.get("speaker", ""),
+                "licence": values.get("licence", ""),
+                "attribution": values.get("attribution", ""),
+                "part": root.name,
+            }
+    return {
+        "source": str(root),
+        "speaker": "",
+        "licence": "unknown (no manifest.json beside the data)",
+        "attribution": "",
+        "part": root.name,
+    }
 
 
 def check_held_out(valid_root: str | Path, data_root: str | Path) -> None:
     """Refuse a validation folder that is the training folder, lies inside it, or holds any of its files."""
     valid, data = Path(valid_root).resolve(), Path(data_root).resolve()
-    fix = (f"Hold those recordings out: move them out of {data_root}, or point --valid at a folder of recordings "
-           "never trained on (such as DIR/heldout from `vocoscope trainset --out DIR`).")
+    fix = (
+        f"Hold those recordings out: move them out of {data_root}, or point --valid at a folder of recordings "
+        "never trained on (such as DIR/heldout from `vocoscope trainset --out DIR`)."
+    )
     expected = "recordings held out of training"
     if valid == data or data in valid.parents:
         where = "the training folder" if valid == data else "a folder inside the training folder"
@@ -198,8 +234,12 @@ def check_held_out(valid_root: str | Path, data_root: str | Path) -> None:
     training = {path.resolve() for path in audio_files(data)}
     shared = [path for path in audio_files(valid) if path.resolve() in training]
     if shared:
-        raise InputError(valid_root, f"{len(shared)} recording(s) that are also under --data {data_root} "
-                         f"(e.g. {shared[0].relative_to(valid)})", expected, fix)
+        raise InputError(
+            valid_root,
+            f"{len(shared)} recording(s) that are also under --data {data_root} (e.g. {shared[0].relative_to(valid)})",
+            expected,
+            fix,
+        )
 
 
 @dataclass
@@ -212,8 +252,14 @@ class ValidationSet:
     data: dict[str, Any]
 
     @classmethod
-    def load(cls, root: str | Path, data_root: str | Path, mel_config: MelConfig, train_config: TrainConfig,
-             cache_root: str | Path | None = None) -> ValidationSet:
+    def load(
+        cls,
+        root: str | Path,
+        data_root: str | Path,
+        mel_config: MelConfig,
+        train_config: TrainConfig,
+        cache_root: str | Path | None = None,
+    ) -> ValidationSet:
         """At most `valid_segments` segments of `segment_frames` frames from the recordings under `root`, chosen
         by `SegmentDataset.fixed_segments` with VALIDATION_SEED; `root` must hold nothing of `data_root`."""
         check_held_out(root, data_root)
@@ -233,11 +279,21 @@ class Trainer:
     the held-out segments, if any. On several ranks (`world`), each trainer is one rank's: `network` is the model
     wrapped to average gradients over the ranks, and every rank must call `step()` and `save()` alike."""
 
-    def __init__(self, model: Vocoder, train_config: TrainConfig, dataset: SegmentDataset, device: torch.device,
-                 data: dict[str, Any], validation: ValidationSet | None = None, world: World = ONE_PROCESS):
+    def __init__(
+        self,
+        model: Vocoder,
+        train_config: TrainConfig,
+        dataset: SegmentDataset,
+        device: torch.device,
+        data: dict[str, Any],
+        validation: ValidationSet | None = None,
+        world: World = ONE_PROCESS,
+    ):
         if train_config.input_noise and getattr(model, "predictor", None) is None:
-            raise ConfigError(f"input_noise={train_config.input_noise} needs a model with linear prediction; this "
-                              f"{model.family} has none. Set lpc_order in the model config, or input_noise to 0.")
+            raise ConfigError(
+                f"input_noise={train_config.input_noise} needs a model with linear prediction; this "
+                f"{model.family} has none. Set lpc_order in the model config, or input_noise to 0."
+            )
         world.check_batch(train_config.batch_size)
         self.world = world
         if world.distributed:
@@ -262,9 +318,18 @@ class Trainer:
         self.resumed_from_ranks: int | None = None  # the ranks of the run resumed, if any
 
     @classmethod
-    def new(cls, family: str, data_root: str | Path, *, sections: dict[str, dict[str, Any]] | None = None,
-            device: str | torch.device = "auto", cache_root: str | Path | None = None, init: str | Path | None = None,
-            valid_root: str | Path | None = None, world: World = ONE_PROCESS) -> Trainer:
+    def new(
+        cls,
+        family: str,
+        data_root: str | Path,
+        *,
+        sections: dict[str, dict[str, Any]] | None = None,
+        device: str | torch.device = "auto",
+        cache_root: str | Path | None = None,
+        init: str | Path | None = None,
+        valid_root: str | Path | None = None,
+        world: World = ONE_PROCESS,
+    ) -> Trainer:
         """A freshly initialised model of `family` (torch seeded from the training seed); with `init`, a checkpoint
         whose weights it starts from where they fit (see `initialise_from`); with `valid_root`, held-out recordings
         to validate on (see `ValidationSet`). On several ranks every rank builds the same model, and rank r > 0
@@ -278,18 +343,27 @@ class Trainer:
         model = build(family, sections["model"], sections["mel"])
         initialised_from = None if init is None else initialise_from(model, init)
         dataset, validation = _load_data(data_root, valid_root, model.mel_config, train_config, cache_root, world)
-        trainer = cls(model, train_config, dataset, choose_device(device), data_description(Path(data_root)),
-                      validation, world)
+        trainer = cls(
+            model, train_config, dataset, choose_device(device), data_description(Path(data_root)), validation, world
+        )
         trainer.initialised_from = initialised_from
         if world.rank:
             torch.manual_seed(train_config.seed + world.rank)
         return trainer
 
     @classmethod
-    def resume(cls, path: str | Path, data_root: str | Path, *, family: str | None = None,
-               train_overrides: dict[str, Any] | None = None, device: str | torch.device = "auto",
-               cache_root: str | Path | None = None, valid_root: str | Path | None = None,
-               world: World = ONE_PROCESS) -> Trainer:
+    def resume(
+        cls,
+        path: str | Path,
+        data_root: str | Path,
+        *,
+        family: str | None = None,
+        train_overrides: dict[str, Any] | None = None,
+        device: str | torch.device = "auto",
+        cache_root: str | Path | None = None,
+        valid_root: str | Path | None = None,
+        world: World = ONE_PROCESS,
+    ) -> Trainer:
         """Continue the run saved in `path` exactly where it stopped. `train_overrides` (e.g. a lower learning
         rate) change the run from here on; without them the continuation equals an uninterrupted run, with or
         without held-out recordings (`valid_root`) to validate on, on as many ranks (`world`) as the run had. On
@@ -297,26 +371,48 @@ class Trainer:
         generator afresh (seed + rank)."""
         loaded = checkpoints.load(path)
         if family is not None and loaded.model.family != family:
-            raise InputError(path, f"a {loaded.model.family} checkpoint", f"a {family} checkpoint (--model {family})",
-                             f"Resume with --model {loaded.model.family}, or choose another --out.")
+            raise InputError(
+                path,
+                f"a {loaded.model.family} checkpoint",
+                f"a {family} checkpoint (--model {family})",
+                f"Resume with --model {loaded.model.family}, or choose another --out.",
+            )
         training = loaded.meta.get("training", {})
         state = training.get("resume")
         if state is None:
-            raise InputError(path, "a checkpoint without training state", "a checkpoint written by `vocoscope train`",
-                             "Start a new run with another --out.")
+            raise InputError(
+                path,
+                "a checkpoint without training state",
+                "a checkpoint written by `vocoscope train`",
+                "Start a new run with another --out.",
+            )
         train_config = TrainConfig.from_dict({**training["config"], **(train_overrides or {})})
         world.check_batch(train_config.batch_size)
-        dataset, validation = _load_data(data_root, valid_root, loaded.model.mel_config, train_config, cache_root,
-                                         world)
-        trainer = cls(loaded.model, train_config, dataset, choose_device(device), data_description(Path(data_root)),
-                      validation, world)
+        dataset, validation = _load_data(
+            data_root, valid_root, loaded.model.mel_config, train_config, cache_root, world
+        )
+        trainer = cls(
+            loaded.model,
+            train_config,
+            dataset,
+            choose_device(device),
+            data_description(Path(data_root)),
+            validation,
+            world,
+        )
         trainer._restore(loaded.meta, loaded.extra_tensors)
         return trainer
 
     # --- one step ------------------------------------------------------------------------------------------
 
-    def teacher_forced_loss(self, mel: torch.Tensor, audio: torch.Tensor,
-                            fed: torch.Tensor | None = None, *, network: torch.nn.Module | None = None) -> torch.Tensor:
+    def teacher_forced_loss(
+        self,
+        mel: torch.Tensor,
+        audio: torch.Tensor,
+        fed: torch.Tensor | None = None,
+        *,
+        network: torch.nn.Module | None = None,
+    ) -> torch.Tensor:
         """The model's loss on a batch of segments, mel (N, n_mels, F), audio (N, F · hop), leaving out the
         context frames at each end (see TrainConfig): a mean over the N segments and their samples. `fed`
         (N, F · hop) is the past the model is fed, when not the audio itself (see `noisy_past`). `network` runs
@@ -386,8 +482,12 @@ class Trainer:
         finally:
             self.model.train()
         loss = total / validation.segments
-        self.last_validation = {"data": validation.data, "segments": validation.segments, "step": self.step_count,
-                                "loss": loss}
+        self.last_validation = {
+            "data": validation.data,
+            "segments": validation.segments,
+            "step": self.step_count,
+            "loss": loss,
+        }
         return loss
 
     def _generating_weights(self) -> contextlib.AbstractContextManager:
@@ -398,7 +498,10 @@ class Trainer:
 
     def random_state(self) -> dict[str, Any]:
         """This rank's random generators: torch's on the CPU (and on its GPU) and the batch generator's."""
-        state = {"torch": torch.get_rng_state(), "batch_rng": json.loads(json.dumps(self.batch_rng.bit_generator.state))}
+        state = {
+            "torch": torch.get_rng_state(),
+            "batch_rng": json.loads(json.dumps(self.batch_rng.bit_generator.state)),
+        }
         if self.device.type == "cuda":
             state["cuda"] = torch.cuda.get_rng_state(self.device)
         return state
@@ -411,14 +514,21 @@ class Trainer:
 
         Rank 0's torch states are rng/torch (and rng/cuda), as one process writes them; rank r's rng/rank<r>/...
         The batch generator's state is stored once: every rank draws the same global batches."""
-        ranks = distributed.gather(self.world, {**self.random_state(), "weights": distributed.weights_digest(
-            self.model) if self.world.distributed else ""})
+        ranks = distributed.gather(
+            self.world,
+            {
+                **self.random_state(),
+                "weights": distributed.weights_digest(self.model) if self.world.distributed else "",
+            },
+        )
         if not self.world.main:
             self.saved_step = self.step_count
             return None
         if any(rank["batch_rng"] != ranks[0]["batch_rng"] or rank["weights"] != ranks[0]["weights"] for rank in ranks):
-            raise RuntimeError(f"the {self.world.size} ranks disagree on the weights or the batch generator at step "
-                               f"{self.step_count}: the run is no longer one run; nothing was saved")
+            raise RuntimeError(
+                f"the {self.world.size} ranks disagree on the weights or the batch generator at step "
+                f"{self.step_count}: the run is no longer one run; nothing was saved"
+            )
         optimizer_state = self.optimizer.state_dict()
         extra = {}
         for rank, state in enumerate(ranks):
@@ -429,8 +539,10 @@ class Trainer:
                 extra[f"adam/{index}/{name}"] = value if torch.is_tensor(value) else torch.tensor(value)
         data = self.data
         meta = {
-            "training_note": (f"{data['source']} ({data['part']}): {data['speaker']}; "
-                              f"{self.dataset.seconds / 60:.1f} min of audio, {len(self.dataset.recordings)} files"),
+            "training_note": (
+                f"{data['source']} ({data['part']}): {data['speaker']}; "
+                f"{self.dataset.seconds / 60:.1f} min of audio, {len(self.dataset.recordings)} files"
+            ),
             "licence": f"{data['licence']}: {data['attribution']}" if data["attribution"] else data["licence"],
             "steps": self.step_count,
             "training": {
@@ -488,25 +600,38 @@ class Trainer:
         self.last_validation = training.get("valid")
 
 
-def _load_data(data_root: str | Path, valid_root: str | Path | None, mel_config: MelConfig,
-               train_config: TrainConfig, cache_root: str | Path | None,
-               world: World) -> tuple[SegmentDataset, ValidationSet | None]:
+def _load_data(
+    data_root: str | Path,
+    valid_root: str | Path | None,
+    mel_config: MelConfig,
+    train_config: TrainConfig,
+    cache_root: str | Path | None,
+    world: World,
+) -> tuple[SegmentDataset, ValidationSet | None]:
     """The training recordings, and the held-out ones with `valid_root`. On several ranks local rank 0 of each
     machine reads them first, computing and caching the mels not cached yet; the other ranks then read the cache."""
     cache = Path(cache_root) if cache_root is not None else Path(data_root) / CACHE_FOLDER
     with distributed.local_main_first(world):
         try:
             dataset = SegmentDataset(data_root, mel_config, train_config.segment_frames, cache_root)
-            validation = None if valid_root is None else ValidationSet.load(valid_root, data_root, mel_config,
-                                                                            train_config, cache_root)
+            validation = (
+                None
+                if valid_root is None
+                else ValidationSet.load(valid_root, data_root, mel_config, train_config, cache_root)
+            )
         except OSError as error:
-            if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS) or not error.filename or not Path(
-                    error.filename).resolve().is_relative_to(cache.resolve()):
+            if (
+                error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS)
+                or not error.filename
+                or not Path(error.filename).resolve().is_relative_to(cache.resolve())
+            ):
                 raise
-            raise InputError(cache, f"a mel cache folder that cannot be written ({error.strerror})",
-                             "a writable folder for the mels computed from the recordings",
-                             "Give --cache DIR, a folder you can write (the mels are computed once and kept "
-                             "there).") from None
+            raise InputError(
+                cache,
+                f"a mel cache folder that cannot be written ({error.strerror})",
+                "a writable folder for the mels computed from the recordings",
+                "Give --cache DIR, a folder you can write (the mels are computed once and kept there).",
+            ) from None
     return dataset, validation
 
 
@@ -517,20 +642,31 @@ def initialise_from(model: Vocoder, path: str | Path) -> dict[str, Any]:
     same, since the copied weights were trained on them."""
     loaded = checkpoints.load(path)
     if loaded.model.mel_config != model.mel_config:
-        raise InputError(path, f"a model of mel settings {loaded.model.mel_config.to_dict()}",
-                         f"the new model's mel settings {model.mel_config.to_dict()}",
-                         'Give the config file the checkpoint\'s "mel" settings, or leave out --init.')
+        raise InputError(
+            path,
+            f"a model of mel settings {loaded.model.mel_config.to_dict()}",
+            f"the new model's mel settings {model.mel_config.to_dict()}",
+            'Give the config file the checkpoint\'s "mel" settings, or leave out --init.',
+        )
     source, fresh = loaded.model.state_dict(), model.state_dict()
     copied = [name for name, value in fresh.items() if name in source and source[name].shape == value.shape]
     if not copied:
-        raise InputError(path, f"a {loaded.model.family} model with no weight of the new model's names and shapes",
-                         f"a checkpoint of a {model.family} like the one being trained",
-                         "Initialise from a checkpoint of the same family, or leave out --init.")
+        raise InputError(
+            path,
+            f"a {loaded.model.family} model with no weight of the new model's names and shapes",
+            f"a checkpoint of a {model.family} like the one being trained",
+            "Initialise from a checkpoint of the same family, or leave out --init.",
+        )
     grown = model.grown_weights(source) if loaded.model.family == model.family else {}
     model.load_state_dict({**fresh, **{name: source[name] for name in copied}, **grown})
-    return {"path": str(path), "family": loaded.model.family, "steps": int(loaded.meta.get("steps", 0)),
-            "copied": copied, "grown": sorted(grown),
-            "fresh": [name for name in fresh if name not in copied and name not in grown]}
+    return {
+        "path": str(path),
+        "family": loaded.model.family,
+        "steps": int(loaded.meta.get("steps", 0)),
+        "copied": copied,
+        "grown": sorted(grown),
+        "fresh": [name for name in fresh if name not in copied and name not in grown],
+    }
 
 
 # --- the run: progress, log, interruption ---------------------------------------------------------------------
@@ -565,8 +701,10 @@ class Progress:
         filled = int(done * self.width)
         remaining = (self.total - step) / steps_per_second if steps_per_second > 0 else math.inf
         eta = f"{remaining / 60:5.1f} min left" if math.isfinite(remaining) else "      "
-        line = (f"step {step:>7d}/{self.total} |{'█' * filled}{'·' * (self.width - filled)}| "
-                f"loss {loss:7.4f}  {steps_per_second:6.2f} steps/s  {eta}")
+        line = (
+            f"step {step:>7d}/{self.total} |{'█' * filled}{'·' * (self.width - filled)}| "
+            f"loss {loss:7.4f}  {steps_per_second:6.2f} steps/s  {eta}"
+        )
         if self.interactive:
             self.stream.write("\r" + line + ("\n" if final else ""))
             self.drawn = 0 if final else len(line)
@@ -632,9 +770,16 @@ def _open_log(path: Path, header: list[str], fresh: bool) -> TextIO:
     return log_file
 
 
-def run_training(trainer: Trainer, out: str | Path, steps: int, *, log_path: str | Path | None = None,
-                 stream: TextIO | None = None, command: str = "",
-                 should_stop: Callable[[], bool] | None = None) -> RunResult:
+def run_training(
+    trainer: Trainer,
+    out: str | Path,
+    steps: int,
+    *,
+    log_path: str | Path | None = None,
+    stream: TextIO | None = None,
+    command: str = "",
+    should_stop: Callable[[], bool] | None = None,
+) -> RunResult:
     """Train until `steps` steps in all (counting those of a resumed run), saving to `out` as it goes. With held-out
     recordings, validate every `valid_every` steps and at the end, logged to `valid_log_path(log_path)`. Progress
     goes to `stream` (default: sys.stderr as it is when called).
@@ -648,12 +793,14 @@ def run_training(trainer: Trainer, out: str | Path, steps: int, *, log_path: str
     progress = Progress(steps, (sys.stderr if stream is None else stream) if main else None, config.log_every)
     log_file = writer = valid_file = valid_writer = None
     if log_path is not None and main:
-        log_file = _open_log(Path(log_path), ["step", "loss", "steps_per_second", "seconds_trained"],
-                             trainer.step_count == 0)
+        log_file = _open_log(
+            Path(log_path), ["step", "loss", "steps_per_second", "seconds_trained"], trainer.step_count == 0
+        )
         writer = csv.writer(log_file)
         if trainer.validation is not None:
-            valid_file = _open_log(valid_log_path(log_path), ["step", "valid_loss", "seconds_trained"],
-                                   trainer.step_count == 0)
+            valid_file = _open_log(
+                valid_log_path(log_path), ["step", "valid_loss", "seconds_trained"], trainer.step_count == 0
+            )
             valid_writer = csv.writer(valid_file)
     losses: list[tuple[int, float, float]] = []
     valid_losses: list[tuple[int, float]] = []
@@ -664,8 +811,10 @@ def run_training(trainer: Trainer, out: str | Path, steps: int, *, log_path: str
         loss = trainer.validate()
         valid_losses.append((trainer.step_count, loss))
         validation = trainer.validation
-        progress.note(f"step {trainer.step_count}: validation loss {loss:.4f} "
-                      f"({validation.segments} segments from {validation.root})")
+        progress.note(
+            f"step {trainer.step_count}: validation loss {loss:.4f} "
+            f"({validation.segments} segments from {validation.root})"
+        )
         if valid_writer is not None:
             valid_writer.writerow([trainer.step_count, f"{loss:.5f}", f"{trainer.seconds:.1f}"])
             valid_file.flush()
@@ -702,8 +851,11 @@ def run_training(trainer: Trainer, out: str | Path, steps: int, *, log_path: str
                     break
             ended_together = True
             latest = trainer.last_validation
-            if main and trainer.validation is not None and not (
-                    latest and latest["step"] == trainer.step_count and latest["data"] == trainer.validation.data):
+            if (
+                main
+                and trainer.validation is not None
+                and not (latest and latest["step"] == trainer.step_count and latest["data"] == trainer.validation.data)
+            ):
                 validate()
         finally:
             recent = losses[-1][1] if losses else last_loss
@@ -712,8 +864,9 @@ def run_training(trainer: Trainer, out: str | Path, steps: int, *, log_path: str
             for file in (log_file, valid_file):
                 if file is not None:
                     file.close()
-    progress.update(trainer.step_count, losses[-1][1] if losses else last_loss,
-                    losses[-1][2] if losses else 0.0, final=True)
+    progress.update(
+        trainer.step_count, losses[-1][1] if losses else last_loss, losses[-1][2] if losses else 0.0, final=True
+    )
     return RunResult(trainer.step_count, interrupted, losses, valid_losses)
 
 
@@ -726,14 +879,19 @@ def run(args: argparse.Namespace) -> int:
     source = args.config or "train config"
     TrainConfig.check_types(sections["train"], source)
     if args.resume and (sections["model"] or sections["mel"]):
-        raise InputError(args.config, "model or mel settings while resuming", "only \"train\" settings",
-                         "The model and its mel are fixed by the checkpoint; remove them from the config.")
+        raise InputError(
+            args.config,
+            "model or mel settings while resuming",
+            'only "train" settings',
+            "The model and its mel are fixed by the checkpoint; remove them from the config.",
+        )
     if args.nproc_per_node is not None and args.nproc_per_node > 1:
         from engine.launcher import launch
 
         if not args.resume:  # a resumed run's batch is the checkpoint's, checked by the ranks
-            World(size=args.nproc_per_node).check_batch(TrainConfig.from_dict(sections["train"], source).batch_size,
-                                                        source)
+            World(size=args.nproc_per_node).check_batch(
+                TrainConfig.from_dict(sections["train"], source).batch_size, source
+            )
         return launch(args.nproc_per_node, worker_arguments(args), Path(args.out))
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -745,10 +903,28 @@ def run(args: argparse.Namespace) -> int:
 
 def worker_arguments(args: argparse.Namespace) -> list[str]:
     """`args` as the command line of one rank: train's arguments but --nproc-per-node."""
-    words = ["train", "--data", str(args.data), "--model", args.model, "--out", str(args.out), "--steps",
-             str(args.steps), "--device", args.device, "--threads", str(args.threads)]
-    for option, value in (("--valid", args.valid), ("--config", args.config), ("--init", args.init),
-                          ("--log", args.log), ("--cache", args.cache)):
+    words = [
+        "train",
+        "--data",
+        str(args.data),
+        "--model",
+        args.model,
+        "--out",
+        str(args.out),
+        "--steps",
+        str(args.steps),
+        "--device",
+        args.device,
+        "--threads",
+        str(args.threads),
+    ]
+    for option, value in (
+        ("--valid", args.valid),
+        ("--config", args.config),
+        ("--init", args.init),
+        ("--log", args.log),
+        ("--cache", args.cache),
+    ):
         if value:
             words += [option, str(value)]
     return words + (["--resume"] if args.resume else [])
@@ -756,20 +932,42 @@ def worker_arguments(args: argparse.Namespace) -> list[str]:
 
 def _command(args: argparse.Namespace, world: World) -> str:
     """The command the checkpoint records for this part of the run."""
-    words = (["vocoscope", "train", "--data", str(args.data), "--model", args.model, "--out", str(args.out),
-              "--steps", str(args.steps)] + (["--config", str(args.config)] if args.config else [])
-             + (["--resume"] if args.resume else []) + (["--init", str(args.init)] if args.init else [])
-             + (["--valid", str(args.valid)] if args.valid else []))
+    words = (
+        [
+            "vocoscope",
+            "train",
+            "--data",
+            str(args.data),
+            "--model",
+            args.model,
+            "--out",
+            str(args.out),
+            "--steps",
+            str(args.steps),
+        ]
+        + (["--config", str(args.config)] if args.config else [])
+        + (["--resume"] if args.resume else [])
+        + (["--init", str(args.init)] if args.init else [])
+        + (["--valid", str(args.valid)] if args.valid else [])
+    )
     if world.distributed and world.machines == 1:
         words += ["--nproc-per-node", str(world.size)]
     elif world.distributed:
-        words = ["torchrun", "--nnodes", str(world.machines), "--nproc-per-node", str(world.local_size), "-m",
-                 "engine.cli"] + words[1:]
+        words = [
+            "torchrun",
+            "--nnodes",
+            str(world.machines),
+            "--nproc-per-node",
+            str(world.local_size),
+            "-m",
+            "engine.cli",
+        ] + words[1:]
     return shlex.join(words)
 
 
-def _train(args: argparse.Namespace, sections: dict[str, dict[str, Any]], world: World,
-           device: str | torch.device) -> int:
+def _train(
+    args: argparse.Namespace, sections: dict[str, dict[str, Any]], world: World, device: str | torch.device
+) -> int:
     """Build the trainer (this rank's) and run it; rank 0 reports."""
     out = Path(args.out)
 
@@ -778,43 +976,74 @@ def _train(args: argparse.Namespace, sections: dict[str, dict[str, Any]], world:
             print(text, file=sys.stderr)
 
     if args.resume:
-        trainer = Trainer.resume(out, args.data, family=args.model, train_overrides=sections["train"],
-                                 device=device, cache_root=args.cache, valid_root=args.valid, world=world)
+        trainer = Trainer.resume(
+            out,
+            args.data,
+            family=args.model,
+            train_overrides=sections["train"],
+            device=device,
+            cache_root=args.cache,
+            valid_root=args.valid,
+            world=world,
+        )
     else:
-        trainer = Trainer.new(args.model, args.data, sections=sections, device=device, cache_root=args.cache,
-                              init=args.init, valid_root=args.valid, world=world)
+        trainer = Trainer.new(
+            args.model,
+            args.data,
+            sections=sections,
+            device=device,
+            cache_root=args.cache,
+            init=args.init,
+            valid_root=args.valid,
+            world=world,
+        )
     model = trainer.model
     if trainer.initialised_from:
         started = trainer.initialised_from
         grown = started.get("grown")  # runs started before growing existed did not record it
         grown = f"{len(grown)} grown (added layers or inputs start by changing nothing), " if grown else ""
-        report(f"from {started['path']} ({started['steps']} steps): {len(started['copied'])} weights copied, {grown}"
-               f"{len(started['fresh'])} fresh: {', '.join(started['fresh']) or 'none'}")
-    report(f"{model.family}: {model.parameter_count():,} parameters on {trainer.device}; "
-           f"{len(trainer.dataset.recordings)} recordings, {trainer.dataset.seconds / 60:.1f} min "
-           f"({trainer.dataset.skipped} shorter than a segment left out); from step {trainer.step_count} to {args.steps}")
+        report(
+            f"from {started['path']} ({started['steps']} steps): {len(started['copied'])} weights copied, {grown}"
+            f"{len(started['fresh'])} fresh: {', '.join(started['fresh']) or 'none'}"
+        )
+    report(
+        f"{model.family}: {model.parameter_count():,} parameters on {trainer.device}; "
+        f"{len(trainer.dataset.recordings)} recordings, {trainer.dataset.seconds / 60:.1f} min "
+        f"({trainer.dataset.skipped} shorter than a segment left out); from step {trainer.step_count} to {args.steps}"
+    )
     if world.distributed:
         batch = trainer.config.batch_size
-        report(f"{world.size} ranks ({world.machines} machine(s) × {world.local_size}, {distributed.backend()} on "
-               f"{trainer.device.type}, {torch.get_num_threads()} torch thread(s) each): each step trains on a global "
-               f"batch of {batch} segments, {batch // world.size} per rank; rank 0 writes {out} and the logs")
+        report(
+            f"{world.size} ranks ({world.machines} machine(s) × {world.local_size}, {distributed.backend()} on "
+            f"{trainer.device.type}, {torch.get_num_threads()} torch thread(s) each): each step trains on a global "
+            f"batch of {batch} segments, {batch // world.size} per rank; rank 0 writes {out} and the logs"
+        )
     if trainer.resumed_from_ranks not in (None, world.size):
-        report(f"resuming on {world.size} rank(s) a run saved on {trainer.resumed_from_ranks}: the batches continue "
-               "exactly; a rank the run did not have starts its own torch generator afresh")
+        report(
+            f"resuming on {world.size} rank(s) a run saved on {trainer.resumed_from_ranks}: the batches continue "
+            "exactly; a rank the run did not have starts its own torch generator afresh"
+        )
     if trainer.validation is not None:
-        report(f"validation: {trainer.validation.segments} segments of {trainer.config.segment_frames} frames from "
-               f"{trainer.validation.root}, every {trainer.config.valid_every} steps and at the end")
+        report(
+            f"validation: {trainer.validation.segments} segments of {trainer.config.segment_frames} frames from "
+            f"{trainer.validation.root}, every {trainer.config.valid_every} steps and at the end"
+        )
     log_path = args.log if args.log else out.with_suffix(".csv")
     try:
         result = run_training(trainer, out, args.steps, log_path=log_path, command=_command(args, world))
     except RuntimeError as error:
         if not (world.distributed and distributed.is_lost_rank(error)):
             raise
-        saved = (f"the last checkpoint, {out}, holds step {trainer.saved_step}: continue with the same command and "
-                 "--resume" if trainer.saved_step is not None else
-                 f"no checkpoint was written yet (the first comes at step {trainer.config.checkpoint_every})")
-        print(f"vocoscope: rank {world.rank} of {world.size} lost the other ranks during step "
-              f"{trainer.step_count + 1} ({distributed.lost_rank_cause(error)}); {saved}.", file=sys.stderr)
+        saved = (
+            f"the last checkpoint, {out}, holds step {trainer.saved_step}: continue with the same command and --resume"
+            if trainer.saved_step is not None
+            else f"no checkpoint was written yet (the first comes at step {trainer.config.checkpoint_every})"
+        )
+        print(
+            f"vocoscope: rank {world.rank} of {world.size} lost the other ranks during step "
+            f"{trainer.step_count + 1} ({distributed.lost_rank_cause(error)}); {saved}.",
+            file=sys.stderr,
+        )
         return 1
     if result.interrupted:
         report(f"stopped at step {result.steps}; saved {out}. Continue with the same command and --resume.")
@@ -829,28 +1058,43 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     from engine import trainset
 
     parser = subparsers.add_parser(
-        "train", help="train a vocoder on a folder of recordings",
+        "train",
+        help="train a vocoder on a folder of recordings",
         description="Train a WaveRNN or WaveNet on the audio files under DIR (mels are computed once and cached "
-                    "in DIR/.vocoscope-cache). Ctrl+C saves the checkpoint; --resume continues exactly.")
+        "in DIR/.vocoscope-cache). Ctrl+C saves the checkpoint; --resume continues exactly.",
+    )
     parser.add_argument("--data", required=True, metavar="DIR", help="folder of audio files (any depth)")
-    parser.add_argument("--valid", metavar="DIR", help="folder of recordings held out of --data: a validation loss "
-                        "on fixed segments of them every valid_every steps (500) and at the end, logged beside the "
-                        "loss log (--log CSV with .valid.csv in place of .csv)")
+    parser.add_argument(
+        "--valid",
+        metavar="DIR",
+        help="folder of recordings held out of --data: a validation loss "
+        "on fixed segments of them every valid_every steps (500) and at the end, logged beside the "
+        "loss log (--log CSV with .valid.csv in place of .csv)",
+    )
     parser.add_argument("--model", required=True, choices=TRAINABLE_FAMILIES, help="model family")
     parser.add_argument("--config", metavar="FILE", help='JSON: {"model": {...}, "mel": {...}, "train": {...}}')
     parser.add_argument("--out", required=True, metavar="CKPT", help="checkpoint to write (.safetensors)")
     parser.add_argument("--steps", type=int, default=10000, metavar="N", help="train until N steps in all (10000)")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    parser.add_argument("--init", metavar="CKPT", help="start a new run from this checkpoint's weights (fine-tuning): "
-                        "those of the same name and shape are copied, a WaveNet given more blocks grows (its added layers "
-                        "start by changing nothing), the rest start fresh")
+    parser.add_argument(
+        "--init",
+        metavar="CKPT",
+        help="start a new run from this checkpoint's weights (fine-tuning): "
+        "those of the same name and shape are copied, a WaveNet given more blocks grows (its added layers "
+        "start by changing nothing), the rest start fresh",
+    )
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads for torch (default: torch's)")
     parser.add_argument("--log", metavar="CSV", help="loss log (default: CKPT with .csv)")
     parser.add_argument("--cache", metavar="DIR", help="mel cache folder (default: DIR/.vocoscope-cache)")
-    parser.add_argument("--nproc-per-node", type=int, metavar="N", help="train on N processes (ranks) of this "
-                        "machine, started through torch.distributed.run: one GPU each on CUDA, gloo on the CPU; "
-                        "batch_size is the global batch, split evenly over them. Across machines, launch with "
-                        "torchrun instead (docs/training.md)")
+    parser.add_argument(
+        "--nproc-per-node",
+        type=int,
+        metavar="N",
+        help="train on N processes (ranks) of this "
+        "machine, started through torch.distributed.run: one GPU each on CUDA, gloo on the CPU; "
+        "batch_size is the global batch, split evenly over them. Across machines, launch with "
+        "torchrun instead (docs/training.md)",
+    )
     parser.set_defaults(run=run)
     trainset.add_cli(subparsers)

@@ -50,15 +50,24 @@ HELD_OUT_SECONDS = (2.5, 8.0)
 def speech_files(source: SpeechSource) -> list[Path]:
     """The source's spoken prompts, sorted by their path inside the package."""
     if not source.folder.is_dir():
-        raise InputError(source.folder, "no such folder", f"the prompts of the Debian package {source.package}",
-                         f"Install it: apt-get install --no-install-recommends {source.package}")
+        raise InputError(
+            source.folder,
+            "no such folder",
+            f"the prompts of the Debian package {source.package}",
+            f"Install it: apt-get install --no-install-recommends {source.package}",
+        )
     files = [
-        path for path in sorted(source.folder.rglob("*.g722"))
+        path
+        for path in sorted(source.folder.rglob("*.g722"))
         if path.stem not in NOT_SPEECH and not NOT_SPEECH_FOLDERS & set(path.relative_to(source.folder).parts[:-1])
     ]
     if not files:
-        raise InputError(source.folder, "no .g722 prompts", f"the prompts of {source.package}",
-                         f"Reinstall it: apt-get install --reinstall {source.package}")
+        raise InputError(
+            source.folder,
+            "no .g722 prompts",
+            f"the prompts of {source.package}",
+            f"Reinstall it: apt-get install --reinstall {source.package}",
+        )
     return files
 
 
@@ -107,25 +116,33 @@ def run(args: argparse.Namespace) -> int:
 
         manifest = build_voice_set(Path(args.out))
         for name, voice in manifest["voices"].items():
-            print(f"{voice['role']:8s} {name:14s} {voice['language']}  {voice['files']:5d} files  "
-                  f"{voice['seconds'] / 60:6.2f} min  {voice['licence']}")
-        print(f"licences of the training voices: {', '.join(manifest['licences'])} (each voice's attribution in "
-              f"{Path(args.out) / 'manifest.json'})")
+            print(
+                f"{voice['role']:8s} {name:14s} {voice['language']}  {voice['files']:5d} files  "
+                f"{voice['seconds'] / 60:6.2f} min  {voice['licence']}"
+            )
+        print(
+            f"licences of the training voices: {', '.join(manifest['licences'])} (each voice's attribution in "
+            f"{Path(args.out) / 'manifest.json'})"
+        )
         return 0
     manifest = build_trainset(Path(args.out), args.source)
     for part in ("train", "heldout"):
-        print(f"{part:8s} {len(manifest['files'][part]):4d} files  {manifest['seconds'][part] / 60:6.2f} min  "
-              f"→ {Path(args.out) / part}")
+        print(
+            f"{part:8s} {len(manifest['files'][part]):4d} files  {manifest['seconds'][part] / 60:6.2f} min  "
+            f"→ {Path(args.out) / part}"
+        )
     print(f"licence  {manifest['licence']}: {manifest['attribution']}")
     return 0
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "trainset", help="build a speech training set from offline sources",
+        "trainset",
+        help="build a speech training set from offline sources",
         description="Decode the spoken prompts of a Debian voice package into DIR/train and DIR/heldout; with "
-                    "--source voices, many voices from several packages, split by speaker into DIR/train, DIR/valid "
-                    "and DIR/heldout (see engine/voice_set.py).")
+        "--source voices, many voices from several packages, split by speaker into DIR/train, DIR/valid "
+        "and DIR/heldout (see engine/voice_set.py).",
+    )
     parser.add_argument("--out", required=True, metavar="DIR", help="folder to write (created if missing)")
     parser.add_argument("--source", choices=sorted(SOURCES) + ["voices"], default="asterisk-en")
     parser.set_defaults(run=run)

@@ -30,8 +30,10 @@ FILLETS = Path("/usr/share/games/fillets-ng/sound")
 
 ASTERISK_LICENCE = "CC-BY-SA-3.0"
 FILLETS_LICENCE = "GPL-2"
-FILLETS_ATTRIBUTION = ("Fish Fillets - Next Generation game data (ALTAR interactive and the fillets-ng authors), "
-                       "voice acting; GPL-2 (Debian package {package})")
+FILLETS_ATTRIBUTION = (
+    "Fish Fillets - Next Generation game data (ALTAR interactive and the fillets-ng authors), "
+    "voice acting; GPL-2 (Debian package {package})"
+)
 
 # Resampling factors of the training copies: F0 and formants × factor (0.72: 200 Hz → 144 Hz, 110 Hz → 79 Hz;
 # 1.25: 285 Hz → 356 Hz), so the set covers the 70-400 Hz of adult voices that its few speakers alone do not.
@@ -62,14 +64,24 @@ class Voice:
     def files(self) -> list[Path]:
         """The voice's spoken recordings, sorted by path."""
         if not self.folder.is_dir():
-            raise InputError(self.folder, "no such folder", f"the recordings of the Debian package {self.package}",
-                             f"Install it: apt-get install --no-install-recommends {self.package}")
-        found = [path for path in sorted(self.folder.glob(self.pattern))
-                 if path.stem not in NOT_SPEECH
-                 and not NOT_SPEECH_FOLDERS & set(path.relative_to(self.folder).parts[:-1])]
+            raise InputError(
+                self.folder,
+                "no such folder",
+                f"the recordings of the Debian package {self.package}",
+                f"Install it: apt-get install --no-install-recommends {self.package}",
+            )
+        found = [
+            path
+            for path in sorted(self.folder.glob(self.pattern))
+            if path.stem not in NOT_SPEECH and not NOT_SPEECH_FOLDERS & set(path.relative_to(self.folder).parts[:-1])
+        ]
         if not found:
-            raise InputError(self.folder, f"no recordings matching {self.pattern}", f"the voice {self.name}",
-                             f"Reinstall it: apt-get install --reinstall {self.package}")
+            raise InputError(
+                self.folder,
+                f"no recordings matching {self.pattern}",
+                f"the voice {self.name}",
+                f"Reinstall it: apt-get install --reinstall {self.package}",
+            )
         return found
 
     def read(self, path: Path) -> np.ndarray:
@@ -85,15 +97,35 @@ class Voice:
 
 def _asterisk(name: str, role: str, language: str, sex: str, folder: str, speaker: str) -> Voice:
     package = f"asterisk-core-sounds-{language}-g722"
-    return Voice(name, role, language, sex, speaker, package, ASTERISK / folder, "**/*.g722", ASTERISK_LICENCE,
-                 f"Asterisk core sounds ({speaker}), financial contributions by Digium, Inc.; CC-BY-SA-3.0 "
-                 f"(Debian package {package})")
+    return Voice(
+        name,
+        role,
+        language,
+        sex,
+        speaker,
+        package,
+        ASTERISK / folder,
+        "**/*.g722",
+        ASTERISK_LICENCE,
+        f"Asterisk core sounds ({speaker}), financial contributions by Digium, Inc.; CC-BY-SA-3.0 "
+        f"(Debian package {package})",
+    )
 
 
 def _fillets(name: str, role: str, language: str, sex: str, character: str, speaker: str) -> Voice:
     package = f"fillets-ng-data-{language}"
-    return Voice(name, role, language, sex, speaker, package, FILLETS, f"*/{language}/*-{character}-*.ogg",
-                 FILLETS_LICENCE, FILLETS_ATTRIBUTION.format(package=package))
+    return Voice(
+        name,
+        role,
+        language,
+        sex,
+        speaker,
+        package,
+        FILLETS,
+        f"*/{language}/*-{character}-*.ogg",
+        FILLETS_LICENCE,
+        FILLETS_ATTRIBUTION.format(package=package),
+    )
 
 
 # Median F0 (pyin over 6 recordings each) in the speaker notes; the Asterisk folders name the speaker's sex.
@@ -140,8 +172,14 @@ def _write(path: Path, samples: np.ndarray) -> float:
 
 def build_voice_set(out: Path, voices: tuple[Voice, ...] = VOICES) -> dict:
     """Write the set under `out` (see the module's docstring); write and return manifest.json's content."""
-    manifest: dict = {"source": "voices", "sample_rate": SAMPLE_RATE, "pitch_shifts": list(PITCH_SHIFTS),
-                      "gain_db": list(GAIN_DB), "voices": {}, "files": {"train": [], "valid": [], "heldout": []}}
+    manifest: dict = {
+        "source": "voices",
+        "sample_rate": SAMPLE_RATE,
+        "pitch_shifts": list(PITCH_SHIFTS),
+        "gain_db": list(GAIN_DB),
+        "voices": {},
+        "files": {"train": [], "valid": [], "heldout": []},
+    }
     for voice in voices:
         paths = voice.files()
         written, seconds = [], 0.0
@@ -153,8 +191,10 @@ def build_voice_set(out: Path, voices: tuple[Voice, ...] = VOICES) -> dict:
                 stem = "_".join(path.relative_to(voice.folder).with_suffix("").parts)
                 for factor in (1.0, *PITCH_SHIFTS):
                     name = f"{voice.name}/{stem}" + ("" if factor == 1.0 else f".x{factor:g}") + ".wav"
-                    seconds += _write(out / "train" / name, shifted(samples, factor) * file_gain(name)
-                                      if factor != 1.0 else samples * file_gain(name))
+                    seconds += _write(
+                        out / "train" / name,
+                        shifted(samples, factor) * file_gain(name) if factor != 1.0 else samples * file_gain(name),
+                    )
                     written.append(name)
         else:
             recordings = [(path, voice.read(path)) for path in paths]
@@ -165,9 +205,16 @@ def build_voice_set(out: Path, voices: tuple[Voice, ...] = VOICES) -> dict:
                 written.append(name)
         manifest["files"][voice.role] += written
         manifest["voices"][voice.name] = {
-            "role": voice.role, "language": voice.language, "sex": voice.sex, "speaker": voice.speaker,
-            "package": voice.package, "licence": voice.licence, "attribution": voice.attribution,
-            "files": len(written), "seconds": round(seconds, 2)}
+            "role": voice.role,
+            "language": voice.language,
+            "sex": voice.sex,
+            "speaker": voice.speaker,
+            "package": voice.package,
+            "licence": voice.licence,
+            "attribution": voice.attribution,
+            "files": len(written),
+            "seconds": round(seconds, 2),
+        }
     manifest["licences"] = sorted({v["licence"] for v in manifest["voices"].values() if v["role"] == "train"})
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

@@ -28,8 +28,9 @@ def bundle(run: str | Path, out: str | Path, sampling: Sampling, *, force: bool 
     (engine/sampling.py); returns the steps it was trained. Raises `ConfigError` for a setting the model has not."""
     out = Path(out)
     if out.exists() and not force:
-        raise InputError(out, "an existing file", "a new file, or --force to replace it",
-                         "Add --force to replace the bundled model.")
+        raise InputError(
+            out, "an existing file", "a new file, or --force to replace it", "Add --force to replace the bundled model."
+        )
     loaded = checkpoints.load(run)
     loaded.model.sampling(sampling)  # refuses what the model cannot take
     for name, value in sampling.given().items():
@@ -45,8 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run", help="the training run's checkpoint (.safetensors)")
     parser.add_argument("out", help="where the default model goes, e.g. resources/models/wavenet.safetensors")
     for setting in SETTINGS:
-        parser.add_argument(setting.flag, type=setting.kind, metavar=setting.metavar,
-                            help=f"the {setting.words} it ships with (default: the run's)")
+        parser.add_argument(
+            setting.flag,
+            type=setting.kind,
+            metavar=setting.metavar,
+            help=f"the {setting.words} it ships with (default: the run's)",
+        )
     parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
     args = parser.parse_args(argv)
     try:

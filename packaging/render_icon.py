@@ -1,6 +1,6 @@
 """Render the icon's PNG from its SVG with Qt's own SVG renderer (offscreen: no display needed).
 
-    QT_QPA_PLATFORM=offscreen python3 packaging/render_icon.py    # writes packaging/vocoscope.png
+QT_QPA_PLATFORM=offscreen python3 packaging/render_icon.py    # writes packaging/vocoscope.png
 """
 
 import sys

@@ -104,5 +104,4 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 240) -> subpro
     env = dict(os.environ, NUMBA_CACHE_DIR=str(NUMBA_CACHE), PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     script = Path(sys.executable).with_name("vocoscope")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "app"]
-    return subprocess.run([*command, *args], cwd=cwd or REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([*command, *args], cwd=cwd or REPO, env=env, capture_output=True, text=True, timeout=timeout)

@@ -33,8 +33,17 @@ class MonitorRecording:
     def __init__(self, path: Path, env: dict[str, str]):
         self.path = path
         self._process = subprocess.Popen(
-            ["parec", "-d", "vsink.monitor", "--format=float32le", f"--rate={MONITOR_RATE}", "--channels=1",
-             "--latency-msec=20", "--raw", str(path)],
+            [
+                "parec",
+                "-d",
+                "vsink.monitor",
+                "--format=float32le",
+                f"--rate={MONITOR_RATE}",
+                "--channels=1",
+                "--latency-msec=20",
+                "--raw",
+                str(path),
+            ],
             env=env,
             stderr=subprocess.DEVNULL,
         )
@@ -59,7 +68,7 @@ class MonitorRecording:
         with open(self.path, "rb") as recording:
             recording.seek(mark * 4)
             data = recording.read()
-        return np.frombuffer(data[:len(data) - len(data) % 4], dtype=np.float32)
+        return np.frombuffer(data[: len(data) - len(data) % 4], dtype=np.float32)
 
     def since(self, mark: int) -> np.ndarray:
         """Everything the sink played from `mark` until now, (n,) float32 at MONITOR_RATE."""
@@ -85,10 +94,18 @@ class SoundServer:
         self._daemon = subprocess.Popen(
             # soxr-hq: the same resampler the tests use to bring a 16 kHz reference to the sink's 48 kHz, so a
             # comparison measures the playback path, not two resamplers' different treatment of the top octave.
-            ["pulseaudio", "-n", "--daemonize=no", "--use-pid-file=no", "--exit-idle-time=-1",
-             "--disallow-exit", "--log-target=stderr", "--resample-method=soxr-hq",
-             f"--load=module-native-protocol-unix auth-anonymous=1 socket={self.socket}",
-             f"--load=module-null-sink sink_name=vsink rate={MONITOR_RATE} channels=2"],
+            [
+                "pulseaudio",
+                "-n",
+                "--daemonize=no",
+                "--use-pid-file=no",
+                "--exit-idle-time=-1",
+                "--disallow-exit",
+                "--log-target=stderr",
+                "--resample-method=soxr-hq",
+                f"--load=module-native-protocol-unix auth-anonymous=1 socket={self.socket}",
+                f"--load=module-null-sink sink_name=vsink rate={MONITOR_RATE} channels=2",
+            ],
             env=daemon_env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -51,8 +51,10 @@ def record() -> None:
 def test_a_built_in_model_generates_the_recorded_samples(name, warm_librosa):
     recorded = np.load(FIXTURE)
     if str(recorded["torch_version"]) != torch.__version__:
-        pytest.skip(f"recorded with torch {recorded['torch_version']}; this is {torch.__version__}, whose arithmetic "
-                    "may round differently")
+        pytest.skip(
+            f"recorded with torch {recorded['torch_version']}; this is {torch.__version__}, whose arithmetic "
+            "may round differently"
+        )
     for key, samples in excerpts(name).items():
         assert samples.dtype == np.float32
         np.testing.assert_array_equal(samples, recorded[key], err_msg=key)

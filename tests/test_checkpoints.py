@@ -17,10 +17,21 @@ from engine.models import registry
 from engine.models.registry import build
 from engine.sampling import Sampling
 
-TINY = {"wavernn": {"rnn_dims": 16, "fc_dims": 16, "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 4}},
-        "wavernn-dual": {"hidden_size": 16, "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 4}},
-        "wavenet": {"layers": 3, "blocks": 1, "residual_channels": 8, "skip_channels": 8,
-                    "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 4}}}
+TINY = {
+    "wavernn": {
+        "rnn_dims": 16,
+        "fc_dims": 16,
+        "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 4},
+    },
+    "wavernn-dual": {"hidden_size": 16, "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 4}},
+    "wavenet": {
+        "layers": 3,
+        "blocks": 1,
+        "residual_channels": 8,
+        "skip_channels": 8,
+        "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 4},
+    },
+}
 
 
 def tiny(family: str, mel: MelConfig | None = None):
@@ -39,7 +50,9 @@ def test_round_trip_keeps_weights_config_and_output(family, tmp_path):
         assert torch.equal(loaded.model.state_dict()[key], value), key
     assert loaded.meta["training_note"] == "LJ 10 min" and loaded.meta["steps"] == 12 and loaded.meta["licence"] == ""
     assert not loaded.model.training
-    conditioning = Conditioning(mel=np.random.default_rng(0).random((80, 3), dtype=np.float32), mel_config=model.mel_config)
+    conditioning = Conditioning(
+        mel=np.random.default_rng(0).random((80, 3), dtype=np.float32), mel_config=model.mel_config
+    )
     original = np.concatenate([c.samples for c in generate(model, conditioning, device="cpu", seed=3)])
     again = np.concatenate([c.samples for c in generate(loaded.model, conditioning, device="cpu", seed=3)])
     np.testing.assert_array_equal(original, again)
@@ -91,14 +104,20 @@ def test_foreign_safetensors_unknown_family_and_mismatched_weights_are_refused(t
 
     model = tiny("wavernn")
     header = {**model.config_dict(), "family": "melgan"}
-    save_file({"w": torch.zeros(2)}, str(tmp_path / "melgan.safetensors"),
-              metadata={"format": checkpoints.FORMAT, "vocoscope": json.dumps(header)})
+    save_file(
+        {"w": torch.zeros(2)},
+        str(tmp_path / "melgan.safetensors"),
+        metadata={"format": checkpoints.FORMAT, "vocoscope": json.dumps(header)},
+    )
     expect_checkpoint_error(tmp_path / "melgan.safetensors", "'melgan'")
 
     weights = {k: v.clone() for k, v in model.state_dict().items()}
     weights.pop(next(iter(weights)))
-    save_file(weights, str(tmp_path / "short.safetensors"),
-              metadata={"format": checkpoints.FORMAT, "vocoscope": json.dumps(model.config_dict())})
+    save_file(
+        weights,
+        str(tmp_path / "short.safetensors"),
+        metadata={"format": checkpoints.FORMAT, "vocoscope": json.dumps(model.config_dict())},
+    )
     expect_checkpoint_error(tmp_path / "short.safetensors", "1 missing")
 
 
@@ -207,8 +226,21 @@ def test_bundling_a_run_changes_only_the_temperature_and_post_filter_and_refuses
     with pytest.raises(ConfigError, match="this wavenet does not choose among draws"):
         bundle(run, out, Sampling(temperature=0.5, candidates=8), force=True)
     checkpoints.save(build("wavernn"), tmp_path / "wavernn.safetensors")
-    assert main([str(tmp_path / "wavernn.safetensors"), str(tmp_path / "wavernn-bundled.safetensors"),
-                 "--temperature", "0.9", "--pitch-postfilter", "0.8", "--candidates", "8"]) == 0
+    assert (
+        main(
+            [
+                str(tmp_path / "wavernn.safetensors"),
+                str(tmp_path / "wavernn-bundled.safetensors"),
+                "--temperature",
+                "0.9",
+                "--pitch-postfilter",
+                "0.8",
+                "--candidates",
+                "8",
+            ]
+        )
+        == 0
+    )
     assert "T 0.9, best of 8 by the mel, pitch post-filter 0.8" in capsys.readouterr().out
     bundled = checkpoints.load(tmp_path / "wavernn-bundled.safetensors").model
     assert (bundled.config.candidates, bundled.config.pitch_postfilter) == (8, 0.8)

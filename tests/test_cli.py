@@ -94,12 +94,17 @@ def awkward_inputs(folder):
         "24-bit 48 kHz WAV": (write_wav(folder / "pcm24.wav", tone(0.03, 48000), 48000, "PCM_24"), 480),
         "Ogg Vorbis": (write_wav(folder / "clip.ogg", tone(0.05, 16000), 16000), 800),
         "float64 mel": (np.save(folder / "mel64.npy", rng.random((80, 3))) or folder / "mel64.npy", 600),
-        "time-major mel": (np.save(folder / "melT.npy", rng.random((3, 80), dtype=np.float32)) or folder / "melT.npy", 600),
+        "time-major mel": (
+            np.save(folder / "melT.npy", rng.random((3, 80), dtype=np.float32)) or folder / "melT.npy",
+            600,
+        ),
     }
 
 
-@pytest.mark.parametrize("kind", ["stereo 96 kHz FLAC", "8-bit unsigned WAV", "24-bit 48 kHz WAV", "Ogg Vorbis",
-                                  "float64 mel", "time-major mel"])
+@pytest.mark.parametrize(
+    "kind",
+    ["stereo 96 kHz FLAC", "8-bit unsigned WAV", "24-bit 48 kHz WAV", "Ogg Vorbis", "float64 mel", "time-major mel"],
+)
 def test_awkward_but_valid_inputs_are_vocoded(kind, tmp_path, capsys, warm_librosa):
     path, expected = awkward_inputs(tmp_path)[kind]
     output = tmp_path / "out.wav"
@@ -235,15 +240,19 @@ def test_vocode_temperature_replaces_the_models_own(tmp_path, capsys):
     assert main(["vocode", str(mel), "-o", str(tmp_path / "cold.wav"), "--seed", "4", "--temperature", "0.3"]) == 0
     model, _ = load_model(DEFAULT_MODEL)
     conditioning = Conditioning(mel=np.load(mel), mel_config=model.mel_config)
-    expected = np.concatenate([c.samples for c in generate(model, conditioning, seed=4, sampling=Sampling(temperature=0.3))])
+    expected = np.concatenate(
+        [c.samples for c in generate(model, conditioning, seed=4, sampling=Sampling(temperature=0.3))]
+    )
     written, _ = soundfile.read(tmp_path / "cold.wav", dtype="float32")
     np.testing.assert_allclose(written, expected, atol=1 / 32768)
     own = np.concatenate([c.samples for c in generate(model, conditioning, seed=4)])
     assert np.abs(written - own).max() > 1e-3
     assert main(["vocode", str(mel), "-o", str(tmp_path / "x.wav"), "--temperature", "0"]) != 0
     assert "it must be a number from 0.001 to 100" in capsys.readouterr().err
-    assert main(["vocode", str(mel), "-o", str(tmp_path / "y.wav"), "--model", "wavernn-dual",
-                 "--temperature", "0.5"]) != 0
+    assert (
+        main(["vocode", str(mel), "-o", str(tmp_path / "y.wav"), "--model", "wavernn-dual", "--temperature", "0.5"])
+        != 0
+    )
     assert "mu-law models only" in capsys.readouterr().err
     assert not (tmp_path / "x.wav").exists() and not (tmp_path / "y.wav").exists()
 
@@ -259,9 +268,26 @@ def test_vocode_candidates_replace_the_models_own_and_1_keeps_every_draw(tmp_pat
     conditioning = Conditioning(mel=np.load(mel), mel_config=model.mel_config)
     for candidates in (1, 3):
         out = tmp_path / f"k{candidates}.wav"
-        assert main(["vocode", str(mel), "-o", str(out), "--model", "wavernn", "--seed", "4",
-                     "--candidates", str(candidates)]) == 0
-        expected = np.concatenate([c.samples for c in generate(model, conditioning, seed=4, sampling=Sampling(candidates=candidates))])
+        assert (
+            main(
+                [
+                    "vocode",
+                    str(mel),
+                    "-o",
+                    str(out),
+                    "--model",
+                    "wavernn",
+                    "--seed",
+                    "4",
+                    "--candidates",
+                    str(candidates),
+                ]
+            )
+            == 0
+        )
+        expected = np.concatenate(
+            [c.samples for c in generate(model, conditioning, seed=4, sampling=Sampling(candidates=candidates))]
+        )
         written, _ = soundfile.read(out, dtype="float32")
         np.testing.assert_allclose(written, expected, atol=1 / 32768)
         with soundfile.SoundFile(str(out)) as tagged:
@@ -285,8 +311,25 @@ def test_vocode_postfilters_replace_the_models_own_and_0_gives_the_raw_output(tm
     assert own.pitch_postfilter > 0 and own.envelope_postfilter == 1, "the bundled WaveNet ships with both"
     mel = tmp_path / "m.npy"
     np.save(mel, np.random.default_rng(6).random((80, 12), dtype=np.float32))
-    assert main(["vocode", str(mel), "-o", str(tmp_path / "raw.wav"), "--model", "wavenet", "--seed", "4",
-                 "--pitch-postfilter", "0", "--envelope-postfilter", "0"]) == 0
+    assert (
+        main(
+            [
+                "vocode",
+                str(mel),
+                "-o",
+                str(tmp_path / "raw.wav"),
+                "--model",
+                "wavenet",
+                "--seed",
+                "4",
+                "--pitch-postfilter",
+                "0",
+                "--envelope-postfilter",
+                "0",
+            ]
+        )
+        == 0
+    )
     conditioning = Conditioning(mel=np.load(mel), mel_config=model.mel_config)
     raw_sampling = Sampling(pitch_postfilter=0, envelope_postfilter=0)
     raw = np.concatenate([c.samples for c in generate(model, conditioning, seed=4, sampling=raw_sampling)])
@@ -294,15 +337,33 @@ def test_vocode_postfilters_replace_the_models_own_and_0_gives_the_raw_output(tm
     np.testing.assert_allclose(written, raw, atol=1 / 32768)
     with soundfile.SoundFile(str(tmp_path / "raw.wav")) as tagged:
         assert "post-filter" not in tagged.comment and tagged.comment.startswith("wavenet (8-bit mu-law")
-    assert main(["vocode", str(mel), "-o", str(tmp_path / "strong.wav"), "--model", "wavenet", "--seed", "4",
-                 "--pitch-postfilter", "2"]) == 0
+    assert (
+        main(
+            [
+                "vocode",
+                str(mel),
+                "-o",
+                str(tmp_path / "strong.wav"),
+                "--model",
+                "wavenet",
+                "--seed",
+                "4",
+                "--pitch-postfilter",
+                "2",
+            ]
+        )
+        == 0
+    )
     strong, _ = soundfile.read(tmp_path / "strong.wav", dtype="float32")
     expected = envelope_postfilter(pitch_postfilter(raw, 16000, 2.0), conditioning.mel, model.mel_config, 1.0)
     np.testing.assert_allclose(strong, expected, atol=1 / 32768)
     with soundfile.SoundFile(str(tmp_path / "strong.wav")) as tagged:
         assert ", pitch post-filter 2, envelope post-filter 1)" in tagged.comment
     capsys.readouterr()
-    assert main(["vocode", str(mel), "-o", str(tmp_path / "x.wav"), "--model", "wavernn-dual", "--pitch-postfilter", "1"]) == 2
+    assert (
+        main(["vocode", str(mel), "-o", str(tmp_path / "x.wav"), "--model", "wavernn-dual", "--pitch-postfilter", "1"])
+        == 2
+    )
     assert "this wavernn-dual has no pitch post-filter" in capsys.readouterr().err
     assert main(["vocode", str(mel), "-o", str(tmp_path / "y.wav"), "--pitch-postfilter", "-1"]) == 2
     assert "it must be a number from 0 to 4 (0: off)" in capsys.readouterr().err
@@ -336,13 +397,17 @@ def test_vocode_several_inputs_into_a_folder_writes_each_and_reports_a_bad_one(t
     assert status == 2
     assert "broken.wav" in captured.err and "1 of 4 inputs failed" in captured.err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "one.vocoded.wav", "three.vocoded.wav", "two.vocoded.wav"]
+        "one.vocoded.wav",
+        "three.vocoded.wav",
+        "two.vocoded.wav",
+    ]
     assert captured.out.count("wrote ") == 3
     assert soundfile.info(str(tmp_path / "out" / "two.vocoded.wav")).frames == 5 * 200
     # each file is what vocoding it alone with the same seed writes
     assert main(["vocode", str(tmp_path / "two.npy"), "-o", str(tmp_path / "alone.wav"), "--seed", "3"]) == 0
-    np.testing.assert_array_equal(soundfile.read(tmp_path / "out" / "two.vocoded.wav")[0],
-                                  soundfile.read(tmp_path / "alone.wav")[0])
+    np.testing.assert_array_equal(
+        soundfile.read(tmp_path / "out" / "two.vocoded.wav")[0], soundfile.read(tmp_path / "alone.wav")[0]
+    )
 
 
 def test_vocode_several_inputs_refuses_one_output_file_play_and_clashing_names_before_any_work(tmp_path, capsys):
@@ -407,10 +472,16 @@ def test_the_engine_worker_runs_torch_on_the_policys_threads():
 
 @pytest.mark.slow
 def test_self_test_offscreen_without_sound_passes_and_says_what_it_skipped(tmp_path):
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PULSE_SERVER=f"unix:{tmp_path}/no-such-socket",
-               NUMBA_CACHE_DIR=str(NUMBA_CACHE), PYTHONPATH=str(REPO))
-    result = subprocess.run([sys.executable, "-m", "app", "--self-test"], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=600)
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        PULSE_SERVER=f"unix:{tmp_path}/no-such-socket",
+        NUMBA_CACHE_DIR=str(NUMBA_CACHE),
+        PYTHONPATH=str(REPO),
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "--self-test"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     for name in BUILTINS:

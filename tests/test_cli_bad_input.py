@@ -28,17 +28,33 @@ BAD_INPUTS = {
     "wrong band count": ("bands64.npy", lambda d, p: np.save(p, np.zeros((64, 10), np.float32)), "64"),
     "integer dtype": ("ints.npy", lambda d, p: np.save(p, np.zeros((80, 10), np.int16)), "int16"),
     "NaN": ("nan.npy", lambda d, p: np.save(p, np.full((80, 10), np.nan, np.float32)), "NaN"),
-    "Inf": ("inf.npy", lambda d, p: np.save(p, np.where(np.eye(80, 10) > 0, np.inf, 0.5).astype(np.float32)), "infinite"),
+    "Inf": (
+        "inf.npy",
+        lambda d, p: np.save(p, np.where(np.eye(80, 10) > 0, np.inf, 0.5).astype(np.float32)),
+        "infinite",
+    ),
     "zero frames": ("empty-mel.npy", lambda d, p: np.save(p, np.zeros((80, 0), np.float32)), "0 frames"),
     "3-D array": ("batch.npy", lambda d, p: np.save(p, np.zeros((2, 80, 10), np.float32)), "3-D"),
     "scalar array": ("scalar.npy", lambda d, p: np.save(p, np.float32(0.5)), "0-D"),
     "empty file": ("empty.wav", lambda d, p: p.write_bytes(b""), "empty"),
-    "text named .wav": ("notes.wav", lambda d, p: p.write_text("these are my notes, not audio\n"), "not a readable audio"),
+    "text named .wav": (
+        "notes.wav",
+        lambda d, p: p.write_text("these are my notes, not audio\n"),
+        "not a readable audio",
+    ),
     "truncated WAV": ("cut.wav", lambda d, p: p.write_bytes(_wav_bytes(d)[:1000]), "truncated"),
     "lying WAV header": ("lying.wav", lambda d, p: p.write_bytes(_lying_header(d)), "announcing"),
-    "random bytes .npy": ("noise.npy", lambda d, p: p.write_bytes(np.random.default_rng(0).bytes(2048)), "not a saved array"),
+    "random bytes .npy": (
+        "noise.npy",
+        lambda d, p: p.write_bytes(np.random.default_rng(0).bytes(2048)),
+        "not a saved array",
+    ),
     "WAV with no samples": ("silent.wav", lambda d, p: write_wav(p, np.zeros(0, np.float32), 16000), "no samples"),
-    "random bytes .pt": ("noise.pt", lambda d, p: p.write_bytes(np.random.default_rng(1).bytes(2048)), "not a saved array"),
+    "random bytes .pt": (
+        "noise.pt",
+        lambda d, p: p.write_bytes(np.random.default_rng(1).bytes(2048)),
+        "not a saved array",
+    ),
 }
 
 

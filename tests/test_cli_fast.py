@@ -35,8 +35,9 @@ EXAMPLE = REPO / "resources" / "examples" / "allison-auth-incorrect.flac"
 def run(*args: str, cache) -> subprocess.CompletedProcess:
     """`vocoscope ARGS` through PROBE, with the model list's cache in `cache`."""
     env = dict(os.environ, PYTHONPATH=str(REPO), XDG_CACHE_HOME=str(cache), NUMBA_CACHE_DIR=str(NUMBA_CACHE))
-    return subprocess.run([sys.executable, "-c", PROBE, *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=240)
+    return subprocess.run(
+        [sys.executable, "-c", PROBE, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=240
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +66,18 @@ def test_version_names_the_installed_version(model_cache):
 @pytest.mark.slow
 def test_help_lists_the_windows_options_and_every_command(model_cache):
     out = run("--help", cache=model_cache).stdout
-    for word in ("FILE", "--generate", "--screenshot", "--exit-when-done", "--size", "--settings", "--model",
-                 "--device", "--version", "--self-test"):
+    for word in (
+        "FILE",
+        "--generate",
+        "--screenshot",
+        "--exit-when-done",
+        "--size",
+        "--settings",
+        "--model",
+        "--device",
+        "--version",
+        "--self-test",
+    ):
         assert word in out, word
     listed = out.split("commands:")[1].split()
     assert all(command in listed for command in ("vocode", "inspect", "models", "devices", "train", "trainset"))

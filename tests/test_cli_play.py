@@ -39,8 +39,14 @@ _MAIN_WITH_TONE_FAMILY = (
 
 def run_cli_with_tone_family(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = dict(env or os.environ, NUMBA_CACHE_DIR=str(NUMBA_CACHE), PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-c", _MAIN_WITH_TONE_FAMILY, *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", _MAIN_WITH_TONE_FAMILY, *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def mel_file(folder: Path, frames: int) -> Path:
@@ -57,12 +63,12 @@ def tone_checkpoint(tmp_path) -> Path:
     return path
 
 
-def test_vocode_play_plays_while_generating_and_the_recording_matches_the_file(sound_server, tmp_path,
-                                                                               tone_checkpoint):
+def test_vocode_play_plays_while_generating_and_the_recording_matches_the_file(sound_server, tmp_path, tone_checkpoint):
     source, output = mel_file(tmp_path, 120), tmp_path / "out.wav"
     mark = sound_server.monitor.mark()
-    result = run_cli_with_tone_family("vocode", str(source), "-o", str(output), "--model", str(tone_checkpoint),
-                                      "--play")
+    result = run_cli_with_tone_family(
+        "vocode", str(source), "-o", str(output), "--model", str(tone_checkpoint), "--play"
+    )
     recording = sound_server.monitor.since(mark)
     assert result.returncode == 0, result.stderr
     audio, rate = soundfile.read(output, dtype="float32")
@@ -103,9 +109,25 @@ def test_interrupting_vocode_play_mid_playback_fades_out_and_exits(sound_server,
     source, output = mel_file(tmp_path, 400), tmp_path / "out.wav"  # 5 s of tone
     mark = sound_server.monitor.mark()
     env = dict(os.environ, NUMBA_CACHE_DIR=str(NUMBA_CACHE), PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    process = subprocess.Popen([sys.executable, "-c", _MAIN_WITH_TONE_FAMILY, "vocode", str(source), "-o",
-                                str(output), "--model", str(tone_checkpoint), "--play"],
-                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _MAIN_WITH_TONE_FAMILY,
+            "vocode",
+            str(source),
+            "-o",
+            str(output),
+            "--model",
+            str(tone_checkpoint),
+            "--play",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while np.max(np.abs(sound_server.monitor.so_far(mark)), initial=0.0) < 0.1:
         assert process.poll() is None and time.monotonic() < deadline, "the tone never reached the sink"
@@ -124,14 +146,15 @@ def test_interrupting_vocode_play_mid_playback_fades_out_and_exits(sound_server,
     assert 0.3 < heard < 4.0, "stopped mid-way, not at the end"
     # A 10 ms linear fade: the last 5 ms stay below about half of the level just before it.
     end = loud[-1] + 1
-    assert np.max(np.abs(recording[end - 240:end])) < 0.6 * np.max(np.abs(recording[end - 2400:end - 480]))
+    assert np.max(np.abs(recording[end - 240 : end])) < 0.6 * np.max(np.abs(recording[end - 2400 : end - 480]))
 
 
 def test_vocode_play_without_a_sound_server_says_so_and_still_writes_the_file(tmp_path, tone_checkpoint):
     source, output = mel_file(tmp_path, 40), tmp_path / "out.wav"
     env = dict(os.environ, PULSE_SERVER=f"unix:{tmp_path}/no-server-here")
-    result = run_cli_with_tone_family("vocode", str(source), "-o", str(output), "--model", str(tone_checkpoint),
-                                      "--play", env=env)
+    result = run_cli_with_tone_family(
+        "vocode", str(source), "-o", str(output), "--model", str(tone_checkpoint), "--play", env=env
+    )
     assert result.returncode == 0, result.stderr
     assert "no sound output: found no audio output device (no sound server is running" in result.stderr
     assert "Writing the file without playing it" in result.stderr
@@ -146,8 +169,13 @@ def test_devices_lists_sound_outputs_with_their_rate_or_says_there_is_no_server(
     outputs = listed.stdout.split("sound outputs:")[1]
     assert re.search(r"\*\s+\d+\s+default\s+\(\d+ Hz, \d+ ch\)", outputs), outputs
 
-    without = subprocess.run([sys.executable, "-m", "engine.cli", "devices"], cwd=REPO, capture_output=True,
-                             text=True, timeout=120,
-                             env=dict(os.environ, PULSE_SERVER=f"unix:{tmp_path}/no-server-here"))
+    without = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "devices"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, PULSE_SERVER=f"unix:{tmp_path}/no-server-here"),
+    )
     assert without.returncode == 0, without.stderr
     assert "none: no sound server is running" in without.stdout.split("sound outputs:")[1]

@@ -39,8 +39,11 @@ def test_both_matrix_products_match_numpy(start_kind, relu):
     x_wide = rng.normal(size=(3, 40)).astype(np.float32)
     x = x_wide[:, :17]  # a strided view, as the dual-softmax WaveRNN passes its halves of h
     w = rng.normal(size=(23, 17)).astype(np.float32)  # (out, in)
-    start = {"bias": rng.normal(size=23).astype(np.float32), "rows": rng.normal(size=(3, 23)).astype(np.float32),
-             "scalar": 0.5}[start_kind]
+    start = {
+        "bias": rng.normal(size=23).astype(np.float32),
+        "rows": rng.normal(size=(3, 23)).astype(np.float32),
+        "scalar": 0.5,
+    }[start_kind]
     expected = x.astype(np.float64) @ w.T.astype(np.float64) + start
     expected = np.maximum(expected, 0.0) if relu else expected
     by_rows, by_columns = np.empty((3, 23), np.float32), np.empty((3, 23), np.float32)

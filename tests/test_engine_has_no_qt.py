@@ -50,8 +50,9 @@ def test_importing_every_engine_module_loads_no_qt():
         f"qt = sorted(m for m in sys.modules if m.split('.')[0] in {QT_MODULES!r})\n"
         "print(len(names), qt)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180,
-                            cwd=ENGINE.parent)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=180, cwd=ENGINE.parent
+    )
     assert result.returncode == 0, result.stderr
     count, qt = result.stdout.split(" ", 1)
     assert int(count) >= 10 and qt.strip() == "[]"

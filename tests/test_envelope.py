@@ -72,7 +72,7 @@ def speech_model():
     if not info.trained:
         pytest.skip(f"no bundled WaveNet in {RESOURCES}")
     audio, _ = load_audio(RESOURCES.parent / "examples" / "allison-auth-incorrect.flac", model.mel_config.sample_rate)
-    mel = mel_spectrogram(audio[4000:4000 + 9600], model.mel_config)
+    mel = mel_spectrogram(audio[4000 : 4000 + 9600], model.mel_config)
     return model, Conditioning(mel=mel, mel_config=model.mel_config)
 
 
@@ -81,8 +81,16 @@ def test_generation_applies_the_envelope_post_filter_after_the_pitch_one(speech_
     model, conditioning = speech_model
 
     def made(pitch, envelope):
-        chunks = list(generate(model, conditioning, device="cpu", seed=3, fold=fold,
-                               sampling=Sampling(pitch_postfilter=pitch, envelope_postfilter=envelope)))
+        chunks = list(
+            generate(
+                model,
+                conditioning,
+                device="cpu",
+                seed=3,
+                fold=fold,
+                sampling=Sampling(pitch_postfilter=pitch, envelope_postfilter=envelope),
+            )
+        )
         assert [chunk.start for chunk in chunks] == list(np.cumsum([0] + [len(c.samples) for c in chunks[:-1]]))
         return np.concatenate([chunk.samples for chunk in chunks])
 
@@ -94,8 +102,9 @@ def test_generation_applies_the_envelope_post_filter_after_the_pitch_one(speech_
     distance = [mel_distance_db(mel_spectrogram(audio, config), conditioning.mel, config) for audio in (raw, both)]
     assert distance[1] < distance[0] - 0.5, distance
     chosen = model.sampling(Sampling(temperature=0.5, pitch_postfilter=0.8, envelope_postfilter=1.0))
-    assert model.draws_with(chosen) == ("8-bit mu-law excitation, LPC 16, T 0.5, pitch post-filter 0.8, "
-                                        "envelope post-filter 1")
+    assert model.draws_with(chosen) == (
+        "8-bit mu-law excitation, LPC 16, T 0.5, pitch post-filter 0.8, envelope post-filter 1"
+    )
 
 
 def test_a_strength_out_of_range_or_a_model_without_it_is_refused_in_words():

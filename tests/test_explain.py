@@ -72,8 +72,9 @@ def test_sixty_bands_into_a_linear_layer_names_the_layer_and_the_band_counts():
 def test_sixty_bands_into_the_conditioning_network_names_its_first_convolution(wavernn):
     error = raised(lambda: wavernn(torch.rand(1, 60, 6), torch.zeros(1, 120)))
     text = explain(error, wavernn)
-    assert text.startswith("In module 'upsample.resnet.conv_in' (Conv1d): this convolution takes 80 channels"
-                           " but was given 60")
+    assert text.startswith(
+        "In module 'upsample.resnet.conv_in' (Conv1d): this convolution takes 80 channels but was given 60"
+    )
     assert "the mel has 60 bands where the model was trained on 80" in text
 
 
@@ -97,11 +98,14 @@ def test_broadcast_length_mismatch_is_the_same_family():
     assert "two tensors meet with lengths 100 and 120" in explain(error, model)
 
 
-@pytest.mark.parametrize("layer, given", [
-    (nn.Linear(80, 8), torch.zeros(2, 80, dtype=torch.long)),
-    (nn.Conv1d(80, 8, 3), torch.zeros(2, 80, 9, dtype=torch.long)),
-    (nn.GRU(80, 8, batch_first=True), torch.zeros(2, 5, 80, dtype=torch.long)),
-])
+@pytest.mark.parametrize(
+    "layer, given",
+    [
+        (nn.Linear(80, 8), torch.zeros(2, 80, dtype=torch.long)),
+        (nn.Conv1d(80, 8, 3), torch.zeros(2, 80, 9, dtype=torch.long)),
+        (nn.GRU(80, 8, batch_first=True), torch.zeros(2, 5, 80, dtype=torch.long)),
+    ],
+)
 def test_integer_input_to_a_float_layer_says_convert_to_float32(layer, given):
     error = raised(lambda: layer(given))
     text = explain(error, layer)
@@ -113,7 +117,9 @@ def test_integer_mel_in_a_vocoder_names_the_module(wavernn):
     error = raised(lambda: wavernn(torch.randint(0, 9, (1, 80, 6)), torch.zeros(1, 120)))
     assert "expected scalar type Long but found Float" in str(error)  # torch's wording, from the weight's side
     text = explain(error, wavernn)
-    assert text.startswith("In module 'upsample.resnet.conv_in' (Conv1d): a tensor of type Long met weights of type Float")
+    assert text.startswith(
+        "In module 'upsample.resnet.conv_in' (Conv1d): a tensor of type Long met weights of type Float"
+    )
 
 
 def test_time_major_logits_to_cross_entropy_say_transpose_to_n_c_t():

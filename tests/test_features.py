@@ -68,8 +68,12 @@ def test_mel_is_librosas_centred_mel_without_its_warning_for_a_short_signal(num_
     assert [str(w.message) for w in caught] == []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # librosa's own padding warns below n_fft = 1024 samples
-        reference = librosa.feature.melspectrogram(y=audio, pad_mode="reflect" if num_samples > 512 else "constant",
-                                                   n_mels=config.n_mels, **_librosa_mel_settings(config))
+        reference = librosa.feature.melspectrogram(
+            y=audio,
+            pad_mode="reflect" if num_samples > 512 else "constant",
+            n_mels=config.n_mels,
+            **_librosa_mel_settings(config),
+        )
     np.testing.assert_array_equal(mel, normalise(reference, config))
 
 

@@ -74,7 +74,9 @@ def test_same_seed_same_audio_other_seed_other_audio():
     from engine.models.loading import load_model
 
     model, _ = load_model("wavernn")
-    conditioning = Conditioning(mel=np.random.default_rng(1).random((80, 3), dtype=np.float32), mel_config=model.mel_config)
+    conditioning = Conditioning(
+        mel=np.random.default_rng(1).random((80, 3), dtype=np.float32), mel_config=model.mel_config
+    )
 
     def run(seed):
         return np.concatenate([c.samples for c in generate(model, conditioning, device="cpu", seed=seed)])
@@ -122,8 +124,9 @@ def test_paced_blocks_make_the_audio_that_one_hop_blocks_make(family):
     conditioning = mel_conditioning(11, seed=2)
     paced = np.concatenate([c.samples for c in generate(model, conditioning, device="cpu", seed=3)])
     mel = torch.from_numpy(conditioning.mel)[None]
-    by_hops = torch.cat([block.samples[0] for block in model.stream(
-        mel, block_frames=1, generator=torch.Generator().manual_seed(3))]).numpy()
+    by_hops = torch.cat(
+        [block.samples[0] for block in model.stream(mel, block_frames=1, generator=torch.Generator().manual_seed(3))]
+    ).numpy()
     np.testing.assert_array_equal(paced, np.clip(by_hops, -1.0, 1.0))
 
 
@@ -194,8 +197,9 @@ def test_fold_reconstructs_outside_overlaps_exactly_and_crossfades_inside(echo):
         head = steady[span] * np.minimum(1.0, (np.arange(shared) + 1) / warmup)
         np.testing.assert_allclose(folded[span], crossfade(steady[span], head, np.arange(shared), shared), atol=1e-6)
     if echo is MelEcho:  # one batch: the segments go on together (in threads, in whatever order they run)
-        assert chunks[0].start == 0 and sorted(c.start for c in chunks) != [c.start for c in chunks], \
+        assert chunks[0].start == 0 and sorted(c.start for c in chunks) != [c.start for c in chunks], (
             "fold emits spans as they become final, out of order, with absolute starts"
+        )
 
 
 @pytest.mark.slow
@@ -220,8 +224,12 @@ def test_a_compiled_fold_streams_each_segment_alone_and_makes_the_same_audio_on_
     batch = fold_mel(torch.from_numpy(conditioning.mel), segments, target, overlap)
     own, shared = target * HOP, overlap * HOP
     for i in range(segments):
-        alone = torch.cat([block.samples[0] for block in model.stream(
-            batch[i : i + 1], generator=torch.Generator().manual_seed(seeds[i]))]).numpy()
+        alone = torch.cat(
+            [
+                block.samples[0]
+                for block in model.stream(batch[i : i + 1], generator=torch.Generator().manual_seed(seeds[i]))
+            ]
+        ).numpy()
         mine = slice(shared if i else 0, own if i + 1 < segments else frames * HOP - i * own)
         np.testing.assert_array_equal(one[i * own + mine.start : i * own + mine.stop], np.clip(alone[mine], -1, 1))
 

@@ -24,8 +24,13 @@ from engine.features import MelConfig
 from engine.models.registry import build
 from tests.helpers import REPO
 
-SMALL = {"layers": 3, "blocks": 1, "residual_channels": 8, "skip_channels": 8,
-         "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 4}}
+SMALL = {
+    "layers": 3,
+    "blocks": 1,
+    "residual_channels": 8,
+    "skip_channels": 8,
+    "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 4},
+}
 SECONDS_PER_CASE = 5.0
 PEAK_BYTES = 500 * 2**20  # the whole process: Python, torch and the loader, once it has loaded a valid checkpoint
 CASE_BYTES = 50 * 2**20  # what one case may add to that: nothing it asks for is built
@@ -70,24 +75,28 @@ def rewrite_tensors(base: Path, target: Path, edit) -> Path:
 def setting(section: str, name: str, value):
     def edit(meta):
         meta.setdefault(section, {})[name] = value
+
     return edit
 
 
 def upsample_setting(name: str, value):
     def edit(meta):
         meta["model"]["upsample"][name] = value
+
     return edit
 
 
 def replace(key: str, value):
     def edit(meta):
         meta[key] = value
+
     return edit
 
 
 def weights(name: str, make):
     def edit(tensors):
         tensors[name] = make(tensors[name])
+
     return edit
 
 
@@ -127,8 +136,10 @@ TENSOR_CASES = {
     "infinite weights": (weights("out.bias", lambda t: torch.full_like(t, float("inf"))), "NaN or infinite"),
     "bool weights": (weights("out.weight", lambda t: t > 0), "BOOL"),
     "int64 weights": (weights("out.weight", lambda t: t.long()), "I64"),
-    "a weight of another shape": (weights("out.weight", lambda t: torch.zeros(t.shape[0] + 1, *t.shape[1:])),
-                                  "another shape"),
+    "a weight of another shape": (
+        weights("out.weight", lambda t: torch.zeros(t.shape[0] + 1, *t.shape[1:])),
+        "another shape",
+    ),
 }
 
 RUNNER = r"""
@@ -167,8 +178,14 @@ def hostile(tmp_path_factory):
     out = folder / "out"
     out.mkdir()
     listed = [[name, str(path)] for name, (path, _) in cases.items()]
-    process = subprocess.run([sys.executable, "-c", RUNNER, json.dumps(listed), str(mel), str(out)], cwd=REPO,
-                             check=False, capture_output=True, text=True, timeout=600)
+    process = subprocess.run(
+        [sys.executable, "-c", RUNNER, json.dumps(listed), str(mel), str(out)],
+        cwd=REPO,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert process.returncode == 0, process.stderr[-3000:]
     results = {result["name"]: result for result in json.loads(process.stdout.strip().splitlines()[-1])}
     return cases, results

@@ -34,8 +34,16 @@ CONFIG = MelConfig(sample_rate=8000, n_fft=512, hop_length=100, win_length=400, 
 
 def pitch_conditioned_wavenet() -> WaveNet:
     upsample = UpsampleConfig(factors=(4, 5, 5), resnet_blocks=1, resnet_channels=8, aux_channels=8)
-    config = WaveNetConfig(blocks=1, layers=3, residual_channels=8, skip_channels=8, output="waveform",
-                           pitch_conditioning=True, envelope_postfilter=1.0, upsample=upsample)
+    config = WaveNetConfig(
+        blocks=1,
+        layers=3,
+        residual_channels=8,
+        skip_channels=8,
+        output="waveform",
+        pitch_conditioning=True,
+        envelope_postfilter=1.0,
+        upsample=upsample,
+    )
     return WaveNet(config, CONFIG).eval()
 
 
@@ -68,10 +76,18 @@ print(json.dumps([peak_while_generating(model, minutes) for minutes in (1.0, 3.0
 
 @pytest.mark.slow
 def test_a_pitch_conditioned_model_holds_as_much_for_3_minutes_as_for_1():
-    environment = dict(os.environ, MALLOC_MMAP_THRESHOLD_="16384", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
-                       PYTHONPATH=str(REPO))
-    process = subprocess.run([sys.executable, "-c", MEASURE], cwd=REPO, env=environment, capture_output=True,
-                             text=True, timeout=300, check=False)
+    environment = dict(
+        os.environ, MALLOC_MMAP_THRESHOLD_="16384", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", PYTHONPATH=str(REPO)
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", MEASURE],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert process.returncode == 0, process.stderr[-2000:]
     (short, made_short), (long, made_long) = json.loads(process.stdout.strip().splitlines()[-1])
     assert (made_short, made_long) == (480_000, 1_440_000)

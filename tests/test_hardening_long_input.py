@@ -75,8 +75,14 @@ print(json.dumps(peaks))
 
 @pytest.mark.slow
 def test_reading_16_minutes_costs_neither_the_mel_nor_the_recording(tmp_path):
-    process = subprocess.run([sys.executable, "-c", MEASURE, str(tmp_path)], cwd=REPO, check=False,
-                             capture_output=True, text=True, timeout=300)
+    process = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(tmp_path)],
+        cwd=REPO,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert process.returncode == 0, process.stderr[-2000:]
     peaks = {int(minutes): peak for minutes, peak in json.loads(process.stdout.strip().splitlines()[-1]).items()}
     mel_bytes = CONFIG.frames_for(16 * 60 * 16000) * CONFIG.n_mels * 4  # 24.6 MB

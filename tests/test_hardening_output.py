@@ -66,8 +66,16 @@ def test_a_moment_of_clipping_passes_and_a_silent_take_is_named():
 
 def test_vocode_prints_the_warning_for_a_model_stuck_at_full_scale_and_writes_finite_audio(tmp_path, capsys):
     torch.manual_seed(0)
-    model = build("wavenet", {"layers": 2, "blocks": 1, "residual_channels": 4, "skip_channels": 4,
-                              "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 4}})
+    model = build(
+        "wavenet",
+        {
+            "layers": 2,
+            "blocks": 1,
+            "residual_channels": 4,
+            "skip_channels": 4,
+            "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 4},
+        },
+    )
     with torch.no_grad():  # every draw the top mu-law class: +1.0, for ever
         model.out.bias.fill_(-1e3)
         model.out.bias[-1] = 1e3
@@ -89,6 +97,8 @@ def test_a_mel_of_1e30_is_refused_with_one_clear_line(tmp_path, capsys, command)
     assert main([command, str(mel)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    assert err[0].startswith(f"vocoscope: {mel}: found values from 1e+30 to 1e+30, beyond any mel; expected values "
-                             "within ±10000; for this model's db_minmax normalisation, within [0, 1]")
+    assert err[0].startswith(
+        f"vocoscope: {mel}: found values from 1e+30 to 1e+30, beyond any mel; expected values "
+        "within ±10000; for this model's db_minmax normalisation, within [0, 1]"
+    )
     assert not (tmp_path / "huge.vocoded.wav").exists()

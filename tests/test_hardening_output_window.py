@@ -11,7 +11,13 @@ from PySide6.QtGui import QColor
 
 from app.views import theme
 from tests.test_window_fixtures import (  # noqa: F401 (fixtures)
-    TINY_MEL, TINY_WAVERNN, inputs, make_window, open_and_wait, tiny_checkpoint)
+    TINY_MEL,
+    TINY_WAVERNN,
+    inputs,
+    make_window,
+    open_and_wait,
+    tiny_checkpoint,
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +48,8 @@ def warnings_of(window) -> list[str]:
 
 
 def test_a_take_stuck_at_full_scale_is_named_in_the_banner_and_the_messages_in_the_warning_colour(
-        qtbot, make_window, inputs, stuck_checkpoint):
+    qtbot, make_window, inputs, stuck_checkpoint
+):
     window = make_window()
     window.set_model(str(stuck_checkpoint))
     open_and_wait(qtbot, window, inputs["short"])
@@ -54,7 +61,8 @@ def test_a_take_stuck_at_full_scale_is_named_in_the_banner_and_the_messages_in_t
     assert not finished.cancelled and finished.audio.min() == pytest.approx(1.0)
     expected = "The output is clipped at full scale for 0.50 s in a row (from 0.00 s)"
     assert [text for text in warnings_of(window) if text.startswith("The output")] == [
-        window.generation.stats.warning[0].upper() + window.generation.stats.warning[1:]]
+        window.generation.stats.warning[0].upper() + window.generation.stats.warning[1:]
+    ]
     assert warnings_of(window)[-1].startswith(expected), warnings_of(window)
     assert shown and shown[-1][0] == "warning" and shown[-1][1].startswith(expected)
     assert window.banner.text.startswith(expected)

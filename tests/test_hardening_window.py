@@ -25,8 +25,15 @@ def settings_remembering(folder: Path, model: str) -> Path:
 
 def run_app(*args) -> subprocess.CompletedProcess:
     environment = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    return subprocess.run([sys.executable, "-m", "app", *map(str, args)], cwd=ROOT, env=environment, check=False,
-                          capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "app", *map(str, args)],
+        cwd=ROOT,
+        env=environment,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 @pytest.mark.slow
@@ -49,8 +56,11 @@ def test_the_window_starts_with_the_default_and_says_why(qtbot, tmp_path):
     qtbot.addWidget(window)
     assert window.model == DEFAULT_MODEL
     warnings = [message.text for message in window.messages.messages if message.level == "warning"]
-    assert any(text.startswith(f"The model remembered from last time cannot be used: {junk} is not a checkpoint")
-               and text.endswith(f"Using {DEFAULT_MODEL}.") for text in warnings), warnings
+    assert any(
+        text.startswith(f"The model remembered from last time cannot be used: {junk} is not a checkpoint")
+        and text.endswith(f"Using {DEFAULT_MODEL}.")
+        for text in warnings
+    ), warnings
     window.close()
 
 

@@ -36,8 +36,12 @@ def tmpfs(folder: Path, options: str):
     if os.geteuid() != 0 or shutil.which("mount") is None:
         yield False
         return
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
-                             check=False, capture_output=True).returncode == 0
+    mounted = (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], check=False, capture_output=True
+        ).returncode
+        == 0
+    )
     try:
         yield mounted
     finally:
@@ -170,8 +174,9 @@ write_audio(sys.argv[1], np.zeros(10, np.float32), 16000)
 
 def test_a_temporary_file_left_by_a_killed_write_is_removed_by_the_next_write(tmp_path):
     target = tmp_path / "take.wav"
-    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(target)], cwd=REPO, stdout=subprocess.PIPE,
-                              text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(target)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
     try:
         temporary = Path(writer.stdout.readline().strip())
         assert temporary.exists() and TEMPORARY.fullmatch(temporary.name)
@@ -181,8 +186,14 @@ def test_a_temporary_file_left_by_a_killed_write_is_removed_by_the_next_write(tm
         writer.send_signal(signal.SIGKILL)
         writer.wait()
     assert temporary.exists()
-    next_run = subprocess.run([sys.executable, "-c", NEXT_WRITE, str(tmp_path / "third.wav")], cwd=REPO, check=False,
-                              capture_output=True, text=True, timeout=120)
+    next_run = subprocess.run(
+        [sys.executable, "-c", NEXT_WRITE, str(tmp_path / "third.wav")],
+        cwd=REPO,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert next_run.returncode == 0, next_run.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.wav", "third.wav"]
 
@@ -229,8 +240,10 @@ def test_an_unreadable_input_exits_2_naming_it(tmp_path, capsys):
             line = one_line(capsys)
         else:  # root reads anything: read it as the user nobody, in a child process
             line = _read_as_nobody(audio)
-        assert line.startswith(f"{'vocoscope: ' if os.geteuid() != 0 else ''}{audio}: found a file that cannot be "
-                               "read (Permission denied); expected a file you may read")
+        assert line.startswith(
+            f"{'vocoscope: ' if os.geteuid() != 0 else ''}{audio}: found a file that cannot be "
+            "read (Permission denied); expected a file you may read"
+        )
     finally:
         shutil.rmtree(folder)
 

@@ -126,8 +126,16 @@ def test_the_model_kernels_import_no_torch_and_no_model():
 # The one exception to "app reaches the engine only through the bridge": app/__main__.py is the `vocoscope` command,
 # not the window. It checks the window's arguments before any window opens, where Qt must not be imported (the bridge
 # imports it), runs the headless commands (engine/cli.py) and the self-test (engine/self_test.py).
-ENGINE_IMPORTS_OUTSIDE_THE_BRIDGE = {"app.__main__": {"engine", "engine.catalog", "engine.model_reference", "engine.cli",
-                                                      "engine.errors", "engine.self_test"}}
+ENGINE_IMPORTS_OUTSIDE_THE_BRIDGE = {
+    "app.__main__": {
+        "engine",
+        "engine.catalog",
+        "engine.model_reference",
+        "engine.cli",
+        "engine.errors",
+        "engine.self_test",
+    }
+}
 
 
 def test_app_reaches_the_engine_only_through_the_bridge():
@@ -148,5 +156,7 @@ def test_app_reaches_the_engine_only_through_the_bridge():
             for module in imported:
                 if module.split(".")[0] == "engine" and module not in ENGINE_IMPORTS_OUTSIDE_THE_BRIDGE.get(name, ()):
                     found.append((str(path.relative_to(ROOT)), node.lineno, module))
-    assert not found, ("; ".join(f"{file}:{line} imports {module}" for file, line, module in sorted(found))
-                       + ": import it from app.engine_bridge (a name it re-exports, or an EngineBridge method) instead")
+    assert not found, (
+        "; ".join(f"{file}:{line} imports {module}" for file, line, module in sorted(found))
+        + ": import it from app.engine_bridge (a name it re-exports, or an EngineBridge method) instead"
+    )

@@ -40,20 +40,30 @@ def teacher_forced(model, reference) -> np.ndarray:
 
 @pytest.mark.parametrize("kind", ["raw", "mol"])
 def test_a_fatchord_wavernn_computes_what_fatchords_code_computed(kind):
-    source, imported = import_checkpoint(FIXTURES / f"fatchord_{kind}.pyt", None, [FIXTURES / f"fatchord_{kind}_hparams.py"])
+    source, imported = import_checkpoint(
+        FIXTURES / f"fatchord_{kind}.pyt", None, [FIXTURES / f"fatchord_{kind}_hparams.py"]
+    )
     reference = np.load(FIXTURES / f"fatchord_{kind}.npz")
     model = imported.model
     assert source == "fatchord"
     assert model.config.mode == {"raw": "mulaw", "mol": "mol"}[kind]
     np.testing.assert_allclose(teacher_forced(model, reference), reference["output"], atol=1e-5, rtol=0)
-    np.testing.assert_allclose(mel_spectrogram(reference["signal"], model.mel_config), reference["mel"], atol=1e-4, rtol=0)
+    np.testing.assert_allclose(
+        mel_spectrogram(reference["signal"], model.mel_config), reference["mel"], atol=1e-4, rtol=0
+    )
 
 
 def test_fatchords_published_mel_settings_make_its_mel(warm_librosa):
     reference = np.load(FIXTURES / "fatchord_published_mel.npz")
     settings = Settings("fatchord/WaveRNN", {}, DEFAULTS, [])
     config = fatchord_mel(settings, 80, DEFAULTS["hop_length"])
-    assert (config.sample_rate, config.n_fft, config.win_length, config.fmax, config.ref_db) == (22050, 2048, 1100, 11025, 0)
+    assert (config.sample_rate, config.n_fft, config.win_length, config.fmax, config.ref_db) == (
+        22050,
+        2048,
+        1100,
+        11025,
+        0,
+    )
     np.testing.assert_allclose(mel_spectrogram(reference["signal"], config), reference["mel"], atol=1e-4, rtol=0)
     assert "sample_rate" in settings.guessed and "guessed from fatchord/WaveRNN" in settings.notes()[-1]
 
@@ -64,11 +74,18 @@ def test_an_rtvc_vocoder_imports_with_its_synthesizers_mel_and_de_emphasis(warm_
     mel = imported.model.mel_config
     assert source == "rtvc"
     assert (mel.sample_rate, mel.normalisation, mel.peak, mel.preemphasis, mel.output_preemphasis) == (
-        16000, "db_symmetric", 0.9, 0.97, 0.97)
+        16000,
+        "db_symmetric",
+        0.9,
+        0.97,
+        0.97,
+    )
     np.testing.assert_allclose(teacher_forced(imported.model, reference), reference["output"], atol=1e-5, rtol=0)
     np.testing.assert_allclose(mel_spectrogram(reference["signal"], mel), reference["mel"], atol=1e-4, rtol=0)
-    assert any("guessed from Real-Time-Voice-Cloning's published defaults" in note and "preemphasis 0.97" in note
-               for note in imported.notes)
+    assert any(
+        "guessed from Real-Time-Voice-Cloning's published defaults" in note and "preemphasis 0.97" in note
+        for note in imported.notes
+    )
 
 
 def test_an_imported_model_streams_what_its_forward_computes():
@@ -110,8 +127,13 @@ def test_de_emphasis_in_pieces_equals_one_pass():
 @pytest.mark.slow
 def test_the_import_command_writes_a_checkpoint_that_loads_with_the_sources_settings(tmp_path):
     output = tmp_path / "voc.safetensors"
-    result = subprocess.run([sys.executable, "-m", "engine.cli", "import", str(FIXTURES / "rtvc.pt"), "--from", "rtvc",
-                             "-o", str(output)], capture_output=True, text=True, cwd=ROOT, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "import", str(FIXTURES / "rtvc.pt"), "--from", "rtvc", "-o", str(output)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "guessed from Real-Time-Voice-Cloning's published defaults" in result.stdout
     loaded = checkpoints.load(output)
@@ -135,8 +157,23 @@ class _Payload:
 def test_a_checkpoint_that_needs_code_to_load_is_refused_without_running_it(tmp_path):
     marker, path = tmp_path / "ran", tmp_path / "model.pth"
     torch.save({"model": _Payload(marker)}, path)
-    result = subprocess.run([sys.executable, "-m", "engine.cli", "import", str(path), "--from", "fatchord", "-o",
-                             str(tmp_path / "out.safetensors")], capture_output=True, text=True, cwd=ROOT, check=False)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "import",
+            str(path),
+            "--from",
+            "fatchord",
+            "-o",
+            str(tmp_path / "out.safetensors"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     assert result.returncode == 2
     assert str(path) in result.stderr and "never unpickles code" in result.stderr
     assert "Traceback" not in result.stderr

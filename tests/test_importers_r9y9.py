@@ -50,15 +50,20 @@ def test_an_r9y9_wavenet_computes_what_r9y9s_code_computed(kind, warm_librosa):
     with torch.no_grad():
         output = model(torch.from_numpy(reference["mel"])[None], torch.from_numpy(reference["audio"])[None])[0]
     np.testing.assert_allclose(output.numpy()[:, reference["columns"]], expected_output(reference), atol=1e-5, rtol=0)
-    np.testing.assert_allclose(mel_spectrogram(reference["signal"], model.mel_config), reference["mel"], atol=1e-4,
-                               rtol=0)
+    np.testing.assert_allclose(
+        mel_spectrogram(reference["signal"], model.mel_config), reference["mel"], atol=1e-4, rtol=0
+    )
 
 
 def test_the_mixture_recipes_conventions_are_carried_into_the_model():
     _, result = imported("raw")
     mel, config = result.model.mel_config, result.model.config
     assert (mel.normalisation, mel.highpass_hz, mel.output_preemphasis, mel.preemphasis) == (
-        "log10_meanvar", 70.0, 0.85, 0.0)
+        "log10_meanvar",
+        70.0,
+        0.85,
+        0.0,
+    )
     assert len(mel.mel_mean) == len(mel.mel_scale) == 20
     assert config.log_scale_min == pytest.approx(-16.0 - math.log(0.55))
     assert (config.blocks, config.layers, config.kernel_size, config.upsample.pad_mode) == (2, 3, 3, "edge")
@@ -83,10 +88,25 @@ def test_an_imported_r9y9_model_streams_what_its_forward_computes(kind):
 @pytest.mark.slow
 def test_the_import_command_writes_an_r9y9_checkpoint_that_loads_and_computes_the_same(tmp_path):
     output = tmp_path / "r9y9.safetensors"
-    result = subprocess.run([sys.executable, "-m", "engine.cli", "import", str(FIXTURES / "r9y9_raw.pth"),
-                             "--hparams", str(FIXTURES / "r9y9_raw_hparams.json"), "--hparams",
-                             str(FIXTURES / "r9y9_raw_meanvar.npz"), "-o", str(output)],
-                            capture_output=True, text=True, cwd=ROOT, check=False)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "import",
+            str(FIXTURES / "r9y9_raw.pth"),
+            "--hparams",
+            str(FIXTURES / "r9y9_raw_hparams.json"),
+            "--hparams",
+            str(FIXTURES / "r9y9_raw_meanvar.npz"),
+            "-o",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "r9y9 checkpoint → wavenet" in result.stdout and "low-cut 70 Hz" in result.stdout
     loaded = checkpoints.load(output)
@@ -94,8 +114,9 @@ def test_the_import_command_writes_an_r9y9_checkpoint_that_loads_and_computes_th
     assert loaded.model.mel_config == imported("raw")[1].model.mel_config
     assert loaded.meta["imported"]["from_hparams"]["global_gain_scale"] == 0.55
     with torch.no_grad():
-        output_columns = loaded.model(torch.from_numpy(reference["mel"])[None],
-                                      torch.from_numpy(reference["audio"])[None])[0].numpy()[:, reference["columns"]]
+        output_columns = loaded.model(
+            torch.from_numpy(reference["mel"])[None], torch.from_numpy(reference["audio"])[None]
+        )[0].numpy()[:, reference["columns"]]
     np.testing.assert_allclose(output_columns, expected_output(reference), atol=1e-5, rtol=0)
 
 

@@ -23,8 +23,9 @@ def test_a_torchaudio_wavernn_computes_what_torchaudio_computed(warm_librosa):
         output = imported.model(mel, torch.from_numpy(reference["audio"])[None])[0].T.numpy()
     assert source == "torchaudio" and imported.model.config.bits == 7
     np.testing.assert_allclose(output, reference["output"], atol=1e-5, rtol=0)
-    np.testing.assert_allclose(mel_spectrogram(reference["signal"], imported.model.mel_config), reference["mel"],
-                               atol=1e-4, rtol=0)
+    np.testing.assert_allclose(
+        mel_spectrogram(reference["signal"], imported.model.mel_config), reference["mel"], atol=1e-4, rtol=0
+    )
     assert imported.meta["imported"]["from_hparams"]["n_bits"] == 7
 
 

@@ -16,6 +16,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "importers"
 
 def answering(reply: QMessageBox.StandardButton, texts: list[str]) -> QTimer:
     """A timer that answers each message box the window shows: `reply` to a question, OK to the rest."""
+
     def answer():
         box = QApplication.activeModalWidget()
         if isinstance(box, QMessageBox):

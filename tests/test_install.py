@@ -33,7 +33,7 @@ def test_help_says_what_cpu_and_test_install():
 
 def test_an_unknown_option_stops_before_apt_with_one_line(tmp_path):
     apt_log = tmp_path / "apt.log"
-    (tmp_path / "apt-get").write_text(f"#!/bin/sh\necho \"$@\" >> {apt_log}\n")
+    (tmp_path / "apt-get").write_text(f'#!/bin/sh\necho "$@" >> {apt_log}\n')
     (tmp_path / "apt-get").chmod(0o755)
     env = dict(os.environ, PATH=f"{tmp_path}:/usr/bin:/bin")
     result = subprocess.run(["/bin/bash", str(INSTALL), "--cpu", "--gpu"], env=env, capture_output=True, text=True)
@@ -43,11 +43,12 @@ def test_an_unknown_option_stops_before_apt_with_one_line(tmp_path):
 
 
 def test_the_bundle_script_refuses_an_unknown_option_before_building(tmp_path):
-    (tmp_path / "apt-get").write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path}/apt.log\n")
+    (tmp_path / "apt-get").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/apt.log\n')
     (tmp_path / "apt-get").chmod(0o755)
     env = dict(os.environ, PATH=f"{tmp_path}:/usr/bin:/bin")
-    result = subprocess.run(["/bin/bash", str(BUILD_BUNDLE), "--check", "--onefile"], env=env, capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        ["/bin/bash", str(BUILD_BUNDLE), "--check", "--onefile"], env=env, capture_output=True, text=True
+    )
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "'--onefile'" in result.stderr
     assert "expected --cpu, --check, --venv DIR or --help" in result.stderr
@@ -62,13 +63,19 @@ def test_a_machine_without_apt_is_told_so(tmp_path):
 def test_cpu_pins_the_cpu_build_of_the_torch_the_tests_run_on():
     version = torch.__version__.split("+")[0]
     result = bash(f"source {INSTALL}; torch_requirement 1; torch_requirement 0")
-    assert result.stdout.splitlines() == [f"torch=={version}+cpu --extra-index-url https://download.pytorch.org/whl/cpu",
-                                          f"torch=={version}"]
+    assert result.stdout.splitlines() == [
+        f"torch=={version}+cpu --extra-index-url https://download.pytorch.org/whl/cpu",
+        f"torch=={version}",
+    ]
 
 
 # user id, whether ~/.local/bin is on PATH → the folder of the link
-LINKS = [("0", True, "/usr/local/bin"), ("0", False, "/usr/local/bin"), ("1000", True, "HOME/.local/bin"),
-         ("1000", False, "/usr/local/bin")]
+LINKS = [
+    ("0", True, "/usr/local/bin"),
+    ("0", False, "/usr/local/bin"),
+    ("1000", True, "HOME/.local/bin"),
+    ("1000", False, "/usr/local/bin"),
+]
 
 
 @pytest.mark.parametrize("uid, local_on_path, expected", LINKS)

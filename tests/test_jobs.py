@@ -103,7 +103,7 @@ def test_a_failing_job_reports_and_the_next_job_succeeds(engine, tmp_path):
     bad.write_text("not audio at all")
     failed = engine.submit_generate("wavernn", bad, device="cpu")
     good = engine.submit_generate("wavernn", mel_file(tmp_path), device="cpu")
-    (_, failure), = engine.events.until_done(failed)
+    ((_, failure),) = engine.events.until_done(failed)
     assert isinstance(failure, JobFailed) and "broken.wav" in failure.message and "expected" in failure.message
     assert "Traceback" not in failure.message
     assert isinstance(engine.events.until_done(good)[-1][1], JobFinished)
@@ -119,8 +119,9 @@ def test_torch_errors_are_explained_by_engine_shapes(engine):
     from engine.shapes import explain
 
     model = Broken()
-    job = engine.submit_generate(model, Conditioning(mel=np.zeros((80, 3), np.float32), mel_config=MelConfig()),
-                                 device="cpu")
+    job = engine.submit_generate(
+        model, Conditioning(mel=np.zeros((80, 3), np.float32), mel_config=MelConfig()), device="cpu"
+    )
     failure = engine.events.until_done(job)[-1][1]
     expected = explain(RuntimeError("mat1 and mat2 shapes cannot be multiplied (1x80 and 64x128)"), model)
     # explain names the module it finds failing (which depends on how far the model ran); the rest must match
@@ -139,8 +140,11 @@ def test_the_loaded_model_is_kept_between_jobs(engine, tmp_path):
 def test_shutdown_leaves_no_thread_alive():
     before = set(threading.enumerate())
     engine = Engine(lambda event: None)
-    engine.submit_generate(MelEcho(EchoConfig(seconds_per_frame=0.01)),
-                           Conditioning(mel=np.zeros((80, 500), np.float32), mel_config=MelConfig()), device="cpu")
+    engine.submit_generate(
+        MelEcho(EchoConfig(seconds_per_frame=0.01)),
+        Conditioning(mel=np.zeros((80, 500), np.float32), mel_config=MelConfig()),
+        device="cpu",
+    )
     time.sleep(0.05)
     began = time.perf_counter()
     engine.shutdown()
@@ -157,8 +161,9 @@ def test_a_failing_listener_does_not_stop_the_engine():
         raise ValueError("listener bug")
 
     engine = Engine(listener)
-    job = engine.submit_generate(MelEcho(), Conditioning(mel=np.zeros((80, 3), np.float32), mel_config=MelConfig()),
-                                 device="cpu")
+    job = engine.submit_generate(
+        MelEcho(), Conditioning(mel=np.zeros((80, 3), np.float32), mel_config=MelConfig()), device="cpu"
+    )
     deadline = time.monotonic() + 10
     while not any(isinstance(e, JobFinished) and e.job_id == job for e in calls) and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -183,8 +188,9 @@ def test_a_jobs_temperature_is_used_for_that_job_only(engine):
     model.config.temperature = 0.3
     np.testing.assert_array_equal(cold, run()[1])
     assert not np.array_equal(cold, own)
-    failed = engine.events.until_done(engine.submit_generate(build("wavernn-dual"), conditioning, device="cpu",
-                                                             sampling=Sampling(temperature=0.3)))
+    failed = engine.events.until_done(
+        engine.submit_generate(build("wavernn-dual"), conditioning, device="cpu", sampling=Sampling(temperature=0.3))
+    )
     assert isinstance(failed[-1][1], JobFailed) and "draws without a temperature" in failed[-1][1].message
 
 
@@ -195,8 +201,12 @@ def test_every_job_reports_its_seed_and_that_seed_gives_the_same_audio(engine):
     conditioning = Conditioning(mel=np.random.default_rng(6).random((80, 4), dtype=np.float32), mel_config=MelConfig())
 
     def run(seed=None):
-        events = [event for _, event in engine.events.until_done(engine.submit_generate(model, conditioning,
-                                                                                        device="cpu", seed=seed))]
+        events = [
+            event
+            for _, event in engine.events.until_done(
+                engine.submit_generate(model, conditioning, device="cpu", seed=seed)
+            )
+        ]
         return events[0].seed, events[-1].audio
 
     drawn, audio = run()

@@ -64,7 +64,9 @@ def test_a_model_with_prediction_scores_the_excitation_and_outputs_prediction_pl
     if family == "wavernn":
         model = WaveRNN(WaveRNNConfig(rnn_dims=16, fc_dims=16, bits=8, lpc_order=16, upsample=upsample), CONFIG)
     else:
-        config = WaveNetConfig(blocks=1, layers=4, residual_channels=8, skip_channels=8, lpc_order=16, upsample=upsample)
+        config = WaveNetConfig(
+            blocks=1, layers=4, residual_channels=8, skip_channels=8, lpc_order=16, upsample=upsample
+        )
         model = WaveNet(config, CONFIG)
     model.eval()
     audio, mel = example()

@@ -39,8 +39,9 @@ class CountedFrames(TensorFrames):
 @pytest.mark.parametrize("pad_mode", list(PAD_MODES))
 def test_conditioning_from_a_mel_padded_a_window_at_a_time_is_the_padded_mels_at_boundaries_and_both_ends(pad_mode):
     torch.manual_seed(0)
-    config = UpsampleConfig(factors=(4, 4), pad=PAD, resnet_blocks=1, resnet_channels=8, aux_channels=8,
-                            pad_mode=pad_mode)
+    config = UpsampleConfig(
+        factors=(4, 4), pad=PAD, resnet_blocks=1, resnet_channels=8, aux_channels=8, pad_mode=pad_mode
+    )
     network = UpsampleNetwork(20, HOP, config).eval()
     frames = 23
     mel = torch.rand(2, 20, frames) - 0.5  # negative values too: the zeros padded must be +0, as F.pad's
@@ -111,13 +112,16 @@ def test_source_features_made_a_block_at_a_time_are_the_whole_mels_within_a_bloc
     # its phase carried from block to block, the voicing) are the whole mel's, at the blocks' edges too
     torch.testing.assert_close(joined, whole, atol=1e-6, rtol=0)
     for edge in (70, 140, 210, 280):
-        torch.testing.assert_close(joined[:, (edge - 1) * HOP : (edge + 1) * HOP],
-                                   whole[:, (edge - 1) * HOP : (edge + 1) * HOP], atol=1e-6, rtol=0)
+        torch.testing.assert_close(
+            joined[:, (edge - 1) * HOP : (edge + 1) * HOP],
+            whole[:, (edge - 1) * HOP : (edge + 1) * HOP],
+            atol=1e-6,
+            rtol=0,
+        )
     assert torch.equal(blocks.features(75, 80), joined[:, 75 * HOP : 80 * HOP])  # a block made again
 
 
-def test_generating_from_a_recordings_mel_read_a_window_at_a_time_makes_the_whole_mels_samples(tmp_path,
-                                                                                            warm_librosa):
+def test_generating_from_a_recordings_mel_read_a_window_at_a_time_makes_the_whole_mels_samples(tmp_path, warm_librosa):
     path = noise_file(tmp_path / "take.wav", 1.5, 16000, 1)
     model = small_wavenet(pitch_conditioning=True, envelope_postfilter=1.0)
     streamed = stream_input(path, MEL, model.min_frames, block_seconds=0.4)
@@ -141,7 +145,12 @@ def test_a_waveform_wavenet_streams_the_same_from_a_mel_read_a_window_at_a_time(
     mel = stream_input(path, MEL, model.min_frames, block_seconds=0.3).mel
 
     def take(source) -> torch.Tensor:
-        return torch.cat([block.samples for block in model.stream(source, block_frames=7,
-                                                                  generator=torch.Generator().manual_seed(1))], 1)
+        return torch.cat(
+            [
+                block.samples
+                for block in model.stream(source, block_frames=7, generator=torch.Generator().manual_seed(1))
+            ],
+            1,
+        )
 
     assert torch.equal(take(mel), take(mel.whole()))

@@ -6,9 +6,19 @@ import pytest
 
 from engine.features import MelConfig, mel_analysis, mel_magnitude
 
-CONFIGS = [MelConfig(),
-           MelConfig(sample_rate=22050, n_fft=2048, hop_length=256, win_length=1100, window="hamming", n_mels=64,
-                     fmin=0.0, fmax=11025.0)]
+CONFIGS = [
+    MelConfig(),
+    MelConfig(
+        sample_rate=22050,
+        n_fft=2048,
+        hop_length=256,
+        win_length=1100,
+        window="hamming",
+        n_mels=64,
+        fmin=0.0,
+        fmax=11025.0,
+    ),
+]
 
 
 def sweep(config: MelConfig, seconds: float = 1.2) -> np.ndarray:

@@ -30,8 +30,11 @@ def vowel(seconds: float, pitch: float, formant: float) -> np.ndarray:
 def test_the_scorer_measures_a_candidates_mel_as_the_mel_is_computed_and_picks_the_source():
     source = vowel(1.0, 110, 700)
     target = mel_spectrogram(source, CONFIG)
-    others = [vowel(1.0, 125, 700), vowel(1.0, 110, 1500),
-              0.05 * np.random.default_rng(0).standard_normal(len(source)).astype(np.float32)]
+    others = [
+        vowel(1.0, 125, 700),
+        vowel(1.0, 110, 1500),
+        0.05 * np.random.default_rng(0).standard_normal(len(source)).astype(np.float32),
+    ]
     candidates = np.stack([others[0], source, *others[1:]])  # (K = 4, T)
     hop, half = CONFIG.hop_length, CONFIG.n_fft // 2
     frames, first = [20, 21, 22], 20 * hop - half
@@ -71,8 +74,10 @@ def test_choosing_among_draws_brings_the_output_closer_to_its_mel_reproducibly()
             audio = sampled(model, mel, seed)
             assert audio.shape == (2, 41 * SMALL_MEL.hop_length) and audio.dtype == torch.float32
             assert audio.abs().max() <= 1.0 and audio.std() > 0
-            distances[name] += [mel_distance_db(mel[row].numpy(), mel_spectrogram(audio[row].numpy(), SMALL_MEL),
-                                                SMALL_MEL) for row in range(2)]
+            distances[name] += [
+                mel_distance_db(mel[row].numpy(), mel_spectrogram(audio[row].numpy(), SMALL_MEL), SMALL_MEL)
+                for row in range(2)
+            ]
     assert torch.equal(sampled(guided, mel, 5), sampled(guided, mel, 5))
     assert not torch.equal(sampled(guided, mel, 5), sampled(guided, mel, 6))
     # this untrained model's output is far from any mel (20–40 dB), yet choosing brings every row and seed closer
@@ -90,12 +95,15 @@ def test_generation_with_candidates_makes_every_sample_in_order_and_in_fold_mode
     assert "best of 4 by the mel" in model.draws
 
 
-@pytest.mark.parametrize("settings, words", [
-    ({"candidates": 0}, "number of candidates is 0"),
-    ({"candidates": 2.5}, "number of candidates is 2.5; it must be a whole number"),
-    ({"candidates": 2, "mode": "mol"}, '1 in "mol" mode'),
-    ({"pitch_postfilter": 5.0}, "pitch post-filter strength is 5.0"),
-])
+@pytest.mark.parametrize(
+    "settings, words",
+    [
+        ({"candidates": 0}, "number of candidates is 0"),
+        ({"candidates": 2.5}, "number of candidates is 2.5; it must be a whole number"),
+        ({"candidates": 2, "mode": "mol"}, '1 in "mol" mode'),
+        ({"pitch_postfilter": 5.0}, "pitch post-filter strength is 5.0"),
+    ],
+)
 def test_impossible_guidance_settings_are_config_errors(settings, words):
     with pytest.raises(ConfigError, match=words):
         WaveRNN(WaveRNNConfig(upsample=UPSAMPLE, **settings), SMALL_MEL)

@@ -52,6 +52,7 @@ def test_a_bad_class_name_is_shown_in_the_banner(qtbot, make_window, tmp_path):
 
 def test_model_names_are_read_without_running_the_file(tmp_path):
     source = tmp_path / "explodes.py"
-    source.write_text("raise SystemExit('ran')\nclass Net:\n    pass\n"
-                      "def make_net():\n    pass\ndef _private():\n    pass\n")
+    source.write_text(
+        "raise SystemExit('ran')\nclass Net:\n    pass\ndef make_net():\n    pass\ndef _private():\n    pass\n"
+    )
     assert model_names(source) == ["Net", "make_net"]

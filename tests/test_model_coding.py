@@ -41,7 +41,8 @@ def test_a_model_says_what_it_draws():
     guided = Sampling(temperature=0.5, candidates=8, pitch_postfilter=0.8, envelope_postfilter=0.0)
     assert describe_draws(0, 9, 0, guided) == "9-bit mu-law, T 0.5, best of 8 by the mel, pitch post-filter 0.8"
     assert describe_draws(0, 0, 0, Sampling(envelope_postfilter=1.0), waveform=True) == (
-        "waveform from the pitch's source and noise, envelope post-filter 1")
+        "waveform from the pitch's source and noise, envelope post-filter 1"
+    )
 
 
 @pytest.mark.parametrize("temperature", [0.5, 2.0])

@@ -18,7 +18,8 @@ class HeldListing(EngineBridge):
 
 
 def test_a_checkpoint_gone_before_the_listing_gives_way_to_the_default_with_model_reference_s_warning(
-        qtbot, tmp_path, tiny_checkpoint):  # noqa: F811
+    qtbot, tmp_path, tiny_checkpoint
+):  # noqa: F811
     from app.main_window import MainWindow
     from app.settings import Settings
 
@@ -33,6 +34,7 @@ def test_a_checkpoint_gone_before_the_listing_gives_way_to_the_default_with_mode
     qtbot.waitUntil(lambda: window.model_chooser.count() > 1, timeout=60000)
     assert window.model == DEFAULT_MODEL and window.model_chooser.current == DEFAULT_MODEL
     warnings = [m.text for m in window.messages.messages if m.level == "warning"]
-    assert warnings == [f"The model remembered from last time cannot be used: {checkpoint} is gone. "
-                        f"Using {DEFAULT_MODEL}."]
+    assert warnings == [
+        f"The model remembered from last time cannot be used: {checkpoint} is gone. Using {DEFAULT_MODEL}."
+    ]
     window.close()

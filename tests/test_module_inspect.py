@@ -22,8 +22,11 @@ def inputs(tmp_path_factory):
     rng = np.random.default_rng(0)
     np.save(folder / "mel60.npy", rng.random((60, 20), dtype=np.float32))
     np.save(folder / "mel80.npy", rng.random((80, 20), dtype=np.float32))
-    return {"mel60": folder / "mel60.npy", "mel80": folder / "mel80.npy",
-            "wav": write_wav(folder / "tone.wav", tone(0.3, 16000), 16000)}
+    return {
+        "mel60": folder / "mel60.npy",
+        "mel80": folder / "mel80.npy",
+        "wav": write_wav(folder / "tone.wav", tone(0.3, 16000), 16000),
+    }
 
 
 def failure(file: str, name: str, source: Path, **options):
@@ -81,7 +84,8 @@ def test_time_major_logits_handed_to_cross_entropy(inputs):
     assert "(1, 1600, 256) float32, (1, 1600) int64" in check.found
     assert "time-major (N, T, C) = (1, 1600, 256)" in check.fix and "logits.transpose(1, 2)" in check.fix
     assert [(r.function, r.input, r.target) for r in inspection.trace.training] == [
-        ("cross_entropy", (1, 1600, 256), (1, 1600))]
+        ("cross_entropy", (1, 1600, 256), (1, 1600))
+    ]
     assert inspection.trace.module("embed").dtype == "int64→float32"
     # with a hop of 256 the class count (256) is a whole frame: still the loss's error, not mel context to trim
     _, check = failure("time_major_loss.py", "TimeMajorLossWaveNet", inputs["mel80"], kwargs={"hop_length": 256})
@@ -112,8 +116,10 @@ def test_loading_problems_are_told_with_the_fix(tmp_path):
     with pytest.raises(InputError, match=r"No module named 'not_a_real_package_xyz'.*broken.py:2.*pip install"):
         build_module(parse_module_spec(f"{broken}:Model"))
     needs = tmp_path / "needs.py"
-    needs.write_text("from torch import nn\nclass Model(nn.Module):\n    def __init__(self, rnn_dims, bits=8):\n"
-                     "        super().__init__()\n")
+    needs.write_text(
+        "from torch import nn\nclass Model(nn.Module):\n    def __init__(self, rnn_dims, bits=8):\n"
+        "        super().__init__()\n"
+    )
     with pytest.raises(InputError, match=r"Model needs rnn_dims.*--kwargs '\{\"rnn_dims\": ...\}'"):
         build_module(parse_module_spec(f"{needs}:Model"))
     pickled = tmp_path / "pickled.pt"
@@ -130,8 +136,10 @@ def test_loading_problems_are_told_with_the_fix(tmp_path):
 
 def test_forward_arguments_are_guessed_by_name_or_named(tmp_path):
     source = tmp_path / "odd.py"
-    source.write_text("from torch import nn\nclass Odd(nn.Module):\n    def forward(self, a, b):\n        return a\n"
-                      "class One(nn.Module):\n    def forward(self, features_in):\n        return features_in\n")
+    source.write_text(
+        "from torch import nn\nclass Odd(nn.Module):\n    def forward(self, a, b):\n        return a\n"
+        "class One(nn.Module):\n    def forward(self, features_in):\n        return features_in\n"
+    )
     odd = build_module(parse_module_spec(f"{source}:Odd")).module
     with pytest.raises(InputError, match=r"--mel-arg NAME --audio-arg NAME"):
         bind_forward(odd)
@@ -145,14 +153,33 @@ def test_forward_arguments_are_guessed_by_name_or_named(tmp_path):
 
 
 def test_cli_prints_the_table_and_exits_2_on_a_failure(inputs, capsys):
-    code = main(["inspect", str(inputs["mel80"]), "--module", f"{USER_MODULES / 'hidden_batch.py'}:HiddenBatchVocoder",
-                 "--kwargs", '{"batch_size": 3}'])
+    code = main(
+        [
+            "inspect",
+            str(inputs["mel80"]),
+            "--module",
+            f"{USER_MODULES / 'hidden_batch.py'}:HiddenBatchVocoder",
+            "--kwargs",
+            '{"batch_size": 3}',
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 2
     assert "[FAIL] forward: 'rnn' (GRU) received (1, 1600, 33) float32, (1, 3, 32) float32" in out
     assert "rnn (GRU) <- FAILED" in out and "Traceback" not in out
-    assert main(["inspect", str(inputs["mel80"]), "--module", f"{USER_MODULES / 'hidden_batch.py'}:HiddenBatchVocoder",
-                 "--kwargs", '{"batch_size": 1}']) == 0
+    assert (
+        main(
+            [
+                "inspect",
+                str(inputs["mel80"]),
+                "--module",
+                f"{USER_MODULES / 'hidden_batch.py'}:HiddenBatchVocoder",
+                "--kwargs",
+                '{"batch_size": 1}',
+            ]
+        )
+        == 0
+    )
     assert main(["inspect", str(inputs["mel80"]), "--module", "missing.py:Model"]) == 2
     assert "missing.py: found no such file" in capsys.readouterr().err
     assert main(["inspect", "--help"]) == 0

@@ -24,12 +24,16 @@ def speech(warm_librosa):
     audio, mel = aligned_audio_and_mel(load_audio(example, CONFIG.sample_rate)[0], CONFIG)
     loudest = int(np.argmax(mel.mean(0)[: mel.shape[1] - FRAMES]))
     hop = CONFIG.hop_length
-    return (torch.from_numpy(audio[loudest * hop : (loudest + FRAMES) * hop]).unsqueeze(0),
-            torch.from_numpy(mel[:, loudest : loudest + FRAMES]).unsqueeze(0))
+    return (
+        torch.from_numpy(audio[loudest * hop : (loudest + FRAMES) * hop]).unsqueeze(0),
+        torch.from_numpy(mel[:, loudest : loudest + FRAMES]).unsqueeze(0),
+    )
 
 
 def snr_db(reference: torch.Tensor, other: torch.Tensor) -> float:
-    return 10 * np.log10(float(reference.double().square().sum() / (other.double() - reference.double()).square().sum()))
+    return 10 * np.log10(
+        float(reference.double().square().sum() / (other.double() - reference.double()).square().sum())
+    )
 
 
 @pytest.mark.slow

@@ -60,14 +60,21 @@ def wheel(tmp_path_factory) -> Path:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, source / name)
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out),
-                    str(source)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out), str(source)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return next(out.glob("vocoscope-*.whl"))
 
 
 def test_the_package_list_names_every_package_folder():
-    folders = {".".join(init.parent.relative_to(REPO).parts) for package in ("app", "engine")
-               for init in (REPO / package).rglob("__init__.py")}
+    folders = {
+        ".".join(init.parent.relative_to(REPO).parts)
+        for package in ("app", "engine")
+        for init in (REPO / package).rglob("__init__.py")
+    }
     listed = set(SETUPTOOLS["packages"])
     assert folders - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
     assert {name for name in listed - folders if not name.startswith(RESOURCE_PACKAGE)} == set()
@@ -79,8 +86,12 @@ def test_the_wheel_carries_every_module_and_bundled_file(wheel):
     with zipfile.ZipFile(wheel) as archive:
         sizes = {info.filename: info.file_size for info in archive.infolist()}
         entry_points = archive.read(next(name for name in sizes if name.endswith("entry_points.txt"))).decode()
-    modules = {path.relative_to(REPO).as_posix() for package in ("app", "engine")
-               for path in (REPO / package).rglob("*.py") if "__pycache__" not in path.parts}
+    modules = {
+        path.relative_to(REPO).as_posix()
+        for package in ("app", "engine")
+        for path in (REPO / package).rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
     assert modules - set(sizes) == set()
     expected = {f"engine/{path.relative_to(REPO).as_posix()}": path.stat().st_size for path in bundled_files()}
     assert len(expected) >= 3  # two models and an example, at least
@@ -94,10 +105,13 @@ def test_the_installed_wheel_finds_its_models_and_example_inside_itself(wheel, t
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(site)
     env = dict(os.environ, PYTHONPATH=str(site))
-    script = ("import json, engine.catalog as c; from engine.cli import main; "
-              "print(json.dumps([str(c.RESOURCES), str(c.EXAMPLES), c.__file__])); main(['models', '--json'])")
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    script = (
+        "import json, engine.catalog as c; from engine.cli import main; "
+        "print(json.dumps([str(c.RESOURCES), str(c.EXAMPLES), c.__file__])); main(['models', '--json'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr
     first, _, listing = done.stdout.partition("\n")
     resources, examples, catalog = json.loads(first)
@@ -105,14 +119,20 @@ def test_the_installed_wheel_finds_its_models_and_example_inside_itself(wheel, t
     assert (Path(resources), Path(examples)) == (site / "engine/resources/models", site / "engine/resources/examples")
     paths = {model["name"]: model["path"] for model in json.loads(listing)}
     shipped = {path.stem for path in (REPO / "resources" / "models").glob("*.safetensors")}
-    assert paths == {name: str(site / "engine/resources/models" / f"{name}.safetensors") if name in shipped else None
-                     for name in BUILTINS}
+    assert paths == {
+        name: str(site / "engine/resources/models" / f"{name}.safetensors") if name in shipped else None
+        for name in BUILTINS
+    }
 
 
 def test_the_bundle_takes_every_bundled_file_where_the_catalog_looks():
     taken = [(source, target) for source, target in spec_constant("RESOURCES")]
-    covered = {path for source, target in taken for path in REPO.glob(source)
-               if target == f"engine/{path.parent.relative_to(REPO).as_posix()}"}
+    covered = {
+        path
+        for source, target in taken
+        for path in REPO.glob(source)
+        if target == f"engine/{path.parent.relative_to(REPO).as_posix()}"
+    }
     assert set(bundled_files()) <= covered
     assert (PACKAGING / "bundle_entry.py").is_file()
 
@@ -131,11 +151,14 @@ def test_the_desktop_entry_runs_the_bundles_program_with_the_projects_icon():
         assert installed in script
 
 
-@pytest.mark.skipif(shutil.which("desktop-file-validate") is None,
-                    reason="desktop-file-validate is not installed (desktop-file-utils; install.sh --test installs it)")
+@pytest.mark.skipif(
+    shutil.which("desktop-file-validate") is None,
+    reason="desktop-file-validate is not installed (desktop-file-utils; install.sh --test installs it)",
+)
 def test_the_desktop_entry_passes_desktop_file_validate():
-    done = subprocess.run(["desktop-file-validate", str(PACKAGING / "vocoscope.desktop")], capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run(
+        ["desktop-file-validate", str(PACKAGING / "vocoscope.desktop")], capture_output=True, text=True, check=False
+    )
     assert (done.returncode, done.stdout + done.stderr) == (0, "")
 
 

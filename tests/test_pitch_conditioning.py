@@ -22,8 +22,9 @@ WAVERNN_VARIANTS = [("mulaw", True), ("mulaw", False), ("lpc", True), ("lpc", Fa
 def small_wavernn(seed: int = 0, mode: str = "mulaw", compiled: bool = True, **config) -> WaveRNN:
     torch.manual_seed(seed)
     upsample = UpsampleConfig(factors=(4, 4), resnet_blocks=1, resnet_channels=16, aux_channels=16)
-    model = WaveRNN(WaveRNNConfig(rnn_dims=32, fc_dims=24, lpc_order=4 if mode == "lpc" else 0, upsample=upsample,
-                                  **config), MEL)
+    model = WaveRNN(
+        WaveRNNConfig(rnn_dims=32, fc_dims=24, lpc_order=4 if mode == "lpc" else 0, upsample=upsample, **config), MEL
+    )
     model.compiled_cpu_loop = compiled
     return model.eval()
 
@@ -98,8 +99,11 @@ def test_the_source_reaches_the_output(build, warm_librosa):
     assert (conditioned - without).abs().mean() > 1e-2
 
 
-@pytest.mark.parametrize("build, grown", [(small_wavenet, "condition.weight"), (small_wavernn, "input_layer.weight")],
-                         ids=["wavenet", "wavernn"])
+@pytest.mark.parametrize(
+    "build, grown",
+    [(small_wavenet, "condition.weight"), (small_wavernn, "input_layer.weight")],
+    ids=["wavenet", "wavernn"],
+)
 def test_a_model_without_pitch_grows_into_one_that_computes_the_same(build, grown, tmp_path, warm_librosa):
     plain = build(seed=3)
     checkpoints.save(plain, tmp_path / "plain.safetensors")

@@ -68,7 +68,7 @@ def match(reference: np.ndarray, recording: np.ndarray) -> tuple[float, float]:
     before, peak, after = correlation[max(lag - 1, 0)], correlation[lag], correlation[min(lag + 1, last)]
     curvature = before - 2 * peak + after
     fraction = 0.5 * (before - after) / curvature if curvature < 0 else 0.0
-    segment = np.pad(recording, pad)[lag:lag + len(reference) + 2 * pad]
+    segment = np.pad(recording, pad)[lag : lag + len(reference) + 2 * pad]
     padded_reference = np.pad(reference, pad)
     spectrum = np.fft.rfft(padded_reference)
     frequency = np.fft.rfftfreq(len(padded_reference))
@@ -115,7 +115,7 @@ def test_streamed_samples_reach_the_sink_exactly(sound_server):
     with Player(MONITOR_RATE) as player:
         player.expect(len(ramp))
         for start in range(0, len(ramp), 1200):
-            player.feed(ramp[start:start + 1200])
+            player.feed(ramp[start : start + 1200])
         player.finish()
         assert player.wait(timeout=10)
         assert player.underruns == 0
@@ -208,8 +208,8 @@ def test_stop_mid_playback_fades_out_and_releases_a_blocked_producer(sound_serve
     # The largest step a 440 Hz sine at 0.5 makes between samples is 0.029; a cut would step by up to 0.5.
     assert np.max(np.abs(np.diff(recording))) < 0.035
     # A linear 10 ms fade: the last 5 ms peak below half the amplitude, the last millisecond near silence.
-    assert np.max(np.abs(recording[stop - MONITOR_RATE // 200:stop])) < 0.5 * 0.55
-    assert np.max(np.abs(recording[stop - MONITOR_RATE // 1000:stop])) < 0.5 * 0.15
+    assert np.max(np.abs(recording[stop - MONITOR_RATE // 200 : stop])) < 0.5 * 0.55
+    assert np.max(np.abs(recording[stop - MONITOR_RATE // 1000 : stop])) < 0.5 * 0.15
 
 
 @pytest.mark.slow

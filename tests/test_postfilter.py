@@ -75,7 +75,7 @@ def speech_model():
     if not info.trained:
         pytest.skip(f"no bundled WaveNet in {RESOURCES}")
     audio, _ = load_audio(RESOURCES.parent / "examples" / "allison-auth-incorrect.flac", model.mel_config.sample_rate)
-    mel = mel_spectrogram(audio[4000:4000 + 9600], model.mel_config)
+    mel = mel_spectrogram(audio[4000 : 4000 + 9600], model.mel_config)
     own, model.config.envelope_postfilter = model.config.envelope_postfilter, 0.0
     yield model, Conditioning(mel=mel, mel_config=model.mel_config)
     model.config.envelope_postfilter = own
@@ -132,6 +132,9 @@ def test_a_wavenet_config_with_a_negative_post_filter_is_refused_in_words():
     from engine.errors import ConfigError
     from engine.models.registry import build
 
-    with pytest.raises(ConfigError, match=r"WaveNetConfig: the pitch post-filter strength is -0.5; it must be a "
-                                          r"number from 0 to 4 \(0: off\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"WaveNetConfig: the pitch post-filter strength is -0.5; it must be a "
+        r"number from 0 to 4 \(0: off\)",
+    ):
         build("wavenet", {"pitch_postfilter": -0.5})

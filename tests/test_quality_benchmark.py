@@ -38,8 +38,9 @@ def example_seconds(seconds: float) -> tuple[np.ndarray, np.ndarray]:
 
 def test_with_linear_prediction_each_excitation_is_its_own_mu_law_class_around_the_prediction_from_the_past():
     quality = quality_module()
-    model = WaveNet(WaveNetConfig(blocks=1, layers=4, residual_channels=8, skip_channels=8, lpc_order=16,
-                                  upsample=UPSAMPLE), CONFIG).eval()
+    model = WaveNet(
+        WaveNetConfig(blocks=1, layers=4, residual_channels=8, skip_channels=8, lpc_order=16, upsample=UPSAMPLE), CONFIG
+    ).eval()
     audio, mel = example_seconds(1.0)
     coded = quality.true_classes(model, audio, mel)
     assert coded.shape == audio.shape and coded.dtype == np.float32

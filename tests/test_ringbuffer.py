@@ -94,10 +94,10 @@ def test_every_held_range_reads_back_what_was_written(capacity, pieces, data):
     offset = 0
     for piece in pieces:
         piece = min(piece, capacity)
-        ring.write(stream[offset:offset + piece])
+        ring.write(stream[offset : offset + piece])
         offset += piece
     start = data.draw(st.integers(ring.oldest(), ring.written))
     count = data.draw(st.integers(0, ring.written - start))
-    assert np.array_equal(ring.view(start, count), stream[start:start + count])
+    assert np.array_equal(ring.view(start, count), stream[start : start + count])
     out = np.zeros(count, np.float32)
-    assert ring.copy_into(out, start, ring.written) == count and np.array_equal(out, stream[start:start + count])
+    assert ring.copy_into(out, start, ring.written) == count and np.array_equal(out, stream[start : start + count])

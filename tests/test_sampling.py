@@ -16,9 +16,13 @@ def test_a_sampling_is_frozen_and_holds_only_values_in_range():
     assert (sampling.temperature, sampling.candidates) == (0.5, 4) and isinstance(sampling.candidates, int)
     with pytest.raises(dataclasses.FrozenInstanceError):
         sampling.temperature = 0.7
-    for settings, words in (({"temperature": 0.0}, "temperature is 0.0"), ({"candidates": 65}, "from 1 to 64"),
-                            ({"candidates": 2.5}, "a whole number"), ({"pitch_postfilter": float("inf")}, "from 0 to 4"),
-                            ({"envelope_postfilter": True}, "envelope post-filter strength is True")):
+    for settings, words in (
+        ({"temperature": 0.0}, "temperature is 0.0"),
+        ({"candidates": 65}, "from 1 to 64"),
+        ({"candidates": 2.5}, "a whole number"),
+        ({"pitch_postfilter": float("inf")}, "from 0 to 4"),
+        ({"envelope_postfilter": True}, "envelope post-filter strength is True"),
+    ):
         with pytest.raises(ConfigError, match=words):
             Sampling(**settings)
 
@@ -36,11 +40,14 @@ def test_a_setting_the_model_has_not_is_off_and_may_be_asked_for_only_off():
         return "16-bit bytes" + sampling.words()
 
     own = Sampling()  # a model with none of them
-    assert resolved(None, own, "dual", draws) == Sampling(temperature=None, candidates=1, pitch_postfilter=0.0,
-                                                          envelope_postfilter=0.0)
+    assert resolved(None, own, "dual", draws) == Sampling(
+        temperature=None, candidates=1, pitch_postfilter=0.0, envelope_postfilter=0.0
+    )
     assert resolved(Sampling(candidates=1, pitch_postfilter=0.0), own, "dual", draws).candidates == 1
-    with pytest.raises(ConfigError, match="this dual draws without a temperature .*; it draws 16-bit bytes. "
-                                          "Generate without --temperature."):
+    with pytest.raises(
+        ConfigError,
+        match="this dual draws without a temperature .*; it draws 16-bit bytes. Generate without --temperature.",
+    ):
         resolved(Sampling(temperature=0.5), own, "dual", draws)
     with pytest.raises(ConfigError, match="Generate without --candidates or with --candidates 1."):
         resolved(Sampling(candidates=2), own, "dual", draws)
@@ -59,8 +66,9 @@ def test_a_setting_every_model_takes_is_given_to_a_model_without_its_own(monkeyp
 
 def test_each_family_says_which_settings_it_has_and_the_list_entry_carries_them():
     wavernn, dual = build("wavernn", {"candidates": 3, "pitch_postfilter": 0.5}), build("wavernn-dual")
-    assert wavernn.own_sampling == Sampling(temperature=1.0, candidates=3, pitch_postfilter=0.5,
-                                            envelope_postfilter=0.0)
+    assert wavernn.own_sampling == Sampling(
+        temperature=1.0, candidates=3, pitch_postfilter=0.5, envelope_postfilter=0.0
+    )
     assert dual.own_sampling == Sampling()
     assert build("wavernn", {"mode": "mol"}).own_sampling.temperature is None
     assert build("wavenet", {"output": "mol"}).own_sampling.candidates is None

@@ -41,8 +41,16 @@ def default_inspection(default_model_and_input):
 
 def job_started(job_id: int, inspection) -> JobStarted:
     """A JobStarted as the engine sends it, with only what the dock reads."""
-    return JobStarted(job_id, model_info=None, conditioning=None, total_samples=48000, sample_rate=16000, seed=1,
-                      output=None, shapes=inspection)
+    return JobStarted(
+        job_id,
+        model_info=None,
+        conditioning=None,
+        total_samples=48000,
+        sample_rate=16000,
+        seed=1,
+        output=None,
+        shapes=inspection,
+    )
 
 
 @pytest.fixture
@@ -68,9 +76,9 @@ def rows(table) -> list[tuple[int, list[str]]]:
     return found
 
 
-def test_a_job_s_inspection_goes_in_over_several_short_turns_and_ends_as_one_filled_at_once(qtbot, shown_dock,
-                                                                                            default_inspection,
-                                                                                            monkeypatch):
+def test_a_job_s_inspection_goes_in_over_several_short_turns_and_ends_as_one_filled_at_once(
+    qtbot, shown_dock, default_inspection, monkeypatch
+):
     # a slice ends after its first row: how many rows fit in the real budget depends on the machine's speed
     monkeypatch.setattr(shape_inspector, "SLICE_SECONDS", 0.0)
     dock = shown_dock
@@ -89,8 +97,10 @@ def test_a_job_s_inspection_goes_in_over_several_short_turns_and_ends_as_one_fil
     at_once = ShapeInspectorDock()
     qtbot.addWidget(at_once)
     at_once.show_inspection(default_inspection.verdict, default_inspection.trace)
-    for sliced, whole in zip((dock.checks, dock.modules, dock.steps, dock.training),
-                             (at_once.checks, at_once.modules, at_once.steps, at_once.training)):
+    for sliced, whole in zip(
+        (dock.checks, dock.modules, dock.steps, dock.training),
+        (at_once.checks, at_once.modules, at_once.steps, at_once.training),
+    ):
         assert rows(sliced) == rows(whole)
     assert len(rows(dock.modules)) == len(default_inspection.trace.modules) == 92
     assert dock.status.text() == at_once.status.text() == "All checks passed."
@@ -99,8 +109,9 @@ def test_a_job_s_inspection_goes_in_over_several_short_turns_and_ends_as_one_fil
     assert all(dock.module_item(record.name).isExpanded() for record in default_inspection.trace.modules)
 
 
-def test_an_inspection_equal_to_the_one_shown_leaves_its_rows_in_place(qtbot, shown_dock, default_model_and_input,
-                                                                        default_inspection):
+def test_an_inspection_equal_to_the_one_shown_leaves_its_rows_in_place(
+    qtbot, shown_dock, default_model_and_input, default_inspection
+):
     dock = shown_dock
     dock.on_engine_event(job_started(1, default_inspection))
     qtbot.waitUntil(lambda: not dock.filling)
@@ -127,6 +138,7 @@ def test_a_table_behind_another_tab_fits_its_columns_when_shown(qtbot, shown_doc
     dock.tabs.setCurrentWidget(table)
     qtbot.waitUntil(table.isVisible)
     assert [table.columnWidth(column) for column in shapes_and_dtype] == [fitted(c) for c in shapes_and_dtype]
-    widest = max(table.fontMetrics().horizontalAdvance(line) for _, texts in rows(table)
-                 for line in texts[2].split("\n"))  # the output shapes, one a line
+    widest = max(
+        table.fontMetrics().horizontalAdvance(line) for _, texts in rows(table) for line in texts[2].split("\n")
+    )  # the output shapes, one a line
     assert table.columnWidth(2) - text_margin(table) >= widest

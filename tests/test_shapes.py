@@ -56,12 +56,24 @@ def failed(verdict, name):
 def test_a_correct_mel_passes_every_check(wavernn):
     verdict = preflight(wavernn, good_mel(), source_rate=16000, num_samples=12 * 20)
     assert verdict.ok, render_report(verdict, None)
-    assert {c.name for c in verdict.checks} >= {"layout", "bands", "dtype", "finite", "frames", "range",
-                                                "sample rate", "hop", "length", "hidden"}
+    assert {c.name for c in verdict.checks} >= {
+        "layout",
+        "bands",
+        "dtype",
+        "finite",
+        "frames",
+        "range",
+        "sample rate",
+        "hop",
+        "length",
+        "hidden",
+    }
 
 
 def test_sixty_bands_for_an_eighty_band_model_names_both_counts():
-    model = WaveRNN(WaveRNNConfig(rnn_dims=8, fc_dims=8, bits=6, upsample=UPSAMPLE), dataclasses.replace(MEL, n_mels=80))
+    model = WaveRNN(
+        WaveRNNConfig(rnn_dims=8, fc_dims=8, bits=6, upsample=UPSAMPLE), dataclasses.replace(MEL, n_mels=80)
+    )
     check = failed(preflight(model, good_mel(40, bands=60)), "bands")
     assert "(60, 40)" in check.found and "80 bands" in check.found
     assert check.expected.startswith("80 mel bands")
@@ -167,8 +179,9 @@ def test_too_few_frames_for_the_conditioning_padding_fails(wavernn):
 
 
 def test_hidden_state_with_another_batch_fails(wavernn, dual):
-    check = failed(preflight(wavernn, good_mel(), hidden={"h1": torch.zeros(2, 12), "h2": torch.zeros(1, 12)}),
-                   "hidden")
+    check = failed(
+        preflight(wavernn, good_mel(), hidden={"h1": torch.zeros(2, 12), "h2": torch.zeros(1, 12)}), "hidden"
+    )
     assert "(2, 12)" in check.found and "batch 2" in check.found
     assert check.expected.startswith("(1, 12)") and "torch.zeros(1, 12)" in check.fix
     check = failed(preflight(dual, good_mel()[None].repeat(3, axis=0), hidden=torch.zeros(1, 10)), "hidden")
@@ -210,6 +223,7 @@ def hooked_shapes(model, mel, audio):
     def record(name):
         def hook(_module, args, output) -> None:  # returning a value would replace the module's output
             seen.setdefault(name, (flat(args), flat(output)))
+
         return hook
 
     handles = [module.register_forward_hook(record(name)) for name, module in model.named_modules()]
@@ -245,16 +259,28 @@ def test_trace_table_of_each_builtin_equals_hooks_on_a_real_forward(name):
         label = f"{record.name.rsplit('.', 1)[-1] or type(model).__name__} ({record.kind})"
         inputs = " ".join(str(shape).replace(",)", ")") for shape in record.inputs)
         outputs = " ".join(str(shape).replace(",)", ")") for shape in record.outputs)
-        assert any(label in row and inputs in row and outputs in row and f"{record.parameters:,}" in row
-                   for row in rows), label
+        assert any(
+            label in row and inputs in row and outputs in row and f"{record.parameters:,}" in row for row in rows
+        ), label
 
 
 def test_dual_softmax_cell_trace_has_the_paper_shapes(dual):
     result = trace(dual, good_mel())
     H, half = 10, 5
-    expected = {"x_t": (1, 3), "h_{t−1}": (1, H), "R·h_{t−1}": (1, 3 * H), "I*·x_t": (1, 3 * H), "u_t": (1, H), "r_t": (1, H),
-                "e_t": (1, H), "h_t": (1, H), "y_c": (1, half), "y_f": (1, half), "P(c_t)": (1, 256),
-                "P(f_t)": (1, 256)}
+    expected = {
+        "x_t": (1, 3),
+        "h_{t−1}": (1, H),
+        "R·h_{t−1}": (1, 3 * H),
+        "I*·x_t": (1, 3 * H),
+        "u_t": (1, H),
+        "r_t": (1, H),
+        "e_t": (1, H),
+        "h_t": (1, H),
+        "y_c": (1, half),
+        "y_f": (1, half),
+        "P(c_t)": (1, 256),
+        "P(f_t)": (1, 256),
+    }
     assert {s.symbol: s.shape for s in result.steps} == expected
     assert result.step_error < 1e-5  # the equations, run with the model's weights, give the forward's column 0
     assert [(r.function, r.input, r.target, r.target_dtype) for r in result.training] == [
@@ -310,6 +336,9 @@ def test_inspect_reads_a_mel_file_raw(tmp_path, wavenet):
 
 def test_the_hidden_check_says_how_the_state_starts(wavernn, wavenet):
     recurrent = preflight(wavernn, good_mel()).check("hidden")
-    assert recurrent.ok and recurrent.found == "batch 1; the state starts from zeros, warmed on 4 frames of silence when sampling"
+    assert (
+        recurrent.ok
+        and recurrent.found == "batch 1; the state starts from zeros, warmed on 4 frames of silence when sampling"
+    )
     convolutional = preflight(wavenet, good_mel()).check("hidden")
     assert convolutional.ok and convolutional.found == "batch 1; no recurrent state"

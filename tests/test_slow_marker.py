@@ -21,9 +21,25 @@ def test_the_slow_marker_is_registered(pytestconfig):
 @pytest.mark.slow
 def test_the_quick_set_is_part_of_the_suite_and_reaches_every_area():
     """Collects the suite as the quick check does, with an unknown mark an error (a misspelt `slow` would be one)."""
-    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "not slow", "-p",
-                           "no:cacheprovider", "-W", "error::pytest.PytestUnknownMarkWarning"],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-m",
+            "not slow",
+            "-p",
+            "no:cacheprovider",
+            "-W",
+            "error::pytest.PytestUnknownMarkWarning",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     counts = re.search(r"(\d+)/(\d+) tests collected \((\d+) deselected\)", done.stdout)
     assert counts, done.stdout[-1000:]

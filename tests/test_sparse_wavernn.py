@@ -37,8 +37,9 @@ def dense_twin(model: DualSoftmaxWaveRNN) -> DualSoftmaxWaveRNN:
 
 
 def samples(model, mel, seed=5, **options) -> torch.Tensor:
-    return torch.cat([block.samples for block in model.stream(mel, generator=torch.Generator().manual_seed(seed),
-                                                              **options)], dim=1)
+    return torch.cat(
+        [block.samples for block in model.stream(mel, generator=torch.Generator().manual_seed(seed), **options)], dim=1
+    )
 
 
 def test_the_block_sparse_form_holds_the_kept_blocks_only():
@@ -63,8 +64,10 @@ def test_the_sparse_step_equals_the_dense_step_on_the_same_pruned_weights():
     taught = rng.integers(0, 256, (steps, 1, 2))
     for fed in (np.empty((0, 0, 0), np.int64), taught):
         results = []
-        for loop, weights in ((kernel.run_block, kernel_weights(model)),
-                              (sparse_kernel.run_block, sparse_kernel_weights(model))):
+        for loop, weights in (
+            (kernel.run_block, kernel_weights(model)),
+            (sparse_kernel.run_block, sparse_kernel_weights(model)),
+        ):
             h, x_prev = np.zeros((1, H), np.float32), np.zeros((1, 2), np.float32)
             drawn, logits = np.empty((steps, 1, 2), np.int64), np.empty((steps, 1, 512), np.float32)
             loop(conditioning, uniforms, fed, *weights, h, x_prev, drawn, logits)
@@ -97,7 +100,7 @@ def test_a_sparse_stream_generates_what_the_dense_stream_generates():
 def test_the_schedule_grows_to_the_target_as_the_paper_writes_it():
     config = SparsityConfig(target=0.96, start_step=1000, span=200_000, every=500)
     assert config.fraction_at(0) == config.fraction_at(1000) == 0.0
-    assert config.fraction_at(101_000) == pytest.approx(0.96 * (1 - 0.5 ** 3))
+    assert config.fraction_at(101_000) == pytest.approx(0.96 * (1 - 0.5**3))
     assert config.fraction_at(201_000) == config.fraction_at(500_000) == 0.96
     fractions = [config.fraction_at(step) for step in range(0, 210_000, 500)]
     assert fractions == sorted(fractions)
@@ -153,11 +156,14 @@ def test_a_checkpoint_keeps_the_masks_and_the_samples(tmp_path):
     assert loading.info_for(dense_twin(loaded), "dense", True, path).sparsity == ""
 
 
-@pytest.mark.parametrize("settings, words", [
-    ({"hidden_size": 40, "sparsity": {"target": 0.9}}, "multiple of 16"),
-    ({"sparsity": {"target": 1.0}}, "below 1"),
-    ({"sparsity": {"target": 0.5, "layers": ["R", "I_fine"]}}, "O1"),
-])
+@pytest.mark.parametrize(
+    "settings, words",
+    [
+        ({"hidden_size": 40, "sparsity": {"target": 0.9}}, "multiple of 16"),
+        ({"sparsity": {"target": 1.0}}, "below 1"),
+        ({"sparsity": {"target": 0.5, "layers": ["R", "I_fine"]}}, "O1"),
+    ],
+)
 def test_a_sparsity_that_cannot_be_built_is_refused_at_construction(settings, words):
     with pytest.raises(ConfigError, match=words):
         registry.build("wavernn-dual", settings)

@@ -14,12 +14,23 @@ UPSAMPLE = {"factors": (4, 5), "pad": 2, "resnet_blocks": 1, "resnet_channels": 
 MODELS = {
     "wavernn mu-law": ("wavernn", {"rnn_dims": 12, "fc_dims": 12, "bits": 6}),
     "wavernn mixture": ("wavernn", {"rnn_dims": 12, "fc_dims": 12, "mode": "mol"}),
-    "wavernn linear prediction, pitch": ("wavernn", {"rnn_dims": 12, "fc_dims": 12, "bits": 8, "lpc_order": 4,
-                                                     "pitch_conditioning": True}),
+    "wavernn linear prediction, pitch": (
+        "wavernn",
+        {"rnn_dims": 12, "fc_dims": 12, "bits": 8, "lpc_order": 4, "pitch_conditioning": True},
+    ),
     "wavernn-dual": ("wavernn-dual", {"hidden_size": 10}),
     "wavenet mu-law": ("wavenet", {"blocks": 1, "layers": 3, "residual_channels": 6, "skip_channels": 7, "bits": 6}),
-    "wavenet waveform": ("wavenet", {"blocks": 1, "layers": 3, "residual_channels": 6, "skip_channels": 7,
-                                     "output": "waveform", "pitch_conditioning": True}),
+    "wavenet waveform": (
+        "wavenet",
+        {
+            "blocks": 1,
+            "layers": 3,
+            "residual_channels": 6,
+            "skip_channels": 7,
+            "output": "waveform",
+            "pitch_conditioning": True,
+        },
+    ),
 }
 FRAMES = 6
 STEPS = (0, 1, 37, FRAMES * MEL.hop_length - 1)
@@ -46,7 +57,9 @@ def test_the_step_at_any_t_is_the_forward_pass_column_t(name):
         symbols = [record.symbol for record in view.steps]
 
 
-@pytest.mark.parametrize("name, symbol, state", [("wavernn mu-law", "h¹_{t-1}", "h1"), ("wavernn-dual", "h_{t−1}", "h")])
+@pytest.mark.parametrize(
+    "name, symbol, state", [("wavernn mu-law", "h¹_{t-1}", "h1"), ("wavernn-dual", "h_{t−1}", "h")]
+)
 def test_the_state_a_step_starts_from_has_the_shape_the_family_says(name, symbol, state):
     family, settings = MODELS[name]
     model = build(family, {**settings, "upsample": UPSAMPLE}, MEL).eval()

@@ -25,13 +25,30 @@ RATE = 16000
 HOP = MelConfig().hop_length
 
 TINY_MODELS = {
-    "wavernn": {"rnn_dims": 16, "fc_dims": 16, "bits": 6,
-                "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 8}},
-    "wavenet": {"blocks": 1, "layers": 4, "residual_channels": 8, "skip_channels": 16, "bits": 6,
-                "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 8}},
+    "wavernn": {
+        "rnn_dims": 16,
+        "fc_dims": 16,
+        "bits": 6,
+        "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 8},
+    },
+    "wavenet": {
+        "blocks": 1,
+        "layers": 4,
+        "residual_channels": 8,
+        "skip_channels": 16,
+        "bits": 6,
+        "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 8},
+    },
 }
-TINY_TRAINING = {"batch_size": 4, "segment_frames": 5, "context_frames": 1, "learning_rate": 0.01,
-                 "checkpoint_every": 20, "log_every": 5, "seed": 7}
+TINY_TRAINING = {
+    "batch_size": 4,
+    "segment_frames": 5,
+    "context_frames": 1,
+    "learning_rate": 0.01,
+    "checkpoint_every": 20,
+    "log_every": 5,
+    "seed": 7,
+}
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +120,9 @@ def test_ctrl_c_saves_after_the_step_in_progress(tone_set, tmp_path):
 
 
 def test_checkpoint_records_config_data_licence_and_steps(tone_set, tmp_path):
-    (tone_set / "manifest.json").write_text(json.dumps(
-        {"source": "tones", "speaker": "none", "licence": "CC0-1.0", "attribution": "made in the test"}))
+    (tone_set / "manifest.json").write_text(
+        json.dumps({"source": "tones", "speaker": "none", "licence": "CC0-1.0", "attribution": "made in the test"})
+    )
     try:
         trainer = Trainer.new("wavenet", tone_set, sections=sections("wavenet"), device="cpu")
         run_training(trainer, tmp_path / "m.safetensors", 3, log_path=None)
@@ -146,7 +164,10 @@ def test_train_command_writes_a_checkpoint_and_refuses_to_overwrite_it(tone_set,
     assert [row.split(",")[0] for row in (tmp_path / "cli.csv").read_text().splitlines()] == ["step", "5"]
     assert main(args + ["--steps", "10"]) == 2
     assert "--resume" in capsys.readouterr().err
-    assert main(["train", "--data", str(tone_set), "--model", "wavernn", "--out", str(out), "--steps", "10", "--resume"]) == 0
+    assert (
+        main(["train", "--data", str(tone_set), "--model", "wavernn", "--out", str(out), "--steps", "10", "--resume"])
+        == 0
+    )
     assert checkpoints.load(out).meta["steps"] == 10
 
 
@@ -194,8 +215,9 @@ def test_init_grows_a_wavenet_by_a_block_that_first_changes_nothing_and_then_lea
     grown = Trainer.new("wavenet", tone_set, sections=deeper, device="cpu", init=tmp_path / "small.safetensors")
     added = [f"layers.{layer}.residual.{kind}" for layer in range(4, 8) for kind in ("bias", "weight")]
     assert grown.initialised_from["grown"] == sorted(["condition.bias", "condition.weight", "skip.weight", *added])
-    assert grown.initialised_from["fresh"] == [f"layers.{layer}.filter_gate.{kind}" for layer in range(4, 8)
-                                               for kind in ("weight", "bias")]
+    assert grown.initialised_from["fresh"] == [
+        f"layers.{layer}.filter_gate.{kind}" for layer in range(4, 8) for kind in ("weight", "bias")
+    ]
 
     mel, audio = source.dataset.sample(np.random.default_rng(0), 3)
     with torch.no_grad():
@@ -212,8 +234,26 @@ def test_init_grows_a_wavenet_by_a_block_that_first_changes_nothing_and_then_lea
     config = tmp_path / "deeper.json"
     config.write_text(json.dumps(deeper))
     out = tmp_path / "deeper.safetensors"
-    assert main(["train", "--data", str(tone_set), "--model", "wavenet", "--config", str(config), "--out", str(out),
-                 "--steps", "1", "--init", str(tmp_path / "small.safetensors")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tone_set),
+                "--model",
+                "wavenet",
+                "--config",
+                str(config),
+                "--out",
+                str(out),
+                "--steps",
+                "1",
+                "--init",
+                str(tmp_path / "small.safetensors"),
+            ]
+        )
+        == 0
+    )
     assert "11 grown (added layers or inputs start by changing nothing), 8 fresh" in capsys.readouterr().err
 
 
@@ -246,8 +286,13 @@ def with_validation(family, **train):
 
 def test_validation_loss_is_the_eval_mode_loss_on_fixed_held_out_segments(tone_set, held_out_set, tmp_path):
     """6 of the 16 held-out segments, in batches of 4 and 2: the reported loss is each segment's loss, averaged."""
-    trainer = Trainer.new("wavernn", tone_set, sections=with_validation("wavernn", valid_every=3, valid_segments=6),
-                          device="cpu", valid_root=held_out_set)
+    trainer = Trainer.new(
+        "wavernn",
+        tone_set,
+        sections=with_validation("wavernn", valid_every=3, valid_segments=6),
+        device="cpu",
+        valid_root=held_out_set,
+    )
     result = run_training(trainer, tmp_path / "m.safetensors", 7, log_path=None)
     assert [step for step, _ in result.valid_losses] == [3, 6, 7]
     assert all(module.training for module in trainer.model.modules())
@@ -273,8 +318,9 @@ def test_validation_loss_is_the_eval_mode_loss_on_fixed_held_out_segments(tone_s
 def test_validation_leaves_training_bit_for_bit_unchanged(tone_set, held_out_set, tmp_path):
     plain = Trainer.new("wavenet", tone_set, sections=with_validation("wavenet", valid_every=2), device="cpu")
     run_training(plain, tmp_path / "plain.safetensors", 6, log_path=None)
-    validated = Trainer.new("wavenet", tone_set, sections=with_validation("wavenet", valid_every=2), device="cpu",
-                            valid_root=held_out_set)
+    validated = Trainer.new(
+        "wavenet", tone_set, sections=with_validation("wavenet", valid_every=2), device="cpu", valid_root=held_out_set
+    )
     result = run_training(validated, tmp_path / "validated.safetensors", 6, log_path=None)
     assert [step for step, _ in result.valid_losses] == [2, 4, 6]
 
@@ -290,20 +336,21 @@ def test_validation_leaves_training_bit_for_bit_unchanged(tone_set, held_out_set
 
 
 def test_validation_log_has_a_row_every_valid_every_steps_and_at_the_end_and_resume_appends(
-        tone_set, held_out_set, tmp_path, capsys):
+    tone_set, held_out_set, tmp_path, capsys
+):
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps(with_validation("wavernn", valid_every=2, valid_segments=6)))
     out = tmp_path / "v.safetensors"
     common = ["train", "--data", str(tone_set), "--model", "wavernn", "--out", str(out), "--valid", str(held_out_set)]
     assert main(common + ["--config", str(config), "--steps", "5"]) == 0
-    reported = re.findall(r"step (\d+): validation loss ([\d.]+) \((\d+) segments from (.+)\)",
-                          capsys.readouterr().err)
+    reported = re.findall(r"step (\d+): validation loss ([\d.]+) \((\d+) segments from (.+)\)", capsys.readouterr().err)
     with (tmp_path / "v.valid.csv").open() as log:
         rows = list(csv.reader(log))
     assert rows[0] == ["step", "valid_loss", "seconds_trained"]
     assert [row[0] for row in rows[1:]] == ["2", "4", "5"]
     assert [(step, segments, folder) for step, _, segments, folder in reported] == [
-        (step, "6", str(held_out_set)) for step in ("2", "4", "5")]
+        (step, "6", str(held_out_set)) for step in ("2", "4", "5")
+    ]
     for (_, printed, _, _), row in zip(reported, rows[1:]):
         assert float(printed) == pytest.approx(float(row[1]), abs=1e-4)
     record = checkpoints.load(out).meta["training"]["valid"]
@@ -320,7 +367,8 @@ def test_validation_log_has_a_row_every_valid_every_steps_and_at_the_end_and_res
 
 
 def test_train_command_refuses_a_validation_folder_that_is_missing_too_short_or_not_held_out(
-        tone_set, tmp_path, capsys):
+    tone_set, tmp_path, capsys
+):
     empty = tmp_path / "empty"
     empty.mkdir()
     short = tmp_path / "short"
@@ -341,8 +389,21 @@ def test_train_command_refuses_a_validation_folder_that_is_missing_too_short_or_
         (shared, "1 recording(s) that are also under --data"),
     ]
     for folder, found in cases:
-        args = ["train", "--data", str(tone_set), "--model", "wavernn", "--config", str(config), "--out", str(out),
-                "--steps", "2", "--valid", str(folder)]
+        args = [
+            "train",
+            "--data",
+            str(tone_set),
+            "--model",
+            "wavernn",
+            "--config",
+            str(config),
+            "--out",
+            str(out),
+            "--steps",
+            "2",
+            "--valid",
+            str(folder),
+        ]
         assert main(args) == 2, folder
         message = capsys.readouterr().err
         assert message.startswith(f"vocoscope: {folder}: found ") and found in message, message
@@ -355,8 +416,7 @@ def test_train_command_refuses_a_validation_folder_that_is_missing_too_short_or_
     assert "valid_every and valid_segments must be 1 or more" in capsys.readouterr().err
 
 
-def test_the_learning_rate_halves_every_lr_halving_steps_and_a_resumed_run_follows_the_same_curve(tone_set,
-                                                                                                  tmp_path):
+def test_the_learning_rate_halves_every_lr_halving_steps_and_a_resumed_run_follows_the_same_curve(tone_set, tmp_path):
     scheduled = with_validation("wavernn", lr_halving_steps=4)
     straight = Trainer.new("wavernn", tone_set, sections=scheduled, device="cpu")
     used = []
@@ -372,8 +432,9 @@ def test_the_learning_rate_halves_every_lr_halving_steps_and_a_resumed_run_follo
     for name, value in straight.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[name]), f"{name} differs after the resume"
 
-    lowered = Trainer.resume(tmp_path / "halves.safetensors", tone_set, device="cpu",
-                             train_overrides={"learning_rate": 0.001})
+    lowered = Trainer.resume(
+        tmp_path / "halves.safetensors", tone_set, device="cpu", train_overrides={"learning_rate": 0.001}
+    )
     lowered.step()
     assert lowered.optimizer.param_groups[0]["lr"] == pytest.approx(0.001 * 0.5 ** (8 / 4))
     with pytest.raises(ConfigError, match="lr_halving_steps=-1"):
@@ -397,8 +458,9 @@ def test_noise_injection_trains_on_a_noisy_past_lowers_the_loss_and_resumes_exac
     clean.step()
     once = Trainer.new(family, tone_set, sections=with_prediction(family, input_noise=3.0), device="cpu")
     once.step()
-    assert any(not torch.equal(value, clean.model.state_dict()[name])
-               for name, value in once.model.state_dict().items()), "the noise changed nothing"
+    assert any(
+        not torch.equal(value, clean.model.state_dict()[name]) for name, value in once.model.state_dict().items()
+    ), "the noise changed nothing"
 
     halves = Trainer.new(family, tone_set, sections=with_prediction(family, input_noise=3.0), device="cpu")
     run_training(halves, tmp_path / "halves.safetensors", 21, log_path=None)
@@ -417,7 +479,8 @@ def test_noise_injection_is_refused_without_linear_prediction_or_below_zero(tone
 
 
 def test_with_ema_decay_the_checkpoint_generates_from_the_weight_average_and_resumes_both_exactly(
-        tone_set, held_out_set, tmp_path):
+    tone_set, held_out_set, tmp_path
+):
     averaged = with_validation("wavenet", ema_decay=0.8, valid_every=100, valid_segments=6)
     trainer = Trainer.new("wavenet", tone_set, sections=averaged, device="cpu", valid_root=held_out_set)
     expected = {name: value.detach().clone() for name, value in trainer.model.named_parameters()}
@@ -434,8 +497,13 @@ def test_with_ema_decay_the_checkpoint_generates_from_the_weight_average_and_res
     assert max(float((trained[name] - expected[name]).abs().max()) for name in trained) > 1e-3
 
     # the validation loss is the average's: that of the saved model
-    plain = Trainer.new("wavenet", tone_set, sections=with_validation("wavenet", valid_segments=6), device="cpu",
-                        valid_root=held_out_set)
+    plain = Trainer.new(
+        "wavenet",
+        tone_set,
+        sections=with_validation("wavenet", valid_segments=6),
+        device="cpu",
+        valid_root=held_out_set,
+    )
     plain.model.load_state_dict(loaded.state_dict())
     assert trainer.validate() == pytest.approx(plain.validate(), abs=1e-6)
 

@@ -33,11 +33,24 @@ from tests.helpers import NUMBA_CACHE, REPO
 RATE = 16000
 FIXTURE = Path(__file__).parent / "fixtures" / "train_one_process"
 TINY = {
-    "model": {"blocks": 1, "layers": 4, "residual_channels": 8, "skip_channels": 16, "bits": 6,
-              "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 8}},
+    "model": {
+        "blocks": 1,
+        "layers": 4,
+        "residual_channels": 8,
+        "skip_channels": 16,
+        "bits": 6,
+        "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 8},
+    },
     "mel": {"n_mels": 20},
-    "train": {"batch_size": 4, "segment_frames": 5, "context_frames": 1, "learning_rate": 0.01, "checkpoint_every": 2,
-              "log_every": 1, "seed": 7},
+    "train": {
+        "batch_size": 4,
+        "segment_frames": 5,
+        "context_frames": 1,
+        "learning_rate": 0.01,
+        "checkpoint_every": 2,
+        "log_every": 1,
+        "seed": 7,
+    },
 }
 
 
@@ -87,8 +100,13 @@ def train_as_rank(rank: int, size: int, port: int, data: str, folder: str) -> No
             record["first"] = [entered, time.time()]
 
         straight = Trainer.new("wavenet", data, sections=TINY, device=device, world=world)
-        result = run_training(straight, folder / f"straight-rank{rank}.safetensors", 4,
-                              log_path=folder / f"straight-rank{rank}.csv", stream=io.StringIO())
+        result = run_training(
+            straight,
+            folder / f"straight-rank{rank}.safetensors",
+            4,
+            log_path=folder / f"straight-rank{rank}.csv",
+            stream=io.StringIO(),
+        )
         record["straight"] = [loss for _, loss, _ in result.losses]
         torch.save(straight.model.state_dict(), folder / f"weights-rank{rank}.pt")
 
@@ -99,8 +117,9 @@ def train_as_rank(rank: int, size: int, port: int, data: str, folder: str) -> No
                 signal.raise_signal(signal.SIGINT)
             return False
 
-        stopped = run_training(halves, folder / "halves.safetensors", 4, stream=io.StringIO(),
-                               should_stop=ctrl_c_on_rank_1_at_step_2)
+        stopped = run_training(
+            halves, folder / "halves.safetensors", 4, stream=io.StringIO(), should_stop=ctrl_c_on_rank_1_at_step_2
+        )
         record["stopped"] = [stopped.steps, stopped.interrupted, [loss for _, loss, _ in stopped.losses]]
         record["torch_rng_at_stop"] = digest(torch.get_rng_state())
         dist.barrier()  # rank 0 has written the checkpoint
@@ -108,8 +127,9 @@ def train_as_rank(rank: int, size: int, port: int, data: str, folder: str) -> No
         record["torch_rng_resumed"] = digest(torch.get_rng_state())
         continued = run_training(resumed, folder / "halves.safetensors", 4, stream=io.StringIO())
         record["continued"] = [loss for _, loss, _ in continued.losses]
-        record["resumed_equals_straight"] = all(torch.equal(value, resumed.model.state_dict()[name])
-                                                for name, value in straight.model.state_dict().items())
+        record["resumed_equals_straight"] = all(
+            torch.equal(value, resumed.model.state_dict()[name]) for name, value in straight.model.state_dict().items()
+        )
     (folder / f"rank{rank}.json").write_text(json.dumps(record))
 
 
@@ -177,9 +197,30 @@ def test_a_killed_rank_ends_the_job_with_a_clear_message_and_the_last_checkpoint
     config.write_text(json.dumps(TINY))
     out = tmp_path / "killed.safetensors"
     environment = dict(os.environ, NUMBA_CACHE_DIR=str(NUMBA_CACHE), PYTHONPATH=str(REPO))
-    job = subprocess.Popen([sys.executable, "-m", "engine.cli", "train", "--data", str(tones), "--model", "wavenet",
-                            "--config", str(config), "--out", str(out), "--steps", "100000", "--nproc-per-node", "2"],
-                           cwd=REPO, env=environment, stderr=subprocess.PIPE, text=True)
+    job = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "train",
+            "--data",
+            str(tones),
+            "--model",
+            "wavenet",
+            "--config",
+            str(config),
+            "--out",
+            str(out),
+            "--steps",
+            "100000",
+            "--nproc-per-node",
+            "2",
+        ],
+        cwd=REPO,
+        env=environment,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 240
         while not (out.exists() and len((tmp_path / "killed.csv").read_text().splitlines()) > 3):
@@ -197,8 +238,9 @@ def test_a_killed_rank_ends_the_job_with_a_clear_message_and_the_last_checkpoint
     assert "Traceback" not in errors
     steps = checkpoints.load(out).meta["steps"]
     assert steps >= 2 and steps % 2 == 0
-    assert summary.endswith(f"The last checkpoint, {out}, holds step {steps}: continue with the same command and "
-                            "--resume.")
+    assert summary.endswith(
+        f"The last checkpoint, {out}, holds step {steps}: continue with the same command and --resume."
+    )
 
 
 # --- one process --------------------------------------------------------------------------------------------
@@ -212,8 +254,9 @@ def test_a_checkpoint_of_the_one_process_layout_resumes_as_it_did(tmp_path, warm
     expected = json.loads((FIXTURE / "single_process_step3.json").read_text())
     resumed = Trainer.resume(checkpoint, data, device="cpu")
     result = run_training(resumed, checkpoint, 6, stream=io.StringIO())
-    np.testing.assert_allclose([loss for _, loss, _ in result.losses],
-                               [loss for _, loss in expected["losses_after_resume"]], atol=1e-6, rtol=0)
+    np.testing.assert_allclose(
+        [loss for _, loss, _ in result.losses], [loss for _, loss in expected["losses_after_resume"]], atol=1e-6, rtol=0
+    )
     assert resumed.batch_rng.bit_generator.state == expected["batch_rng"]
     then = checkpoints.load(FIXTURE / "single_process_step6.safetensors")
     for name, value in resumed.model.named_parameters():
@@ -249,14 +292,18 @@ def test_the_world_comes_from_torchruns_environment_and_splits_the_batch():
     assert world == World(3, 4, 1, 2) and world.machines == 2 and world.distributed and not world.main
     assert world.rows(16) == slice(12, 16)
     assert World.from_environment({}) == World()
-    with pytest.raises(ConfigError, match="batch_size=10 does not split evenly over 4 ranks; make it a multiple of 4 "
-                                        r"\(such as 8 or 12\)"):
+    with pytest.raises(
+        ConfigError,
+        match="batch_size=10 does not split evenly over 4 ranks; make it a multiple of 4 "
+        r"\(such as 8 or 12\)",
+    ):
         world.check_batch(10)
 
 
 def test_the_launcher_names_the_rank_that_was_killed_first():
     assert failed_ranks({0: -signal.SIGTERM, 1: 1, 2: -signal.SIGKILL}, 3) == (
-        "rank 2 of 3 was killed by SIGKILL, rank 1 exited with status 1, rank 0 was killed by SIGTERM")
+        "rank 2 of 3 was killed by SIGKILL, rank 1 exited with status 1, rank 0 was killed by SIGTERM"
+    )
 
 
 @pytest.fixture
@@ -272,8 +319,11 @@ def read_only_folder(tmp_path):
         except OSError:
             return False
 
-    immutable = writable() and shutil.which("chattr") and subprocess.run(
-        ["chattr", "+i", str(folder)], capture_output=True, check=False).returncode == 0
+    immutable = (
+        writable()
+        and shutil.which("chattr")
+        and subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False).returncode == 0
+    )
     if writable():
         pytest.skip("no way to make a folder read-only here (root without chattr +i)")
     yield folder
@@ -282,8 +332,9 @@ def read_only_folder(tmp_path):
     folder.chmod(0o755)
 
 
-def test_train_refuses_wrong_arguments_and_unwritable_outputs_before_any_step(tones, read_only_folder, tmp_path,
-                                                                               capsys):
+def test_train_refuses_wrong_arguments_and_unwritable_outputs_before_any_step(
+    tones, read_only_folder, tmp_path, capsys
+):
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps(TINY))
     out = tmp_path / "m.safetensors"
@@ -297,8 +348,14 @@ def test_train_refuses_wrong_arguments_and_unwritable_outputs_before_any_step(to
 
     missing = tmp_path / "missing"
     cases = [
-        (["--out", str(missing / "m.safetensors")], f"{missing}: found no such folder (for --out {missing}/m.safetensors)"),
-        (["--out", str(read_only_folder / "m.safetensors")], f"{read_only_folder}: found a folder that cannot be written"),
+        (
+            ["--out", str(missing / "m.safetensors")],
+            f"{missing}: found no such folder (for --out {missing}/m.safetensors)",
+        ),
+        (
+            ["--out", str(read_only_folder / "m.safetensors")],
+            f"{read_only_folder}: found a folder that cannot be written",
+        ),
         (["--log", str(missing / "log.csv")], f"{missing}: found no such folder (for --log"),
         (["--log", str(read_only_folder / "log.csv")], f"{read_only_folder}: found a folder that cannot be written"),
         (["--cache", str(a_file)], f"{a_file}: found a file (for --cache)"),
@@ -313,16 +370,44 @@ def test_train_refuses_wrong_arguments_and_unwritable_outputs_before_any_step(to
         (config_with(seed=1.5), "training setting seed is 1.5 (a float); it must be a whole number"),
     ]
     for extra, found in cases:
-        arguments = ["train", "--data", str(tones), "--model", "wavenet", "--config", str(config), "--out", str(out),
-                     "--steps", "2", *extra]
+        arguments = [
+            "train",
+            "--data",
+            str(tones),
+            "--model",
+            "wavenet",
+            "--config",
+            str(config),
+            "--out",
+            str(out),
+            "--steps",
+            "2",
+            *extra,
+        ]
         assert main(arguments) == 2, extra
         message = capsys.readouterr().err
         assert message.startswith("vocoscope: ") and found in message, (extra, message)
         assert len(message.strip().splitlines()) == 1 and not out.exists(), extra
     assert not list(tmp_path.glob("*.csv")) and not list(read_only_folder.glob(".vocoscope*"))
 
-    assert main(["train", "--data", str(read_only_folder), "--model", "wavenet", "--config", str(config), "--out",
-                 str(out), "--steps", "1"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(read_only_folder),
+                "--model",
+                "wavenet",
+                "--config",
+                str(config),
+                "--out",
+                str(out),
+                "--steps",
+                "1",
+            ]
+        )
+        == 2
+    )
     message = capsys.readouterr().err
     assert f"{read_only_folder / '.vocoscope-cache'}: found a mel cache folder that cannot be written" in message
     assert "Give --cache DIR" in message and not out.exists()
@@ -335,8 +420,11 @@ def test_each_rank_takes_the_gpu_of_its_local_rank_and_joins_with_nccl(monkeypat
     second = World(3, 4, 1, 2)
     assert choose_rank_device(second, "auto") == torch.device("cuda", 1)
     assert choose_rank_device(second, "cpu") == torch.device("cpu")
-    with pytest.raises(VocoscopeError, match=r"rank 5 needs cuda:2, but this machine has 2 CUDA GPU\(s\) for 3 "
-                                             r"ranks; run --nproc-per-node 2"):
+    with pytest.raises(
+        VocoscopeError,
+        match=r"rank 5 needs cuda:2, but this machine has 2 CUDA GPU\(s\) for 3 "
+        r"ranks; run --nproc-per-node 2",
+    ):
         choose_rank_device(World(5, 6, 2, 3), "cuda")
     assert choose_rank_device(World(5, 6, 2, 3), "auto") == torch.device("cpu")  # not a GPU for every local rank
     with pytest.raises(VocoscopeError, match="expected --device cuda, cpu or auto"):
@@ -344,12 +432,16 @@ def test_each_rank_takes_the_gpu_of_its_local_rank_and_joins_with_nccl(monkeypat
 
     joins, chosen = [], []
     monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
-    monkeypatch.setattr(distributed.dist, "init_process_group", lambda backend, **options: joins.append((backend, options)))
+    monkeypatch.setattr(
+        distributed.dist, "init_process_group", lambda backend, **options: joins.append((backend, options))
+    )
     monkeypatch.setattr(distributed.dist, "destroy_process_group", lambda: None)
     with joined(second, "auto") as device:
         assert device == torch.device("cuda", 1)
     with joined(second, "cpu") as device:
         assert device == torch.device("cpu")
     assert chosen == [torch.device("cuda", 1)]
-    assert joins == [("nccl", {"rank": 3, "world_size": 4, "device_id": torch.device("cuda", 1)}),
-                     ("gloo", {"rank": 3, "world_size": 4, "device_id": None})]
+    assert joins == [
+        ("nccl", {"rank": 3, "world_size": 4, "device_id": torch.device("cuda", 1)}),
+        ("gloo", {"rank": 3, "world_size": 4, "device_id": None}),
+    ]

@@ -19,7 +19,7 @@ def test_incremental_mel_matches_librosa_for_any_chunking(num_samples, warm_libr
     ring = RingBuffer(num_samples)
     live = IncrementalMel(SMALL_MEL, expected_samples=num_samples // 2)
     while ring.written < num_samples:
-        ring.write(audio[ring.written:ring.written + int(rng.integers(1, 300))])
+        ring.write(audio[ring.written : ring.written + int(rng.integers(1, 300))])
         live.update(ring, ring.written)
     live.finish(ring, num_samples)
     reference = mel_spectrogram(audio, SMALL_MEL)
@@ -31,13 +31,13 @@ def test_incremental_mel_computes_each_frame_once_as_its_window_completes():
     ring = RingBuffer(1000)
     ring.write(np.zeros(1000, np.float32))
     live = IncrementalMel(SMALL_MEL, expected_samples=1000)
-    assert live.update(ring, 128) == 0                           # the reflect padding needs pad + 1 samples
+    assert live.update(ring, 128) == 0  # the reflect padding needs pad + 1 samples
     assert live.update(ring, 129) == 1 and live.frames_done == 1  # frame 0 spans samples [-128, 128)
-    assert live.update(ring, 168) == 1                           # each hop completes one more frame
+    assert live.update(ring, 168) == 1  # each hop completes one more frame
     assert live.frames_done == 2
-    assert live.update(ring, 1000) == 20                          # frames t with 40·t + 256 ≤ 1000 + 128
+    assert live.update(ring, 1000) == 20  # frames t with 40·t + 256 ≤ 1000 + 128
     assert live.update(ring, 1000) == 0
-    assert live.finish(ring, 1000) == 26 - 22                     # the end padding completes the last four
+    assert live.finish(ring, 1000) == 26 - 22  # the end padding completes the last four
     assert live.frames_done == 1 + 1000 // 40
 
 
@@ -49,11 +49,11 @@ def test_waveform_view_paints_what_the_stream_holds_only_when_it_grew_and_the_vi
     stream = OutputStream(8000, 800, total=800)
     view.follow(stream)
     stream.write(np.full(240, 0.5, np.float32))
-    assert not view.refresh()                                   # hidden: nothing painted
+    assert not view.refresh()  # hidden: nothing painted
     view.show()
     qtbot.waitExposed(view)
     assert view.refresh() and view.painted_samples == 240
-    assert not view.refresh()                                   # nothing new since
+    assert not view.refresh()  # nothing new since
     stream.write(np.full(240, -0.5, np.float32))
     assert view.refresh() and view.painted_samples == 480
     x, y = view.curve.getOriginalDataset()
@@ -100,7 +100,7 @@ def test_the_envelope_of_chunks_in_any_order_is_each_buckets_lowest_and_highest_
     starts = list(range(0, len(samples), 777))
     rng.shuffle(starts)  # as fold mode delivers them
     for number, start in enumerate(starts):
-        stream.write(samples[start:start + 777], start)
+        stream.write(samples[start : start + 777], start)
         if number % 20 == 0:
             view.refresh()  # a frame now and then while they arrive: the envelope catches up with the later ones
     view.refresh()
@@ -133,7 +133,7 @@ def test_spectrogram_view_shows_live_frames_with_fixed_levels(qtbot, warm_libros
     assert view.image.image.shape == (20, 101) and view.image.image.flags["C_CONTIGUOUS"]
     assert np.shares_memory(view.image.image, stream.mel.buffer), "the view draws the engine's mel where it lies"
     assert tuple(view.image.getLevels()) == LEVELS
-    assert not view.refresh()                                   # nothing new since
+    assert not view.refresh()  # nothing new since
     stream.write(np.zeros(2000, np.float32))
     stream.finish()
     assert view.refresh() and view.painted_frames == 101
@@ -147,8 +147,16 @@ def test_status_panel_shows_rate_rtf_eta_and_progress(qtbot):
 
     panel = StatusPanel()
     qtbot.addWidget(panel)
-    panel.show_stats(Stats(samples_done=4000, total_samples=16000, elapsed=2.0, samples_per_second=2000.0,
-                           real_time_factor=0.25, eta_seconds=6.0))
+    panel.show_stats(
+        Stats(
+            samples_done=4000,
+            total_samples=16000,
+            elapsed=2.0,
+            samples_per_second=2000.0,
+            real_time_factor=0.25,
+            eta_seconds=6.0,
+        )
+    )
     assert panel.speed.text() == "2,000 samples/s"
     assert panel.real_time.text() == "RTF 0.25×"
     assert panel.eta.text() == "ETA 0:06.0"
@@ -205,11 +213,11 @@ def test_the_frequency_axis_labels_a_tone_at_the_row_where_its_energy_lies(qtbot
     loudest_row = int(np.argmax(view.image.image[:, mel.shape[1] // 2]))
     assert loudest_row == int(band_position(1000.0, config))  # the 1 kHz tone lies in the row the "1k" tick marks
     axis = view.frequency_axis
-    (_, positions), = axis.tickValues(-0.5, config.n_mels + 0.5, 400)
+    ((_, positions),) = axis.tickValues(-0.5, config.n_mels + 0.5, 400)
     labels = dict(zip(axis.tickStrings(positions, 1.0, 1.0), positions))
     assert list(labels) == ["8k", "4k", "2k", "1k", "500", "250", "100"]
     assert labels["1k"] == pytest.approx(band_position(1000.0, config)) and loudest_row < labels["1k"] < loudest_row + 1
-    (_, crowded), = axis.tickValues(-0.5, config.n_mels + 0.5, 100)  # a short plot: the low ticks would overlap
+    ((_, crowded),) = axis.tickValues(-0.5, config.n_mels + 0.5, 100)  # a short plot: the low ticks would overlap
     spacing = np.diff(sorted(crowded)) * 100 / (config.n_mels + 1)
     assert "8k" in axis.tickStrings(crowded, 1.0, 1.0) and spacing.min() >= 16
 

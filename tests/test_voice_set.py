@@ -40,15 +40,22 @@ def dominant_hz(samples):
 def voice_set(tmp_path_factory, warm_librosa):
     source = tmp_path_factory.mktemp("voices-source")
     out = tmp_path_factory.mktemp("voices")
-    voices = (voice(source, "low", "train", 110.0), voice(source, "high", "train", 240.0),
-              voice(source, "valid-one", "valid", 150.0), voice(source, "held-one", "heldout", 190.0, count=10))
+    voices = (
+        voice(source, "low", "train", 110.0),
+        voice(source, "high", "train", 240.0),
+        voice(source, "valid-one", "valid", 150.0),
+        voice(source, "held-one", "heldout", 190.0, count=10),
+    )
     return out, build_voice_set(out, voices)
 
 
 def test_each_voice_lies_whole_in_its_role_and_the_manifest_says_so(voice_set):
     out, manifest = voice_set
     assert {part: sorted(p.name for p in (out / part).iterdir()) for part in ("train", "valid", "heldout")} == {
-        "train": ["high", "low"], "valid": ["valid-one"], "heldout": ["held-one"]}
+        "train": ["high", "low"],
+        "valid": ["valid-one"],
+        "heldout": ["held-one"],
+    }
     assert manifest["voices"]["held-one"]["role"] == "heldout" and manifest["licences"] == ["CC0"]
     assert len(manifest["files"]["heldout"]) == 8  # the selection's count of the 10 recordings
     assert len(manifest["files"]["train"]) == 2 * 3 * (1 + len(PITCH_SHIFTS))
@@ -82,8 +89,9 @@ def test_selection_spreads_over_the_recordings_of_the_right_length():
 @pytest.mark.slow
 def test_training_on_the_voice_set_names_every_training_voice_and_licence(voice_set, tmp_path):
     out, _ = voice_set
-    trainer = Trainer.new("wavenet", out / "train", sections=sections("wavenet"), device="cpu",
-                          valid_root=out / "valid")
+    trainer = Trainer.new(
+        "wavenet", out / "train", sections=sections("wavenet"), device="cpu", valid_root=out / "valid"
+    )
     result = run_training(trainer, tmp_path / "voices.safetensors", 3, log_path=None)
     assert result.steps == 3 and np.isfinite(result.losses[-1][1])
     data = checkpoints.load(tmp_path / "voices.safetensors").meta["training"]["data"]

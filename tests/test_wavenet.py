@@ -55,12 +55,20 @@ def mel_and_audio(batch: int = 2, frames: int = 6, seed: int = 1) -> tuple[torch
 
 @pytest.mark.parametrize(
     "kernel_size, dilation_base, layers, output",
-    [(2, 2, 4, "mulaw"), (3, 2, 3, "mulaw"), (2, 3, 3, "mulaw"), (3, 3, 2, "mulaw"), (3, 2, 3, "mol"), (3, 2, 3, "lpc")],
+    [
+        (2, 2, 4, "mulaw"),
+        (3, 2, 3, "mulaw"),
+        (2, 3, 3, "mulaw"),
+        (3, 3, 2, "mulaw"),
+        (3, 2, 3, "mol"),
+        (3, 2, 3, "lpc"),
+    ],
 )
 @pytest.mark.parametrize("compiled", LOOPS)
 def test_incremental_wavenet_matches_full_forward(kernel_size, dilation_base, layers, output, compiled):
-    model = small_wavenet(kernel_size=kernel_size, dilation_base=dilation_base, layers=layers, output=output,
-                          compiled_cpu_loop=compiled)
+    model = small_wavenet(
+        kernel_size=kernel_size, dilation_base=dilation_base, layers=layers, output=output, compiled_cpu_loop=compiled
+    )
     mel, audio = mel_and_audio()
     with torch.no_grad():
         full = model(mel, audio)
@@ -278,9 +286,12 @@ def test_the_compiled_cpu_loop_draws_what_the_torch_loop_draws(output, temperatu
     mel, audio = mel_and_audio(batch=2, frames=6)
 
     def run(compiled: bool, **kwargs):
-        model = small_wavenet(kernel_size=3, layers=4, compiled_cpu_loop=compiled, output=output, temperature=temperature)
-        blocks = list(model.stream(mel, block_frames=4, return_logits=True, generator=torch.Generator().manual_seed(3),
-                                   **kwargs))
+        model = small_wavenet(
+            kernel_size=3, layers=4, compiled_cpu_loop=compiled, output=output, temperature=temperature
+        )
+        blocks = list(
+            model.stream(mel, block_frames=4, return_logits=True, generator=torch.Generator().manual_seed(3), **kwargs)
+        )
         return torch.cat([b.samples for b in blocks], dim=1), torch.cat([b.logits for b in blocks], dim=2)
 
     for kwargs in ({}, {"teacher": audio}):

@@ -19,13 +19,19 @@ from tests.test_pitch_conditioning import tone_mel_and_audio
 from tests.test_train import TINY_TRAINING, held_out_set, tone_set  # noqa: F401 (fixtures)
 from tests.test_wavenet import MEL, small_wavenet
 
-WAVEFORM = {"blocks": 2, "layers": 4, "residual_channels": 8, "skip_channels": 16, "output": "waveform",
-            "pitch_conditioning": True, "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 8}}
+WAVEFORM = {
+    "blocks": 2,
+    "layers": 4,
+    "residual_channels": 8,
+    "skip_channels": 16,
+    "output": "waveform",
+    "pitch_conditioning": True,
+    "upsample": {"resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 8},
+}
 
 
 def waveform_wavenet(seed: int = 0) -> WaveNet:
     return small_wavenet(seed, output="waveform", pitch_conditioning=True)
-
 
 
 def block_noise(generator_seed: int, batch: int, sizes: list[int]) -> torch.Tensor:
@@ -38,8 +44,9 @@ def test_blocks_stream_what_the_forward_pass_computes(warm_librosa):
     model = waveform_wavenet()
     mel, audio = tone_mel_and_audio(frames=40)
     block_frames = iter([1, 3, 7, 2, 11, 16])
-    blocks = list(model.stream(mel, block_frames=block_frames, generator=torch.Generator().manual_seed(5),
-                               return_logits=True))
+    blocks = list(
+        model.stream(mel, block_frames=block_frames, generator=torch.Generator().manual_seed(5), return_logits=True)
+    )
     sizes = [block.samples.shape[1] for block in blocks]
     assert sizes == [16, 48, 112, 32, 176, 256]
     with torch.no_grad():
@@ -115,8 +122,9 @@ def test_it_trains_resumes_exactly_and_validates_without_moving_training(tone_se
     for name, value in straight.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[name]), f"{name} differs after resuming"
 
-    validated = Trainer.new(family, tone_set, sections=sections(valid_every=10, valid_segments=6), device="cpu",
-                            valid_root=held_out_set)
+    validated = Trainer.new(
+        family, tone_set, sections=sections(valid_every=10, valid_segments=6), device="cpu", valid_root=held_out_set
+    )
     result = run_training(validated, tmp_path / "validated.safetensors", 40, log_path=None)
     assert [step for step, _ in result.valid_losses] == [10, 20, 30, 40]
     for name, value in straight.model.state_dict().items():

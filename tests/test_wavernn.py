@@ -31,8 +31,14 @@ def build(variant: str) -> torch.nn.Module:
         model = DualSoftmaxWaveRNN(DualSoftmaxConfig(hidden_size=32, upsample=UPSAMPLE), MEL)
     else:
         order = 4 if mode == "lpc" else 0
-        config = WaveRNNConfig(rnn_dims=32, fc_dims=24, mode="mol" if mode == "mol" else "mulaw", n_mixtures=4,
-                               lpc_order=order, upsample=UPSAMPLE)
+        config = WaveRNNConfig(
+            rnn_dims=32,
+            fc_dims=24,
+            mode="mol" if mode == "mol" else "mulaw",
+            n_mixtures=4,
+            lpc_order=order,
+            upsample=UPSAMPLE,
+        )
         model = WaveRNN(config, MEL)
     model.compiled_cpu_loop = not variant.endswith("-torch")
     return model.eval()
@@ -40,8 +46,11 @@ def build(variant: str) -> torch.nn.Module:
 
 def streamed(model: torch.nn.Module, mel: torch.Tensor, block_frames: int, **kwargs) -> tuple[torch.Tensor, ...]:
     """Samples (N, T) and logits (N, C, T) of a whole stream with return_logits, drawn with seed 7."""
-    blocks = list(model.stream(mel, block_frames=block_frames, return_logits=True,
-                               generator=torch.Generator().manual_seed(7), **kwargs))
+    blocks = list(
+        model.stream(
+            mel, block_frames=block_frames, return_logits=True, generator=torch.Generator().manual_seed(7), **kwargs
+        )
+    )
     return torch.cat([b.samples for b in blocks], dim=1), torch.cat([b.logits for b in blocks], dim=2)
 
 
@@ -222,8 +231,9 @@ def test_sampling_starts_from_a_state_warmed_on_silence_and_a_teacher_starts_col
     mel, audio = batch()
 
     def first_logits(**kwargs):
-        block = next(model.stream(mel, block_frames=1, return_logits=True, generator=torch.Generator().manual_seed(3),
-                                  **kwargs))
+        block = next(
+            model.stream(mel, block_frames=1, return_logits=True, generator=torch.Generator().manual_seed(3), **kwargs)
+        )
         return block.logits[..., 0]
 
     warm = first_logits()

@@ -18,7 +18,12 @@ from app.main_window import FRAME_INTERVAL_MS
 from engine.features import mel_spectrogram
 from engine.sampling import Sampling
 from tests.test_window_fixtures import (  # noqa: F401 (fixtures)
-    generate_until_first_chunk, inputs, make_window, open_and_wait, tiny_checkpoint)
+    generate_until_first_chunk,
+    inputs,
+    make_window,
+    open_and_wait,
+    tiny_checkpoint,
+)
 
 
 def generate_and_wait(qtbot, window, timeout=60000):
@@ -65,8 +70,9 @@ def wait_for_idle_gui_thread(qtbot) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("busy_processes", [0, 2])
-def test_gui_thread_never_stalls_over_100ms_during_generation(qtbot, make_window, inputs, busy_processes,
-                                                              record_property):
+def test_gui_thread_never_stalls_over_100ms_during_generation(
+    qtbot, make_window, inputs, busy_processes, record_property
+):
     """With CPU-bound processes beside it (two: as on a busy two-core machine): the GUI thread only draws, so its 10 ms
     ticks keep coming while the engine thread generates, writes the output stream and computes the output's mel."""
     window = make_window()
@@ -98,8 +104,10 @@ def test_gui_thread_never_stalls_over_100ms_during_generation(qtbot, make_window
     # in the report of --junitxml: the largest gap and how long after Generate it began
     record_property("largest_gap_ms", round(1000 * gaps.max(), 1))
     record_property("largest_gap_at_s", round(ticks[gaps.argmax()] - ticks[0], 2))
-    assert gaps.max() < 0.100, (f"largest gap between 10 ms ticks: {1000 * gaps.max():.0f} ms, "
-                                f"{ticks[gaps.argmax()] - ticks[0]:.2f} s after Generate of {ticks[-1] - ticks[0]:.2f} s")
+    assert gaps.max() < 0.100, (
+        f"largest gap between 10 ms ticks: {1000 * gaps.max():.0f} ms, "
+        f"{ticks[gaps.argmax()] - ticks[0]:.2f} s after Generate of {ticks[-1] - ticks[0]:.2f} s"
+    )
     # Painting follows the frame clock, not the chunks: no more repaints than 33 ms frames elapsed, with a margin.
     # Qt's default (coarse) timers may fire up to 5% early: CI once counted 77 paints in 2.44 s, 31.5 a second.
     elapsed = ticks[-1] - ticks[0]
@@ -107,8 +115,9 @@ def test_gui_thread_never_stalls_over_100ms_during_generation(qtbot, make_window
 
 
 @pytest.mark.slow
-def test_no_generated_sample_passes_through_the_gui_thread_on_its_way_to_the_speaker(qtbot, make_window, inputs,
-                                                                                   sound_server, monkeypatch):
+def test_no_generated_sample_passes_through_the_gui_thread_on_its_way_to_the_speaker(
+    qtbot, make_window, inputs, sound_server, monkeypatch
+):
     """Every write into a ring buffer is the engine thread's, into the job's output stream; every read of the player's
     callback is from that same ring, on the sound system's thread; and what the sink played is the take."""
     from engine.ringbuffer import RingBuffer
@@ -132,7 +141,7 @@ def test_no_generated_sample_passes_through_the_gui_thread_on_its_way_to_the_spe
     engine_thread = next(t for t in threading.enumerate() if t.name == "vocoscope-engine")
     mark = sound_server.monitor.mark()
     generate_until_first_chunk(qtbot, window)
-    window.play("output")                                          # follows the take while it is generated
+    window.play("output")  # follows the take while it is generated
     player, output = window.playback.player, window.generation.output
     assert window.playback.live and player is not None
     qtbot.waitUntil(lambda: not window.generation.running, timeout=60000)
@@ -206,8 +215,9 @@ def test_opening_another_input_while_generating_stops_and_drops_that_output(qtbo
 
 
 @pytest.mark.slow
-def test_choosing_another_model_while_generating_leaves_the_run_named_after_its_own(qtbot, make_window, inputs,
-                                                                                      tmp_path):
+def test_choosing_another_model_while_generating_leaves_the_run_named_after_its_own(
+    qtbot, make_window, inputs, tmp_path
+):
     window = make_window()
     open_and_wait(qtbot, window, inputs["long"])
     generating_with = window.model_chooser.currentText()
@@ -237,8 +247,9 @@ def test_closing_during_generation_exits_cleanly(qtbot, make_window, inputs):
 def drop_file(window, *paths):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
-    event = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
-                       Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+    )
     window.dropEvent(event)
     return event.isAccepted()
 
@@ -247,8 +258,13 @@ def test_corrupt_file_dropped_shows_one_message_and_changes_nothing(qtbot, make_
     window = make_window()
     assert drop_file(window, inputs["short"])
     qtbot.waitUntil(lambda: window.loaded is not None, timeout=20000)
-    before = (window.loaded, window.windowTitle(), window.settings.recent_files, window.input_waveform.samples.copy(),
-              window.input_mel.frames)
+    before = (
+        window.loaded,
+        window.windowTitle(),
+        window.settings.recent_files,
+        window.input_waveform.samples.copy(),
+        window.input_mel.frames,
+    )
 
     with qtbot.waitSignal(window.error_shown, timeout=20000) as blocker:
         assert drop_file(window, inputs["corrupt"])
@@ -259,8 +275,13 @@ def test_corrupt_file_dropped_shows_one_message_and_changes_nothing(qtbot, make_
     assert str(inputs["corrupt"]) in message and "expected" in message
     assert [m.text for m in window.messages.messages if m.level == "error"] == [message]
     assert window.banner.text == message
-    after = (window.loaded, window.windowTitle(), window.settings.recent_files, window.input_waveform.samples,
-             window.input_mel.frames)
+    after = (
+        window.loaded,
+        window.windowTitle(),
+        window.settings.recent_files,
+        window.input_waveform.samples,
+        window.input_mel.frames,
+    )
     assert after[:3] == before[:3] and after[4] == before[4]
     np.testing.assert_array_equal(after[3], before[3])
     assert window.generate_action.isEnabled()
@@ -278,7 +299,10 @@ def test_export_is_atomic_and_never_overwrites_unasked(qtbot, make_window, input
     np.testing.assert_allclose(written, finished.audio, atol=1 / 32768 + 1e-7)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     with soundfile.SoundFile(str(target)) as tagged:  # how the take was made travels with it
-        assert tagged.comment == f"tiny.safetensors ({window.generation.draws}), seed {window.generation.seed}, from short.wav"
+        assert (
+            tagged.comment
+            == f"tiny.safetensors ({window.generation.draws}), seed {window.generation.seed}, from short.wav"
+        )
         assert tagged.software.startswith("Vocoscope")
 
     target.write_bytes(b"keep me")
@@ -290,8 +314,7 @@ def test_export_is_atomic_and_never_overwrites_unasked(qtbot, make_window, input
 
 
 @pytest.mark.slow
-def test_settings_persist_model_device_geometry_and_recent_files(qtbot, make_window, inputs, tmp_path,
-                                                                 tiny_checkpoint):
+def test_settings_persist_model_device_geometry_and_recent_files(qtbot, make_window, inputs, tmp_path, tiny_checkpoint):
     first = make_window()
     qtbot.waitUntil(lambda: first.model_chooser.count() > 1, timeout=60000)
     open_and_wait(qtbot, first, inputs["short"])
@@ -321,8 +344,7 @@ def no_sound_server(monkeypatch, tmp_path):
     rescan_devices()
 
 
-def test_without_sound_server_playback_says_so_and_window_keeps_working(qtbot, make_window, inputs,
-                                                                          no_sound_server):
+def test_without_sound_server_playback_says_so_and_window_keeps_working(qtbot, make_window, inputs, no_sound_server):
     window = make_window()
     open_and_wait(qtbot, window, inputs["short"])
     assert window.playback.sound_label.text() == "no sound server"
@@ -334,30 +356,31 @@ def test_without_sound_server_playback_says_so_and_window_keeps_working(qtbot, m
 
 
 @pytest.mark.slow
-def test_playback_of_input_and_of_output_while_generating_moves_the_playhead(qtbot, make_window, inputs,
-                                                                                  sound_server):
+def test_playback_of_input_and_of_output_while_generating_moves_the_playhead(qtbot, make_window, inputs, sound_server):
     window = make_window()
     assert window.playback.sound_label.text() == "sound on"
     open_and_wait(qtbot, window, inputs["long"])
     mark = sound_server.monitor.mark()
-    qtbot.keyClick(window, Qt.Key.Key_Space)                       # no output yet: Space plays the input
+    qtbot.keyClick(window, Qt.Key.Key_Space)  # no output yet: Space plays the input
     assert window.playback.playing_source == "input"
-    qtbot.waitUntil(lambda: window.input_waveform.playhead.isVisible()
-                    and window.input_waveform.playhead.value() > 0.3, timeout=5000)
+    qtbot.waitUntil(
+        lambda: window.input_waveform.playhead.isVisible() and window.input_waveform.playhead.value() > 0.3,
+        timeout=5000,
+    )
     qtbot.keyClick(window, Qt.Key.Key_Space)
     assert window.playback.player is None and not window.input_waveform.playhead.isVisible()
     heard = sound_server.monitor.since(mark)
-    assert np.abs(heard).max() > 0.3                               # the 0.5-amplitude tone reached the sink
+    assert np.abs(heard).max() > 0.3  # the 0.5-amplitude tone reached the sink
 
     generate_until_first_chunk(qtbot, window)
-    window.play("output")                                          # follows the generation as it grows
+    window.play("output")  # follows the generation as it grows
     player = window.playback.player
     assert window.playback.live
     qtbot.waitUntil(lambda: player.started, timeout=30000)
     qtbot.waitUntil(lambda: window.output_mel.playhead.value() > 0.2, timeout=30000)
     assert window.status_panel.underruns.text().startswith("underruns ")
     with qtbot.waitSignal(window.generation_done, timeout=2000, raising=window.generation.running):
-        window.stop()                                              # Esc's action: generation and sound stop
+        window.stop()  # Esc's action: generation and sound stop
     assert window.playback.player is None and not window.generation.running
 
 
@@ -372,7 +395,7 @@ def test_first_run_opens_the_bundled_example_once(qtbot, make_window):
     with qtbot.waitSignal(window.input_ready, timeout=30000) as blocker:
         window.open_example_if_first_run()
     assert blocker.args[0].path == examples[0]
-    assert window.settings.recent_files == []                     # the example is not one of the user's files
+    assert window.settings.recent_files == []  # the example is not one of the user's files
     assert not window.settings.first_run
     window.open_example_if_first_run()
     assert window._pending_load is None
@@ -414,9 +437,19 @@ def test_the_post_filter_switch_gives_the_models_raw_output_and_is_remembered(qt
     upsample = {"factors": (2, 4, 5), "resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 8}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        wavenet = build("wavenet", {"blocks": 1, "layers": 4, "residual_channels": 8, "skip_channels": 8,
-                                    "pitch_postfilter": 0.8, "envelope_postfilter": 1.0, "upsample": upsample},
-                        TINY_MEL)
+        wavenet = build(
+            "wavenet",
+            {
+                "blocks": 1,
+                "layers": 4,
+                "residual_channels": 8,
+                "skip_channels": 8,
+                "pitch_postfilter": 0.8,
+                "envelope_postfilter": 1.0,
+                "upsample": upsample,
+            },
+            TINY_MEL,
+        )
     checkpoints.save(wavenet, tmp_path / "tiny-wavenet.safetensors")
     window = make_window()
     qtbot.waitUntil(lambda: window.model_chooser.count() > 1, timeout=60000)
@@ -434,22 +467,23 @@ def test_the_post_filter_switch_gives_the_models_raw_output_and_is_remembered(qt
     assert window.activity.text().startswith("Generated")
     assert "pitch post-filter 0.8, envelope post-filter 1)" in window.activity.text()
 
-    window.postfilter_action.trigger()                            # off, as a user would
+    window.postfilter_action.trigger()  # off, as a user would
     raw_sampling = Sampling(pitch_postfilter=0, envelope_postfilter=0)
     assert window.sampling == raw_sampling and not window.settings.postfilters
     with qtbot.waitSignal(window.generation_done, timeout=60000):
         window.generate_again()
     assert window.generation.seed == seed and "post-filter" not in window.activity.text()
     conditioning = load_input(inputs["short"], TINY_MEL)
-    raw = np.concatenate([c.samples for c in generate(wavenet.eval(), conditioning, device="cpu", seed=seed,
-                                                      sampling=raw_sampling)])
+    raw = np.concatenate(
+        [c.samples for c in generate(wavenet.eval(), conditioning, device="cpu", seed=seed, sampling=raw_sampling)]
+    )
     np.testing.assert_allclose(window.generation.audio, raw, atol=1e-6)
     pitched = pitch_postfilter(raw, TINY_MEL.sample_rate, 0.8)
     np.testing.assert_allclose(filtered, envelope_postfilter(pitched, conditioning.mel, TINY_MEL, 1.0), atol=1e-6)
     assert np.abs(pitched - raw).max() > 1e-3, "the tiny WaveNet made nothing voiced for the pitch post-filter"
     window.close()
 
-    assert not make_window().postfilter_action.isChecked()       # remembered
+    assert not make_window().postfilter_action.isChecked()  # remembered
 
 
 @pytest.mark.slow
@@ -465,8 +499,11 @@ def test_the_mel_guidance_switch_keeps_every_draw_and_is_remembered(qtbot, make_
     upsample = {"factors": (2, 4, 5), "resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 8}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        wavernn = build("wavernn", {"rnn_dims": 16, "fc_dims": 16, "bits": 8, "lpc_order": 4, "candidates": 4,
-                                    "upsample": upsample}, TINY_MEL).eval()
+        wavernn = build(
+            "wavernn",
+            {"rnn_dims": 16, "fc_dims": 16, "bits": 8, "lpc_order": 4, "candidates": 4, "upsample": upsample},
+            TINY_MEL,
+        ).eval()
     checkpoints.save(wavernn, tmp_path / "guided.safetensors")
     window = make_window()
     qtbot.waitUntil(lambda: window.model_chooser.count() > 1, timeout=60000)
@@ -479,20 +516,26 @@ def test_the_mel_guidance_switch_keeps_every_draw_and_is_remembered(qtbot, make_
     guided, seed = window.generation.audio.copy(), window.generation.seed
     assert "best of 4 by the mel" in window.activity.text()
 
-    window.guidance_action.trigger()                              # off, as a user would
+    window.guidance_action.trigger()  # off, as a user would
     assert window.sampling == Sampling(candidates=1) and not window.settings.mel_guidance
     with qtbot.waitSignal(window.generation_done, timeout=60000):
         window.generate_again()
     assert window.generation.seed == seed and "by the mel" not in window.activity.text()
     conditioning = load_input(inputs["short"], TINY_MEL)
     for candidates, made in ((1, window.generation.audio), (None, guided)):
-        expected = np.concatenate([c.samples for c in generate(wavernn, conditioning, device="cpu", seed=seed,
-                                                               sampling=Sampling(candidates=candidates))])
+        expected = np.concatenate(
+            [
+                c.samples
+                for c in generate(
+                    wavernn, conditioning, device="cpu", seed=seed, sampling=Sampling(candidates=candidates)
+                )
+            ]
+        )
         np.testing.assert_allclose(made, expected, atol=1e-6)
     assert np.abs(guided - window.generation.audio).max() > 1e-3
     window.close()
 
-    assert not make_window().guidance_action.isChecked()          # remembered
+    assert not make_window().guidance_action.isChecked()  # remembered
 
 
 def test_generate_again_repeats_the_last_seed_and_the_summary_names_it(qtbot, make_window, inputs):
@@ -503,7 +546,9 @@ def test_generate_again_repeats_the_last_seed_and_the_summary_names_it(qtbot, ma
     first, seed = window.generation.audio.copy(), window.generation.seed
     assert window.activity.text().split(", seed ")[1].startswith(f"{seed} ")
     with qtbot.waitSignal(window.generation_done, timeout=60000):
-        qtbot.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+        qtbot.keyClick(
+            window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+        )
     assert window.generation.seed == seed
     np.testing.assert_array_equal(window.generation.audio, first)
     generate_and_wait(qtbot, window)
@@ -523,8 +568,15 @@ def test_f1_lists_every_shortcut_and_about_says_what_it_runs_on(qtbot, make_wind
     qtbot.keyClick(window, Qt.Key.Key_F1)
     text = window.help_box.text()
     assert window.help_box.isVisible() and not window.help_box.isModal()
-    for action in (window.open_action, window.generate_action, window.generate_again_action, window.stop_action,
-                   window.play_toggle_action, window.export_action, window.fit_action):
+    for action in (
+        window.open_action,
+        window.generate_action,
+        window.generate_again_action,
+        window.stop_action,
+        window.play_toggle_action,
+        window.export_action,
+        window.fit_action,
+    ):
         keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
         assert keys and f"<b>{html.escape(keys)}</b>" in text, action.text()
     assert "<td>Generate again (same seed)</td>" in text and "<td>Export</td>" in text
@@ -546,12 +598,15 @@ def test_a_remembered_checkpoint_that_is_gone_gives_way_to_the_trained_default_m
     assert window.model == DEFAULT_MODEL and window.model_chooser.current == DEFAULT_MODEL
     assert window.model_infos[DEFAULT_MODEL].trained, "the default model has no bundled weights in resources/models"
     warnings = [m.text for m in window.messages.messages if m.level == "warning"]
-    assert warnings == [f"The model remembered from last time cannot be used: {tmp_path / 'deleted.safetensors'} "
-                        f"is gone. Using {DEFAULT_MODEL}."]
+    assert warnings == [
+        f"The model remembered from last time cannot be used: {tmp_path / 'deleted.safetensors'} "
+        f"is gone. Using {DEFAULT_MODEL}."
+    ]
 
 
-def test_a_dropped_checkpoint_becomes_the_model_and_a_recording_dropped_with_it_is_opened(qtbot, make_window, inputs,
-                                                                                        tiny_checkpoint, tmp_path):
+def test_a_dropped_checkpoint_becomes_the_model_and_a_recording_dropped_with_it_is_opened(
+    qtbot, make_window, inputs, tiny_checkpoint, tmp_path
+):
     import shutil
 
     window = make_window()
@@ -570,8 +625,10 @@ def test_opened_checkpoints_are_listed_again_next_time_while_they_exist(qtbot, m
     from engine.catalog import BUILTINS
 
     def listed_checkpoints(window):
-        entries = [(window.model_chooser.itemText(i), window.model_chooser.itemData(i))
-                   for i in range(window.model_chooser.count())]
+        entries = [
+            (window.model_chooser.itemText(i), window.model_chooser.itemData(i))
+            for i in range(window.model_chooser.count())
+        ]
         return [(label, path) for label, path in entries if path is not None and path not in BUILTINS]
 
     paths = [tmp_path / "a" / "model.safetensors", tmp_path / "b" / "model.safetensors", tmp_path / "c.safetensors"]
@@ -582,12 +639,15 @@ def test_opened_checkpoints_are_listed_again_next_time_while_they_exist(qtbot, m
     qtbot.waitUntil(lambda: window.model_chooser.count() > 1, timeout=60000)
     for path in paths:
         window.use_checkpoint(str(path))
-    assert [label for label, _ in listed_checkpoints(window)[-3:]] == ["model.safetensors", "b/model.safetensors",
-                                                                         "c.safetensors"]
+    assert [label for label, _ in listed_checkpoints(window)[-3:]] == [
+        "model.safetensors",
+        "b/model.safetensors",
+        "c.safetensors",
+    ]
     window.close()
     paths[2].unlink()
 
-    again = make_window(tmp_path / "s.ini")                       # the last one used is gone: the default instead
+    again = make_window(tmp_path / "s.ini")  # the last one used is gone: the default instead
     qtbot.waitUntil(lambda: again.model_chooser.count() > 1, timeout=60000)
     assert listed_checkpoints(again) == [("model.safetensors", str(paths[1])), ("a/model.safetensors", str(paths[0]))]
 
@@ -659,7 +719,7 @@ def click_plot(qtbot, plot, seconds):
 @pytest.mark.slow
 def test_a_click_on_a_plot_plays_its_row_from_there_and_a_second_click_jumps(qtbot, make_window, inputs, sound_server):
     window = make_window()
-    open_and_wait(qtbot, window, inputs["long"])                  # 6 s of 0.5 · e^-t · sin: its level says where
+    open_and_wait(qtbot, window, inputs["long"])  # 6 s of 0.5 · e^-t · sin: its level says where
     window.zoom_to_fit()
     mark = sound_server.monitor.mark()
     click_plot(qtbot, window.input_mel, 3.0)
@@ -671,14 +731,14 @@ def test_a_click_on_a_plot_plays_its_row_from_there_and_a_second_click_jumps(qtb
     assert 0.5 * np.exp(-3.2) < from_three < 0.5 * np.exp(-2.8), f"heard a peak of {from_three:.3f}"
 
     mark = sound_server.monitor.mark()
-    click_plot(qtbot, window.input_waveform, 1.0)                 # playing: the same stream jumps, with a fade
+    click_plot(qtbot, window.input_waveform, 1.0)  # playing: the same stream jumps, with a fade
     assert window.playback.player is player
     qtbot.waitUntil(lambda: player.position < 2 * 8000, timeout=3000)
     qtbot.waitUntil(lambda: player.playhead_seconds > 1.3, timeout=5000)
     assert np.abs(sound_server.monitor.since(mark)).max() > 0.5 * np.exp(-1.4)
 
-    click_plot(qtbot, window.output_waveform, 1.0)                # no output yet: nothing to play there
-    window.play_from("input", 6.5)                                # past the end: nothing either
+    click_plot(qtbot, window.output_waveform, 1.0)  # no output yet: nothing to play there
+    window.play_from("input", 6.5)  # past the end: nothing either
     assert window.playback.player is player and window.playback.playing_source == "input"
 
     generate_and_wait(qtbot, window)
@@ -689,8 +749,9 @@ def test_a_click_on_a_plot_plays_its_row_from_there_and_a_second_click_jumps(qtb
 
 
 @pytest.mark.slow
-def test_stopping_or_switching_playback_returns_at_once_and_the_faded_players_close_later(qtbot, make_window, inputs,
-                                                                                           sound_server):
+def test_stopping_or_switching_playback_returns_at_once_and_the_faded_players_close_later(
+    qtbot, make_window, inputs, sound_server
+):
     """Each stop waited for the fade and the silence after it to reach the sink: 580 ms of frozen window."""
     window = make_window()
     open_and_wait(qtbot, window, inputs["long"])
@@ -703,14 +764,17 @@ def test_stopping_or_switching_playback_returns_at_once_and_the_faded_players_cl
     began = time.perf_counter()
     window.stop()
     stopped = time.perf_counter() - began
-    assert switched < 0.1 and stopped < 0.1, f"switching took {1000 * switched:.0f} ms, stopping {1000 * stopped:.0f} ms"
+    assert switched < 0.1 and stopped < 0.1, (
+        f"switching took {1000 * switched:.0f} ms, stopping {1000 * stopped:.0f} ms"
+    )
     assert window.playback.player is None and window.playback.fading == 2
     qtbot.waitUntil(lambda: window.playback.fading == 0, timeout=3000)
 
 
 @pytest.mark.slow
-def test_a_minimised_window_still_closes_a_stopped_player_and_one_whose_clip_ended(qtbot, make_window, inputs,
-                                                                                  sound_server):
+def test_a_minimised_window_still_closes_a_stopped_player_and_one_whose_clip_ended(
+    qtbot, make_window, inputs, sound_server
+):
     """The frame clock skipped everything while minimised, so a stopped player stayed open until the window showed."""
     window = make_window()
     open_and_wait(qtbot, window, inputs["long"])
@@ -730,8 +794,9 @@ def test_a_minimised_window_still_closes_a_stopped_player_and_one_whose_clip_end
 
 
 @pytest.mark.slow
-def test_a_device_that_takes_one_stream_at_a_time_is_freed_for_the_next(qtbot, make_window, inputs, sound_server,
-                                                                         monkeypatch):
+def test_a_device_that_takes_one_stream_at_a_time_is_freed_for_the_next(
+    qtbot, make_window, inputs, sound_server, monkeypatch
+):
     """PulseAudio mixes streams; a bare ALSA device refuses a second one while the first still fades out."""
     from engine.errors import AudioDeviceError
 
@@ -786,8 +851,16 @@ def test_a_long_summary_never_squeezes_the_status_figures(qtbot, make_window, in
     window.note("a summary far longer than the status bar " * 10)
     qtbot.wait(50)
     panel = window.status_panel
-    figures = [panel.speed, panel.real_time, panel.elapsed, panel.eta, panel.progress, panel.buffered,
-               panel.underruns, panel.distance]
+    figures = [
+        panel.speed,
+        panel.real_time,
+        panel.elapsed,
+        panel.eta,
+        panel.progress,
+        panel.buffered,
+        panel.underruns,
+        panel.distance,
+    ]
     for figure in figures:
         assert figure.width() >= figure.sizeHint().width() - 1, f"{figure} is squeezed"
     for left, right in zip(figures, figures[1:]):

@@ -13,8 +13,12 @@ import soundfile
 from engine.features import MelConfig
 
 TINY_MEL = MelConfig(sample_rate=8000, n_fft=256, hop_length=40, win_length=160, n_mels=20, fmin=40.0, fmax=4000.0)
-TINY_WAVERNN = {"rnn_dims": 16, "fc_dims": 16, "bits": 8,
-                "upsample": {"factors": (2, 4, 5), "resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 8}}
+TINY_WAVERNN = {
+    "rnn_dims": 16,
+    "fc_dims": 16,
+    "bits": 8,
+    "upsample": {"factors": (2, 4, 5), "resnet_blocks": 1, "resnet_channels": 8, "aux_channels": 8},
+}
 
 
 def write_tone(path, seconds: float, rate: int = 8000, frequency: float = 300.0):
@@ -90,4 +94,3 @@ def open_and_wait(qtbot, window, path, timeout=20000):
     with qtbot.waitSignal(window.input_ready, timeout=timeout) as blocker:
         window.open_file(path)
     return blocker.args[0]
-

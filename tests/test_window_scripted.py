@@ -17,14 +17,32 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_app(*args, tmp_path):
     environment = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    return subprocess.run([sys.executable, "-m", "app", *map(str, args), "--settings", tmp_path / "settings.ini"],
-                          cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "app", *map(str, args), "--settings", tmp_path / "settings.ini"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_scripted_run_saves_screenshot_after_generation_and_exits_0(tmp_path, inputs, tiny_checkpoint):
     shot = tmp_path / "shots" / "window.png"
-    done = run_app(inputs["short"], "--model", tiny_checkpoint, "--device", "cpu", "--generate",
-                   "--screenshot", shot, "--exit-when-done", "--size", "1200x800", tmp_path=tmp_path)
+    done = run_app(
+        inputs["short"],
+        "--model",
+        tiny_checkpoint,
+        "--device",
+        "cpu",
+        "--generate",
+        "--screenshot",
+        shot,
+        "--exit-when-done",
+        "--size",
+        "1200x800",
+        tmp_path=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     image = QImage(str(shot))
     assert (image.width(), image.height()) == (1200, 800)
@@ -35,8 +53,16 @@ def test_scripted_run_saves_screenshot_after_generation_and_exits_0(tmp_path, in
 
 def test_scripted_run_with_a_corrupt_file_exits_2_with_the_message(tmp_path, inputs, tiny_checkpoint):
     shot = tmp_path / "window.png"
-    done = run_app(inputs["corrupt"], "--model", tiny_checkpoint, "--generate", "--screenshot", shot,
-                   "--exit-when-done", tmp_path=tmp_path)
+    done = run_app(
+        inputs["corrupt"],
+        "--model",
+        tiny_checkpoint,
+        "--generate",
+        "--screenshot",
+        shot,
+        "--exit-when-done",
+        tmp_path=tmp_path,
+    )
     assert done.returncode == 2
     assert f"vocoscope: {inputs['corrupt']}: found data that is not a readable audio file" in done.stderr
     assert "Traceback" not in done.stderr
@@ -82,8 +108,14 @@ window.close()
 def test_the_window_shows_without_waiting_for_the_engine_to_import_torch(tmp_path):
     """The engine (and with it torch, 1–3 s) starts on a thread of its own; the window is shown meanwhile."""
     environment = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    done = subprocess.run([sys.executable, "-c", SLOW_ENGINE, str(tmp_path / "settings.ini")], cwd=ROOT,
-                          env=environment, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", SLOW_ENGINE, str(tmp_path / "settings.ini")],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     shown, engine_ready, alive = done.stdout.split()[-3:]
     assert float(shown) < 3.5, f"the window took {shown} s to show: it waited for the engine"
@@ -115,8 +147,14 @@ def test_after_start_up_a_full_garbage_collection_has_little_to_walk(tmp_path, i
     """Importing torch and librosa, listing the models and reading a file leave ~350k objects alive. A full
     collection walked them all (236 ms with the GIL held, a stall of the GUI thread) until what lives on was frozen."""
     environment = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    done = subprocess.run([sys.executable, "-c", AFTER_START_UP, str(tmp_path / "settings.ini"), str(inputs["short"])],
-                          cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", AFTER_START_UP, str(tmp_path / "settings.ini"), str(inputs["short"])],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     loaded, walked, frozen = map(int, done.stdout.split()[-3:])
     assert loaded == 1 and frozen > 100_000, (loaded, frozen)

@@ -66,8 +66,11 @@ class ColourBar(QGraphicsWidget):
         for value in tick_values(low, high):
             y = bar.bottom() - (value - low) / (high - low) * bar.height()
             painter.drawLine(QPointF(bar.right(), y), QPointF(bar.right() + TICK_LENGTH, y))
-            painter.drawText(QRectF(bar.right() + TICK_LENGTH + 2, y - line / 2, 40, line),
-                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, f"{value:g}")
+            painter.drawText(
+                QRectF(bar.right() + TICK_LENGTH + 2, y - line / 2, 40, line),
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                f"{value:g}",
+            )
         painter.save()  # the unit along the right edge, reading upwards, as the plots' axis labels do
         painter.translate(self.size().width() - 2, bar.center().y())
         painter.rotate(-90)

@@ -21,10 +21,14 @@ def shortcut_rows(actions: list[QAction]) -> list[tuple[str, str]]:
 
 
 def shortcuts_html(actions: list[QAction]) -> str:
-    cells = "".join(f"<tr><td>{html.escape(text)}</td><td><b>{html.escape(keys)}</b></td></tr>"
-                    for text, keys in shortcut_rows(actions))
-    return (f"<table cellspacing='6'>{cells}</table><p>Drop a file on the window to open it. Click a plot to play its "
-            "row (the input, or the finished output) from there; drag to pan, wheel to zoom.</p>")
+    cells = "".join(
+        f"<tr><td>{html.escape(text)}</td><td><b>{html.escape(keys)}</b></td></tr>"
+        for text, keys in shortcut_rows(actions)
+    )
+    return (
+        f"<table cellspacing='6'>{cells}</table><p>Drop a file on the window to open it. Click a plot to play its "
+        "row (the input, or the finished output) from there; drag to pan, wheel to zoom.</p>"
+    )
 
 
 def about_text() -> str:
@@ -32,7 +36,12 @@ def about_text() -> str:
     import PySide6
     import torch
 
-    cuda = f"CUDA {torch.version.cuda}, {torch.cuda.device_count()} device(s)" if torch.cuda.is_available() else \
-        "no CUDA device (generation runs on the CPU)"
-    return (f"Vocoscope {importlib.metadata.version('vocoscope')}: a studio for neural vocoders.\n\n"
-            f"Python {platform.python_version()}, PySide6 {PySide6.__version__}, torch {torch.__version__}; {cuda}.")
+    cuda = (
+        f"CUDA {torch.version.cuda}, {torch.cuda.device_count()} device(s)"
+        if torch.cuda.is_available()
+        else "no CUDA device (generation runs on the CPU)"
+    )
+    return (
+        f"Vocoscope {importlib.metadata.version('vocoscope')}: a studio for neural vocoders.\n\n"
+        f"Python {platform.python_version()}, PySide6 {PySide6.__version__}, torch {torch.__version__}; {cuda}."
+    )

@@ -74,7 +74,9 @@ class Banner(QFrame):
 
     def show_message(self, level: str, text: str) -> None:
         colour = LEVEL_COLOURS.get(level, theme.GRID_TEXT)
-        self.setStyleSheet(f"#banner {{ background: {colour}22; border: 1px solid {colour}; border-radius: 4px; }}"
-                           f"#banner QLabel {{ color: #e8e8e8; }}")
+        self.setStyleSheet(
+            f"#banner {{ background: {colour}22; border: 1px solid {colour}; border-radius: 4px; }}"
+            f"#banner QLabel {{ color: #e8e8e8; }}"
+        )
         self.label.setText(text)
         self.show()

@@ -22,10 +22,15 @@ UNTRAINED_ROLE = Qt.ItemDataRole.UserRole + 1  # True on an untrained built-in's
 
 def describe(info) -> str:
     """One line for a registry `ModelInfo`: family, what it draws, rate, hop, mel bands, size, trained or not."""
-    trained = " · untrained (random weights)" if not info.trained else (
-        f" · trained {info.steps:,} steps on {info.training_data}" if info.steps and info.training_data else "")
-    return (f"{info.family} ({info.draws}) · {info.sample_rate} Hz · hop {info.hop_length} · {info.n_mels} mels · "
-            f"{info.parameters / 1e6:.2f} M parameters · receptive field {info.receptive_field}{trained}")
+    trained = (
+        " · untrained (random weights)"
+        if not info.trained
+        else (f" · trained {info.steps:,} steps on {info.training_data}" if info.steps and info.training_data else "")
+    )
+    return (
+        f"{info.family} ({info.draws}) · {info.sample_rate} Hz · hop {info.hop_length} · {info.n_mels} mels · "
+        f"{info.parameters / 1e6:.2f} M parameters · receptive field {info.receptive_field}{trained}"
+    )
 
 
 class ModelChooser(QComboBox):
@@ -94,8 +99,9 @@ class ModelChooser(QComboBox):
     def _mark_current(self) -> None:
         """The box's tooltip says what the chosen model is; an untrained one turns the box the warning colour."""
         self.setToolTip(self.currentData(Qt.ItemDataRole.ToolTipRole) or "")
-        self.setStyleSheet(f"QComboBox {{ color: {WARNING_COLOUR}; border-color: {WARNING_COLOUR}; }}"
-                           if self.untrained else "")
+        self.setStyleSheet(
+            f"QComboBox {{ color: {WARNING_COLOUR}; border-color: {WARNING_COLOUR}; }}" if self.untrained else ""
+        )
 
     def _on_activated(self, index: int) -> None:
         if self.itemData(index) is None:

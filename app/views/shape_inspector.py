@@ -83,8 +83,12 @@ class ShapeInspectorDock(QDockWidget):
             flat.setRootIsDecorated(False)
         self.checks.setColumnHidden(3, True)  # until a check fails there is no fix to show
         self.tabs = QTabWidget(body)
-        for tree, title in ((self.checks, "Checks"), (self.modules, "Modules"), (self.steps, "Cell step"),
-                            (self.training, "Training")):
+        for tree, title in (
+            (self.checks, "Checks"),
+            (self.modules, "Modules"),
+            (self.steps, "Cell step"),
+            (self.training, "Training"),
+        ):
             self.tabs.addTab(tree, title)
         for widget in (self.status, self.live, self.explanation):
             layout.addWidget(widget)
@@ -112,8 +116,10 @@ class ShapeInspectorDock(QDockWidget):
         elif kind == "ChunkReady" and event.job_id == self._job:
             # The live line only: a tab's title that changes its width lays out and paints the whole dock again.
             stats = event.stats
-            self.live.setText(f"generating: {stats.samples_done:,} / {stats.total_samples:,} samples, "
-                              f"{stats.real_time_factor:.2f}× real time")
+            self.live.setText(
+                f"generating: {stats.samples_done:,} / {stats.total_samples:,} samples, "
+                f"{stats.real_time_factor:.2f}× real time"
+            )
         elif kind == "JobFailed":
             self._show_shapes(getattr(event, "shapes", None))
             self.live.setText("failed")
@@ -240,8 +246,9 @@ class ShapeInspectorDock(QDockWidget):
             else:
                 inputs = "container" if record.kind in CONTAINERS else "not called"
             parent = self._module_items.get(record.name.rpartition(".")[0]) if record.name else None
-            item = self.modules.add_row([label, inputs, _shapes(record.outputs), record.dtype,
-                                         f"{record.parameters:,}", record.kind], parent)
+            item = self.modules.add_row(
+                [label, inputs, _shapes(record.outputs), record.dtype, f"{record.parameters:,}", record.kind], parent
+            )
             item.setData(0, Qt.UserRole, record.name)
             item.setToolTip(0, f"{record.name or trace.model} ({record.kind})")
             self._module_items[record.name] = item
@@ -253,8 +260,9 @@ class ShapeInspectorDock(QDockWidget):
             self.steps.add_row([record.symbol, _shape(record.shape), record.dtype, record.meaning])
         for record in trace.training:
             yield False
-            self.training.add_row([record.function, _shape(record.input), record.input_dtype, _shape(record.target),
-                                   record.target_dtype])
+            self.training.add_row(
+                [record.function, _shape(record.input), record.input_dtype, _shape(record.target), record.target_dtype]
+            )
 
     def _explain(self, text: str) -> None:
         """What went wrong, in words, above the tables; the line is gone while there is nothing to say."""

@@ -102,8 +102,11 @@ class SpectrogramView(TimelinePlot):
         or the mel itself again for None."""
         self.reference = None if mel is None else np.ascontiguousarray(mel, dtype=np.float32)
         self._show_colours()
-        self.set_title(f"Generated mel − input mel (red: louder, blue: quieter; ±{self.decibel_levels[1]:.0f} dB)"
-                       if self.reference is not None else self.title)
+        self.set_title(
+            f"Generated mel − input mel (red: louder, blue: quieter; ±{self.decibel_levels[1]:.0f} dB)"
+            if self.reference is not None
+            else self.title
+        )
         self.mark_dirty()
 
     def follow(self, stream) -> None:

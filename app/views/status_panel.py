@@ -35,9 +35,12 @@ class StatusPanel(QWidget):
         layout.addWidget(self.progress)
         self.buffered = self._figure(layout, "Audio buffered ahead of the sound card")
         self.underruns = self._figure(layout, "Times the sound card ran out of audio")
-        self.distance = self._figure(layout, "Mel distance: mean difference in dB between the generated audio's mel "
-                                             "and the input mel (the log-mel distance of benchmarks/quality.py); "
-                                             "lower is closer")
+        self.distance = self._figure(
+            layout,
+            "Mel distance: mean difference in dB between the generated audio's mel "
+            "and the input mel (the log-mel distance of benchmarks/quality.py); "
+            "lower is closer",
+        )
         self.reset()
         self.show_playback(None, None)
 
@@ -82,5 +85,7 @@ class StatusPanel(QWidget):
 
     def show_playback(self, buffered_seconds: float | None, underruns: int | None) -> None:
         """Playback figures, or dashes when nothing is playing (None)."""
-        self.buffered.setText("buffered —" if buffered_seconds is None else f"buffered {1000 * buffered_seconds:.0f} ms")
+        self.buffered.setText(
+            "buffered —" if buffered_seconds is None else f"buffered {1000 * buffered_seconds:.0f} ms"
+        )
         self.underruns.setText("underruns —" if underruns is None else f"underruns {underruns}")

@@ -24,13 +24,23 @@ class TimelinePlot(pg.PlotWidget):
 
     clicked_at = Signal(float)  # seconds on the time axis where the plot area was clicked (0 at the least)
 
-    def __init__(self, title: str, y_label: str, parent=None, left_axis: pg.AxisItem | None = None,
-                 side: QGraphicsWidget | None = None):
-        super().__init__(parent=parent, background=theme.BACKGROUND,
-                         axisItems={"left": left_axis} if left_axis is not None else None)
+    def __init__(
+        self,
+        title: str,
+        y_label: str,
+        parent=None,
+        left_axis: pg.AxisItem | None = None,
+        side: QGraphicsWidget | None = None,
+    ):
+        super().__init__(
+            parent=parent, background=theme.BACKGROUND, axisItems={"left": left_axis} if left_axis is not None else None
+        )
         self.plot_item: pg.PlotItem = self.getPlotItem()
         theme.style_plot(self.plot_item, title, y_label)
-        for edge in ("left", "bottom"):  # an axis (and its grid) is drawn again when its ticks move, not with each frame
+        for edge in (
+            "left",
+            "bottom",
+        ):  # an axis (and its grid) is drawn again when its ticks move, not with each frame
             self.plot_item.getAxis(edge).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.side = side if side is not None else QGraphicsWidget()  # what fills the column right of the data
         self.side.setMinimumWidth(SIDE_WIDTH)
@@ -54,8 +64,9 @@ class TimelinePlot(pg.PlotWidget):
         self.hint.hide()
         self._hint_on = False
         self.plot_item.vb.sigResized.connect(self._place_hint)
-        self.playhead = pg.InfiniteLine(pos=0.0, angle=90, movable=False,
-                                        pen=pg.mkPen(theme.PLAYHEAD_COLOUR, width=1.5))
+        self.playhead = pg.InfiniteLine(
+            pos=0.0, angle=90, movable=False, pen=pg.mkPen(theme.PLAYHEAD_COLOUR, width=1.5)
+        )
         self.playhead.setZValue(10)
         self.playhead.hide()
         self.plot_item.addItem(self.playhead, ignoreBounds=True)
@@ -97,8 +108,11 @@ class TimelinePlot(pg.PlotWidget):
 
     def _on_click(self, event) -> None:
         view = self.plot_item.vb
-        if (event.button() == Qt.MouseButton.LeftButton and not event.double()
-                and view.sceneBoundingRect().contains(event.scenePos())):
+        if (
+            event.button() == Qt.MouseButton.LeftButton
+            and not event.double()
+            and view.sceneBoundingRect().contains(event.scenePos())
+        ):
             self.clicked_at.emit(max(0.0, view.mapSceneToView(event.scenePos()).x()))
 
     def set_playhead(self, seconds: float | None) -> None:

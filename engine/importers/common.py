@@ -34,16 +34,20 @@ def read_torch_file(path: Path) -> Any:
     """The object a .pt/.pth/.pyt file holds, read with `torch.load(weights_only=True)`: tensors, numbers, strings
     and containers only; a file that needs code to unpickle is refused."""
     if not path.is_file():
-        raise CheckpointError(path, "no such file" if not path.exists() else "a folder", "a PyTorch checkpoint file",
-                              "Check the path.")
+        raise CheckpointError(
+            path, "no such file" if not path.exists() else "a folder", "a PyTorch checkpoint file", "Check the path."
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 (torch raises many types for files that hold code or are not its own)
         first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-        raise CheckpointError(path, f"a file torch will not read as plain tensors without running its code ({first})",
-                              "a checkpoint of tensors, numbers and dicts (torch.save of a state dict)",
-                              "Vocoscope never unpickles code. In the project that wrote it, save the weights alone: "
-                              "torch.save(model.state_dict(), 'weights.pt'), and import that file.") from None
+        raise CheckpointError(
+            path,
+            f"a file torch will not read as plain tensors without running its code ({first})",
+            "a checkpoint of tensors, numbers and dicts (torch.save of a state dict)",
+            "Vocoscope never unpickles code. In the project that wrote it, save the weights alone: "
+            "torch.save(model.state_dict(), 'weights.pt'), and import that file.",
+        ) from None
 
 
 def tensor_dict(path: Path, value: Any, keys: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
@@ -55,10 +59,18 @@ def tensor_dict(path: Path, value: Any, keys: tuple[str, ...] = ()) -> dict[str,
             break
     tensors = {k: v for k, v in value.items() if isinstance(v, torch.Tensor)} if isinstance(value, dict) else {}
     if not tensors:
-        found = f"a dict with keys {sorted(map(str, value))[:6]}" if isinstance(value, dict) else f"a {type(value).__name__}"
-        raise CheckpointError(path, f"{found}, no state dict of tensors", "a state dict (parameter name → tensor)"
-                              + (f", at the top or under {' or '.join(map(repr, keys))}" if keys else ""),
-                              "Import the checkpoint its training script saved, or torch.save(model.state_dict()).")
+        found = (
+            f"a dict with keys {sorted(map(str, value))[:6]}"
+            if isinstance(value, dict)
+            else f"a {type(value).__name__}"
+        )
+        raise CheckpointError(
+            path,
+            f"{found}, no state dict of tensors",
+            "a state dict (parameter name → tensor)"
+            + (f", at the top or under {' or '.join(map(repr, keys))}" if keys else ""),
+            "Import the checkpoint its training script saved, or torch.save(model.state_dict()).",
+        )
     return tensors
 
 
@@ -78,24 +90,37 @@ def read_hparams(paths: list[Path]) -> dict[str, Any]:
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
-            raise InputError(path, f"a file that cannot be read as text ({error})", "an hparams .py or .json file",
-                             "Check the path.") from None
+            raise InputError(
+                path, f"a file that cannot be read as text ({error})", "an hparams .py or .json file", "Check the path."
+            ) from None
         if path.suffix.lower() == ".json":
             try:
                 values = json.loads(text)
             except json.JSONDecodeError as error:
-                raise InputError(path, f"JSON that does not parse ({error})", "one JSON object of settings",
-                                 "Fix the file, or pass the project's hparams.py instead.") from None
+                raise InputError(
+                    path,
+                    f"JSON that does not parse ({error})",
+                    "one JSON object of settings",
+                    "Fix the file, or pass the project's hparams.py instead.",
+                ) from None
             if not isinstance(values, dict):
-                raise InputError(path, f"a JSON {type(values).__name__}", "one JSON object of settings",
-                                 "Pass the hparams object itself.")
+                raise InputError(
+                    path,
+                    f"a JSON {type(values).__name__}",
+                    "one JSON object of settings",
+                    "Pass the hparams object itself.",
+                )
             settings.update(values)
             continue
         try:
             tree = ast.parse(text, filename=str(path))
         except SyntaxError as error:
-            raise InputError(path, f"Python that does not parse (line {error.lineno}: {error.msg})",
-                             "the project's hparams.py", "Pass the file as the project ships it, or a JSON file.") from None
+            raise InputError(
+                path,
+                f"Python that does not parse (line {error.lineno}: {error.msg})",
+                "the project's hparams.py",
+                "Pass the file as the project ships it, or a JSON file.",
+            ) from None
         settings.update(_literal_settings(tree))
     return settings
 
@@ -108,9 +133,12 @@ def _arrays(path: Path) -> dict[str, Any]:
         with np.load(path, allow_pickle=False) as arrays:
             return {name: arrays[name].tolist() for name in arrays.files}
     except (OSError, ValueError, EOFError) as error:
-        raise InputError(path, f"a file numpy will not read as plain arrays ({str(error)[:120]})",
-                         "a .npz of numeric arrays (numpy.savez)",
-                         "Write it with numpy.savez(path, mean=..., var=...), from plain arrays.") from None
+        raise InputError(
+            path,
+            f"a file numpy will not read as plain arrays ({str(error)[:120]})",
+            "a .npz of numeric arrays (numpy.savez)",
+            "Write it with numpy.savez(path, mean=..., var=...), from plain arrays.",
+        ) from None
 
 
 def _literal_settings(tree: ast.Module) -> dict[str, Any]:
@@ -174,14 +202,19 @@ class Settings:
         if self.read:
             lines.append(f"read from {self.files}: " + _listing(self.read))
         if self.guessed:
-            lines.append(f"guessed from {self.source}'s published defaults (pass --hparams to set them): "
-                         + _listing(self.guessed))
+            lines.append(
+                f"guessed from {self.source}'s published defaults (pass --hparams to set them): "
+                + _listing(self.guessed)
+            )
         return lines
 
     def record(self) -> dict[str, Any]:
         """The same accounts, JSON-able, for the checkpoint's metadata."""
-        return {"from_weights": _jsonable(self.from_weights), "from_hparams": _jsonable(self.read),
-                "guessed": _jsonable(self.guessed)}
+        return {
+            "from_weights": _jsonable(self.from_weights),
+            "from_hparams": _jsonable(self.read),
+            "guessed": _jsonable(self.guessed),
+        }
 
 
 def _listing(values: dict[str, Any]) -> str:
@@ -192,8 +225,9 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(values, default=str))
 
 
-def renamed(state: dict[str, torch.Tensor], renames: list[tuple[str, str]],
-            dropped: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+def renamed(
+    state: dict[str, torch.Tensor], renames: list[tuple[str, str]], dropped: tuple[str, ...] = ()
+) -> dict[str, torch.Tensor]:
     """`state` with each key's first matching prefix replaced (renames: (source prefix, our prefix)), float tensors
     as float32, and the keys starting with any of `dropped` left out."""
     out = {}
@@ -202,7 +236,7 @@ def renamed(state: dict[str, torch.Tensor], renames: list[tuple[str, str]],
             continue
         for old, new in renames:
             if key.startswith(old):
-                key = new + key[len(old):]
+                key = new + key[len(old) :]
                 break
         out[key] = value.float() if value.is_floating_point() else value
     return out
@@ -230,9 +264,18 @@ def load_into(path: Path, model: Vocoder, weights: dict[str, torch.Tensor], sour
     unexpected = sorted(set(weights) - set(expected))
     wrong = sorted(k for k in set(expected) & set(weights) if tuple(expected[k].shape) != tuple(weights[k].shape))
     if missing or unexpected or wrong:
-        first = (f"{missing[0]} missing" if missing else f"{unexpected[0]} unexpected" if unexpected
-                 else f"{wrong[0]} of shape {tuple(weights[wrong[0]].shape)}, not {tuple(expected[wrong[0]].shape)}")
-        raise CheckpointError(path, f"weights that do not fit a {source} model read from their shapes ({first})",
-                              f"a {source} checkpoint", "Check --from: the file may come from another project.")
+        first = (
+            f"{missing[0]} missing"
+            if missing
+            else f"{unexpected[0]} unexpected"
+            if unexpected
+            else f"{wrong[0]} of shape {tuple(weights[wrong[0]].shape)}, not {tuple(expected[wrong[0]].shape)}"
+        )
+        raise CheckpointError(
+            path,
+            f"weights that do not fit a {source} model read from their shapes ({first})",
+            f"a {source} checkpoint",
+            "Check --from: the file may come from another project.",
+        )
     model.load_state_dict(weights)
     model.eval()

@@ -59,15 +59,30 @@ STACKS_OF_PRESETS = {24: 4, 30: 3}  # layers → stacks in hparams.py and egs/*/
 
 # hparams.py as published (the audio and the settings the weights do not show).
 DEFAULTS: dict[str, Any] = {
-    "input_type": "raw", "quantize_channels": 65536, "preprocess": "", "postprocess": "", "global_gain_scale": 1.0,
-    "sample_rate": 22050, "fmin": 125, "fmax": 7600, "fft_size": 1024, "hop_size": 256, "frame_shift_ms": None,
-    "win_length": 1024, "win_length_ms": -1.0, "window": "hann", "highpass_cutoff": 70.0,
-    "output_distribution": "Logistic", "log_scale_min": -16.0,
+    "input_type": "raw",
+    "quantize_channels": 65536,
+    "preprocess": "",
+    "postprocess": "",
+    "global_gain_scale": 1.0,
+    "sample_rate": 22050,
+    "fmin": 125,
+    "fmax": 7600,
+    "fft_size": 1024,
+    "hop_size": 256,
+    "frame_shift_ms": None,
+    "win_length": 1024,
+    "win_length_ms": -1.0,
+    "window": "hann",
+    "highpass_cutoff": 70.0,
+    "output_distribution": "Logistic",
+    "log_scale_min": -16.0,
 }
-_STATS_HELP = ("r9y9's recipes standardise the log-mel by the training set's statistics (meanvar.joblib, a pickle "
-               "Vocoscope will not open). In r9y9's environment run: python -c \"import joblib, numpy; s = "
-               "joblib.load('meanvar.joblib'); numpy.savez('meanvar.npz', mean=s.mean_, var=s.var_)\" and pass "
-               "--hparams meanvar.npz")
+_STATS_HELP = (
+    "r9y9's recipes standardise the log-mel by the training set's statistics (meanvar.joblib, a pickle "
+    "Vocoscope will not open). In r9y9's environment run: python -c \"import joblib, numpy; s = "
+    "joblib.load('meanvar.joblib'); numpy.savez('meanvar.npz', mean=s.mean_, var=s.var_)\" and pass "
+    "--hparams meanvar.npz"
+)
 
 
 def import_r9y9(path: Path, hparams_files: list[Path]) -> Imported:
@@ -84,26 +99,41 @@ def import_r9y9(path: Path, hparams_files: list[Path]) -> Imported:
     try:
         model = build("wavenet", config, mel)
     except ConfigError as error:
-        raise CheckpointError(path, f"an r9y9 model Vocoscope cannot build ({error})", "a model of its structure",
-                              "Report it with the checkpoint's hparams.json.") from None
+        raise CheckpointError(
+            path,
+            f"an r9y9 model Vocoscope cannot build ({error})",
+            "a model of its structure",
+            "Report it with the checkpoint's hparams.json.",
+        ) from None
     load_into(path, model, {key: tensor.float() for key, tensor in ours(state, config, gain).items()}, SOURCE)
     steps = int(value.get("global_step", 0)) if isinstance(value, dict) else 0
-    meta = {"training_note": f"imported from {path.name} ({SOURCE})", "licence": LICENCE, "steps": steps,
-            "imported": {"source": SOURCE, "file": path.name, **settings.record(), "mel_statistics": stats_note}}
+    meta = {
+        "training_note": f"imported from {path.name} ({SOURCE})",
+        "licence": LICENCE,
+        "steps": steps,
+        "imported": {"source": SOURCE, "file": path.name, **settings.record(), "mel_statistics": stats_note},
+    }
     notes = settings.notes() + [stats_note]
     if gain != 1.0 and config["input"] == "mulaw":
-        notes.append(f"global_gain_scale {gain:g}: a mu-law class input cannot fold it, so the model generates the "
-                     f"recording times {gain:g} ({20 * math.log10(gain):.1f} dB), which r9y9's synthesis divides out")
+        notes.append(
+            f"global_gain_scale {gain:g}: a mu-law class input cannot fold it, so the model generates the "
+            f"recording times {gain:g} ({20 * math.log10(gain):.1f} dB), which r9y9's synthesis divides out"
+        )
     return Imported(model=model, meta=meta, notes=notes)
 
 
 def read_structure(path: Path, state: dict[str, torch.Tensor], settings: Settings) -> tuple[dict, int, float]:
     """The WaveNet config the tensors describe (with the hparams they cannot show), the mel bands, and the gain
     folded into the weights (1 when none is)."""
+
     def shape(key: str) -> tuple[int, ...]:
         if key not in state:
-            raise CheckpointError(path, f"a state dict without {key!r} (first keys: {', '.join(list(state)[:4])})",
-                                  "the weights of r9y9's WaveNet", "Check --from.")
+            raise CheckpointError(
+                path,
+                f"a state dict without {key!r} (first keys: {', '.join(list(state)[:4])})",
+                "the weights of r9y9's WaveNet",
+                "Check --from.",
+            )
         return tuple(state[key].shape)
 
     refuse = _refusals(state, settings)
@@ -119,36 +149,67 @@ def read_structure(path: Path, state: dict[str, torch.Tensor], settings: Setting
     settings.weights("kernel_size", kernel_size)
     settings.weights("cin_channels", n_mels)
     if gate != 2 * residual:
-        raise CheckpointError(path, f"gate_channels {gate} with residual_channels {residual}",
-                              "gate_channels twice residual_channels (as in every egs/ recipe but the demo)",
-                              "Vocoscope's gated layer splits 2R channels into filter and gate.")
+        raise CheckpointError(
+            path,
+            f"gate_channels {gate} with residual_channels {residual}",
+            "gate_channels twice residual_channels (as in every egs/ recipe but the demo)",
+            "Vocoscope's gated layer splits 2R channels into filter and gate.",
+        )
     stacks = _stacks(path, settings, layers)
-    factors = settings.weights("upsample_scales", tuple((state[key].shape[-1] - 1) // 2 for key in _smoothing_keys(state)))
+    factors = settings.weights(
+        "upsample_scales", tuple((state[key].shape[-1] - 1) // 2 for key in _smoothing_keys(state))
+    )
     gain = float(settings.get("global_gain_scale"))
     gain = gain if gain > 0 else 1.0
-    config: dict[str, Any] = {"blocks": stacks, "layers": layers // stacks, "dilation_base": 2,
-                              "kernel_size": kernel_size, "residual_channels": residual, "skip_channels": skip}
+    config: dict[str, Any] = {
+        "blocks": stacks,
+        "layers": layers // stacks,
+        "dilation_base": 2,
+        "kernel_size": kernel_size,
+        "residual_channels": residual,
+        "skip_channels": skip,
+    }
     if first_in == 1:
-        if str(settings.get("input_type")) != "raw" or str(settings.get("output_distribution")) != "Logistic" \
-                or out_channels % 3:
-            raise CheckpointError(path, f"a scalar input ({settings.get('input_type')}) with "
-                                        f"{settings.get('output_distribution')} output of {out_channels} channels",
-                                  'input_type "raw" with output_distribution "Logistic" (3 × mixtures channels), or '
-                                  '"mulaw-quantize"', "Vocoscope's WaveNet has no Gaussian nor mu-law-scalar output.")
+        if (
+            str(settings.get("input_type")) != "raw"
+            or str(settings.get("output_distribution")) != "Logistic"
+            or out_channels % 3
+        ):
+            raise CheckpointError(
+                path,
+                f"a scalar input ({settings.get('input_type')}) with "
+                f"{settings.get('output_distribution')} output of {out_channels} channels",
+                'input_type "raw" with output_distribution "Logistic" (3 × mixtures channels), or "mulaw-quantize"',
+                "Vocoscope's WaveNet has no Gaussian nor mu-law-scalar output.",
+            )
         bits = int(math.log2(int(settings.get("quantize_channels"))))
-        config.update(input="scalar", output="mol", mixtures=out_channels // 3, mol_bits=bits,
-                      log_scale_min=float(settings.get("log_scale_min")) - math.log(gain))
+        config.update(
+            input="scalar",
+            output="mol",
+            mixtures=out_channels // 3,
+            mol_bits=bits,
+            log_scale_min=float(settings.get("log_scale_min")) - math.log(gain),
+        )
         settings.weights("output", f"mixture of {out_channels // 3} logistics")
     else:
         bits = int(math.log2(first_in))
         if 2**bits != first_in or out_channels != first_in:
-            raise CheckpointError(path, f"a one-hot input of {first_in} classes and {out_channels} outputs",
-                                  "2^bits classes in and out (input_type \"mulaw-quantize\")", "Check --from.")
+            raise CheckpointError(
+                path,
+                f"a one-hot input of {first_in} classes and {out_channels} outputs",
+                '2^bits classes in and out (input_type "mulaw-quantize")',
+                "Check --from.",
+            )
         config.update(input="mulaw", output="mulaw", bits=bits)
         settings.weights("output", f"{bits}-bit mu-law classes")
         gain = 1.0  # kept in the model's scale: see the note in `import_r9y9`
-    config["upsample"] = UpsampleConfig(factors=factors, pad=settings.weights("cin_pad", (conv_in_taps - 1) // 2),
-                                        aux_channels=0, pad_mode="edge", network="conv_in")
+    config["upsample"] = UpsampleConfig(
+        factors=factors,
+        pad=settings.weights("cin_pad", (conv_in_taps - 1) // 2),
+        aux_channels=0,
+        pad_mode="edge",
+        network="conv_in",
+    )
     return config, n_mels, gain
 
 
@@ -156,23 +217,45 @@ def _refusals(state: dict[str, torch.Tensor], settings: Settings) -> tuple[str, 
     """(found, expected, fix) for a structure the import cannot carry, or None."""
     keys = list(state)
     if any(key.startswith("embed_speakers.") or ".conv1x1g." in key for key in keys):
-        return ("global (speaker) conditioning", "a single-speaker model (gin_channels -1)",
-                "Vocoscope's WaveNet cannot take r9y9's speaker embedding yet.")
+        return (
+            "global (speaker) conditioning",
+            "a single-speaker model (gin_channels -1)",
+            "Vocoscope's WaveNet cannot take r9y9's speaker embedding yet.",
+        )
     if not any(key.startswith("upsample_net.conv_in.") for key in keys):
-        found = ("its UpsampleNetwork (no conv_in)" if any(key.startswith("upsample_net.") for key in keys)
-                 else "no upsampling network (upsample_conditional_features false, or a version before v0.2)")
-        return found, 'upsample_net "ConvInUpsampleNetwork" (every egs/ recipe)', "Only r9y9's recipes' network imports."
-    indices = sorted(int(match.group(1)) for key in keys
-                     if (match := re.fullmatch(r"upsample_net\.upsample\.up_layers\.(\d+)\.weight", key)))
+        found = (
+            "its UpsampleNetwork (no conv_in)"
+            if any(key.startswith("upsample_net.") for key in keys)
+            else "no upsampling network (upsample_conditional_features false, or a version before v0.2)"
+        )
+        return (
+            found,
+            'upsample_net "ConvInUpsampleNetwork" (every egs/ recipe)',
+            "Only r9y9's recipes' network imports.",
+        )
+    indices = sorted(
+        int(match.group(1))
+        for key in keys
+        if (match := re.fullmatch(r"upsample_net\.upsample\.up_layers\.(\d+)\.weight", key))
+    )
     if indices != list(range(1, 2 * len(indices), 2)):  # an activation after each smoothing shifts the indices
-        return ("an upsampling activation", 'upsample_activation "none" (every egs/ recipe)',
-                "Vocoscope's conv_in network has none.")
+        return (
+            "an upsampling activation",
+            'upsample_activation "none" (every egs/ recipe)',
+            "Vocoscope's conv_in network has none.",
+        )
     if any(state[f"upsample_net.upsample.up_layers.{i}.weight"].shape[2] != 1 for i in indices):
-        return ("freq_axis_kernel_size above 1", "freq_axis_kernel_size 1 (the default)",
-                "Vocoscope's smoothing does not mix bands.")
+        return (
+            "freq_axis_kernel_size above 1",
+            "freq_axis_kernel_size 1 (the default)",
+            "Vocoscope's smoothing does not mix bands.",
+        )
     if str(settings.get("preprocess")) not in ("", "none", "preemphasis"):
-        return (f"preprocess {settings.get('preprocess')!r}", 'preprocess "", "none" or "preemphasis"',
-                "Pass the checkpoint's hparams.json.")
+        return (
+            f"preprocess {settings.get('preprocess')!r}",
+            'preprocess "", "none" or "preemphasis"',
+            "Pass the checkpoint's hparams.json.",
+        )
     return None
 
 
@@ -184,18 +267,28 @@ def _stacks(path: Path, settings: Settings, layers: int) -> int:
         stacks = STACKS_OF_PRESETS[layers]
         settings.guessed["stacks"] = stacks
     else:
-        raise CheckpointError(path, f"{layers} layers and no hparams naming the stacks (dilation cycles)",
-                              f"the checkpoint's hparams.json, or a preset's layer count ({', '.join(map(str, STACKS_OF_PRESETS))})",
-                              "Pass --hparams hparams.json (train.py writes it beside the checkpoints).")
+        raise CheckpointError(
+            path,
+            f"{layers} layers and no hparams naming the stacks (dilation cycles)",
+            f"the checkpoint's hparams.json, or a preset's layer count ({', '.join(map(str, STACKS_OF_PRESETS))})",
+            "Pass --hparams hparams.json (train.py writes it beside the checkpoints).",
+        )
     if stacks < 1 or layers % stacks:
-        raise CheckpointError(path, f"{layers} layers in {stacks} stacks", "a whole number of layers per stack",
-                              "Pass the checkpoint's hparams.json.")
+        raise CheckpointError(
+            path,
+            f"{layers} layers in {stacks} stacks",
+            "a whole number of layers per stack",
+            "Pass the checkpoint's hparams.json.",
+        )
     return stacks
 
 
 def _smoothing_keys(state: dict[str, torch.Tensor]) -> list[str]:
-    found = [(int(match.group(1)), key) for key in state
-             if (match := re.fullmatch(r"upsample_net\.upsample\.up_layers\.(\d+)\.weight", key))]
+    found = [
+        (int(match.group(1)), key)
+        for key in state
+        if (match := re.fullmatch(r"upsample_net\.upsample\.up_layers\.(\d+)\.weight", key))
+    ]
     return [key for _, key in sorted(found)]
 
 
@@ -208,8 +301,10 @@ def ours(state: dict[str, torch.Tensor], config: dict[str, Any], gain: float) ->
         "condition.weight": torch.cat([state[p + "conv1x1c.weight"] for p in layer]),
         "skip.weight": torch.cat([state[p + "conv1x1_skip.weight"] for p in layer], dim=1) * skip_scale,
         "skip.bias": sum(state[p + "conv1x1_skip.bias"] for p in layer) * skip_scale,
-        "post.weight": state["last_conv_layers.1.weight"], "post.bias": state["last_conv_layers.1.bias"],
-        "out.weight": state["last_conv_layers.3.weight"].clone(), "out.bias": state["last_conv_layers.3.bias"].clone(),
+        "post.weight": state["last_conv_layers.1.weight"],
+        "post.bias": state["last_conv_layers.1.bias"],
+        "out.weight": state["last_conv_layers.3.weight"].clone(),
+        "out.bias": state["last_conv_layers.3.bias"].clone(),
         "upsample.conv_in.weight": state["upsample_net.conv_in.weight"],
     }
     weights["condition.bias"] = weights["condition.weight"].new_zeros(weights["condition.weight"].shape[0])
@@ -239,9 +334,12 @@ def r9y9_mel(path: Path, settings: Settings, n_mels: int, hop_length: int) -> tu
     if hop is None and settings.has("frame_shift_ms") and settings.get("frame_shift_ms") is not None:
         hop = int(settings.get("frame_shift_ms") / 1000 * sample_rate)
     if hop is not None and int(hop) != hop_length:
-        raise CheckpointError(path, f"upsampling scales making hop {hop_length} in the weights, but hop {hop} in the "
-                                    "hparams", "the hparams the model was trained with",
-                              "Pass the checkpoint's hparams.json.")
+        raise CheckpointError(
+            path,
+            f"upsampling scales making hop {hop_length} in the weights, but hop {hop} in the hparams",
+            "the hparams the model was trained with",
+            "Pass the checkpoint's hparams.json.",
+        )
     settings.guessed.pop("hop_size", None)
     win_length = int(settings.get("win_length"))
     if win_length < 0:
@@ -249,11 +347,21 @@ def r9y9_mel(path: Path, settings: Settings, n_mels: int, hop_length: int) -> tu
     fmax = settings.get("fmax")
     mean, scale, stats_note = _statistics(path, settings, n_mels)
     emphasis = PREEMPHASIS if str(settings.get("preprocess")) == "preemphasis" else 0.0
-    config = MelConfig(sample_rate=sample_rate, n_fft=int(settings.get("fft_size")), hop_length=hop_length,
-                       win_length=win_length, window=str(settings.get("window")), n_mels=n_mels,
-                       fmin=float(settings.get("fmin")), fmax=float(sample_rate / 2 if fmax is None else fmax),
-                       normalisation="log10_meanvar", mel_mean=mean, mel_scale=scale,
-                       highpass_hz=max(float(settings.get("highpass_cutoff")), 0.0), output_preemphasis=emphasis)
+    config = MelConfig(
+        sample_rate=sample_rate,
+        n_fft=int(settings.get("fft_size")),
+        hop_length=hop_length,
+        win_length=win_length,
+        window=str(settings.get("window")),
+        n_mels=n_mels,
+        fmin=float(settings.get("fmin")),
+        fmax=float(sample_rate / 2 if fmax is None else fmax),
+        normalisation="log10_meanvar",
+        mel_mean=mean,
+        mel_scale=scale,
+        highpass_hz=max(float(settings.get("highpass_cutoff")), 0.0),
+        output_preemphasis=emphasis,
+    )
     return config, stats_note
 
 
@@ -262,15 +370,26 @@ def _statistics(path: Path, settings: Settings, n_mels: int) -> tuple[tuple[floa
     `mean` and `var` (or `scale`)."""
     given = settings.given
     if "mean" not in given or not ("var" in given or "scale" in given):
-        raise CheckpointError(path, "no mean-variance statistics of the mel",
-                              "the training set's per-band mean and variance", _STATS_HELP)
+        raise CheckpointError(
+            path, "no mean-variance statistics of the mel", "the training set's per-band mean and variance", _STATS_HELP
+        )
     mean = np.asarray(given["mean"], dtype=np.float64).reshape(-1)
-    scale = (np.asarray(given["scale"], dtype=np.float64) if "scale" in given
-             else np.sqrt(np.asarray(given["var"], dtype=np.float64))).reshape(-1)
+    scale = (
+        np.asarray(given["scale"], dtype=np.float64)
+        if "scale" in given
+        else np.sqrt(np.asarray(given["var"], dtype=np.float64))
+    ).reshape(-1)
     if len(mean) != n_mels or len(scale) != n_mels or not np.isfinite(mean).all() or not np.isfinite(scale).all():
-        raise CheckpointError(path, f"statistics of {len(mean)} means and {len(scale)} scales for {n_mels} bands",
-                              f"{n_mels} finite numbers each", _STATS_HELP)
+        raise CheckpointError(
+            path,
+            f"statistics of {len(mean)} means and {len(scale)} scales for {n_mels} bands",
+            f"{n_mels} finite numbers each",
+            _STATS_HELP,
+        )
     scale = np.where(scale == 0, 1.0, scale)
-    return (tuple(mean.tolist()), tuple(scale.tolist()),
-            f"mel statistics: mean and {'scale' if 'scale' in given else 'variance'} of {n_mels} bands from "
-            f"{settings.files}")
+    return (
+        tuple(mean.tolist()),
+        tuple(scale.tolist()),
+        f"mel statistics: mean and {'scale' if 'scale' in given else 'variance'} of {n_mels} bands from "
+        f"{settings.files}",
+    )

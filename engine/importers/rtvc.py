@@ -32,10 +32,25 @@ LICENCE = "the checkpoint's own; Real-Time-Voice-Cloning's code is MIT-licensed"
 
 # synthesizer/hparams.py and vocoder/hparams.py as published.
 DEFAULTS: dict[str, Any] = {
-    "sample_rate": 16000, "n_fft": 800, "num_mels": 80, "hop_size": 200, "win_size": 800, "fmin": 55, "fmax": 7600,
-    "min_level_db": -100, "ref_level_db": 20, "max_abs_value": 4.0, "preemphasis": 0.97, "preemphasize": True,
-    "rescale": True, "rescaling_max": 0.9, "signal_normalization": True, "symmetric_mels": True, "bits": 9,
-    "mu_law": True, "voc_mode": "RAW",
+    "sample_rate": 16000,
+    "n_fft": 800,
+    "num_mels": 80,
+    "hop_size": 200,
+    "win_size": 800,
+    "fmin": 55,
+    "fmax": 7600,
+    "min_level_db": -100,
+    "ref_level_db": 20,
+    "max_abs_value": 4.0,
+    "preemphasis": 0.97,
+    "preemphasize": True,
+    "rescale": True,
+    "rescaling_max": 0.9,
+    "signal_normalization": True,
+    "symmetric_mels": True,
+    "bits": 9,
+    "mu_law": True,
+    "voc_mode": "RAW",
 }
 
 
@@ -43,20 +58,40 @@ def import_rtvc(path: Path, hparams_files: list[Path]) -> Imported:
     """A checkpoint written by Real-Time-Voice-Cloning's `WaveRNN.save` → an `Imported` WaveRNN."""
     state = tensor_dict(path, read_torch_file(path), ("model_state",))
     settings = Settings(SOURCE, read_hparams(hparams_files), DEFAULTS, hparams_files)
-    return import_wavernn(path, state, settings, lambda s, n_mels, hop: rtvc_mel(path, s, n_mels, hop), SOURCE,
-                          LICENCE, DEFAULTS["hop_size"])
+    return import_wavernn(
+        path,
+        state,
+        settings,
+        lambda s, n_mels, hop: rtvc_mel(path, s, n_mels, hop),
+        SOURCE,
+        LICENCE,
+        DEFAULTS["hop_size"],
+    )
 
 
 def rtvc_mel(path: Path, settings: Settings, n_mels: int, hop_length: int) -> MelConfig:
     """The synthesizer's mel, as the vocoder sees it (divided by max_abs_value), as a MelConfig."""
     if not settings.get("signal_normalization"):
-        raise CheckpointError(path, "signal_normalization = False in the hparams", "signal_normalization = True",
-                              "A vocoder trained on unnormalised dB mels cannot be imported.")
+        raise CheckpointError(
+            path,
+            "signal_normalization = False in the hparams",
+            "signal_normalization = True",
+            "A vocoder trained on unnormalised dB mels cannot be imported.",
+        )
     emphasis = float(settings.get("preemphasis")) if settings.get("preemphasize") else 0.0
-    return MelConfig(sample_rate=int(settings.get("sample_rate")), n_fft=int(settings.get("n_fft")),
-                     hop_length=hop_length, win_length=int(settings.get("win_size", "win_length")), window="hann",
-                     n_mels=n_mels, fmin=float(settings.get("fmin")), fmax=float(settings.get("fmax")),
-                     normalisation="db_symmetric" if settings.get("symmetric_mels") else "db_minmax",
-                     min_db=float(settings.get("min_level_db")), ref_db=float(settings.get("ref_level_db")),
-                     peak=float(settings.get("rescaling_max")) if settings.get("rescale") else 0.0,
-                     preemphasis=emphasis, output_preemphasis=emphasis)
+    return MelConfig(
+        sample_rate=int(settings.get("sample_rate")),
+        n_fft=int(settings.get("n_fft")),
+        hop_length=hop_length,
+        win_length=int(settings.get("win_size", "win_length")),
+        window="hann",
+        n_mels=n_mels,
+        fmin=float(settings.get("fmin")),
+        fmax=float(settings.get("fmax")),
+        normalisation="db_symmetric" if settings.get("symmetric_mels") else "db_minmax",
+        min_db=float(settings.get("min_level_db")),
+        ref_db=float(settings.get("ref_level_db")),
+        peak=float(settings.get("rescaling_max")) if settings.get("rescale") else 0.0,
+        preemphasis=emphasis,
+        output_preemphasis=emphasis,
+    )

@@ -50,14 +50,20 @@ def import_checkpoint(path: Path, source: str | None, hparams_files: list[Path] 
     detected = detect_source(path)
     if source is None:
         if detected is None:
-            raise CheckpointError(path, "a checkpoint whose tensor names match none of the known sources",
-                                  f"a checkpoint of {', '.join(SOURCES)}",
-                                  "Name its source with --from; for your own model code, use `vocoscope inspect "
-                                  "--module`.")
+            raise CheckpointError(
+                path,
+                "a checkpoint whose tensor names match none of the known sources",
+                f"a checkpoint of {', '.join(SOURCES)}",
+                "Name its source with --from; for your own model code, use `vocoscope inspect --module`.",
+            )
         source = detected
     if detected is not None and detected != source and not {detected, source} <= _SAME_NETWORK:
-        raise CheckpointError(path, f"a {detected} checkpoint (by its tensor names) imported as {source}",
-                              f"a {source} checkpoint", f"Use --from {detected}, or leave --from out.")
+        raise CheckpointError(
+            path,
+            f"a {detected} checkpoint (by its tensor names) imported as {source}",
+            f"a {source} checkpoint",
+            f"Use --from {detected}, or leave --from out.",
+        )
     if source not in SOURCES:
         raise CheckpointError(path, f"source {source!r}", f"one of {', '.join(SOURCES)}", "Choose one of those.")
     module_name, function_name = SOURCES[source]

@@ -37,8 +37,14 @@ LICENCE = "the checkpoint's own; torchaudio's code is BSD-2-Clause-licensed"
 
 # examples/pipeline_wavernn/main.py's argument defaults (and the pretrained bundle's _get_wrnn_params).
 DEFAULTS: dict[str, Any] = {
-    "sample_rate": 22050, "n_fft": 2048, "hop_length": 275, "win_length": 1100, "f_min": 40.0,
-    "min_level_db": -100.0, "mulaw": True, "normalization": True,
+    "sample_rate": 22050,
+    "n_fft": 2048,
+    "hop_length": 275,
+    "win_length": 1100,
+    "f_min": 40.0,
+    "min_level_db": -100.0,
+    "mulaw": True,
+    "normalization": True,
 }
 _RESBLOCK_PARTS = {"0": "conv1", "1": "batch_norm1", "3": "conv2", "4": "batch_norm2"}
 
@@ -48,14 +54,16 @@ def import_torchaudio(path: Path, hparams_files: list[Path]) -> Imported:
     state = tensor_dict(path, read_torch_file(path), ("state_dict",))
     state = {key.removeprefix("module."): value for key, value in state.items()}
     settings = Settings(SOURCE, read_hparams(hparams_files), DEFAULTS, hparams_files)
-    return import_wavernn(path, fatchord_names(state), settings, torchaudio_mel, SOURCE, LICENCE,
-                          DEFAULTS["hop_length"])
+    return import_wavernn(
+        path, fatchord_names(state), settings, torchaudio_mel, SOURCE, LICENCE, DEFAULTS["hop_length"]
+    )
 
 
 def fatchord_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """torchaudio's parameter names → fatchord's (the network is the same)."""
-    indices = {int(match.group(1)) for key in state
-               if (match := re.match(r"upsample\.resnet\.melresnet_model\.(\d+)\.", key))}
+    indices = {
+        int(match.group(1)) for key in state if (match := re.match(r"upsample\.resnet\.melresnet_model\.(\d+)\.", key))
+    }
     last = max(indices, default=-1)
     renamed = {}
     for key, value in state.items():
@@ -80,7 +88,16 @@ def fatchord_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def torchaudio_mel(settings: Settings, n_mels: int, hop_length: int) -> MelConfig:
     """The example's MelSpectrogram + NormalizeDB as a MelConfig."""
     sample_rate = int(settings.get("sample_rate"))
-    return MelConfig(sample_rate=sample_rate, n_fft=int(settings.get("n_fft")), hop_length=hop_length,
-                     win_length=int(settings.get("win_length")), window="hann", n_mels=n_mels,
-                     fmin=float(settings.get("f_min")), fmax=sample_rate / 2, normalisation="db_minmax",
-                     min_db=float(settings.get("min_level_db")), ref_db=0.0)
+    return MelConfig(
+        sample_rate=sample_rate,
+        n_fft=int(settings.get("n_fft")),
+        hop_length=hop_length,
+        win_length=int(settings.get("win_length")),
+        window="hann",
+        n_mels=n_mels,
+        fmin=float(settings.get("f_min")),
+        fmax=sample_rate / 2,
+        normalisation="db_minmax",
+        min_db=float(settings.get("min_level_db")),
+        ref_db=0.0,
+    )

@@ -32,7 +32,6 @@ from engine.sampling import Sampling, own_sampling, resolved
 ConfigT = TypeVar("ConfigT")
 
 
-
 def config_from_dict(cls: type[ConfigT], values: dict[str, Any]) -> ConfigT:
     """Build a config dataclass from JSON, the inverse of `dataclasses.asdict`: a dict for a field whose type is a
     dataclass (`upsample`) becomes that dataclass, lists become tuples. An unknown setting is a `ConfigError`."""

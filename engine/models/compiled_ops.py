@@ -44,8 +44,14 @@ def add_columns(x: np.ndarray, columns: np.ndarray, start, out: np.ndarray, relu
 # The library's tanh and exp run one value at a time; this is plain arithmetic that the compiler spreads over the
 # vector lanes (with numpy's error model: Python's check for a division by zero would keep it scalar). Over one step's
 # values it is 12 times as fast (benchmarks/compiled_activations.py).
-TANH_P = (0.9999999938763772, 0.13676329670939136, 0.0038639117940755955, 2.7922933679907187e-05, 3.039984111150691e-08,
-          -1.2082230565648105e-11)
+TANH_P = (
+    0.9999999938763772,
+    0.13676329670939136,
+    0.0038639117940755955,
+    2.7922933679907187e-05,
+    3.039984111150691e-08,
+    -1.2082230565648105e-11,
+)
 TANH_Q = (1.0, 0.4700966034939685, 0.027229479800001746, 0.00039310088532684196, 1.2817029860419582e-06)
 TANH_LIMIT = 9.0
 
@@ -71,8 +77,12 @@ def exp_nonpositive(y: float) -> float:
     """e^y for y ≤ 0 to a relative 2e-9 (and 0 below −87, where float32 has nothing left), without a library call:
     e^y = (e^(y/256))^256, the inner power by its Taylor series to the 9th term (|y/256| < 0.34), then 8 squarings."""
     z = max(y, -87.0) * (1.0 / 256.0)
-    p = 1.0 + z * (1.0 + z / 2 * (1.0 + z / 3 * (1.0 + z / 4 * (1.0 + z / 5 * (1.0 + z / 6 * (1.0 + z / 7 * (
-        1.0 + z / 8 * (1.0 + z / 9))))))))
+    p = 1.0 + z * (
+        1.0
+        + z
+        / 2
+        * (1.0 + z / 3 * (1.0 + z / 4 * (1.0 + z / 5 * (1.0 + z / 6 * (1.0 + z / 7 * (1.0 + z / 8 * (1.0 + z / 9)))))))
+    )
     for _ in range(8):
         p *= p
     return p if y > -87.0 else 0.0

@@ -45,9 +45,11 @@ class ConvInUpsampleNetwork(nn.Module):
         super().__init__()
         check_factors(config.factors, hop_length)
         if config.aux_channels != 0 or config.pad < 0 or config.pad_mode not in PAD_MODES:
-            raise ConfigError(f"the conv_in upsampling network has aux_channels {config.aux_channels}, pad {config.pad} "
-                              f"and pad_mode {config.pad_mode!r}; it needs aux_channels 0 (it makes no aux features), "
-                              f"pad 0 or more and pad_mode one of {', '.join(PAD_MODES)}.")
+            raise ConfigError(
+                f"the conv_in upsampling network has aux_channels {config.aux_channels}, pad {config.pad} "
+                f"and pad_mode {config.pad_mode!r}; it needs aux_channels 0 (it makes no aux features), "
+                f"pad 0 or more and pad_mode one of {', '.join(PAD_MODES)}."
+            )
         self.pad = config.pad
         self.pad_mode = PAD_MODES[config.pad_mode]
         self.hop_length = hop_length

@@ -52,7 +52,9 @@ class CausalConv1d(nn.Conv1d):
         inputs before it (zeros before the first block) → (output (N, C_out, n), the past of the next block). Blocks
         run one after another compute what `forward` computes on their concatenation."""
         joined = torch.cat([past, x], dim=-1)
-        return F.conv1d(joined, self.weight, self.bias, dilation=self.dilation), joined[..., joined.shape[-1] - self.left_pad:]
+        return F.conv1d(joined, self.weight, self.bias, dilation=self.dilation), joined[
+            ..., joined.shape[-1] - self.left_pad :
+        ]
 
 
 class FoldedCausalConv1d(CausalConv1d):
@@ -72,7 +74,9 @@ class FoldedCausalConv1d(CausalConv1d):
         return unfold_time(out, d)[:, :, :length]
 
 
-def make_causal_conv(implementation: str, in_channels: int, out_channels: int, kernel_size: int, dilation: int) -> CausalConv1d:
+def make_causal_conv(
+    implementation: str, in_channels: int, out_channels: int, kernel_size: int, dilation: int
+) -> CausalConv1d:
     """The causal dilated convolution named by `implementation` ("conv1d" or "fold")."""
     if implementation == "conv1d":
         return CausalConv1d(in_channels, out_channels, kernel_size, dilation)

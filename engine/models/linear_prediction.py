@@ -86,8 +86,9 @@ class LinearPredictor(nn.Module):
         batch, frames = autocorrelation.shape[:2]
         return _levinson(autocorrelation.reshape(batch * frames, -1)).reshape(batch, frames, -1).float()
 
-    def split(self, mel: torch.Tensor, audio: torch.Tensor,
-              fed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def split(
+        self, mel: torch.Tensor, audio: torch.Tensor, fed: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """mel (N, n_mels, F), audio (N, F · hop) → (predictions p_t, excitation e_t = x_t − p_t), (N, F · hop) float64.
         With `fed` (N, F · hop), the signal a noise-injected training run feeds (engine/models/noise_injection.py),
         the predictions are made from it instead, and e_t is what would bring each back to the audio."""

@@ -26,19 +26,31 @@ if TYPE_CHECKING:
 RANDOM_INIT_SEED = 20240601
 
 
-def info_for(model: Vocoder, name: str, trained: bool, path: Path | None,
-             meta: dict[str, Any] | None = None) -> ModelInfo:
+def info_for(
+    model: Vocoder, name: str, trained: bool, path: Path | None, meta: dict[str, Any] | None = None
+) -> ModelInfo:
     """The list entry of `model`; `meta` is its checkpoint's metadata, for the training it records."""
     mel = model.mel_config
     training = (meta or {}).get("training", {})
     data = training.get("data") or {}
     training_data = f"{data.get('source', '?')} ({data.get('licence') or 'licence not recorded'})" if data else ""
     steps = int((meta or {}).get("steps", 0)) + int((training.get("initialised_from") or {}).get("steps", 0))
-    return ModelInfo(name=name, family=model.family, sample_rate=mel.sample_rate, hop_length=mel.hop_length,
-                     n_mels=mel.n_mels, receptive_field=int(model.receptive_field),
-                     parameters=model.parameter_count(), trained=trained, path=path, draws=model.draws,
-                     sampling=model.own_sampling, steps=steps, training_data=training_data,
-                     sparsity=getattr(model, "sparsity_note", ""))
+    return ModelInfo(
+        name=name,
+        family=model.family,
+        sample_rate=mel.sample_rate,
+        hop_length=mel.hop_length,
+        n_mels=mel.n_mels,
+        receptive_field=int(model.receptive_field),
+        parameters=model.parameter_count(),
+        trained=trained,
+        path=path,
+        draws=model.draws,
+        sampling=model.own_sampling,
+        steps=steps,
+        training_data=training_data,
+        sparsity=getattr(model, "sparsity_note", ""),
+    )
 
 
 def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> tuple[Vocoder, ModelInfo]:
@@ -49,9 +61,12 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
         return _builtin(name_or_path, device)
     path = Path(name_or_path)
     if not path.exists():
-        raise InputError(path, "no built-in model of that name and no such file",
-                         f"one of {', '.join(BUILTINS)} or a .safetensors checkpoint",
-                         "Run `vocoscope models` for the names, or check the path.")
+        raise InputError(
+            path,
+            "no built-in model of that name and no such file",
+            f"one of {', '.join(BUILTINS)} or a .safetensors checkpoint",
+            "Run `vocoscope models` for the names, or check the path.",
+        )
     loaded = checkpoints.load(path, device=device)
     return loaded.model, info_for(loaded.model, path.stem, True, path, loaded.meta)
 

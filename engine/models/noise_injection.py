@@ -51,6 +51,7 @@ def noise_classes(rng: np.random.Generator, batch: int, length: int, largest_std
 def noisy_past(audio: torch.Tensor, coefficients: torch.Tensor, noise: np.ndarray, hop: int, bits: int) -> torch.Tensor:
     """audio (N, F · hop), coefficients a₁..a_p (N, F, p) from `LinearPredictor`, noise classes (N, F · hop) → the
     fed signal s̃ (N, F · hop) float32, on the audio's device."""
-    fed = _resynthesise(audio.detach().double().cpu().numpy(), coefficients.detach().double().cpu().numpy(),
-                        noise, hop, bits)
+    fed = _resynthesise(
+        audio.detach().double().cpu().numpy(), coefficients.detach().double().cpu().numpy(), noise, hop, bits
+    )
     return torch.from_numpy(fed).float().to(audio.device)

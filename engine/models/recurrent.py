@@ -30,7 +30,8 @@ def check_model_input(model: Vocoder, mel: torch.Tensor | FrameSource, audio: to
     tensor = not isinstance(mel, FrameSource)
     if (tensor and (mel.dim() != 3 or not mel.is_floating_point())) or mel.shape[1] != n_mels:
         raise InputError(
-            "mel", f"a {mel.dtype if tensor else 'float32'} mel of shape {tuple(mel.shape)}",
+            "mel",
+            f"a {mel.dtype if tensor else 'float32'} mel of shape {tuple(mel.shape)}",
             f"floats of shape (N, {n_mels}, frames)",
             f"Compute the mel with this model's MelConfig (n_mels={n_mels}) and add a batch axis.",
         )
@@ -38,7 +39,9 @@ def check_model_input(model: Vocoder, mel: torch.Tensor | FrameSource, audio: to
         raise InputError("mel", f"{mel.shape[2]} frames", f"at least {min_frames} frames", "Use a longer input.")
     if audio is not None and tuple(audio.shape) != (mel.shape[0], mel.shape[2] * hop):
         raise InputError(
-            "audio", f"shape {tuple(audio.shape)}", f"(N, frames · hop) = ({mel.shape[0]}, {mel.shape[2] * hop})",
+            "audio",
+            f"shape {tuple(audio.shape)}",
+            f"(N, frames · hop) = ({mel.shape[0]}, {mel.shape[2] * hop})",
             f"Cut or pad the audio to frames × {hop} samples, or check the hop length and sample rate.",
         )
 
@@ -52,8 +55,13 @@ class RecurrentStream(abc.ABC):
     draws (resolved: `Vocoder.sampling`).
     """
 
-    def __init__(self, model: "RecurrentVocoder", mel: torch.Tensor | FrameSource, repeats: int = 1,
-                 sampling: Sampling | None = None):
+    def __init__(
+        self,
+        model: "RecurrentVocoder",
+        mel: torch.Tensor | FrameSource,
+        repeats: int = 1,
+        sampling: Sampling | None = None,
+    ):
         self.model = model
         self.sampling = model.sampling(sampling)
         self.padded = padded_frames(model.upsample, mel)
@@ -74,8 +82,9 @@ class RecurrentStream(abc.ABC):
         """The teacher's samples (rows, T) as the loop is fed them (rows, T, …)."""
 
     @abc.abstractmethod
-    def block(self, start: int, stop: int, fed: torch.Tensor | None, return_logits: bool,
-              generator: torch.Generator | None) -> StreamBlock:
+    def block(
+        self, start: int, stop: int, fed: torch.Tensor | None, return_logits: bool, generator: torch.Generator | None
+    ) -> StreamBlock:
         """Run frames [start, stop), feeding step t the sample t − 1 (the state's previous sample at t = 0) and leaving
         the last one in the state. fed: `fed(teacher)` cut to those samples (teacher forcing), or None to feed back
         the draws."""

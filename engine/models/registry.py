@@ -50,7 +50,9 @@ def register_family(family: str, module: str, model_class: str, config_class: st
     _FAMILY_SOURCES[family] = (module, model_class, config_class)
 
 
-def build(family: str, model_cfg: dict[str, Any] | Any | None = None, mel_cfg: dict[str, Any] | MelConfig | None = None) -> Vocoder:
+def build(
+    family: str, model_cfg: dict[str, Any] | Any | None = None, mel_cfg: dict[str, Any] | MelConfig | None = None
+) -> Vocoder:
     """A freshly initialised model of `family` from config dicts (or config objects); missing keys take defaults."""
     if family not in FAMILIES:
         raise ConfigError(f"unknown model family {family!r}; known families are {', '.join(FAMILIES)}.")

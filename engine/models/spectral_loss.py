@@ -19,8 +19,9 @@ FLOOR = 1e-3  # magnitudes below it count as it in the log (about 100 dB below a
 def magnitudes(audio: torch.Tensor, fft_size: int) -> torch.Tensor:
     """audio (N, T) → |STFT| (N, fft_size / 2 + 1, frames), Hann window of fft_size, hop fft_size / 4."""
     window = torch.hann_window(fft_size, device=audio.device, dtype=audio.dtype)
-    spectrum = torch.stft(audio, fft_size, fft_size // 4, window=window, center=True, pad_mode="reflect",
-                          return_complex=True)
+    spectrum = torch.stft(
+        audio, fft_size, fft_size // 4, window=window, center=True, pad_mode="reflect", return_complex=True
+    )
     return spectrum.abs().clamp_min(FLOOR)
 
 

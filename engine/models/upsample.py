@@ -111,15 +111,16 @@ class UpsampleNetwork(nn.Module):
         super().__init__()
         check_factors(config.factors, hop_length)
         if config.network != "resnet":
-            raise ConfigError(f"the upsampling network is {config.network!r}; this family builds only \"resnet\".")
+            raise ConfigError(f'the upsampling network is {config.network!r}; this family builds only "resnet".')
         if config.pad < 2:
             raise ConfigError(
                 f"the upsampling network's pad is {config.pad} frames, but the smoothing filters reach up to 2 frames: "
                 "set pad to 2 or more."
             )
         if config.pad_mode not in PAD_MODES:
-            raise ConfigError(f"the upsampling network's pad_mode is {config.pad_mode!r}; it must be one of "
-                              f"{', '.join(PAD_MODES)}.")
+            raise ConfigError(
+                f"the upsampling network's pad_mode is {config.pad_mode!r}; it must be one of {', '.join(PAD_MODES)}."
+            )
         self.pad = config.pad
         self.pad_mode = PAD_MODES[config.pad_mode]
         self.hop_length = hop_length

@@ -21,10 +21,14 @@ def tiny_models() -> list[Vocoder]:
     """One small model of each compiled loop's kinds, in eval mode."""
     mel = MelConfig()
     wavernns = [WaveRNN(WaveRNNConfig(rnn_dims=4, fc_dims=4, lpc_order=order), mel) for order in (0, 2)]
-    wavenets = [WaveNet(WaveNetConfig(blocks=1, layers=2, residual_channels=4, skip_channels=4, lpc_order=order), mel)
-                for order in (0, 2)]
-    duals = [DualSoftmaxWaveRNN(DualSoftmaxConfig(hidden_size=size, sparsity=SparsityConfig(target=target)), mel)
-             for size, target in ((4, 0.0), (32, 0.5))]  # dense, and pruned (the block-sparse loop)
+    wavenets = [
+        WaveNet(WaveNetConfig(blocks=1, layers=2, residual_channels=4, skip_channels=4, lpc_order=order), mel)
+        for order in (0, 2)
+    ]
+    duals = [
+        DualSoftmaxWaveRNN(DualSoftmaxConfig(hidden_size=size, sparsity=SparsityConfig(target=target)), mel)
+        for size, target in ((4, 0.0), (32, 0.5))
+    ]  # dense, and pruned (the block-sparse loop)
     return [model.eval() for model in [*wavernns, *duals, *wavenets]]
 
 

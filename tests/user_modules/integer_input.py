@@ -11,9 +11,9 @@ class IntegerInputVocoder(nn.Module):
         self.hop_length, self.bits = hop_length, bits
         self.conditioning = nn.Linear(n_mels, hidden)
         self.sample_in = nn.Linear(1, hidden)
-        self.out = nn.Linear(hidden, 2 ** bits)
+        self.out = nn.Linear(hidden, 2**bits)
 
     def forward(self, x, mels):
-        classes = ((x + 1) / 2 * (2 ** self.bits - 1)).long()
+        classes = ((x + 1) / 2 * (2**self.bits - 1)).long()
         cond = self.conditioning(mels.transpose(1, 2)).repeat_interleave(self.hop_length, dim=1)
         return self.out(torch.tanh(self.sample_in(classes.unsqueeze(-1)) + cond))

@@ -25,11 +25,21 @@ class BlockGeneration:
         self.padded_mel = padded_frames(model.upsample, mel)
         self.source = model.source_blocks(mel)
         # layer l's inputs before the first block are zeros, as the causal padding of the forward pass
-        self.pasts = [torch.zeros(mel.shape[0], config.residual_channels, (config.kernel_size - 1) * layer.dilation,
-                                  device=mel.device) for layer in model.layers]
+        self.pasts = [
+            torch.zeros(
+                mel.shape[0], config.residual_channels, (config.kernel_size - 1) * layer.dilation, device=mel.device
+            )
+            for layer in model.layers
+        ]
 
-    def block(self, start: int, stop: int, teacher: torch.Tensor | None, return_logits: bool,
-              generator: torch.Generator | None) -> StreamBlock:
+    def block(
+        self,
+        start: int,
+        stop: int,
+        teacher: torch.Tensor | None,
+        return_logits: bool,
+        generator: torch.Generator | None,
+    ) -> StreamBlock:
         """The samples of mel frames [start, stop): (N, (stop − start) · hop), from standard normal noise drawn from
         `generator` ((N, n) per block). Nothing is fed back, so `teacher` changes nothing."""
         model = self.model

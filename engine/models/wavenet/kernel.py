@@ -29,16 +29,54 @@ import math
 import numba
 import numpy as np
 
-from engine.models.compiled_ops import (add_columns, affine, draw_class, excited_sample, mulaw_class, mulaw_compress,
-                                        mulaw_expand, predict, push, sigmoid, tanh)
+from engine.models.compiled_ops import (
+    add_columns,
+    affine,
+    draw_class,
+    excited_sample,
+    mulaw_class,
+    mulaw_compress,
+    mulaw_expand,
+    predict,
+    push,
+    sigmoid,
+    tanh,
+)
 
 SQRT_HALF = math.sqrt(0.5)  # the residual scale, as in model.py
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
-def run_block(cond, uniforms, teacher, taught, lpc_weights, bits, temperature, embed, filter_gate, residual,
-              residual_bias, skip, skip_bias, post, post_bias, out_w, out_bias, dilations, offsets, lpc_input,
-              lpc_input_bias, ring, step, previous, history, excitation, samples, logits) -> None:
+def run_block(
+    cond,
+    uniforms,
+    teacher,
+    taught,
+    lpc_weights,
+    bits,
+    temperature,
+    embed,
+    filter_gate,
+    residual,
+    residual_bias,
+    skip,
+    skip_bias,
+    post,
+    post_bias,
+    out_w,
+    out_bias,
+    dilations,
+    offsets,
+    lpc_input,
+    lpc_input_bias,
+    ring,
+    step,
+    previous,
+    history,
+    excitation,
+    samples,
+    logits,
+) -> None:
     """Run L steps for N rows; the shapes are in the module docstring."""
     steps, layers, rows, two_r = cond.shape
     r = two_r // 2
@@ -79,9 +117,9 @@ def run_block(cond, uniforms, teacher, taught, lpc_weights, bits, temperature, e
             for j in range(taps - 1):
                 slot = base + (t - (taps - 1 - j) * d) % size
                 for n in range(rows):
-                    stacked[n, j * r:(j + 1) * r] = ring[slot, n]
+                    stacked[n, j * r : (j + 1) * r] = ring[slot, n]
             for n in range(rows):
-                stacked[n, (taps - 1) * r:] = x[n]
+                stacked[n, (taps - 1) * r :] = x[n]
             affine(stacked, filter_gate[layer], cond[i, layer], filt_gate)
             for n in range(rows):
                 for c in range(r):

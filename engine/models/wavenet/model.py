@@ -135,21 +135,29 @@ def check_config(config: WaveNetConfig) -> None:
     if config.kernel_size < 2:
         problems.append(f"kernel_size is {config.kernel_size}; a causal dilated convolution needs 2 or more")
     if config.blocks < 1 or config.layers < 1 or config.dilation_base < 1:
-        problems.append(f"blocks={config.blocks}, layers={config.layers}, dilation_base={config.dilation_base}; each must be 1 or more")
+        problems.append(
+            f"blocks={config.blocks}, layers={config.layers}, dilation_base={config.dilation_base}; each must be 1 or more"
+        )
     if config.output not in OUTPUTS:
         problems.append(f"output is {config.output!r}; expected one of {OUTPUTS}")
     if config.input not in INPUTS or (config.input == "scalar" and (config.output != "mol" or config.lpc_order)):
-        problems.append(f"input is {config.input!r} with output {config.output!r} and lpc_order {config.lpc_order}; "
-                        f'expected one of {INPUTS}, and "scalar" only with output "mol" and lpc_order 0')
+        problems.append(
+            f"input is {config.input!r} with output {config.output!r} and lpc_order {config.lpc_order}; "
+            f'expected one of {INPUTS}, and "scalar" only with output "mol" and lpc_order 0'
+        )
     if config.dilated_conv not in IMPLEMENTATIONS:
         problems.append(f"dilated_conv is {config.dilated_conv!r}; expected one of {IMPLEMENTATIONS}")
     if config.lpc_order < 0 or (config.lpc_order and config.output != "mulaw"):
-        problems.append(f"lpc_order is {config.lpc_order} with output {config.output!r}; it must be 0, or more than 0 "
-                        'with output "mulaw" (linear prediction draws a mu-law excitation)')
+        problems.append(
+            f"lpc_order is {config.lpc_order} with output {config.output!r}; it must be 0, or more than 0 "
+            'with output "mulaw" (linear prediction draws a mu-law excitation)'
+        )
     if config.output == "waveform" and not (config.pitch_conditioning and config.lpc_order == 0):
-        problems.append(f"output is \"waveform\" with pitch_conditioning {config.pitch_conditioning} and lpc_order "
-                        f"{config.lpc_order}; a waveform WaveNet shapes the source of the pitch: set pitch_conditioning "
-                        "true and lpc_order 0")
+        problems.append(
+            f'output is "waveform" with pitch_conditioning {config.pitch_conditioning} and lpc_order '
+            f"{config.lpc_order}; a waveform WaveNet shapes the source of the pitch: set pitch_conditioning "
+            "true and lpc_order 0"
+        )
     try:
         own_sampling(config)
     except ConfigError as error:
@@ -180,8 +188,9 @@ class ResidualLayer(nn.Module):
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.gated(self.filter_gate(x), x, cond)
 
-    def continued(self, x: torch.Tensor, cond: torch.Tensor, past: torch.Tensor
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def continued(
+        self, x: torch.Tensor, cond: torch.Tensor, past: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """`forward` on a block that follows earlier ones (see CausalConv1d.continued): also past (N, R, (k − 1) · d)
         in, and the next block's past out."""
         convolved, past = self.filter_gate.continued(x, past)
@@ -221,7 +230,9 @@ class WaveNet(Vocoder):
         self.pitch_source = PitchSource(mel_config) if config.pitch_conditioning else None
         self.condition = nn.Conv1d(mel_config.n_mels + config.upsample.aux_channels + source, n_layers * 2 * r, 1)
         self.speaker = nn.Embedding(config.speakers, n_layers * 2 * r) if config.speakers > 0 else None
-        self.layers = nn.ModuleList(ResidualLayer(r, config.kernel_size, d, config.dilated_conv) for d in config.dilations)
+        self.layers = nn.ModuleList(
+            ResidualLayer(r, config.kernel_size, d, config.dilated_conv) for d in config.dilations
+        )
         # every layer's W_skip in one 1×1 convolution over the stacked gated activations, so skip = Σ_l W_skip,l z_l
         self.skip = nn.Conv1d(n_layers * r, s, 1)
         self.post = nn.Conv1d(s, s, 1)
@@ -261,27 +272,37 @@ class WaveNet(Vocoder):
         Given pitch conditioning, from one without it (the same layers): its conditioning weights with zero columns
         for the source features, so again the model first computes exactly what the checkpoint did."""
         fresh_condition, had_condition = self.state_dict()["condition.weight"], source.get("condition.weight")
-        if had_condition is not None and had_condition.shape[0] == fresh_condition.shape[0] \
-                and had_condition.shape[1] + SOURCE_CHANNELS == fresh_condition.shape[1]:
-            zeros = torch.zeros_like(fresh_condition[:, had_condition.shape[1]:])
+        if (
+            had_condition is not None
+            and had_condition.shape[0] == fresh_condition.shape[0]
+            and had_condition.shape[1] + SOURCE_CHANNELS == fresh_condition.shape[1]
+        ):
+            zeros = torch.zeros_like(fresh_condition[:, had_condition.shape[1] :])
             return {"condition.weight": torch.cat([had_condition, zeros], dim=1)}
         r = self.config.residual_channels
         had = sum(name.startswith("layers.") and name.endswith(".residual.weight") for name in source)
         if not 0 < had < len(self.layers) or source["skip.weight"].shape[0] != self.config.skip_channels:
             return {}
         fresh = self.state_dict()
-        grown = {name: torch.cat([source[name], fresh[name][had * 2 * r:]])  # rows of layer l: [2Rl, 2R(l + 1))
-                 for name in ("condition.weight", "condition.bias")}
+        grown = {
+            name: torch.cat([source[name], fresh[name][had * 2 * r :]])  # rows of layer l: [2Rl, 2R(l + 1))
+            for name in ("condition.weight", "condition.bias")
+        }
         if "speaker.weight" in source and "speaker.weight" in fresh:
-            grown["speaker.weight"] = torch.cat([source["speaker.weight"], fresh["speaker.weight"][:, had * 2 * r:]], 1)
-        grown["skip.weight"] = torch.cat([source["skip.weight"], torch.zeros_like(fresh["skip.weight"][:, had * r:])], 1)
+            grown["speaker.weight"] = torch.cat(
+                [source["speaker.weight"], fresh["speaker.weight"][:, had * 2 * r :]], 1
+            )
+        grown["skip.weight"] = torch.cat(
+            [source["skip.weight"], torch.zeros_like(fresh["skip.weight"][:, had * r :])], 1
+        )
         for layer in range(had, len(self.layers)):
             for name in (f"layers.{layer}.residual.weight", f"layers.{layer}.residual.bias"):
                 grown[name] = torch.zeros_like(fresh[name])
         return grown
 
-    def conditioning(self, mel_up: torch.Tensor, aux: torch.Tensor, speaker: torch.Tensor | None,
-                     source: torch.Tensor | None = None) -> torch.Tensor:
+    def conditioning(
+        self, mel_up: torch.Tensor, aux: torch.Tensor, speaker: torch.Tensor | None, source: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Every layer's V_l c + U_l s. mel_up (N, T, n_mels), aux (N, T, aux), speaker (N,) or None, and with pitch
         conditioning the source features (N, T, SOURCE_CHANNELS) → (N, layers · 2R, T)."""
         inputs = [mel_up, aux] if source is None else [mel_up, aux, source.to(mel_up.dtype)]
@@ -315,8 +336,9 @@ class WaveNet(Vocoder):
             x = x + self.lpc_input(lpc_features)
         return self.layers_and_output(x.transpose(1, 2), cond)[0]
 
-    def layers_and_output(self, x: torch.Tensor, cond: torch.Tensor, pasts: list[torch.Tensor] | None = None
-                          ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+    def layers_and_output(
+        self, x: torch.Tensor, cond: torch.Tensor, pasts: list[torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
         """Every residual layer, the skip sum and the output: x (N, R, T) the first layer's input, cond
         (N, layers · 2R, T) → (N, C, T). Given `pasts` (each layer's last (k − 1) · d inputs, see
         ResidualLayer.continued), the block continues from them, and the next block's pasts come back too."""
@@ -336,8 +358,13 @@ class WaveNet(Vocoder):
         """Output "waveform": source (N, T, SOURCE_CHANNELS), noise (N, T) → the first layer's input (N, R, T)."""
         return self.excitation(torch.cat([source, noise.unsqueeze(-1).to(source.dtype)], dim=-1).transpose(1, 2))
 
-    def forward(self, mel: torch.Tensor, audio: torch.Tensor, speaker: torch.Tensor | None = None,
-                noise: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        mel: torch.Tensor,
+        audio: torch.Tensor,
+        speaker: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """mel (N, n_mels, F), audio (N, F · hop) in [-1, 1], speaker (N,) or None → output (N, C, F · hop).
 
         Column t is computed from audio[:, t − receptive_field : t] and the mel: mu-law logits (C = 2^bits)
@@ -348,8 +375,10 @@ class WaveNet(Vocoder):
         expected = mel.shape[-1] * self.hop_length
         if audio.shape[-1] != expected:
             raise InputError(
-                "audio", f"{audio.shape[-1]} samples for {mel.shape[-1]} mel frames",
-                f"frames · hop_length = {expected} samples", "Trim or pad the audio to a whole number of hops.",
+                "audio",
+                f"{audio.shape[-1]} samples for {mel.shape[-1]} mel frames",
+                f"frames · hop_length = {expected} samples",
+                "Trim or pad the audio to a whole number of hops.",
             )
         mel_up, aux = self.upsample(mel)
         source = self.source(mel)
@@ -390,13 +419,18 @@ class WaveNet(Vocoder):
         frames = mel.shape[-1]
         if teacher is not None and tuple(teacher.shape) != (mel.shape[0], frames * self.hop_length):
             raise InputError(
-                "teacher", f"samples of shape {tuple(teacher.shape)} for {mel.shape[0]} × {frames} mel frames",
-                f"({mel.shape[0]}, {frames * self.hop_length})", "Pass one row of frames · hop_length samples per mel.",
+                "teacher",
+                f"samples of shape {tuple(teacher.shape)} for {mel.shape[0]} × {frames} mel frames",
+                f"({mel.shape[0]}, {frames * self.hop_length})",
+                "Pass one row of frames · hop_length samples per mel.",
             )
         temperature = self.sampling(sampling).temperature
         with torch.inference_mode():
-            generation = (IncrementalGeneration(self, mel, speaker, temperature) if self.config.autoregressive
-                          else BlockGeneration(self, mel, speaker))
+            generation = (
+                IncrementalGeneration(self, mel, speaker, temperature)
+                if self.config.autoregressive
+                else BlockGeneration(self, mel, speaker)
+            )
         for start, stop in block_ranges(frames, block_frames):
             # inference mode only around the work, never across a yield, so the caller's grad mode is untouched
             with torch.inference_mode():

@@ -45,7 +45,9 @@ class IncrementalGeneration:
         self.first_conv_bias = model.first_conv.bias if scalar else None
         self.dilations = [layer.dilation for layer in model.layers]
         # filter_gate weight (2R, R, k) → (k · R, 2R): rows of tap j multiply the input at t − (k − 1 − j) · d
-        self.filter_gate = [layer.filter_gate.weight.permute(2, 1, 0).reshape(-1, 2 * r).contiguous() for layer in model.layers]
+        self.filter_gate = [
+            layer.filter_gate.weight.permute(2, 1, 0).reshape(-1, 2 * r).contiguous() for layer in model.layers
+        ]
         self.filter_gate_bias = torch.cat([layer.filter_gate.bias for layer in model.layers])
         self.residual = [layer.residual.weight.squeeze(-1).t().contiguous() for layer in model.layers]
         self.residual_bias = [layer.residual.bias for layer in model.layers]
@@ -63,8 +65,9 @@ class IncrementalGeneration:
             self.previous_excitation = torch.zeros(self.batch, 1)
             self.lpc_input = model.lpc_input.weight.t().contiguous()
             self.lpc_input_bias = model.lpc_input.bias
-        self.sampler = (MulawSampler(config.bits, temperature) if config.output == "mulaw"
-                        else MixtureSampler(config.log_scale_min))
+        self.sampler = (
+            MulawSampler(config.bits, temperature) if config.output == "mulaw" else MixtureSampler(config.log_scale_min)
+        )
         self.compiled = model.compiled_on(mel.device)
         if self.compiled:
             self._compiled_state()
@@ -74,15 +77,24 @@ class IncrementalGeneration:
     def _compiled_state(self) -> None:
         """The weights and queues as `kernel.run_block` takes them: float32 numpy, matrices as (out, in) but for
         the columns of the two prediction inputs, one ring for all layers."""
+
         def array(tensor: torch.Tensor) -> np.ndarray:
             return np.ascontiguousarray(tensor.detach().float().numpy())
 
         sizes = self.queue_sizes
         self.kernel_weights = (
-            array(self.embed), array(torch.stack(self.filter_gate).transpose(1, 2)),
-            array(torch.stack(self.residual).transpose(1, 2)), array(torch.stack(self.residual_bias)),
-            array(self.skip.t()), array(self.skip_bias), array(self.post.t()), array(self.post_bias), array(self.out.t()),
-            array(self.out_bias), np.array(self.dilations, dtype=np.int64), np.cumsum([0] + sizes[:-1]).astype(np.int64),
+            array(self.embed),
+            array(torch.stack(self.filter_gate).transpose(1, 2)),
+            array(torch.stack(self.residual).transpose(1, 2)),
+            array(torch.stack(self.residual_bias)),
+            array(self.skip.t()),
+            array(self.skip_bias),
+            array(self.post.t()),
+            array(self.post_bias),
+            array(self.out.t()),
+            array(self.out_bias),
+            np.array(self.dilations, dtype=np.int64),
+            np.cumsum([0] + sizes[:-1]).astype(np.int64),
         )
         lpc = self.predictor is not None
         no_lpc_input = (np.zeros((0, 0), np.float32), np.zeros(0, np.float32))
@@ -94,7 +106,12 @@ class IncrementalGeneration:
         self.kernel_excitation = self.previous_excitation[:, 0].numpy().copy() if lpc else np.zeros(0, np.float32)
 
     def block(
-        self, start: int, stop: int, teacher: torch.Tensor | None, return_logits: bool, generator: torch.Generator | None
+        self,
+        start: int,
+        stop: int,
+        teacher: torch.Tensor | None,
+        return_logits: bool,
+        generator: torch.Generator | None,
     ) -> StreamBlock:
         """Generate the samples of mel frames [start, stop): (N, (stop − start) · hop)."""
         config = self.model.config
@@ -105,8 +122,11 @@ class IncrementalGeneration:
         teacher_classes = teacher_samples = None
         if teacher is not None:
             teacher_samples = teacher[:, first : first + n].t().contiguous()
-            teacher_classes = (teacher_samples.float() if self.first_conv is not None  # input "scalar": the samples
-                               else mulaw_classes(teacher_samples, config.bits))
+            teacher_classes = (
+                teacher_samples.float()
+                if self.first_conv is not None  # input "scalar": the samples
+                else mulaw_classes(teacher_samples, config.bits)
+            )
         noise = self.sampler.noise(n, self.batch, generator, cond.device)
         if self.compiled:
             return self._compiled_block(cond, noise, teacher_classes, teacher_samples, lpc_weights, return_logits)
@@ -120,8 +140,9 @@ class IncrementalGeneration:
             else:
                 prediction = next_prediction(self.history, lpc_weights[i])
                 features = torch.cat([self.previous_excitation, mulaw_compress(prediction, config.bits).float()], 1)
-                output = self._step(cond[i], torch.addmm(self.lpc_input_bias, features, self.lpc_input)
-                                    .add_(self.embed[self.previous]))
+                output = self._step(
+                    cond[i], torch.addmm(self.lpc_input_bias, features, self.lpc_input).add_(self.embed[self.previous])
+                )
                 drawn.append(self._lpc_sample(output, noise[i], prediction, teacher_samples, i))
             if logits is not None:
                 logits[i] = output
@@ -162,9 +183,24 @@ class IncrementalGeneration:
         taught = np.empty((0, 0), np.float32) if teacher_samples is None else teacher_samples.float().numpy()
         step_weights = np.empty((0, 0, 0)) if lpc_weights is None else lpc_weights.contiguous().numpy()
         uniforms = torch.stack(noise).reshape(n, self.batch).numpy()
-        kernel.run_block(cond.float().numpy(), uniforms, teacher, taught, step_weights, config.bits, self.temperature,
-                         *self.kernel_weights, *self.kernel_lpc_input, self.ring, self.kernel_step, self.kernel_previous,
-                         self.kernel_history, self.kernel_excitation, samples, logits)
+        kernel.run_block(
+            cond.float().numpy(),
+            uniforms,
+            teacher,
+            taught,
+            step_weights,
+            config.bits,
+            self.temperature,
+            *self.kernel_weights,
+            *self.kernel_lpc_input,
+            self.ring,
+            self.kernel_step,
+            self.kernel_previous,
+            self.kernel_history,
+            self.kernel_excitation,
+            samples,
+            logits,
+        )
         self.step += n
         return StreamBlock(
             samples=torch.from_numpy(samples).t().contiguous(),
@@ -199,7 +235,9 @@ class IncrementalGeneration:
             gated.append(z)
             ring[t % size] = x
             if l != last:  # the last layer's residual output feeds nothing
-                x = torch.addmm(self.residual_bias[l], z, self.residual[l], beta=SQRT_HALF, alpha=SQRT_HALF).add_(x, alpha=SQRT_HALF)
+                x = torch.addmm(self.residual_bias[l], z, self.residual[l], beta=SQRT_HALF, alpha=SQRT_HALF).add_(
+                    x, alpha=SQRT_HALF
+                )
         skip = torch.addmm(self.skip_bias, torch.cat(gated, dim=1), self.skip).relu_()
         hidden = torch.addmm(self.post_bias, skip, self.post).relu_()
         self.step = t + 1

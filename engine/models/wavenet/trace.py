@@ -9,15 +9,20 @@ from torch.nn import functional as F
 
 from engine.models.step_view import StepView, step_record
 
-OUTPUT_WORDS = {"mulaw": "logits over 2^bits mu-law classes", "mol": "mixture parameters",
-                "waveform": "the sample x_t itself"}
+OUTPUT_WORDS = {
+    "mulaw": "logits over 2^bits mu-law classes",
+    "mol": "mixture parameters",
+    "waveform": "the sample x_t itself",
+}
 
 
 def trace_step(model, mel: torch.Tensor, audio: torch.Tensor, t: int) -> StepView:
     """mel (N, n_mels, F), audio (N, F · hop) → the layers at sample t; its output out_t (N, C)."""
     seen: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = []
-    handles = [layer.register_forward_hook(lambda _m, args, out: seen.append((args[0], args[1], out[0], out[1])))
-               for layer in model.layers]
+    handles = [
+        layer.register_forward_hook(lambda _m, args, out: seen.append((args[0], args[1], out[0], out[1])))
+        for layer in model.layers
+    ]
     try:
         model(mel, audio)
     finally:
@@ -25,8 +30,11 @@ def trace_step(model, mel: torch.Tensor, audio: torch.Tensor, t: int) -> StepVie
             handle.remove()
     r = model.config.residual_channels
     skip_weight = model.skip.weight.squeeze(-1)
-    first_input = ("embedding of the previous sample's mu-law class" if model.config.autoregressive
-                   else "the source features and noise at t, through a 1×1 convolution")
+    first_input = (
+        "embedding of the previous sample's mu-law class"
+        if model.config.autoregressive
+        else "the source features and noise at t, through a 1×1 convolution"
+    )
     steps = [step_record("x_0", seen[0][0][..., t], first_input)]
     gated = []
     for index, ((x, cond, x_next, z), layer) in enumerate(zip(seen, model.layers)):
@@ -34,8 +42,9 @@ def trace_step(model, mel: torch.Tensor, audio: torch.Tensor, t: int) -> StepVie
         skip_share = z[..., t] @ skip_weight[:, index * r : (index + 1) * r].t()
         gated.append(z[..., t])
         steps += [
-            step_record(f"a_{index}", a, f"layer {index} (dilation {layer.dilation}): W⊛x + V·c, filter and gate "
-                                         "halves"),
+            step_record(
+                f"a_{index}", a, f"layer {index} (dilation {layer.dilation}): W⊛x + V·c, filter and gate halves"
+            ),
             step_record(f"z_{index}", z[..., t], "tanh(filter) ⊙ σ(gate)"),
             step_record(f"x_{index + 1}", x_next[..., t], "residual: (x + W_res·z) · √½"),
             step_record(f"skip_{index}", skip_share, "W_skip,l · z (this layer's share of the skip sum)"),

@@ -29,8 +29,18 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
-from engine.models.compiled_ops import (add_columns, affine, draw_class, excited_sample, mulaw_compress, mulaw_expand,
-                                        predict, push, sigmoid, tanh)
+from engine.models.compiled_ops import (
+    add_columns,
+    affine,
+    draw_class,
+    excited_sample,
+    mulaw_compress,
+    mulaw_expand,
+    predict,
+    push,
+    sigmoid,
+    tanh,
+)
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
@@ -46,9 +56,37 @@ def _gru_update(gi_rz, gi_n, gh_rz, gh_n, h) -> None:
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
-def run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights, bits, temperature, previous_weights,
-              w_hh1_rz, w_hh1_n, b_hh1_n, w_ih2_rz, w_ih2_n, w_hh2_rz, w_hh2_n, b_hh2_n, fc1_w, fc2_w, fc3_w, fc3_b,
-              previous, history, h1, h2, samples, logits) -> None:
+def run_block(
+    input_gi1,
+    gi2_rz,
+    gi2_n,
+    fc1,
+    fc2,
+    uniforms,
+    fed,
+    lpc_weights,
+    bits,
+    temperature,
+    previous_weights,
+    w_hh1_rz,
+    w_hh1_n,
+    b_hh1_n,
+    w_ih2_rz,
+    w_ih2_n,
+    w_hh2_rz,
+    w_hh2_n,
+    b_hh2_n,
+    fc1_w,
+    fc2_w,
+    fc3_w,
+    fc3_b,
+    previous,
+    history,
+    h1,
+    h2,
+    samples,
+    logits,
+) -> None:
     """Run L steps for N rows; the shapes are in the module docstring. Weights are (out, in), contiguous, but
     previous_weights: (K, 4H), a column per sample input."""
     steps, rows, four_h = input_gi1.shape
@@ -77,7 +115,7 @@ def run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights, bi
         add_columns(inputs, previous_weights, input_gi1[t], x)
         affine(h1, w_hh1_rz, 0.0, gh_rz)
         affine(h1, w_hh1_n, b_hh1_n, gh_n)
-        _gru_update(x[:, hidden:3 * hidden], x[:, 3 * hidden:], gh_rz, gh_n, h1)
+        _gru_update(x[:, hidden : 3 * hidden], x[:, 3 * hidden :], gh_rz, gh_n, h1)
         for n in range(rows):
             for i in range(hidden):
                 z1[n, i] = x[n, i] + h1[n, i]
@@ -110,14 +148,49 @@ def run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights, bi
 _POOL = ThreadPoolExecutor(thread_name_prefix="vocoscope-rows")  # its threads start at the first use
 
 
-def run_rows_in_threads(threads: int, input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights, bits,
-                        temperature, weights, previous, history, h1, h2, samples, logits) -> None:
+def run_rows_in_threads(
+    threads: int,
+    input_gi1,
+    gi2_rz,
+    gi2_n,
+    fc1,
+    fc2,
+    uniforms,
+    fed,
+    lpc_weights,
+    bits,
+    temperature,
+    weights,
+    previous,
+    history,
+    h1,
+    h2,
+    samples,
+    logits,
+) -> None:
     """`run_block` with the N rows cut into `threads` runs of rows, each in a thread of a shared pool (weights: the
     13 of `stream.kernel_weights`). The state and outputs are updated in place as one call would update them."""
     parts = min(threads, samples.shape[1])
     if parts <= 1:
-        run_block(input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights, bits, temperature, *weights,
-                  previous, history, h1, h2, samples, logits)
+        run_block(
+            input_gi1,
+            gi2_rz,
+            gi2_n,
+            fc1,
+            fc2,
+            uniforms,
+            fed,
+            lpc_weights,
+            bits,
+            temperature,
+            *weights,
+            previous,
+            history,
+            h1,
+            h2,
+            samples,
+            logits,
+        )
         return
 
     def run(first: int, last: int) -> None:
@@ -129,8 +202,14 @@ def run_rows_in_threads(threads: int, input_gi1, gi2_rz, gi2_n, fc1, fc2, unifor
 
         state = [own(part) for part in (previous, history, h1, h2)]
         out = [steps(part) for part in (samples, logits)]
-        run_block(*(steps(part) for part in (input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights)), bits,
-                  temperature, *weights, *state, *out)
+        run_block(
+            *(steps(part) for part in (input_gi1, gi2_rz, gi2_n, fc1, fc2, uniforms, fed, lpc_weights)),
+            bits,
+            temperature,
+            *weights,
+            *state,
+            *out,
+        )
         previous[first:last], history[first:last], h1[first:last], h2[first:last] = state
         samples[:, first:last], logits[:, first:last] = out
 

@@ -54,8 +54,9 @@ class MelScorer:
         return np.abs(mels - target[:, None]).mean(axis=(2, 3))
 
 
-def guided_stream(model: Any, mel: torch.Tensor, sampling: Sampling,
-                  generator: torch.Generator | None) -> Iterator[StreamBlock]:
+def guided_stream(
+    model: Any, mel: torch.Tensor, sampling: Sampling, generator: torch.Generator | None
+) -> Iterator[StreamBlock]:
     """mel (N, n_mels, F) → blocks of (N, GUIDE_FRAMES · hop) samples (the last may be shorter), each the winner of
     `sampling.candidates` draws. `model` is a WaveRNN (model.py), whose stream (stream.py) can `keep` rows."""
     candidates = sampling.candidates

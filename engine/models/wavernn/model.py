@@ -100,12 +100,16 @@ class WaveRNN(RecurrentVocoder):
         if not 2 <= config.bits <= 16:
             raise ConfigError(f"WaveRNN bits is {config.bits}; it must be between 2 and 16.")
         if config.lpc_order < 0 or (config.lpc_order and config.mode != "mulaw"):
-            raise ConfigError(f'WaveRNN lpc_order is {config.lpc_order} in "{config.mode}" mode; it must be 0, or '
-                              'more than 0 in "mulaw" mode (linear prediction draws a mu-law excitation).')
+            raise ConfigError(
+                f'WaveRNN lpc_order is {config.lpc_order} in "{config.mode}" mode; it must be 0, or '
+                'more than 0 in "mulaw" mode (linear prediction draws a mu-law excitation).'
+            )
         own_sampling(config)  # its settings in range
         if config.candidates != 1 and config.mode != "mulaw":
-            raise ConfigError(f'WaveRNN candidates is {config.candidates}; it must be 1 in "mol" mode (mel-guided '
-                              'sampling chooses among mu-law draws).')
+            raise ConfigError(
+                f'WaveRNN candidates is {config.candidates}; it must be 1 in "mol" mode (mel-guided '
+                "sampling chooses among mu-law draws)."
+            )
         aux_channels = config.upsample.aux_channels
         if aux_channels % 4 != 0:
             raise ConfigError(
@@ -160,8 +164,9 @@ class WaveRNN(RecurrentVocoder):
         prediction, excitation = self.predictor.split(mel, audio)
         excitation = F.pad(excitation, (1, -1))
         bits = self.config.bits
-        return torch.stack([previous, mulaw_compress(excitation, bits).float(),
-                            mulaw_compress(prediction, bits).float()], dim=-1)
+        return torch.stack(
+            [previous, mulaw_compress(excitation, bits).float(), mulaw_compress(prediction, bits).float()], dim=-1
+        )
 
     def training_target(self, mel: torch.Tensor, audio: torch.Tensor, fed: torch.Tensor | None = None) -> torch.Tensor:
         """The values the output is scored against (N, F·hop): the audio, or with linear prediction its excitation
@@ -189,7 +194,7 @@ class WaveRNN(RecurrentVocoder):
         plain_shape = (fresh.shape[0], fresh.shape[1] - SOURCE_CHANNELS)
         if self.pitch_source is None or had is None or tuple(had.shape) != plain_shape:
             return {}
-        return {"input_layer.weight": torch.cat([had, torch.zeros_like(fresh[:, had.shape[1]:])], dim=1)}
+        return {"input_layer.weight": torch.cat([had, torch.zeros_like(fresh[:, had.shape[1] :])], dim=1)}
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """output (N, C, T), `training_target` (N, T) → cross-entropy over mu-law classes, or the mixture's NLL."""
@@ -218,5 +223,11 @@ class WaveRNN(RecurrentVocoder):
             check_model_input(self, mel)
             yield from guided_stream(self, mel, sampling, generator)
             return
-        yield from super().stream(mel, block_frames=block_frames, teacher=teacher, return_logits=return_logits,
-                                  generator=generator, sampling=sampling)
+        yield from super().stream(
+            mel,
+            block_frames=block_frames,
+            teacher=teacher,
+            return_logits=return_logits,
+            generator=generator,
+            sampling=sampling,
+        )

@@ -70,10 +70,17 @@ def kernel_weights(model) -> tuple[np.ndarray, ...]:
     w_hh1, w_hh2, w_ih2 = model.rnn1.weight_hh_l0, model.rnn2.weight_hh_l0, model.rnn2.weight_ih_l0
     return (
         array(previous_weights(model)),
-        array(w_hh1[: 2 * rnn]), array(w_hh1[2 * rnn :]), model.rnn1.bias_hh_l0[2 * rnn :].detach().numpy(),
-        array(w_ih2[: 2 * rnn, :rnn]), array(w_ih2[2 * rnn :, :rnn]),
-        array(w_hh2[: 2 * rnn]), array(w_hh2[2 * rnn :]), model.rnn2.bias_hh_l0[2 * rnn :].detach().numpy(),
-        array(model.fc1.weight[:, :rnn]), array(model.fc2.weight[:, :fc]), array(model.fc3.weight),
+        array(w_hh1[: 2 * rnn]),
+        array(w_hh1[2 * rnn :]),
+        model.rnn1.bias_hh_l0[2 * rnn :].detach().numpy(),
+        array(w_ih2[: 2 * rnn, :rnn]),
+        array(w_ih2[2 * rnn :, :rnn]),
+        array(w_hh2[: 2 * rnn]),
+        array(w_hh2[2 * rnn :]),
+        model.rnn2.bias_hh_l0[2 * rnn :].detach().numpy(),
+        array(model.fc1.weight[:, :rnn]),
+        array(model.fc2.weight[:, :fc]),
+        array(model.fc3.weight),
         model.fc3.bias.detach().numpy(),
     )
 
@@ -131,8 +138,9 @@ class WaveRNNStream(RecurrentStream):
         return *conditioning, predictor.step_weights(self.model.upsample.unpadded(self.padded, start, stop))
 
     @torch.inference_mode()
-    def block(self, start: int, stop: int, fed: torch.Tensor | None, return_logits: bool,
-              generator: torch.Generator | None) -> StreamBlock:
+    def block(
+        self, start: int, stop: int, fed: torch.Tensor | None, return_logits: bool, generator: torch.Generator | None
+    ) -> StreamBlock:
         """Run the recurrence over frames [start, stop). fed: (rows, L) the teacher's samples as `fed` gives them, or
         None to feed back the drawn samples."""
         model = self.model
@@ -146,8 +154,9 @@ class WaveRNNStream(RecurrentStream):
         device = self.padded.device
         noise = sampler.noise(length, batch, generator, device)
         if model.compiled_on(device):
-            return self._compiled_block(input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond, noise, lpc_weights, fed,
-                                        return_logits)
+            return self._compiled_block(
+                input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond, noise, lpc_weights, fed, return_logits
+            )
         # A drawn class is fed back as its compressed value, 2·class / (2^bits − 1) − 1; a mixture draw as itself.
         compressed_levels = torch.linspace(-1.0, 1.0, model.n_classes, device=device) if mulaw else None
         fed_steps = None if fed is None else fed.t().unsqueeze(-1).unbind(0)
@@ -191,8 +200,9 @@ class WaveRNNStream(RecurrentStream):
         samples = samples if lpc else sampler.to_audio(samples)
         return StreamBlock(samples, torch.stack(outputs, dim=2) if return_logits else None)
 
-    def _compiled_block(self, input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond, noise, lpc_weights, fed,
-                        return_logits) -> StreamBlock:
+    def _compiled_block(
+        self, input_gi1, gi2_rz, gi2_n, fc1_cond, fc2_cond, noise, lpc_weights, fed, return_logits
+    ) -> StreamBlock:
         """`block`'s loop on the CPU in mu-law mode, by `kernel.run_block` (same inputs, same draws)."""
         model = self.model
         length, batch = input_gi1.shape[:2]
@@ -208,14 +218,29 @@ class WaveRNNStream(RecurrentStream):
         step_weights = lpc_weights.contiguous().numpy() if lpc else np.empty((0, 0, 0))
         if self.kernel_weights is None:
             self.kernel_weights = kernel_weights(model)
-        kernel.run_rows_in_threads(model.row_threads or cpu_cores(), *conditioning, uniforms, taught, step_weights,
-                                   model.config.bits, self.sampling.temperature, self.kernel_weights, previous, history,
-                                   h1, h2, samples, logits)
+        kernel.run_rows_in_threads(
+            model.row_threads or cpu_cores(),
+            *conditioning,
+            uniforms,
+            taught,
+            step_weights,
+            model.config.bits,
+            self.sampling.temperature,
+            self.kernel_weights,
+            previous,
+            history,
+            h1,
+            h2,
+            samples,
+            logits,
+        )
         self.previous, self.h1, self.h2 = torch.from_numpy(previous), torch.from_numpy(h1), torch.from_numpy(h2)
         if lpc:
             self.history = torch.from_numpy(history)
-        return StreamBlock(torch.from_numpy(samples).t().contiguous(),
-                           torch.from_numpy(logits).permute(1, 2, 0) if return_logits else None)
+        return StreamBlock(
+            torch.from_numpy(samples).t().contiguous(),
+            torch.from_numpy(logits).permute(1, 2, 0) if return_logits else None,
+        )
 
     def carried(self) -> tuple[torch.Tensor | None, ...]:
         """Copies of what the next sample depends on, for `keep`."""

@@ -35,12 +35,15 @@ def trace_step(model, mel: torch.Tensor, audio: torch.Tensor, t: int) -> StepVie
     steps = [
         step_record("x_{t-1}", previous[:, t], "previous sample" + (" (mu-law compressed)" if mulaw else ""))
         if model.predictor is None
-        else step_record("[x_{t-1}, e_{t-1}, p_t]", previous[:, t],
-                         "previous sample, its excitation, the prediction (mu-law)"),
+        else step_record(
+            "[x_{t-1}, e_{t-1}, p_t]", previous[:, t], "previous sample, its excitation, the prediction (mu-law)"
+        ),
         step_record("mel_t", mel_up[:, t], "upsampled mel at t"),
         step_record("aux¹_t", a1[:, t], "aux features, first quarter"),
-        *[step_record("s_t", part, "source features at t: tone, sin and cos of its phase (each × voicing), voicing")
-          for part in source_t],
+        *[
+            step_record("s_t", part, "source features at t: tone, sin and cos of its phase (each × voicing), voicing")
+            for part in source_t
+        ],
         step_record("x_in", x_in, "I([sample inputs, mel_t, aux¹_t" + (", s_t])" if source_t else "])")),
         step_record("h¹_{t-1}", h1_before, "GRU₁'s state before the step"),
         step_record("h¹_t", h1, "GRU₁(x_in, h¹_{t-1})"),
@@ -49,8 +52,12 @@ def trace_step(model, mel: torch.Tensor, audio: torch.Tensor, t: int) -> StepVie
         step_record("z²", z2, "z¹ + h²_t (residual)"),
         step_record("fc₁", y1, "relu(fc₁([z², aux³_t]))"),
         step_record("fc₂", y2, "relu(fc₂([fc₁, aux⁴_t]))"),
-        step_record("out_t", out, f"fc₃: {'logits over 2^bits mu-law classes' if mulaw else 'mixture parameters'}"
-                    + (" of the excitation e_t = x_t − p_t" if model.predictor is not None else "")),
+        step_record(
+            "out_t",
+            out,
+            f"fc₃: {'logits over 2^bits mu-law classes' if mulaw else 'mixture parameters'}"
+            + (" of the excitation e_t = x_t − p_t" if model.predictor is not None else ""),
+        ),
     ]
     if mulaw:
         steps.append(step_record("P(x_t)", torch.softmax(out, dim=-1), "softmax(out_t)"))

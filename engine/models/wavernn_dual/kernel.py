@@ -42,8 +42,27 @@ def _gates(R_h, I_x, h) -> None:
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
-def run_block(conditioning, uniforms, fed, byte_inputs, R_t, I_prev, I_c_t, O1, b1, O2, b2, O3, b3, O4, b4,
-              h, x_prev, drawn, logits) -> None:
+def run_block(
+    conditioning,
+    uniforms,
+    fed,
+    byte_inputs,
+    R_t,
+    I_prev,
+    I_c_t,
+    O1,
+    b1,
+    O2,
+    b2,
+    O3,
+    b3,
+    O4,
+    b4,
+    h,
+    x_prev,
+    drawn,
+    logits,
+) -> None:
     """Run L steps for N rows; the shapes are in the module docstring. Weights are (in, out), contiguous."""
     steps, rows, three_h = conditioning.shape
     half = three_h // 6

@@ -46,8 +46,14 @@ from engine.features import MelConfig
 from engine.models.base import config_from_dict
 from engine.models.recurrent import RecurrentVocoder, check_model_input
 from engine.models.upsample import UpsampleConfig, UpsampleNetwork, check_factors
-from engine.models.wavernn_dual.cell import (BYTE_VALUES, SILENCE_COARSE, SILENCE_FINE, byte_input, coarse_fine_bytes,
-                                             gates)
+from engine.models.wavernn_dual.cell import (
+    BYTE_VALUES,
+    SILENCE_COARSE,
+    SILENCE_FINE,
+    byte_input,
+    coarse_fine_bytes,
+    gates,
+)
 from engine.models.wavernn_dual.pruning import BlockPruning, SparsityConfig
 from engine.models.wavernn_dual.sparse import SparseStream
 from engine.models.wavernn_dual.stream import DualSoftmaxStream
@@ -161,7 +167,6 @@ class DualSoftmaxWaveRNN(RecurrentVocoder):
         coarse, fine = coarse_fine_bytes(audio)
         return F.cross_entropy(output[:, :BYTE_VALUES], coarse) + F.cross_entropy(output[:, BYTE_VALUES:], fine)
 
-    def start_stream(self, mel: torch.Tensor, repeats: int = 1,
-                     sampling: Sampling | None = None) -> DualSoftmaxStream:
+    def start_stream(self, mel: torch.Tensor, repeats: int = 1, sampling: Sampling | None = None) -> DualSoftmaxStream:
         """A generation over mel (N, n_mels, F) before its first sample (silence before it); see `RecurrentStream`."""
         return (DualSoftmaxStream if self.pruning is None else SparseStream)(self, mel, repeats, sampling)

@@ -45,15 +45,19 @@ class SparsityConfig:
         if not 0.0 <= self.target < 1.0:
             raise ConfigError(f"sparsity target is {self.target}; it must be 0 (dense) or more, and below 1.")
         if self.start_step < 0 or self.span < 1 or self.every < 1:
-            raise ConfigError(f"sparsity start_step={self.start_step}, span={self.span}, every={self.every}: "
-                              "start_step must be 0 or more, span and every 1 or more.")
+            raise ConfigError(
+                f"sparsity start_step={self.start_step}, span={self.span}, every={self.every}: "
+                "start_step must be 0 or more, span and every 1 or more."
+            )
         unknown = sorted(set(self.layers) - set(PRUNABLE))
         if unknown or not self.layers:
             raise ConfigError(f"sparsity layers are {list(self.layers)}; name one or more of {', '.join(PRUNABLE)}.")
         if self.target and half % BLOCK:
-            raise ConfigError(f"hidden_size is {2 * half}: pruning in blocks of {BLOCK} outputs needs each half "
-                              f"({half}) to be a multiple of {BLOCK}. Choose a hidden_size that is a multiple of "
-                              f"{2 * BLOCK}.")
+            raise ConfigError(
+                f"hidden_size is {2 * half}: pruning in blocks of {BLOCK} outputs needs each half "
+                f"({half}) to be a multiple of {BLOCK}. Choose a hidden_size that is a multiple of "
+                f"{2 * BLOCK}."
+            )
 
     def fraction_at(self, step: int) -> float:
         """z(step): the fraction of blocks masked at training step `step` (0 before start_step, target after)."""

@@ -122,7 +122,11 @@ class SparseStream(DualSoftmaxStream):
         return (conditioning.transpose(0, 1).contiguous(),)
 
     def _compiled_loop(
-        self, I_cond: torch.Tensor, uniforms: torch.Tensor, fed: torch.Tensor | None, return_logits: bool,
+        self,
+        I_cond: torch.Tensor,
+        uniforms: torch.Tensor,
+        fed: torch.Tensor | None,
+        return_logits: bool,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.kernel_weights is None:
             self.kernel_weights = sparse_kernel_weights(self.model)

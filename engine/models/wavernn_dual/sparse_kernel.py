@@ -35,11 +35,18 @@ def block_products(typingctx, x, starts, columns, values, out):
     """out (M,) ← W x for the block-sparse W (starts, columns, values) and x (K,); all C-contiguous float32 but
     starts (int64) and columns (int32)."""
     f32 = types.float32
-    expected = (types.Array(f32, 1, "C"), types.Array(types.int64, 1, "C"), types.Array(types.int32, 1, "C"),
-                types.Array(f32, 2, "C"), types.Array(f32, 1, "C"))
+    expected = (
+        types.Array(f32, 1, "C"),
+        types.Array(types.int64, 1, "C"),
+        types.Array(types.int32, 1, "C"),
+        types.Array(f32, 2, "C"),
+        types.Array(f32, 1, "C"),
+    )
     given = (x, starts, columns, values, out)
-    if any(not isinstance(arg, types.Array) or (arg.dtype, arg.ndim, arg.layout) != (want.dtype, want.ndim, "C")
-           for arg, want in zip(given, expected)):
+    if any(
+        not isinstance(arg, types.Array) or (arg.dtype, arg.ndim, arg.layout) != (want.dtype, want.ndim, "C")
+        for arg, want in zip(given, expected)
+    ):
         return None
 
     def codegen(context, builder, signature, args):
@@ -47,8 +54,9 @@ def block_products(typingctx, x, starts, columns, values, out):
         x_data, starts_data, columns_data, values_data, out_data = (array.data for array in arrays)
         row_blocks = builder.sub(cgutils.unpack_tuple(builder, arrays[1].shape, 1)[0], ir.Constant(cgutils.intp_t, 1))
         vector = ir.VectorType(ir.FloatType(), LANES)
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector, [vector] * 3),
-                                             f"llvm.fma.v{LANES}f32")
+        fma = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vector, [vector] * 3), f"llvm.fma.v{LANES}f32"
+        )
         zero = ir.Constant(vector, None)
         accumulators = [[cgutils.alloca_once(builder, vector) for _ in range(2)] for _ in range(UNROLL)]
 
@@ -68,10 +76,11 @@ def block_products(typingctx, x, starts, columns, values, out):
                     block = builder.add(base, ir.Constant(cgutils.intp_t, offset))
                     column = builder.sext(builder.load(builder.gep(columns_data, [block])), cgutils.intp_t)
                     x_k = builder.load(builder.gep(x_data, [column]))
-                    broadcast = builder.shuffle_vector(builder.insert_element(ir.Constant(vector, ir.Undefined), x_k,
-                                                                              ir.Constant(ir.IntType(32), 0)),
-                                                       ir.Constant(vector, ir.Undefined),
-                                                       ir.Constant(ir.VectorType(ir.IntType(32), LANES), None))
+                    broadcast = builder.shuffle_vector(
+                        builder.insert_element(ir.Constant(vector, ir.Undefined), x_k, ir.Constant(ir.IntType(32), 0)),
+                        ir.Constant(vector, ir.Undefined),
+                        ir.Constant(ir.VectorType(ir.IntType(32), LANES), None),
+                    )
                     start = builder.mul(block, ir.Constant(cgutils.intp_t, 2 * LANES))
                     for half, accumulator in enumerate(pair):
                         where = builder.add(start, ir.Constant(cgutils.intp_t, half * LANES))
@@ -112,8 +121,9 @@ def _affine(x, matrix, bias, out, relu) -> None:
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True, error_model="numpy")
-def run_block(conditioning, uniforms, fed, byte_inputs, R, I_prev, I_c_t, O1, b1, O2, b2, O3, b3, O4, b4,
-              h, x_prev, drawn, logits) -> None:
+def run_block(
+    conditioning, uniforms, fed, byte_inputs, R, I_prev, I_c_t, O1, b1, O2, b2, O3, b3, O4, b4, h, x_prev, drawn, logits
+) -> None:
     """Run L steps for N rows; the shapes are kernel.py's, the matrices block-sparse (module docstring)."""
     steps, rows, three_h = conditioning.shape
     half = three_h // 6

@@ -15,8 +15,15 @@ from engine.models.coding import sample_classes
 from engine.models.recurrent import RecurrentStream
 from engine.sampling import Sampling
 from engine.models.wavernn_dual import kernel
-from engine.models.wavernn_dual.cell import (BYTE_VALUES, SILENCE_COARSE, SILENCE_FINE, byte_input, bytes_to_audio,
-                                             coarse_fine_bytes, gates)
+from engine.models.wavernn_dual.cell import (
+    BYTE_VALUES,
+    SILENCE_COARSE,
+    SILENCE_FINE,
+    byte_input,
+    bytes_to_audio,
+    coarse_fine_bytes,
+    gates,
+)
 
 
 def half_major_rows(model) -> torch.Tensor:
@@ -73,8 +80,9 @@ class DualSoftmaxStream(RecurrentStream):
         return (conditioning[..., half_major_rows(model)] + torch.cat([model.I_coarse.bias, model.I_fine.bias]),)
 
     @torch.inference_mode()
-    def block(self, start: int, stop: int, fed: torch.Tensor | None, return_logits: bool,
-              generator: torch.Generator | None) -> StreamBlock:
+    def block(
+        self, start: int, stop: int, fed: torch.Tensor | None, return_logits: bool, generator: torch.Generator | None
+    ) -> StreamBlock:
         """Run the cell over frames [start, stop). fed: the teacher's (coarse, fine) bytes (rows, L, 2), or None.
 
         Per sample: R·h_{t−1} once; the coarse half's gates; draw c_t; the fine half's gates with c_t; draw f_t.
@@ -89,7 +97,11 @@ class DualSoftmaxStream(RecurrentStream):
         return StreamBlock(bytes_to_audio(drawn_bytes[:, 0], drawn_bytes[:, 1]), logits)
 
     def _torch_loop(
-        self, I_cond: torch.Tensor, uniforms: torch.Tensor, fed: torch.Tensor | None, return_logits: bool,
+        self,
+        I_cond: torch.Tensor,
+        uniforms: torch.Tensor,
+        fed: torch.Tensor | None,
+        return_logits: bool,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """`block`'s loop as torch ops. I_cond (L, N, 3H) half-major, uniforms (2, L, N, 1), fed (N, L, 2) or None →
         the drawn (coarse, fine) bytes (N, 2, L) and the logits (N, 512, L) or None."""
@@ -131,7 +143,11 @@ class DualSoftmaxStream(RecurrentStream):
         return torch.stack(drawn, dim=2), torch.stack(outputs, dim=2) if return_logits else None
 
     def _compiled_loop(
-        self, I_cond: torch.Tensor, uniforms: torch.Tensor, fed: torch.Tensor | None, return_logits: bool,
+        self,
+        I_cond: torch.Tensor,
+        uniforms: torch.Tensor,
+        fed: torch.Tensor | None,
+        return_logits: bool,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """`_torch_loop` on the CPU, by `kernel.run_block` (same inputs, same draws)."""
         if self.kernel_weights is None:
@@ -139,7 +155,12 @@ class DualSoftmaxStream(RecurrentStream):
         return self.run_compiled(kernel.run_block, I_cond, uniforms, fed, return_logits)
 
     def run_compiled(
-        self, run_block, I_cond: torch.Tensor, uniforms: torch.Tensor, fed: torch.Tensor | None, return_logits: bool,
+        self,
+        run_block,
+        I_cond: torch.Tensor,
+        uniforms: torch.Tensor,
+        fed: torch.Tensor | None,
+        return_logits: bool,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Run a compiled loop (kernel.py's `run_block`, or sparse_kernel.py's) with `self.kernel_weights` on the
         state, as `_torch_loop` takes and returns it."""
@@ -148,8 +169,16 @@ class DualSoftmaxStream(RecurrentStream):
         taught = np.empty((0, 0, 0), dtype=np.int64) if fed is None else fed.transpose(0, 1).contiguous().numpy()
         drawn = np.empty((L, N, 2), dtype=np.int64)
         logits = np.empty((L, N, 2 * BYTE_VALUES) if return_logits else (0, 0, 0), dtype=np.float32)
-        run_block(I_cond.contiguous().numpy(), uniforms.reshape(2, L, N).numpy(), taught, *self.kernel_weights,
-                  h, x_prev, drawn, logits)
+        run_block(
+            I_cond.contiguous().numpy(),
+            uniforms.reshape(2, L, N).numpy(),
+            taught,
+            *self.kernel_weights,
+            h,
+            x_prev,
+            drawn,
+            logits,
+        )
         self.h, self.x_prev = torch.from_numpy(h), torch.from_numpy(x_prev)
         logits_block = torch.from_numpy(logits).permute(1, 2, 0) if return_logits else None
         return torch.from_numpy(drawn).permute(1, 2, 0), logits_block

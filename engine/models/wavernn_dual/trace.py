@@ -24,8 +24,12 @@ def trace_step(model, mel: torch.Tensor, audio: torch.Tensor, t: int) -> StepVie
     cond = model.projected_conditioning(*model.upsample(mel))  # (N, T, 3H)
     h_prev = audio.new_zeros(n, model.config.hidden_size)
     for s in range(t):  # the state the teacher-forced pass reaches before sample t
-        I_s = torch.cat([model.I_coarse(x[:, s, :2]).view(n, 3, half),
-                         model.I_fine(x[:, s]).view(n, 3, half)], dim=-1).view(n, -1) + cond[:, s]
+        I_s = (
+            torch.cat(
+                [model.I_coarse(x[:, s, :2]).view(n, 3, half), model.I_fine(x[:, s]).view(n, 3, half)], dim=-1
+            ).view(n, -1)
+            + cond[:, s]
+        )
         h_prev = gates(model.R(h_prev), I_s, h_prev)
     x_t = x[:, t]
     R_h = model.R(h_prev)
@@ -45,8 +49,9 @@ def trace_step(model, mel: torch.Tensor, audio: torch.Tensor, t: int) -> StepVie
         step_record("x_t", x_t, "[c_{t−1}, f_{t−1}, c_t], bytes scaled to [-1, 1]"),
         step_record("h_{t−1}", h_prev, "the state before the step"),
         step_record("R·h_{t−1}", R_h, "one (3H × H) product, split into the u, r, e parts"),
-        step_record("I*·x_t", I_x, "masked input projection (coarse half: 2 → 3H/2, fine half: 3 → 3H/2) + mel "
-                                   "conditioning"),
+        step_record(
+            "I*·x_t", I_x, "masked input projection (coarse half: 2 → 3H/2, fine half: 3 → 3H/2) + mel conditioning"
+        ),
         step_record("u_t", u_t, "σ(R_u h_{t−1} + I_u* x_t + b_u)   update gate"),
         step_record("r_t", r_t, "σ(R_r h_{t−1} + I_r* x_t + b_r)   reset gate"),
         step_record("e_t", e_t, "tanh(r_t ∘ (R_e h_{t−1}) + I_e* x_t + b_e)"),
