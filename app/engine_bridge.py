@@ -15,6 +15,7 @@ per chunk.
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +53,8 @@ __all__ = [
     "untrained_warning",
     "usable_model",
 ]
+
+GIL_SWITCH_SECONDS = 0.001  # sys.setswitchinterval in the window's process (Python's default: 0.005)
 
 
 @dataclass
@@ -101,6 +104,10 @@ class EngineBridge(QObject):
         # Set once the start-up work of the listing thread (the models listed, librosa and numba warmed) is over.
         self.warmed = threading.Event()
         freeze_survivors()  # Qt, pyqtgraph, numpy: importing torch and librosa next makes several full collections
+        # The engine thread asks for the GIL between compiled blocks while the GUI thread paints: it gets it within
+        # 1 ms instead of Python's 5, which had made the window's generation 10-14 % slower than `vocode` with a busy
+        # process beside it (benchmarks/vocode_vs_window.py; docs/gui-thread-at-generate.md).
+        sys.setswitchinterval(GIL_SWITCH_SECONDS)
         # The engine imports torch (1–3 s): on a thread of its own, so the window shows without waiting for it.
         self._starting = threading.Thread(target=self._start_engine, name="vocoscope-engine-start", daemon=True)
         self._starting.start()

@@ -45,7 +45,7 @@ from app.views.status_panel import StatusPanel
 from app.views.waveform import WaveformView
 from app.window_style import STYLE_SHEET, dark_palette, overflow_icon
 
-FRAME_INTERVAL_MS = 33
+FRAME_INTERVAL_MS = 50
 TEMPERATURE_TIP = (
     "Sampling temperature of mu-law models: below 1 the likelier classes are drawn more often (less "
     'noise, flatter), above 1 less often. "model\'s own" is the temperature the model comes with.'
