@@ -94,7 +94,6 @@ class MainWindow(QMainWindow):
         self.setStyleSheet(STYLE_SHEET)
         self.setAcceptDrops(True)
         self.playback = PlaybackControl(self.settings, self.bridge, self)
-        self.exports = ExportControl(self)
         self._build_views()
         self._build_actions()
         self._build_toolbar()
@@ -108,6 +107,9 @@ class MainWindow(QMainWindow):
             self,
         )
         self._connect_generation()
+        self.exports = ExportControl(self.generation, lambda: self.loaded, self)
+        self.exports.noted.connect(self.note)
+        self.exports.failed.connect(self.show_error)
         self._connect_bridge()
         self._connect_playback()
         self._restore_geometry()
@@ -200,11 +202,11 @@ class MainWindow(QMainWindow):
             "While one plays, go on from the same moment in the other (A/B)",
         )
         self.export_action = self._action(
-            "Export…", self.exports.choose_audio, "Ctrl+E", "Save the generated audio as WAV or FLAC"
+            "Export…", lambda: self.exports.choose_audio(), "Ctrl+E", "Save the generated audio as WAV or FLAC"
         )
         self.export_mel_action = self._action(
             "Export input mel…",
-            self.exports.choose_mel,
+            lambda: self.exports.choose_mel(),  # made after the actions, with the generation it exports
             "Ctrl+Shift+E",
             "Save the input's mel, as the chosen model sees it, as .npy "
             "(n_mels, frames): to vocode again or to feed another tool",
