@@ -289,6 +289,8 @@ class EngineBridge(QObject):
 
                 vocoder, info = loading.load_model(model, device="cpu")
                 self._mel_configs[model] = (vocoder.mel_config, int(vocoder.min_frames), info)
+                if self.engine is not None:  # its jobs on the CPU generate with this one instead of loading it again
+                    self.engine.adopt(model, "cpu", vocoder, info)
                 freeze_survivors()
             return self._mel_configs[model]
 

@@ -104,6 +104,15 @@ class _Job:
 _STOP = object()
 
 
+@dataclass
+class _Adopted:
+    """A model loaded elsewhere, for the worker to keep as the one it would load for (name, device)."""
+
+    key: tuple[str, str]
+    model: Vocoder
+    info: ModelInfo
+
+
 class Engine:
     """Runs generation jobs on one worker thread, in the order they were submitted."""
 
@@ -135,6 +144,13 @@ class Engine:
         self._queue.put(job)
         return job.job_id
 
+    def adopt(self, name: str | Path, device: str, model: Vocoder, info: ModelInfo) -> None:
+        """Keep `model` (loaded by `load_model(name)` on the device `device` chooses, and not used elsewhere from now
+        on) as the model jobs of `name` on `device` generate with, so that they need not load it again: the window
+        loads the chosen model once, to read its mel settings, and hands it over. Queued, so the jobs submitted
+        before it run with the model they would have had."""
+        self._queue.put(_Adopted((str(name), str(choose_device(device))), model, info))
+
     def cancel(self, job_id: int | None = None) -> None:
         """Stop job `job_id`, or every running and queued job. A queued job then ends in JobFinished(cancelled)."""
         with self._lock:
@@ -162,6 +178,9 @@ class Engine:
             job = self._queue.get()
             if job is _STOP:
                 return
+            if isinstance(job, _Adopted):
+                self._cached = (job.key, job.model, job.info)
+                continue
             try:
                 self._run_job(job)
             finally:

@@ -896,3 +896,22 @@ def test_the_input_mel_shows_the_pitch_read_from_it(qtbot, make_window, tmp_path
     expected = [band_position(float(hz), TINY_MEL) for hz in loaded.pitch.f0[inner]]
     np.testing.assert_allclose(bands[inner], expected, rtol=1e-6)
     assert np.isclose(seconds[10], 10 * TINY_MEL.hop_length / TINY_MEL.sample_rate)
+
+
+def test_the_chosen_model_is_loaded_once_for_its_mel_settings_and_its_generation(
+    qtbot, make_window, inputs, tiny_checkpoint, monkeypatch
+):
+    """The loader reads the model to learn its mel settings and hands it to the engine, which generates with it
+    instead of loading it again (Engine.adopt)."""
+    from engine import checkpoints
+
+    loads = []
+    load = checkpoints.load
+    monkeypatch.setattr(
+        checkpoints, "load", lambda path, *args, **kwargs: loads.append(str(path)) or load(path, *args, **kwargs)
+    )
+    window = make_window()
+    open_and_wait(qtbot, window, inputs["short"])
+    with qtbot.waitSignal(window.generation_done, timeout=60000):
+        window.generate()
+    assert loads.count(str(tiny_checkpoint)) == 1 and len(window.generation.audio) == 4000
