@@ -140,9 +140,9 @@ class DualSoftmaxWaveRNN(RecurrentVocoder):
         """mel_up (…, n_mels), aux (…, aux) → (…, 3H), gate-major; the leading axes (N, L) or (L, N)."""
         return self.conditioning(torch.cat([mel_up, aux], dim=-1))
 
-    def forward(self, mel: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        """mel (N, n_mels, F), audio (N, F·hop) → logits (N, 512, F·hop), teacher-forced with audio's bytes."""
-        check_model_input(self, mel, audio)
+    def teacher_inputs(self, mel: torch.Tensor, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """mel (N, n_mels, F), audio (N, F·hop) → x (N, T, 3): [c_{t−1}, f_{t−1}, c_t] from audio's bytes, and
+        I*·x_t + b + conditioning (N, T, 3H), gate-major: what the cell takes at every t when teacher-forced."""
         N, T = audio.shape
         coarse, fine = coarse_fine_bytes(audio)
         c_t, f_t = byte_input(coarse), byte_input(fine)
@@ -151,7 +151,13 @@ class DualSoftmaxWaveRNN(RecurrentVocoder):
         I_c_x = self.I_coarse(torch.stack([c_prev, f_prev], dim=-1)).view(N, T, 3, self.half)
         I_f_x = self.I_fine(torch.stack([c_prev, f_prev, c_t], dim=-1)).view(N, T, 3, self.half)
         I_x = torch.cat([I_c_x, I_f_x], dim=-1).view(N, T, 3 * self.config.hidden_size)
-        I_x = I_x + self.projected_conditioning(*self.upsample(mel))
+        return torch.stack([c_prev, f_prev, c_t], dim=-1), I_x + self.projected_conditioning(*self.upsample(mel))
+
+    def forward(self, mel: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """mel (N, n_mels, F), audio (N, F·hop) → logits (N, 512, F·hop), teacher-forced with audio's bytes."""
+        check_model_input(self, mel, audio)
+        N = audio.shape[0]
+        I_x = self.teacher_inputs(mel, audio)[1]
         h = audio.new_zeros(N, self.config.hidden_size)
         states = []
         for I_x_t in I_x.unbind(1):

@@ -10,32 +10,18 @@ import torch
 from torch.nn import functional as F
 
 from engine.models.step_view import StepView, step_record
-from engine.models.wavernn_dual.cell import SILENCE_COARSE, SILENCE_FINE, byte_input, coarse_fine_bytes, gates
+from engine.models.wavernn_dual.cell import gates
 
 
 def trace_step(model, mel: torch.Tensor, audio: torch.Tensor, t: int) -> StepView:
     """mel (N, n_mels, F), audio (N, F · hop) → the cell at sample t; its output [P_c, P_f] logits (N, 512)."""
     n, half = audio.shape[0], model.half
-    coarse, fine = coarse_fine_bytes(audio)  # (N, T) each
-    c_t, f_t = byte_input(coarse), byte_input(fine)
-    c_prev = F.pad(c_t, (1, -1), value=byte_input(SILENCE_COARSE))
-    f_prev = F.pad(f_t, (1, -1), value=byte_input(SILENCE_FINE))
-    x = torch.stack([c_prev, f_prev, c_t], dim=-1)  # (N, T, 3): [c_{t−1}, f_{t−1}, c_t]
-    cond = model.projected_conditioning(*model.upsample(mel))  # (N, T, 3H)
+    x, I_all = model.teacher_inputs(mel, audio)  # (N, T, 3), (N, T, 3H)
     h_prev = audio.new_zeros(n, model.config.hidden_size)
     for s in range(t):  # the state the teacher-forced pass reaches before sample t
-        I_s = (
-            torch.cat(
-                [model.I_coarse(x[:, s, :2]).view(n, 3, half), model.I_fine(x[:, s]).view(n, 3, half)], dim=-1
-            ).view(n, -1)
-            + cond[:, s]
-        )
-        h_prev = gates(model.R(h_prev), I_s, h_prev)
-    x_t = x[:, t]
+        h_prev = gates(model.R(h_prev), I_all[:, s], h_prev)
+    x_t, I_x = x[:, t], I_all[:, t]
     R_h = model.R(h_prev)
-    I_c = model.I_coarse(x_t[:, :2]).view(n, 3, half)
-    I_f = model.I_fine(x_t).view(n, 3, half)
-    I_x = torch.cat([I_c, I_f], dim=-1).view(n, -1) + cond[:, t]
     R_u_h, R_r_h, R_e_h = R_h.chunk(3, dim=1)
     I_u_x, I_r_x, I_e_x = I_x.chunk(3, dim=1)
     u_t = torch.sigmoid(R_u_h + I_u_x)
