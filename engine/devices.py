@@ -4,7 +4,12 @@ when they are listed, so that `cpu_cores` costs nothing)."""
 from __future__ import annotations
 
 import os
+import platform
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -33,3 +38,16 @@ def compute_devices() -> list[ComputeDevice]:
             )
         )
     return devices
+
+
+def where_trained(device: torch.device, ranks: int = 1) -> str:
+    """Where a training command runs, in words a checkpoint keeps: the host, the device (a GPU by name, the CPU by
+    its torch threads and cores), the ranks when more than one, and torch's version."""
+    import torch
+
+    if device.type == "cuda":
+        place = f"cuda: {torch.cuda.get_device_name(device)}"
+    else:
+        place = f"cpu: {torch.get_num_threads()} torch thread(s) of {cpu_cores()} core(s)"
+    ranks_part = f", {ranks} ranks" if ranks > 1 else ""
+    return f"{platform.node() or 'unknown host'}, {place}{ranks_part}, torch {torch.__version__}"

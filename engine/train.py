@@ -42,6 +42,7 @@ import torch
 
 from engine import checkpoints, distributed
 from engine.datasets import CACHE_FOLDER, SegmentDataset, audio_files
+from engine.devices import where_trained
 from engine.distributed import ONE_PROCESS, World
 from engine.errors import ConfigError, InputError
 from engine.features import MelConfig
@@ -313,6 +314,8 @@ class Trainer:
         self.seconds = 0.0
         self.skipped_steps = 0
         self.commands: list[str] = []
+        self.parts: list[dict[str, Any]] = []  # the commands that trained the run before this one: see `part`
+        self.part: dict[str, Any] | None = None  # this command's, once `begin_part` is called
         self.initialised_from: dict[str, Any] | None = None
         self.saved_step: int | None = None  # the step the checkpoint on disk holds, once this run has written one
         self.resumed_from_ranks: int | None = None  # the ranks of the run resumed, if any
@@ -552,6 +555,7 @@ class Trainer:
                 "loss": loss,
                 "skipped_steps": self.skipped_steps,
                 "commands": self.commands + ([command] if command else []),
+                "parts": self.parts + ([self.part_so_far()] if self.part is not None else []),
                 "initialised_from": self.initialised_from,
                 "valid": self.last_validation,
                 "resume": {
@@ -567,6 +571,23 @@ class Trainer:
             written = checkpoints.save(self.model, path, meta=meta, extra_tensors=extra)
         self.saved_step = self.step_count
         return written
+
+    def begin_part(self, command: str) -> None:
+        """Start recording where and how long this command trains: the checkpoint's "parts" then end with
+        {"command", "where" (`where_trained`), "steps": [first, last], "seconds"} for it."""
+        self.part = {
+            "command": command,
+            "where": where_trained(self.device, self.world.size),
+            "steps": [self.step_count],
+        }
+        self.part_seconds_from = self.seconds
+
+    def part_so_far(self) -> dict[str, Any]:
+        """This command's part, as far as it has trained."""
+        part = dict(self.part)
+        part["steps"] = [part["steps"][0], self.step_count]
+        part["seconds"] = round(self.seconds - self.part_seconds_from, 1)
+        return part
 
     def _restore(self, meta: dict[str, Any], extra: dict[str, torch.Tensor]) -> None:
         training = meta["training"]
@@ -595,6 +616,7 @@ class Trainer:
             torch.cuda.set_rng_state(extra[prefix + "cuda"].cpu(), self.device)
         self.seconds = float(training.get("seconds_trained", 0.0))
         self.commands = list(training.get("commands", []))
+        self.parts = list(training.get("parts", []))
         self.skipped_steps = int(training.get("skipped_steps", 0))
         self.initialised_from = training.get("initialised_from")
         self.last_validation = training.get("valid")
@@ -804,6 +826,7 @@ def run_training(
             valid_writer = csv.writer(valid_file)
     losses: list[tuple[int, float, float]] = []
     valid_losses: list[tuple[int, float]] = []
+    trainer.begin_part(command)
 
     def validate() -> float:
         """Score the held-out segments; return the seconds it took (not training time)."""
@@ -924,6 +947,7 @@ def worker_arguments(args: argparse.Namespace) -> list[str]:
         ("--init", args.init),
         ("--log", args.log),
         ("--cache", args.cache),
+        ("--minutes", args.minutes),
     ):
         if value:
             words += [option, str(value)]
@@ -968,7 +992,9 @@ def _command(args: argparse.Namespace, world: World) -> str:
 def _train(
     args: argparse.Namespace, sections: dict[str, dict[str, Any]], world: World, device: str | torch.device
 ) -> int:
-    """Build the trainer (this rank's) and run it; rank 0 reports."""
+    """Build the trainer (this rank's) and run it; rank 0 reports. --minutes counts from here: loading the data
+    (and computing the mels not cached yet) is part of the time a lent machine gives."""
+    deadline = None if args.minutes is None else time.monotonic() + 60.0 * args.minutes
     out = Path(args.out)
 
     def report(text: str) -> None:
@@ -1030,7 +1056,14 @@ def _train(
         )
     log_path = args.log if args.log else out.with_suffix(".csv")
     try:
-        result = run_training(trainer, out, args.steps, log_path=log_path, command=_command(args, world))
+        result = run_training(
+            trainer,
+            out,
+            args.steps,
+            log_path=log_path,
+            command=_command(args, world),
+            should_stop=None if deadline is None else lambda: time.monotonic() >= deadline,
+        )
     except RuntimeError as error:
         if not (world.distributed and distributed.is_lost_rank(error)):
             raise
@@ -1045,6 +1078,12 @@ def _train(
             file=sys.stderr,
         )
         return 1
+    if result.interrupted and deadline is not None and time.monotonic() >= deadline:
+        report(
+            f"--minutes {args.minutes:g} used at step {result.steps}; saved {out}. Continue with the same command "
+            "and --resume."
+        )
+        return 0
     if result.interrupted:
         report(f"stopped at step {result.steps}; saved {out}. Continue with the same command and --resume.")
         return 130
@@ -1082,6 +1121,13 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
         help="start a new run from this checkpoint's weights (fine-tuning): "
         "those of the same name and shape are copied, a WaveNet given more blocks grows (its added layers "
         "start by changing nothing), the rest start fresh",
+    )
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        metavar="M",
+        help="stop and save after the step that ends M minutes of this command (loading the data "
+        "included), as Ctrl+C does: for a machine lent for a fixed time; --resume continues",
     )
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads for torch (default: torch's)")

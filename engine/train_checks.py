@@ -9,6 +9,7 @@ root, on a read-only file system, or with an immutable folder.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -34,6 +35,13 @@ def check_train_arguments(args: argparse.Namespace, world: World) -> None:
         "0 (torch's own choice) or a positive number of CPU threads",
         "Give --threads 0, or the number of cores to use, such as --threads 4.",
     )
+    if args.minutes is not None and not (math.isfinite(args.minutes) and args.minutes > 0):
+        raise InputError(
+            "--minutes",
+            f"{args.minutes:g}",
+            "a positive number of minutes to train for",
+            "Give --minutes 8 to stop and save after 8 minutes, or leave it out to train until --steps.",
+        )
     if args.nproc_per_node is not None:
         _check_count(
             "--nproc-per-node",

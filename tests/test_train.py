@@ -171,6 +171,34 @@ def test_train_command_writes_a_checkpoint_and_refuses_to_overwrite_it(tone_set,
     assert checkpoints.load(out).meta["steps"] == 10
 
 
+def test_minutes_stops_and_saves_and_each_command_records_where_and_how_long_it_trained(tone_set, tmp_path, capsys):
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({"model": TINY_MODELS["wavernn"], "train": TINY_TRAINING}))
+    out = tmp_path / "lent.safetensors"
+    args = ["train", "--data", str(tone_set), "--model", "wavernn", "--out", str(out), "--steps", "100000"]
+    # 6 ms: loading the data takes longer, so the first step's check stops the run
+    assert main(args + ["--config", str(config), "--minutes", "0.0001"]) == 0
+    assert "--minutes 0.0001 used at step 1; saved" in capsys.readouterr().err
+    first = checkpoints.load(out).meta["training"]
+    assert first["resume"] and checkpoints.load(out).meta["steps"] == 1
+    assert (
+        main(["train", "--data", str(tone_set), "--model", "wavernn", "--out", str(out), "--steps", "4", "--resume"])
+        == 0
+    )
+    parts = checkpoints.load(out).meta["training"]["parts"]
+    assert [part["steps"] for part in parts] == [[0, 1], [1, 4]]
+    assert parts[0]["command"].endswith("--steps 100000 --config " + str(config))
+    assert parts[1]["command"].endswith("--resume")
+    for part in parts:
+        assert re.fullmatch(r".+, cpu: \d+ torch thread\(s\) of \d+ core\(s\), torch .+", part["where"])
+        assert part["seconds"] > 0
+    assert sum(part["seconds"] for part in parts) == pytest.approx(
+        checkpoints.load(out).meta["training"]["seconds_trained"], abs=0.2
+    )
+    assert main(args + ["--minutes", "0", "--resume"]) == 2
+    assert "--minutes: found 0; expected a positive number of minutes" in capsys.readouterr().err
+
+
 def test_init_starts_a_new_run_from_another_checkpoints_weights_where_they_fit(tone_set, tmp_path, capsys):
     """Fine-tuning a WaveNet into one with linear prediction: every weight but the new input layer is copied."""
     source = Trainer.new("wavenet", tone_set, sections=sections("wavenet"), device="cpu")
