@@ -111,6 +111,14 @@ def build_trainset(out: Path, source_name: str = "asterisk-en") -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.subset is not None:
+        from engine.voice_subset import copy_subset
+
+        manifest = copy_subset(Path(args.subset), Path(args.out), args.mib)
+        for name, voice in manifest["voices"].items():
+            print(f"{voice['role']:8s} {name:14s} {voice['files']:5d} files  {voice['seconds'] / 60:6.2f} min")
+        print(f"{manifest['mib']:.1f} MiB of FLAC in {args.out}, from {args.subset}")
+        return 0
     if args.source == "voices":
         from engine.voice_set import build_voice_set
 
@@ -141,8 +149,15 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
         help="build a speech training set from offline sources",
         description="Decode the spoken prompts of a Debian voice package into DIR/train and DIR/heldout; with "
         "--source voices, many voices from several packages, split by speaker into DIR/train, DIR/valid "
-        "and DIR/heldout (see engine/voice_set.py).",
+        "and DIR/heldout (see engine/voice_set.py); with --subset SET, a voice set cut to a size.",
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="folder to write (created if missing)")
     parser.add_argument("--source", choices=sorted(SOURCES) + ["voices"], default="asterisk-en")
+    parser.add_argument(
+        "--subset",
+        metavar="DIR",
+        help="instead, copy the voice set in DIR cut to --mib MiB of FLAC: its validation voices "
+        "whole, its training voices in turn (for a machine that takes a limited upload; engine/voice_subset.py)",
+    )
+    parser.add_argument("--mib", type=float, default=40.0, metavar="N", help="the size --subset keeps to (40)")
     parser.set_defaults(run=run)
