@@ -56,3 +56,25 @@ def test_a_training_voice_is_refused(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"voices": {"someone": {"role": "train"}}}))
     with pytest.raises(SystemExit, match="someone are training voices"):
         voices.check_not_trained_on(tmp_path / "heldout", [tmp_path / "heldout" / "someone"])
+
+
+def pitch_reading_module():
+    benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(benchmarks))
+    spec = importlib.util.spec_from_file_location("pitch_reading_benchmark", benchmarks / "pitch_reading.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_pitch_reading_figures_count_misses_false_voicing_and_octave_errors():
+    reading = pitch_reading_module()
+    truth_f0 = np.array([100.0, 100.0, 100.0, 100.0, np.nan, np.nan, np.nan, np.nan])
+    truth = (truth_f0, ~np.isnan(truth_f0))
+    # frame 0 right, 1 an octave down, 2 missed, 3 right within 5 cents; 4 falsely voiced; a ninth frame is cut
+    read_f0 = np.array([100.0, 50.0, 100.0, 100.0 * 2 ** (5 / 1200), 120.0, 0.0, 0.0, 0.0, 200.0], dtype=np.float32)
+    read_voiced = np.array([1, 1, 0, 1, 1, 0, 0, 0, 1], dtype=bool)
+    row = reading.figures([reading.compare(truth, read_f0, read_voiced)])
+    assert row["recall"] == pytest.approx(3 / 4) and row["false"] == pytest.approx(1 / 4)
+    assert row["f0_cents"] == pytest.approx((0 + 1200 + 5) / 3, abs=0.01)
+    assert row["gross"] == pytest.approx(1 / 3)
