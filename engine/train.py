@@ -316,6 +316,7 @@ class Trainer:
         self.commands: list[str] = []
         self.parts: list[dict[str, Any]] = []  # the commands that trained the run before this one: see `part`
         self.part: dict[str, Any] | None = None  # this command's, once `begin_part` is called
+        self.part_seconds_from = 0.0  # seconds_trained when this command's part began
         self.initialised_from: dict[str, Any] | None = None
         self.saved_step: int | None = None  # the step the checkpoint on disk holds, once this run has written one
         self.resumed_from_ranks: int | None = None  # the ranks of the run resumed, if any
