@@ -7,7 +7,7 @@
 #   here:   bash packaging/lent_gpu.sh collect FILES_AT RUN.safetensors
 #
 # prepare  fills .lent/ (ignored by git): the run's checkpoint; the voice set VOICE_SET (default data/voices) cut to
-#          MIB MiB of FLAC by `vocoscope trainset --subset` (default 36: with the code, about 60 of the 64 MiB a run
+#          MIB MiB of FLAC by `vocoscope trainset --subset` (default 36: with the code, about 57 of the 64 MiB a run
 #          takes); .lent/train.json when LENT_TRAIN_JSON holds train settings to resume with (a larger batch, say);
 #          and the wheels the lent machine's image lacks for the training command, for its Python 3.12.
 # train    runs there: installs the wheels into /tmp/site, copies the checkpoint into $OUT and resumes it on cuda
