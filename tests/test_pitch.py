@@ -60,3 +60,19 @@ def test_a_voiced_stretch_between_silences_is_found_where_it_is(warm_librosa):
     assert abs(voiced_frames[0] * hop - RATE // 2) <= 3 * hop
     assert abs(voiced_frames[-1] * hop - 3 * RATE // 2) <= 3 * hop
     assert np.abs(cents(track.f0[voiced_frames[3:-3]], 150.0)).max() < 20.0
+
+
+def test_a_hiss_after_a_low_voice_is_unvoiced_and_the_voice_voiced(warm_librosa):
+    """A fricative's hiss (noise above 2.5 kHz, as loud as the voice) can have ripple that scores like a low voice's
+    weak harmonics; its lack of low-band power tells them apart."""
+    from scipy.signal import butter, lfilter
+
+    rng = np.random.default_rng(3)
+    b, a = butter(6, 2500 / (RATE / 2), "high")
+    hiss = lfilter(b, a, rng.standard_normal(RATE)).astype(np.float32)
+    voice = harmonic_signal(np.full(RATE, 90.0))
+    hiss *= np.sqrt(np.mean(voice**2) / np.mean(hiss**2))
+    track = estimate_pitch(mel_spectrogram(np.concatenate([voice, hiss]), CONFIG), CONFIG)
+    half = RATE // CONFIG.hop_length
+    assert track.voiced[4 : half - 4].all()
+    assert not track.voiced[half + 4 : -4].any()
