@@ -75,7 +75,7 @@ def voicing_probability(score: np.ndarray, mel: np.ndarray, f0: np.ndarray, conf
     power = denormalise(mel, config) ** 2
     low = _bands_below(config, LOW_BAND_TOP)
     low_share = 10.0 * np.log10((power[:low].sum(axis=0) + 1e-10) / (power.sum(axis=0) + 1e-10))
-    level = mel.max(axis=0) * -config.min_db
+    level = 10.0 * np.log10(np.maximum(power.max(axis=0), 1e-20))  # the loudest band, dB (any normalisation)
     features = np.stack([score, low_share, level - level.max(initial=-np.inf), np.log2(f0)])
     logit = np.asarray(VOICING_WEIGHTS) @ features + VOICING_BIAS
     return 1.0 / (1.0 + np.exp(-logit))
