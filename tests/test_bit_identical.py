@@ -4,7 +4,13 @@ before the families moved into packages (engine/models/<family>/), so that a ref
 passes and one that changes it, by a single sample, fails; the WaveRNN's again when the bundled one came to draw once
 per sample (candidates 1, so that it streams in real time), the others' unchanged.
 
-Record again only for a change meant to alter the output:
+The samples are recorded per arithmetic: torch's version and the vector instructions its kernels and numba's
+compiled loops use (torch.backends.cpu.get_cpu_capability(): AVX2, AVX512, ...). The same code rounds the last bit
+differently with 512-bit vectors than with 256-bit ones, and each draw feeds the next, so an AVX512 machine ends far
+from an AVX2 one's recording. A machine whose arithmetic has no recording skips, saying so.
+
+Record again only for a change meant to alter the output (clear=True drops the other machines' recordings, which
+must then be made again on such machines); else record on a machine of a new arithmetic to add its samples:
     python3 -c "from tests.test_bit_identical import record; record()"
 """
 
@@ -39,22 +45,29 @@ def excerpts(name: str) -> dict[str, np.ndarray]:
     return samples
 
 
-def record() -> None:
-    """Write the fixture from the code as it is now."""
+def arithmetic() -> str:
+    """This machine's arithmetic, as the fixture's keys name it: "<torch version>/<CPU capability>"."""
+    return f"{torch.__version__}/{torch.backends.cpu.get_cpu_capability()}"
+
+
+def record(clear: bool = False) -> None:
+    """Write this arithmetic's samples into the fixture from the code as it is now, keeping the other arithmetics'
+    unless `clear`. On one torch thread, as the tests run (tests/conftest.py): two threads split sums differently."""
+    torch.set_num_threads(1)
     FIXTURE.parent.mkdir(exist_ok=True)
-    arrays = {key: value for name in catalog.BUILTINS for key, value in excerpts(name).items()}
-    np.savez_compressed(FIXTURE, torch_version=np.array(torch.__version__), **arrays)
+    arrays = {} if clear or not FIXTURE.exists() else dict(np.load(FIXTURE))
+    for name in catalog.BUILTINS:
+        arrays.update({f"{arithmetic()}/{key}": value for key, value in excerpts(name).items()})
+    np.savez_compressed(FIXTURE, **arrays)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["wavenet", "wavernn", "wavernn-dual"])
 def test_a_built_in_model_generates_the_recorded_samples(name, warm_librosa):
     recorded = np.load(FIXTURE)
-    if str(recorded["torch_version"]) != torch.__version__:
-        pytest.skip(
-            f"recorded with torch {recorded['torch_version']}; this is {torch.__version__}, whose arithmetic "
-            "may round differently"
-        )
+    recordings = sorted({key.rsplit("/", 1)[0] for key in recorded.files})
+    if f"{arithmetic()}/{name}-torch" not in recorded.files:
+        pytest.skip(f"recorded for {', '.join(recordings)} (torch/CPU capability); this machine is {arithmetic()}")
     for key, samples in excerpts(name).items():
         assert samples.dtype == np.float32
-        np.testing.assert_array_equal(samples, recorded[key], err_msg=key)
+        np.testing.assert_array_equal(samples, recorded[f"{arithmetic()}/{key}"], err_msg=key)
