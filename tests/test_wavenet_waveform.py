@@ -1,7 +1,7 @@
 """A WaveNet with output "waveform": not autoregressive, it shapes the source of the pitch read from the mel, and
-noise, into the samples. Its blocks stream what one forward pass computes, a column sees only the source and noise up
-to it, the multi-resolution STFT loss scores magnitudes more than phase, and it trains, resumes exactly and validates
-without moving training."""
+noise, into the samples; with lpc_order, an excitation that each frame's synthesis filter shapes into them. Its blocks
+stream what one forward pass computes, a column sees only the source and noise up to it, the multi-resolution STFT
+loss scores magnitudes more than phase, and it trains, resumes exactly and validates without moving training."""
 
 import math
 
@@ -12,7 +12,8 @@ from engine.errors import ConfigError
 from engine.models.spectral_loss import spectral_loss
 from engine.models.wavenet.model import WaveNet, WaveNetConfig
 from engine.pitch_source import SOURCE_CHANNELS
-from engine.shape_trace import trace
+from engine.models.synthesis_filter import TAPS as SYNTHESIS_TAPS
+from engine.shape_trace import same_noise, trace
 from engine.train import Trainer, run_training
 from engine.sampling import Sampling
 from tests.test_pitch_conditioning import tone_mel_and_audio
@@ -30,8 +31,8 @@ WAVEFORM = {
 }
 
 
-def waveform_wavenet(seed: int = 0) -> WaveNet:
-    return small_wavenet(seed, output="waveform", pitch_conditioning=True)
+def waveform_wavenet(seed: int = 0, lpc_order: int = 0) -> WaveNet:
+    return small_wavenet(seed, output="waveform", pitch_conditioning=True, lpc_order=lpc_order)
 
 
 def block_noise(generator_seed: int, batch: int, sizes: list[int]) -> torch.Tensor:
@@ -40,8 +41,9 @@ def block_noise(generator_seed: int, batch: int, sizes: list[int]) -> torch.Tens
     return torch.cat([torch.randn(batch, size, generator=generator) for size in sizes], dim=1)
 
 
-def test_blocks_stream_what_the_forward_pass_computes(warm_librosa):
-    model = waveform_wavenet()
+@pytest.mark.parametrize("lpc_order", [0, 8])
+def test_blocks_stream_what_the_forward_pass_computes(lpc_order, warm_librosa):
+    model = waveform_wavenet(lpc_order=lpc_order)
     mel, audio = tone_mel_and_audio(frames=40)
     block_frames = iter([1, 3, 7, 2, 11, 16])
     blocks = list(
@@ -59,18 +61,22 @@ def test_blocks_stream_what_the_forward_pass_computes(warm_librosa):
     assert float(full.std()) > 1e-3
 
 
-def test_a_column_sees_the_noise_up_to_it_and_never_after(warm_librosa):
-    model = waveform_wavenet()
-    mel, audio = tone_mel_and_audio(frames=20)
+@pytest.mark.parametrize("lpc_order", [0, 8])
+def test_a_column_sees_the_noise_up_to_it_and_never_after(lpc_order, warm_librosa):
+    model = waveform_wavenet(lpc_order=lpc_order)
+    mel, audio = tone_mel_and_audio(frames=40)
     noise = torch.randn(1, audio.shape[1], generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         reference = model(mel, audio, noise=noise)
-        for t in (0, 37, 150):
+        for t in (0, 37, 150, 600):
             changed = noise.clone()
             changed[:, t:] += 1.0
             output = model(mel, audio, noise=changed)
-            assert torch.equal(output[..., :t], reference[..., :t])
-            assert float((output[..., t] - reference[..., t]).abs().max()) > 1e-5
+            # before t nothing moves: exactly without a synthesis filter; with one, by the rounding of its FFTs (which
+            # mix a frame's samples), a thousandth of what moves at t
+            before = float((output[..., :t] - reference[..., :t]).abs().max()) if t else 0.0
+            moved = float((output[..., t] - reference[..., t]).abs().max())
+            assert before <= (1e-3 * moved if lpc_order else 0.0) and moved > 1e-6, (before, moved)
         # the audio only gives the length: nothing of it is fed back
         assert torch.equal(model(mel, -audio, noise=noise), reference)
 
@@ -93,12 +99,17 @@ def test_the_spectral_loss_scores_magnitudes_more_than_phase():
 
 
 def test_a_waveform_wavenet_needs_the_pitch_and_draws_nothing():
-    for settings in ({}, {"pitch_conditioning": True, "lpc_order": 4}):
-        with pytest.raises(ConfigError, match="pitch_conditioning true and lpc_order 0"):
+    for settings in ({}, {"lpc_order": 4}):
+        with pytest.raises(ConfigError, match="without pitch_conditioning"):
             WaveNet(WaveNetConfig(output="waveform", **settings), MEL)
+    with pytest.raises(ConfigError, match='"waveform" \\(the excitation goes through the synthesis filter\\)'):
+        WaveNet(WaveNetConfig(output="mol", lpc_order=4), MEL)
     model = waveform_wavenet()
     assert model.own_sampling.temperature is None and not hasattr(model, "embed")
     assert model.draws == "waveform from the pitch's source and noise"
+    shaping = waveform_wavenet(lpc_order=8)
+    assert shaping.draws == "waveform from the pitch's source and noise, through LPC 8 synthesis"
+    assert shaping.predictor is None and shaping.lpc_input is None  # nothing fed back, nothing to predict
     with pytest.raises(ConfigError, match="without a temperature"):
         model.sampling(Sampling(temperature=0.5))
 
@@ -131,6 +142,23 @@ def test_it_trains_resumes_exactly_and_validates_without_moving_training(tone_se
         assert torch.equal(value, validated.model.state_dict()[name]), f"{name} differs when validating"
     again = validated.validate()
     assert again == pytest.approx(result.valid_losses[-1][1], abs=1e-9), "each validation draws the same noise"
+
+
+def test_the_inspector_shows_the_synthesis_filter_and_its_step_matches_the_forward_pass(warm_librosa):
+    mel, _ = tone_mel_and_audio()
+    model = waveform_wavenet(lpc_order=8)
+    result = trace(model, mel[0].numpy(), frames=30)
+    assert result.module("synthesis").inputs == [(1, MEL.n_mels, 30)]
+    assert result.module("synthesis").outputs == [(1, 30, SYNTHESIS_TAPS)]
+    assert result.step("out_t").meaning == "the excitation e_t" and result.step("x_t").shape == (1, 1)
+    assert result.step_error is not None and result.step_error < 1e-6
+    audio = torch.zeros(1, 30 * MEL.hop_length)
+    with torch.no_grad(), same_noise(torch.device("cpu")):
+        forward = model(mel[..., :30], audio)
+    for t in (5, 17 * MEL.hop_length + 3):  # within the first frame's response, and where three frames' overlap
+        with same_noise(torch.device("cpu")):
+            view = model.trace_step(mel[..., :30], audio, t)
+        torch.testing.assert_close(view.output, forward[..., t], atol=1e-6, rtol=1e-5)
 
 
 def test_the_inspector_lists_the_excitation_and_its_step_matches_the_forward_pass(warm_librosa):

@@ -74,17 +74,25 @@ class LinearPredictor(nn.Module):
         self.register_buffer("spread", torch.from_numpy(spread / filters.sum(1)), persistent=False)
         lags = np.arange(order + 1) * 2.0 * np.pi * LAG_WINDOW_HZ / mel_config.sample_rate
         self.register_buffer("lag_window", torch.from_numpy(np.exp(-0.5 * lags**2)), persistent=False)
+        self.window_energy = float(np.square(mel_analysis(mel_config, np.float64).window).sum())
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         """The coefficients: mel (N, n_mels, F) normalised → a₁..a_p per frame (N, F, p) float32; computed in float64."""
+        return self.envelope(mel)[0].float()
+
+    def envelope(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """mel (N, n_mels, F) normalised → (a₁..a_p per frame (N, F, p), the frame's power per sample (N, F): its
+        autocorrelation at lag 0 over the window's energy), both float64."""
         config = self.mel_config
         db = mel.double() * -config.min_db + config.min_db + config.ref_db
         magnitude = self.spread @ torch.pow(10.0, db / 20.0)  # (N, n_bins, F)
         autocorrelation = torch.fft.irfft(magnitude.square(), n=config.n_fft, dim=1)[:, : self.order + 1]
         autocorrelation = (autocorrelation * self.lag_window[:, None]).transpose(1, 2)  # (N, F, p + 1)
+        power = autocorrelation[..., 0] / self.window_energy
         autocorrelation[..., 0] *= 1.0 + WHITE_NOISE
         batch, frames = autocorrelation.shape[:2]
-        return _levinson(autocorrelation.reshape(batch * frames, -1)).reshape(batch, frames, -1).float()
+        coefficients = _levinson(autocorrelation.reshape(batch * frames, -1)).reshape(batch, frames, -1)
+        return coefficients, power
 
     def split(
         self, mel: torch.Tensor, audio: torch.Tensor, fed: torch.Tensor | None = None

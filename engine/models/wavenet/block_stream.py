@@ -1,6 +1,7 @@
 """Generation by a WaveNet with output "waveform" (model.py), which is not autoregressive: each block of frames runs
 through the whole network at once, every dilated convolution continuing from the last inputs of the block before
-(ResidualLayer.continued), so the blocks together compute what one forward pass over the whole mel computes.
+(ResidualLayer.continued), so the blocks together compute what one forward pass over the whole mel computes. With a
+synthesis filter, each block's excitation goes through it, with what the blocks before reach into this one.
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ import torch
 
 from engine.models.base import StreamBlock
 from engine.models.frame_windows import padded_frames
+from engine.models.synthesis_filter import Synthesis
 
 
 class BlockGeneration:
     """The state of one generation: the mel padded a window at a time, the source features made a block at a time,
-    each layer's past inputs."""
+    each layer's past inputs, and the synthesis filter's reach past the last block."""
 
     def __init__(self, model, mel: torch.Tensor, speaker: torch.Tensor | None):
         """model: a WaveNet with output "waveform"; mel (N, n_mels, F), a tensor or a FrameSource; speaker (N,) or
@@ -31,6 +33,7 @@ class BlockGeneration:
             )
             for layer in model.layers
         ]
+        self.synthesis = None if model.synthesis is None else Synthesis(model.synthesis, mel.shape[0], mel.device)
 
     def block(
         self,
@@ -48,4 +51,7 @@ class BlockGeneration:
         noise = torch.randn(source.shape[:2], generator=generator, device=source.device, dtype=source.dtype)
         cond = model.conditioning(mel_up, aux, self.speaker, source)
         output, self.pasts = model.layers_and_output(model.excitation_input(source, noise), cond, self.pasts)
+        if self.synthesis is not None:
+            mel = model.upsample.unpadded(self.padded_mel, start, stop)
+            output = self.synthesis.block(output[:, 0], mel)[:, None]
         return StreamBlock(samples=output[:, 0].clamp(-1.0, 1.0), logits=output if return_logits else None)

@@ -24,6 +24,10 @@ models (Wang et al. 2019): column t's input is the source at t (the source featu
 white noise, through a 1×1 convolution), its one output the sample x_t, scored by a multi-resolution STFT loss
 (engine/models/spectral_loss.py). It shapes a tone of the pitch read from the mel, and noise, into the voice;
 generation (block_stream.py) runs whole blocks through the convolutions, each layer continuing from its last inputs.
+With `lpc_order` p > 0 as well, that output is an excitation e_t, and the sample is e through each frame's synthesis
+filter, the mel's all-pole envelope of order p (engine/models/synthesis_filter.py): the envelope and level come from
+the mel, and the network is left the harmonics and noise. Column t then sees the excitation of the TAPS − 1 columns
+before it too.
 
 Generation (stream.py) keeps, per layer, a ring buffer of its last (k − 1) · d inputs (Paine et al. 2016, "Fast
 WaveNet"), so one sample costs O(layers) small matrix products instead of a pass over the receptive field. On the
@@ -50,6 +54,7 @@ from engine.models.dilated import IMPLEMENTATIONS, CausalConv1d, make_causal_con
 from engine.models.linear_prediction import LinearPredictor
 from engine.models.mixture import LOG_SCALE_MIN, mixture_log_prob
 from engine.models.spectral_loss import spectral_loss
+from engine.models.synthesis_filter import TAPS as SYNTHESIS_TAPS, SynthesisFilter
 from engine.models.conv_in_upsample import upsample_network
 from engine.models.upsample import UpsampleConfig
 from engine.pitch_source import SOURCE_CHANNELS, PitchSource
@@ -77,7 +82,8 @@ class WaveNetConfig:
     output: "mulaw", "mol" or "waveform" (not autoregressive: the sample itself from the source and noise; needs
         pitch_conditioning; see the module's docstring).
     speakers: size of the global-conditioning table (0: no speaker conditioning).
-    lpc_order: 0, or the order of the linear prediction from the mel (output "mulaw" only).
+    lpc_order: 0, or the order of the mel's all-pole envelope: the linear prediction of the "mulaw" output, the
+        synthesis filter of the "waveform" output (not with "mol").
     temperature: mu-law classes are drawn from softmax(logits / temperature) (below 1 favours the likelier ones).
     pitch_postfilter: 0, or the strength of the pitch post-filter that generation applies to the output
         (engine/postfilter.py; the bundled model's was chosen on training recordings, like its temperature).
@@ -147,16 +153,16 @@ def check_config(config: WaveNetConfig) -> None:
         )
     if config.dilated_conv not in IMPLEMENTATIONS:
         problems.append(f"dilated_conv is {config.dilated_conv!r}; expected one of {IMPLEMENTATIONS}")
-    if config.lpc_order < 0 or (config.lpc_order and config.output != "mulaw"):
+    if config.lpc_order < 0 or (config.lpc_order and config.output == "mol"):
         problems.append(
             f"lpc_order is {config.lpc_order} with output {config.output!r}; it must be 0, or more than 0 "
-            'with output "mulaw" (linear prediction draws a mu-law excitation)'
+            'with output "mulaw" (linear prediction draws a mu-law excitation) or "waveform" (the excitation goes '
+            "through the synthesis filter)"
         )
-    if config.output == "waveform" and not (config.pitch_conditioning and config.lpc_order == 0):
+    if config.output == "waveform" and not config.pitch_conditioning:
         problems.append(
-            f'output is "waveform" with pitch_conditioning {config.pitch_conditioning} and lpc_order '
-            f"{config.lpc_order}; a waveform WaveNet shapes the source of the pitch: set pitch_conditioning "
-            "true and lpc_order 0"
+            'output is "waveform" without pitch_conditioning; a waveform WaveNet shapes the source of the pitch: '
+            "set pitch_conditioning true"
         )
     try:
         own_sampling(config)
@@ -223,8 +229,12 @@ class WaveNet(Vocoder):
             self.embed = nn.Embedding(2**config.bits, r)
         else:  # the source features and noise of column t → its input (N, R, T)
             self.excitation = nn.Conv1d(EXCITATION_CHANNELS, r, 1)
-        self.predictor = LinearPredictor(mel_config, config.lpc_order) if config.lpc_order else None
-        self.lpc_input = nn.Linear(2, r) if config.lpc_order else None  # [e_{t−1}, p_t] → added to the embedding
+        predicts = config.lpc_order > 0 and config.autoregressive
+        self.predictor = LinearPredictor(mel_config, config.lpc_order) if predicts else None
+        self.lpc_input = nn.Linear(2, r) if predicts else None  # [e_{t−1}, p_t] → added to the embedding
+        # output "waveform": the excitation it outputs → the samples
+        shapes = config.lpc_order > 0 and not config.autoregressive
+        self.synthesis = SynthesisFilter(mel_config, config.lpc_order) if shapes else None
         # every layer's V_l c in one 1×1 convolution: (N, n_mels + aux, T) → (N, layers · 2R, T)
         source = SOURCE_CHANNELS if config.pitch_conditioning else 0
         self.pitch_source = PitchSource(mel_config) if config.pitch_conditioning else None
@@ -241,8 +251,11 @@ class WaveNet(Vocoder):
     @property
     def receptive_field(self) -> int:
         """Samples of the past that column t sees (its own input included): of the audio when autoregressive, of the
-        source and noise with output "waveform"."""
-        return (self.config.kernel_size - 1) * sum(self.config.dilations) + 1 + self.config.lpc_order
+        source and noise with output "waveform" (through the synthesis filter's TAPS too, when it has one)."""
+        convolutions = (self.config.kernel_size - 1) * sum(self.config.dilations) + 1
+        if self.config.autoregressive:
+            return convolutions + self.config.lpc_order
+        return convolutions + (SYNTHESIS_TAPS - 1 if self.synthesis is not None else 0)
 
     @property
     def min_frames(self) -> int:
@@ -370,7 +383,7 @@ class WaveNet(Vocoder):
         Column t is computed from audio[:, t − receptive_field : t] and the mel: mu-law logits (C = 2^bits)
         or mixture parameters (C = 3·M). With output "waveform" the audio only gives the length: column t is the
         sample (C = 1) made from the mel and the source and `noise` (N, F · hop; standard normal drawn when None)
-        of columns t − receptive_field + 1 … t.
+        of columns t − receptive_field + 1 … t; with a synthesis filter, the network's excitation through it.
         """
         expected = mel.shape[-1] * self.hop_length
         if audio.shape[-1] != expected:
@@ -385,7 +398,8 @@ class WaveNet(Vocoder):
         cond = self.conditioning(mel_up, aux, speaker, source)
         if not self.config.autoregressive:
             noise = torch.randn_like(audio) if noise is None else noise
-            return self.layers_and_output(self.excitation_input(source, noise), cond)[0]
+            output = self.layers_and_output(self.excitation_input(source, noise), cond)[0]
+            return output if self.synthesis is None else self.synthesis.synthesised(output[:, 0], mel)[:, None]
         lpc_features = None if self.predictor is None else self.lpc_features(mel, audio)
         return self.stack(self.previous_inputs(audio), cond, lpc_features)
 

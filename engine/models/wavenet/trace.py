@@ -1,6 +1,7 @@
 """The WaveNet at sample t, layer by layer with the model's own weights, for the shape inspector
 (`WaveNet.trace_step`): column t of every residual layer (input, filter/gate, gated z, residual out, skip share),
-then the output. A WaveNet carries no state but its inputs, so column t of the teacher-forced pass is its step."""
+then the output; with a synthesis filter, the sample it makes of the excitation. A WaveNet carries no state but its
+inputs, so column t of the teacher-forced pass is its step."""
 
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ def trace_step(model, mel: torch.Tensor, audio: torch.Tensor, t: int) -> StepVie
         layer.register_forward_hook(lambda _m, args, out: seen.append((args[0], args[1], out[0], out[1])))
         for layer in model.layers
     ]
+    shaping: dict[
+        str, torch.Tensor
+    ] = {}  # with a synthesis filter: the excitation (N, 1, T) and responses (N, F, TAPS)
+    if model.synthesis is not None:
+        handles.append(model.out.register_forward_hook(lambda _m, _args, out: shaping.update(excitation=out)))
+        handles.append(model.synthesis.register_forward_hook(lambda _m, _args, out: shaping.update(responses=out)))
     try:
         model(mel, audio)
     finally:
@@ -55,8 +62,20 @@ def trace_step(model, mel: torch.Tensor, audio: torch.Tensor, t: int) -> StepVie
     steps += [
         step_record("skip", skip, "Σ_l W_skip,l · z_l + bias"),
         step_record("post", hidden, "relu(post(relu(skip)))"),
-        step_record("out_t", out, OUTPUT_WORDS[model.config.output]),
+        step_record("out_t", out, "the excitation e_t" if shaping else OUTPUT_WORDS[model.config.output]),
     ]
+    if shaping:
+        out = synthesised_at(shaping["excitation"][:, 0], shaping["responses"], model.hop_length, t)
+        steps.append(
+            step_record("x_t", out, "Σ_k h_frame(t−k)[k] · e_(t−k): the excitation through the frames' filters")
+        )
     if model.config.output == "mulaw":
         steps.append(step_record("P(x_t)", torch.softmax(out, dim=-1), "softmax(out_t)"))
     return StepView(f"WaveNet layers at sample t = {t}", steps, out)
+
+
+def synthesised_at(excitation: torch.Tensor, responses: torch.Tensor, hop: int, t: int) -> torch.Tensor:
+    """excitation (N, T), each frame's impulse response (N, F, taps) → sample t of the synthesis filter's output (N, 1)."""
+    lags = torch.arange(min(t + 1, responses.shape[-1]))
+    taps = responses[:, (t - lags) // hop, lags]  # (N, lags): h_frame(t−k)[k]
+    return (taps * excitation[:, t - lags]).sum(1, keepdim=True)
