@@ -6,7 +6,9 @@ every method resynthesises it from that mel alone:
 - Griffin-Lim (librosa, 32 iterations, random initial phases from --seed);
 - "no network": the pitch read from the mel (engine/pitch.py) drives a harmonic-plus-noise source
   (engine/excitation.py) that goes through the same post-filters as the shipped models (pitch 0.8, envelope 1):
-  what the post-filters make without any network;
+  what the post-filters make without any network; and the same source (at unit RMS) through the mel's LPC 16
+  synthesis filter (engine/models/synthesis_filter.py), alone and then through the post-filters: what a waveform
+  WaveNet with `lpc_order` 16 starts from before its network has learned anything;
 - each model "raw" (one draw per sample, no mel guidance, no post-filters: the network alone) and "shipped" (its
   own configuration: temperature, mel guidance, post-filters), from the same seed.
 Per voice and method, averaged over the voice's recordings:
@@ -44,12 +46,15 @@ from quality import Scores, load_recordings, postfiltered, resynthesise, score  
 from engine.datasets import audio_files  # noqa: E402
 from engine.excitation import excitation  # noqa: E402
 from engine.features import MelConfig, denormalise, griffin_lim, mel_spectrogram  # noqa: E402
-from engine.models.loading import load_model  # noqa: E402  # noqa: E402
+from engine.excitation import LEVEL  # noqa: E402
+from engine.models.loading import load_model  # noqa: E402
+from engine.models.synthesis_filter import SynthesisFilter  # noqa: E402
 from engine.pitch import estimate_pitch  # noqa: E402
 from engine.pitch_source import per_sample  # noqa: E402
 from engine.sampling import Sampling  # noqa: E402
 
 PYIN_RANGE = (60.0, 500.0)
+SYNTHESIS_ORDER = 16  # the LPC order of the synthesised control, as the waveform WaveNets in training use
 CONTROL_POSTFILTERS = (0.8, 1.0)  # pitch, envelope: the bundled models' own
 HNR_TOP = 3000.0
 PYIN_FRAME = 1024
@@ -133,6 +138,16 @@ def no_network(mel: np.ndarray, config: MelConfig, seed: int) -> np.ndarray:
     return postfiltered((source * gain).astype(np.float32), mel, config, *CONTROL_POSTFILTERS)
 
 
+def no_network_synthesised(mel: np.ndarray, config: MelConfig, seed: int) -> np.ndarray:
+    """The control's source, at unit RMS, through the mel's synthesis filter: mel (n_mels, F) → (F · hop,)."""
+    num_samples = mel.shape[1] * config.hop_length
+    source = excitation(estimate_pitch(mel, config), config.hop_length, config.sample_rate, num_samples, seed) / LEVEL
+    shaping = SynthesisFilter(config, SYNTHESIS_ORDER)
+    with torch.no_grad():
+        made = shaping.synthesised(torch.from_numpy(source)[None], torch.from_numpy(mel)[None].float())
+    return made[0].numpy()
+
+
 def methods(
     models: list, mels: list[np.ndarray], config: MelConfig, seed: int, postfilters: list[tuple[float, float]] = ()
 ) -> dict[str, tuple[list, float]]:
@@ -141,13 +156,21 @@ def methods(
     the strengths on validation voices)."""
     results: dict[str, tuple[list, float]] = {}
 
-    def timed(label, make):
+    def timed(label, make, before: float = 0.0):
+        """Record make()'s outputs and its seconds, plus `before`, those of what it starts from."""
         started = time.perf_counter()
         outputs = make()
-        results[label] = (outputs, time.perf_counter() - started)
+        results[label] = (outputs, time.perf_counter() - started + before)
 
     timed("Griffin-Lim (32 iter.)", lambda: [griffin_lim(mel, config, n_iter=32, seed=seed) for mel in mels])
     timed("no network (pitch from mel + post-filters)", lambda: [no_network(mel, config, seed) for mel in mels])
+    timed("no network, LPC 16 synthesis", lambda: [no_network_synthesised(mel, config, seed) for mel in mels])
+    synthesised, seconds = results["no network, LPC 16 synthesis"]
+    timed(
+        "no network, LPC 16 synthesis + post-filters",
+        lambda: [postfiltered(made, mel, config, *CONTROL_POSTFILTERS) for made, mel in zip(synthesised, mels)],
+        before=seconds,
+    )
     for name, model in models:
         if model.mel_config != config:
             continue
