@@ -8,10 +8,11 @@ bound their voicing and F0 error in `benchmarks/voices.py`. The reference is pyi
 - F0 error: mean |difference| in cents over frames voiced in both, and the fraction off by more than 100 cents
   (octave and subharmonic errors).
 
-    python benchmarks/pitch_reading.py [--data data/voices/valid] [--limit N] [--json FILE]
+    python benchmarks/pitch_reading.py [--data data/voices/valid] [--limit N] [--templates] [--json FILE]
 
---data is a folder of voices (one subfolder each); --limit takes each voice's first N recordings. Use the validation
-or training voices to choose; the held-out voices only to report.
+--data is a folder of voices (one subfolder each); --limit takes each voice's first N recordings; --templates reads
+with the templates alone, without the learned reader (engine/pitch_reader.py). Use the validation or training voices
+to choose; the held-out voices only to report.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("data/voices/valid"))
     parser.add_argument("--limit", type=int, default=0, metavar="N", help="each voice's first N recordings (0: all)")
+    parser.add_argument("--templates", action="store_true", help="without the learned reader")
     parser.add_argument("--json", type=Path, metavar="FILE")
     args = parser.parse_args(argv)
     config = MelConfig()
@@ -74,13 +76,15 @@ def main(argv: list[str] | None = None) -> int:
         parts = []
         for path in files:
             audio = load_audio(path, config.sample_rate)[0]
-            track = estimate_pitch(mel_spectrogram(audio, config), config)
+            track = estimate_pitch(mel_spectrogram(audio, config), config, learned=not args.templates)
             parts.append(compare(pyin_track(audio, config.sample_rate, config.hop_length), track.f0, track.voiced))
         rows[voice.name] = figures(parts)
         row = rows[voice.name]
         print(f"{voice.name:16s} {row['recall']:7.3f} {row['false']:7.3f} {row['f0_cents']:9.1f} {row['gross']:7.3f}")
     if args.json:
-        args.json.write_text(json.dumps({"data": str(args.data), "voices": rows}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps({"data": str(args.data), "templates": args.templates, "voices": rows}, indent=2) + "\n"
+        )
     return 0
 
 

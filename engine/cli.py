@@ -1,4 +1,5 @@
-"""The `vocoscope` command's headless commands (vocode, inspect, models, devices, import, train, trainset).
+"""The `vocoscope` command's headless commands (vocode, inspect, models, devices, import, train, trainset,
+train-pitch).
 
 `vocoscope` itself (app/__main__.py, above the engine) runs them, and opens the window for anything else. Exit
 status: 0 done; 2 the input or the arguments are wrong (one message on stderr naming the file, what was found, what
@@ -38,6 +39,7 @@ An existing OUT is never overwritten unless --force is given.
 _TRAINING_COMMANDS = {
     "train": "train a vocoder on a folder of recordings",
     "trainset": "build a speech training set from offline sources",
+    "train-pitch": "train the pitch reader on recordings and synthetic tones",
 }
 
 
@@ -111,9 +113,10 @@ def build_command_parser(command: str | None = None) -> ArgumentParser:
     add_import_command(commands)
 
     if command in _TRAINING_COMMANDS:
-        from engine import train
+        from engine import pitch_reader_training, train
 
         train.add_cli(commands)
+        pitch_reader_training.add_cli(commands)
     else:
         for name, help_line in _TRAINING_COMMANDS.items():
             commands.add_parser(name, help=help_line)  # listed only: runs go through the branch above

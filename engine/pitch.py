@@ -18,6 +18,11 @@ recordings of the training voices (data/voices/train, each voice's pitch-shifted
 chosen on the validation voices (benchmarks/pitch_reading.py). There, of pyin's voiced frames 0.734 are read voiced
 (the lowest voice 0.625), and of its unvoiced frames 0.215; the score above 0.45 alone gave 0.715, 0.421 and 0.354.
 A threshold of 0.8 read 0.815 (0.756) but took white noise as loud as speech for voice in a third of its frames.
+
+Where a learned reader ships for the MelConfig (engine/pitch_reader.py: the default one), it decides instead: the
+Viterbi path runs over the scores plus READER_WEIGHT times the reader's log p(candidate | voiced), and a frame is
+voiced where the reader's p(voiced) is at least READER_VOICED (and it is not near silence). On the validation voices
+that reads more of pyin's voiced frames and reads them closer (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ LOW_BAND_TOP = 1000.0  # Hz: the voicing model's "low" power lies below it
 VOICING_WEIGHTS = (3.5134, 0.25695, 0.067449, -0.67619)
 VOICING_BIAS = 6.3356
 VOICED_PROBABILITY = 0.85
+READER_WEIGHT = 1.0  # of the learned reader's log p(candidate | voiced) beside the template scores
+READER_VOICED = 0.8  # the learned reader's p(voiced) from which a frame is voiced (chosen on the validation voices)
 
 
 @dataclass(frozen=True)
@@ -137,13 +144,27 @@ def _viterbi(scores: np.ndarray) -> np.ndarray:
     return path
 
 
-def estimate_pitch(mel: np.ndarray, config: MelConfig) -> PitchTrack:
-    """Normalised mel (n_mels, T) → its PitchTrack (T frames)."""
+def template_scores(mel: np.ndarray, config: MelConfig) -> np.ndarray:
+    """Normalised mel (n_mels, T) → every candidate's template correlation in every frame (T, K), float64."""
+    low = np.asarray(mel, dtype=np.float64)[: templates(config).shape[1]]
+    return (templates(config) @ _flatten(low)).T
+
+
+def estimate_pitch(mel: np.ndarray, config: MelConfig, learned: bool = True) -> PitchTrack:
+    """Normalised mel (n_mels, T) → its PitchTrack (T frames); with the learned reader where one ships for `config`
+    unless not `learned`."""
+    from engine.pitch_reader import bundled_reader
+
     mel = np.asarray(mel, dtype=np.float64)
     bands = templates(config).shape[1]
     low = mel[:bands]
-    scores = (templates(config) @ _flatten(low)).T  # (T, K)
-    path = _viterbi(scores)
+    scores = template_scores(mel, config)  # (T, K)
+    reader = bundled_reader(config, scores.shape[1]) if learned and len(scores) else None
+    if reader is not None:
+        log_prior, reader_voiced = reader.read(mel, scores)
+        path = _viterbi(scores + READER_WEIGHT * log_prior)
+    else:
+        path = _viterbi(scores)
     frames = np.arange(len(path))
     inner = np.clip(path, 1, scores.shape[1] - 2)
     left, centre, right = scores[frames, inner - 1], scores[frames, inner], scores[frames, inner + 1]
@@ -155,5 +176,8 @@ def estimate_pitch(mel: np.ndarray, config: MelConfig) -> PitchTrack:
     score = scores[frames, path]
     loudness = low.max(axis=0) * -config.min_db  # dB above the mel's floor
     audible = loudness > loudness.max() - SILENCE_DB if len(loudness) else loudness > 0
-    voiced = (voicing_probability(score, mel, f0, config) >= VOICED_PROBABILITY) & audible
+    if reader is not None:
+        voiced = (reader_voiced >= READER_VOICED) & audible
+    else:
+        voiced = (voicing_probability(score, mel, f0, config) >= VOICED_PROBABILITY) & audible
     return PitchTrack(f0.astype(np.float32), voiced, score.astype(np.float32))

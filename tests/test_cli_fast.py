@@ -80,7 +80,9 @@ def test_help_lists_the_windows_options_and_every_command(model_cache):
     ):
         assert word in out, word
     listed = out.split("commands:")[1].split()
-    assert all(command in listed for command in ("vocode", "inspect", "models", "devices", "train", "trainset"))
+    assert all(
+        command in listed for command in ("vocode", "inspect", "models", "devices", "train", "trainset", "train-pitch")
+    )
 
 
 @pytest.mark.slow
