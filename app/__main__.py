@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
 def build_parser(commands: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """`vocoscope [FILE] [OPTIONS]`: --version, --self-test and the window's arguments, with `commands` listed below
     them."""
-    listing = "\n".join(f"  {name:<10}{help_line}" for name, help_line in cli.command_helps(commands).items())
+    helps = cli.command_helps(commands)
+    width = max(map(len, helps)) + 2
+    listing = "\n".join(f"  {name:<{width}}{help_line}" for name, help_line in helps.items())
     parser = cli.ArgumentParser(
         prog="vocoscope",
         usage=USAGE,
