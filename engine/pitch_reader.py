@@ -7,7 +7,7 @@ over the template candidates (engine/pitch.py's grid, GRID_CENTS apart) and one 
     logits = PitchReader(mel (N, n_mels, T), template scores (N, K, T)) → (N, K + 1, T)
 
 a 1×1 convolution of the mel and the scores to `width` channels, then residual dilated convolutions (kernel 3,
-dilations DILATIONS, ReLU), then a 1×1 convolution to K + 1. It sees ±RECEPTIVE_FRAMES frames. `read` turns the
+dilations DILATIONS, ReLU), then a 1×1 convolution to K + 1. It sees ±16 frames (the dilations' sum). `read` turns the
 logits into log p(candidate | voiced) (T, K) and p(voiced) (T,).
 
 It is trained (engine/pitch_reader_training.py, `vocoscope train-pitch`) on pyin's reading of training recordings
@@ -29,7 +29,6 @@ from torch.nn import functional as F
 from engine.features import MelConfig
 
 DILATIONS = (1, 2, 4, 8, 1)
-RECEPTIVE_FRAMES = sum(DILATIONS)  # each side
 WIDTH = 128
 READER_NAME = "pitch-reader"  # resources/models/<READER_NAME>.safetensors
 
