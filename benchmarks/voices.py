@@ -13,8 +13,9 @@ every method resynthesises it from that mel alone:
   own configuration: temperature, mel guidance, post-filters), from the same seed.
 Per voice and method, averaged over the voice's recordings:
 - PESQ wide band (ITU-T P.862.2, package `pesq`), STOI (`pystoi`), log-mel distance in dB (as benchmarks/quality.py);
-- voicing: of the recording's voiced frames (librosa's pyin, 60-500 Hz), the fraction voiced in the resynthesis;
-- F0 error: mean |difference| in cents between the two pyin tracks, over frames voiced in both;
+- voicing: of the recordings' voiced frames (librosa's pyin, 60-500 Hz), the fraction voiced in the resynthesis,
+  counted over all of the voice's frames together (a recording pyin finds no voice in adds nothing);
+- F0 error: mean |difference| in cents between the two pyin tracks, over all the frames voiced in both;
 - HNR: in the recording's voiced frames, harmonics up to 3 kHz at the recording's F0 (each the strongest bin within
   a quarter of F0) over the mean power halfway between them, in dB; the recording's own row shows what speech has.
 The last table averages the voices. Times are whole resyntheses on this machine (x real: audio seconds per second).
@@ -99,8 +100,8 @@ class VoiceScores(Scores):
 
     def __init__(self) -> None:
         super().__init__()
-        self.voicing: list[float] = []
-        self.f0_cents: list[float] = []
+        self.voiced_frames: list[tuple[int, int]] = []  # per recording: (voiced in both, voiced in the recording)
+        self.f0_cents: list[np.ndarray] = []  # per recording: the cents off in each frame voiced in both
         self.hnr_db: list[float] = []
 
     def add_pitch(self, reference: tuple[np.ndarray, np.ndarray], estimate: np.ndarray, config: MelConfig) -> None:
@@ -109,19 +110,22 @@ class VoiceScores(Scores):
         frames = min(len(f0), len(ref_f0))
         ref_f0, ref_voiced, f0, voiced = ref_f0[:frames], ref_voiced[:frames], f0[:frames], voiced[:frames]
         both = ref_voiced & voiced
-        self.voicing.append(float(both.sum() / max(ref_voiced.sum(), 1)))
-        self.f0_cents.append(
-            float(np.mean(np.abs(1200.0 * np.log2(f0[both] / ref_f0[both])))) if both.any() else float("nan")
-        )
+        self.voiced_frames.append((int(both.sum()), int(ref_voiced.sum())))
+        self.f0_cents.append(np.abs(1200.0 * np.log2(f0[both] / ref_f0[both])))
         self.hnr_db.append(hnr_db(estimate, ref_f0, ref_voiced, config.sample_rate, config.hop_length))
+
+    def voicing(self) -> float:
+        """Of the voiced frames of all the recordings, the fraction voiced in the resyntheses (NaN: none voiced)."""
+        both, voiced = np.sum(self.voiced_frames, axis=0) if self.voiced_frames else (0, 0)
+        return float(both / voiced) if voiced else float("nan")
 
     def figures(self) -> dict[str, float]:
         return {
             "pesq": float(np.mean(self.pesq)) if self.pesq else float("nan"),
             "stoi": float(np.mean(self.stoi)) if self.stoi else float("nan"),
             "log_mel_db": float(np.mean(self.log_mel_db)) if self.log_mel_db else float("nan"),
-            "voicing": float(np.mean(self.voicing)),
-            "f0_cents": float(np.nanmean(self.f0_cents)),
+            "voicing": self.voicing(),
+            "f0_cents": float(np.mean(np.concatenate(self.f0_cents))) if self.f0_cents else float("nan"),
             "hnr_db": float(np.nanmean(self.hnr_db)),
             "seconds": self.seconds,
         }

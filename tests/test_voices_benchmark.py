@@ -36,8 +36,21 @@ def test_a_recording_agrees_with_itself_and_a_tone_an_octave_up_is_1200_cents_of
     itself, octave = voices.VoiceScores(), voices.VoiceScores()
     itself.add_pitch(reference, voice_like(150.0), CONFIG)
     octave.add_pitch(reference, voice_like(300.0), CONFIG)
-    assert itself.voicing[0] == 1.0 and itself.f0_cents[0] == 0.0
-    assert abs(octave.f0_cents[0] - 1200.0) < 30.0
+    assert itself.voicing() == 1.0 and itself.figures()["f0_cents"] == 0.0
+    assert abs(octave.figures()["f0_cents"] - 1200.0) < 30.0
+
+
+def test_voicing_counts_the_voices_frames_together_and_a_recording_without_voice_adds_nothing(warm_librosa):
+    voices = voices_module()
+    scores = voices.VoiceScores()
+    half_voiced = np.concatenate([voice_like(150.0), np.zeros(RATE, np.float32)])
+    scores.add_pitch(voices.pyin_track(half_voiced, RATE, HOP), voice_like(150.0, seconds=2.0), CONFIG)
+    assert scores.voicing() == pytest.approx(1.0, abs=0.02)
+    silence = np.zeros(RATE, np.float32)
+    scores.add_pitch(voices.pyin_track(silence, RATE, HOP), silence, CONFIG)  # no voiced frame: counts for nothing
+    assert scores.voiced_frames[-1] == (0, 0) and scores.voicing() == pytest.approx(1.0, abs=0.02)
+    scores.add_pitch(voices.pyin_track(voice_like(150.0), RATE, HOP), silence, CONFIG)  # its voice lost: counts
+    assert scores.voicing() == pytest.approx(1.0 * 0.5, abs=0.05)
 
 
 def test_harmonics_stand_above_the_noise_between_them_and_noise_does_not(warm_librosa):
@@ -62,7 +75,8 @@ def test_the_synthesised_control_keeps_the_pitch_and_the_level_of_the_mel(warm_l
     assert abs(level_db) < 3.0, level_db
     scores = voices.VoiceScores()
     scores.add_pitch(voices.pyin_track(voice, RATE, HOP), made[: len(voice)], CONFIG)
-    assert scores.voicing[0] > 0.9 and scores.f0_cents[0] < 20.0, (scores.voicing, scores.f0_cents)
+    figures = scores.figures()
+    assert figures["voicing"] > 0.9 and figures["f0_cents"] < 20.0, figures
 
 
 def test_a_training_voice_is_refused(tmp_path):
