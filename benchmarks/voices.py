@@ -51,24 +51,19 @@ from engine.excitation import LEVEL  # noqa: E402
 from engine.models.loading import load_model  # noqa: E402
 from engine.models.synthesis_filter import SynthesisFilter  # noqa: E402
 from engine.pitch import estimate_pitch  # noqa: E402
+from engine.pitch_reader_training import PYIN_FRAME, pyin_labels  # noqa: E402
 from engine.pitch_source import per_sample  # noqa: E402
 from engine.sampling import Sampling  # noqa: E402
 
-PYIN_RANGE = (60.0, 500.0)
 SYNTHESIS_ORDER = 16  # the LPC order of the synthesised control, as the waveform WaveNets in training use
 CONTROL_POSTFILTERS = (0.8, 1.0)  # pitch, envelope: the bundled models' own
 HNR_TOP = 3000.0
-PYIN_FRAME = 1024
 
 
 def pyin_track(audio: np.ndarray, sample_rate: int, hop_length: int) -> tuple[np.ndarray, np.ndarray]:
-    """audio (N,) → (f0 (F,) Hz with NaN where unvoiced, voiced (F,) bool), frames centred every hop_length."""
-    import librosa
-
-    f0, voiced, _ = librosa.pyin(
-        audio, fmin=PYIN_RANGE[0], fmax=PYIN_RANGE[1], sr=sample_rate, frame_length=PYIN_FRAME, hop_length=hop_length
-    )
-    return f0, voiced
+    """audio (N,) → (f0 (F,) Hz with NaN where unvoiced, voiced (F,) bool), frames centred every hop_length: the
+    reading the pitch reader is trained to (engine/pitch_reader_training.py), so scored by the same settings."""
+    return pyin_labels(audio, sample_rate, hop_length)
 
 
 def hnr_db(audio: np.ndarray, f0: np.ndarray, voiced: np.ndarray, sample_rate: int, hop_length: int) -> float:

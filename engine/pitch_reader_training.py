@@ -62,17 +62,18 @@ def example(mel: np.ndarray, f0: np.ndarray, voiced: np.ndarray, config: MelConf
     return Example(mel.astype(np.float32), scores, f0, voiced[:frames].astype(bool))
 
 
-def pyin_labels(audio: np.ndarray, config: MelConfig) -> tuple[np.ndarray, np.ndarray]:
-    """audio (N,) → pyin's (f0 (F,) with NaN where unvoiced, voiced (F,) bool), frames centred every hop."""
+def pyin_labels(audio: np.ndarray, sample_rate: int, hop_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """audio (N,) → pyin's (f0 (F,) with NaN where unvoiced, voiced (F,) bool), frames centred every hop_length
+    (benchmarks/voices.py scores resyntheses with the same reading)."""
     import librosa
 
     f0, voiced, _ = librosa.pyin(
         audio,
         fmin=PYIN_RANGE[0],
         fmax=PYIN_RANGE[1],
-        sr=config.sample_rate,
+        sr=sample_rate,
         frame_length=PYIN_FRAME,
-        hop_length=config.hop_length,
+        hop_length=hop_length,
     )
     return f0, voiced
 
@@ -89,7 +90,7 @@ def recording_example(path: Path, root: Path, config: MelConfig) -> Example:
         with np.load(cached) as stored:
             if np.array_equal(stored["stamp"], stamp):
                 return example(mel_spectrogram(audio, config), stored["f0"], stored["voiced"], config)
-    f0, voiced = pyin_labels(audio, config)
+    f0, voiced = pyin_labels(audio, config.sample_rate, config.hop_length)
     cached.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(cached) as temporary:
         with open(temporary, "wb") as file:
