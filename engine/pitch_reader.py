@@ -77,15 +77,17 @@ def save_reader(reader: PitchReader, path: Path, config: MelConfig, training: di
 
 
 def load_reader(path: Path) -> tuple[PitchReader, MelConfig, dict]:
-    """A file written by `save_reader` → (the reader in eval mode, its MelConfig, its metadata)."""
+    """A file written by `save_reader` → (the reader in eval mode, its MelConfig, its metadata); torch's random
+    state is left as it was, so that a training run draws the same whether or not it is the first to read pitch."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
     with safe_open(str(path), "pt") as opened:
         metadata = json.loads(opened.metadata()["vocoscope"])
     config = MelConfig.from_dict(metadata["mel"])
-    reader = PitchReader(config.n_mels, metadata["candidates"])
-    reader.load_state_dict(load_file(str(path)))
+    with torch.device("meta"):  # no weights drawn: loading leaves torch's random state as it was
+        reader = PitchReader(config.n_mels, metadata["candidates"])
+    reader.load_state_dict(load_file(str(path)), assign=True)
     return reader.eval(), config, metadata
 
 

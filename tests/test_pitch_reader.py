@@ -1,6 +1,6 @@
 """The learned pitch reader (engine/pitch_reader.py) and its training (engine/pitch_reader_training.py): synthetic
 clips are labelled where their tone is, `vocoscope train-pitch` lowers the loss and writes a reader that loads with
-its MelConfig and training record, the shipped reader serves the default MelConfig only, and without a reader the
+its MelConfig and training record (drawing nothing from torch's random state), the shipped reader serves the default MelConfig only, and without a reader the
 templates read as before."""
 
 import json
@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from engine.cli import main as cli_main
 from engine.features import MelConfig, mel_spectrogram
@@ -74,6 +75,10 @@ def test_train_pitch_writes_a_reader_that_loads_with_its_record(tmp_path, warm_l
     assert record["licences"] == {"low": "CC0"}
     labels = list((tmp_path / "voices" / ".vocoscope-cache").rglob("*.npz"))
     assert len(labels) == 2  # pyin's labels, cached for the next run
+    state = torch.get_rng_state()
+    again, _, _ = load_reader(out)  # loading draws nothing: a training run is the same whether it loads first or not
+    assert torch.equal(torch.get_rng_state(), state)
+    assert all(torch.equal(value, again.state_dict()[name]) for name, value in reader.state_dict().items())
     log_prior, voiced = reader.read(np.zeros((80, 7)), np.zeros((7, reader.candidates)))
     assert log_prior.shape == (7, reader.candidates) and voiced.shape == (7,)
     np.testing.assert_allclose(np.exp(log_prior).sum(1), 1.0, rtol=1e-6)
