@@ -29,6 +29,7 @@ from engine.pitch import PitchTrack, estimate_pitch
 
 PITCH_ROWS = 3  # F0 (Hz), voiced (0/1), score
 SOURCE_CHANNELS = 4  # tone · v, sin φ · v, cos φ · v, v
+TONE_CHANNEL, VOICING_CHANNEL = 0, 3  # where tone · v and v lie among them
 TONE_TOP_HZ = 4000.0
 BLOCK = 4096  # samples of tone made at a time: (N, BLOCK, harmonics) stays small for any length
 PITCH_BLOCK_SECONDS = 60.0  # generation reads the pitch of a longer mel a block of this length at a time

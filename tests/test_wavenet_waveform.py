@@ -11,7 +11,8 @@ import torch
 from engine.errors import ConfigError
 from engine.models.spectral_loss import spectral_loss
 from engine.models.wavenet.model import WaveNet, WaveNetConfig
-from engine.pitch_source import SOURCE_CHANNELS
+from engine.excitation import VOICED_NOISE
+from engine.pitch_source import SOURCE_CHANNELS, TONE_CHANNEL, VOICING_CHANNEL
 from engine.models.synthesis_filter import TAPS as SYNTHESIS_TAPS
 from engine.shape_trace import same_noise, trace
 from engine.train import Trainer, run_training
@@ -32,7 +33,13 @@ WAVEFORM = {
 
 
 def waveform_wavenet(seed: int = 0, lpc_order: int = 0) -> WaveNet:
-    return small_wavenet(seed, output="waveform", pitch_conditioning=True, lpc_order=lpc_order)
+    """A small waveform WaveNet; with a synthesis filter its output layer (which starts at zero) drawn, so that the
+    layers count in what it makes, as in a trained one."""
+    model = small_wavenet(seed, output="waveform", pitch_conditioning=True, lpc_order=lpc_order)
+    if lpc_order:
+        with torch.no_grad():
+            model.out.weight.normal_(0.0, 0.3, generator=torch.Generator().manual_seed(seed))
+    return model
 
 
 def block_noise(generator_seed: int, batch: int, sizes: list[int]) -> torch.Tensor:
@@ -79,6 +86,24 @@ def test_a_column_sees_the_noise_up_to_it_and_never_after(lpc_order, warm_libros
             assert before <= (1e-3 * moved if lpc_order else 0.0) and moved > 1e-6, (before, moved)
         # the audio only gives the length: nothing of it is fed back
         assert torch.equal(model(mel, -audio, noise=noise), reference)
+
+
+def test_untrained_it_is_the_source_through_the_synthesis_filter(warm_librosa):
+    model = small_wavenet(0, output="waveform", pitch_conditioning=True, lpc_order=8)
+    mel, audio = tone_mel_and_audio(frames=40)
+    noise = torch.randn(1, audio.shape[1], generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        output = model(mel, audio, noise=noise)[:, 0]
+        source = model.source(mel)
+        tone, voicing = source[..., TONE_CHANNEL], source[..., VOICING_CHANNEL]
+        excitation = tone + noise * (1.0 - voicing) + VOICED_NOISE * noise * voicing
+        expected = model.synthesis.synthesised(excitation, mel)
+    assert float(voicing.mean()) > 0.9  # the tone's mel reads voiced: the tone carries the output
+    torch.testing.assert_close(output, expected, atol=1e-5, rtol=0)
+    # and it is trainable: the output layer and the direct path both get a gradient
+    model.zero_grad()
+    model(mel, audio, noise=noise).square().mean().backward()
+    assert float(model.out.weight.grad.abs().max()) > 0 and float(model.direct.weight.grad.abs().max()) > 0
 
 
 def harmonic_tone(f0: float, phase_seed: int) -> torch.Tensor:
@@ -150,7 +175,9 @@ def test_the_inspector_shows_the_synthesis_filter_and_its_step_matches_the_forwa
     result = trace(model, mel[0].numpy(), frames=30)
     assert result.module("synthesis").inputs == [(1, MEL.n_mels, 30)]
     assert result.module("synthesis").outputs == [(1, 30, SYNTHESIS_TAPS)]
-    assert result.step("out_t").meaning == "the excitation e_t" and result.step("x_t").shape == (1, 1)
+    assert result.step("out_t").meaning == "the layers' share of e_t" and result.step("x_t").shape == (1, 1)
+    assert result.module("direct").inputs == [(1, 3, 30 * MEL.hop_length)]
+    assert result.step("direct_t").shape == (1, 1) and result.step("e_t").shape == (1, 1)
     assert result.step_error is not None and result.step_error < 1e-6
     audio = torch.zeros(1, 30 * MEL.hop_length)
     with torch.no_grad(), same_noise(torch.device("cpu")):

@@ -50,7 +50,7 @@ class BlockGeneration:
         source = self.source.features(start, stop)
         noise = torch.randn(source.shape[:2], generator=generator, device=source.device, dtype=source.dtype)
         cond = model.conditioning(mel_up, aux, self.speaker, source)
-        output, self.pasts = model.layers_and_output(model.excitation_input(source, noise), cond, self.pasts)
+        output, self.pasts = model.waveform_output(source, noise, cond, self.pasts)
         if self.synthesis is not None:
             mel = model.upsample.unpadded(self.padded_mel, start, stop)
             output = self.synthesis.block(output[:, 0], mel)[:, None]

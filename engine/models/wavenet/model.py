@@ -27,7 +27,10 @@ generation (block_stream.py) runs whole blocks through the convolutions, each la
 With `lpc_order` p > 0 as well, that output is an excitation e_t, and the sample is e through each frame's synthesis
 filter, the mel's all-pole envelope of order p (engine/models/synthesis_filter.py): the envelope and level come from
 the mel, and the network is left the harmonics and noise. Column t then sees the excitation of the TAPS − 1 columns
-before it too.
+before it too. The excitation is the layers' output plus a direct path from the source, a learned mix of
+[tone · v, noise · (1 − v), noise · v] (v the voicing) that starts as the unit-RMS source of engine/excitation.py
+(the tone where voiced, noise where not, VOICED_NOISE of noise under the tone), with the output layer starting at
+zero: an untrained network is the no-network control through the filter, and training learns what that source lacks.
 
 Generation (stream.py) keeps, per layer, a ring buffer of its last (k − 1) · d inputs (Paine et al. 2016, "Fast
 WaveNet"), so one sample costs O(layers) small matrix products instead of a pass over the receptive field. On the
@@ -51,13 +54,14 @@ from engine.features import MelConfig
 from engine.models.base import StreamBlock, Vocoder, block_ranges, config_from_dict
 from engine.models.coding import describe_draws, mulaw_classes, mulaw_compress
 from engine.models.dilated import IMPLEMENTATIONS, CausalConv1d, make_causal_conv
+from engine.excitation import VOICED_NOISE
 from engine.models.linear_prediction import LinearPredictor
 from engine.models.mixture import LOG_SCALE_MIN, mixture_log_prob
 from engine.models.spectral_loss import spectral_loss
 from engine.models.synthesis_filter import TAPS as SYNTHESIS_TAPS, SynthesisFilter
 from engine.models.conv_in_upsample import upsample_network
 from engine.models.upsample import UpsampleConfig
-from engine.pitch_source import SOURCE_CHANNELS, PitchSource
+from engine.pitch_source import SOURCE_CHANNELS, TONE_CHANNEL, VOICING_CHANNEL, PitchSource
 from engine.models.wavenet import trace
 from engine.models.step_view import StepView
 from engine.sampling import Sampling, own_sampling
@@ -68,6 +72,7 @@ SQRT_HALF = math.sqrt(0.5)
 OUTPUTS = ("mulaw", "mol", "waveform")
 INPUTS = ("mulaw", "scalar")
 EXCITATION_CHANNELS = SOURCE_CHANNELS + 1  # a "waveform" WaveNet's input column: the source features and noise
+DIRECT_START = (1.0, 1.0, VOICED_NOISE)  # the direct path's first weights on [tone · v, noise · (1 − v), noise · v]
 
 
 @dataclass
@@ -235,6 +240,8 @@ class WaveNet(Vocoder):
         # output "waveform": the excitation it outputs → the samples
         shapes = config.lpc_order > 0 and not config.autoregressive
         self.synthesis = SynthesisFilter(mel_config, config.lpc_order) if shapes else None
+        # with it, the source's direct path into the excitation: [tone · v, noise · (1 − v), noise · v] → e
+        self.direct = nn.Conv1d(len(DIRECT_START), 1, 1, bias=False) if shapes else None
         # every layer's V_l c in one 1×1 convolution: (N, n_mels + aux, T) → (N, layers · 2R, T)
         source = SOURCE_CHANNELS if config.pitch_conditioning else 0
         self.pitch_source = PitchSource(mel_config) if config.pitch_conditioning else None
@@ -247,6 +254,11 @@ class WaveNet(Vocoder):
         self.skip = nn.Conv1d(n_layers * r, s, 1)
         self.post = nn.Conv1d(s, s, 1)
         self.out = nn.Conv1d(s, config.output_channels, 1)
+        if self.direct is not None:  # an untrained network outputs the source through the filter
+            with torch.no_grad():
+                self.direct.weight.copy_(torch.tensor(DIRECT_START).reshape(1, -1, 1))
+                self.out.weight.zero_()
+                self.out.bias.zero_()
 
     @property
     def receptive_field(self) -> int:
@@ -371,6 +383,19 @@ class WaveNet(Vocoder):
         """Output "waveform": source (N, T, SOURCE_CHANNELS), noise (N, T) → the first layer's input (N, R, T)."""
         return self.excitation(torch.cat([source, noise.unsqueeze(-1).to(source.dtype)], dim=-1).transpose(1, 2))
 
+    def waveform_output(
+        self, source: torch.Tensor, noise: torch.Tensor, cond: torch.Tensor, pasts: list[torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+        """Output "waveform": source (N, T, SOURCE_CHANNELS), noise (N, T), cond (N, layers · 2R, T) → the layers'
+        output (N, 1, T), plus the source's direct path when a synthesis filter follows (the excitation), and the
+        next block's pasts as `layers_and_output` gives them."""
+        output, next_pasts = self.layers_and_output(self.excitation_input(source, noise), cond, pasts)
+        if self.direct is None:
+            return output, next_pasts
+        voicing, noise = source[..., VOICING_CHANNEL], noise.to(source.dtype)
+        mix = torch.stack([source[..., TONE_CHANNEL], noise * (1.0 - voicing), noise * voicing], dim=1)  # (N, 3, T)
+        return output + self.direct(mix), next_pasts
+
     def forward(
         self,
         mel: torch.Tensor,
@@ -398,7 +423,7 @@ class WaveNet(Vocoder):
         cond = self.conditioning(mel_up, aux, speaker, source)
         if not self.config.autoregressive:
             noise = torch.randn_like(audio) if noise is None else noise
-            output = self.layers_and_output(self.excitation_input(source, noise), cond)[0]
+            output = self.waveform_output(source, noise, cond)[0]
             return output if self.synthesis is None else self.synthesis.synthesised(output[:, 0], mel)[:, None]
         lpc_features = None if self.predictor is None else self.lpc_features(mel, audio)
         return self.stack(self.previous_inputs(audio), cond, lpc_features)

@@ -1,7 +1,7 @@
 """The WaveNet at sample t, layer by layer with the model's own weights, for the shape inspector
 (`WaveNet.trace_step`): column t of every residual layer (input, filter/gate, gated z, residual out, skip share),
-then the output; with a synthesis filter, the sample it makes of the excitation. A WaveNet carries no state but its
-inputs, so column t of the teacher-forced pass is its step."""
+then the output; with a synthesis filter, the source's direct path, the excitation and the sample the filter makes
+of it. A WaveNet carries no state but its inputs, so column t of the teacher-forced pass is its step."""
 
 from __future__ import annotations
 
@@ -26,9 +26,10 @@ def trace_step(model, mel: torch.Tensor, audio: torch.Tensor, t: int) -> StepVie
     ]
     shaping: dict[
         str, torch.Tensor
-    ] = {}  # with a synthesis filter: the excitation (N, 1, T) and responses (N, F, TAPS)
+    ] = {}  # with a synthesis filter: the layers' output and the direct path (N, 1, T), the responses (N, F, TAPS)
     if model.synthesis is not None:
-        handles.append(model.out.register_forward_hook(lambda _m, _args, out: shaping.update(excitation=out)))
+        handles.append(model.out.register_forward_hook(lambda _m, _args, out: shaping.update(layers=out)))
+        handles.append(model.direct.register_forward_hook(lambda _m, _args, out: shaping.update(direct=out)))
         handles.append(model.synthesis.register_forward_hook(lambda _m, _args, out: shaping.update(responses=out)))
     try:
         model(mel, audio)
@@ -62,10 +63,17 @@ def trace_step(model, mel: torch.Tensor, audio: torch.Tensor, t: int) -> StepVie
     steps += [
         step_record("skip", skip, "Σ_l W_skip,l · z_l + bias"),
         step_record("post", hidden, "relu(post(relu(skip)))"),
-        step_record("out_t", out, "the excitation e_t" if shaping else OUTPUT_WORDS[model.config.output]),
+        step_record("out_t", out, "the layers' share of e_t" if shaping else OUTPUT_WORDS[model.config.output]),
     ]
     if shaping:
-        out = synthesised_at(shaping["excitation"][:, 0], shaping["responses"], model.hop_length, t)
+        excitation = shaping["layers"][:, 0] + shaping["direct"][:, 0]
+        steps += [
+            step_record(
+                "direct_t", shaping["direct"][..., t], "w · [tone · v, noise · (1 − v), noise · v]: the source"
+            ),
+            step_record("e_t", excitation[:, t : t + 1], "out_t + direct_t: the excitation"),
+        ]
+        out = synthesised_at(excitation, shaping["responses"], model.hop_length, t)
         steps.append(
             step_record("x_t", out, "Σ_k h_frame(t−k)[k] · e_(t−k): the excitation through the frames' filters")
         )
