@@ -6,9 +6,10 @@ every method resynthesises it from that mel alone:
 - Griffin-Lim (librosa, 32 iterations, random initial phases from --seed);
 - "no network": the pitch read from the mel (engine/pitch.py) drives a harmonic-plus-noise source
   (engine/excitation.py) that goes through the same post-filters as the shipped models (pitch 0.8, envelope 1):
-  what the post-filters make without any network; and the same source (at unit RMS) through the mel's LPC 16
-  synthesis filter (engine/models/synthesis_filter.py), alone and then through the post-filters: what a waveform
-  WaveNet with `lpc_order` 16 starts from before its network has learned anything;
+  what the post-filters make without any network; and the same source (at unit RMS) through each synthesis filter
+  of engine/models/synthesis_filter.py (the mel's all-pole fit of order 16, the mel's own envelope), alone and then
+  through the post-filters: what a waveform WaveNet with `lpc_order` 16 or `mel_synthesis` makes before its network
+  has learned anything;
 - each model "raw" (one draw per sample, no mel guidance, no post-filters: the network alone) and "shipped" (its
   own configuration: temperature, mel guidance, post-filters), from the same seed.
 Per voice and method, averaged over the voice's recordings:
@@ -55,7 +56,7 @@ from engine.pitch_reader_training import PYIN_FRAME, pyin_labels  # noqa: E402
 from engine.pitch_source import per_sample  # noqa: E402
 from engine.sampling import Sampling  # noqa: E402
 
-SYNTHESIS_ORDER = 16  # the LPC order of the synthesised control, as the waveform WaveNets in training use
+SYNTHESES = {"LPC 16 synthesis": 16, "mel-envelope synthesis": 0}  # the synthesised controls: SynthesisFilter's order
 CONTROL_POSTFILTERS = (0.8, 1.0)  # pitch, envelope: the bundled models' own
 HNR_TOP = 3000.0
 
@@ -137,11 +138,12 @@ def no_network(mel: np.ndarray, config: MelConfig, seed: int) -> np.ndarray:
     return postfiltered((source * gain).astype(np.float32), mel, config, *CONTROL_POSTFILTERS)
 
 
-def no_network_synthesised(mel: np.ndarray, config: MelConfig, seed: int) -> np.ndarray:
-    """The control's source, at unit RMS, through the mel's synthesis filter: mel (n_mels, F) → (F · hop,)."""
+def no_network_synthesised(mel: np.ndarray, config: MelConfig, seed: int, order: int) -> np.ndarray:
+    """The control's source, at unit RMS, through the mel's synthesis filter of this order (0: the mel's own
+    envelope): mel (n_mels, F) → (F · hop,)."""
     num_samples = mel.shape[1] * config.hop_length
     source = excitation(estimate_pitch(mel, config), config.hop_length, config.sample_rate, num_samples, seed) / LEVEL
-    shaping = SynthesisFilter(config, SYNTHESIS_ORDER)
+    shaping = SynthesisFilter(config, order)
     with torch.no_grad():
         made = shaping.synthesised(torch.from_numpy(source)[None], torch.from_numpy(mel)[None].float())
     return made[0].numpy()
@@ -163,13 +165,14 @@ def methods(
 
     timed("Griffin-Lim (32 iter.)", lambda: [griffin_lim(mel, config, n_iter=32, seed=seed) for mel in mels])
     timed("no network (pitch from mel + post-filters)", lambda: [no_network(mel, config, seed) for mel in mels])
-    timed("no network, LPC 16 synthesis", lambda: [no_network_synthesised(mel, config, seed) for mel in mels])
-    synthesised, seconds = results["no network, LPC 16 synthesis"]
-    timed(
-        "no network, LPC 16 synthesis + post-filters",
-        lambda: [postfiltered(made, mel, config, *CONTROL_POSTFILTERS) for made, mel in zip(synthesised, mels)],
-        before=seconds,
-    )
+    for words, order in SYNTHESES.items():
+        timed(f"no network, {words}", lambda: [no_network_synthesised(mel, config, seed, order) for mel in mels])
+        synthesised, seconds = results[f"no network, {words}"]
+        timed(
+            f"no network, {words} + post-filters",
+            lambda: [postfiltered(made, mel, config, *CONTROL_POSTFILTERS) for made, mel in zip(synthesised, mels)],
+            before=seconds,
+        )
     for name, model in models:
         if model.mel_config != config:
             continue

@@ -1,6 +1,7 @@
 """The synthesis filter of a waveform WaveNet with linear prediction (engine/models/synthesis_filter.py): each frame's
-impulse response is the all-pole filter of the mel's envelope at the frame's level, white noise through it comes out
-with the mel it was made from, and a stream of blocks gives what the whole take gives."""
+impulse response is the all-pole filter of the mel's envelope at the frame's level, or the mel's own envelope made
+minimum phase, white noise through either comes out with the mel it was made from, and a stream of blocks gives what
+the whole take gives."""
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import torch
 from scipy.signal import lfilter
 
 from engine.features import MelConfig, denormalise, mel_spectrogram
-from engine.models.synthesis_filter import TAPS, Synthesis, SynthesisFilter
+from engine.models.synthesis_filter import MEL_TAPS, TAPS, Synthesis, SynthesisFilter, minimum_phase
 
 CONFIG = MelConfig()
 
@@ -36,12 +37,39 @@ def test_each_frames_response_is_the_all_pole_filter_of_its_envelope_at_its_leve
         np.testing.assert_allclose(responses[0, frame].numpy(), gain * recursion, rtol=1e-4, atol=1e-6)
 
 
-def test_white_noise_through_it_comes_out_with_the_mel_it_was_made_from(warm_librosa):
+def test_the_minimum_phase_response_of_an_all_pole_filters_magnitudes_is_that_filter():
+    # 1 / A(z) with its poles inside the unit circle is minimum phase: from its magnitudes alone the cepstrum gives
+    # back its impulse response
+    a = np.array([1.0, -1.3, 0.8, -0.2])
+    impulse = np.zeros(1024)
+    impulse[0] = 1.0
+    response = lfilter([1.0], a, impulse)
+    magnitude = torch.from_numpy(np.abs(np.fft.rfft(response)))
+    np.testing.assert_allclose(minimum_phase(magnitude)[:64].numpy(), response[:64], atol=1e-6)
+
+
+def test_the_mels_own_envelope_is_a_causal_filter_with_the_mels_magnitudes_at_the_frames_level(warm_librosa):
+    synthesis = SynthesisFilter(CONFIG, 0)
+    mel = torch.from_numpy(mel_spectrogram(resonant_noise(), CONFIG))[None]
+    responses = synthesis(mel)
+    assert responses.shape == (1, mel.shape[-1], MEL_TAPS) and synthesis.taps == MEL_TAPS
+    _, power = synthesis.predictor.envelope(mel)
+    torch.testing.assert_close(responses.double().square().sum(-1), power, rtol=1e-4, atol=0)
+    magnitude = synthesis.predictor.magnitude(mel)[0].T  # (F, bins)
+    made = torch.fft.rfft(responses[0].double(), n=CONFIG.n_fft).abs()
+    for frame in (10, 40):  # the shape of the spectrum, within 1.5 dB where it holds the sound
+        ratio_db = 20 * torch.log10(made[frame] / magnitude[frame])
+        held = magnitude[frame] > magnitude[frame].max() * 10 ** (-30 / 20)
+        assert float((ratio_db[held] - ratio_db[held].mean()).abs().mean()) < 1.5
+
+
+@pytest.mark.parametrize("order", [16, 0])
+def test_white_noise_through_it_comes_out_with_the_mel_it_was_made_from(order, warm_librosa):
     sound = resonant_noise(seed=1)
     mel = mel_spectrogram(sound, CONFIG)
     frames = mel.shape[1]
     excitation = torch.randn(1, frames * CONFIG.hop_length, generator=torch.Generator().manual_seed(2))
-    made = SynthesisFilter(CONFIG, 16).synthesised(excitation, torch.from_numpy(mel)[None])[0].numpy()
+    made = SynthesisFilter(CONFIG, order).synthesised(excitation, torch.from_numpy(mel)[None])[0].numpy()
     made_mel = mel_spectrogram(made, CONFIG)[:, :frames]
     inner = slice(10, frames - 10)  # past the first response's build-up and the edges' padding
     wanted, got = (denormalise(m[:, inner], CONFIG) ** 2 for m in (mel, made_mel))
@@ -55,9 +83,10 @@ def test_white_noise_through_it_comes_out_with_the_mel_it_was_made_from(warm_lib
     assert abs(int(np.argmax(got_db)) - peak) <= 1  # the 700 Hz resonance stays where it is
 
 
+@pytest.mark.parametrize("order", [16, 0])
 @pytest.mark.parametrize("blocks", [[1, 1, 3, 7, 2, 11, 6], [31]])
-def test_a_stream_of_blocks_gives_what_the_whole_take_gives(blocks, warm_librosa):
-    synthesis = SynthesisFilter(CONFIG, 16)
+def test_a_stream_of_blocks_gives_what_the_whole_take_gives(blocks, order, warm_librosa):
+    synthesis = SynthesisFilter(CONFIG, order)
     mel = torch.from_numpy(mel_spectrogram(resonant_noise(0.4, seed=3), CONFIG)[:, :31])[None]
     excitation = torch.randn(1, 31 * CONFIG.hop_length, generator=torch.Generator().manual_seed(4))
     whole = synthesis.synthesised(excitation, mel)

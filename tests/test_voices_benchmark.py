@@ -63,16 +63,19 @@ def test_harmonics_stand_above_the_noise_between_them_and_noise_does_not(warm_li
     assert np.isnan(voices.hnr_db(tone, f0, np.zeros(81, bool), RATE, HOP))
 
 
-def test_the_synthesised_control_keeps_the_pitch_and_the_level_of_the_mel(warm_librosa):
+@pytest.mark.parametrize("order", [16, 0])
+def test_the_synthesised_control_keeps_the_pitch_and_the_level_of_the_mel(order, warm_librosa):
     voices = voices_module()
     voice = voice_like(150.0)
     mel = mel_spectrogram(voice, CONFIG)
-    made = voices.no_network_synthesised(mel, CONFIG, seed=1)
+    made = voices.no_network_synthesised(mel, CONFIG, seed=1, order=order)
     assert made.shape == (mel.shape[1] * HOP,) and made.dtype == np.float32
     inner = slice(HOP * 10, len(voice) - HOP * 10)
     level_db = 20 * np.log10(made[inner].std() / voice[inner].std())
-    # a tone's harmonics fill a band less evenly than noise: its mean magnitude understates the power (here 2.6 dB)
-    assert abs(level_db) < 3.0, level_db
+    # a tone's harmonics fill a band less evenly than noise: its mean magnitude understates the power (here 2.6 dB
+    # too quiet through the all-pole fit); the mel's own envelope keeps the voice's harmonic peaks, and the tone's
+    # harmonics, at the same pitch, land on them (here 3.6 dB too loud)
+    assert abs(level_db) < {16: 3.0, 0: 4.0}[order], level_db
     scores = voices.VoiceScores()
     scores.add_pitch(voices.pyin_track(voice, RATE, HOP), made[: len(voice)], CONFIG)
     figures = scores.figures()

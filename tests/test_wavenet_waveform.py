@@ -1,5 +1,6 @@
 """A WaveNet with output "waveform": not autoregressive, it shapes the source of the pitch read from the mel, and
-noise, into the samples; with lpc_order, an excitation that each frame's synthesis filter shapes into them. Its blocks
+noise, into the samples; with lpc_order or mel_synthesis, an excitation that each frame's synthesis filter shapes into
+them. Its blocks
 stream what one forward pass computes, a column sees only the source and noise up to it, the multi-resolution STFT
 loss scores magnitudes more than phase, and it trains, resumes exactly and validates without moving training."""
 
@@ -13,7 +14,7 @@ from engine.models.spectral_loss import spectral_loss
 from engine.models.wavenet.model import WaveNet, WaveNetConfig
 from engine.excitation import VOICED_NOISE
 from engine.pitch_source import SOURCE_CHANNELS, TONE_CHANNEL, VOICING_CHANNEL
-from engine.models.synthesis_filter import TAPS as SYNTHESIS_TAPS
+from engine.models.synthesis_filter import MEL_TAPS, TAPS as SYNTHESIS_TAPS
 from engine.shape_trace import same_noise, trace
 from engine.train import Trainer, run_training
 from engine.sampling import Sampling
@@ -32,11 +33,14 @@ WAVEFORM = {
 }
 
 
-def waveform_wavenet(seed: int = 0, lpc_order: int = 0) -> WaveNet:
-    """A small waveform WaveNet; with a synthesis filter its output layer (which starts at zero) drawn, so that the
-    layers count in what it makes, as in a trained one."""
-    model = small_wavenet(seed, output="waveform", pitch_conditioning=True, lpc_order=lpc_order)
-    if lpc_order:
+SHAPINGS = [{}, {"lpc_order": 8}, {"mel_synthesis": True}]  # no synthesis filter, the all-pole one, the mel's own
+
+
+def waveform_wavenet(seed: int = 0, **shaping) -> WaveNet:
+    """A small waveform WaveNet, with `shaping`'s synthesis filter (SHAPINGS); with one, its output layer (which starts
+    at zero) drawn, so that the layers count in what it makes, as in a trained one."""
+    model = small_wavenet(seed, output="waveform", pitch_conditioning=True, **shaping)
+    if shaping:
         with torch.no_grad():
             model.out.weight.normal_(0.0, 0.3, generator=torch.Generator().manual_seed(seed))
     return model
@@ -48,9 +52,9 @@ def block_noise(generator_seed: int, batch: int, sizes: list[int]) -> torch.Tens
     return torch.cat([torch.randn(batch, size, generator=generator) for size in sizes], dim=1)
 
 
-@pytest.mark.parametrize("lpc_order", [0, 8])
-def test_blocks_stream_what_the_forward_pass_computes(lpc_order, warm_librosa):
-    model = waveform_wavenet(lpc_order=lpc_order)
+@pytest.mark.parametrize("shaping", SHAPINGS)
+def test_blocks_stream_what_the_forward_pass_computes(shaping, warm_librosa):
+    model = waveform_wavenet(**shaping)
     mel, audio = tone_mel_and_audio(frames=40)
     block_frames = iter([1, 3, 7, 2, 11, 16])
     blocks = list(
@@ -68,9 +72,9 @@ def test_blocks_stream_what_the_forward_pass_computes(lpc_order, warm_librosa):
     assert float(full.std()) > 1e-3
 
 
-@pytest.mark.parametrize("lpc_order", [0, 8])
-def test_a_column_sees_the_noise_up_to_it_and_never_after(lpc_order, warm_librosa):
-    model = waveform_wavenet(lpc_order=lpc_order)
+@pytest.mark.parametrize("shaping", SHAPINGS)
+def test_a_column_sees_the_noise_up_to_it_and_never_after(shaping, warm_librosa):
+    model = waveform_wavenet(**shaping)
     mel, audio = tone_mel_and_audio(frames=40)
     noise = torch.randn(1, audio.shape[1], generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -83,13 +87,14 @@ def test_a_column_sees_the_noise_up_to_it_and_never_after(lpc_order, warm_libros
             # mix a frame's samples), a thousandth of what moves at t
             before = float((output[..., :t] - reference[..., :t]).abs().max()) if t else 0.0
             moved = float((output[..., t] - reference[..., t]).abs().max())
-            assert before <= (1e-3 * moved if lpc_order else 0.0) and moved > 1e-6, (before, moved)
+            assert before <= (1e-3 * moved if shaping else 0.0) and moved > 1e-6, (before, moved)
         # the audio only gives the length: nothing of it is fed back
         assert torch.equal(model(mel, -audio, noise=noise), reference)
 
 
-def test_untrained_it_is_the_source_through_the_synthesis_filter(warm_librosa):
-    model = small_wavenet(0, output="waveform", pitch_conditioning=True, lpc_order=8)
+@pytest.mark.parametrize("shaping", SHAPINGS[1:])
+def test_untrained_it_is_the_source_through_the_synthesis_filter(shaping, warm_librosa):
+    model = small_wavenet(0, output="waveform", pitch_conditioning=True, **shaping)
     mel, audio = tone_mel_and_audio(frames=40)
     noise = torch.randn(1, audio.shape[1], generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
@@ -135,6 +140,13 @@ def test_a_waveform_wavenet_needs_the_pitch_and_draws_nothing():
     shaping = waveform_wavenet(lpc_order=8)
     assert shaping.draws == "waveform from the pitch's source and noise, through LPC 8 synthesis"
     assert shaping.predictor is None and shaping.lpc_input is None  # nothing fed back, nothing to predict
+    own = waveform_wavenet(mel_synthesis=True)
+    assert own.draws == "waveform from the pitch's source and noise, through the mel's envelope"
+    convolutions = (own.config.kernel_size - 1) * sum(own.config.dilations) + 1
+    assert own.receptive_field == convolutions + MEL_TAPS - 1 and model.receptive_field == convolutions
+    for settings in ({"output": "mulaw"}, {"output": "waveform", "lpc_order": 8, "pitch_conditioning": True}):
+        with pytest.raises(ConfigError, match="mel_synthesis is true with output"):
+            WaveNet(WaveNetConfig(mel_synthesis=True, **settings), MEL)
     with pytest.raises(ConfigError, match="without a temperature"):
         model.sampling(Sampling(temperature=0.5))
 

@@ -38,14 +38,20 @@ def mulaw_expand(classes: torch.Tensor, bits: int) -> torch.Tensor:
     return (torch.sign(compressed) * torch.expm1(compressed.abs() * math.log1p(mu)) / mu).float()
 
 
-def describe_draws(mixtures: int, bits: int, lpc_order: int, sampling: Sampling, waveform: bool = False) -> str:
+def describe_draws(
+    mixtures: int, bits: int, lpc_order: int, sampling: Sampling, waveform: bool = False, mel_synthesis: bool = False
+) -> str:
     """What a model draws, in words: "mixture of 10 logistics" when `mixtures` (else 0), or "9-bit mu-law",
     "8-bit mu-law excitation, LPC 16", or (`waveform`, a network that draws nothing) "waveform from the pitch's source
-    and noise" (", through LPC 16 synthesis" with `lpc_order`), then what `sampling` (resolved) changes: ", T 0.8,
-    best of 8 by the mel, pitch post-filter 0.8"."""
+    and noise" (", through LPC 16 synthesis" with `lpc_order`, ", through the mel's envelope" with `mel_synthesis`),
+    then what `sampling` (resolved) changes: ", T 0.8, best of 8 by the mel, pitch post-filter 0.8"."""
     if waveform:
         words = "waveform from the pitch's source and noise" + (
-            f", through LPC {lpc_order} synthesis" if lpc_order else ""
+            f", through LPC {lpc_order} synthesis"
+            if lpc_order
+            else ", through the mel's envelope"
+            if mel_synthesis
+            else ""
         )
     elif mixtures:
         words = f"mixture of {mixtures} logistics"

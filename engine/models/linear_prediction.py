@@ -80,13 +80,17 @@ class LinearPredictor(nn.Module):
         """The coefficients: mel (N, n_mels, F) normalised → a₁..a_p per frame (N, F, p) float32; computed in float64."""
         return self.envelope(mel)[0].float()
 
+    def magnitude(self, mel: torch.Tensor) -> torch.Tensor:
+        """mel (N, n_mels, F) normalised → its magnitudes spread over the STFT's bins (N, n_fft / 2 + 1, F) float64."""
+        config = self.mel_config
+        db = mel.double() * -config.min_db + config.min_db + config.ref_db
+        return self.spread @ torch.pow(10.0, db / 20.0)
+
     def envelope(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """mel (N, n_mels, F) normalised → (a₁..a_p per frame (N, F, p), the frame's power per sample (N, F): its
         autocorrelation at lag 0 over the window's energy), both float64."""
-        config = self.mel_config
-        db = mel.double() * -config.min_db + config.min_db + config.ref_db
-        magnitude = self.spread @ torch.pow(10.0, db / 20.0)  # (N, n_bins, F)
-        autocorrelation = torch.fft.irfft(magnitude.square(), n=config.n_fft, dim=1)[:, : self.order + 1]
+        magnitude = self.magnitude(mel)
+        autocorrelation = torch.fft.irfft(magnitude.square(), n=self.mel_config.n_fft, dim=1)[:, : self.order + 1]
         autocorrelation = (autocorrelation * self.lag_window[:, None]).transpose(1, 2)  # (N, F, p + 1)
         power = autocorrelation[..., 0] / self.window_energy
         autocorrelation[..., 0] *= 1.0 + WHITE_NOISE

@@ -25,9 +25,9 @@ white noise, through a 1×1 convolution), its one output the sample x_t, scored 
 (engine/models/spectral_loss.py). It shapes a tone of the pitch read from the mel, and noise, into the voice;
 generation (block_stream.py) runs whole blocks through the convolutions, each layer continuing from its last inputs.
 With `lpc_order` p > 0 as well, that output is an excitation e_t, and the sample is e through each frame's synthesis
-filter, the mel's all-pole envelope of order p (engine/models/synthesis_filter.py): the envelope and level come from
-the mel, and the network is left the harmonics and noise. Column t then sees the excitation of the TAPS − 1 columns
-before it too. The excitation is the layers' output plus a direct path from the source, a learned mix of
+filter, the mel's all-pole envelope of order p (engine/models/synthesis_filter.py), or with `mel_synthesis` the mel's
+own envelope as a minimum-phase filter: the envelope and level come from the mel, and the network is left the
+harmonics and noise. Column t then sees the excitation of the filter's taps − 1 columns before it too. The excitation is the layers' output plus a direct path from the source, a learned mix of
 [tone · v, noise · (1 − v), noise · v] (v the voicing) that starts as the unit-RMS source of engine/excitation.py
 (the tone where voiced, noise where not, VOICED_NOISE of noise under the tone), with the output layer starting at
 zero: an untrained network is the no-network control through the filter, and training learns what that source lacks.
@@ -58,7 +58,7 @@ from engine.excitation import VOICED_NOISE
 from engine.models.linear_prediction import LinearPredictor
 from engine.models.mixture import LOG_SCALE_MIN, mixture_log_prob
 from engine.models.spectral_loss import spectral_loss
-from engine.models.synthesis_filter import TAPS as SYNTHESIS_TAPS, SynthesisFilter
+from engine.models.synthesis_filter import SynthesisFilter
 from engine.models.conv_in_upsample import upsample_network
 from engine.models.upsample import UpsampleConfig
 from engine.pitch_source import SOURCE_CHANNELS, TONE_CHANNEL, VOICING_CHANNEL, PitchSource
@@ -89,6 +89,8 @@ class WaveNetConfig:
     speakers: size of the global-conditioning table (0: no speaker conditioning).
     lpc_order: 0, or the order of the mel's all-pole envelope: the linear prediction of the "mulaw" output, the
         synthesis filter of the "waveform" output (not with "mol").
+    mel_synthesis: with output "waveform" and lpc_order 0, a synthesis filter made of the mel's own envelope
+        (minimum phase; engine/models/synthesis_filter.py) instead of none.
     temperature: mu-law classes are drawn from softmax(logits / temperature) (below 1 favours the likelier ones).
     pitch_postfilter: 0, or the strength of the pitch post-filter that generation applies to the output
         (engine/postfilter.py; the bundled model's was chosen on training recordings, like its temperature).
@@ -116,6 +118,7 @@ class WaveNetConfig:
     speakers: int = 0
     dilated_conv: str = "conv1d"
     lpc_order: int = 0
+    mel_synthesis: bool = False
     temperature: float = 1.0
     pitch_postfilter: float = 0.0
     envelope_postfilter: float = 0.0
@@ -163,6 +166,12 @@ def check_config(config: WaveNetConfig) -> None:
             f"lpc_order is {config.lpc_order} with output {config.output!r}; it must be 0, or more than 0 "
             'with output "mulaw" (linear prediction draws a mu-law excitation) or "waveform" (the excitation goes '
             "through the synthesis filter)"
+        )
+    if config.mel_synthesis and (config.output != "waveform" or config.lpc_order):
+        problems.append(
+            f"mel_synthesis is true with output {config.output!r} and lpc_order {config.lpc_order}; the mel's own "
+            'envelope is the synthesis filter of output "waveform" with lpc_order 0 (lpc_order > 0 is the all-pole '
+            "one)"
         )
     if config.output == "waveform" and not config.pitch_conditioning:
         problems.append(
@@ -238,7 +247,7 @@ class WaveNet(Vocoder):
         self.predictor = LinearPredictor(mel_config, config.lpc_order) if predicts else None
         self.lpc_input = nn.Linear(2, r) if predicts else None  # [e_{t−1}, p_t] → added to the embedding
         # output "waveform": the excitation it outputs → the samples
-        shapes = config.lpc_order > 0 and not config.autoregressive
+        shapes = (config.lpc_order > 0 or config.mel_synthesis) and not config.autoregressive
         self.synthesis = SynthesisFilter(mel_config, config.lpc_order) if shapes else None
         # with it, the source's direct path into the excitation: [tone · v, noise · (1 − v), noise · v] → e
         self.direct = nn.Conv1d(len(DIRECT_START), 1, 1, bias=False) if shapes else None
@@ -263,11 +272,11 @@ class WaveNet(Vocoder):
     @property
     def receptive_field(self) -> int:
         """Samples of the past that column t sees (its own input included): of the audio when autoregressive, of the
-        source and noise with output "waveform" (through the synthesis filter's TAPS too, when it has one)."""
+        source and noise with output "waveform" (through the synthesis filter's taps too, when it has one)."""
         convolutions = (self.config.kernel_size - 1) * sum(self.config.dilations) + 1
         if self.config.autoregressive:
             return convolutions + self.config.lpc_order
-        return convolutions + (SYNTHESIS_TAPS - 1 if self.synthesis is not None else 0)
+        return convolutions + (self.synthesis.taps - 1 if self.synthesis is not None else 0)
 
     @property
     def min_frames(self) -> int:
@@ -279,7 +288,14 @@ class WaveNet(Vocoder):
     def draws_with(self, sampling: Sampling) -> str:
         config = self.config
         mixtures = config.mixtures if config.output == "mol" else 0
-        return describe_draws(mixtures, config.bits, config.lpc_order, sampling, waveform=not config.autoregressive)
+        return describe_draws(
+            mixtures,
+            config.bits,
+            config.lpc_order,
+            sampling,
+            waveform=not config.autoregressive,
+            mel_synthesis=config.mel_synthesis,
+        )
 
     def compiled_on(self, device: torch.device) -> bool:
         return self.compiled_cpu_loop and self.config.output == "mulaw" and device.type == "cpu"
