@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from engine.errors import ConfigError
-from engine.models.spectral_loss import spectral_loss
+from engine.features import MelConfig
+from engine.models.spectral_loss import MelLoss, spectral_loss
 from engine.models.wavenet.model import WaveNet, WaveNetConfig
 from engine.excitation import VOICED_NOISE
 from engine.pitch_source import SOURCE_CHANNELS, TONE_CHANNEL, VOICING_CHANNEL
@@ -33,6 +34,7 @@ WAVEFORM = {
 }
 
 
+MEL_DEFAULT = MelConfig()  # the shipped models' mel (tests/test_wavenet.py's MEL is a small one)
 SHAPINGS = [{}, {"lpc_order": 8}, {"mel_synthesis": True}]  # no synthesis filter, the all-pole one, the mel's own
 
 
@@ -126,6 +128,24 @@ def test_the_spectral_loss_scores_magnitudes_more_than_phase():
     half_as_loud = float(spectral_loss(0.5 * tone, tone))
     assert other_phases < 0.4 * off_by_43_cents, (other_phases, off_by_43_cents)
     assert other_phases < 0.6 * half_as_loud, (other_phases, half_as_loud)
+
+
+def test_the_mel_loss_forgives_phase_and_a_slightly_wrong_pitch_more_than_the_stft_loss():
+    tone, scorers = harmonic_tone(200.0, phase_seed=0), {"stft": spectral_loss, "mel": MelLoss(MEL_DEFAULT)}
+    assert float(scorers["mel"](tone, tone)) == 0.0
+
+    def against_level(scorer, other: torch.Tensor) -> float:
+        """What `other` costs under `scorer`, over what the tone at half its level costs."""
+        return float(scorer(other, tone)) / float(scorer(0.5 * tone, tone))
+
+    other_phases, off_by_17_cents = harmonic_tone(200.0, phase_seed=1), harmonic_tone(202.0, phase_seed=0)
+    assert against_level(scorers["mel"], other_phases) < 0.5 * against_level(scorers["stft"], other_phases)
+    assert against_level(scorers["mel"], off_by_17_cents) < 0.8 * against_level(scorers["stft"], off_by_17_cents)
+    model = small_wavenet(0, output="waveform", pitch_conditioning=True, mel_synthesis=True, waveform_loss="mel")
+    target = tone[:, : 40 * MEL.hop_length]
+    torch.testing.assert_close(model.loss(target[:, None], target), torch.tensor(0.0))
+    with pytest.raises(ConfigError, match="waveform_loss is 'l1'"):
+        WaveNet(WaveNetConfig(output="waveform", pitch_conditioning=True, waveform_loss="l1"), MEL)
 
 
 def test_a_waveform_wavenet_needs_the_pitch_and_draws_nothing():

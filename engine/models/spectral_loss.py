@@ -6,11 +6,21 @@ At each of several frame sizes (short ones see the pitch pulses, long ones resol
 the spectral convergence and the log-magnitude distance of Parallel WaveGAN (Yamamoto et al. 2020) and of neural
 source-filter models. Neither looks at the phase, which the ear hardly hears within a frame; the network is free to
 choose it.
+
+Or (`mel_loss`) the log-mel distance of HiFi-GAN's mel loss (Kong et al. 2020), in the vocoder's own mel bands:
+    L = mean |log M_Y − log M_X|,   M = basis · |STFT| (the MelConfig's n_fft and window, hop n_fft / 4)
+Its bands are as wide as the ear's: where they are wider than the pitch, a harmonic a few hertz off the recording's
+costs nothing, where the fine bins of the long STFT sizes above count it as energy in the wrong place (and a network
+that cannot know the exact pitch learns to fill the gaps between harmonics with noise).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from torch import nn
+
+from engine.features import MelConfig, mel_analysis
 
 FFT_SIZES = (256, 512, 1024, 2048)  # samples; at 16 kHz 16 to 128 ms, hop a quarter of each
 FLOOR = 1e-3  # magnitudes below it count as it in the log (about 100 dB below a full-scale tone)
@@ -35,3 +45,30 @@ def spectral_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         convergence = torch.linalg.norm(heard - made) / torch.linalg.norm(heard).clamp_min(FLOOR)
         total = total + convergence + (heard.log() - made.log()).abs().mean()
     return total / len(sizes)
+
+
+class MelLoss(nn.Module):
+    """output, target (N, T) → the log-mel distance above, a scalar (0 when they are equal)."""
+
+    def __init__(self, config: MelConfig):
+        super().__init__()
+        analysis = mel_analysis(config, np.float32)
+        self.n_fft = config.n_fft
+        self.register_buffer("basis", torch.from_numpy(analysis.basis), persistent=False)  # (n_mels, bins)
+        self.register_buffer("window", torch.from_numpy(analysis.window), persistent=False)  # (n_fft,)
+
+    def mel(self, audio: torch.Tensor) -> torch.Tensor:
+        """audio (N, T) → log mel magnitudes (N, n_mels, frames)."""
+        pad = min(self.n_fft // 2, audio.shape[-1] - 1)  # reflect padding needs fewer samples than T
+        spectrum = torch.stft(
+            torch.nn.functional.pad(audio[:, None], (pad, pad), mode="reflect")[:, 0],
+            self.n_fft,
+            self.n_fft // 4,
+            window=self.window.to(audio.dtype),
+            center=False,
+            return_complex=True,
+        )
+        return (self.basis.to(audio.dtype) @ spectrum.abs()).clamp_min(FLOOR).log()
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return (self.mel(target) - self.mel(output)).abs().mean()

@@ -57,7 +57,7 @@ from engine.models.dilated import IMPLEMENTATIONS, CausalConv1d, make_causal_con
 from engine.excitation import VOICED_NOISE
 from engine.models.linear_prediction import LinearPredictor
 from engine.models.mixture import LOG_SCALE_MIN, mixture_log_prob
-from engine.models.spectral_loss import spectral_loss
+from engine.models.spectral_loss import MelLoss, spectral_loss
 from engine.models.synthesis_filter import SynthesisFilter
 from engine.models.conv_in_upsample import upsample_network
 from engine.models.upsample import UpsampleConfig
@@ -71,6 +71,7 @@ from engine.models.wavenet.stream import IncrementalGeneration
 SQRT_HALF = math.sqrt(0.5)
 OUTPUTS = ("mulaw", "mol", "waveform")
 INPUTS = ("mulaw", "scalar")
+WAVEFORM_LOSSES = ("stft", "mel")
 EXCITATION_CHANNELS = SOURCE_CHANNELS + 1  # a "waveform" WaveNet's input column: the source features and noise
 DIRECT_START = (1.0, 1.0, VOICED_NOISE)  # the direct path's first weights on [tone · v, noise · (1 − v), noise · v]
 
@@ -91,6 +92,8 @@ class WaveNetConfig:
         synthesis filter of the "waveform" output (not with "mol").
     mel_synthesis: with output "waveform" and lpc_order 0, a synthesis filter made of the mel's own envelope
         (minimum phase; engine/models/synthesis_filter.py) instead of none.
+    waveform_loss: what output "waveform" is trained on (engine/models/spectral_loss.py): "stft", the
+        multi-resolution STFT loss, or "mel", the log-mel distance in the model's own mel bands.
     temperature: mu-law classes are drawn from softmax(logits / temperature) (below 1 favours the likelier ones).
     pitch_postfilter: 0, or the strength of the pitch post-filter that generation applies to the output
         (engine/postfilter.py; the bundled model's was chosen on training recordings, like its temperature).
@@ -119,6 +122,7 @@ class WaveNetConfig:
     dilated_conv: str = "conv1d"
     lpc_order: int = 0
     mel_synthesis: bool = False
+    waveform_loss: str = "stft"
     temperature: float = 1.0
     pitch_postfilter: float = 0.0
     envelope_postfilter: float = 0.0
@@ -173,6 +177,8 @@ def check_config(config: WaveNetConfig) -> None:
             'envelope is the synthesis filter of output "waveform" with lpc_order 0 (lpc_order > 0 is the all-pole '
             "one)"
         )
+    if config.waveform_loss not in WAVEFORM_LOSSES:
+        problems.append(f"waveform_loss is {config.waveform_loss!r}; expected one of {WAVEFORM_LOSSES}")
     if config.output == "waveform" and not config.pitch_conditioning:
         problems.append(
             'output is "waveform" without pitch_conditioning; a waveform WaveNet shapes the source of the pitch: '
@@ -263,6 +269,8 @@ class WaveNet(Vocoder):
         self.skip = nn.Conv1d(n_layers * r, s, 1)
         self.post = nn.Conv1d(s, s, 1)
         self.out = nn.Conv1d(s, config.output_channels, 1)
+        scores_mel = config.output == "waveform" and config.waveform_loss == "mel"
+        self.mel_loss = MelLoss(mel_config) if scores_mel else None
         if self.direct is not None:  # an untrained network outputs the source through the filter
             with torch.no_grad():
                 self.direct.weight.copy_(torch.tensor(DIRECT_START).reshape(1, -1, 1))
@@ -455,7 +463,7 @@ class WaveNet(Vocoder):
         if self.config.output == "mulaw":
             return F.cross_entropy(output, mulaw_classes(target, self.config.bits))
         if self.config.output == "waveform":
-            return spectral_loss(output[:, 0], target)
+            return spectral_loss(output[:, 0], target) if self.mel_loss is None else self.mel_loss(output[:, 0], target)
         return -mixture_log_prob(output, target, self.config.mol_bits, self.config.log_scale_min).mean()
 
     def stream(
