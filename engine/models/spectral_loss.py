@@ -1,4 +1,5 @@
-"""A multi-resolution STFT loss, for a network that outputs the waveform itself (a WaveNet with output "waveform").
+"""A multi-resolution STFT loss, or a log-mel one, for a network that outputs the waveform itself (a WaveNet with
+output "waveform").
 
 At each of several frame sizes (short ones see the pitch pulses, long ones resolve the harmonics), with magnitudes
 |X| of the output and |Y| of the recording:
@@ -7,7 +8,7 @@ the spectral convergence and the log-magnitude distance of Parallel WaveGAN (Yam
 source-filter models. Neither looks at the phase, which the ear hardly hears within a frame; the network is free to
 choose it.
 
-Or (`mel_loss`) the log-mel distance of HiFi-GAN's mel loss (Kong et al. 2020), in the vocoder's own mel bands:
+Or (`MelLoss`) the log-mel distance of HiFi-GAN's mel loss (Kong et al. 2020), in the vocoder's own mel bands:
     L = mean |log M_Y − log M_X|,   M = basis · |STFT| (the MelConfig's n_fft and window, hop n_fft / 4)
 Its bands are as wide as the ear's: where they are wider than the pitch, a harmonic a few hertz off the recording's
 costs nothing, where the fine bins of the long STFT sizes above count it as energy in the wrong place (and a network

@@ -27,10 +27,11 @@ generation (block_stream.py) runs whole blocks through the convolutions, each la
 With `lpc_order` p > 0 as well, that output is an excitation e_t, and the sample is e through each frame's synthesis
 filter, the mel's all-pole envelope of order p (engine/models/synthesis_filter.py), or with `mel_synthesis` the mel's
 own envelope as a minimum-phase filter: the envelope and level come from the mel, and the network is left the
-harmonics and noise. Column t then sees the excitation of the filter's taps − 1 columns before it too. The excitation is the layers' output plus a direct path from the source, a learned mix of
-[tone · v, noise · (1 − v), noise · v] (v the voicing) that starts as the unit-RMS source of engine/excitation.py
-(the tone where voiced, noise where not, VOICED_NOISE of noise under the tone), with the output layer starting at
-zero: an untrained network is the no-network control through the filter, and training learns what that source lacks.
+harmonics and noise. Column t then sees the excitation of the filter's taps − 1 columns before it too. The
+excitation is the layers' output plus a direct path from the source, a learned mix of [tone · v, noise · (1 − v),
+noise · v] (v the voicing) that starts as the unit-RMS source of engine/excitation.py (the tone where voiced, noise
+where not, VOICED_NOISE of noise under the tone), with the output layer starting at zero: an untrained network is the
+no-network control through the filter, and training learns what that source lacks.
 
 Generation (stream.py) keeps, per layer, a ring buffer of its last (k − 1) · d inputs (Paine et al. 2016, "Fast
 WaveNet"), so one sample costs O(layers) small matrix products instead of a pass over the receptive field. On the
@@ -459,7 +460,7 @@ class WaveNet(Vocoder):
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """output (N, C, T) from `forward`, `training_target` (N, T) → cross-entropy on mu-law classes, MoL NLL, or
-        the multi-resolution STFT loss of the "waveform" output (T > 128)."""
+        the "waveform" output's multi-resolution STFT loss (T > 128) or log-mel distance (`waveform_loss`)."""
         if self.config.output == "mulaw":
             return F.cross_entropy(output, mulaw_classes(target, self.config.bits))
         if self.config.output == "waveform":
