@@ -107,9 +107,11 @@ class PitchSource(nn.Module):
         super().__init__()
         self.mel_config = mel_config
 
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+    def forward(self, mel: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor:
+        """pitch: rows (N, PITCH_ROWS, F) to use instead of reading them from the mel, or None."""
         config = self.mel_config
-        return source_features(pitch_of_mels(mel, config), config.hop_length, config.sample_rate)[0]
+        rows = pitch_of_mels(mel, config) if pitch is None else pitch
+        return source_features(rows, config.hop_length, config.sample_rate)[0]
 
 
 class SourceBlocks:

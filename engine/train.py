@@ -26,6 +26,7 @@ import contextlib
 import csv
 import dataclasses
 import errno
+import inspect
 import json
 import math
 import shlex
@@ -41,6 +42,8 @@ import numpy as np
 import torch
 
 from engine import checkpoints, distributed
+from engine.audio_pitch import audio_pitch_rows
+from engine.pitch_source import pitch_of_mels
 from engine.datasets import CACHE_FOLDER, SegmentDataset, audio_files
 from engine.devices import where_trained
 from engine.distributed import ONE_PROCESS, World
@@ -78,6 +81,8 @@ class TrainConfig:
     input_noise: 0, or for a model with linear prediction the largest standard deviation, in mu-law classes, of
         the noise injected into the past it is fed (engine/models/noise_injection.py; LPCNet uses 4); each
         segment draws its own, mostly smaller. The validation loss is always on the clean past.
+    audio_pitch_cents: 0, or train a pitch-conditioned WaveNet on the recording's own F0 (librosa's YIN) wherever it
+        lies within this many cents of the F0 read from the mel (engine/audio_pitch.py); validation reads the mel.
     ema_decay: 0, or the decay of an exponential moving average of the weights (engine/weight_average.py; 0.999
         averages over about the last 1,000 steps). The checkpoint's model, the one that generates, is then the
         average, and the validation loss is the average's; the trained weights are kept beside it for resuming.
@@ -96,6 +101,7 @@ class TrainConfig:
     valid_segments: int = 64
     input_noise: float = 0.0
     ema_decay: float = 0.0
+    audio_pitch_cents: float = 0.0
 
     @classmethod
     def check_types(cls, values: dict[str, Any], source: str | Path = "train config") -> None:
@@ -134,6 +140,11 @@ class TrainConfig:
             raise ConfigError(
                 f"{source}: lr_halving_steps={config.lr_halving_steps}; it must be 0 (a constant "
                 "learning rate) or more."
+            )
+        if not config.audio_pitch_cents >= 0:
+            raise ConfigError(
+                f"{source}: audio_pitch_cents={config.audio_pitch_cents}; it must be 0 (the pitch read from the mel) "
+                "or more."
             )
         if not config.input_noise >= 0:
             raise ConfigError(f"{source}: input_noise={config.input_noise}; it must be 0 (no noise injection) or more.")
@@ -295,6 +306,15 @@ class Trainer:
                 f"input_noise={train_config.input_noise} needs a model with linear prediction; this "
                 f"{model.family} has none. Set lpc_order in the model config, or input_noise to 0."
             )
+        takes_pitch = (
+            getattr(model, "pitch_source", None) is not None and "pitch" in inspect.signature(model.forward).parameters
+        )
+        if train_config.audio_pitch_cents and not takes_pitch:
+            raise ConfigError(
+                f"audio_pitch_cents={train_config.audio_pitch_cents} needs a pitch-conditioned model that takes the "
+                f"pitch in training (a WaveNet with pitch_conditioning); this {model.family} does not. Set "
+                "audio_pitch_cents to 0."
+            )
         world.check_batch(train_config.batch_size)
         self.world = world
         if world.distributed:
@@ -416,14 +436,17 @@ class Trainer:
         fed: torch.Tensor | None = None,
         *,
         network: torch.nn.Module | None = None,
+        pitch: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The model's loss on a batch of segments, mel (N, n_mels, F), audio (N, F · hop), leaving out the
         context frames at each end (see TrainConfig): a mean over the N segments and their samples. `fed`
         (N, F · hop) is the past the model is fed, when not the audio itself (see `noisy_past`). `network` runs
-        the forward pass: the model itself by default, its gradient-averaging wrapper in a distributed step."""
+        the forward pass: the model itself by default, its gradient-averaging wrapper in a distributed step.
+        `pitch` (N, PITCH_ROWS, F): the pitch rows to make the source of, instead of the mel's reading."""
         mel, audio = mel.to(self.device), audio.to(self.device)
         fed = None if fed is None else fed.to(self.device)
-        output = (network or self.model)(mel, audio if fed is None else fed)
+        extra = {} if pitch is None else {"pitch": pitch.to(self.device)}
+        output = (network or self.model)(mel, audio if fed is None else fed, **extra)
         target = self.model.training_target(mel, audio, fed)
         context = self.config.context_frames * self.model.hop_length
         if context:
@@ -437,7 +460,11 @@ class Trainer:
         rows = self.world.rows(self.config.batch_size)
         mel, audio = self.dataset.sample(self.batch_rng, self.config.batch_size, rows)
         fed = self.noisy_past(mel, audio, rows) if self.config.input_noise else None
-        loss = self.teacher_forced_loss(mel, audio, fed, network=self.network)
+        pitch = None
+        if self.config.audio_pitch_cents:  # the recording's own F0 near the mel's reading (engine/audio_pitch.py)
+            read = pitch_of_mels(mel, self.model.mel_config)
+            pitch = audio_pitch_rows(read, audio, self.model.mel_config, self.config.audio_pitch_cents)
+        loss = self.teacher_forced_loss(mel, audio, fed, network=self.network, pitch=pitch)
         for group in self.optimizer.param_groups:
             group["lr"] = self.config.learning_rate_at(self.step_count)
         self.optimizer.zero_grad(set_to_none=True)

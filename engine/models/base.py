@@ -111,11 +111,14 @@ class Vocoder(nn.Module, abc.ABC):
         Returns the output (N, C, F · hop): column t is computed from audio[:, :t] and the mel only.
         """
 
-    def source(self, mel: torch.Tensor) -> torch.Tensor | None:
+    def source(self, mel: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor | None:
         """With pitch conditioning (a family's `pitch_source` module, engine/pitch_source.py): the source features
-        of the pitch read from each whole mel (N, n_mels, F) → (N, F · hop, SOURCE_CHANNELS); else None."""
+        of the pitch read from each whole mel (N, n_mels, F), or of `pitch` rows (N, PITCH_ROWS, F) when given
+        (training on the recording's pitch, engine/audio_pitch.py) → (N, F · hop, SOURCE_CHANNELS); else None."""
         pitch_source = getattr(self, "pitch_source", None)
-        return None if pitch_source is None else pitch_source(mel)
+        if pitch_source is None:
+            return None
+        return pitch_source(mel) if pitch is None else pitch_source(mel, pitch)
 
     def source_blocks(self, mel: FrameSource | torch.Tensor) -> SourceBlocks | None:
         """With pitch conditioning, for streaming: the source features of the pitch of mel (N, n_mels, F), a

@@ -427,8 +427,10 @@ class WaveNet(Vocoder):
         audio: torch.Tensor,
         speaker: torch.Tensor | None = None,
         noise: torch.Tensor | None = None,
+        pitch: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """mel (N, n_mels, F), audio (N, F · hop) in [-1, 1], speaker (N,) or None → output (N, C, F · hop).
+        """mel (N, n_mels, F), audio (N, F · hop) in [-1, 1], speaker (N,) or None → output (N, C, F · hop). With
+        pitch conditioning, `pitch` rows (N, PITCH_ROWS, F) replace the pitch read from the mel (training only).
 
         Column t is computed from audio[:, t − receptive_field : t] and the mel: mu-law logits (C = 2^bits)
         or mixture parameters (C = 3·M). With output "waveform" the audio only gives the length: column t is the
@@ -444,7 +446,7 @@ class WaveNet(Vocoder):
                 "Trim or pad the audio to a whole number of hops.",
             )
         mel_up, aux = self.upsample(mel)
-        source = self.source(mel)
+        source = self.source(mel, pitch)
         cond = self.conditioning(mel_up, aux, speaker, source)
         if not self.config.autoregressive:
             noise = torch.randn_like(audio) if noise is None else noise

@@ -1,0 +1,50 @@
+"""Training on the recording's own pitch (engine/audio_pitch.py): YIN's F0 of the segment replaces the mel's reading
+where it lies near it in a voiced frame, nowhere else; a waveform WaveNet trains on it, and a model that cannot take
+the pitch in training is refused before any step."""
+
+import numpy as np
+import pytest
+import torch
+
+from engine.audio_pitch import audio_pitch_rows
+from engine.errors import ConfigError
+from engine.features import MelConfig, mel_spectrogram
+from engine.pitch_source import pitch_of_mels
+from engine.train import Trainer
+from tests.test_pitch import harmonic_signal
+from tests.test_train import TINY_MODELS, TINY_TRAINING, tone_set  # noqa: F401 (fixture)
+from tests.test_wavenet_waveform import WAVEFORM
+
+CONFIG = MelConfig()
+
+
+def test_the_recordings_f0_replaces_a_reading_near_it_in_voiced_frames_only(warm_librosa):
+    voice = harmonic_signal(np.full(CONFIG.sample_rate, 150.0))
+    frames = len(voice) // CONFIG.hop_length
+    audio = torch.from_numpy(voice[: frames * CONFIG.hop_length])[None]
+    rows = pitch_of_mels(torch.from_numpy(mel_spectrogram(voice, CONFIG)[:, :frames])[None], CONFIG)
+    inner = slice(5, frames - 5)
+    assert bool(rows[0, 1, inner].all())  # read voiced
+    off = rows.clone()
+    off[0, 0, :] = 150.0 * 2 ** (60 / 1200)  # a reading 60 cents sharp
+    off[0, 0, 20:30] = 150.0 * 2 ** (300 / 1200)  # and 300 cents sharp here: too far to be the same voice's
+    off[0, 1, 40:50] = 0.0  # read unvoiced here
+    taken = audio_pitch_rows(off, audio, CONFIG, cents=100.0)
+    error = 1200 * np.log2(taken[0, 0].numpy() / 150.0)
+    near = np.r_[5:20, 30:40, 50 : frames - 5]
+    assert np.abs(error[near]).max() < 10.0, np.abs(error[near]).max()
+    torch.testing.assert_close(taken[0, 0, 20:30], off[0, 0, 20:30])
+    torch.testing.assert_close(taken[0, 0, 40:50], off[0, 0, 40:50])
+    torch.testing.assert_close(taken[:, 1:], off[:, 1:])  # voicing and score stay the mel's
+
+
+def test_a_waveform_wavenet_trains_on_it_and_a_wavernn_is_refused(tone_set):  # noqa: F811
+    model = {**WAVEFORM, "mel_synthesis": True}
+    train = {**TINY_TRAINING, "segment_frames": 8, "context_frames": 1, "audio_pitch_cents": 100.0}
+    sections = {"model": model, "mel": {}, "train": train}
+    trainer = Trainer.new("wavenet", tone_set, sections=sections, device="cpu")
+    losses = [trainer.step() for _ in range(6)]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0], losses
+    refused = {"model": TINY_MODELS["wavernn"], "mel": {}, "train": train}
+    with pytest.raises(ConfigError, match="audio_pitch_cents=100.0 needs a pitch-conditioned model"):
+        Trainer.new("wavernn", tone_set, sections=refused, device="cpu")
