@@ -89,7 +89,10 @@ class LinearPredictor(nn.Module):
     def envelope(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """mel (N, n_mels, F) normalised → (a₁..a_p per frame (N, F, p), the frame's power per sample (N, F): its
         autocorrelation at lag 0 over the window's energy), both float64."""
-        magnitude = self.magnitude(mel)
+        return self.envelope_of(self.magnitude(mel))
+
+    def envelope_of(self, magnitude: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`envelope` from the mel's `magnitude` (N, n_fft / 2 + 1, F), for a caller that needs both."""
         autocorrelation = torch.fft.irfft(magnitude.square(), n=self.mel_config.n_fft, dim=1)[:, : self.order + 1]
         autocorrelation = (autocorrelation * self.lag_window[:, None]).transpose(1, 2)  # (N, F, p + 1)
         power = autocorrelation[..., 0] / self.window_energy

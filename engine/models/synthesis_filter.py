@@ -50,12 +50,13 @@ class SynthesisFilter(nn.Module):
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         """mel (N, n_mels, F) normalised → each frame's impulse response h_f (N, F, taps) float32."""
-        coefficients, power = self.predictor.envelope(mel)
+        magnitude = self.predictor.magnitude(mel)  # (N, bins, F)
+        coefficients, power = self.predictor.envelope_of(magnitude)
         if self.predictor.order:
             polynomial = F.pad(coefficients, (1, 0), value=1.0)  # A_f: 1, a₁..a_p
             response = torch.fft.irfft(1.0 / torch.fft.rfft(polynomial, n=SPECTRUM_SIZE), n=SPECTRUM_SIZE)
         else:
-            response = minimum_phase(self.predictor.magnitude(mel).transpose(1, 2))
+            response = minimum_phase(magnitude.transpose(1, 2))
         response = response[..., : self.taps]
         gain = torch.sqrt(power / response.square().sum(-1))
         return (response * gain[..., None]).float()
