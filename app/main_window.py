@@ -528,8 +528,9 @@ class MainWindow(QMainWindow):
         post-filter switch likewise."""
         info = self.model_infos.get(self.model)
         own = info.sampling if info is not None else Sampling()
-        filters = (("pitch", own.pitch_postfilter), ("envelope", own.envelope_postfilter))
-        strengths = [f"{words} {strength:g}" for words, strength in filters if strength]
+        passes = f" ×{own.envelope_passes}" if (own.envelope_passes or 1) > 1 else ""
+        filters = (("pitch", own.pitch_postfilter, ""), ("envelope", own.envelope_postfilter, passes))
+        strengths = [f"{words} {strength:g}{times}" for words, strength, times in filters if strength]
         self.postfilter_action.setEnabled(bool(strengths))
         self.postfilter_action.setText(f"Post-filters ({', '.join(strengths)})" if strengths else "Post-filters")
         candidates = own.candidates or 1

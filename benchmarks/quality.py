@@ -111,11 +111,15 @@ def resynthesise(
     return [samples[i, : mel.shape[1] * model.hop_length] for i, mel in enumerate(mels)]
 
 
-def postfiltered(samples: np.ndarray, mel: np.ndarray, config: MelConfig, pitch: float, envelope: float) -> np.ndarray:
-    """A resynthesis (T,) through the pitch and then the envelope post-filter, as generation applies them (0: not
-    that one)."""
+def postfiltered(
+    samples: np.ndarray, mel: np.ndarray, config: MelConfig, pitch: float, envelope: float, passes: int = 1
+) -> np.ndarray:
+    """A resynthesis (T,) through the pitch and then the envelope post-filter `passes` times, as generation applies
+    them (0: not that one)."""
     samples = pitch_postfilter(samples, config.sample_rate, pitch) if pitch else samples
-    return envelope_postfilter(samples, mel, config, envelope) if envelope else samples
+    for _ in range(passes if envelope else 0):
+        samples = envelope_postfilter(samples, mel, config, envelope)
+    return samples
 
 
 def true_classes(model, audio: np.ndarray, mel: np.ndarray) -> np.ndarray | None:
@@ -247,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                         )
                         started = time.perf_counter()
                         outputs[key] = [
-                            postfiltered(samples, mel, config, strength, envelope)
+                            postfiltered(samples, mel, config, strength, envelope, sampling.envelope_passes)
                             for samples, (_, mel) in zip(drawn, recordings)
                         ]
                         results.setdefault(key, Scores()).seconds = seconds + time.perf_counter() - started

@@ -57,7 +57,7 @@ from engine.pitch_source import per_sample  # noqa: E402
 from engine.sampling import Sampling  # noqa: E402
 
 SYNTHESES = {"LPC 16 synthesis": 16, "mel-envelope synthesis": 0}  # the synthesised controls: SynthesisFilter's order
-CONTROL_POSTFILTERS = (0.8, 1.0)  # pitch, envelope: the bundled models' own
+CONTROL_POSTFILTERS = (0.8, 1.0, 1)  # pitch, envelope, passes: the controls' without a model to take them from
 HNR_TOP = 3000.0
 
 
@@ -127,15 +127,17 @@ class VoiceScores(Scores):
         }
 
 
-def no_network(mel: np.ndarray, config: MelConfig, seed: int) -> np.ndarray:
+def no_network(
+    mel: np.ndarray, config: MelConfig, seed: int, postfilters: tuple[float, float, int] = CONTROL_POSTFILTERS
+) -> np.ndarray:
     """The control: mel (n_mels, F) → (F · hop,) from the mel's pitch, a harmonic-plus-noise source brought to
-    each frame's loudness in the mel, and the post-filters alone."""
+    each frame's loudness in the mel, and the post-filters (pitch, envelope, passes) alone."""
     num_samples = mel.shape[1] * config.hop_length
     source = excitation(estimate_pitch(mel, config), config.hop_length, config.sample_rate, num_samples, seed)
     wanted = np.linalg.norm(denormalise(mel, config), axis=0)
     made = np.linalg.norm(denormalise(mel_spectrogram(source, config)[:, : mel.shape[1]], config), axis=0)
     gain = per_sample(torch.from_numpy(wanted / np.maximum(made, 1e-9))[None], config.hop_length)[0].numpy()
-    return postfiltered((source * gain).astype(np.float32), mel, config, *CONTROL_POSTFILTERS)
+    return postfiltered((source * gain).astype(np.float32), mel, config, *postfilters)
 
 
 def no_network_synthesised(mel: np.ndarray, config: MelConfig, seed: int, order: int) -> np.ndarray:
@@ -149,12 +151,37 @@ def no_network_synthesised(mel: np.ndarray, config: MelConfig, seed: int, order:
     return made[0].numpy()
 
 
+def shipped_postfilters(models: list, config: MelConfig) -> list[tuple[float, float, int]]:
+    """The (pitch, envelope, passes) post-filters the models of this mel ship with, each once, in order; the
+    controls go through each. CONTROL_POSTFILTERS where no model is given."""
+    found = []
+    for _, model in models:
+        own = model.sampling()
+        shipped = (own.pitch_postfilter, own.envelope_postfilter, own.envelope_passes)
+        if model.mel_config == config and shipped not in found:
+            found.append(shipped)
+    return found or [CONTROL_POSTFILTERS]
+
+
+def postfilter_words(postfilters: tuple[float, float, int], among: list) -> str:
+    """How a control's label names its post-filters: "" when all the controls have the same, else e.g.
+    " pitch 0.8, envelope 1 ×8"."""
+    if len(among) == 1:
+        return ""
+    pitch, envelope, passes = postfilters
+    return f" pitch {pitch:g}, envelope {envelope:g}" + (f" ×{passes}" if passes > 1 else "")
+
+
 def methods(
-    models: list, mels: list[np.ndarray], config: MelConfig, seed: int, postfilters: list[tuple[float, float]] = ()
+    models: list,
+    mels: list[np.ndarray],
+    config: MelConfig,
+    seed: int,
+    postfilters: list[tuple[float, float, int]] = (),
 ) -> dict[str, tuple[list, float]]:
     """Every method's resyntheses of `mels` and the seconds each took: {label: ([audio (F · hop,)], seconds)}; for
-    each (pitch, envelope) strength pair in `postfilters` also each model's raw draw post-filtered so (for choosing
-    the strengths on validation voices)."""
+    each (pitch, envelope, passes) in `postfilters` also each model's raw draw post-filtered so (for choosing the
+    strengths on validation voices)."""
     results: dict[str, tuple[list, float]] = {}
 
     def timed(label, make, before: float = 0.0):
@@ -164,15 +191,21 @@ def methods(
         results[label] = (outputs, time.perf_counter() - started + before)
 
     timed("Griffin-Lim (32 iter.)", lambda: [griffin_lim(mel, config, n_iter=32, seed=seed) for mel in mels])
-    timed("no network (pitch from mel + post-filters)", lambda: [no_network(mel, config, seed) for mel in mels])
+    shipped = shipped_postfilters(models, config)
+    for own in shipped:
+        timed(
+            f"no network (pitch from mel + post-filters{postfilter_words(own, shipped)})",
+            lambda: [no_network(mel, config, seed, own) for mel in mels],
+        )
     for words, order in SYNTHESES.items():
         timed(f"no network, {words}", lambda: [no_network_synthesised(mel, config, seed, order) for mel in mels])
         synthesised, seconds = results[f"no network, {words}"]
-        timed(
-            f"no network, {words} + post-filters",
-            lambda: [postfiltered(made, mel, config, *CONTROL_POSTFILTERS) for made, mel in zip(synthesised, mels)],
-            before=seconds,
-        )
+        for own in shipped:
+            timed(
+                f"no network, {words} + post-filters{postfilter_words(own, shipped)}",
+                lambda: [postfiltered(made, mel, config, *own) for made, mel in zip(synthesised, mels)],
+                before=seconds,
+            )
     for name, model in models:
         if model.mel_config != config:
             continue
@@ -183,18 +216,29 @@ def methods(
         started = time.perf_counter()
         drawn = resynthesise(model, mels, seed) if guided else raw
         shipped = [
-            postfiltered(samples, mel, config, own.pitch_postfilter, own.envelope_postfilter)
+            postfiltered(samples, mel, config, own.pitch_postfilter, own.envelope_postfilter, own.envelope_passes)
             for samples, mel in zip(drawn, mels)
         ]
         results[f"{name} shipped"] = (shipped, time.perf_counter() - started + (0.0 if guided else raw_seconds))
-        for pitch, envelope in postfilters:
+        for pitch, envelope, passes in postfilters:
             started = time.perf_counter()
-            made = [postfiltered(samples, mel, config, pitch, envelope) for samples, mel in zip(raw, mels)]
-            results[f"{name} pitch {pitch:g} envelope {envelope:g}"] = (
+            made = [postfiltered(samples, mel, config, pitch, envelope, passes) for samples, mel in zip(raw, mels)]
+            results[f"{name} pitch {pitch:g} envelope {envelope:g}" + (f" ×{passes}" if passes > 1 else "")] = (
                 made,
                 time.perf_counter() - started + raw_seconds,
             )
     return results
+
+
+def postfilter_strengths(given: str) -> tuple[float, float, int]:
+    """ "PITCH,ENVELOPE[,PASSES]" → (pitch, envelope, passes); ValueError for anything else."""
+    parts = given.split(",")
+    if len(parts) not in (2, 3):
+        raise ValueError(given)
+    passes = int(parts[2]) if len(parts) == 3 else 1
+    if passes < 1:
+        raise ValueError(given)
+    return float(parts[0]), float(parts[1]), passes
 
 
 def print_table(title: str, rows: dict[str, dict[str, float]], audio_seconds: float | None) -> None:
@@ -280,18 +324,17 @@ def main(argv: list[str] | None = None) -> int:
         "--postfilters",
         nargs="*",
         default=[],
-        metavar="PITCH,ENVELOPE",
-        help="also each model's raw draw through post-filters of these strengths (choose on --data "
-        "data/voices/valid, never on the held-out voices)",
+        metavar="PITCH,ENVELOPE[,PASSES]",
+        help="also each model's raw draw through post-filters of these strengths, the envelope's PASSES times "
+        "(default 1; choose on --data data/voices/valid, never on the held-out voices)",
     )
     parser.add_argument("--speed", action="store_true", help="also time `vocoscope vocode` with each model on one core")
     args = parser.parse_args(argv)
+    wrong = f"--postfilters takes PITCH,ENVELOPE[,PASSES] such as 0.8,1 or 0,1,8; got {args.postfilters}"
     try:
-        postfilters = [tuple(float(part) for part in pair.split(",")) for pair in args.postfilters]
+        postfilters = [postfilter_strengths(given) for given in args.postfilters]
     except ValueError:
-        parser.error(f"--postfilters takes PITCH,ENVELOPE pairs such as 0.8,1; got {args.postfilters}")
-    if any(len(pair) != 2 for pair in postfilters):
-        parser.error(f"--postfilters takes PITCH,ENVELOPE pairs such as 0.8,1; got {args.postfilters}")
+        parser.error(wrong)
     warnings.filterwarnings("ignore", message="Mean of empty slice")  # a method with no voiced frame: NaN, shown
     torch.set_num_threads(args.threads)
     root = Path(args.data)

@@ -173,7 +173,10 @@ def generate(
         if sampling.pitch_postfilter:
             postfilters.append(PitchPostFilter(model.mel_config.sample_rate, sampling.pitch_postfilter))
         if sampling.envelope_postfilter:
-            postfilters.append(EnvelopePostFilter(conditioning_mel, model.mel_config, sampling.envelope_postfilter))
+            postfilters.extend(
+                EnvelopePostFilter(conditioning_mel, model.mel_config, sampling.envelope_postfilter)
+                for _ in range(sampling.envelope_passes)
+            )
         if postfilters:
             chunks = _postfiltered(chunks, postfilters)
         yield from _guarded(chunks, clock.guard)
@@ -200,9 +203,9 @@ def _conditioning_frames(conditioning: Conditioning) -> FrameSource:
 def _postfiltered(chunks: Iterator[Chunk], postfilters: list) -> Iterator[Chunk]:
     """The chunks (in any order: fold mode) through the post-filters one after another, as chunks in order. Each
     carries the stats of the chunk that completed it; the post-filters hold back their last samples (~26 ms, and
-    64 ms more for the envelope's) until the end (or a cancel) releases them. Only chunks that came before their turn
-    are held (`InOrder`: in order, none), so memory does not grow with the take; a cancelled fold keeps what came
-    before its first gap."""
+    64 ms more for each envelope pass) until the end (or a cancel) releases them. Only chunks that came before their
+    turn are held (`InOrder`: in order, none), so memory does not grow with the take; a cancelled fold keeps what
+    came before its first gap."""
     in_order = InOrder()
     done = 0
     stats = None

@@ -111,6 +111,21 @@ SETTINGS = (
         "mel-envelope post-filter at strength S (up to 1) instead of the model's own (0: "
         "off; with --pitch-postfilter 0, the model's raw output)",
     ),
+    Setting(
+        "envelope_passes",
+        int,
+        1,
+        16,
+        1,
+        1,
+        "{} envelope passes",
+        "number of envelope post-filter passes",
+        "has no envelope post-filter passes",
+        "N",
+        "put the output through the envelope post-filter N times (up to 16) instead of the model's own number: "
+        "each pass brings the mel bands nearer the conditioning mel (64 ms more delay each)",
+        every_model=True,
+    ),
 )
 
 
@@ -118,13 +133,14 @@ SETTINGS = (
 class Sampling:
     """temperature: mu-law classes are drawn from softmax(logits / temperature); candidates: each block is the best
     of this many draws by the mel (engine/models/wavernn/mel_guide.py); pitch_postfilter, envelope_postfilter: the
-    strengths of the post-filters generation applies (engine/postfilter.py, engine/envelope.py). None: the model's
-    own. Made only with values in range (`SETTINGS`), else `ConfigError`."""
+    strengths of the post-filters generation applies (engine/postfilter.py, engine/envelope.py); envelope_passes:
+    how many times the envelope post-filter is applied, one after another. None: the model's own. Made only with values in range (`SETTINGS`), else `ConfigError`."""
 
     temperature: float | None = None
     candidates: int | None = None
     pitch_postfilter: float | None = None
     envelope_postfilter: float | None = None
+    envelope_passes: int | None = None
 
     def __post_init__(self):
         for setting in SETTINGS:

@@ -1,6 +1,6 @@
 """The envelope post-filter: streaming equals the whole signal at once, strength 0 changes nothing, the output's
-mel moves to the conditioning mel while its pitch stays, and generation applies it after the pitch post-filter
-(in order and in fold mode)."""
+mel moves to the conditioning mel while its pitch stays, each further pass moves it nearer, and generation applies
+it after the pitch post-filter (in order and in fold mode), as many passes as asked."""
 
 import numpy as np
 import pytest
@@ -62,6 +62,15 @@ def test_the_output_takes_the_mels_envelope_and_keeps_its_pitch():
     assert period(shaped) == period(audio) == CONFIG.sample_rate // 110
 
 
+def test_each_further_pass_brings_the_mel_nearer_the_target():
+    audio, target = vowel(1.0, 700), mel_spectrogram(vowel(1.0, 1500, seed=5), CONFIG)
+    distances = []
+    for _ in range(4):
+        audio = envelope_postfilter(audio, target, CONFIG, 1.0)
+        distances.append(mel_distance_db(mel_spectrogram(audio, CONFIG), target, CONFIG))
+    assert all(later < 0.95 * earlier for earlier, later in zip(distances, distances[1:])), distances
+
+
 @pytest.fixture(scope="module")
 def speech_model():
     """The bundled WaveNet and 0.6 s of the example's mel."""
@@ -80,7 +89,7 @@ def speech_model():
 def test_generation_applies_the_envelope_post_filter_after_the_pitch_one(speech_model, fold):
     model, conditioning = speech_model
 
-    def made(pitch, envelope):
+    def made(pitch, envelope, passes=1):
         chunks = list(
             generate(
                 model,
@@ -88,7 +97,7 @@ def test_generation_applies_the_envelope_post_filter_after_the_pitch_one(speech_
                 device="cpu",
                 seed=3,
                 fold=fold,
-                sampling=Sampling(pitch_postfilter=pitch, envelope_postfilter=envelope),
+                sampling=Sampling(pitch_postfilter=pitch, envelope_postfilter=envelope, envelope_passes=passes),
             )
         )
         assert [chunk.start for chunk in chunks] == list(np.cumsum([0] + [len(c.samples) for c in chunks[:-1]]))
@@ -101,6 +110,10 @@ def test_generation_applies_the_envelope_post_filter_after_the_pitch_one(speech_
     assert len(both) == conditioning.num_samples
     distance = [mel_distance_db(mel_spectrogram(audio, config), conditioning.mel, config) for audio in (raw, both)]
     assert distance[1] < distance[0] - 0.5, distance
+    three = made(0.8, 1.0, passes=3)
+    for _ in range(2):
+        expected = envelope_postfilter(expected, conditioning.mel, config, 1.0)
+    np.testing.assert_allclose(three, expected, atol=1e-6)
     chosen = model.sampling(Sampling(temperature=0.5, pitch_postfilter=0.8, envelope_postfilter=1.0))
     assert model.draws_with(chosen) == (
         "8-bit mu-law excitation, LPC 16, T 0.5, pitch post-filter 0.8, envelope post-filter 1"
@@ -117,6 +130,9 @@ def test_a_strength_out_of_range_or_a_model_without_it_is_refused_in_words():
         build("wavernn", {"envelope_postfilter": -1})
     with pytest.raises(ConfigError, match=r"the envelope post-filter strength is 2.0; it must be a number from 0 to 1"):
         Sampling(envelope_postfilter=2.0)
+    for passes in (0, 17, 2.5):
+        with pytest.raises(ConfigError, match=rf"number of envelope post-filter passes is {passes}; it must be a whole"):
+            Sampling(envelope_passes=passes)
     with pytest.raises(ConfigError, match="this wavernn-dual has no envelope post-filter"):
         build("wavernn-dual").sampling(Sampling(envelope_postfilter=1.0))
     dual = build("wavernn-dual")

@@ -41,7 +41,7 @@ def test_a_setting_the_model_has_not_is_off_and_may_be_asked_for_only_off():
 
     own = Sampling()  # a model with none of them
     assert resolved(None, own, "dual", draws) == Sampling(
-        temperature=None, candidates=1, pitch_postfilter=0.0, envelope_postfilter=0.0
+        temperature=None, candidates=1, pitch_postfilter=0.0, envelope_postfilter=0.0, envelope_passes=1
     )
     assert resolved(Sampling(candidates=1, pitch_postfilter=0.0), own, "dual", draws).candidates == 1
     with pytest.raises(
@@ -67,7 +67,7 @@ def test_a_setting_every_model_takes_is_given_to_a_model_without_its_own(monkeyp
 def test_each_family_says_which_settings_it_has_and_the_list_entry_carries_them():
     wavernn, dual = build("wavernn", {"candidates": 3, "pitch_postfilter": 0.5}), build("wavernn-dual")
     assert wavernn.own_sampling == Sampling(
-        temperature=1.0, candidates=3, pitch_postfilter=0.5, envelope_postfilter=0.0
+        temperature=1.0, candidates=3, pitch_postfilter=0.5, envelope_postfilter=0.0, envelope_passes=1
     )
     assert dual.own_sampling == Sampling()
     assert build("wavernn", {"mode": "mol"}).own_sampling.temperature is None

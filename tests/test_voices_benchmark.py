@@ -82,6 +82,26 @@ def test_the_synthesised_control_keeps_the_pitch_and_the_level_of_the_mel(order,
     assert figures["voicing"] > 0.9 and figures["f0_cents"] < 20.0, figures
 
 
+def test_postfilters_are_read_as_pitch_envelope_and_passes_and_the_controls_take_each_models():
+    voices = voices_module()
+    assert voices.postfilter_strengths("0.8,1") == (0.8, 1.0, 1)
+    assert voices.postfilter_strengths("0,0.5,6") == (0.0, 0.5, 6)
+    for wrong in ("1", "0.8,1,2,3", "0.8,1,0", "a,1"):
+        with pytest.raises(ValueError):
+            voices.postfilter_strengths(wrong)
+    from engine.models.registry import build
+
+    one = build("wavenet", {"pitch_postfilter": 0.8, "envelope_postfilter": 1.0, "envelope_passes": 6})
+    other = build("wavernn", {"envelope_postfilter": 1.0})
+    same = build("wavenet", {"pitch_postfilter": 0.8, "envelope_postfilter": 1.0, "envelope_passes": 6})
+    models = [("a", one), ("b", other), ("c", same)]
+    shipped = voices.shipped_postfilters(models, one.mel_config)
+    assert shipped == [(0.8, 1.0, 6), (0.0, 1.0, 1)]
+    assert voices.shipped_postfilters([], one.mel_config) == [voices.CONTROL_POSTFILTERS]
+    assert voices.postfilter_words(shipped[0], shipped) == " pitch 0.8, envelope 1 ×6"
+    assert voices.postfilter_words(shipped[0], shipped[:1]) == ""
+
+
 def test_a_training_voice_is_refused(tmp_path):
     voices = voices_module()
     (tmp_path / "heldout" / "someone").mkdir(parents=True)

@@ -99,7 +99,7 @@ class WaveNetConfig:
     pitch_postfilter: 0, or the strength of the pitch post-filter that generation applies to the output
         (engine/postfilter.py; the bundled model's was chosen on training recordings, like its temperature).
     envelope_postfilter: 0, or the strength (up to 1) of the mel-envelope post-filter applied after it
-        (engine/envelope.py).
+        (engine/envelope.py); envelope_passes: how many times, one after another (1–16).
     pitch_conditioning: whether the conditioning also holds the source features of the pitch read from the mel
         (engine/pitch_source.py: a tone at the F0, its phase and the voicing, per sample), so that the network shapes
         a tone of the right period instead of inventing the period.
@@ -127,6 +127,7 @@ class WaveNetConfig:
     temperature: float = 1.0
     pitch_postfilter: float = 0.0
     envelope_postfilter: float = 0.0
+    envelope_passes: int = 1
     pitch_conditioning: bool = False
     upsample: UpsampleConfig = field(default_factory=lambda: UpsampleConfig(resnet_channels=64, aux_channels=32))
 
