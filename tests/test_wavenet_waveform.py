@@ -48,10 +48,10 @@ def waveform_wavenet(seed: int = 0, **shaping) -> WaveNet:
     return model
 
 
-def block_noise(generator_seed: int, batch: int, sizes: list[int]) -> torch.Tensor:
-    """The noise `stream` draws for blocks of `sizes` samples from a generator seeded so: (batch, Σ sizes)."""
+def frame_noise(generator_seed: int, batch: int, frames: int) -> torch.Tensor:
+    """The noise `stream` draws for `frames` frames from a generator seeded so, a frame at a time: (batch, F · hop)."""
     generator = torch.Generator().manual_seed(generator_seed)
-    return torch.cat([torch.randn(batch, size, generator=generator) for size in sizes], dim=1)
+    return torch.cat([torch.randn(batch, MEL.hop_length, generator=generator) for _ in range(frames)], dim=1)
 
 
 @pytest.mark.parametrize("shaping", SHAPINGS)
@@ -65,13 +65,16 @@ def test_blocks_stream_what_the_forward_pass_computes(shaping, warm_librosa):
     sizes = [block.samples.shape[1] for block in blocks]
     assert sizes == [16, 48, 112, 32, 176, 256]
     with torch.no_grad():
-        full = model(mel, audio, noise=block_noise(5, 1, sizes))
+        full = model(mel, audio, noise=frame_noise(5, 1, 40))
     assert full.shape == (1, 1, 40 * MEL.hop_length)
     streamed = torch.cat([block.logits for block in blocks], dim=-1)
     torch.testing.assert_close(streamed, full, atol=1e-5, rtol=0)
     samples = torch.cat([block.samples for block in blocks], dim=1)
     torch.testing.assert_close(samples, full[:, 0].clamp(-1, 1), atol=1e-5, rtol=0)
     assert float(full.std()) > 1e-3
+    # the same seed, the same samples, however generation splits the frames (its blocks follow the clock)
+    whole = next(iter(model.stream(mel, block_frames=40, generator=torch.Generator().manual_seed(5))))
+    torch.testing.assert_close(whole.samples, samples, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("shaping", SHAPINGS)

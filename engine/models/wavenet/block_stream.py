@@ -44,11 +44,20 @@ class BlockGeneration:
         generator: torch.Generator | None,
     ) -> StreamBlock:
         """The samples of mel frames [start, stop): (N, (stop − start) · hop), from standard normal noise drawn from
-        `generator` ((N, n) per block). Nothing is fed back, so `teacher` changes nothing."""
+        `generator` ((N, hop) per frame, so that the same seed gives the same noise however the frames are split
+        into blocks: torch draws normals in groups, one draw of 2n is not two of n). Nothing is fed back, so
+        `teacher` changes nothing."""
         model = self.model
         mel_up, aux = model.upsample.upsample_range(self.padded_mel, start, stop)
         source = self.source.features(start, stop)
-        noise = torch.randn(source.shape[:2], generator=generator, device=source.device, dtype=source.dtype)
+        frame = (source.shape[0], self.hop)
+        noise = torch.cat(
+            [
+                torch.randn(frame, generator=generator, device=source.device, dtype=source.dtype)
+                for _ in range(start, stop)
+            ],
+            dim=1,
+        )
         cond = model.conditioning(mel_up, aux, self.speaker, source)
         output, self.pasts = model.waveform_output(source, noise, cond, self.pasts)
         if self.synthesis is not None:
