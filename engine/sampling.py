@@ -159,8 +159,12 @@ class Sampling:
         return "".join(
             f", {setting.shown.format(value)}"
             for setting, value in values
-            if value is not None and value != setting.plain
+            if value is not None and value != setting.plain and self._applies(setting.name)
         )
+
+    def _applies(self, name: str) -> bool:
+        """Whether the setting `name` changes what is drawn: the envelope's passes only where it is on."""
+        return name != "envelope_passes" or self.envelope_postfilter is None or bool(self.envelope_postfilter)
 
     def over(self, own: Sampling) -> Sampling:
         """These settings where set, `own`'s for the rest."""
