@@ -2,7 +2,9 @@
 samples to the bit, from the same mel at the same seed, in the compiled CPU loop and in the torch loop. Recorded
 before the families moved into packages (engine/models/<family>/), so that a refactor that keeps the output
 passes and one that changes it, by a single sample, fails; the WaveRNN's again when the bundled one came to draw once
-per sample (candidates 1, so that it streams in real time), the others' unchanged.
+per sample (candidates 1, so that it streams in real time), the others' unchanged; the WaveNet's again when the
+bundled one became the waveform WaveNet with the mel's envelope (2026-12-04; the other arithmetics' WaveNet samples
+dropped, their WaveRNN ones kept).
 
 The samples are recorded per arithmetic: torch's version and the vector instructions its kernels and numba's
 compiled loops use (torch.backends.cpu.get_cpu_capability(): AVX2, AVX512, ...). The same code rounds the last bit

@@ -114,9 +114,10 @@ def test_generation_applies_the_envelope_post_filter_after_the_pitch_one(speech_
     for _ in range(2):
         expected = envelope_postfilter(expected, conditioning.mel, config, 1.0)
     np.testing.assert_allclose(three, expected, atol=1e-6)
-    chosen = model.sampling(Sampling(temperature=0.5, pitch_postfilter=0.8, envelope_postfilter=1.0))
+    chosen = model.sampling(Sampling(pitch_postfilter=0.8, envelope_postfilter=1.0, envelope_passes=3))
     assert model.draws_with(chosen) == (
-        "8-bit mu-law excitation, LPC 16, T 0.5, pitch post-filter 0.8, envelope post-filter 1"
+        "waveform from the pitch's source and noise, through the mel's envelope, pitch post-filter 0.8, "
+        "envelope post-filter 1, 3 envelope passes"
     )
 
 
@@ -131,7 +132,9 @@ def test_a_strength_out_of_range_or_a_model_without_it_is_refused_in_words():
     with pytest.raises(ConfigError, match=r"the envelope post-filter strength is 2.0; it must be a number from 0 to 1"):
         Sampling(envelope_postfilter=2.0)
     for passes in (0, 17, 2.5):
-        with pytest.raises(ConfigError, match=rf"number of envelope post-filter passes is {passes}; it must be a whole"):
+        with pytest.raises(
+            ConfigError, match=rf"number of envelope post-filter passes is {passes}; it must be a whole"
+        ):
             Sampling(envelope_passes=passes)
     with pytest.raises(ConfigError, match="this wavernn-dual has no envelope post-filter"):
         build("wavernn-dual").sampling(Sampling(envelope_postfilter=1.0))

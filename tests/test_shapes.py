@@ -248,8 +248,9 @@ def test_trace_table_of_each_builtin_equals_hooks_on_a_real_forward(name):
         if record.name in seen:
             assert (record.inputs, record.outputs) == seen[record.name], record.name
             assert record.dtype == "float32"
-        else:  # containers (ModuleList) are iterated, never called
-            assert record.calls == 0 and record.kind == "ModuleList"
+        else:  # containers (ModuleList) are iterated, never called; so is a helper whose methods are used instead
+            assert record.calls == 0 and record.kind in ("ModuleList", "LinearPredictor")
+            assert (record.inputs, record.outputs) == ([], [])
         module = model.get_submodule(record.name)
         assert record.parameters == sum(p.numel() for p in module.parameters())
     assert result.modules[0].outputs == [(1, result.modules[0].outputs[0][1], 4 * hop)]

@@ -176,7 +176,8 @@ def test_model_chooser_tooltips_say_what_each_model_draws_and_how_it_was_trained
     tips = {chooser.itemData(i): chooser.itemData(i, 3) for i in range(chooser.count()) if chooser.itemData(i) in infos}
     wavenet = infos["wavenet"]
     assert tips["wavenet"].startswith(f"wavenet ({wavenet.draws}) · 16000 Hz · hop 200 · 80 mels")
-    assert tips["wavenet"].endswith(f" · trained {wavenet.steps:,} steps on asterisk-en (CC-BY-SA-3.0)")
+    assert tips["wavenet"].endswith(f" · trained {wavenet.steps:,} steps on voices (CC-BY-SA-3.0, GPL-2)")
+    assert tips["wavernn"].endswith(f" · trained {infos['wavernn'].steps:,} steps on asterisk-en (CC-BY-SA-3.0)")
     assert tips["wavernn-dual"].endswith(" · untrained (random weights)")
 
 

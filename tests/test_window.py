@@ -456,6 +456,7 @@ def test_the_post_filter_switch_gives_the_models_raw_output_and_is_remembered(qt
                 "skip_channels": 8,
                 "pitch_postfilter": 0.8,
                 "envelope_postfilter": 1.0,
+                "envelope_passes": 2,
                 "upsample": upsample,
             },
             TINY_MEL,
@@ -468,14 +469,14 @@ def test_the_post_filter_switch_gives_the_models_raw_output_and_is_remembered(qt
     window.use_checkpoint(str(tmp_path / "tiny-wavenet.safetensors"))
     qtbot.waitUntil(lambda: window.postfilter_action.isEnabled(), timeout=20000)
     assert window.postfilter_action.isChecked()
-    assert window.postfilter_action.text() == "Post-filters (pitch 0.8, envelope 1)"
+    assert window.postfilter_action.text() == "Post-filters (pitch 0.8, envelope 1 ×2)"
     # This random WaveNet makes noise: with about half the seeds no 10 ms frame of it passes for voiced, and the
     # filter changes nothing. Seed 2 makes voiced frames with each of the first four weight seeds.
     window.generation.next_seed = 2
     generate_and_wait(qtbot, window)
     filtered, seed = window.generation.audio.copy(), window.generation.seed
     assert window.activity.text().startswith("Generated")
-    assert "pitch post-filter 0.8, envelope post-filter 1)" in window.activity.text()
+    assert "pitch post-filter 0.8, envelope post-filter 1, 2 envelope passes)" in window.activity.text()
 
     window.postfilter_action.trigger()  # off, as a user would
     raw_sampling = Sampling(pitch_postfilter=0, envelope_postfilter=0)
@@ -489,7 +490,8 @@ def test_the_post_filter_switch_gives_the_models_raw_output_and_is_remembered(qt
     )
     np.testing.assert_allclose(window.generation.audio, raw, atol=1e-6)
     pitched = pitch_postfilter(raw, TINY_MEL.sample_rate, 0.8)
-    np.testing.assert_allclose(filtered, envelope_postfilter(pitched, conditioning.mel, TINY_MEL, 1.0), atol=1e-6)
+    once = envelope_postfilter(pitched, conditioning.mel, TINY_MEL, 1.0)
+    np.testing.assert_allclose(filtered, envelope_postfilter(once, conditioning.mel, TINY_MEL, 1.0), atol=1e-6)
     assert np.abs(pitched - raw).max() > 1e-3, "the tiny WaveNet made nothing voiced for the pitch post-filter"
     window.close()
 
@@ -686,11 +688,10 @@ def test_the_temperature_box_shows_each_models_own_and_is_off_for_a_model_withou
     own = {info.name: info.sampling.temperature for info in list_models()}
     window = make_window()
     qtbot.waitUntil(lambda: window.model_chooser.count() > 1, timeout=60000)
-    window.set_model("wavenet")
-    assert window.temperature_box.isEnabled() and window.temperature_box.text() == f"model's own ({own['wavenet']:g})"
-    window.set_model("wavernn-dual")
-    assert own["wavernn-dual"] is None and not window.temperature_box.isEnabled()
-    assert "without a temperature" in window.temperature_box.toolTip()
+    for without in ("wavenet", "wavernn-dual"):  # a waveform WaveNet and the dual softmax draw without one
+        window.set_model(without)
+        assert own[without] is None and not window.temperature_box.isEnabled()
+        assert "without a temperature" in window.temperature_box.toolTip()
     window.set_model("wavernn")
     assert window.temperature_box.isEnabled() and window.temperature_box.text() == f"model's own ({own['wavernn']:g})"
 
