@@ -5,8 +5,9 @@ whole speakers used for nothing else, see engine/voice_set.py). Each recording i
 every method resynthesises it from that mel alone:
 - Griffin-Lim (librosa, 32 iterations, random initial phases from --seed);
 - "no network": the pitch read from the mel (engine/pitch.py) drives a harmonic-plus-noise source
-  (engine/excitation.py) that goes through the same post-filters as the shipped models (pitch 0.8, envelope 1):
-  what the post-filters make without any network; and the same source (at unit RMS) through each synthesis filter
+  (engine/excitation.py) that goes through the same post-filters as the shipped models (each model's own pitch,
+  envelope and envelope passes, once per different set): what the post-filters make without any network; and the
+  same source (at unit RMS) through each synthesis filter
   of engine/models/synthesis_filter.py (the mel's all-pole fit of order 16, the mel's own envelope), alone and then
   through the post-filters: what a waveform WaveNet with `lpc_order` 16 or `mel_synthesis` makes before its network
   has learned anything;
