@@ -446,7 +446,7 @@ class Trainer:
         mel, audio = mel.to(self.device), audio.to(self.device)
         fed = None if fed is None else fed.to(self.device)
         extra = {} if pitch is None else {"pitch": pitch.to(self.device)}
-        output = (network or self.model)(mel, audio if fed is None else fed, **extra)
+        output = self.model.scored_output((network or self.model)(mel, audio if fed is None else fed, **extra), mel)
         target = self.model.training_target(mel, audio, fed)
         context = self.config.context_frames * self.model.hop_length
         if context:

@@ -139,6 +139,11 @@ class Vocoder(nn.Module, abc.ABC):
         on the past, like an excitation, computes it from `fed`); the target stays the clean audio's."""
         return audio
 
+    def scored_output(self, output: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
+        """forward's output (N, C, F · hop) as `loss` scores it, given the mel (N, n_mels, F): here itself; a family
+        may score it after what generation applies to it."""
+        return output
+
     @abc.abstractmethod
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Scalar training loss of `forward`'s output against `training_target(mel, audio)`, (N, F · hop)."""

@@ -58,6 +58,7 @@ from engine.models.dilated import IMPLEMENTATIONS, CausalConv1d, make_causal_con
 from engine.excitation import VOICED_NOISE
 from engine.models.linear_prediction import LinearPredictor
 from engine.models.mixture import LOG_SCALE_MIN, mixture_log_prob
+from engine.models.envelope_passes import EnvelopePasses
 from engine.models.spectral_loss import MelLoss, spectral_loss
 from engine.models.synthesis_filter import SynthesisFilter
 from engine.models.conv_in_upsample import upsample_network
@@ -95,6 +96,9 @@ class WaveNetConfig:
         (minimum phase; engine/models/synthesis_filter.py) instead of none.
     waveform_loss: what output "waveform" is trained on (engine/models/spectral_loss.py): "stft", the
         multi-resolution STFT loss, or "mel", the log-mel distance in the model's own mel bands.
+    loss_envelope_passes: with output "waveform", the loss scores the output after this many passes of the envelope
+        post-filter (engine/models/envelope_passes.py; up to 16), as it is heard from a model that ships with them;
+        0: the output itself. Only training reads it.
     temperature: mu-law classes are drawn from softmax(logits / temperature) (below 1 favours the likelier ones).
     pitch_postfilter: 0, or the strength of the pitch post-filter that generation applies to the output
         (engine/postfilter.py; the bundled model's was chosen on training recordings, like its temperature).
@@ -124,6 +128,7 @@ class WaveNetConfig:
     lpc_order: int = 0
     mel_synthesis: bool = False
     waveform_loss: str = "stft"
+    loss_envelope_passes: int = 0
     temperature: float = 1.0
     pitch_postfilter: float = 0.0
     envelope_postfilter: float = 0.0
@@ -178,6 +183,11 @@ def check_config(config: WaveNetConfig) -> None:
             f"mel_synthesis is true with output {config.output!r} and lpc_order {config.lpc_order}; the mel's own "
             'envelope is the synthesis filter of output "waveform" with lpc_order 0 (lpc_order > 0 is the all-pole '
             "one)"
+        )
+    if config.loss_envelope_passes and (config.output != "waveform" or not 0 <= config.loss_envelope_passes <= 16):
+        problems.append(
+            f"loss_envelope_passes is {config.loss_envelope_passes} with output {config.output!r}; it takes 0 to 16 "
+            'passes, with output "waveform"'
         )
     if config.waveform_loss not in WAVEFORM_LOSSES:
         problems.append(f"waveform_loss is {config.waveform_loss!r}; expected one of {WAVEFORM_LOSSES}")
@@ -273,6 +283,8 @@ class WaveNet(Vocoder):
         self.out = nn.Conv1d(s, config.output_channels, 1)
         scores_mel = config.output == "waveform" and config.waveform_loss == "mel"
         self.mel_loss = MelLoss(mel_config) if scores_mel else None
+        passes = config.loss_envelope_passes
+        self.heard = EnvelopePasses(mel_config, passes) if passes and config.output == "waveform" else None
         if self.direct is not None:  # an untrained network outputs the source through the filter
             with torch.no_grad():
                 self.direct.weight.copy_(torch.tensor(DIRECT_START).reshape(1, -1, 1))
@@ -460,6 +472,10 @@ class WaveNet(Vocoder):
         """The values the output is scored against (N, F·hop): the audio, or with linear prediction its excitation
         (from the predictions made from `fed`, when training feeds a noisy past; see Vocoder.training_target)."""
         return audio if self.predictor is None else self.predictor.split(mel, audio, fed)[1].float()
+
+    def scored_output(self, output: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
+        """With `loss_envelope_passes`, the output (N, 1, F · hop) after those passes over the mel (N, n_mels, F)."""
+        return output if self.heard is None else self.heard(output[:, 0], mel)[:, None]
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """output (N, C, T) from `forward`, `training_target` (N, T) → cross-entropy on mu-law classes, MoL NLL, or
