@@ -62,7 +62,8 @@ def launch(ranks: int, arguments: list[str], out: Path) -> int:
 
 def failed_ranks(statuses: dict[int, int], ranks: int) -> str:
     """{rank: exit status (negative: killed by that signal)} → "rank 1 of 2 was killed by SIGKILL, rank 0 exited
-    with status 1": the likeliest cause first (a signal other than the agent's own SIGTERM, then a failure)."""
+    with status 1": the likeliest cause first (a signal from outside other than the agent's own SIGTERM, then a
+    failure: an exit status, or SIGABRT, which a rank raises on itself, as gloo does when a peer has died)."""
 
     def how(status: int) -> str:
         if status < 0:
@@ -73,7 +74,8 @@ def failed_ranks(statuses: dict[int, int], ranks: int) -> str:
         return f"exited with status {status}"
 
     def likelihood(rank: int) -> int:  # 0: killed by another signal, 1: failed itself, 2: stopped by the agent
-        return 2 if statuses[rank] == -signal.SIGTERM else int(statuses[rank] >= 0)
+        status = statuses[rank]
+        return 2 if status == -signal.SIGTERM else int(status >= 0 or status == -signal.SIGABRT)
 
     order = sorted(statuses, key=lambda rank: (likelihood(rank), rank))
     return ", ".join(

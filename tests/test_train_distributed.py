@@ -304,6 +304,10 @@ def test_the_launcher_names_the_rank_that_was_killed_first():
     assert failed_ranks({0: -signal.SIGTERM, 1: 1, 2: -signal.SIGKILL}, 3) == (
         "rank 2 of 3 was killed by SIGKILL, rank 1 exited with status 1, rank 0 was killed by SIGTERM"
     )
+    # gloo aborts a rank whose peer has died: the abort is the consequence, the peer's SIGKILL the cause
+    assert failed_ranks({0: -signal.SIGABRT, 1: -signal.SIGKILL}, 2) == (
+        "rank 1 of 2 was killed by SIGKILL, rank 0 was killed by SIGABRT"
+    )
 
 
 @pytest.fixture

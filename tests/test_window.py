@@ -108,10 +108,11 @@ def test_gui_thread_never_stalls_over_100ms_during_generation(
         f"largest gap between 10 ms ticks: {1000 * gaps.max():.0f} ms, "
         f"{ticks[gaps.argmax()] - ticks[0]:.2f} s after Generate of {ticks[-1] - ticks[0]:.2f} s"
     )
-    # Painting follows the frame clock, not the chunks: no more repaints than 33 ms frames elapsed, with a margin.
-    # Qt's default (coarse) timers may fire up to 5% early: CI once counted 77 paints in 2.44 s, 31.5 a second.
+    # Painting follows the frame clock, not the chunks: no more repaints than frames elapsed, with a margin.
+    # Qt's default (coarse) timers may fire up to 5% early: CI once counted 77 paints in 2.44 s, 31.5 a second. Runs
+    # of 0.28–0.52 s on a fast machine painted 3–4 more than their frames (the clear at Generate, the end's repaints).
     elapsed = ticks[-1] - ticks[0]
-    assert window.output_waveform.paints <= elapsed / (0.9 * FRAME_INTERVAL_MS / 1000) + 3
+    assert window.output_waveform.paints <= elapsed / (0.9 * FRAME_INTERVAL_MS / 1000) + 5
 
 
 @pytest.mark.slow
