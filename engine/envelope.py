@@ -30,6 +30,14 @@ from engine.mel_frames import FrameSource, frame_source
 MAX_GAIN_DB = 24.0
 
 
+def band_spread(basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mel filters (n_mels, bins) → (spread (bins, n_mels): each bin's weights over the bands it belongs to, summing
+    to 1, so spread · gains gives a bin the mean gain of its bands; covered (bins,) bool: the bins some band holds)."""
+    weights = basis.sum(axis=0)  # (bins,)
+    covered = weights > 0
+    return basis.T / np.where(covered, weights, 1.0)[:, None], covered
+
+
 class EnvelopePostFilter:
     """Streaming: `push` takes the next samples (n,) and returns those now final, float32; `finish` returns the
     rest. Together they return as many samples as were pushed. mel: the conditioning (n_mels, F), normalised, or a
@@ -43,9 +51,7 @@ class EnvelopePostFilter:
         self.half = config.n_fft // 2
         self.mel, self.config = frame_source(mel), config
         self.analysis = mel_analysis(config)
-        weights = self.analysis.basis.sum(axis=0)  # (bins,)
-        self.covered = weights > 0
-        self.spread = self.analysis.basis.T / np.where(self.covered, weights, 1.0)[:, None]  # (bins, n_mels)
+        self.spread, self.covered = band_spread(self.analysis.basis)
         self.squared_window = self.analysis.window**2
         self._x = np.zeros(self.half)  # the input from absolute sample `_x_base` on (zeros before the start)
         self._x_base = -self.half

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from engine.envelope import MAX_GAIN_DB
+from engine.envelope import MAX_GAIN_DB, band_spread
 from engine.features import MelConfig, denormalise, mel_analysis
 
 
@@ -30,9 +30,7 @@ class EnvelopePasses(nn.Module):
         super().__init__()
         self.mel_config, self.passes = mel_config, passes
         analysis = mel_analysis(mel_config, np.float32)
-        weights = analysis.basis.sum(axis=0)  # (bins,)
-        covered = weights > 0
-        spread = analysis.basis.T / np.where(covered, weights, 1.0)[:, None]  # (bins, n_mels)
+        spread, covered = band_spread(analysis.basis)
         self.register_buffer("basis", torch.from_numpy(analysis.basis), persistent=False)
         self.register_buffer("spread", torch.from_numpy(spread.astype(np.float32)), persistent=False)
         self.register_buffer("covered", torch.from_numpy(covered), persistent=False)
