@@ -24,7 +24,8 @@ class Setting:
     that has it); plain: the value a model's description leaves unsaid; shown: how the description says another
     (a format); words: its name in messages; missing: what a model without it is, for the refusal; metavar, help:
     its `vocode` option (--name-with-dashes); every_model: any model takes any value of it (one that generation
-    applies, not the model), off unless asked for where a model's config has no own value of it."""
+    applies, not the model), off unless asked for where a model's config has no own value of it; within: the
+    setting it refines, without which it changes nothing (a description leaves it out where that one is 0)."""
 
     name: str
     kind: type
@@ -38,6 +39,7 @@ class Setting:
     metavar: str
     help: str
     every_model: bool = False
+    within: str | None = None
 
     @property
     def flag(self) -> str:
@@ -125,6 +127,7 @@ SETTINGS = (
         "put the output through the envelope post-filter N times (up to 16) instead of the model's own number: "
         "each pass brings the mel bands nearer the conditioning mel (64 ms more delay each)",
         every_model=True,
+        within="envelope_postfilter",
     ),
 )
 
@@ -134,7 +137,8 @@ class Sampling:
     """temperature: mu-law classes are drawn from softmax(logits / temperature); candidates: each block is the best
     of this many draws by the mel (engine/models/wavernn/mel_guide.py); pitch_postfilter, envelope_postfilter: the
     strengths of the post-filters generation applies (engine/postfilter.py, engine/envelope.py); envelope_passes:
-    how many times the envelope post-filter is applied, one after another. None: the model's own. Made only with values in range (`SETTINGS`), else `ConfigError`."""
+    how many times the envelope post-filter is applied, one after another. None: the model's own. Made only with
+    values in range (`SETTINGS`), else `ConfigError`."""
 
     temperature: float | None = None
     candidates: int | None = None
@@ -159,12 +163,10 @@ class Sampling:
         return "".join(
             f", {setting.shown.format(value)}"
             for setting, value in values
-            if value is not None and value != setting.plain and self._applies(setting.name)
+            if value is not None
+            and value != setting.plain
+            and (setting.within is None or getattr(self, setting.within) != 0)
         )
-
-    def _applies(self, name: str) -> bool:
-        """Whether the setting `name` changes what is drawn: the envelope's passes only where it is on."""
-        return name != "envelope_passes" or self.envelope_postfilter is None or bool(self.envelope_postfilter)
 
     def over(self, own: Sampling) -> Sampling:
         """These settings where set, `own`'s for the rest."""

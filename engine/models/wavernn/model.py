@@ -56,9 +56,10 @@ class WaveRNNConfig:
     (below 1 favours the likelier ones); candidates: 1, or how many draws mel-guided sampling chooses among
     (mel_guide.py, "mulaw" mode); pitch_postfilter (0–4) and envelope_postfilter (0–1): 0, or the
     strength of the post-filters that generation applies to the output (engine/postfilter.py,
-    engine/envelope.py); envelope_passes: how many times the envelope post-filter is applied (1–16); pitch_conditioning: whether I is also fed the source features of the pitch read from the
-    mel (engine/pitch_source.py: a tone at the F0, its phase and the voicing, per sample), so that the network shapes
-    a tone of the right period instead of inventing the period. Sizes default to a CPU-friendly model
+    engine/envelope.py); envelope_passes: how many times the envelope post-filter is applied (1–16);
+    pitch_conditioning: whether I is also fed the source features of the pitch read from the mel
+    (engine/pitch_source.py: a tone at the F0, its phase and the voicing, per sample), so that the network shapes a
+    tone of the right period instead of inventing the period. Sizes default to a CPU-friendly model
     (fatchord used 512 / 512; see benchmarks/wavernn_stream.py for the speed of each)."""
 
     rnn_dims: int = 256
