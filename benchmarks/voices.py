@@ -164,13 +164,16 @@ def shipped_postfilters(models: list, config: MelConfig) -> list[tuple[float, fl
     return found or [CONTROL_POSTFILTERS]
 
 
+def postfilter_label(postfilters: tuple[float, float, int]) -> str:
+    """(pitch, envelope, passes) → e.g. "pitch 0.8, envelope 1 ×8" (no "×1")."""
+    pitch, envelope, passes = postfilters
+    return f"pitch {pitch:g}, envelope {envelope:g}" + (f" ×{passes}" if passes > 1 else "")
+
+
 def postfilter_words(postfilters: tuple[float, float, int], among: list) -> str:
     """How a control's label names its post-filters: "" when all the controls have the same, else e.g.
     " pitch 0.8, envelope 1 ×8"."""
-    if len(among) == 1:
-        return ""
-    pitch, envelope, passes = postfilters
-    return f" pitch {pitch:g}, envelope {envelope:g}" + (f" ×{passes}" if passes > 1 else "")
+    return "" if len(among) == 1 else f" {postfilter_label(postfilters)}"
 
 
 def methods(
@@ -221,10 +224,10 @@ def methods(
             for samples, mel in zip(drawn, mels)
         ]
         results[f"{name} shipped"] = (shipped, time.perf_counter() - started + (0.0 if guided else raw_seconds))
-        for pitch, envelope, passes in postfilters:
+        for strengths in postfilters:
             started = time.perf_counter()
-            made = [postfiltered(samples, mel, config, pitch, envelope, passes) for samples, mel in zip(raw, mels)]
-            results[f"{name} pitch {pitch:g} envelope {envelope:g}" + (f" ×{passes}" if passes > 1 else "")] = (
+            made = [postfiltered(samples, mel, config, *strengths) for samples, mel in zip(raw, mels)]
+            results[f"{name} {postfilter_label(strengths)}"] = (
                 made,
                 time.perf_counter() - started + raw_seconds,
             )
