@@ -81,8 +81,9 @@ class TrainConfig:
     input_noise: 0, or for a model with linear prediction the largest standard deviation, in mu-law classes, of
         the noise injected into the past it is fed (engine/models/noise_injection.py; LPCNet uses 4); each
         segment draws its own, mostly smaller. The validation loss is always on the clean past.
-    audio_pitch_cents: 0, or train a pitch-conditioned WaveNet on the recording's own F0 (librosa's YIN) wherever it
-        lies within this many cents of the F0 read from the mel (engine/audio_pitch.py); validation reads the mel.
+    audio_pitch_cents: 0, or train a pitch-conditioned WaveNet or WaveRNN on the recording's own F0 (librosa's YIN)
+        wherever it lies within this many cents of the F0 read from the mel (engine/audio_pitch.py); validation reads
+        the mel.
     ema_decay: 0, or the decay of an exponential moving average of the weights (engine/weight_average.py; 0.999
         averages over about the last 1,000 steps). The checkpoint's model, the one that generates, is then the
         average, and the validation loss is the average's; the trained weights are kept beside it for resuming.
@@ -312,7 +313,7 @@ class Trainer:
         if train_config.audio_pitch_cents and not takes_pitch:
             raise ConfigError(
                 f"audio_pitch_cents={train_config.audio_pitch_cents} needs a pitch-conditioned model that takes the "
-                f"pitch in training (a WaveNet with pitch_conditioning); this {model.family} does not. Set "
+                f"pitch in training (a WaveNet or WaveRNN with pitch_conditioning); this {model.family} does not. Set "
                 "audio_pitch_cents to 0."
             )
         world.check_batch(train_config.batch_size)

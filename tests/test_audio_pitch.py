@@ -1,6 +1,6 @@
 """Training on the recording's own pitch (engine/audio_pitch.py): YIN's F0 of the segment replaces the mel's reading
-where it lies near it in a voiced frame, nowhere else; a waveform WaveNet trains on it, and a model that cannot take
-the pitch in training is refused before any step."""
+where it lies near it in a voiced frame, nowhere else; a waveform WaveNet and a pitch-conditioned WaveRNN train on it,
+and a model that cannot take the pitch in training is refused before any step."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,7 @@ import torch
 from engine.audio_pitch import audio_pitch_rows
 from engine.errors import ConfigError
 from engine.features import MelConfig, mel_spectrogram
-from engine.pitch_source import pitch_of_mels
+from engine.pitch_source import SOURCE_CHANNELS, pitch_of_mels
 from engine.train import Trainer
 from tests.test_pitch import harmonic_signal
 from tests.test_train import TINY_MODELS, TINY_TRAINING, tone_set  # noqa: F401 (fixture)
@@ -48,3 +48,24 @@ def test_a_waveform_wavenet_trains_on_it_and_a_wavernn_is_refused(tone_set):  # 
     refused = {"model": TINY_MODELS["wavernn"], "mel": {}, "train": train}
     with pytest.raises(ConfigError, match="audio_pitch_cents=100.0 needs a pitch-conditioned model"):
         Trainer.new("wavernn", tone_set, sections=refused, device="cpu")
+
+
+def test_a_pitch_conditioned_wavernn_trains_on_it_and_its_rows_reach_the_output(tone_set):  # noqa: F811
+    model = {**TINY_MODELS["wavernn"], "pitch_conditioning": True}
+    train = {**TINY_TRAINING, "segment_frames": 8, "context_frames": 1, "audio_pitch_cents": 100.0}
+    trainer = Trainer.new("wavernn", tone_set, sections={"model": model, "mel": {}, "train": train}, device="cpu")
+    before = trainer.model.input_layer.weight[:, -SOURCE_CHANNELS:].detach().clone()
+    losses = [trainer.step() for _ in range(6)]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0], losses
+    moved = trainer.model.input_layer.weight.detach()[:, -SOURCE_CHANNELS:] - before
+    assert float(moved.abs().max()) > 0  # the source columns trained
+    mel, audio = trainer.dataset.sample(np.random.default_rng(0), 2)
+    rows = pitch_of_mels(mel, trainer.model.mel_config)
+    rows[:, 0], rows[:, 1] = 150.0, 1.0  # voiced at 150 Hz throughout
+    octave = rows.clone()
+    octave[:, 0] = 300.0
+    with torch.no_grad():
+        low, high, read = (trainer.model(mel, audio, pitch=p) for p in (rows, octave, None))
+    assert low.shape == high.shape == read.shape == (2, 2**6, audio.shape[-1])
+    assert float((low - high).abs().max()) > 1e-4  # the pitch given is the one the network is fed
+    assert float((low - read).abs().max()) > 1e-4

@@ -175,12 +175,13 @@ class WaveRNN(RecurrentVocoder):
         (from the predictions made from `fed`, when training feeds a noisy past; see Vocoder.training_target)."""
         return audio if self.predictor is None else self.predictor.split(mel, audio, fed)[1].float()
 
-    def forward(self, mel: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        """mel (N, n_mels, F), audio (N, F·hop) → output (N, C, F·hop); column t sees audio[:, :t] only."""
+    def forward(self, mel: torch.Tensor, audio: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor:
+        """mel (N, n_mels, F), audio (N, F·hop) → output (N, C, F·hop); column t sees audio[:, :t] only. With pitch
+        conditioning, `pitch` rows (N, PITCH_ROWS, F) replace the pitch read from the mel (training only)."""
         check_model_input(self, mel, audio)
         mel_up, aux = self.upsample(mel)
         a1, a2, a3, a4 = aux.split(self.aux_part, dim=-1)
-        source = self.source(mel)
+        source = self.source(mel, pitch)
         conditioning = [mel_up, a1] if source is None else [mel_up, a1, source.to(mel_up.dtype)]
         x = self.input_layer(torch.cat([self.sample_inputs(mel, audio), *conditioning], dim=-1))
         x = x + self.rnn1(x)[0]
