@@ -126,8 +126,8 @@ def choose_rank_device(world: World, name: str) -> torch.device:
 @contextlib.contextmanager
 def joined(world: World, device_name: str) -> Iterator[torch.device]:
     """Inside: this rank has joined the process group (NCCL on a GPU, gloo on the CPU) and computes on the device
-    yielded. The group is left when the block ends normally; after an error the process is about to end anyway,
-    and a group whose peers are gone can block on leaving."""
+    yielded. The group is left when the block ends normally, by every rank together; after an error the process is
+    about to end anyway, and a group whose peers are gone can block on leaving."""
     device = choose_rank_device(world, device_name)
     if device.type == "cuda":
         torch.cuda.set_device(device)
@@ -138,6 +138,7 @@ def joined(world: World, device_name: str) -> Iterator[torch.device]:
         device_id=device if device.type == "cuda" else None,
     )
     yield device
+    dist.barrier()  # every rank done with the group before any leaves it: gloo aborts a rank whose peer left early
     dist.destroy_process_group()
 
 

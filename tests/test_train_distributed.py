@@ -418,7 +418,7 @@ def test_train_refuses_wrong_arguments_and_unwritable_outputs_before_any_step(
 
 
 def test_each_rank_takes_the_gpu_of_its_local_rank_and_joins_with_nccl(monkeypatch):
-    """CUDA cannot run here: its presence is mocked (device count, set_device, the process group's start)."""
+    """CUDA cannot run here: its presence is mocked (device count, set_device, the process group's start and end)."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     second = World(3, 4, 1, 2)
@@ -439,11 +439,14 @@ def test_each_rank_takes_the_gpu_of_its_local_rank_and_joins_with_nccl(monkeypat
     monkeypatch.setattr(
         distributed.dist, "init_process_group", lambda backend, **options: joins.append((backend, options))
     )
-    monkeypatch.setattr(distributed.dist, "destroy_process_group", lambda: None)
+    leaving = []
+    monkeypatch.setattr(distributed.dist, "barrier", lambda: leaving.append("barrier"))
+    monkeypatch.setattr(distributed.dist, "destroy_process_group", lambda: leaving.append("left"))
     with joined(second, "auto") as device:
         assert device == torch.device("cuda", 1)
     with joined(second, "cpu") as device:
         assert device == torch.device("cpu")
+    assert leaving == ["barrier", "left"] * 2, "every rank leaves the group together"
     assert chosen == [torch.device("cuda", 1)]
     assert joins == [
         ("nccl", {"rank": 3, "world_size": 4, "device_id": torch.device("cuda", 1)}),
