@@ -38,7 +38,7 @@ def test_the_recordings_f0_replaces_a_reading_near_it_in_voiced_frames_only(warm
     torch.testing.assert_close(taken[:, 1:], off[:, 1:])  # voicing and score stay the mel's
 
 
-def test_a_waveform_wavenet_trains_on_it_and_a_wavernn_is_refused(tone_set):  # noqa: F811
+def test_a_waveform_wavenet_trains_on_it_and_a_plain_wavernn_is_refused(tone_set):  # noqa: F811
     model = {**WAVEFORM, "mel_synthesis": True}
     train = {**TINY_TRAINING, "segment_frames": 8, "context_frames": 1, "audio_pitch_cents": 100.0}
     sections = {"model": model, "mel": {}, "train": train}
