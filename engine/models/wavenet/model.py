@@ -283,8 +283,8 @@ class WaveNet(Vocoder):
         self.out = nn.Conv1d(s, config.output_channels, 1)
         scores_mel = config.output == "waveform" and config.waveform_loss == "mel"
         self.mel_loss = MelLoss(mel_config) if scores_mel else None
-        passes = config.loss_envelope_passes
-        self.heard = EnvelopePasses(mel_config, passes) if passes and config.output == "waveform" else None
+        passes = config.loss_envelope_passes  # check_config allows it with output "waveform" alone
+        self.heard = EnvelopePasses(mel_config, passes) if passes else None
         if self.direct is not None:  # an untrained network outputs the source through the filter
             with torch.no_grad():
                 self.direct.weight.copy_(torch.tensor(DIRECT_START).reshape(1, -1, 1))
