@@ -7,7 +7,9 @@ sine and cosine of its phase, each times the voicing, and the voicing itself. Th
 conditioning, so it shapes a tone of the right period instead of inventing the period from the mel's ripple.
 
 F0 and voicing are interpolated linearly between frame centres (frame f's centre is sample f · hop, as the mel's
-centred frames are) and held past the last centre; the phase is the running sum of the F0 from `start_phase`.
+centred frames are) and held past the last centre; the phase is the running sum of the F0 from `start_phase`. In
+training, rows may hold a fourth, PHASE_ROW: a per-frame offset added to that phase, interpolated the same way, which
+puts the tone's peaks on the recording's own (engine/audio_pitch.py).
 
 Generation reads them a block at a time (`SourceBlocks`): the pitch of each PITCH_BLOCK_SECONDS of the mel, read
 with PITCH_OVERLAP_SECONDS of the mel either side, and its source features made with the phase carried from the
@@ -28,6 +30,7 @@ from engine.mel_frames import FrameSource
 from engine.pitch import PitchTrack, estimate_pitch
 
 PITCH_ROWS = 3  # F0 (Hz), voiced (0/1), score
+PHASE_ROW = 3  # training only: the phase offset (radians) of the recording's fundamental, after the pitch rows
 SOURCE_CHANNELS = 4  # tone · v, sin φ · v, cos φ · v, v
 TONE_CHANNEL, VOICING_CHANNEL = 0, 3  # where tone · v and v lie among them
 TONE_TOP_HZ = 4000.0
@@ -85,12 +88,15 @@ def source_features(
     start_phase: torch.Tensor | None = None,
     after: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """pitch (N, PITCH_ROWS, F) → (source (N, F · hop, SOURCE_CHANNELS) float32, the phase after the last sample
-    (N,), to continue from). start_phase (N,) radians, or None for 0. after: (N, PITCH_ROWS) the pitch of the frame
-    that follows (a block of a longer take), or None: the last frame's is held."""
+    """pitch (N, PITCH_ROWS, F), or (N, PITCH_ROWS + 1, F) with the phase offsets of PHASE_ROW → (source (N, F · hop,
+    SOURCE_CHANNELS) float32, the phase after the last sample (N,), to continue from). start_phase (N,) radians, or
+    None for 0. after: (N, PITCH_ROWS) the pitch of the frame that follows (a block of a longer take), or None: the
+    last frame's is held."""
     f0 = per_sample(pitch[:, 0].double(), hop_length, None if after is None else after[:, 0].double())
     voicing = per_sample(pitch[:, 1].double(), hop_length, None if after is None else after[:, 1].double())
     phase = running_phase(f0, sample_rate, start_phase)
+    if pitch.shape[1] > PHASE_ROW:
+        phase = phase + per_sample(pitch[:, PHASE_ROW].double(), hop_length)
     source = torch.stack(
         [tone(f0, phase, TONE_TOP_HZ) * voicing, torch.sin(phase) * voicing, torch.cos(phase) * voicing, voicing],
         dim=-1,

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from engine import checkpoints, distributed
-from engine.audio_pitch import audio_pitch_rows
+from engine.audio_pitch import audio_phase_rows, audio_pitch_rows
 from engine.pitch_source import pitch_of_mels
 from engine.datasets import CACHE_FOLDER, SegmentDataset, audio_files
 from engine.devices import where_trained
@@ -84,6 +84,8 @@ class TrainConfig:
     audio_pitch_cents: 0, or train a pitch-conditioned WaveNet or WaveRNN on the recording's own F0 (librosa's YIN)
         wherever it lies within this many cents of the F0 read from the mel (engine/audio_pitch.py); validation reads
         the mel.
+    audio_phase: 0, or 1 to also put the source's phase on the recording's fundamental (needs audio_pitch_cents;
+        engine/audio_pitch.py), so that under teacher forcing the source tells when the next pulse comes.
     ema_decay: 0, or the decay of an exponential moving average of the weights (engine/weight_average.py; 0.999
         averages over about the last 1,000 steps). The checkpoint's model, the one that generates, is then the
         average, and the validation loss is the average's; the trained weights are kept beside it for resuming.
@@ -103,6 +105,7 @@ class TrainConfig:
     input_noise: float = 0.0
     ema_decay: float = 0.0
     audio_pitch_cents: float = 0.0
+    audio_phase: int = 0
 
     @classmethod
     def check_types(cls, values: dict[str, Any], source: str | Path = "train config") -> None:
@@ -146,6 +149,12 @@ class TrainConfig:
             raise ConfigError(
                 f"{source}: audio_pitch_cents={config.audio_pitch_cents}; it must be 0 (the pitch read from the mel) "
                 "or more."
+            )
+        if config.audio_phase not in (0, 1) or (config.audio_phase and not config.audio_pitch_cents):
+            raise ConfigError(
+                f"{source}: audio_phase={config.audio_phase} with audio_pitch_cents={config.audio_pitch_cents}; "
+                "audio_phase is 0 (the source's phase runs free) or 1 (on the recording's fundamental), and 1 needs "
+                "audio_pitch_cents above 0, such as 100."
             )
         if not config.input_noise >= 0:
             raise ConfigError(f"{source}: input_noise={config.input_noise}; it must be 0 (no noise injection) or more.")
@@ -465,6 +474,8 @@ class Trainer:
         if self.config.audio_pitch_cents:  # the recording's own F0 near the mel's reading (engine/audio_pitch.py)
             read = pitch_of_mels(mel, self.model.mel_config)
             pitch = audio_pitch_rows(read, audio, self.model.mel_config, self.config.audio_pitch_cents)
+            if self.config.audio_phase:
+                pitch = audio_phase_rows(pitch, audio, self.model.mel_config)
         loss = self.teacher_forced_loss(mel, audio, fed, network=self.network, pitch=pitch)
         for group in self.optimizer.param_groups:
             group["lr"] = self.config.learning_rate_at(self.step_count)

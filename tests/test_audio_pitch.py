@@ -1,15 +1,16 @@
 """Training on the recording's own pitch (engine/audio_pitch.py): YIN's F0 of the segment replaces the mel's reading
-where it lies near it in a voiced frame, nowhere else; a waveform WaveNet and a pitch-conditioned WaveRNN train on it,
-and a model that cannot take the pitch in training is refused before any step."""
+where it lies near it in a voiced frame, nowhere else; the phase row puts the source's tone on the recording's
+fundamental; a waveform WaveNet and a pitch-conditioned WaveRNN train on it, and a model that cannot take the pitch
+in training, or a phase without the recording's pitch, is refused before any step."""
 
 import numpy as np
 import pytest
 import torch
 
-from engine.audio_pitch import audio_pitch_rows
+from engine.audio_pitch import audio_phase_rows, audio_pitch_rows
 from engine.errors import ConfigError
 from engine.features import MelConfig, mel_spectrogram
-from engine.pitch_source import SOURCE_CHANNELS, pitch_of_mels
+from engine.pitch_source import PHASE_ROW, PITCH_ROWS, SOURCE_CHANNELS, pitch_of_mels, source_features
 from engine.train import Trainer
 from tests.test_pitch import harmonic_signal
 from tests.test_train import TINY_MODELS, TINY_TRAINING, tone_set  # noqa: F401 (fixture)
@@ -38,6 +39,31 @@ def test_the_recordings_f0_replaces_a_reading_near_it_in_voiced_frames_only(warm
     torch.testing.assert_close(taken[:, 1:], off[:, 1:])  # voicing and score stay the mel's
 
 
+def test_the_phase_row_puts_the_sources_tone_on_the_recordings_fundamental():
+    frames = 40
+    samples = np.arange(frames * CONFIG.hop_length)
+    f0 = 120.0 * 2 ** (0.3 * np.sin(2 * np.pi * 1.5 * samples / CONFIG.sample_rate))  # gliding 103–148 Hz
+    fundamental = 2 * np.pi * np.cumsum(f0) / CONFIG.sample_rate + 1.234
+    rng = np.random.default_rng(0)
+    voice = sum(np.cos(k * fundamental + rng.uniform(0, 2 * np.pi)) / k**0.7 for k in range(2, 30))
+    voice = 0.3 * (voice + np.cos(fundamental)) / np.abs(voice).max()
+    rows = torch.zeros(1, PITCH_ROWS, frames)
+    rows[0, 0] = torch.from_numpy(f0[:: CONFIG.hop_length] * 2 ** (20 / 1200))  # read 20 cents sharp
+    rows[0, 1] = 1.0
+    aligned = audio_phase_rows(rows, torch.from_numpy(voice).float()[None], CONFIG)
+    assert aligned.shape == (1, PITCH_ROWS + 1, frames)
+    torch.testing.assert_close(aligned[:, :PHASE_ROW], rows)
+    inner = slice(2 * CONFIG.hop_length, -2 * CONFIG.hop_length)
+    for given, most in ((aligned, 0.05), (rows, None)):
+        source = source_features(given, CONFIG.hop_length, CONFIG.sample_rate)[0][0].double().numpy()
+        phase = np.arctan2(source[:, 1], source[:, 2])  # the sin and cos channels
+        off = np.abs(np.angle(np.exp(1j * (phase - fundamental))))[inner]
+        if most is None:  # the free-running phase lands anywhere: 0.5 rad off or more over most of the take
+            assert np.mean(off > 0.5) > 0.5, np.mean(off > 0.5)
+        else:
+            assert off.max() < most, off.max()
+
+
 def test_a_waveform_wavenet_trains_on_it_and_a_plain_wavernn_is_refused(tone_set):  # noqa: F811
     model = {**WAVEFORM, "mel_synthesis": True}
     train = {**TINY_TRAINING, "segment_frames": 8, "context_frames": 1, "audio_pitch_cents": 100.0}
@@ -48,11 +74,17 @@ def test_a_waveform_wavenet_trains_on_it_and_a_plain_wavernn_is_refused(tone_set
     refused = {"model": TINY_MODELS["wavernn"], "mel": {}, "train": train}
     with pytest.raises(ConfigError, match="audio_pitch_cents=100.0 needs a pitch-conditioned model"):
         Trainer.new("wavernn", tone_set, sections=refused, device="cpu")
+    for phase, cents in ((1, 0.0), (2, 100.0)):
+        unheard = {**sections, "train": {**train, "audio_pitch_cents": cents, "audio_phase": phase}}
+        with pytest.raises(ConfigError, match=f"audio_phase={phase} with audio_pitch_cents={cents}; .* needs"):
+            Trainer.new("wavenet", tone_set, sections=unheard, device="cpu")
 
 
-def test_a_pitch_conditioned_wavernn_trains_on_it_and_its_rows_reach_the_output(tone_set):  # noqa: F811
+@pytest.mark.parametrize("phase", [0, 1])
+def test_a_pitch_conditioned_wavernn_trains_on_it_and_its_rows_reach_the_output(tone_set, phase):  # noqa: F811
     model = {**TINY_MODELS["wavernn"], "pitch_conditioning": True}
     train = {**TINY_TRAINING, "segment_frames": 8, "context_frames": 1, "audio_pitch_cents": 100.0}
+    train["audio_phase"] = phase
     trainer = Trainer.new("wavernn", tone_set, sections={"model": model, "mel": {}, "train": train}, device="cpu")
     before = trainer.model.input_layer.weight[:, -SOURCE_CHANNELS:].detach().clone()
     losses = [trainer.step() for _ in range(6)]
