@@ -24,6 +24,11 @@ from engine.sampling import Sampling
 from tests.helpers import NUMBA_CACHE, REPO, MelEcho, run_cli, tone, write_wav
 
 FRAMES = 4
+# Two takes of the waveform WaveNet from one seed, one of them read back from a 16-bit file: apart by that file's step
+# (a sample at 1.0 is written as 32767) and one more, since the blocks it is streamed in follow the clock
+# (engine/generate.py's BlockPacer) and a convolution over another block length rounds another way (seen on a loaded
+# machine: 8 of 1,000 samples a step apart).
+WAVENET_ROUNDING = 2.1 / 32768
 
 
 @pytest.fixture(scope="module")
@@ -340,7 +345,7 @@ def test_vocode_postfilters_replace_the_models_own_and_0_gives_the_raw_output(tm
     raw_sampling = Sampling(pitch_postfilter=0, envelope_postfilter=0)
     raw = np.concatenate([c.samples for c in generate(model, conditioning, seed=4, sampling=raw_sampling)])
     written, _ = soundfile.read(tmp_path / "raw.wav", dtype="float32")
-    np.testing.assert_allclose(written, raw, atol=1.1 / 32768)  # 16-bit: a sample at 1.0 is written as 32767
+    np.testing.assert_allclose(written, raw, atol=WAVENET_ROUNDING)
     with soundfile.SoundFile(str(tmp_path / "raw.wav")) as tagged:
         assert "post-filter" not in tagged.comment and "passes" not in tagged.comment
         assert tagged.comment.startswith("wavenet (waveform from the pitch's source")
@@ -365,7 +370,7 @@ def test_vocode_postfilters_replace_the_models_own_and_0_gives_the_raw_output(tm
     expected = pitch_postfilter(raw, 16000, 2.0)
     for _ in range(own.envelope_passes):
         expected = envelope_postfilter(expected, conditioning.mel, model.mel_config, 1.0)
-    np.testing.assert_allclose(strong, expected, atol=1.1 / 32768)
+    np.testing.assert_allclose(strong, expected, atol=WAVENET_ROUNDING)
     with soundfile.SoundFile(str(tmp_path / "strong.wav")) as tagged:
         assert (
             f", pitch post-filter 2, envelope post-filter 1, {own.envelope_passes} envelope passes)" in tagged.comment
@@ -415,11 +420,11 @@ def test_vocode_several_inputs_into_a_folder_writes_each_and_reports_a_bad_one(t
     ]
     assert captured.out.count("wrote ") == 3
     assert soundfile.info(str(tmp_path / "out" / "two.vocoded.wav")).frames == 5 * 200
-    # each file is what vocoding it alone with the same seed writes
+    # each file is what vocoding it alone with the same seed writes (to WAVENET_ROUNDING)
     assert main(["vocode", str(tmp_path / "two.npy"), "-o", str(tmp_path / "alone.wav"), "--seed", "3"]) == 0
-    np.testing.assert_array_equal(
-        soundfile.read(tmp_path / "out" / "two.vocoded.wav")[0], soundfile.read(tmp_path / "alone.wav")[0]
-    )
+    together, alone = soundfile.read(tmp_path / "out" / "two.vocoded.wav")[0], soundfile.read(tmp_path / "alone.wav")[0]
+    np.testing.assert_allclose(together, alone, rtol=0, atol=WAVENET_ROUNDING)
+    assert np.abs(alone).max() > 0.1  # and there is sound to compare
 
 
 def test_vocode_several_inputs_refuses_one_output_file_play_and_clashing_names_before_any_work(tmp_path, capsys):
